@@ -1,0 +1,25 @@
+package dev.engram.api;
+
+/**
+ * A long-term memory beside the local attention window, for one (sequence, layer).
+ *
+ * <p>Per segment the pipeline calls {@link #read}, then {@link #combine} (per-head readouts only),
+ * then {@link #write} (shared/SCHEMES.md section 0): a token never reads its own segment from memory.
+ * Returned tensors are owned by the memory and valid until its next call.
+ */
+public interface LongTermMemory extends SequenceState {
+    LayerSpec spec();
+
+    /** Reads with this segment's queries, using only what earlier segments wrote. */
+    Readout read(Segment segment);
+
+    /**
+     * Mixes a {@link Readout.PerHead} readout with the local attention output [H, N, dv] and returns
+     * the combined [H, N, dv]. For a {@link Readout.ModelSpace} readout the local output is returned
+     * unchanged: the addend goes to the post-attention block instead.
+     */
+    Tensor combine(Tensor local, Readout readout);
+
+    /** Writes this segment into memory (after the read). */
+    void write(Segment segment);
+}

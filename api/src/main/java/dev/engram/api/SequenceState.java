@@ -1,0 +1,26 @@
+package dev.engram.api;
+
+/**
+ * The per-(sequence, layer) state that an {@link Attention} cache or a {@link LongTermMemory} keeps.
+ *
+ * <p>Thread confinement: an instance belongs to one sequence and is used by one thread at a time.
+ * Handing it to another thread needs a happens-before edge (an executor, a lock, a queue); calling it
+ * from two threads at once is a bug whose result is undefined. Instances never share mutable state
+ * with one another, so different sequences may run on different threads freely.
+ */
+public interface SequenceState {
+    /** Back to the empty state, as if freshly created. */
+    void reset();
+
+    /** The whole state, restorable bit-exactly with {@link #restore}. */
+    Snapshot snapshot();
+
+    /**
+     * Replaces the state with {@code snapshot}'s. A snapshot of another provider, version or layer
+     * shape, or a damaged one, fails with {@link SnapshotException} and leaves the current state unchanged.
+     */
+    void restore(Snapshot snapshot);
+
+    /** Bytes of float state held now (caches, matrices, stores), excluding fixed weights. */
+    long stateBytes();
+}

@@ -1,0 +1,174 @@
+package dev.engram.spi;
+
+import dev.engram.api.Attention;
+import dev.engram.api.Capability;
+import dev.engram.api.ConfigException;
+import dev.engram.api.LayerSpec;
+import dev.engram.api.LongTermMemory;
+import dev.engram.api.ProviderException;
+import dev.engram.api.Tensor;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.ServiceConfigurationError;
+import java.util.ServiceLoader;
+import java.util.TreeMap;
+import java.util.regex.Pattern;
+
+/**
+ * The providers on the class path, found with {@link ServiceLoader} and looked up by name.
+ *
+ * <p>Loading is strict: a malformed name, a name registered twice within a kind, or a provider built
+ * against another SPI version fails here, with the classes named, instead of first-wins or a linkage
+ * error later. Lookups of unknown names list what is available.
+ */
+public final class ProviderRegistry {
+    private static final Pattern NAME = Pattern.compile("[a-z][a-z0-9-]{0,63}");
+
+    private final Map<String, AttentionProvider> attentions;
+    private final Map<String, LongTermMemoryProvider> memories;
+
+    private ProviderRegistry(Map<String, AttentionProvider> attentions, Map<String, LongTermMemoryProvider> memories) {
+        this.attentions = Collections.unmodifiableMap(attentions);
+        this.memories = Collections.unmodifiableMap(memories);
+    }
+
+    /** Every provider visible to {@code loader}. */
+    public static ProviderRegistry load(ClassLoader loader) {
+        List<Provider> found = new ArrayList<>();
+        try {
+            ServiceLoader.load(AttentionProvider.class, loader).forEach(found::add);
+            ServiceLoader.load(LongTermMemoryProvider.class, loader).forEach(found::add);
+        } catch (ServiceConfigurationError e) {
+            throw new ProviderException("a provider listed in META-INF/services could not be loaded: " + e.getMessage());
+        }
+        return of(found);
+    }
+
+    /** Every provider visible to this class's loader. */
+    public static ProviderRegistry load() {
+        return load(ProviderRegistry.class.getClassLoader());
+    }
+
+    /** A registry over exactly {@code providers} (tests, embedding). Same checks as {@link #load}. */
+    public static ProviderRegistry of(List<? extends Provider> providers) {
+        Map<String, AttentionProvider> attentions = new TreeMap<>();
+        Map<String, LongTermMemoryProvider> memories = new TreeMap<>();
+        for (Provider p : providers) {
+            checkName(p);
+            checkSpiVersion(p);
+            if (p instanceof AttentionProvider a) {
+                putUnique(attentions, a, "attention");
+            }
+            if (p instanceof LongTermMemoryProvider m) {
+                putUnique(memories, m, "memory");
+            }
+        }
+        return new ProviderRegistry(attentions, memories);
+    }
+
+    private static void checkName(Provider p) {
+        String name = p.name();
+        if (name == null || !NAME.matcher(name).matches()) {
+            throw new ProviderException("provider " + p.getClass().getName() + " has name '" + name
+                    + "'; valid: lower-case letters, digits and '-', starting with a letter, at most 64 characters");
+        }
+    }
+
+    private static void checkSpiVersion(Provider p) {
+        if (p.spiVersion() != SpiVersion.CURRENT) {
+            throw new ProviderException("provider '" + p.name() + "' (" + p.getClass().getName() + ") was built against "
+                    + "engram memory-spi version " + p.spiVersion() + "; this runtime provides version " + SpiVersion.CURRENT
+                    + ": rebuild the plugin against memory-spi " + SpiVersion.CURRENT + " or use a matching Engram");
+        }
+    }
+
+    private static <P extends Provider> void putUnique(Map<String, P> map, P provider, String kind) {
+        P previous = map.putIfAbsent(provider.name(), provider);
+        if (previous != null) {
+            throw new ProviderException("two " + kind + " providers are named '" + provider.name() + "': "
+                    + previous.getClass().getName() + " and " + provider.getClass().getName()
+                    + "; remove one jar from the class path or rename one provider");
+        }
+    }
+
+    public LongTermMemoryProvider memory(String name) {
+        LongTermMemoryProvider p = memories.get(name);
+        if (p == null) {
+            throw new ProviderException("no memory provider named '" + name + "'; available: " + memories.keySet()
+                    + (attentions.containsKey(name) ? " ('" + name + "' is an attention provider)" : ""));
+        }
+        return p;
+    }
+
+    public AttentionProvider attention(String name) {
+        AttentionProvider p = attentions.get(name);
+        if (p == null) {
+            throw new ProviderException("no attention provider named '" + name + "'; available: " + attentions.keySet()
+                    + (memories.containsKey(name) ? " ('" + name + "' is a memory provider)" : ""));
+        }
+        return p;
+    }
+
+    /** Looks up an attention or memory provider by name (names may repeat across the two kinds; attention wins). */
+    public Provider any(String name) {
+        if (attentions.containsKey(name)) {
+            return attentions.get(name);
+        }
+        if (memories.containsKey(name)) {
+            return memories.get(name);
+        }
+        throw new ProviderException("no provider named '" + name + "'; available attention: " + attentions.keySet()
+                + ", memory: " + memories.keySet());
+    }
+
+    public List<String> memoryNames() {
+        return List.copyOf(memories.keySet());
+    }
+
+    public List<String> attentionNames() {
+        return List.copyOf(attentions.keySet());
+    }
+
+    /** Parses config, validates weights and creates a memory, reporting config and weight problems together. */
+    public LongTermMemory newMemory(String name, int layer, LayerSpec spec, Map<String, ?> config, Map<String, Tensor> weights) {
+        LongTermMemoryProvider p = memory(name);
+        return p.create(context(p, layer, spec, config, weights));
+    }
+
+    /** Parses config, validates weights and creates an attention, reporting config and weight problems together. */
+    public Attention newAttention(String name, int layer, LayerSpec spec, Map<String, ?> config, Map<String, Tensor> weights) {
+        AttentionProvider p = attention(name);
+        return p.create(context(p, layer, spec, config, weights));
+    }
+
+    /** The validated context a provider's factory receives. Public so runtimes can validate before creating. */
+    public static LayerContext context(Provider p, int layer, LayerSpec spec, Map<String, ?> rawConfig,
+                                       Map<String, Tensor> rawWeights) {
+        String where = "layer " + layer + " provider '" + p.name() + "'";
+        List<String> problems = new ArrayList<>();
+        ProviderConfig config = null;
+        try {
+            config = p.configSchema().parse(where, rawConfig);
+        } catch (ConfigException e) {
+            problems.addAll(e.problems());
+        }
+        Weights weights = null;
+        if (config != null) {
+            if (spec.kvHeads() != spec.heads() && !p.supports(Capability.GROUPED_QUERY_HEADS, config)) {
+                problems.add("kvHeads is " + spec.kvHeads() + " but '" + p.name()
+                        + "' does not support grouped-query heads; valid: kvHeads == heads (" + spec.heads() + ")");
+            }
+            try {
+                weights = Weights.validate(where, p.weights(spec, config), rawWeights);
+            } catch (ConfigException e) {
+                problems.addAll(e.problems());
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new ConfigException(where, problems);
+        }
+        return new LayerContext(p.name(), layer, spec, config, weights);
+    }
+}
