@@ -1,0 +1,101 @@
+package dev.engram.tck;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.engram.api.LongTermMemory;
+import dev.engram.api.Readout;
+import dev.engram.api.Segment;
+import dev.engram.api.Tensor;
+import dev.engram.spi.LayerContext;
+import dev.engram.spi.LongTermMemoryProvider;
+import dev.engram.spi.Provider;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The test kit for a {@link LongTermMemoryProvider}. A plugin's test is a subclass:
+ * <pre>{@code
+ * class MyMemoryTest extends LongTermMemoryContract {
+ *     protected LongTermMemoryProvider provider() { return new MyProvider(); }
+ *     protected Map<String, Object> config() { return Map.of("decay", 0.9); }   // optional
+ * }
+ * }</pre>
+ * Each step runs read, combine and write as the pipeline does (shared/SCHEMES.md section 0).
+ */
+public abstract class LongTermMemoryContract extends SequenceStateContract<LongTermMemory> {
+    protected abstract LongTermMemoryProvider provider();
+
+    @Override
+    protected final Provider providerUnderTest() {
+        return provider();
+    }
+
+    @Override
+    final LongTermMemory create(LayerContext context) {
+        return provider().create(context);
+    }
+
+    static Segment segment(long start, TestData.Inputs in) {
+        return new Segment(start, in.q(), in.k(), in.v(), in.h(), null);
+    }
+
+    @Override
+    final List<Tensor> step(LongTermMemory memory, long start, TestData.Inputs in) {
+        Segment segment = segment(start, in);
+        List<Tensor> outputs = new ArrayList<>(readAndCombine(memory, segment, in.local()));
+        memory.write(segment);
+        return outputs;
+    }
+
+    private static List<Tensor> readAndCombine(LongTermMemory memory, Segment segment, Tensor local) {
+        Readout readout = memory.read(segment);
+        List<Tensor> outputs = new ArrayList<>();
+        switch (readout) {
+            case Readout.PerHead p -> {
+                outputs.add(p.values().copy());
+                outputs.add(memory.combine(local.copy(), readout).copy());
+            }
+            case Readout.ModelSpace m -> outputs.add(m.addend().copy());
+        }
+        readout.diagnostics().keySet().stream().sorted().forEach(k -> outputs.add(readout.diagnostics().get(k).copy()));
+        return outputs;
+    }
+
+    @Test
+    void aSegmentNeverReadsItsOwnKeysValuesOrHiddenStates() {
+        List<TestData.Inputs> in = inputs(spec());
+        int last = in.size() - 1;
+        LongTermMemory a = fresh();
+        LongTermMemory b = fresh();
+        run(a, in, 0, last);
+        run(b, in, 0, last);
+        long start = 0;
+        for (int s = 0; s < last; s++) {
+            start += in.get(s).q().dim(1);
+        }
+        TestData.Inputs original = in.get(last);
+        TestData.Inputs other = TestData.inputs(spec(), original.q().dim(1), 999);
+        TestData.Inputs mixed = new TestData.Inputs(original.q(), other.k(), other.v(), other.h(), original.local());
+        List<Tensor> x = readAndCombine(a, segment(start, original), original.local());
+        List<Tensor> y = readAndCombine(b, segment(start, mixed), original.local());
+        for (int i = 0; i < x.size(); i++) {
+            assertTrue(x.get(i).bitEquals(y.get(i)),
+                    "read output " + i + " changed with this segment's k/v/h: the memory read its own segment");
+        }
+    }
+
+    @Test
+    void theFirstReadSeesAnEmptyMemory() {
+        LongTermMemory memory = fresh();
+        TestData.Inputs in = inputs(spec()).get(0);
+        Readout readout = memory.read(segment(0, in));
+        Tensor t = switch (readout) {
+            case Readout.PerHead p -> p.values();
+            case Readout.ModelSpace m -> m.addend();
+        };
+        for (float x : t.toArray()) {
+            assertTrue(x == 0f, "an empty memory must read as zeros, read " + t);
+        }
+    }
+}
