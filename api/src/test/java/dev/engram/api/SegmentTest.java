@@ -1,0 +1,45 @@
+package dev.engram.api;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+class SegmentTest {
+    private final LayerSpec spec = new LayerSpec(2, 1, 4, 3, 8);
+
+    @Test
+    void inputsMustAgreeOnTheTokenCount() {
+        ShapeMismatchException e = assertThrows(ShapeMismatchException.class,
+                () -> Segment.of(0, Tensor.zeros(2, 5, 4), Tensor.zeros(1, 4, 4), null));
+        assertEquals("segment.k: has 4 tokens; the segment's other inputs have 5", e.getMessage());
+    }
+
+    @Test
+    void requireAccessorsCheckShapeAgainstTheSpec() {
+        Segment s = Segment.of(0, Tensor.zeros(2, 5, 4), Tensor.zeros(1, 5, 4), Tensor.zeros(1, 5, 4));
+        assertEquals(5, s.length());
+        s.requireQ(spec);
+        s.requireK(spec);
+        ShapeMismatchException e = assertThrows(ShapeMismatchException.class, () -> s.requireV(spec));
+        assertEquals("segment.v: has shape [1, 5, 4]; expected [1, 5, 3]", e.getMessage());
+        InvalidInputException missing = assertThrows(InvalidInputException.class, () -> s.requireH(spec));
+        assertEquals("segment.h: is missing; this provider needs it", missing.getMessage());
+    }
+
+    @Test
+    void negativeStartAndEmptySegmentsAreRefused() {
+        assertEquals("segment.startPosition: is -1; valid: >= 0", assertThrows(InvalidInputException.class,
+                () -> Segment.of(-1, Tensor.zeros(2, 1, 4), null, null)).getMessage());
+        assertTrue(assertThrows(InvalidInputException.class,
+                () -> Segment.of(0, Tensor.zeros(2, 0, 4), null, null)).getMessage().contains(">= 1 token"));
+    }
+
+    @Test
+    void uniformsMustLieInTheUnitInterval() {
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> new Segment(0,
+                Tensor.zeros(2, 1, 4), null, null, null, Tensor.of(new float[] {0.5f, 1f}, 2)));
+        assertEquals("segment.uniforms[1]: is 1.0; valid: [0, 1)", e.getMessage());
+    }
+}

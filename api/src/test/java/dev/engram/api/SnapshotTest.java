@@ -1,0 +1,91 @@
+package dev.engram.api;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SnapshotTest {
+    private final LayerSpec spec = new LayerSpec(4, 2, 8, 8, 16);
+    private final Snapshot snapshot = new Snapshot("infini", 3, spec,
+            new StateWriter().writeInt(7).writeFloats(new float[] {1.5f, Float.MIN_VALUE, -0f}).toBytes());
+
+    @Test
+    void roundTripsBitExactly() {
+        Snapshot back = Snapshot.fromBytes(snapshot.toBytes());
+        assertEquals("infini", back.provider());
+        assertEquals(3, back.stateVersion());
+        assertEquals(spec, back.spec());
+        StateReader r = new StateReader(back.payload());
+        assertEquals(7, r.readInt());
+        float[] f = r.readFloats("values", 3);
+        assertEquals(Float.floatToRawIntBits(-0f), Float.floatToRawIntBits(f[2]));
+        assertEquals(Float.MIN_VALUE, f[1]);
+        r.requireEnd();
+    }
+
+    @Test
+    void everyDamagedByteIsDetected() {
+        byte[] good = snapshot.toBytes();
+        for (int i = 0; i < good.length; i++) {
+            byte[] bad = good.clone();
+            bad[i] ^= 0x01;
+            assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(bad), "flipped byte " + i);
+        }
+    }
+
+    @Test
+    void truncationAndForeignBytesAreNamed() {
+        byte[] good = snapshot.toBytes();
+        assertTrue(assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(Arrays.copyOf(good, good.length - 9)))
+                .getMessage().contains("checksum"));
+        assertEquals("snapshot.magic is not ENGRAMSS: not an Engram snapshot",
+                assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(new byte[40])).getMessage());
+        assertTrue(assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(new byte[3])).getMessage().contains("too short"));
+    }
+
+    @Test
+    void compatibilityChecksNameWhatDiffers() {
+        assertEquals("snapshot.provider is 'infini'; this memory is 'continuous': restore a snapshot into the provider that made it",
+                assertThrows(SnapshotException.class, () -> snapshot.requireCompatible("continuous", 3, spec)).getMessage());
+        assertEquals("snapshot.stateVersion is 3; provider 'infini' reads version 4",
+                assertThrows(SnapshotException.class, () -> snapshot.requireCompatible("infini", 4, spec)).getMessage());
+        LayerSpec other = new LayerSpec(4, 4, 8, 8, 16);
+        assertTrue(assertThrows(SnapshotException.class, () -> snapshot.requireCompatible("infini", 3, other))
+                .getMessage().startsWith("snapshot.spec is LayerSpec[heads=4, kvHeads=2"));
+        snapshot.requireCompatible("infini", 3, spec);
+    }
+
+    @Test
+    void readerRefusesShortAndOversizedArrays() {
+        byte[] payload = new StateWriter().writeInt(1_000_000).toBytes();
+        SnapshotException e = assertThrows(SnapshotException.class,
+                () -> new StateReader(payload).readFloatsUpTo("store", Integer.MAX_VALUE));
+        assertEquals("snapshot.store claims 1000000 values but only 0 bytes remain", e.getMessage());
+        assertEquals("snapshot.M has 1000000 values; expected 4",
+                assertThrows(SnapshotException.class, () -> new StateReader(payload).readFloats("M", 4)).getMessage());
+        assertEquals("snapshot.payload has 4 unread bytes: layout mismatch",
+                assertThrows(SnapshotException.class, () -> new StateReader(payload).requireEnd()).getMessage());
+    }
+
+    @Test
+    void filesAreWrittenAtomicallyAndReadBack(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("seq/layer-0.snap");
+        SnapshotFiles.write(file, snapshot);
+        assertArrayEquals(snapshot.toBytes(), Files.readAllBytes(file));
+        SnapshotFiles.write(file, snapshot);
+        assertEquals(snapshot.provider(), SnapshotFiles.read(file).provider());
+        try (var files = Files.list(file.getParent())) {
+            assertEquals(1, files.count(), "no temporary file is left behind");
+        }
+        assertFalse(Files.exists(dir.resolve("seq/missing.snap")));
+    }
+}
