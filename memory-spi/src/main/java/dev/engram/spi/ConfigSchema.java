@@ -66,7 +66,7 @@ public final class ConfigSchema {
         for (Map.Entry<String, ?> e : raw.entrySet()) {
             ConfigKey<?> key = keys.get(e.getKey());
             if (key == null) {
-                problems.add("unknown key '" + e.getKey() + "'" + Names.suggestion(e.getKey(), keys.keySet())
+                problems.add("unknown key '" + e.getKey() + "'" + Suggestions.suggestion(e.getKey(), keys.keySet())
                         + "; known keys: " + keys.keySet());
                 continue;
             }

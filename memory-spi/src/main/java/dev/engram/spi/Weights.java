@@ -53,7 +53,7 @@ public final class Weights {
         }
         for (String name : given.keySet()) {
             if (!known.contains(name)) {
-                problems.add("weight '" + name + "' is not used by this provider" + Names.suggestion(name, known)
+                problems.add("weight '" + name + "' is not used by this provider" + Suggestions.suggestion(name, known)
                         + "; known weights: " + known);
             }
         }

@@ -3,12 +3,12 @@ package dev.engram.spi;
 import java.util.Collection;
 
 /** "Did you mean" suggestions for misspelt names. */
-final class Names {
-    private Names() {
+public final class Suggestions {
+    private Suggestions() {
     }
 
     /** "; did you mean 'x'?" for the closest candidate within a small edit distance, else "". */
-    static String suggestion(String given, Collection<String> candidates) {
+    public static String suggestion(String given, Collection<String> candidates) {
         String best = null;
         int bestDistance = Integer.MAX_VALUE;
         for (String c : candidates) {

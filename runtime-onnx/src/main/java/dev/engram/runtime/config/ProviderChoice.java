@@ -1,0 +1,23 @@
+package dev.engram.runtime.config;
+
+import dev.engram.spi.ProviderConfig;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A provider picked by name for a layer, with its checked configuration.
+ *
+ * @param raw the keys as the user wrote them (what the provider's factory re-parses)
+ */
+public record ProviderChoice(String provider, ProviderConfig config, Map<String, Object> raw) {
+    public ProviderChoice {
+        Objects.requireNonNull(provider, "provider is null");
+        Objects.requireNonNull(config, "config is null");
+        raw = Map.copyOf(raw);
+    }
+
+    @Override
+    public String toString() {
+        return raw.isEmpty() ? provider : provider + " " + raw;
+    }
+}

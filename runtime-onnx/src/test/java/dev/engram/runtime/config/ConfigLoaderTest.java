@@ -1,0 +1,130 @@
+package dev.engram.runtime.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.engram.api.ConfigException;
+import dev.engram.spi.ProviderRegistry;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigLoaderTest {
+    private final ConfigLoader loader = new ConfigLoader(ProviderRegistry.load());
+    @TempDir
+    Path dir;
+
+    private Path write(String yaml) throws IOException {
+        Path f = dir.resolve("engram.yaml");
+        Files.writeString(f, yaml);
+        return f;
+    }
+
+    @Test
+    void rangesReplaceTheDefaultSectionBySection() throws IOException {
+        EnginePlan plan = loader.load(write("""
+                layers:
+                  default:
+                    attention: {provider: fake-window, window: 64}
+                  "2-3":
+                    memory: {provider: fake-memory, update: delta}
+                  "4":
+                    attention: fake-window
+                """), 6);
+        assertEquals(6, plan.layers().size());
+        assertTrue(plan.layers().get(0).memory().isEmpty());
+        assertEquals(64, plan.layers().get(2).attention().config().asMap().get("window"), "attention comes from default");
+        assertEquals("fake-memory", plan.layers().get(3).memory().orElseThrow().provider());
+        assertEquals(Map.of("update", "delta"), plan.layers().get(2).memory().orElseThrow().raw());
+        assertEquals(512, plan.layers().get(4).attention().config().asMap().get("window"), "range 4 replaced the attention");
+        assertTrue(plan.layers().get(5).memory().isEmpty());
+    }
+
+    @Test
+    void everyProblemInTheFileIsReportedAtOnce() throws IOException {
+        ConfigException e = assertThrows(ConfigException.class, () -> loader.load(write("""
+                layer: {}
+                device: tpu
+                layers:
+                  default:
+                    attention: {provider: fake-windw}
+                  "0-3":
+                    memory: {provider: fake-memory, updte: delta, rate: 7}
+                  "3-4":
+                    memroy: {provider: fake-memory}
+                  "9":
+                    attention: fake-window
+                """), 6));
+        List<String> p = e.problems();
+        assertTrue(p.contains("unknown key 'layer'; did you mean 'layers'?; known keys: [layers, model, device]"), p.toString());
+        assertTrue(p.contains("'device' is 'tpu'; valid: cpu or cuda"), p.toString());
+        assertTrue(p.contains("layers.3-4: unknown key 'memroy'; did you mean 'memory'?; known keys: [attention, memory]"), p.toString());
+        assertTrue(p.contains("layers '0-3' and '3-4' overlap at layer 3; valid: each layer in at most one range"), p.toString());
+        assertTrue(p.contains("layers key '9' is outside the model's layers; valid: 0 to 5, low end first"), p.toString());
+        assertTrue(p.stream().anyMatch(s -> s.startsWith("layers.default.attention: no attention provider named 'fake-windw'; available: [fake-window]")), p.toString());
+        assertTrue(p.contains("layers.0-3.memory 'fake-memory': unknown key 'updte'; did you mean 'update'?; known keys: [update, rate]"), p.toString());
+        assertTrue(p.contains("layers.0-3.memory 'fake-memory': 'rate' is 7; valid: (0, 1]"), p.toString());
+        assertTrue(e.getMessage().startsWith(dir.resolve("engram.yaml") + ": "), e.getMessage());
+    }
+
+    @Test
+    void aLayerWithoutAttentionIsNamed() throws IOException {
+        ConfigException e = assertThrows(ConfigException.class, () -> loader.load(write("""
+                layers:
+                  "0":
+                    attention: fake-window
+                """), 2));
+        assertEquals(List.of("layer 1 has no attention; add one to 'default' or to a range that covers it"), e.problems());
+    }
+
+    @Test
+    void memoryNoneTurnsTheDefaultMemoryOff() throws IOException {
+        EnginePlan plan = loader.load(write("""
+                layers:
+                  default: {attention: fake-window, memory: fake-memory}
+                  "1": {memory: none}
+                """), 2);
+        assertTrue(plan.layers().get(0).memory().isPresent());
+        assertTrue(plan.layers().get(1).memory().isEmpty());
+    }
+
+    @Test
+    void overridesReachNestedKeysAndAreCheckedLikeTheFile() throws IOException {
+        Map<String, Object> tree = ConfigLoader.withOverrides(ConfigLoader.read(write("""
+                layers:
+                  default: {attention: fake-window, memory: {provider: fake-memory}}
+                """)), Map.of(List.of("layers", "default", "memory", "rate"), "0.25",
+                List.of("layers", "default", "attention"), "fake-window"));
+        EnginePlan plan = loader.plan("overridden", tree, 1);
+        assertEquals(0.25, plan.layers().get(0).memory().orElseThrow().config().asMap().get("rate"));
+
+        Map<String, Object> bad = ConfigLoader.withOverrides(tree, Map.of(List.of("layers", "default", "memory", "rate"), "2"));
+        assertEquals(List.of("layers.default.memory 'fake-memory': 'rate' is 2; valid: (0, 1]"),
+                assertThrows(ConfigException.class, () -> loader.plan("overridden", bad, 1)).problems());
+    }
+
+    @Test
+    void systemPropertiesOverrideTheFile() throws IOException {
+        Path f = write("""
+                layers:
+                  default: {attention: fake-window, memory: {provider: fake-memory, rate: 0.5}}
+                """);
+        System.setProperty("engram.layers.default.memory.rate", "0.75");
+        try {
+            assertEquals(0.75, loader.load(f, 1).layers().get(0).memory().orElseThrow().config().asMap().get("rate"));
+        } finally {
+            System.clearProperty("engram.layers.default.memory.rate");
+        }
+    }
+
+    @Test
+    void malformedYamlIsAConfigErrorWithALine() throws IOException {
+        ConfigException e = assertThrows(ConfigException.class, () -> loader.load(write("layers: [\n  x: {"), 1));
+        assertTrue(e.getMessage().contains("not valid YAML") && e.getMessage().contains("line"), e.getMessage());
+    }
+}
