@@ -1,0 +1,89 @@
+package dev.engram.tck;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
+
+import dev.engram.spi.LongTermMemoryProvider;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
+import org.junit.platform.testkit.engine.EngineTestKit;
+import org.junit.platform.testkit.engine.Event;
+
+/**
+ * The test kit must be able to fail: a correct memory passes every check, and each deliberate flaw
+ * fails exactly the checks meant to catch it. The suites below are nested, so Surefire does not run
+ * them directly; the JUnit test kit engine runs them here.
+ */
+class ContractCatchesFlawsTest {
+    static class Correct extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.NONE); }
+    }
+
+    static class ReadsOwnSegment extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.READS_OWN_SEGMENT); }
+    }
+
+    static class LossySnapshot extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.LOSSY_SNAPSHOT); }
+    }
+
+    static class ResetKeepsState extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.RESET_KEEPS_STATE); }
+    }
+
+    static class MutatesBeforeValidating extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.MUTATES_BEFORE_VALIDATING); }
+    }
+
+    static class Nondeterministic extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.NONDETERMINISTIC); }
+    }
+
+    private static Set<String> failedChecks(Class<?> suite) {
+        Set<String> failed = new TreeSet<>();
+        List<Event> events = EngineTestKit.engine("junit-jupiter").selectors(selectClass(suite)).execute()
+                .testEvents().failed().list();
+        for (Event e : events) {
+            failed.add(e.getTestDescriptor().getDisplayName().replace("()", ""));
+        }
+        return failed;
+    }
+
+    @Test
+    void aCorrectMemoryPassesEveryCheck() {
+        assertEquals(Set.of(), failedChecks(Correct.class));
+        long succeeded = EngineTestKit.engine("junit-jupiter").selectors(selectClass(Correct.class)).execute()
+                .testEvents().succeeded().count();
+        assertEquals(true, succeeded >= 12, "the kit ran only " + succeeded + " checks");
+    }
+
+    @Test
+    void readingTheOwnSegmentIsCaught() {
+        Set<String> failed = failedChecks(ReadsOwnSegment.class);
+        assertEquals(true, failed.contains("aSegmentNeverReadsItsOwnKeysValuesOrHiddenStates"), failed.toString());
+        assertEquals(true, failed.contains("theFirstReadSeesAnEmptyMemory"), failed.toString());
+    }
+
+    @Test
+    void aLossySnapshotIsCaught() {
+        assertEquals(true, failedChecks(LossySnapshot.class).contains("snapshotRestoreContinueIsBitIdenticalToNeverStopping"));
+    }
+
+    @Test
+    void aResetThatKeepsStateIsCaught() {
+        assertEquals(Set.of("resetReturnsToTheEmptyState"), failedChecks(ResetKeepsState.class));
+    }
+
+    @Test
+    void mutatingBeforeValidatingIsCaught() {
+        Set<String> failed = failedChecks(MutatesBeforeValidating.class);
+        assertEquals(true, failed.contains("nonFiniteInputsAreRejectedOrUnusedAndLeaveTheStateUnchanged"), failed.toString());
+    }
+
+    @Test
+    void nondeterminismIsCaught() {
+        assertEquals(true, failedChecks(Nondeterministic.class).contains("sameInputsGiveBitIdenticalOutputs"));
+    }
+}
