@@ -68,7 +68,7 @@ public record ConformanceCase(
             }
             config.putAll(JSON.convertValue(configNode, Map.class));
         }
-        Map<String, Tensor> weights = tensors(root.get("weights"), name + ": weights", List.of());
+        Map<String, Tensor> weights = tensors(root.get("weights"), name + ": weights", null);
         JsonNode segmentsNode = root.get("segments");
         if (segmentsNode == null || !segmentsNode.isArray() || segmentsNode.isEmpty()) {
             throw new MalformedCaseException(name + ": segments must be a non-empty array");
