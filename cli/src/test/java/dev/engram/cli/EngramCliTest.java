@@ -1,0 +1,130 @@
+package dev.engram.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class EngramCliTest {
+    @TempDir
+    Path dir;
+
+    private record Run(int exit, String out, String err) {
+    }
+
+    private static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cl = Engram.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        int exit = cl.execute(args);
+        return new Run(exit, out.toString(), err.toString());
+    }
+
+    @Test
+    void everySubcommandHasHelp() {
+        for (String sub : Engram.commandLine().getSubcommands().keySet()) {
+            if (sub.equals("help")) {
+                continue;
+            }
+            Run r = run(sub, "--help");
+            assertEquals(0, r.exit(), sub);
+            assertTrue(r.out().contains("Usage: engram " + sub), sub + ": " + r.out());
+        }
+    }
+
+    @Test
+    void providersListsEveryBuiltInProviderWithItsKeys() {
+        Run r = run("providers");
+        for (String name : new String[] {"attention full", "attention window", "memory infini", "memory continuous",
+                "attention lsh", "memory lsh-knn"}) {
+            assertTrue(r.out().contains(name + " "), name + " missing from:\n" + r.out());
+        }
+    }
+
+    @Test
+    void conformancePassesTheBundledCasesOfEveryBuiltInProvider() {
+        for (String module : new String[] {"baselines", "memory-infini", "memory-continuous", "memory-lsh"}) {
+            Path cases = Path.of("..", module, "src", "test", "resources", "conformance");
+            Run r = run("conformance", cases.toString());
+            assertEquals(0, r.exit(), module + ":\n" + r.out() + r.err());
+            assertTrue(r.out().contains(" passed, 0 failed"), r.out());
+        }
+    }
+
+    @Test
+    void aMalformedCaseIsReportedAsAnErrorNamingTheFieldAndExitsNonZero() throws IOException {
+        Path bad = dir.resolve("bad.json");
+        Files.writeString(bad, """
+                {"format": "engram-conformance/1", "kind": "memory", "provider": "infini",
+                 "layer": {"heads": 1, "kvHeads": 1, "keyDim": 2, "valueDim": 2, "modelDim": 2},
+                 "weights": {"beta": {"shape": [1], "data": [0.0]}},
+                 "segments": [{"q": {"shape": [1, 1, 2], "data": [1]}}],
+                 "expected": [{}]}
+                """);
+        Run r = run("conformance", bad.toString());
+        assertEquals(1, r.exit());
+        assertTrue(r.out().contains("ERROR bad.json: bad.json: segments[0].q.data has 1 values; shape [1, 1, 2] needs 2"), r.out());
+        assertTrue(r.out().contains("0 passed, 1 failed"), r.out());
+    }
+
+    @Test
+    void emitWritesWhatTheProviderProduced() throws IOException {
+        Path in = dir.resolve("case.json");
+        Files.writeString(in, """
+                {"format": "engram-conformance/1", "kind": "memory", "provider": "infini",
+                 "layer": {"heads": 1, "kvHeads": 1, "keyDim": 1, "valueDim": 1, "modelDim": 1},
+                 "weights": {"beta": {"shape": [1], "data": [0.0]}},
+                 "segments": [
+                   {"q": {"shape": [1, 1, 1], "data": [1]}, "k": {"shape": [1, 1, 1], "data": [1]},
+                    "v": {"shape": [1, 1, 1], "data": [3]}, "local": {"shape": [1, 1, 1], "data": [1]}},
+                   {"q": {"shape": [1, 1, 1], "data": [1]}, "k": {"shape": [1, 1, 1], "data": [1]},
+                    "v": {"shape": [1, 1, 1], "data": [5]}, "local": {"shape": [1, 1, 1], "data": [1]}}]}
+                """);
+        Path out = dir.resolve("out.json");
+        Run r = run("conformance", "--emit", out.toString(), in.toString());
+        assertEquals(0, r.exit(), r.err());
+        // Hand-derived: sigma(1) = ELU(1) + 1 = 2. After segment 0, M = 2*3 = 6 and z = 2, so segment 1 reads
+        // 2*6 / (2*2) = 3; the gate sigmoid(0) = 0.5 gives 0.5*3 + 0.5*1 = 2. Segment 0 reads an empty memory: 0.
+        String emitted = Files.readString(out);
+        assertTrue(emitted.replaceAll("\\s", "").contains("\"memory\":{\"shape\":[1,1,1],\"data\":[3.0]}"), emitted);
+        assertTrue(emitted.replaceAll("\\s", "").contains("\"output\":{\"shape\":[1,1,1],\"data\":[2.0]}"), emitted);
+        assertEquals(0, run("conformance", out.toString()).exit());
+    }
+
+    @Test
+    void planShowsEveryLayerAndRunsSegmentsThroughThem() throws IOException {
+        Path config = dir.resolve("c.yaml");
+        Files.writeString(config, """
+                layers:
+                  default: {attention: {provider: window, window: 64}}
+                  "1-2": {memory: {provider: infini, update: delta}}
+                """);
+        Run r = run("plan", "--config", config.toString(), "--layers", "3", "--segments", "2", "--segment-length", "8");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().contains("layer  1  attention window {window=64}"), r.out());
+        assertTrue(r.out().contains("memory infini {update=delta}"), r.out());
+        assertTrue(r.out().contains("segment 1: tokens 16"), r.out());
+    }
+
+    @Test
+    void aBadConfigExitsWithEveryProblemListed() throws IOException {
+        Path config = dir.resolve("c.yaml");
+        Files.writeString(config, """
+                layers:
+                  default: {attention: {provider: windw}, memory: {provider: infini, updte: delta}}
+                """);
+        Run r = run("plan", "--config", config.toString(), "--layers", "2");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("no attention provider named 'windw'"), r.err());
+        assertTrue(r.err().contains("unknown key 'updte'; did you mean 'update'?"), r.err());
+    }
+}
