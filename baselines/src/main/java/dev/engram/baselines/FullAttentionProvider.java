@@ -1,0 +1,70 @@
+package dev.engram.baselines;
+
+import dev.engram.api.Attention;
+import dev.engram.api.Capability;
+import dev.engram.api.LayerSpec;
+import dev.engram.baselines.position.PositionalEncoding;
+import dev.engram.spi.AttentionProvider;
+import dev.engram.spi.ConfigKey;
+import dev.engram.spi.ConfigSchema;
+import dev.engram.spi.LayerContext;
+import dev.engram.spi.ProviderConfig;
+import dev.engram.spi.SpiVersion;
+import dev.engram.spi.WeightSpec;
+import java.util.List;
+
+/**
+ * {@code full}: exact causal softmax attention over every past token of the sequence, with a KV
+ * cache that grows with it (shared/SCHEMES.md section 5). Quadratic total cost, linear memory.
+ */
+public final class FullAttentionProvider implements AttentionProvider {
+    public static final String NAME = "full";
+
+    public static final ConfigKey<PositionalEncoding> POSITIONAL = ConfigKey.ofEnum("positional",
+            PositionalEncoding.class, PositionalEncoding.ROPE, "positional encoding applied to q and k: none, rope or alibi");
+    public static final ConfigKey<Double> ROPE_THETA = ConfigKey.ofDouble("ropeTheta", 10000.0,
+            "rotary base theta: pair i turns by position * theta^(-2i/keyDim)").check(v -> v > 0, "a finite number > 0");
+
+    private static final ConfigSchema SCHEMA = ConfigSchema.of(POSITIONAL, ROPE_THETA);
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public int spiVersion() {
+        return SpiVersion.CURRENT;
+    }
+
+    @Override
+    public int stateVersion() {
+        return 1;
+    }
+
+    @Override
+    public ConfigSchema configSchema() {
+        return SCHEMA;
+    }
+
+    @Override
+    public List<WeightSpec> weights(LayerSpec spec, ProviderConfig config) {
+        Positional.check(spec, config.get(POSITIONAL));
+        return List.of();
+    }
+
+    @Override
+    public boolean supports(Capability capability, ProviderConfig config) {
+        return switch (capability) {
+            case GROUPED_QUERY_HEADS, VARIABLE_SEGMENT_LENGTH, CAUSAL -> true;
+            case STOCHASTIC, CONSTANT_STATE_SIZE -> false;
+        };
+    }
+
+    @Override
+    public Attention create(LayerContext context) {
+        ProviderConfig config = context.config();
+        Positional.check(context.spec(), config.get(POSITIONAL));
+        return new CachedAttention(context, stateVersion(), config.get(POSITIONAL), config.get(ROPE_THETA), -1);
+    }
+}

@@ -1,0 +1,75 @@
+package dev.engram.baselines;
+
+import dev.engram.api.Attention;
+import dev.engram.api.Capability;
+import dev.engram.api.LayerSpec;
+import dev.engram.baselines.position.PositionalEncoding;
+import dev.engram.spi.AttentionProvider;
+import dev.engram.spi.ConfigKey;
+import dev.engram.spi.ConfigSchema;
+import dev.engram.spi.LayerContext;
+import dev.engram.spi.ProviderConfig;
+import dev.engram.spi.SpiVersion;
+import dev.engram.spi.WeightSpec;
+import java.util.List;
+
+/**
+ * {@code window}: Transformer-XL-style attention over the current segment (causal) plus a cache of
+ * the last {@code window} tokens before it (shared/SCHEMES.md section 5). Constant cost per token,
+ * constant state, forgets everything older.
+ */
+public final class WindowAttentionProvider implements AttentionProvider {
+    public static final String NAME = "window";
+
+    public static final ConfigKey<PositionalEncoding> POSITIONAL = FullAttentionProvider.POSITIONAL;
+    public static final ConfigKey<Double> ROPE_THETA = FullAttentionProvider.ROPE_THETA;
+    /** The cache is preallocated, so the window is bounded (2^24 tokens). */
+    public static final int MAX_WINDOW = 1 << 24;
+    public static final ConfigKey<Integer> WINDOW = ConfigKey.ofInt("window", 512,
+            "tokens before the segment kept in the cache; 0 attends within the segment only")
+            .check(v -> v >= 0 && v <= MAX_WINDOW, "an integer in [0, " + MAX_WINDOW + "]");
+
+    private static final ConfigSchema SCHEMA = ConfigSchema.of(WINDOW, POSITIONAL, ROPE_THETA);
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public int spiVersion() {
+        return SpiVersion.CURRENT;
+    }
+
+    @Override
+    public int stateVersion() {
+        return 1;
+    }
+
+    @Override
+    public ConfigSchema configSchema() {
+        return SCHEMA;
+    }
+
+    @Override
+    public List<WeightSpec> weights(LayerSpec spec, ProviderConfig config) {
+        Positional.check(spec, config.get(POSITIONAL));
+        return List.of();
+    }
+
+    @Override
+    public boolean supports(Capability capability, ProviderConfig config) {
+        return switch (capability) {
+            case GROUPED_QUERY_HEADS, VARIABLE_SEGMENT_LENGTH, CAUSAL, CONSTANT_STATE_SIZE -> true;
+            case STOCHASTIC -> false;
+        };
+    }
+
+    @Override
+    public Attention create(LayerContext context) {
+        ProviderConfig config = context.config();
+        Positional.check(context.spec(), config.get(POSITIONAL));
+        return new CachedAttention(context, stateVersion(), config.get(POSITIONAL), config.get(ROPE_THETA),
+                config.get(WINDOW));
+    }
+}

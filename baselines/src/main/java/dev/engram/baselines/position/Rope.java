@@ -1,0 +1,109 @@
+package dev.engram.baselines.position;
+
+import dev.engram.api.InvalidInputException;
+
+/**
+ * Rotary position embedding (Su et al. 2021) in the "rotate half" convention of GPT-NeoX, LLaMA and
+ * Hugging Face {@code rotate_half}: dimension {@code i} (0 <= i < d/2) pairs with {@code i + d/2};
+ * the pair turns by angle {@code p * theta^(-2i/d)} where {@code p} is the token's absolute position
+ * in its sequence (from 0, across segments):
+ * <pre>
+ *   x'[i]       = x[i] cos(a_i) - x[i + d/2] sin(a_i)
+ *   x'[i + d/2] = x[i + d/2] cos(a_i) + x[i] sin(a_i)
+ * </pre>
+ * Angles are computed in double precision (a float32 product p * freq loses the angle's low bits at
+ * large positions), cos and sin are rounded to float32, and the rotation itself is float32.
+ *
+ * <p>An instance keeps a reusable table of cos/sin for a run of consecutive positions; it allocates
+ * only when a longer run than any before is asked for. Not thread-safe (one per attention).
+ */
+public final class Rope {
+    private final int dim;
+    private final int half;
+    private final double theta;
+    private final double[] inverseFrequency;
+    private float[] cos = new float[0];
+    private float[] sin = new float[0];
+    private long tableStart = -1;
+    private int tableLength;
+
+    /**
+     * @param dim   the rotated width (the head's key dim); must be even
+     * @param theta the base, > 0 (10000 in the original paper)
+     */
+    public Rope(int dim, double theta) {
+        if (dim <= 0 || dim % 2 != 0) {
+            throw InvalidInputException.outOfRange("keyDim", dim, "an even number >= 2 for rotary encoding");
+        }
+        if (!(theta > 0) || Double.isInfinite(theta)) {
+            throw InvalidInputException.outOfRange("ropeTheta", theta, "a finite number > 0");
+        }
+        this.dim = dim;
+        this.half = dim / 2;
+        this.theta = theta;
+        this.inverseFrequency = new double[half];
+        for (int i = 0; i < half; i++) {
+            inverseFrequency[i] = Math.pow(theta, -2.0 * i / dim);
+        }
+    }
+
+    public int dim() {
+        return dim;
+    }
+
+    public double theta() {
+        return theta;
+    }
+
+    /** theta^(-2i/d) for pair {@code i}. */
+    public double frequency(int i) {
+        return inverseFrequency[i];
+    }
+
+    /** Prepares cos/sin for positions {@code [start, start + count)}. */
+    public void prepare(long start, int count) {
+        if (start == tableStart && count <= tableLength) {
+            return;
+        }
+        if (cos.length < count * half) {
+            int capacity = Math.max(count, 2 * cos.length / Math.max(half, 1)) * half;
+            cos = new float[capacity];
+            sin = new float[capacity];
+        }
+        for (int t = 0; t < count; t++) {
+            double position = (double) (start + t);
+            int base = t * half;
+            for (int i = 0; i < half; i++) {
+                double angle = position * inverseFrequency[i];
+                cos[base + i] = (float) Math.cos(angle);
+                sin[base + i] = (float) Math.sin(angle);
+            }
+        }
+        tableStart = start;
+        tableLength = count;
+    }
+
+    /**
+     * Rotates {@code count} rows of width {@link #dim} from {@code src[srcOffset..]} into
+     * {@code dst[dstOffset..]} (rows contiguous), row t at position {@code start + t}. Call
+     * {@link #prepare}(start, >= count) first. {@code src} and {@code dst} may be the same range.
+     */
+    public void rotate(float[] src, int srcOffset, float[] dst, int dstOffset, long start, int count) {
+        if (start != tableStart || count > tableLength) {
+            prepare(start, count);
+        }
+        for (int t = 0; t < count; t++) {
+            int s = srcOffset + t * dim;
+            int d = dstOffset + t * dim;
+            int c = t * half;
+            for (int i = 0; i < half; i++) {
+                float x0 = src[s + i];
+                float x1 = src[s + i + half];
+                float co = cos[c + i];
+                float si = sin[c + i];
+                dst[d + i] = x0 * co - x1 * si;
+                dst[d + i + half] = x1 * co + x0 * si;
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+package dev.engram.baselines;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.engram.api.Attention;
+import dev.engram.api.ConfigException;
+import dev.engram.api.InvalidInputException;
+import dev.engram.api.LayerSpec;
+import dev.engram.api.Segment;
+import dev.engram.api.Snapshot;
+import dev.engram.api.SnapshotException;
+import dev.engram.api.Tensor;
+import dev.engram.spi.ProviderRegistry;
+import dev.engram.tck.TestData;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Registration, configuration errors, positions, snapshots across configs and state size. */
+class BaselineBehaviourTest {
+    private static final LayerSpec SPEC = new LayerSpec(4, 2, 8, 8, 16);
+    private final ProviderRegistry registry = ProviderRegistry.load();
+
+    private Attention attention(String name, Map<String, ?> config) {
+        return registry.newAttention(name, 3, SPEC, config, Map.of());
+    }
+
+    private static Segment segment(long start, int tokens, long seed) {
+        TestData.Inputs in = TestData.inputs(SPEC, tokens, seed);
+        return Segment.of(start, in.q(), in.k(), in.v());
+    }
+
+    @Test
+    void bothBaselinesAreRegisteredByName() {
+        assertTrue(registry.attentionNames().containsAll(java.util.List.of("full", "window")), registry.attentionNames().toString());
+    }
+
+    @Test
+    void anUnknownPositionalEncodingNamesTheKeyAndTheChoices() {
+        ConfigException e = assertThrows(ConfigException.class, () -> attention("full", Map.of("positional", "rotary")));
+        assertTrue(e.getMessage().contains("'positional' is 'rotary'; valid: one of [none, rope, alibi]"), e.getMessage());
+    }
+
+    @Test
+    void aNonPositiveThetaAndANegativeWindowAreRefusedTogether() {
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> attention("window", Map.of("ropeTheta", 0, "window", -1)));
+        assertEquals(2, e.problems().size(), e.getMessage());
+        assertTrue(e.getMessage().contains("'ropeTheta' is 0; valid: a finite number > 0"), e.getMessage());
+        assertTrue(e.getMessage().contains("'window' is -1; valid: an integer in [0, 16777216]"), e.getMessage());
+        assertTrue(e.getMessage().contains("layer 3 provider 'window'"), e.getMessage());
+    }
+
+    @Test
+    void aMisspeltKeyGetsASuggestion() {
+        ConfigException e = assertThrows(ConfigException.class, () -> attention("window", Map.of("windw", 8)));
+        assertTrue(e.getMessage().contains("unknown key 'windw'; did you mean 'window'?"), e.getMessage());
+        ConfigException full = assertThrows(ConfigException.class, () -> attention("full", Map.of("window", 8)));
+        assertTrue(full.getMessage().contains("unknown key 'window'"), full.getMessage());
+    }
+
+    @Test
+    void ropeNeedsAnEvenKeyDim() {
+        LayerSpec odd = new LayerSpec(2, 2, 5, 4, 8);
+        ConfigException e = assertThrows(ConfigException.class, () -> registry.newAttention("full", 0, odd, Map.of(), Map.of()));
+        assertTrue(e.getMessage().contains("'positional' is rope but keyDim is 5; valid: an even keyDim"), e.getMessage());
+        // Without rotation an odd key width is fine.
+        registry.newAttention("full", 0, odd, Map.of("positional", "alibi"), Map.of());
+    }
+
+    @Test
+    void relativeEncodingsDependOnDistancesNotOnWhereTheSequenceStarts() {
+        for (String positional : new String[] {"rope", "alibi"}) {
+            Attention atZero = attention("full", Map.of("positional", positional));
+            Attention shifted = attention("full", Map.of("positional", positional));
+            for (int s = 0; s < 3; s++) {
+                Segment a = segment(5L * s, 5, s);
+                Segment b = new Segment(1000 + 5L * s, a.q(), a.k(), a.v(), null, null);
+                float[] x = atZero.attend(a).toArray();
+                float[] y = shifted.attend(b).toArray();
+                assertArrayEquals(x, y, 2e-4f, positional + " segment " + s);
+            }
+        }
+    }
+
+    @Test
+    void aRefusedSegmentLeavesTheCacheAsItWas() {
+        Attention a = attention("full", Map.of());
+        a.attend(segment(0, 5, 1));
+        byte[] before = a.snapshot().toBytes();
+        TestData.Inputs in = TestData.inputs(SPEC, 3, 2);
+        Tensor badV = TestData.normal(3, 1f, SPEC.kvHeads(), 3, SPEC.valueDim() + 1);
+        InvalidInputException e = assertThrows(InvalidInputException.class,
+                () -> a.attend(Segment.of(5, in.q(), in.k(), badV)));
+        assertTrue(e.getMessage().contains("segment.v"), e.getMessage());
+        assertArrayEquals(before, a.snapshot().toBytes(), "a refused segment changed the cache");
+    }
+
+    @Test
+    void aSnapshotOfAnotherPositionalEncodingOrWindowIsRefused() {
+        Attention rope = attention("window", Map.of());
+        rope.attend(segment(0, 4, 1));
+        Attention alibi = attention("window", Map.of("positional", "alibi"));
+        SnapshotException e = assertThrows(SnapshotException.class, () -> alibi.restore(rope.snapshot()));
+        assertTrue(e.getMessage().contains("snapshot.positional is rope; this attention uses alibi"), e.getMessage());
+        Attention otherTheta = attention("window", Map.of("ropeTheta", 500.0));
+        e = assertThrows(SnapshotException.class, () -> otherTheta.restore(rope.snapshot()));
+        assertTrue(e.getMessage().contains("snapshot.ropeTheta is 10000.0; this attention uses 500.0"), e.getMessage());
+        Attention otherWindow = attention("window", Map.of("window", 8));
+        e = assertThrows(SnapshotException.class, () -> otherWindow.restore(rope.snapshot()));
+        assertTrue(e.getMessage().contains("snapshot.window is 512; this attention's is 8"), e.getMessage());
+    }
+
+    @Test
+    void fullStateGrowsWithTheTokensAndWindowStateIsTheWindow() {
+        Attention full = attention("full", Map.of());
+        Attention window = attention("window", Map.of("window", 6));
+        long perToken = SPEC.kvHeads() * (SPEC.keyDim() + SPEC.valueDim()) * 4L + 8; // keys, values, position
+        assertEquals(0, full.stateBytes());
+        assertEquals(6 * perToken, window.stateBytes());
+        long position = 0;
+        for (int s = 0; s < 30; s++) {
+            full.attend(segment(position, 5, s));
+            window.attend(segment(position, 5, s));
+            position += 5;
+        }
+        assertEquals(150 * perToken, full.stateBytes());
+        assertEquals(6 * perToken, window.stateBytes());
+        assertEquals(6, ((CachedAttention) window).cachedTokens());
+        full.reset();
+        assertEquals(0, full.stateBytes());
+    }
+
+    @Test
+    void theOutputBufferIsReusedForSegmentsOfTheSameLength() {
+        Attention a = attention("full", Map.of());
+        Tensor first = a.attend(segment(0, 4, 1));
+        Tensor second = a.attend(segment(4, 4, 2));
+        assertTrue(first.array() == second.array(), "the output buffer should be reused");
+    }
+}

@@ -1,0 +1,87 @@
+package dev.engram.baselines;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.engram.api.InvalidInputException;
+import dev.engram.baselines.position.Alibi;
+import dev.engram.baselines.position.Rope;
+import org.junit.jupiter.api.Test;
+
+class PositionalEncodingTest {
+    private static final float EPS = 1e-6f;
+
+    @Test
+    void ropeTurnsAPairByPositionTimesFrequency() {
+        // dk = 2: one pair, frequency theta^0 = 1, so position 1 turns [1, 0] by 1 radian.
+        Rope rope = new Rope(2, 10000.0);
+        float[] x = {1f, 0f};
+        float[] y = new float[2];
+        rope.rotate(x, 0, y, 0, 1, 1);
+        assertArrayEquals(new float[] {0.5403023f, 0.84147098f}, y, EPS);
+        // Position 0 is the identity.
+        rope.rotate(x, 0, y, 0, 0, 1);
+        assertArrayEquals(new float[] {1f, 0f}, y, 0f);
+    }
+
+    @Test
+    void ropePairsDimensionIWithIPlusHalfNotWithItsNeighbour() {
+        // dk = 4, theta = 4: pair (0, 2) has frequency 4^0 = 1, pair (1, 3) has 4^(-2/4) = 0.5.
+        Rope rope = new Rope(4, 4.0);
+        assertEquals(1.0, rope.frequency(0), 0);
+        assertEquals(0.5, rope.frequency(1), 1e-15);
+        float[] x = {1f, 0f, 0f, 0f};
+        float[] y = new float[4];
+        rope.rotate(x, 0, y, 0, 1, 1);
+        // rotate-half: x[0] moves into x[2]; an interleaved implementation would move it into x[1].
+        assertArrayEquals(new float[] {(float) Math.cos(1), 0f, (float) Math.sin(1), 0f}, y, EPS);
+        float[] x1 = {0f, 1f, 0f, 0f};
+        rope.rotate(x1, 0, y, 0, 2, 1);
+        // pair (1, 3) at position 2 turns by 2 * 0.5 = 1 radian.
+        assertArrayEquals(new float[] {0f, (float) Math.cos(1), 0f, (float) Math.sin(1)}, y, EPS);
+    }
+
+    @Test
+    void ropeDotProductsDependOnlyOnTheDistance() {
+        Rope rope = new Rope(8, 10000.0);
+        float[] a = {0.3f, -1.2f, 0.7f, 0.1f, 2f, -0.4f, 0.5f, 1.1f};
+        float[] b = {-0.6f, 0.2f, 1.4f, -0.9f, 0.3f, 0.8f, -1.5f, 0.25f};
+        double near = dot(rotated(rope, a, 5), rotated(rope, b, 2));
+        double far = dot(rotated(rope, a, 1005), rotated(rope, b, 1002));
+        assertEquals(near, far, 1e-4);
+    }
+
+    @Test
+    void ropeRejectsAnOddWidthAndABadTheta() {
+        InvalidInputException odd = assertThrows(InvalidInputException.class, () -> new Rope(3, 10000.0));
+        assertTrue(odd.getMessage().contains("keyDim") && odd.getMessage().contains("even"), odd.getMessage());
+        InvalidInputException theta = assertThrows(InvalidInputException.class, () -> new Rope(4, 0.0));
+        assertTrue(theta.getMessage().contains("ropeTheta") && theta.getMessage().contains("> 0"), theta.getMessage());
+    }
+
+    @Test
+    void alibiSlopesAreTwoToTheMinusEightHPlusOneOverH() {
+        float[] eight = Alibi.slopes(8);
+        for (int h = 0; h < 8; h++) {
+            assertEquals(1.0 / (1 << (h + 1)), eight[h], 0, "H = 8 gives 1/2, 1/4, ..., 1/256");
+        }
+        assertArrayEquals(new float[] {1f / 16, 1f / 256}, Alibi.slopes(2), 0f);
+        assertEquals(Math.pow(2, -8.0 / 3), Alibi.slope(0, 3), 1e-15);
+    }
+
+    private static float[] rotated(Rope rope, float[] x, long position) {
+        float[] y = new float[x.length];
+        rope.rotate(x, 0, y, 0, position, 1);
+        return y;
+    }
+
+    private static double dot(float[] a, float[] b) {
+        double s = 0;
+        for (int i = 0; i < a.length; i++) {
+            s += (double) a[i] * b[i];
+        }
+        return s;
+    }
+}
