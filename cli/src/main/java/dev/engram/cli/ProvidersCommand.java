@@ -27,7 +27,8 @@ final class ProvidersCommand implements Runnable {
         for (Provider p : providers) {
             out.printf("%s %s  (%s)%n", kind, p.name(), p.getClass().getName());
             for (ConfigKey<?> k : p.configSchema().keys()) {
-                out.printf("    %-12s default %-16s valid: %s%s%n", k.name(), k.defaultValue(), k.valid(),
+                Object shown = k.defaultValue() instanceof Enum<?> e ? e.name().toLowerCase(java.util.Locale.ROOT) : k.defaultValue();
+                out.printf("    %-12s default %-16s valid: %s%s%n", k.name(), shown, k.valid(),
                         k.description().isEmpty() ? "" : "  - " + k.description());
             }
         }

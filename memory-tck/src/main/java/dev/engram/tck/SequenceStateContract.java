@@ -233,12 +233,14 @@ abstract class SequenceStateContract<S extends SequenceState> {
         if (!supports(Capability.CONSTANT_STATE_SIZE)) {
             return;
         }
-        List<TestData.Inputs> in = inputs(spec());
+        // Four times the usual number of segments, positions continuing, so caches fill and evict.
+        List<TestData.Inputs> in = new ArrayList<>();
+        for (int s = 0; s < segments() * 4; s++) {
+            in.add(TestData.inputs(spec(), length(s), 500 + s));
+        }
         run(state, in, 0, 2);
         long early = state.stateBytes();
-        for (int round = 0; round < 3; round++) {
-            run(state, in, 0, in.size());
-        }
+        run(state, in, 2, in.size());
         assertEquals(early, state.stateBytes(), "declared CONSTANT_STATE_SIZE but stateBytes grew");
     }
 
