@@ -14,7 +14,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Matcher;
@@ -30,6 +29,8 @@ import java.util.regex.Pattern;
  *   "6-11":                        # a range (inclusive) or a single layer "3"
  *     memory: {provider: infini, update: delta}
  * </pre>
+ * Top-level {@code device} (cpu | cuda) and {@code session} (ONNX Runtime settings, see
+ * {@link SessionSettings}) are parsed into the plan too.
  * A range's {@code attention} and {@code memory} each replace the default's; {@code memory: none}
  * turns the memory off for those layers. Overrides, applied to the file before it is checked:
  * system properties {@code engram.layers.6-11.memory.update=linear}, and environment variables
@@ -38,7 +39,7 @@ import java.util.regex.Pattern;
 public final class ConfigLoader {
     public static final String PROPERTY_PREFIX = "engram.";
     public static final String ENV_PREFIX = "ENGRAM__";
-    private static final List<String> TOP_LEVEL = List.of("layers", "model", "device");
+    private static final List<String> TOP_LEVEL = List.of("layers", "model", "device", "session");
     private static final List<String> LAYER_KEYS = List.of("attention", "memory");
     private static final Pattern RANGE = Pattern.compile("(\\d+)(?:\\s*-\\s*(\\d+))?");
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
@@ -54,7 +55,7 @@ public final class ConfigLoader {
         return plan(file.toString(), withOverrides(read(file), systemOverrides()), layerCount);
     }
 
-    static Map<String, Object> read(Path file) {
+    public static Map<String, Object> read(Path file) {
         try {
             Object tree = YAML.readValue(Files.readString(file), Object.class);
             if (tree == null) {
@@ -136,10 +137,7 @@ public final class ConfigLoader {
                 problems.add("unknown key '" + key + "'" + Suggestions.suggestion(key, TOP_LEVEL) + "; known keys: " + TOP_LEVEL);
             }
         }
-        Object device = tree.get("device");
-        if (device != null && !List.of("cpu", "cuda").contains(String.valueOf(device).toLowerCase(Locale.ROOT))) {
-            problems.add("'device' is '" + device + "'; valid: cpu or cuda");
-        }
+        SessionSettings session = SessionSettings.parse(tree.get("device"), tree.get("session"), problems);
         Object layersNode = tree.get("layers");
         Map<String, Object> layers = new LinkedHashMap<>();
         if (layersNode == null) {
@@ -208,7 +206,7 @@ public final class ConfigLoader {
         if (!problems.isEmpty()) {
             throw new ConfigException(source, dedupe(problems));
         }
-        return new EnginePlan(plans);
+        return new EnginePlan(plans, session);
     }
 
     private static List<String> dedupe(List<String> problems) {

@@ -1,11 +1,17 @@
 package dev.engram.runtime.config;
 
 import java.util.List;
+import java.util.Objects;
 
-/** The validated per-layer plan a config file describes. */
-public record EnginePlan(List<LayerPlan> layers) {
+/** The validated per-layer plan a config file describes, with the ONNX Runtime session settings. */
+public record EnginePlan(List<LayerPlan> layers, SessionSettings session) {
     public EnginePlan {
         layers = List.copyOf(layers);
+        Objects.requireNonNull(session, "session is null");
+    }
+
+    public EnginePlan(List<LayerPlan> layers) {
+        this(layers, SessionSettings.defaults());
     }
 
     /** One line per layer, for the CLI and logs. */

@@ -1,0 +1,396 @@
+package dev.engram.runtime;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import dev.engram.api.EngramException;
+import dev.engram.api.InvalidInputException;
+import dev.engram.api.LayerSpec;
+import dev.engram.api.LongTermMemory;
+import dev.engram.api.Readout;
+import dev.engram.api.Segment;
+import dev.engram.api.Tensor;
+import dev.engram.runtime.config.EnginePlan;
+import dev.engram.runtime.config.SessionSettings;
+import dev.engram.runtime.model.ModelManifest;
+import dev.engram.runtime.model.ModelPackage;
+import dev.engram.runtime.onnx.OnnxGraphs;
+import dev.engram.runtime.onnx.Workspace;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.IntConsumer;
+
+/**
+ * Runs a model package segment by segment: ONNX Runtime executes the dense blocks, the configured
+ * Attention and LongTermMemory providers run in Java between them (shared/SCHEMES.md section 0).
+ *
+ * <p>Per segment of N tokens, for a batch of independent sequences: embed; per layer the pre block
+ * (q, k, v, h), then per sequence Attention.attend, LongTermMemory.read, combine (per-head readout)
+ * or the model-space addend, LongTermMemory.write; the post block (hidden, attention, addend); the
+ * head. Segments are aligned to absolute positions: a segment runs into the state only once it is
+ * full; the tokens of an incomplete last segment are evaluated from the boundary state and the state
+ * is then put back, so input fed in pieces equals input fed at once, bit for bit.
+ *
+ * <p>Not thread-safe: one batch at a time (the graph buffers are shared). Create it with {@link EngineLoader}.
+ */
+public final class Engine implements AutoCloseable {
+    /** Called after each batch step of complete segments, for progress reporting. */
+    @FunctionalInterface
+    public interface SegmentListener {
+        /** @param sequences sequences in the step; @param tokens tokens per sequence; @param nanos wall time of the step */
+        void segmentDone(int sequences, int tokens, long nanos);
+    }
+
+    private final ModelPackage pkg;
+    private final ModelManifest manifest;
+    private final EnginePlan plan;
+    private final SequenceFactory factory;
+    private final OnnxGraphs graphs;
+    private final Workspace.Pool pool;
+    private final int segmentLength;
+    private final List<String> warnings;
+    private final LayerSpec spec;
+    private final int vocab;
+    private SegmentListener listener = (s, t, n) -> { };
+
+    private float[] qArr = new float[0];
+    private float[] kArr = new float[0];
+    private float[] vArr = new float[0];
+    private float[] hArr = new float[0];
+    private float[] attnArr = new float[0];
+    private float[] addendArr = new float[0];
+    private float[] logitsArr = new float[0];
+    private long[] idsArr = new long[0];
+
+    Engine(ModelPackage pkg, EnginePlan plan, SequenceFactory factory, OnnxGraphs graphs, int segmentLength,
+           List<String> warnings) {
+        this.pkg = pkg;
+        this.manifest = pkg.manifest();
+        this.plan = plan;
+        this.factory = factory;
+        this.graphs = graphs;
+        this.segmentLength = segmentLength;
+        this.warnings = List.copyOf(warnings);
+        this.spec = manifest.architecture().layerSpec();
+        this.vocab = manifest.architecture().vocabSize();
+        this.pool = new Workspace.Pool(ai.onnxruntime.OrtEnvironment.getEnvironment(), manifest.architecture(), segmentLength);
+    }
+
+    public ModelManifest manifest() {
+        return manifest;
+    }
+
+    public ModelPackage modelPackage() {
+        return pkg;
+    }
+
+    public EnginePlan plan() {
+        return plan;
+    }
+
+    /** The device the graphs run on (CPU after a CUDA fallback). */
+    public SessionSettings.Device device() {
+        return graphs.device();
+    }
+
+    /** Warnings from loading (for example the CUDA fallback), one line each. */
+    public List<String> warnings() {
+        return warnings;
+    }
+
+    public int segmentLength() {
+        return segmentLength;
+    }
+
+    public int vocabSize() {
+        return vocab;
+    }
+
+    public void setSegmentListener(SegmentListener listener) {
+        this.listener = listener == null ? (s, t, n) -> { } : listener;
+    }
+
+    /** A new empty sequence with the configured attention and memory on every layer. */
+    public ModelSequence newSequence() {
+        return new ModelSequence(this, factory.newSequence(), segmentLength);
+    }
+
+    /** Feeds {@code tokens} and returns the logits [vocabSize] after its last token. */
+    public float[] ingest(ModelSequence sequence, int[] tokens) {
+        return ingest(List.of(sequence), List.of(tokens)).get(0);
+    }
+
+    /** Feeds each sequence its tokens (lengths may differ); returns per sequence the logits after its last token. */
+    public List<float[]> ingest(List<ModelSequence> sequences, List<int[]> tokens) {
+        float[][] out = new float[sequences.size()][];
+        run(sequences, tokens, out, null);
+        return List.of(out);
+    }
+
+    /** Like {@link #ingest(List, List)} but returns, per sequence, the logits of every token fed: [tokens][vocabSize]. */
+    public List<float[][]> ingestAll(List<ModelSequence> sequences, List<int[]> tokens) {
+        float[][][] all = new float[sequences.size()][][];
+        for (int b = 0; b < all.length; b++) {
+            all[b] = new float[tokens.get(b).length][];
+        }
+        run(sequences, tokens, new float[sequences.size()][], all);
+        return List.of(all);
+    }
+
+    /**
+     * Feeds {@code prompt}, then generates up to {@code params.maxTokens()} tokens, calling
+     * {@code onToken} with each as soon as it is chosen. Every emitted token is also fed, so the
+     * sequence ends having consumed prompt + output; a stop token ends generation and is neither
+     * emitted nor fed. Tokens inside an incomplete segment are recomputed from the segment's start
+     * each step (exact segment semantics; cost grows with the position inside the segment).
+     */
+    public int[] generate(ModelSequence sequence, int[] prompt, GenerationParams params, IntConsumer onToken) {
+        Sampler sampler = new Sampler(params, vocab);
+        float[] logits = ingest(sequence, prompt);
+        int[] out = new int[params.maxTokens()];
+        int[] one = new int[1];
+        int n = 0;
+        while (n < params.maxTokens()) {
+            int token = sampler.next(logits);
+            if (params.stopTokens().contains(token)) {
+                break;
+            }
+            out[n++] = token;
+            if (onToken != null) {
+                onToken.accept(token);
+            }
+            one[0] = token;
+            logits = ingest(sequence, one);
+        }
+        return java.util.Arrays.copyOf(out, n);
+    }
+
+    void checkToken(int token, String field) {
+        if (token < 0 || token >= vocab) {
+            throw InvalidInputException.outOfRange(field, token, "[0, " + (vocab - 1) + "] (vocabSize " + vocab + ")");
+        }
+    }
+
+    private void run(List<ModelSequence> sequences, List<int[]> tokens, float[][] last, float[][][] all) {
+        int batch = sequences.size();
+        if (batch == 0 || tokens.size() != batch) {
+            throw new InvalidInputException("tokens", "has " + tokens.size() + " lists for " + batch
+                    + " sequences; valid: one non-empty list per sequence, at least one sequence");
+        }
+        Map<ModelSequence, Boolean> seen = new IdentityHashMap<>();
+        for (int b = 0; b < batch; b++) {
+            ModelSequence s = sequences.get(b);
+            if (s.owner != this) {
+                throw new InvalidInputException("sequences[" + b + "]", "was created by another engine");
+            }
+            if (seen.put(s, Boolean.TRUE) != null) {
+                throw new InvalidInputException("sequences[" + b + "]", "appears twice in the batch");
+            }
+            int[] t = tokens.get(b);
+            if (t == null || t.length == 0) {
+                throw new InvalidInputException("tokens[" + b + "]", "is empty; valid: at least one token");
+            }
+            for (int i = 0; i < t.length; i++) {
+                checkToken(t[i], "tokens[" + b + "][" + i + "]");
+            }
+        }
+        int[] cursor = new int[batch];
+        List<Integer> group = new ArrayList<>(batch);
+        // Complete segments, batched across the sequences that have one.
+        while (true) {
+            group.clear();
+            for (int b = 0; b < batch; b++) {
+                if (sequences.get(b).pendingCount + tokens.get(b).length - cursor[b] >= segmentLength) {
+                    group.add(b);
+                }
+            }
+            if (group.isEmpty()) {
+                break;
+            }
+            long start = System.nanoTime();
+            int[] taken = new int[group.size()];
+            boolean head = false;
+            for (int g = 0; g < group.size(); g++) {
+                int b = group.get(g);
+                ModelSequence s = sequences.get(b);
+                taken[g] = segmentLength - s.pendingCount;
+                System.arraycopy(tokens.get(b), cursor[b], s.pending, s.pendingCount, taken[g]);
+                s.pendingCount = segmentLength;
+                head |= all != null || cursor[b] + taken[g] == tokens.get(b).length;
+            }
+            forward(sequences, group, segmentLength, head);
+            for (int g = 0; g < group.size(); g++) {
+                int b = group.get(g);
+                ModelSequence s = sequences.get(b);
+                collect(b, segmentLength, taken[g], cursor[b], tokens.get(b).length, g, group.size(), last, all);
+                cursor[b] += taken[g];
+                s.stack.advance(segmentLength);
+                s.pendingCount = 0;
+                s.boundary = null;
+            }
+            listener.segmentDone(group.size(), segmentLength, System.nanoTime() - start);
+        }
+        // Incomplete last segments: evaluate from the boundary state, then put the state back.
+        for (int b = 0; b < batch; b++) {
+            int rest = tokens.get(b).length - cursor[b];
+            if (rest > 0) {
+                ModelSequence s = sequences.get(b);
+                System.arraycopy(tokens.get(b), cursor[b], s.pending, s.pendingCount, rest);
+                s.pendingCount += rest;
+            }
+        }
+        for (int n = 1; n < segmentLength; n++) {
+            group.clear();
+            for (int b = 0; b < batch; b++) {
+                if (cursor[b] < tokens.get(b).length && sequences.get(b).pendingCount == n) {
+                    group.add(b);
+                }
+            }
+            if (group.isEmpty()) {
+                continue;
+            }
+            for (int b : group) {
+                ModelSequence s = sequences.get(b);
+                if (s.boundary == null) {
+                    s.boundary = s.stack.snapshot();
+                }
+            }
+            try {
+                forward(sequences, group, n, true);
+            } finally {
+                for (int b : group) {
+                    sequences.get(b).stack.restore(sequences.get(b).boundary);
+                }
+            }
+            for (int g = 0; g < group.size(); g++) {
+                int b = group.get(g);
+                int rest = tokens.get(b).length - cursor[b];
+                collect(b, n, rest, cursor[b], tokens.get(b).length, g, group.size(), last, all);
+                cursor[b] += rest;
+            }
+        }
+    }
+
+    /** Copies the logits of the last {@code fresh} rows of a segment of {@code n} tokens (slot g of the batch). */
+    private void collect(int b, int n, int fresh, int cursor, int total, int g, int groupSize, float[][] last, float[][][] all) {
+        int rowBase = g * n;
+        if (all != null) {
+            for (int i = 0; i < fresh; i++) {
+                float[] row = new float[vocab];
+                System.arraycopy(logitsArr, (rowBase + n - fresh + i) * vocab, row, 0, vocab);
+                all[b][cursor + i] = row;
+            }
+        }
+        if (cursor + fresh == total) {
+            float[] row = new float[vocab];
+            System.arraycopy(logitsArr, (rowBase + n - 1) * vocab, row, 0, vocab);
+            last[b] = row;
+        }
+    }
+
+    /** One segment of {@code n} tokens (their ids in each sequence's pending buffer) through every layer. */
+    private void forward(List<ModelSequence> sequences, List<Integer> group, int n, boolean head) {
+        int batch = group.size();
+        Workspace w = pool.get(batch, n);
+        int H = spec.heads();
+        int G = spec.kvHeads();
+        int dk = spec.keyDim();
+        int dv = spec.valueDim();
+        int e = spec.modelDim();
+        int qLen = H * n * dk;
+        int kLen = G * n * dk;
+        int vLen = G * n * dv;
+        int hLen = n * e;
+        int aLen = H * n * dv;
+        ensureArrays(batch, n);
+        for (int g = 0; g < batch; g++) {
+            int[] p = sequences.get(group.get(g)).pending;
+            for (int i = 0; i < n; i++) {
+                idsArr[g * n + i] = p[i];
+            }
+        }
+        pool.ids.put(0, idsArr, 0, batch * n);
+        try {
+            run(graphs.embed(), w.embedIn, w.embedOut);
+            int cur = 0; // hiddenA holds the hidden state
+            for (int layer = 0; layer < layerCount(); layer++) {
+                run(graphs.pre(layer), w.hiddenIn.get(cur), w.preOut);
+                pool.q.get(0, qArr, 0, batch * qLen);
+                pool.k.get(0, kArr, 0, batch * kLen);
+                pool.v.get(0, vArr, 0, batch * vLen);
+                pool.h.get(0, hArr, 0, batch * hLen);
+                for (int g = 0; g < batch; g++) {
+                    ModelSequence s = sequences.get(group.get(g));
+                    SequenceStack.Layer l = s.stack.layers().get(layer);
+                    Segment segment = new Segment(s.stack.position(), Tensor.view(qArr, g * qLen, H, n, dk),
+                            Tensor.view(kArr, g * kLen, G, n, dk), Tensor.view(vArr, g * vLen, G, n, dv),
+                            Tensor.view(hArr, g * hLen, n, e), null);
+                    Tensor local = l.attention().attend(segment);
+                    Tensor attnOut = Tensor.view(attnArr, g * aLen, H, n, dv);
+                    Tensor addendOut = Tensor.view(addendArr, g * hLen, n, e);
+                    attnOut.copyFrom(local.requireShape("layer " + layer + " attention output", H, n, dv));
+                    if (l.memory().isPresent()) {
+                        LongTermMemory m = l.memory().get();
+                        Readout r = m.read(segment);
+                        // copy before write(): what a memory returns is valid only until its next call
+                        Tensor combined = m.combine(attnOut, r);
+                        if (combined != attnOut) {
+                            attnOut.copyFrom(combined.requireShape("layer " + layer + " combined output", H, n, dv));
+                        }
+                        if (r instanceof Readout.ModelSpace ms) {
+                            addendOut.copyFrom(ms.addend().requireShape("layer " + layer + " memory addend", n, e));
+                        } else {
+                            addendOut.fill(0f);
+                        }
+                        m.write(segment);
+                    } else {
+                        addendOut.fill(0f);
+                    }
+                }
+                pool.attn.put(0, attnArr, 0, batch * aLen);
+                pool.addend.put(0, addendArr, 0, batch * hLen);
+                run(graphs.post(layer), w.postIn.get(cur), w.postOut.get(cur));
+                cur = 1 - cur;
+            }
+            if (head) {
+                run(graphs.head(), w.hiddenIn.get(cur), w.headOut);
+                pool.logits.get(0, logitsArr, 0, batch * n * vocab);
+            }
+        } catch (OrtException ex) {
+            throw new EngramException("ONNX Runtime failed while running a segment of " + n + " tokens for "
+                    + batch + " sequences: " + ex.getMessage(), ex);
+        }
+    }
+
+    private int layerCount() {
+        return manifest.architecture().layers();
+    }
+
+    private static void run(OrtSession session, Map<String, OnnxTensor> inputs, Map<String, OnnxTensor> outputs)
+            throws OrtException {
+        // Pinned outputs: the values are already in the workspace buffers; the result owns nothing else.
+        session.run(inputs, outputs).close();
+    }
+
+    private void ensureArrays(int batch, int n) {
+        int bn = batch * segmentLength;
+        if (idsArr.length < bn) {
+            idsArr = new long[bn];
+            qArr = new float[bn * spec.heads() * spec.keyDim()];
+            kArr = new float[bn * spec.kvHeads() * spec.keyDim()];
+            vArr = new float[bn * spec.kvHeads() * spec.valueDim()];
+            hArr = new float[bn * spec.modelDim()];
+            attnArr = new float[bn * spec.heads() * spec.valueDim()];
+            addendArr = new float[bn * spec.modelDim()];
+            logitsArr = new float[bn * vocab];
+        }
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+        graphs.close();
+    }
+}

@@ -1,0 +1,224 @@
+package dev.engram.runtime;
+
+import dev.engram.api.ConfigException;
+import dev.engram.api.LayerSpec;
+import dev.engram.api.ProviderException;
+import dev.engram.runtime.config.ConfigLoader;
+import dev.engram.runtime.config.EnginePlan;
+import dev.engram.runtime.config.LayerPlan;
+import dev.engram.runtime.config.ProviderChoice;
+import dev.engram.runtime.config.SessionSettings;
+import dev.engram.runtime.model.ModelManifest;
+import dev.engram.runtime.model.ModelPackage;
+import dev.engram.runtime.onnx.OnnxGraphs;
+import dev.engram.spi.ConfigKey;
+import dev.engram.spi.Provider;
+import dev.engram.spi.ProviderRegistry;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Opens a model package as a ready {@link Engine}: reads and checks the manifest, the files, the
+ * safetensors weights, the configuration (the package's default memory configuration, or a YAML file,
+ * plus overrides), every graph's inputs and outputs, and every weight the configured providers need.
+ * All problems are reported together in one {@link ConfigException}, each naming its file and field.
+ */
+public final class EngineLoader {
+    private final ProviderRegistry registry;
+    private Path configFile;
+    private Map<List<String>, String> overrides = Map.of();
+    private boolean systemOverrides = true;
+    private Integer segmentLength;
+    private SessionSettings.Device device;
+
+    public EngineLoader(ProviderRegistry registry) {
+        this.registry = registry;
+    }
+
+    /** With the providers on the context class path. */
+    public EngineLoader() {
+        this(ProviderRegistry.load(Thread.currentThread().getContextClassLoader()));
+    }
+
+    /**
+     * A YAML config (ConfigLoader's format, plus {@code device} and {@code session}). Its
+     * {@code layers} replace the package's default memory configuration; without a {@code layers}
+     * key the package's default is used and only device/session come from the file.
+     */
+    public EngineLoader config(Path file) {
+        this.configFile = file;
+        return this;
+    }
+
+    /** Overrides by path, applied after the file, for example {@code [layers, default, memory] -> infini}. */
+    public EngineLoader overrides(Map<List<String>, String> overrides) {
+        this.overrides = Map.copyOf(overrides);
+        return this;
+    }
+
+    /** Whether {@code engram.*} system properties and {@code ENGRAM__*} environment variables apply (default true). */
+    public EngineLoader systemOverrides(boolean apply) {
+        this.systemOverrides = apply;
+        return this;
+    }
+
+    /** Runs segments of this length instead of the trained one (tests, experiments). */
+    public EngineLoader segmentLength(int tokens) {
+        if (tokens < 1) {
+            throw new IllegalArgumentException("segmentLength must be >= 1, got " + tokens);
+        }
+        this.segmentLength = tokens;
+        return this;
+    }
+
+    /** Overrides the config's {@code device}. */
+    public EngineLoader device(SessionSettings.Device device) {
+        this.device = device;
+        return this;
+    }
+
+    public Engine load(Path modelDirectory) {
+        List<String> problems = new ArrayList<>();
+        List<String> warnings = new ArrayList<>();
+        ModelPackage pkg = ModelPackage.read(modelDirectory, problems);
+        if (pkg == null) {
+            throw new ConfigException(modelDirectory.toString(), problems);
+        }
+        ModelManifest m = pkg.manifest();
+        EnginePlan plan = plan(m, problems);
+        LayerSpec spec = m.architecture().layerSpec();
+        if (plan != null) {
+            plan = withModelPositional(plan, m, problems);
+        }
+        if (plan != null) {
+            checkWeights(plan, spec, pkg, problems);
+        }
+        SessionSettings session = plan == null ? SessionSettings.defaults() : plan.session();
+        if (device != null) {
+            session = session.withDevice(device);
+        }
+        OnnxGraphs graphs = OnnxGraphs.open(pkg, session, problems, warnings::add);
+        if (!problems.isEmpty()) {
+            if (graphs != null) {
+                graphs.close();
+            }
+            throw new ConfigException(modelDirectory.toString(), List.copyOf(new LinkedHashSet<>(problems)));
+        }
+        EnginePlan finalPlan = new EnginePlan(plan.layers(), session);
+        SequenceFactory factory = new SequenceFactory(registry, finalPlan,
+                Collections.nCopies(m.architecture().layers(), spec), pkg.weightSource());
+        return new Engine(pkg, finalPlan, factory, graphs, segmentLength == null ? m.segmentLength() : segmentLength, warnings);
+    }
+
+    private EnginePlan plan(ModelManifest m, List<String> problems) {
+        String source = ModelManifest.FILE_NAME + " 'memory'";
+        Map<String, Object> tree = new LinkedHashMap<>(m.memory());
+        if (configFile != null) {
+            source = configFile.toString();
+            try {
+                Map<String, Object> file = ConfigLoader.read(configFile);
+                if (!file.containsKey("layers")) {
+                    file = new LinkedHashMap<>(file);
+                    file.put("layers", m.memory().get("layers"));
+                }
+                tree = file;
+            } catch (ConfigException e) {
+                problems.add(e.getMessage());
+                return null;
+            }
+        }
+        Map<List<String>, String> all = new LinkedHashMap<>();
+        if (systemOverrides) {
+            all.putAll(ConfigLoader.systemOverrides());
+        }
+        all.putAll(overrides);
+        tree = ConfigLoader.withOverrides(tree, all);
+        try {
+            return new ConfigLoader(registry).plan(source, tree, m.architecture().layers());
+        } catch (ConfigException e) {
+            String prefix = source + ": ";
+            e.problems().forEach(p -> problems.add(prefix + p));
+            return null;
+        }
+    }
+
+    /**
+     * Positional encoding belongs to the trained model: an attention whose config has 'positional'
+     * (and 'ropeTheta') gets the manifest's values unless the config sets them, and a config that
+     * sets a different one is an error rather than a silently wrong model.
+     */
+    private EnginePlan withModelPositional(EnginePlan plan, ModelManifest m, List<String> problems) {
+        ModelManifest.Positional pos = m.architecture().positional();
+        List<LayerPlan> layers = new ArrayList<>();
+        for (LayerPlan lp : plan.layers()) {
+            ProviderChoice a = lp.attention();
+            Provider p;
+            try {
+                p = registry.attention(a.provider());
+            } catch (ProviderException e) {
+                problems.add(e.getMessage());
+                return null;
+            }
+            List<String> keys = p.configSchema().keys().stream().map(ConfigKey::name).toList();
+            Map<String, Object> raw = new LinkedHashMap<>(a.raw());
+            String where = "layer " + lp.layer() + " attention '" + a.provider() + "'";
+            if (keys.contains("positional")) {
+                Object given = raw.get("positional");
+                if (given == null) {
+                    raw.put("positional", pos.type());
+                } else if (!String.valueOf(given).toLowerCase(Locale.ROOT).equals(pos.type())) {
+                    problems.add(where + ": 'positional' is '" + given + "' but the model was trained with '" + pos.type()
+                            + "' (" + ModelManifest.FILE_NAME + " architecture.positional.type); remove the key or set " + pos.type());
+                }
+            }
+            if (keys.contains("ropeTheta") && pos.type().equals("rope")) {
+                Object given = raw.get("ropeTheta");
+                if (given == null) {
+                    raw.put("ropeTheta", pos.theta());
+                } else if (!(given instanceof Number n) || n.doubleValue() != pos.theta()) {
+                    problems.add(where + ": 'ropeTheta' is " + given + " but the model was trained with " + pos.theta()
+                            + " (" + ModelManifest.FILE_NAME + " architecture.positional.theta)");
+                }
+            }
+            try {
+                ProviderChoice fixed = new ProviderChoice(a.provider(), p.configSchema().parse(where, raw), raw);
+                layers.add(new LayerPlan(lp.layer(), fixed, lp.memory()));
+            } catch (ConfigException e) {
+                problems.add(e.getMessage());
+            }
+        }
+        return layers.size() == plan.layers().size() ? new EnginePlan(layers, plan.session()) : null;
+    }
+
+    private void checkWeights(EnginePlan plan, LayerSpec spec, ModelPackage pkg, List<String> problems) {
+        WeightSource weights = pkg.weightSource();
+        for (LayerPlan lp : plan.layers()) {
+            check(registry.attention(lp.attention().provider()), lp.layer(), spec, lp.attention(), weights, pkg, problems);
+            Optional<ProviderChoice> mem = lp.memory();
+            if (mem.isPresent()) {
+                check(registry.memory(mem.get().provider()), lp.layer(), spec, mem.get(), weights, pkg, problems);
+            }
+        }
+    }
+
+    private static void check(Provider p, int layer, LayerSpec spec, ProviderChoice choice, WeightSource weights,
+                              ModelPackage pkg, List<String> problems) {
+        try {
+            ProviderRegistry.context(p, layer, spec, choice.raw(), weights.weights(layer, choice.provider()));
+        } catch (ConfigException e) {
+            for (String problem : e.problems()) {
+                String key = "layers." + layer + "." + choice.provider() + ".";
+                problems.add(problem.startsWith("weight '")
+                        ? pkg.weightsFileName() + ": " + problem.replaceFirst("^weight '", "weight '" + key)
+                        : "layer " + layer + " provider '" + choice.provider() + "': " + problem);
+            }
+        }
+    }
+}

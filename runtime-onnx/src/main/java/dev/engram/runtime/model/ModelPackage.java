@@ -1,0 +1,131 @@
+package dev.engram.runtime.model;
+
+import dev.engram.api.Tensor;
+import dev.engram.runtime.WeightSource;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A model package directory read from disk: the manifest, the paths of its graphs, and its memory
+ * weights parsed from safetensors. {@link #read} collects problems instead of throwing, so that the
+ * loader can report the graphs' and the configuration's problems in the same list.
+ */
+public final class ModelPackage {
+    private static final Pattern WEIGHT_KEY = Pattern.compile("layers\\.(\\d+)\\.([a-z][a-z0-9-]*)\\.(.+)");
+
+    private final Path directory;
+    private final ModelManifest manifest;
+    /** layer -> provider -> weight name -> tensor */
+    private final Map<Integer, Map<String, Map<String, Tensor>>> weights;
+
+    private ModelPackage(Path directory, ModelManifest manifest, Map<Integer, Map<String, Map<String, Tensor>>> weights) {
+        this.directory = directory;
+        this.manifest = manifest;
+        this.weights = weights;
+    }
+
+    /**
+     * Reads {@code directory}; returns null when the manifest itself is unusable. Every problem found
+     * (manifest fields, missing files, safetensors) is added to {@code problems}, each naming the file and field.
+     */
+    public static ModelPackage read(Path directory, List<String> problems) {
+        if (!Files.isDirectory(directory)) {
+            problems.add(directory + ": is not a directory; a model package is a directory with " + ModelManifest.FILE_NAME);
+            return null;
+        }
+        Path manifestFile = directory.resolve(ModelManifest.FILE_NAME);
+        if (!Files.isRegularFile(manifestFile)) {
+            problems.add(ModelManifest.FILE_NAME + ": is missing from " + directory);
+            return null;
+        }
+        ModelManifest manifest = ModelManifest.read(manifestFile, problems);
+        if (manifest == null) {
+            return null;
+        }
+        ModelManifest.PackageFiles f = manifest.files();
+        exists(directory, f.embedding(), "files.embedding", problems);
+        exists(directory, f.head(), "files.head", problems);
+        for (int i = 0; i < f.layers().size(); i++) {
+            exists(directory, f.layers().get(i).pre(), "files.layers[" + i + "].pre", problems);
+            exists(directory, f.layers().get(i).post(), "files.layers[" + i + "].post", problems);
+        }
+        f.tokenizer().ifPresent(t -> exists(directory, t, "files.tokenizer", problems));
+        Map<Integer, Map<String, Map<String, Tensor>>> weights = new LinkedHashMap<>();
+        if (f.weights() != null && exists(directory, f.weights(), "files.weights", problems)) {
+            Map<String, Tensor> all = SafeTensors.read(directory.resolve(f.weights()), f.weights(), problems);
+            for (Map.Entry<String, Tensor> e : all.entrySet()) {
+                Matcher m = WEIGHT_KEY.matcher(e.getKey());
+                if (!m.matches()) {
+                    problems.add(f.weights() + ": tensor '" + e.getKey() + "' is not named layers.{layer}.{provider}.{weight}");
+                    continue;
+                }
+                int layer = Integer.parseInt(m.group(1));
+                if (layer >= manifest.architecture().layers()) {
+                    problems.add(f.weights() + ": tensor '" + e.getKey() + "' names layer " + layer + "; the model has layers 0 to "
+                            + (manifest.architecture().layers() - 1));
+                    continue;
+                }
+                weights.computeIfAbsent(layer, k -> new LinkedHashMap<>())
+                        .computeIfAbsent(m.group(2), k -> new LinkedHashMap<>()).put(m.group(3), e.getValue());
+            }
+        }
+        return new ModelPackage(directory, manifest, weights);
+    }
+
+    private static boolean exists(Path dir, String name, String field, List<String> problems) {
+        if (name == null) {
+            return false; // the manifest check reported it
+        }
+        Path p = dir.resolve(name).normalize();
+        if (!p.startsWith(dir.normalize())) {
+            problems.add(ModelManifest.FILE_NAME + ": '" + field + "' is '" + name + "'; valid: a path inside the package directory");
+            return false;
+        }
+        if (!Files.isRegularFile(p)) {
+            problems.add(name + ": is missing (named by " + ModelManifest.FILE_NAME + " '" + field + "')");
+            return false;
+        }
+        return true;
+    }
+
+    public Path directory() {
+        return directory;
+    }
+
+    public ModelManifest manifest() {
+        return manifest;
+    }
+
+    public Path resolve(String file) {
+        return directory.resolve(file);
+    }
+
+    public Optional<Path> tokenizer() {
+        return manifest.files().tokenizer().map(directory::resolve);
+    }
+
+    /** Weights by (layer, provider), from the keys {@code layers.{layer}.{provider}.{weight}}. */
+    public WeightSource weightSource() {
+        return (layer, provider) -> weights.getOrDefault(layer, Map.of()).getOrDefault(provider, Map.of());
+    }
+
+    /** Name of the weights file, for messages ("memory.safetensors", or "(no weights file)"). */
+    public String weightsFileName() {
+        return manifest.files().weights() == null ? "(no weights file)" : manifest.files().weights();
+    }
+
+    /** Every weight name the package holds, for {@code engram inspect}. */
+    public List<String> weightNames() {
+        List<String> names = new ArrayList<>();
+        weights.forEach((l, byProvider) -> byProvider.forEach((p, byName) -> byName.keySet()
+                .forEach(n -> names.add("layers." + l + "." + p + "." + n))));
+        return names;
+    }
+}

@@ -1,0 +1,188 @@
+package dev.engram.runtime.onnx;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import dev.engram.api.EngramException;
+import dev.engram.runtime.model.ModelManifest.Architecture;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The graphs' input and output tensors for one shape (B sequences, N tokens), as ONNX Runtime
+ * tensors over direct, native-order buffers that every shape shares. Outputs are pinned: ONNX
+ * Runtime writes into these buffers, so a segment allocates no tensor memory. A {@link Pool} keeps
+ * the few shapes in use (full segments, the last partial one, single tokens while decoding).
+ */
+public final class Workspace implements AutoCloseable {
+    public final int batch;
+    public final int tokens;
+    public final OnnxTensor ids;
+    public final OnnxTensor hiddenA;
+    public final OnnxTensor hiddenB;
+    public final OnnxTensor q;
+    public final OnnxTensor k;
+    public final OnnxTensor v;
+    public final OnnxTensor h;
+    public final OnnxTensor attn;
+    public final OnnxTensor addend;
+    public final OnnxTensor logits;
+    private final List<OnnxTensor> all = new ArrayList<>();
+    /** Input and pinned-output maps, made once per shape; index 0 reads hiddenA, 1 reads hiddenB. */
+    public final Map<String, OnnxTensor> embedIn;
+    public final Map<String, OnnxTensor> embedOut;
+    public final List<Map<String, OnnxTensor>> hiddenIn;
+    public final Map<String, OnnxTensor> preOut;
+    public final List<Map<String, OnnxTensor>> postIn;
+    /** postOut.get(i) writes the other hidden buffer than postIn.get(i) reads. */
+    public final List<Map<String, OnnxTensor>> postOut;
+    public final Map<String, OnnxTensor> headOut;
+
+    private Workspace(OrtEnvironment env, Pool pool, int b, int n) throws OrtException {
+        Architecture a = pool.arch;
+        this.batch = b;
+        this.tokens = n;
+        try {
+            ids = add(OnnxTensor.createTensor(env, slice(pool.ids, b * n), new long[] {b, n}));
+            hiddenA = add(floats(env, pool.hiddenA, b, n, a.modelDim()));
+            hiddenB = add(floats(env, pool.hiddenB, b, n, a.modelDim()));
+            q = add(floats(env, pool.q, b, a.heads(), n, a.keyDim()));
+            k = add(floats(env, pool.k, b, a.kvHeads(), n, a.keyDim()));
+            v = add(floats(env, pool.v, b, a.kvHeads(), n, a.valueDim()));
+            h = add(floats(env, pool.h, b, n, a.modelDim()));
+            attn = add(floats(env, pool.attn, b, a.heads(), n, a.valueDim()));
+            addend = add(floats(env, pool.addend, b, n, a.modelDim()));
+            logits = add(floats(env, pool.logits, b, n, a.vocabSize()));
+            embedIn = Map.of("input_ids", ids);
+            embedOut = Map.of("hidden", hiddenA);
+            hiddenIn = List.of(Map.of("hidden", hiddenA), Map.of("hidden", hiddenB));
+            preOut = Map.of("q", q, "k", k, "v", v, "h", h);
+            postIn = List.of(Map.of("hidden", hiddenA, "attn", attn, "addend", addend),
+                    Map.of("hidden", hiddenB, "attn", attn, "addend", addend));
+            postOut = List.of(Map.of("out", hiddenB), Map.of("out", hiddenA));
+            headOut = Map.of("logits", logits);
+        } catch (OrtException | RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    private OnnxTensor add(OnnxTensor t) {
+        all.add(t);
+        return t;
+    }
+
+    private static OnnxTensor floats(OrtEnvironment env, FloatBuffer shared, long... shape) throws OrtException {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        return OnnxTensor.createTensor(env, slice(shared, (int) n), shape);
+    }
+
+    private static FloatBuffer slice(FloatBuffer b, int n) {
+        return b.duplicate().clear().limit(n).slice();
+    }
+
+    private static LongBuffer slice(LongBuffer b, int n) {
+        return b.duplicate().clear().limit(n).slice();
+    }
+
+    @Override
+    public void close() {
+        all.forEach(OnnxTensor::close);
+        all.clear();
+    }
+
+    /** The shared buffers, sized for the largest batch seen and the segment length, and the workspaces over them. */
+    public static final class Pool implements AutoCloseable {
+        private static final int MAX_SHAPES = 8;
+        final Architecture arch;
+        private final int maxTokens;
+        private final OrtEnvironment env;
+        private int capacityBatch;
+        public LongBuffer ids;
+        public FloatBuffer hiddenA;
+        public FloatBuffer hiddenB;
+        public FloatBuffer q;
+        public FloatBuffer k;
+        public FloatBuffer v;
+        public FloatBuffer h;
+        public FloatBuffer attn;
+        public FloatBuffer addend;
+        public FloatBuffer logits;
+        private final Map<Long, Workspace> shapes = new LinkedHashMap<>(16, 0.75f, true);
+
+        public Pool(OrtEnvironment env, Architecture arch, int maxTokens) {
+            this.env = env;
+            this.arch = arch;
+            this.maxTokens = maxTokens;
+        }
+
+        /** The workspace for B = {@code batch}, N = {@code tokens} (at most the segment length). */
+        public Workspace get(int batch, int tokens) {
+            if (tokens < 1 || tokens > maxTokens) {
+                throw new IllegalArgumentException("tokens " + tokens + " outside [1, " + maxTokens + "]");
+            }
+            if (batch > capacityBatch) {
+                grow(batch);
+            }
+            long key = ((long) batch << 32) | tokens;
+            Workspace w = shapes.get(key);
+            if (w == null) {
+                if (shapes.size() >= MAX_SHAPES) {
+                    var eldest = shapes.entrySet().iterator().next();
+                    eldest.getValue().close();
+                    shapes.remove(eldest.getKey());
+                }
+                try {
+                    w = new Workspace(env, this, batch, tokens);
+                } catch (OrtException e) {
+                    throw new EngramException("ONNX Runtime could not create the input tensors for batch " + batch
+                            + ", " + tokens + " tokens: " + e.getMessage(), e);
+                }
+                shapes.put(key, w);
+            }
+            return w;
+        }
+
+        private void grow(int batch) {
+            close();
+            capacityBatch = batch;
+            long bn = (long) batch * maxTokens;
+            ids = direct(bn * 8).asLongBuffer();
+            hiddenA = floats(bn * arch.modelDim());
+            hiddenB = floats(bn * arch.modelDim());
+            q = floats(bn * arch.heads() * arch.keyDim());
+            k = floats(bn * arch.kvHeads() * arch.keyDim());
+            v = floats(bn * arch.kvHeads() * arch.valueDim());
+            h = floats(bn * arch.modelDim());
+            attn = floats(bn * arch.heads() * arch.valueDim());
+            addend = floats(bn * arch.modelDim());
+            logits = floats(bn * arch.vocabSize());
+        }
+
+        private static FloatBuffer floats(long n) {
+            return direct(n * 4).asFloatBuffer();
+        }
+
+        private static ByteBuffer direct(long bytes) {
+            if (bytes > Integer.MAX_VALUE) {
+                throw new EngramException("a segment buffer of " + bytes + " bytes exceeds 2 GiB; use a smaller batch");
+            }
+            return ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());
+        }
+
+        @Override
+        public void close() {
+            shapes.values().forEach(Workspace::close);
+            shapes.clear();
+        }
+    }
+}
