@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** The {@code engram} command. */
 @Command(name = "engram", mixinStandardHelpOptions = true, version = "engram 0.1.0-SNAPSHOT",
         description = "Run transformer models over contexts far longer than their attention window.",
-        subcommands = {DemoCommand.class, ConformanceCommand.class, PlanCommand.class, ProvidersCommand.class,
+        subcommands = {DemoCommand.class, RunCommand.class, GenerateCommand.class, ConformanceCommand.class,
+                PlanCommand.class, ProvidersCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Engram implements Runnable {
     @CommandLine.Spec
@@ -26,9 +27,12 @@ public final class Engram implements Runnable {
         CommandLine cl = new CommandLine(new Engram());
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             // Engram's own errors carry a message meant for the user; anything else is a bug worth a trace.
-            if (ex instanceof dev.engram.api.EngramException) {
-                commandLine.getErr().println("engram: " + ex.getMessage());
-                return 2;
+            // Guice wraps provisioning errors; the EngramException inside is what the user needs to see.
+            for (Throwable t = ex; t != null; t = t.getCause()) {
+                if (t instanceof dev.engram.api.EngramException) {
+                    commandLine.getErr().println("engram: " + t.getMessage());
+                    return 2;
+                }
             }
             throw ex;
         });

@@ -127,4 +127,59 @@ class EngramCliTest {
         assertTrue(r.err().contains("no attention provider named 'windw'"), r.err());
         assertTrue(r.err().contains("unknown key 'updte'; did you mean 'update'?"), r.err());
     }
+
+    private static final Path TINY_MODEL = Path.of("..", "runtime-onnx", "src", "test", "resources", "models", "tiny");
+
+    private Path windowOnlyConfig() throws IOException {
+        Path config = dir.resolve("window.yaml");
+        Files.writeString(config, "layers:\n  default: {attention: {provider: window, window: 3}}\n");
+        return config;
+    }
+
+    @Test
+    void runIngestsSavesAndResumesASequence() throws IOException {
+        Path config = windowOnlyConfig();
+        Path snapshot = dir.resolve("seq.snap");
+        Run first = run("run", "--model", TINY_MODEL.toString(), "--config", config.toString(), "--tokens", "1,2,3,4,5,6",
+                "--save", snapshot.toString());
+        assertEquals(0, first.exit(), first.err());
+        assertTrue(first.out().contains("ingested 6 tokens"), first.out());
+        assertTrue(first.out().contains("position 6"), first.out());
+        Run resumed = run("run", "--model", TINY_MODEL.toString(), "--config", config.toString(), "--tokens", "7,8",
+                "--resume", snapshot.toString());
+        assertEquals(0, resumed.exit(), resumed.err());
+        assertTrue(resumed.out().contains("position 8"), resumed.out());
+        Run oneShot = run("run", "--model", TINY_MODEL.toString(), "--config", config.toString(), "--tokens",
+                "1,2,3,4,5,6,7,8");
+        assertEquals(candidates(oneShot.out()), candidates(resumed.out()), "resume equals one shot");
+    }
+
+    private static String candidates(String out) {
+        return out.lines().filter(l -> l.startsWith("next token candidates")).findFirst().orElseThrow();
+    }
+
+    @Test
+    void runRefusesTokensOutsideTheVocabularyNamingTheRange() throws IOException {
+        Run r = run("run", "--model", TINY_MODEL.toString(), "--config", windowOnlyConfig().toString(), "--tokens", "1,99");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("token[1]: is 99; valid: [0, 15] (the model's vocabulary)"), r.err());
+    }
+
+    @Test
+    void generateIsDeterministicWhenGreedy() throws IOException {
+        String[] args = {"generate", "--model", TINY_MODEL.toString(), "--config", windowOnlyConfig().toString(),
+                "--tokens", "1,2,3", "--max-tokens", "5"};
+        Run a = run(args);
+        Run b = run(args);
+        assertEquals(0, a.exit(), a.err());
+        assertEquals(5, a.out().trim().split(" ").length, a.out());
+        assertEquals(a.out(), b.out());
+    }
+
+    @Test
+    void aMissingModelIsAClearError() {
+        Run r = run("run", "--model", dir.resolve("nope").toString(), "--tokens", "1");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("nope"), r.err());
+    }
 }
