@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Test;
  * }
  * }</pre>
  * Each step runs read, combine and write as the pipeline does (shared/SCHEMES.md section 0).
+ * Readout diagnostics are expected per head and token, [H, N] or [H, N, d].
  */
 public abstract class LongTermMemoryContract extends SequenceStateContract<LongTermMemory> {
     protected abstract LongTermMemoryProvider provider();
@@ -56,9 +57,14 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
                 outputs.add(p.values().copy());
                 outputs.add(memory.combine(local.copy(), readout).copy());
             }
-            case Readout.ModelSpace m -> outputs.add(m.addend().copy());
+            // Every output is made rank 3 with tokens on axis 1, so the causality check knows where tokens are:
+            // the addend [N, e] becomes [1, N, e]; per-head diagnostics [H, N] become [H, N, 1].
+            case Readout.ModelSpace m -> outputs.add(m.addend().copy().reshape(1, m.addend().dim(0), m.addend().dim(1)));
         }
-        readout.diagnostics().keySet().stream().sorted().forEach(k -> outputs.add(readout.diagnostics().get(k).copy()));
+        readout.diagnostics().keySet().stream().sorted().forEach(k -> {
+            Tensor d = readout.diagnostics().get(k).copy();
+            outputs.add(d.rank() == 2 ? d.reshape(d.dim(0), d.dim(1), 1) : d);
+        });
         return outputs;
     }
 
