@@ -9,7 +9,7 @@ import dev.engram.api.Tensor;
 import dev.engram.runtime.EngramModule;
 import dev.engram.runtime.SequenceFactory;
 import dev.engram.runtime.SequenceStack;
-import dev.engram.runtime.WeightSource;
+import dev.engram.runtime.model.WeightSource;
 import dev.engram.spi.ProviderRegistry;
 import dev.engram.tck.TestData;
 import java.io.PrintWriter;

@@ -1,5 +1,6 @@
 package dev.engram.runtime;
 
+import dev.engram.runtime.model.WeightSource;
 import com.google.inject.AbstractModule;
 import com.google.inject.Provides;
 import com.google.inject.Singleton;

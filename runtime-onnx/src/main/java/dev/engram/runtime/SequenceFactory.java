@@ -1,5 +1,6 @@
 package dev.engram.runtime;
 
+import dev.engram.runtime.model.WeightSource;
 import dev.engram.api.LayerSpec;
 import dev.engram.runtime.config.EnginePlan;
 import dev.engram.runtime.config.LayerPlan;

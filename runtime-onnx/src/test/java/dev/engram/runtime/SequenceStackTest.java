@@ -1,5 +1,6 @@
 package dev.engram.runtime;
 
+import dev.engram.runtime.model.WeightSource;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

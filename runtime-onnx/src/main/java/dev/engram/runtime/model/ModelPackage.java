@@ -1,7 +1,6 @@
 package dev.engram.runtime.model;
 
 import dev.engram.api.Tensor;
-import dev.engram.runtime.WeightSource;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package dev.engram.runtime;
+package dev.engram.runtime.model;
 
 import dev.engram.api.Tensor;
 import java.util.Map;

@@ -1,0 +1,153 @@
+package dev.engram.architecture;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
+
+import com.tngtech.archunit.core.domain.PackageMatcher;
+import com.tngtech.archunit.core.domain.Dependency;
+import com.tngtech.archunit.core.domain.JavaClass;
+import com.tngtech.archunit.lang.ArchCondition;
+import com.tngtech.archunit.lang.ArchRule;
+import com.tngtech.archunit.lang.ConditionEvents;
+import com.tngtech.archunit.lang.SimpleConditionEvent;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * The architecture rules, built for a package layout rooted at {@code root}. The real rules use
+ * {@link #ENGRAM} (root {@code dev.engram}); the "can fail" tests build the very same rules for
+ * {@link #FIXTURES}, a copy of the layout under {@code dev.engram.architecture.fixtures} holding
+ * deliberately violating classes, so every rule is proven to fire by the code that checks the project.
+ */
+public record ArchitectureRules(String root) {
+
+    public static final ArchitectureRules ENGRAM = new ArchitectureRules("dev.engram");
+    public static final ArchitectureRules FIXTURES = new ArchitectureRules("dev.engram.architecture.fixtures");
+
+    static final String JAVA = "java..";
+    static final String[] JUNIT = {"org.junit..", "org.opentest4j.."};
+    static final String JACKSON = "com.fasterxml.jackson..";
+
+    String api() { return root + ".api.."; }
+    String spi() { return root + ".spi.."; }
+    String tck() { return root + ".tck.."; }
+    String runtime() { return root + ".runtime.."; }
+    String cli() { return root + ".cli.."; }
+    String server() { return root + ".server.."; }
+    String examples() { return root + ".examples.."; }
+
+    /** Hosts load plugins by name through the registry and never name a plugin class. */
+    List<String> hosts() { return List.of(runtime(), cli(), server()); }
+
+    /** Every plugin's own package; a plugin may use its sub-packages but no other plugin's. */
+    List<String> plugins() {
+        return List.of(root + ".memory.infini..", root + ".memory.continuous..", root + ".memory.lsh..",
+                root + ".baselines..", examples());
+    }
+
+    // ---- rule 1 -------------------------------------------------------------------------------
+    public ArchRule apiDependsOnlyOnJava() {
+        return onlyDependsOn(api(), JAVA)
+                .because("api is the stable contract every plugin compiles against: it must not drag in"
+                        + " any of our implementation modules or any third-party library");
+    }
+
+    // ---- rule 2 -------------------------------------------------------------------------------
+    public ArchRule spiDependsOnlyOnApi() {
+        return onlyDependsOn(spi(), JAVA, api())
+                .because("memory-spi is the plugin contract: a plugin needs api + memory-spi and nothing else");
+    }
+
+    // ---- rule 3 -------------------------------------------------------------------------------
+    public ArchRule pluginsAreIsolated() {
+        List<String> plugins = plugins();
+        List<String> hosts = hosts();
+        return classes().that().resideInAnyPackage(plugins.toArray(String[]::new))
+                .should(notDependOnAnotherPluginOrAHost(plugins, hosts))
+                .because("plugins are found by name at run time; a plugin that names the runtime, the cli or"
+                        + " another plugin can no longer be dropped on (or left off) the class path on its own");
+    }
+
+    public ArchRule examplesPluginUsesOnlyTheContract() {
+        return onlyDependsOn(examples(), JAVA, api(), spi())
+                .because("the examples plugin is the proof that a plugin needs nothing but api and memory-spi");
+    }
+
+    // ---- rule 4 -------------------------------------------------------------------------------
+    public ArchRule hostsNeverNameAPlugin() {
+        return noClasses().that().resideInAnyPackage(hosts().toArray(String[]::new))
+                .should().dependOnClassesThat().resideInAnyPackage(plugins().toArray(String[]::new))
+                .because("runtime and cli find plugins through the ServiceLoader registry by name only, so a"
+                        + " third-party plugin jar works exactly like ours");
+    }
+
+    // ---- rule 5 -------------------------------------------------------------------------------
+    public ArchRule noPackageCycles() {
+        // (**) captures the whole package name: every package is its own slice, so a cycle between a
+        // package and its sub-package (runtime <-> runtime.config) is reported as well as one between modules.
+        return slices().matching(root + ".(**)").namingSlices("$1")
+                .should().beFreeOfCycles()
+                .because("package cycles make modules impossible to split, test or understand in isolation");
+    }
+
+    // ---- rule 6 -------------------------------------------------------------------------------
+    public ArchRule tckDependsOnlyOnContractJunitAndJackson() {
+        String[] allowed = Stream.concat(Stream.of(JAVA, api(), spi(), JACKSON), Stream.of(JUNIT))
+                .toArray(String[]::new);
+        return onlyDependsOn(tck(), allowed)
+                .because("the test kit runs inside every plugin's tests: it may use the contract, JUnit and"
+                        + " Jackson (conformance JSON), nothing of the runtime and no plugin");
+    }
+
+    public List<ArchRule> all() {
+        return List.of(apiDependsOnlyOnJava(), spiDependsOnlyOnApi(), pluginsAreIsolated(),
+                examplesPluginUsesOnlyTheContract(), hostsNeverNameAPlugin(), noPackageCycles(),
+                tckDependsOnlyOnContractJunitAndJackson());
+    }
+
+    // ---- shared building blocks ---------------------------------------------------------------
+
+    /** Classes in {@code subject} depend only on their own package tree and {@code allowed}. */
+    static ArchRule onlyDependsOn(String subject, String... allowed) {
+        String[] packages = Stream.concat(Stream.of(subject), Stream.of(allowed)).toArray(String[]::new);
+        return classes().that().resideInAPackage(subject)
+                .should().onlyDependOnClassesThat().resideInAnyPackage(packages);
+    }
+
+    static ArchCondition<JavaClass> notDependOnAnotherPluginOrAHost(List<String> plugins, List<String> hosts) {
+        List<PackageMatcher> pluginMatchers = plugins.stream().map(PackageMatcher::of).toList();
+        List<PackageMatcher> hostMatchers = hosts.stream().map(PackageMatcher::of).toList();
+        return new ArchCondition<>("not depend on another plugin " + plugins + " or on a host " + hosts) {
+            @Override
+            public void check(JavaClass origin, ConditionEvents events) {
+                int own = indexOf(pluginMatchers, origin.getPackageName());
+                List<Dependency> offending = new ArrayList<>();
+                for (Dependency d : origin.getDirectDependenciesFromSelf()) {
+                    String target = d.getTargetClass().getBaseComponentType().getPackageName();
+                    int other = indexOf(pluginMatchers, target);
+                    boolean otherPlugin = other >= 0 && other != own;
+                    if (otherPlugin || indexOf(hostMatchers, target) >= 0) {
+                        offending.add(d);
+                    }
+                }
+                if (offending.isEmpty()) {
+                    events.add(SimpleConditionEvent.satisfied(origin, origin.getName() + " stays in its plugin"));
+                }
+                for (Dependency d : offending) {
+                    events.add(SimpleConditionEvent.violated(d, d.getDescription()));
+                }
+            }
+        };
+    }
+
+    private static int indexOf(List<PackageMatcher> matchers, String packageName) {
+        for (int i = 0; i < matchers.size(); i++) {
+            if (matchers.get(i).matches(packageName)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+}

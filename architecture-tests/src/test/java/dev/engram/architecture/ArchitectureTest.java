@@ -1,0 +1,75 @@
+package dev.engram.architecture;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.tngtech.archunit.core.domain.JavaClass;
+import com.tngtech.archunit.core.domain.JavaClasses;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+
+/** The rules over the project's real main classes. Each failure fails the build. */
+class ArchitectureTest {
+
+    private static final ArchitectureRules RULES = ArchitectureRules.ENGRAM;
+
+    /**
+     * Guards against rules passing vacuously: every module's package must have been imported. A module
+     * missing from the class path (dependency dropped from the pom) fails here instead of silently
+     * escaping every rule.
+     */
+    @Test
+    void everyModuleIsImported() {
+        JavaClasses classes = EngramClasses.main();
+        Set<String> packages = classes.stream().map(JavaClass::getPackageName)
+                .collect(Collectors.toCollection(TreeSet::new));
+        List<String> expected = List.of("dev.engram.api", "dev.engram.spi", "dev.engram.tck",
+                "dev.engram.runtime", "dev.engram.cli", "dev.engram.memory.infini",
+                "dev.engram.memory.continuous", "dev.engram.memory.lsh", "dev.engram.baselines",
+                "dev.engram.examples");
+        for (String p : expected) {
+            assertTrue(packages.stream().anyMatch(q -> q.equals(p) || q.startsWith(p + ".")),
+                    "no main class imported from " + p + " (module missing from architecture-tests' class path?);"
+                            + " imported packages: " + packages);
+        }
+        assertTrue(packages.stream().noneMatch(q -> q.startsWith("dev.engram.architecture")),
+                "this module's own test classes / fixtures must not be imported: " + packages);
+    }
+
+    @Test
+    void apiDependsOnlyOnJava() {
+        RULES.apiDependsOnlyOnJava().check(EngramClasses.main());
+    }
+
+    @Test
+    void spiDependsOnlyOnJavaAndApi() {
+        RULES.spiDependsOnlyOnApi().check(EngramClasses.main());
+    }
+
+    @Test
+    void pluginsNeverDependOnHostsOrOtherPlugins() {
+        RULES.pluginsAreIsolated().check(EngramClasses.main());
+    }
+
+    @Test
+    void examplesPluginUsesOnlyApiAndSpi() {
+        RULES.examplesPluginUsesOnlyTheContract().check(EngramClasses.main());
+    }
+
+    @Test
+    void runtimeAndCliNeverNameAPluginClass() {
+        RULES.hostsNeverNameAPlugin().check(EngramClasses.main());
+    }
+
+    @Test
+    void noPackageCycles() {
+        RULES.noPackageCycles().check(EngramClasses.main());
+    }
+
+    @Test
+    void tckDependsOnlyOnContractJunitAndJackson() {
+        RULES.tckDependsOnlyOnContractJunitAndJackson().check(EngramClasses.main());
+    }
+}
