@@ -1,0 +1,249 @@
+package dev.engram.memory.continuous;
+
+import dev.engram.api.ConfigException;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.commons.math3.exception.MathIllegalArgumentException;
+import org.apache.commons.math3.linear.Array2DRowRealMatrix;
+import org.apache.commons.math3.linear.CholeskyDecomposition;
+import org.apache.commons.math3.linear.RealMatrix;
+
+/**
+ * The ridge solves B = (F F^T + lambda I)^-1 F X of one basis geometry, cached per position set.
+ *
+ * <p>The positions a write fits at depend only on the configuration and the segment length n (the
+ * first write's (i - 1/2)/n; the update's fixed placements i tau / M and tau + (1 - tau) j / n), never
+ * on the data, so each solve is done once per n with Commons Math's Cholesky in double and kept as
+ * float32 matrices that turn every later write into plain matrix products. Instances are shared by all
+ * memories of the same geometry (every layer of a model, every sequence) and are thread-safe.
+ */
+final class RidgeFits {
+    /** Condition numbers above this leave fewer than ~4 correct digits of a double solve: refused. */
+    static final double MAX_CONDITION = 1e12;
+    /** Cached position sets per kind; segment lengths beyond a few distinct ones are rare. */
+    private static final int CACHE_ENTRIES = 16;
+    private static final Map<Geometry, RidgeFits> SHARED = new ConcurrentHashMap<>();
+
+    /** Everything a solve depends on. */
+    record Geometry(int basis, List<Double> widths, double lambda, double tau, int samples) {
+        Geometry {
+            widths = List.copyOf(widths);
+        }
+    }
+
+    /** First write of n rows: B = g X, g is [N, n]. */
+    record FirstFit(int n, float[] g) {
+    }
+
+    /**
+     * Update with n new rows: B' = gOld X_old + gNew X_new with gOld [N, M], gNew [N, n]; for the uniform
+     * sample points s_i = i / M, X_old = psi(s)^T B, so B' = uniformOld B + gNew X_new with uniformOld [N, N].
+     */
+    record UpdateFit(int n, float[] gOld, float[] gNew, float[] uniformOld) {
+    }
+
+    private final Geometry geometry;
+    private final RbfBasis basis;
+    private final Map<Integer, FirstFit> first = lru();
+    private final Map<Integer, UpdateFit> update = lru();
+    private int solves;
+
+    private RidgeFits(Geometry geometry) {
+        this.geometry = geometry;
+        this.basis = new RbfBasis(geometry.basis(), geometry.widths());
+    }
+
+    static RidgeFits shared(Geometry geometry) {
+        return SHARED.computeIfAbsent(geometry, RidgeFits::new);
+    }
+
+    private static <V> Map<Integer, V> lru() {
+        return new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<Integer, V> eldest) {
+                return size() > CACHE_ENTRIES;
+            }
+        };
+    }
+
+    RbfBasis basis() {
+        return basis;
+    }
+
+    /** Number of Cholesky solves done so far (tests check the cache works). */
+    synchronized int solves() {
+        return solves;
+    }
+
+    static double[] firstPositions(int n) {
+        double[] t = new double[n];
+        for (int i = 1; i <= n; i++) {
+            t[i - 1] = (i - 0.5) / n;
+        }
+        return t;
+    }
+
+    static double[] updatePositions(double tau, int samples, int n) {
+        double[] t = new double[samples + n];
+        for (int i = 1; i <= samples; i++) {
+            t[i - 1] = i * tau / samples;
+        }
+        for (int j = 1; j <= n; j++) {
+            t[samples + j - 1] = tau + (1 - tau) * j / n;
+        }
+        return t;
+    }
+
+    FirstFit first(int n) {
+        synchronized (this) {
+            FirstFit f = first.get(n);
+            if (f != null) {
+                return f;
+            }
+        }
+        double[][] g = solve(firstPositions(n));
+        FirstFit made = new FirstFit(n, toFloats(g, 0, n));
+        synchronized (this) {
+            solves++;
+            return first.computeIfAbsent(n, k -> made);
+        }
+    }
+
+    UpdateFit update(int n) {
+        synchronized (this) {
+            UpdateFit f = update.get(n);
+            if (f != null) {
+                return f;
+            }
+        }
+        int m = geometry.samples();
+        int size = basis.size();
+        double[][] g = solve(updatePositions(geometry.tau(), m, n));
+        // uniformOld = gOld psi(s)^T with s_i = i / M, in double before the one rounding to float.
+        double[][] psiS = basis.design(uniformSamplePoints(m));
+        float[] uniformOld = new float[size * size];
+        double[] row = new double[size];
+        for (int j = 0; j < size; j++) {
+            java.util.Arrays.fill(row, 0);
+            double[] gj = g[j];
+            for (int k = 0; k < size; k++) {
+                double[] pk = psiS[k];
+                double s = 0;
+                for (int i = 0; i < m; i++) {
+                    s += gj[i] * pk[i];
+                }
+                row[k] = s;
+            }
+            for (int k = 0; k < size; k++) {
+                uniformOld[j * size + k] = flushed(row[k]);
+            }
+        }
+        UpdateFit made = new UpdateFit(n, toFloats(g, 0, m), toFloats(g, m, n), uniformOld);
+        synchronized (this) {
+            solves++;
+            return update.computeIfAbsent(n, k -> made);
+        }
+    }
+
+    /**
+     * The float32 value, with magnitudes below the smallest normal float (1.2e-38) set to 0: the Gaussian
+     * tails of psi make many entries that small, and subnormal operands slow float arithmetic ~100x.
+     */
+    static float flushed(double v) {
+        float f = (float) v;
+        return Math.abs(f) < Float.MIN_NORMAL ? 0f : f;
+    }
+
+    static double[] uniformSamplePoints(int m) {
+        double[] s = new double[m];
+        for (int i = 1; i <= m; i++) {
+            s[i - 1] = (double) i / m;
+        }
+        return s;
+    }
+
+    private static float[] toFloats(double[][] g, int from, int count) {
+        float[] out = new float[g.length * count];
+        for (int j = 0; j < g.length; j++) {
+            for (int i = 0; i < count; i++) {
+                out[j * count + i] = flushed(g[j][from + i]);
+            }
+        }
+        return out;
+    }
+
+    /** G = (F F^T + lambda I)^-1 F, N x P, by Cholesky in double. */
+    private double[][] solve(double[] positions) {
+        int size = basis.size();
+        int p = positions.length;
+        double[][] f = basis.design(positions);
+        double[][] a = new double[size][size];
+        for (int j = 0; j < size; j++) {
+            double[] fj = f[j];
+            for (int k = 0; k <= j; k++) {
+                double[] fk = f[k];
+                double s = 0;
+                for (int i = 0; i < p; i++) {
+                    s += fj[i] * fk[i];
+                }
+                a[j][k] = s;
+                a[k][j] = s;
+            }
+            a[j][j] += geometry.lambda();
+        }
+        CholeskyDecomposition cholesky;
+        try {
+            cholesky = new CholeskyDecomposition(new Array2DRowRealMatrix(a, false));
+        } catch (MathIllegalArgumentException e) {
+            throw illConditioned(Double.POSITIVE_INFINITY, p);
+        }
+        RealMatrix l = cholesky.getL();
+        double maxPivot = 0;
+        double minPivot = Double.POSITIVE_INFINITY;
+        for (int j = 0; j < size; j++) {
+            double pivot = l.getEntry(j, j) * l.getEntry(j, j);
+            maxPivot = Math.max(maxPivot, pivot);
+            minPivot = Math.min(minPivot, pivot);
+        }
+        // Pivots of a Cholesky lie within the spectrum, so their ratio bounds the condition number from below.
+        if (maxPivot / minPivot > MAX_CONDITION) {
+            throw illConditioned(maxPivot / minPivot, p);
+        }
+        return cholesky.getSolver().solve(new Array2DRowRealMatrix(f, false)).getData();
+    }
+
+    private ConfigException illConditioned(double condition, int rows) {
+        return new ConfigException("provider 'continuous'", List.of(String.format(
+                "the ridge system for a fit of %d rows is ill-conditioned (condition number %.3g > %.0e) with "
+                        + "lambda %s, widths %s, basis %d: raise 'lambda' or widen 'widths'",
+                rows, condition, MAX_CONDITION, geometry.lambda(), geometry.widths(), geometry.basis())));
+    }
+
+    /**
+     * An upper bound of the condition number of F F^T + lambda I for the update's position set with
+     * {@code n} new rows: lambda_min >= lambda and lambda_max <= lambda + ||F||_1 ||F||_inf. For small
+     * lambda the true value is close to this bound (narrow widths leave basis functions untouched, wide
+     * ones make them collinear), so it is what the configuration check uses.
+     */
+    static double conditionBound(RbfBasis basis, double lambda, double[] positions) {
+        int size = basis.size();
+        double[] colSums = new double[positions.length];
+        double maxRow = 0;
+        for (int j = 0; j < size; j++) {
+            double row = 0;
+            for (int i = 0; i < positions.length; i++) {
+                double v = basis.psi(j, positions[i]);
+                row += v;
+                colSums[i] += v;
+            }
+            maxRow = Math.max(maxRow, row);
+        }
+        double maxCol = 0;
+        for (double c : colSums) {
+            maxCol = Math.max(maxCol, c);
+        }
+        return 1 + maxRow * maxCol / lambda;
+    }
+}

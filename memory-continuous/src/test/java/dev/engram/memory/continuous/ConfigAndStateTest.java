@@ -1,0 +1,115 @@
+package dev.engram.memory.continuous;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.engram.api.ConfigException;
+import dev.engram.api.InvalidInputException;
+import dev.engram.api.LayerSpec;
+import dev.engram.api.Readout;
+import dev.engram.api.Segment;
+import dev.engram.api.Tensor;
+import dev.engram.spi.ConfigSchema;
+import dev.engram.spi.ProviderConfig;
+import dev.engram.tck.TestData;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class ConfigAndStateTest {
+    private final ConfigSchema schema = new ContinuousMemoryProvider().configSchema();
+
+    @Test
+    void defaultsAreTheSpecs() {
+        ProviderConfig c = schema.defaults();
+        assertEquals(512, c.get(ContinuousMemoryProvider.BASIS));
+        assertEquals(List.of(0.005, 0.01), c.get(ContinuousMemoryProvider.WIDTHS));
+        assertEquals(0.5, c.get(ContinuousMemoryProvider.LAMBDA));
+        assertEquals(0.5, c.get(ContinuousMemoryProvider.TAU));
+        assertEquals(512, c.get(ContinuousMemoryProvider.SAMPLES));
+        assertEquals(false, c.get(ContinuousMemoryProvider.STICKY));
+        assertEquals(128, c.get(ContinuousMemoryProvider.BINS));
+        assertEquals(0L, c.get(ContinuousMemoryProvider.SEED));
+        assertEquals(1e-4, c.get(ContinuousMemoryProvider.SIGMA_MIN2));
+        assertEquals(0L, c.get(ContinuousMemoryProvider.RESET_EVERY));
+        assertEquals(ContinuousMemoryProvider.InputGate.NONE, c.get(ContinuousMemoryProvider.INPUT_GATE));
+    }
+
+    @Test
+    void anOddBasisNamesTheKey() {
+        ConfigException e = assertThrows(ConfigException.class, () -> schema.parse("t", Map.of("basis", 511)));
+        assertTrue(e.getMessage().contains("'basis' is 511"), e.getMessage());
+    }
+
+    @Test
+    void anIllConditionedRidgeSystemIsRefusedAtConfigurationTime() {
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> schema.parse("t", Map.of("basis", 16, "widths", List.of(1e-4, 2e-4), "lambda", 1e-9)));
+        assertTrue(e.getMessage().contains("'lambda' is 1.0E-9") && e.getMessage().contains("valid: lambda >="),
+                e.getMessage());
+        // the suggested lambda is accepted
+        schema.parse("t", Map.of("basis", 16, "widths", List.of(1e-4, 2e-4), "lambda", 1e-2));
+    }
+
+    @Test
+    void unknownKeysSuggestTheClosest() {
+        ConfigException e = assertThrows(ConfigException.class, () -> schema.parse("t", Map.of("sample", 3)));
+        assertTrue(e.getMessage().contains("samples"), e.getMessage());
+    }
+
+    @Test
+    void theSeededStreamIsSplittableRandom() {
+        SplittableRandom r = new SplittableRandom(-77);
+        for (int i = 0; i < 1000; i++) {
+            assertEquals(r.nextDouble(), UniformStream.draw(-77, i));
+        }
+    }
+
+    @Test
+    void aStickyWriteWithoutAReadUsesTheSegmentsQueries() {
+        LayerSpec spec = new LayerSpec(2, 2, 4, 4, 6);
+        Map<String, Object> config = Map.of("basis", 16, "samples", 16, "widths", "0.05,0.1", "sticky", true);
+        ContinuousMemory a = Fixtures.randomMemory(spec, config, 8);
+        ContinuousMemory b = Fixtures.randomMemory(spec, config, 8);
+        Tensor q = TestData.normal(1, 1f, 2, 5, 4);
+        Tensor h = TestData.normal(2, 1f, 5, 6);
+        Segment first = new Segment(0, q, null, null, h, null);
+        Segment second = new Segment(5, TestData.normal(3, 1f, 2, 5, 4), null, null, TestData.normal(4, 1f, 5, 6), null);
+        a.write(first);
+        b.write(first);
+        a.read(second);
+        a.write(second);
+        b.write(second);
+        assertArrayEquals(a.coefficients(), b.coefficients());
+        ContinuousMemory c = Fixtures.randomMemory(spec, config, 8);
+        c.write(first);
+        InvalidInputException e = assertThrows(InvalidInputException.class,
+                () -> c.write(new Segment(5, null, null, null, second.h(), null)));
+        assertTrue(e.getMessage().contains("segment.q"), e.getMessage());
+    }
+
+    @Test
+    void uniformsOfTheWrongLengthAreRefusedBeforeTheRead() {
+        LayerSpec spec = new LayerSpec(1, 1, 2, 2, 3);
+        ContinuousMemory m = Fixtures.randomMemory(spec, Map.of("basis", 8, "samples", 4, "widths", "0.1,0.2",
+                "sticky", true), 1);
+        Segment bad = new Segment(0, TestData.normal(1, 1f, 1, 2, 2), null, null, TestData.normal(1, 1f, 2, 3),
+                Tensor.of(new float[] {0.1f, 0.2f}, 2));
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> m.read(bad));
+        assertTrue(e.getMessage().contains("segment.uniforms"), e.getMessage());
+    }
+
+    @Test
+    void anEmptyMemoryReadsZerosWithoutDiagnosticsAndStateIsNFloats() {
+        LayerSpec spec = new LayerSpec(2, 1, 2, 3, 5);
+        ContinuousMemory m = Fixtures.randomMemory(spec, Map.of("basis", 8, "samples", 4, "widths", "0.1,0.2"), 1);
+        Readout r = m.read(new Segment(0, TestData.normal(1, 1f, 2, 3, 2), null, null, null, null));
+        assertTrue(r.diagnostics().isEmpty());
+        assertEquals(8L * 5 * 4, m.stateBytes());
+        assertNull(r.diagnostics().get("mu"));
+    }
+}

@@ -1,0 +1,87 @@
+"""The synthetic passkey task: a random passkey planted in long filler, asked for at the end.
+
+Vocabulary (32 ids, fixed; tokenizer.json has the same table):
+    0-9    the digits "0".."9" (passkey tokens; written space-separated in text)
+    10     <bos>                    start of a sequence
+    11     <passkey-is>             marker: "the passkey is", followed by the passkey digits and "."
+    12     <what-is-the-passkey>    marker: the question; the model must answer with the passkey digits
+    13     <unk>
+    14     "."
+    15-31  filler words: the grass is green sky blue sun yellow here we go there and back again it day
+Sequence (T tokens, the question ends the sequence):
+    <bos> filler ... <passkey-is> d1 .. dK . filler ... <what-is-the-passkey> d1 .. dK
+Filler is the classic repeated text "the grass is green . the sky is blue . the sun is yellow . here we go .
+there and back again ." started at a random offset (it is predictable, so the only unpredictable tokens
+are the passkey digits). The passkey block starts at a uniformly random position (or a given depth in
+[0, 1]) between the <bos> and the question. Training loss and accuracy count only the K answer digits.
+"""
+import numpy as np
+
+DIGITS = [str(d) for d in range(10)]
+BOS, KEY, ASK, UNK, DOT = 10, 11, 12, 13, 14
+WORDS = ["the", "grass", "is", "green", "sky", "blue", "sun", "yellow", "here", "we", "go", "there", "and",
+         "back", "again", "it", "day"]
+VOCAB = DIGITS + ["<bos>", "<passkey-is>", "<what-is-the-passkey>", "<unk>", "."] + WORDS
+assert len(VOCAB) == 32
+TOKEN_ID = {t: i for i, t in enumerate(VOCAB)}
+FILLER_TEXT = "the grass is green . the sky is blue . the sun is yellow . here we go . there and back again ."
+FILLER = np.array([TOKEN_ID[w] for w in FILLER_TEXT.split()], dtype=np.int64)
+
+
+def filler(rng, n):
+    start = rng.integers(len(FILLER))
+    reps = (start + n) // len(FILLER) + 1
+    return np.tile(FILLER, reps)[start:start + n]
+
+
+def sample(rng, length, digits=5, depth=None):
+    """One sequence of ``length`` tokens: (ids int64 [length], passkey int64 [digits], key position)."""
+    key_block = digits + 2  # <passkey-is> d.. .
+    ask_block = digits + 1  # <what-is-the-passkey> d..
+    room = length - 1 - key_block - ask_block
+    if room < 0:
+        raise ValueError(f"length {length} is too short for a {digits}-digit passkey")
+    pos = int(rng.integers(room + 1)) if depth is None else int(round(depth * room))
+    passkey = rng.integers(0, 10, size=digits)
+    ids = np.empty(length, dtype=np.int64)
+    ids[0] = BOS
+    body = filler(rng, room)
+    ids[1:1 + pos] = body[:pos]
+    k = 1 + pos
+    ids[k] = KEY
+    ids[k + 1:k + 1 + digits] = passkey
+    ids[k + 1 + digits] = DOT
+    rest = room - pos
+    ids[k + 2 + digits:k + 2 + digits + rest] = body[pos:]
+    ids[length - ask_block] = ASK
+    ids[length - digits:] = passkey
+    return ids, passkey, k
+
+
+def batch(rng, size, length, digits=5, depth=None):
+    """ids [size, length], answer mask [size, length] (True where the token is an answer digit, i.e. the
+    targets of the logits one position earlier), passkeys [size, digits]."""
+    ids = np.empty((size, length), dtype=np.int64)
+    keys = np.empty((size, digits), dtype=np.int64)
+    for i in range(size):
+        ids[i], keys[i], _ = sample(rng, length, digits, depth)
+    mask = np.zeros((size, length), dtype=bool)
+    mask[:, length - digits:] = True
+    return ids, mask, keys
+
+
+def render(ids):
+    """Text of a token sequence (space-separated tokens)."""
+    return " ".join(VOCAB[int(i)] for i in ids)
+
+
+def tokenizer_json():
+    """A Hugging Face tokenizers JSON (WordLevel model, whitespace pre-tokenizer; the three markers and
+    <unk> are special added tokens, so they are matched before splitting)."""
+    added = [{"id": TOKEN_ID[t], "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": True} for t in ["<bos>", "<passkey-is>", "<what-is-the-passkey>", "<unk>"]]
+    return {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": None,
+        "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": None, "decoder": None,
+        "model": {"type": "WordLevel", "vocab": dict(TOKEN_ID), "unk_token": "<unk>"},
+    }

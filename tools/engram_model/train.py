@@ -1,0 +1,175 @@
+"""Trains one tiny passkey model per strategy and exports it as a model package.
+
+    cd tools && python3 -m engram_model.train --strategy infini --out /tmp/models/infini --minutes 10
+
+Strategies (every layer: local `window` attention + the memory; see STRATEGIES):
+    infini      window 0 (segment only) + infini (delta rule) in both layers
+    continuous  window 0 + continuous (basis 64, samples 64) in both layers
+    lsh-knn     window 0 + lsh-knn (rounds 4, buckets 16, k 32) in both layers
+    window      window = one segment, no memory (the baseline: forgets what is older than 2 segments)
+Contexts of --min-segments..--max-segments segments of --segment tokens; the loss counts only the
+passkey answer digits. Runs on CPU (or --device cuda when one is there). Seed, steps and final loss go
+into the manifest's "training" field; the torch checkpoint (model.pt) and log (train_log.json) are
+written beside the package directory.
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import export, passkey
+from .model import EngramModel, ModelConfig
+
+
+def strategy_config(strategy, segment=32, layers=2):
+    local0 = {"provider": "window", "window": 0, "positional": "rope", "ropeTheta": 10000.0}
+    if strategy == "infini":
+        att, mem = local0, {"provider": "infini", "update": "delta"}
+    elif strategy == "continuous":
+        att, mem = local0, {"provider": "continuous", "basis": 64, "widths": [0.01, 0.02], "lambda": 0.5,
+                            "tau": 0.5, "samples": 64}
+    elif strategy == "lsh-knn":
+        att, mem = local0, {"provider": "lsh-knn", "capacity": 65536, "rounds": 4, "buckets": 16, "k": 32}
+    elif strategy == "window":
+        att, mem = dict(local0, window=segment), None
+    else:
+        raise ValueError(f"unknown strategy '{strategy}'")
+    return ModelConfig(vocab=32, layers=layers, model_dim=64, heads=4, kv_heads=4, key_dim=16, value_dim=16,
+                       segment=segment, positional="rope", theta=10000.0,
+                       attention=[dict(att) for _ in range(layers)],
+                       memory=[dict(mem) if mem else None for _ in range(layers)])
+
+
+def answer_loss(model, ids, mask):
+    logits, _ = model(ids)
+    # logits at position t predict token t+1; the answer digits are the targets where mask is True
+    pred = logits[:, :-1][mask[:, 1:]]
+    target = ids[:, 1:][mask[:, 1:]]
+    loss = F.cross_entropy(pred, target)
+    acc = (pred.argmax(-1) == target).float().mean()
+    return loss, acc
+
+
+@torch.no_grad()
+def evaluate(model, rng, segments, trials=64, digits=5, depth=None, device="cpu"):
+    """(digit accuracy, exact-match rate) at ``segments`` segments."""
+    model.eval()
+    length = segments * model.cfg.segment
+    ids, mask, _ = passkey.batch(rng, trials, length, digits, depth)
+    ids, mask = torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
+    logits, _ = model(ids)
+    pred = logits[:, :-1].argmax(-1)
+    m = mask[:, 1:]
+    ok = (pred == ids[:, 1:]) | ~m
+    model.train()
+    return float((pred[m] == ids[:, 1:][m]).float().mean()), float(ok.all(-1).float().mean())
+
+
+def param_groups(model, weight_decay):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        # no weight decay on the memory gates (SCHEMES.md training lessons), norms, biases, embeddings
+        if p.dim() < 2 or "memory" in name or "embed" in name:
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--strategy", required=True, choices=["infini", "continuous", "lsh-knn", "window"])
+    ap.add_argument("--out", required=True, help="package directory to write")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--minutes", type=float, default=30.0, help="stop after this wall-clock time")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--segment", type=int, default=32)
+    ap.add_argument("--min-segments", type=int, default=8)
+    ap.add_argument("--max-segments", type=int, default=16)
+    ap.add_argument("--curriculum", type=int, default=0,
+                    help="steps over which the context grows from 1-2 segments to min..max (0: off)")
+    ap.add_argument("--digits", type=int, default=5)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    cfg = strategy_config(args.strategy, args.segment)
+    model = EngramModel(cfg).to(args.device)
+    nparams = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
+
+    def lr_at(step):
+        if step < args.warmup:
+            return args.lr * (step + 1) / args.warmup
+        frac = (step - args.warmup) / max(1, args.steps - args.warmup)
+        return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+    log, t0, ema = [], time.time(), None
+    step = 0
+    print(f"{args.strategy}: {nparams} parameters ({nparams * 4 / 1024:.0f} KiB), seed {args.seed}", flush=True)
+    for step in range(args.steps):
+        if time.time() - t0 > args.minutes * 60:
+            print(f"time limit reached after {step} steps", flush=True)
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        lo, hi = args.min_segments, args.max_segments
+        if args.curriculum and step < args.curriculum:
+            frac = step / args.curriculum
+            hi = max(2, round(2 + frac * (args.max_segments - 2)))
+            lo = min(hi, max(1, round(1 + frac * (args.min_segments - 1))))
+        nseg = int(rng.integers(lo, hi + 1))
+        ids, mask, _ = passkey.batch(rng, args.batch, nseg * args.segment, args.digits)
+        ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
+        loss, acc = answer_loss(model, ids, mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        if step % args.log_every == 0 or step == args.steps - 1:
+            entry = {"step": step, "loss": round(loss.item(), 4), "lossEma": round(ema, 4),
+                     "digitAcc": round(acc.item(), 3), "segments": nseg, "seconds": round(time.time() - t0, 1)}
+            log.append(entry)
+            print(json.dumps(entry), flush=True)
+    steps_done = step + 1 if step == args.steps - 1 else step
+
+    erng = np.random.default_rng(args.seed + 1000)
+    evals = {}
+    for mult in (1, 4):
+        segs = args.max_segments * mult
+        d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, device=args.device)
+        evals[f"{segs}seg"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
+    print("eval", json.dumps(evals), flush=True)
+
+    training = {"task": "passkey", "strategy": args.strategy, "seed": args.seed, "steps": steps_done,
+                "finalLoss": round(ema, 4), "batch": args.batch, "lr": args.lr,
+                "segments": [args.min_segments, args.max_segments],
+                "segmentLength": args.segment, "curriculum": args.curriculum, "digits": args.digits,
+                "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
+    model = model.to("cpu").eval()
+    export.export_package(model, args.out, f"passkey-{args.strategy}", training=training,
+                          tokenizer=passkey.tokenizer_json())
+    base = os.path.normpath(args.out)
+    torch.save({"config": cfg.to_dict(), "state": model.state_dict()}, base + ".model.pt")
+    with open(base + ".train_log.json", "w") as f:
+        json.dump({"training": training, "log": log}, f, indent=1)
+    print(f"wrote {args.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
