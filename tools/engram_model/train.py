@@ -92,7 +92,7 @@ def main(argv=None):
     ap.add_argument("--segment", type=int, default=32)
     ap.add_argument("--min-segments", type=int, default=8)
     ap.add_argument("--max-segments", type=int, default=16)
-    ap.add_argument("--curriculum", type=int, default=0,
+    ap.add_argument("--curriculum", type=int, default=800,
                     help="steps over which the context grows from 1-2 segments to min..max (0: off)")
     ap.add_argument("--digits", type=int, default=5)
     ap.add_argument("--lr", type=float, default=2e-3)

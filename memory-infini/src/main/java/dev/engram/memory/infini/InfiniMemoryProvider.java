@@ -23,7 +23,7 @@ public final class InfiniMemoryProvider implements LongTermMemoryProvider {
             "memory update: linear (M += sigma(K)^T V) or delta (M += sigma(K)^T (V - retrieved))");
     public static final ConfigKey<Double> EPS = ConfigKey.ofDouble("eps", 1e-6,
             "lower clamp of the read denominator sigma(q) z; makes the first segment read exactly 0")
-            .check(v -> v > 0 && v <= 1, "a number in (0, 1]");
+            .check(v -> v > 0, "a number > 0");
 
     private static final Set<Capability> CAPABILITIES = EnumSet.of(Capability.GROUPED_QUERY_HEADS,
             Capability.VARIABLE_SEGMENT_LENGTH, Capability.CAUSAL, Capability.CONSTANT_STATE_SIZE);
