@@ -180,6 +180,24 @@ def test_closed_form_read_equals_numerical_integration():
         assert torch.allclose(numeric, closed, rtol=1e-6, atol=1e-9)
 
 
+def test_read_equals_the_expectation_of_the_signal_under_the_attention_density():
+    H, dk, dv, e, N = 2, 3, 2, 4, 8
+    W = continuous_weights(H, dk, dv, e, N, seed=3)
+    mem = cm.ContinuousMemory(H, dk, dv, e, W, basis=N, widths=[0.05, 0.1], samples=6)
+    mem.write(rnd(5, e, seed=70))
+    q = rnd(H, 2, dk, seed=71)
+    out, mu, s2 = mem.read(q)
+    t = torch.linspace(-3, 4, 200001, dtype=D)
+    V = (mem.B @ W["proj_value"].T).reshape(N, H, dv)
+    z = torch.zeros(2, H * dv, dtype=D)
+    for h in range(H):
+        for i in range(2):
+            dens = cm.normal_pdf(t, mu[h, i], s2[h, i])
+            signal = cm.psi(t, mem.c, mem.w).T @ V[:, h, :]                     # [T, dv]
+            z[i, h * dv:(h + 1) * dv] = torch.trapz(dens[:, None] * signal, t, dim=0)
+    assert torch.allclose(out, z @ W["out"].T, rtol=1e-6, atol=1e-8)
+
+
 def test_basis_layout_and_pdf():
     c, w = cm.basis_params(6, [0.005, 0.01])
     assert c.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0, 1.0] and w.tolist() == [0.005, 0.01] * 3
@@ -210,17 +228,19 @@ def continuous_weights(H, dk, dv, e, N, seed=0):
 def test_continuous_empty_read_reset_and_gate():
     H, dk, dv, e, N = 2, 3, 2, 4, 10
     W = continuous_weights(H, dk, dv, e, N)
-    mem = cm.ContinuousMemory(H, dk, dv, e, W, basis=N, widths=[0.05, 0.1], samples=6, reset_every=5,
+    mem = cm.ContinuousMemory(H, dk, dv, e, W, basis=N, widths=[0.05, 0.1], samples=6, reset_every=7,
                               input_gate="conv")
     out, mu, s2 = mem.read(rnd(H, 3, dk))
     assert torch.equal(out, torch.zeros(3, e, dtype=D)) and mu is None and s2 is None
     h1, h2 = rnd(3, e, seed=50), rnd(4, e, seed=51)
-    mem.write(h1)                                          # first write, 3 tokens
+    mem.write(h1)                                          # first write, 3 tokens, gated
+    t = (torch.arange(1, 4, dtype=D) - 0.5) / 3
+    assert torch.allclose(mem.B, cm.ridge_fit(t, mem.gate(h1), mem.c, mem.w, 0.5))
     fresh = cm.ContinuousMemory(H, dk, dv, e, W, basis=N, widths=[0.05, 0.1], samples=6, input_gate="conv")
     fresh.write(h2)
-    mem.write(h2)                                          # 3 < 5: an update
+    mem.write(h2)                                          # 3 < 7: an update
     assert not torch.allclose(mem.B, fresh.B)
-    mem.write(h2)                                          # 7 >= 5: emptied first -> a first write
+    mem.write(h2)                                          # 7 >= 7: emptied first -> a first write
     assert torch.allclose(mem.B, fresh.B)
     # the gate: X * sigmoid(conv1d(X)) with kernel 3, padding 1, by hand for the middle row
     y = W["gate.bias"] + sum(W["gate.weight"][:, :, t] @ h2[t] for t in range(3))
