@@ -320,3 +320,18 @@ def test_conformance_checker_can_fail(tmp_path):
     case["config"] = {"update": "linear"}                                   # the wrong rule
     got, _ = make_cases.run_case(case)
     assert make_cases.worst_violation(case["expected"], got, case["tolerance"]) > 1
+
+
+JAVA_CASES = sorted(p for d in (make_cases.INF, make_cases.CON, make_cases.LSH, make_cases.BAS)
+                    for p in (Path(make_cases.ROOT) / d).glob("*.json") if not p.name.startswith("torch-"))
+
+
+@pytest.mark.parametrize("path", JAVA_CASES, ids=lambda p: p.name)
+def test_agrees_with_the_cases_written_by_the_java_side(path):
+    """Cross-check: the Java modules' own hand-derived and double-precision reference cases."""
+    case = make_cases.load_case(path)
+    try:
+        got, _ = make_cases.run_case(case)
+    except make_cases.NotReproducible as ex:
+        pytest.skip(str(ex))
+    assert make_cases.worst_violation(case["expected"], got, case["tolerance"]) <= 1
