@@ -1,53 +1,45 @@
 package dev.engram.cli;
 
-import dev.engram.api.Attention;
-import dev.engram.api.LayerSpec;
-import dev.engram.api.LongTermMemory;
-import dev.engram.api.Readout;
-import dev.engram.api.Segment;
-import dev.engram.api.Tensor;
-import dev.engram.spi.ProviderRegistry;
+import dev.engram.api.InvalidInputException;
+import dev.engram.cli.demo.MechanismDemo;
+import dev.engram.cli.demo.PasskeyDemo;
+import java.io.IOException;
 import java.io.PrintWriter;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
-import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
+import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/**
- * Associative recall through each strategy's raw mechanism: a passkey (key, value) pair is planted
- * among random filler pairs, and at the end the key is asked for. No trained weights are involved
- * (the trained passkey models arrive with the tools/ work), so this shows what each MECHANISM can
- * hold: exact attention and kNN memory keep the pair, a window forgets it once it scrolls out, and a
- * linear compressive memory without learned projections blurs thousands of pairs together.
- */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"Passkey recall at growing context lengths, per strategy: accuracy, tokens/s, state bytes.",
-                "Runs in a few minutes on 2 cores; --long adds 64K tokens, runs full attention at every length",
-                "and doubles the trials."})
+        description = {"The main job: passkey retrieval at growing context lengths with the bundled trained models",
+                "(a passkey planted near the start, middle or end of filler, asked for at the end). Prints accuracy,",
+                "tokens/s and memory footprint per strategy and writes the same as a PNG chart.",
+                "--long runs 16K-64K tokens; --mechanisms runs the untrained mechanism comparison instead."})
 final class DemoCommand implements Callable<Integer> {
-    private static final int DIM = 32;
-    private static final float KEY_NORM = 10f;
+    @Option(names = "--models", paramLabel = "DIR", description = "Folder of model packages (default: the bundled models/).")
+    Path models;
 
-    @Option(names = "--trials", defaultValue = "10", description = "Trials per cell (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--trials", defaultValue = "20", description = "Trials per cell (default: ${DEFAULT-VALUE}).")
     int trials;
 
-    @Option(names = "--segment", defaultValue = "256", description = "Tokens per segment (default: ${DEFAULT-VALUE}).")
-    int segmentLength;
+    @Option(names = "--lengths", split = ",", paramLabel = "N",
+            description = "Context lengths in tokens (default: 256,1024,4096; with --long 4096,16384,65536).")
+    int[] lengths;
 
-    @Option(names = "--window", defaultValue = "1024", description = "Local window in tokens (default: ${DEFAULT-VALUE}).")
-    int window;
-
-    @Option(names = "--long", description = "Also run 64K tokens.")
+    @Option(names = "--long", description = "The long version: 4K, 16K and 64K tokens.")
     boolean longRun;
+
+    @Option(names = "--chart", defaultValue = "engram-demo.png", paramLabel = "FILE",
+            description = "Where to write the PNG chart (default: ${DEFAULT-VALUE}).")
+    Path chart;
+
+    @Option(names = "--mechanisms", description = "Compare the raw mechanisms on synthetic vectors (no trained models).")
+    boolean mechanisms;
 
     @Option(names = "--seed", defaultValue = "42", description = "Random seed (default: ${DEFAULT-VALUE}).")
     long seed;
@@ -55,204 +47,36 @@ final class DemoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    /** One strategy: a local attention plus an optional memory, both found by name. */
-    private record Strategy(String label, String attention, Map<String, Object> attentionConfig, String memory,
-                            Map<String, Object> memoryConfig) {
-    }
-
     @Override
-    public Integer call() {
+    public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
-        ProviderRegistry registry = ProviderRegistry.load();
-        List<Strategy> strategies = new ArrayList<>();
-        strategies.add(new Strategy("full", "full", Map.of("positional", "none"), null, Map.of()));
-        strategies.add(new Strategy("window", "window", Map.of("positional", "none", "window", window), null, Map.of()));
-        strategies.add(new Strategy("infini", "window", Map.of("positional", "none", "window", window), "infini",
-                Map.of("update", "delta")));
-        strategies.add(new Strategy("lsh-knn", "window", Map.of("positional", "none", "window", window), "lsh-knn",
-                Map.of()));
-        List<Integer> lengths = new ArrayList<>(List.of(1024, 4096, 16384));
-        if (longRun) {
-            lengths.add(65536);
-            trials *= 2;
+        if (mechanisms) {
+            return new MechanismDemo(Math.max(1, trials / 2), longRun, seed, out).call();
         }
-        String[] placements = {"start", "middle", "end"};
-        LayerSpec layer = new LayerSpec(1, 1, DIM, DIM, DIM);
-
-        List<Strategy> runnable = new ArrayList<>();
-        for (Strategy s : strategies) {
-            boolean present = registry.attentionNames().contains(s.attention())
-                    && (s.memory() == null || registry.memoryNames().contains(s.memory()));
-            if (present) {
-                runnable.add(s);
-            } else {
-                out.println("skipping " + s.label() + ": provider not on the class path");
+        Path dir = models != null ? models : Path.of(System.getProperty("engram.home", "."), "models");
+        List<Path> packages;
+        try (Stream<Path> s = Files.isDirectory(dir) ? Files.list(dir) : Stream.empty()) {
+            packages = s.filter(p -> Files.exists(p.resolve("engram.json"))).sorted().toList();
+        }
+        if (packages.isEmpty()) {
+            if (models != null) {
+                throw new InvalidInputException("--models", "no model package (a folder with engram.json) in "
+                        + dir.toAbsolutePath());
+            }
+            out.println("No bundled models in " + dir.toAbsolutePath() + "; running the mechanism comparison instead.");
+            return new MechanismDemo(Math.max(1, trials / 2), longRun, seed, out).call();
+        }
+        int[] chosen = lengths != null ? lengths : longRun ? new int[] {4096, 16384, 65536} : new int[] {256, 1024, 4096};
+        for (int length : chosen) {
+            if (length < 32) {
+                throw InvalidInputException.outOfRange("--lengths", length, ">= 32 tokens");
             }
         }
-        long totalTokens = 0;
-        for (Strategy s : runnable) {
-            for (int len : lengths) {
-                totalTokens += skipped(s, len) ? 0 : (long) len * trials * placements.length;
-            }
-        }
-        Map<String, double[]> accuracy = new LinkedHashMap<>();
-        Map<String, double[]> speed = new LinkedHashMap<>();
-        Map<String, long[]> bytes = new LinkedHashMap<>();
-        try (ProgressBar bar = new ProgressBarBuilder().setTaskName("passkey recall").setInitialMax(totalTokens)
-                .setStyle(ProgressBarStyle.ASCII).setUnit(" Ktok", 1000).setUpdateIntervalMillis(250).build()) {
-            for (Strategy s : runnable) {
-                for (int li = 0; li < lengths.size(); li++) {
-                    int len = lengths.get(li);
-                    if (skipped(s, len)) {
-                        accuracy.computeIfAbsent(s.label(), k -> new double[lengths.size() * placements.length]);
-                        speed.computeIfAbsent(s.label(), k -> new double[lengths.size()])[li] = Double.NaN;
-                        bytes.computeIfAbsent(s.label(), k -> new long[lengths.size()])[li] = -1;
-                        continue;
-                    }
-                    for (int pi = 0; pi < placements.length; pi++) {
-                        int hits = 0;
-                        long nanos = 0;
-                        long state = 0;
-                        for (int t = 0; t < trials; t++) {
-                            SplittableRandom random = new SplittableRandom(seed * 1_000_003L + t * 7919L + len + pi);
-                            int position = switch (pi) {
-                                case 0 -> random.nextInt(Math.max(1, len / 10));
-                                case 1 -> len / 2 - len / 20 + random.nextInt(Math.max(1, len / 10));
-                                default -> len - 1 - random.nextInt(Math.max(1, len / 10));
-                            };
-                            Trial result = runTrial(registry, layer, s, len, position, random);
-                            hits += result.hit() ? 1 : 0;
-                            nanos += result.nanos();
-                            state = Math.max(state, result.stateBytes());
-                            bar.stepBy(len);
-                        }
-                        accuracy.computeIfAbsent(s.label(), k -> new double[lengths.size() * placements.length])
-                                [li * placements.length + pi] = hits / (double) trials;
-                        speed.computeIfAbsent(s.label(), k -> new double[lengths.size()])[li] +=
-                                (double) len * trials / (nanos / 1e9) / placements.length;
-                        bytes.computeIfAbsent(s.label(), k -> new long[lengths.size()])[li] = state;
-                    }
-                }
-            }
-        }
-        printTable(out, lengths, placements, accuracy, speed, bytes);
+        PasskeyDemo demo = new PasskeyDemo(packages, chosen, trials, 5, seed, out);
+        List<PasskeyDemo.Result> results = demo.run();
+        demo.print(results);
+        dev.engram.cli.demo.AccuracyChart.write(chart, results);
+        out.println("chart: " + chart.toAbsolutePath());
         return 0;
-    }
-
-    /** Full attention is quadratic: beyond 4K tokens it only runs with --long, to keep the default run short. */
-    private boolean skipped(Strategy s, int length) {
-        return s.memory() == null && s.attention().equals("full") && length > 4096 && !longRun;
-    }
-
-    private record Trial(boolean hit, long nanos, long stateBytes) {
-    }
-
-    private Trial runTrial(ProviderRegistry registry, LayerSpec layer, Strategy s, int length, int passkeyAt,
-                           SplittableRandom random) {
-        Attention attention = registry.newAttention(s.attention(), 0, layer, s.attentionConfig(), Map.of());
-        LongTermMemory memory = s.memory() == null ? null : registry.newMemory(s.memory(), 0, layer, s.memoryConfig(),
-                memoryWeights(registry, s, layer));
-        float[] passkeyKey = randomVector(random, KEY_NORM);
-        float[] passkeyValue = randomVector(random, 1f);
-        long start = System.nanoTime();
-        for (int from = 0; from < length; from += segmentLength) {
-            int n = Math.min(segmentLength, length - from);
-            Tensor k = Tensor.zeros(1, n, DIM);
-            Tensor v = Tensor.zeros(1, n, DIM);
-            for (int i = 0; i < n; i++) {
-                boolean passkey = from + i == passkeyAt;
-                System.arraycopy(passkey ? passkeyKey : randomVector(random, KEY_NORM), 0, k.array(), i * DIM, DIM);
-                System.arraycopy(passkey ? passkeyValue : randomVector(random, 1f), 0, v.array(), i * DIM, DIM);
-            }
-            // Filler queries equal their keys: the question is only asked at the end.
-            step(attention, memory, new Segment(from, k, k, v, null, null));
-        }
-        Tensor q = Tensor.of(passkeyKey.clone(), 1, 1, DIM);
-        Tensor answer = step(attention, memory, new Segment(length, q, q, Tensor.zeros(1, 1, DIM), null, null));
-        long nanos = System.nanoTime() - start;
-        long state = attention.stateBytes() + (memory == null ? 0 : memory.stateBytes());
-        return new Trial(cosine(answer.toArray(), passkeyValue) > 0.5, nanos, state);
-    }
-
-    private static Map<String, Tensor> memoryWeights(ProviderRegistry registry, Strategy s, LayerSpec layer) {
-        Map<String, Tensor> weights = new LinkedHashMap<>();
-        // Gate logit 0: the readout and the local window count equally; neither is trained to win.
-        for (var w : registry.memory(s.memory()).weights(layer,
-                registry.memory(s.memory()).configSchema().parse("demo", s.memoryConfig()))) {
-            if (w.required()) {
-                weights.put(w.name(), Tensor.zeros(w.shape()));
-            }
-        }
-        return weights;
-    }
-
-    private static Tensor step(Attention attention, LongTermMemory memory, Segment segment) {
-        Tensor local = attention.attend(segment);
-        if (memory == null) {
-            return local;
-        }
-        Readout readout = memory.read(segment);
-        Tensor combined = memory.combine(local.copy(), readout).copy();
-        memory.write(segment);
-        return combined;
-    }
-
-    private static float[] randomVector(SplittableRandom random, float norm) {
-        float[] x = new float[DIM];
-        double sum = 0;
-        for (int i = 0; i < DIM; i++) {
-            double u1 = random.nextDouble();
-            double u2 = random.nextDouble();
-            x[i] = (float) (Math.sqrt(-2 * Math.log1p(-u1)) * Math.cos(2 * Math.PI * u2));
-            sum += x[i] * x[i];
-        }
-        float scale = (float) (norm / Math.sqrt(sum));
-        for (int i = 0; i < DIM; i++) {
-            x[i] *= scale;
-        }
-        return x;
-    }
-
-    private static double cosine(float[] a, float[] b) {
-        double dot = 0;
-        double na = 0;
-        double nb = 0;
-        for (int i = 0; i < a.length; i++) {
-            dot += a[i] * b[i];
-            na += a[i] * a[i];
-            nb += b[i] * b[i];
-        }
-        return na == 0 || nb == 0 ? 0 : dot / Math.sqrt(na * nb);
-    }
-
-    private void printTable(PrintWriter out, List<Integer> lengths, String[] placements, Map<String, double[]> accuracy,
-                            Map<String, double[]> speed, Map<String, long[]> bytes) {
-        out.println();
-        out.printf("Passkey recall (%d trials per cell, %d-token segments, %d-token window, dim %d)%n", trials,
-                segmentLength, window, DIM);
-        StringBuilder header = new StringBuilder(String.format("%-9s %-8s", "strategy", "context"));
-        for (String p : placements) {
-            header.append(String.format(" %7s", p));
-        }
-        header.append(String.format(" %12s %14s", "tokens/s", "state bytes"));
-        out.println(header);
-        for (String s : accuracy.keySet()) {
-            for (int li = 0; li < lengths.size(); li++) {
-                StringBuilder row = new StringBuilder(String.format("%-9s %-8s", s, lengths.get(li) / 1024 + "K"));
-                if (bytes.get(s)[li] < 0) {
-                    out.println(row.append("   (quadratic: skipped without --long)"));
-                    continue;
-                }
-                for (int pi = 0; pi < placements.length; pi++) {
-                    row.append(String.format(" %6.0f%%", 100 * accuracy.get(s)[li * placements.length + pi]));
-                }
-                row.append(String.format(" %12.0f %14d", speed.get(s)[li], bytes.get(s)[li]));
-                out.println(row);
-            }
-        }
-        out.println();
-        out.println("Mechanisms only, no trained weights: full and lsh-knn keep the pair; window forgets it once it");
-        out.println("scrolls out; an untrained linear memory (infini) blurs thousands of pairs together. The trained");
-        out.println("passkey models of the tools/ issue show what learning adds.");
     }
 }
