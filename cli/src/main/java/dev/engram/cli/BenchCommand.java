@@ -1,0 +1,274 @@
+package dev.engram.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.engram.api.ConfigException;
+import dev.engram.api.InvalidInputException;
+import dev.engram.cli.bench.EngramRunner;
+import dev.engram.cli.bench.Measurement;
+import dev.engram.cli.bench.ModelShape;
+import dev.engram.cli.bench.ProcessMemory;
+import dev.engram.cli.bench.PythonTools;
+import dev.engram.cli.bench.Report;
+import dev.engram.cli.bench.Strategies;
+import dev.engram.cli.bench.WeightFiller;
+import dev.engram.runtime.model.ModelManifest;
+import dev.engram.spi.ProviderRegistry;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.function.LongConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {"Measure ingest tokens/s, decode latency, resident memory and memory-state bytes per strategy",
+                "and context length on one model, beside the same model in PyTorch (full attention with a KV cache,",
+                "and the same memory scheme). Without --model a random model is exported with tools/bench (Python + torch).",
+                "Writes a table (stdout), OUT/bench.json and PNG charts in OUT."})
+public final class BenchCommand implements Callable<Integer> {
+    @Option(names = "--quick", description = "Small model (4 layers, 256 dims), lengths 1K and 4K: a few minutes on 2 cores.")
+    boolean quick;
+
+    @Option(names = "--model", paramLabel = "DIR", description = "Benchmark this package instead of exporting a random one "
+            + "(missing provider weights are filled with random ones in a copy under OUT).")
+    Path model;
+
+    @Option(names = "--lengths", split = ",", paramLabel = "N", description = "Context lengths, e.g. 1K,4K,64K "
+            + "(default: 1K,4K with --quick, else 1K,4K,16K,64K).")
+    List<String> lengths;
+
+    @Option(names = "--strategies", split = ",", paramLabel = "NAME",
+            description = "Any of full, window, infini, continuous, lsh, lsh-knn (default: all).")
+    List<String> strategies;
+
+    @Option(names = "--out", paramLabel = "DIR", defaultValue = "bench-out", description = "Output folder (default: ${DEFAULT-VALUE}).")
+    Path out;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Threads for ONNX Runtime and torch (default: cores, at most 4).")
+    Integer threads;
+
+    @Option(names = "--decode-tokens", defaultValue = "4", description = "Tokens generated after each context for the decode latency (default: ${DEFAULT-VALUE}).")
+    int decodeTokens;
+
+    @Option(names = "--budget-s", paramLabel = "S", description = "Skip a length whose estimated run (from the previous length) "
+            + "exceeds S seconds; 0 = never (default: 0 with --quick, else 900).")
+    Double budget;
+
+    @Option(names = "--python", paramLabel = "EXE", description = "Python with torch and onnx (default: /usr/bin/python3 if present, else python3).")
+    String python;
+
+    @Option(names = "--tools", paramLabel = "DIR", description = "The repository's tools/ folder (default: found above the working directory).")
+    Path tools;
+
+    @Option(names = "--no-peer", description = "Do not run the PyTorch peer.")
+    boolean noPeer;
+
+    @Option(names = "--no-progress", description = "No progress bar.")
+    boolean noProgress;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter stdout = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        List<Integer> lens = parseLengths();
+        List<String> strats = strategies == null ? Strategies.ALL : List.copyOf(strategies);
+        for (String s : strats) {
+            if (!Strategies.ALL.contains(s)) {
+                throw InvalidInputException.outOfRange("--strategies", s, String.join(", ", Strategies.ALL));
+            }
+        }
+        int nThreads = threads != null ? threads : Math.min(4, Runtime.getRuntime().availableProcessors());
+        double budgetS = budget != null ? budget : quick ? 0 : 900;
+        Files.createDirectories(out);
+        String py = python != null ? python : Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
+        Path toolsDir = tools != null ? tools : PythonTools.findTools(Path.of("")).orElse(null);
+        PythonTools pyTools = new PythonTools(py, toolsDir, line -> err.println("  | " + line));
+        Optional<String> pyMissing = Optional.empty();
+        boolean pyChecked = false;
+
+        // 1. the model
+        Path source;
+        ModelShape shape = quick ? ModelShape.QUICK : ModelShape.GPT2_SMALL;
+        if (model != null) {
+            source = model;
+        } else {
+            source = out.resolve("model-" + shape.name());
+            Path stamp = source.resolve("bench-model.txt");
+            boolean reuse = Files.exists(stamp) && Files.readString(stamp).strip().equals(shape.stamp())
+                    && Files.exists(source.resolve("engram.json")) && Files.exists(source.resolve("model.pt"));
+            if (!reuse) {
+                pyMissing = pyTools.unavailable();
+                pyChecked = true;
+                if (pyMissing.isPresent()) {
+                    err.println("engram: cannot export the random bench model: " + pyMissing.get() + "; give --model DIR");
+                    return 2;
+                }
+                err.println("exporting a random " + shape.stamp() + " model to " + source + " (tools/bench/make_model.py)");
+                long t0 = System.nanoTime();
+                pyTools.makeModel(source, shape);
+                Files.writeString(stamp, shape.stamp() + "\n");
+                err.printf(Locale.ROOT, "exported in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+            }
+        }
+        List<String> problems = new ArrayList<>();
+        ModelManifest manifest = ModelManifest.read(source.resolve(ModelManifest.FILE_NAME), problems);
+        if (manifest == null) {
+            throw new ConfigException(source.toString(), problems);
+        }
+        int segment = manifest.segmentLength();
+        Map<String, int[]> needed = WeightFiller.needed(ProviderRegistry.load(Thread.currentThread().getContextClassLoader()),
+                manifest.architecture(), strats, segment);
+        Path target = model == null ? source : out.resolve("model-" + source.toAbsolutePath().normalize().getFileName() + "-filled");
+        Path pkg = WeightFiller.fill(source, target, needed, 1234);
+        if (!pkg.equals(source)) {
+            err.println("provider weights missing from " + source + " were filled with random ones in " + pkg);
+        }
+
+        // 2. Engram
+        long total = (long) strats.size() * lens.stream().mapToLong(Integer::longValue).sum();
+        List<Measurement> results = new ArrayList<>();
+        ProgressBar bar = noProgress ? null : new ProgressBarBuilder().setTaskName("engram bench").setInitialMax(total)
+                .setStyle(ProgressBarStyle.ASCII).setUnit(" tok", 1).setUpdateIntervalMillis(500).showSpeed().build();
+        try {
+            LongConsumer progress = bar == null ? n -> { } : bar::stepBy;
+            for (String s : strats) {
+                if (bar != null) {
+                    bar.setExtraMessage(s);
+                }
+                EngramRunner runner = new EngramRunner(pkg, nThreads, decodeTokens, budgetS, progress,
+                        bar == null ? line -> err.println("  " + line) : bar::setExtraMessage);
+                results.addAll(runner.run(s, lens));
+            }
+        } finally {
+            if (bar != null) {
+                bar.stepTo(total);
+                bar.close();
+            }
+        }
+
+        // 3. the PyTorch peer
+        JsonNode peer = null;
+        String peerNote;
+        if (noPeer) {
+            peerNote = "not run (--no-peer)";
+        } else {
+            if (!pyChecked) {
+                pyMissing = pyTools.unavailable();
+            }
+            if (pyMissing.isPresent()) {
+                peerNote = "skipped: " + pyMissing.get();
+            } else if (!Files.exists(pkg.resolve("model.pt"))) {
+                peerNote = "skipped: " + pkg + " has no model.pt (the dense weights for torch; packages exported by "
+                        + "engram bench have one)";
+            } else {
+                err.println("running the PyTorch peer (tools/bench/peer.py)");
+                try {
+                    peer = pyTools.peer(pkg, lens, nThreads, strats, segment, budgetS, out);
+                    peerNote = "torch " + peer.path("torch").asText() + ", " + peer.path("threads").asInt() + " threads, BLAS "
+                            + peer.path("blas").path("config").toString() + " mapped " + peer.path("blas").path("mapped").toString();
+                } catch (IOException e) {
+                    peerNote = "failed: " + e.getMessage();
+                }
+            }
+        }
+
+        // 4. outputs
+        Report report = new Report(results, peer, peerNote);
+        stdout.print(report.table());
+        Map<String, Object> header = header(pkg, manifest, lens, strats, nThreads);
+        Path json = out.resolve("bench.json");
+        report.writeJson(json, header);
+        List<Path> charts = report.writeCharts(out, manifest.name() + " (" + manifest.architecture().layers() + " layers, "
+                + manifest.architecture().modelDim() + " dims, " + nThreads + " threads)");
+        stdout.println("wrote " + json + (charts.isEmpty() ? "" : ", " + String.join(", ", charts.stream().map(Path::toString).toList())));
+        stdout.flush();
+        return 0;
+    }
+
+    private List<Integer> parseLengths() {
+        List<String> given = lengths != null ? lengths : quick ? List.of("1K", "4K") : List.of("1K", "4K", "16K", "64K");
+        List<Integer> out = new ArrayList<>();
+        for (String g : given) {
+            String t = g.trim().toUpperCase(Locale.ROOT);
+            long mult = t.endsWith("K") ? 1024 : t.endsWith("M") ? 1024 * 1024 : 1;
+            try {
+                long v = Long.parseLong(mult == 1 ? t : t.substring(0, t.length() - 1)) * mult;
+                if (v < 1 || v > Integer.MAX_VALUE) {
+                    throw new NumberFormatException();
+                }
+                out.add((int) v);
+            } catch (NumberFormatException e) {
+                throw InvalidInputException.outOfRange("--lengths", g, "positive token counts like 1024 or 4K");
+            }
+        }
+        return out;
+    }
+
+    private Map<String, Object> header(Path pkg, ModelManifest m, List<Integer> lens, List<String> strats, int nThreads) {
+        Map<String, Object> h = new LinkedHashMap<>();
+        h.put("format", "engram-bench/1");
+        h.put("date", OffsetDateTime.now().toString());
+        h.put("command", "engram bench " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+        Map<String, Object> machine = new LinkedHashMap<>();
+        machine.put("cores", Runtime.getRuntime().availableProcessors());
+        machine.put("cpu", cpuModel());
+        machine.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
+        machine.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
+        machine.put("loadAverageAtEnd", loadAverage());
+        machine.put("rssAtEndBytes", ProcessMemory.rssBytes());
+        h.put("machine", machine);
+        Map<String, Object> model = new LinkedHashMap<>();
+        ModelManifest.Architecture a = m.architecture();
+        model.put("package", pkg.toString());
+        model.put("name", m.name());
+        model.put("layers", a.layers());
+        model.put("heads", a.heads());
+        model.put("kvHeads", a.kvHeads());
+        model.put("modelDim", a.modelDim());
+        model.put("vocabSize", a.vocabSize());
+        model.put("segmentLength", m.segmentLength());
+        h.put("model", model);
+        h.put("threads", nThreads);
+        h.put("decodeTokens", decodeTokens);
+        h.put("lengths", lens);
+        h.put("strategies", strats);
+        Map<String, Object> configs = new LinkedHashMap<>();
+        strats.forEach(s -> configs.put(s, Strategies.layer(s, m.segmentLength())));
+        h.put("strategyConfigs", configs);
+        return h;
+    }
+
+    private static String cpuModel() {
+        try {
+            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                    .map(l -> l.substring(l.indexOf(':') + 1).trim()).findFirst().orElse("unknown");
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
+    private static String loadAverage() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).trim();
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+}

@@ -1,0 +1,27 @@
+package dev.engram.cli.bench;
+
+/**
+ * One (strategy, context length) result of the Engram side. Times are wall clock; memory is read after the
+ * ingest (a full GC first for the heap figure). {@code skipped} is null when measured, else why not.
+ *
+ * @param ingestTokensPerSecond context tokens / seconds of one {@code Engine.ingest} call over the whole context
+ * @param decodeMillisPerToken  mean latency of feeding one generated token after the context (greedy)
+ * @param heapBytes             JVM heap in use after a full GC
+ * @param rssBytes              the process's resident set (VmRSS, /proc/self/status): heap + native (ONNX Runtime,
+ *                              direct buffers, JIT), process-wide, so it also holds what earlier runs left behind
+ * @param stateBytes            ModelSequence.stateBytes(): every layer's attention cache and memory
+ * @param segmentMillis         mean wall time of one complete segment (Engine's SegmentListener)
+ * @param pluginShare           share of the segments' time spent in the attention/memory plugins (lower bound
+ *                              of the time outside ONNX Runtime: the runtime's copies and glue are not included)
+ */
+public record Measurement(String strategy, int length, double ingestTokensPerSecond, double decodeMillisPerToken,
+                          long heapBytes, long rssBytes, long stateBytes, double segmentMillis, double pluginShare,
+                          String skipped) {
+    static Measurement skipped(String strategy, int length, String why) {
+        return new Measurement(strategy, length, 0, 0, 0, 0, 0, 0, 0, why);
+    }
+
+    public boolean measured() {
+        return skipped == null;
+    }
+}

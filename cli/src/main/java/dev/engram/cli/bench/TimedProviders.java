@@ -1,0 +1,203 @@
+package dev.engram.cli.bench;
+
+import dev.engram.api.Attention;
+import dev.engram.api.Capability;
+import dev.engram.api.LayerSpec;
+import dev.engram.api.LongTermMemory;
+import dev.engram.api.Readout;
+import dev.engram.api.Segment;
+import dev.engram.api.Snapshot;
+import dev.engram.api.Tensor;
+import dev.engram.spi.AttentionProvider;
+import dev.engram.spi.ConfigSchema;
+import dev.engram.spi.LayerContext;
+import dev.engram.spi.LongTermMemoryProvider;
+import dev.engram.spi.Provider;
+import dev.engram.spi.ProviderConfig;
+import dev.engram.spi.ProviderRegistry;
+import dev.engram.spi.WeightSpec;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A registry whose providers are the real ones wrapped with a stopwatch: every call into an attention or memory
+ * (attend, read, combine, write) adds its wall time to {@link #nanos()}. This is the time spent in the Java
+ * plugins, the part of a segment's time outside ONNX Runtime that the runtime lets us see from outside (the
+ * runtime's own glue, the q/k/v/h copies between ORT buffers and Java arrays, is not visible without a hook).
+ * Single-threaded use only, like the engine.
+ */
+public final class TimedProviders {
+    private long nanos;
+
+    public long nanos() {
+        return nanos;
+    }
+
+    public void reset() {
+        nanos = 0;
+    }
+
+    /** Every provider of {@code base}, wrapped. */
+    public ProviderRegistry wrap(ProviderRegistry base) {
+        List<Provider> wrapped = new ArrayList<>();
+        for (String name : base.attentionNames()) {
+            wrapped.add(new TimedAttentionProvider(base.attention(name)));
+        }
+        for (String name : base.memoryNames()) {
+            wrapped.add(new TimedMemoryProvider(base.memory(name)));
+        }
+        return ProviderRegistry.of(wrapped);
+    }
+
+    private abstract static class Delegating implements Provider {
+        final Provider p;
+
+        Delegating(Provider p) {
+            this.p = p;
+        }
+
+        @Override
+        public String name() {
+            return p.name();
+        }
+
+        @Override
+        public int spiVersion() {
+            return p.spiVersion();
+        }
+
+        @Override
+        public int stateVersion() {
+            return p.stateVersion();
+        }
+
+        @Override
+        public ConfigSchema configSchema() {
+            return p.configSchema();
+        }
+
+        @Override
+        public List<WeightSpec> weights(LayerSpec spec, ProviderConfig config) {
+            return p.weights(spec, config);
+        }
+
+        @Override
+        public boolean supports(Capability capability, ProviderConfig config) {
+            return p.supports(capability, config);
+        }
+    }
+
+    private final class TimedAttentionProvider extends Delegating implements AttentionProvider {
+        TimedAttentionProvider(AttentionProvider p) {
+            super(p);
+        }
+
+        @Override
+        public Attention create(LayerContext context) {
+            Attention a = ((AttentionProvider) p).create(context);
+            return new Attention() {
+                @Override
+                public LayerSpec spec() {
+                    return a.spec();
+                }
+
+                @Override
+                public Tensor attend(Segment segment) {
+                    long t = System.nanoTime();
+                    try {
+                        return a.attend(segment);
+                    } finally {
+                        nanos += System.nanoTime() - t;
+                    }
+                }
+
+                @Override
+                public void reset() {
+                    a.reset();
+                }
+
+                @Override
+                public Snapshot snapshot() {
+                    return a.snapshot();
+                }
+
+                @Override
+                public void restore(Snapshot snapshot) {
+                    a.restore(snapshot);
+                }
+
+                @Override
+                public long stateBytes() {
+                    return a.stateBytes();
+                }
+            };
+        }
+    }
+
+    private final class TimedMemoryProvider extends Delegating implements LongTermMemoryProvider {
+        TimedMemoryProvider(LongTermMemoryProvider p) {
+            super(p);
+        }
+
+        @Override
+        public LongTermMemory create(LayerContext context) {
+            LongTermMemory m = ((LongTermMemoryProvider) p).create(context);
+            return new LongTermMemory() {
+                @Override
+                public LayerSpec spec() {
+                    return m.spec();
+                }
+
+                @Override
+                public Readout read(Segment segment) {
+                    long t = System.nanoTime();
+                    try {
+                        return m.read(segment);
+                    } finally {
+                        nanos += System.nanoTime() - t;
+                    }
+                }
+
+                @Override
+                public Tensor combine(Tensor local, Readout readout) {
+                    long t = System.nanoTime();
+                    try {
+                        return m.combine(local, readout);
+                    } finally {
+                        nanos += System.nanoTime() - t;
+                    }
+                }
+
+                @Override
+                public void write(Segment segment) {
+                    long t = System.nanoTime();
+                    try {
+                        m.write(segment);
+                    } finally {
+                        nanos += System.nanoTime() - t;
+                    }
+                }
+
+                @Override
+                public void reset() {
+                    m.reset();
+                }
+
+                @Override
+                public Snapshot snapshot() {
+                    return m.snapshot();
+                }
+
+                @Override
+                public void restore(Snapshot snapshot) {
+                    m.restore(snapshot);
+                }
+
+                @Override
+                public long stateBytes() {
+                    return m.stateBytes();
+                }
+            };
+        }
+    }
+}

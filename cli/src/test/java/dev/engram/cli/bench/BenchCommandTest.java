@@ -1,0 +1,112 @@
+package dev.engram.cli.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.engram.cli.Engram;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** The bench's plumbing on the runtime's tiny package (2 layers, H=2, G=1, e=8, S=4); speeds are not asserted. */
+class BenchCommandTest {
+    private static final Path TINY = Path.of("..", "runtime-onnx", "src", "test", "resources", "models", "tiny");
+    private static final List<String> STRATEGIES = List.of("full", "window", "infini", "continuous", "lsh-knn");
+    private static final List<Integer> LENGTHS = List.of(16, 40);
+
+    @TempDir
+    Path dir;
+
+    private String[] run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cl = Engram.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        int exit = cl.execute(args);
+        assertEquals(0, exit, err.toString());
+        return new String[] {out.toString(), err.toString()};
+    }
+
+    @Test
+    void tableJsonAndChartsHoldEveryStrategyAndLength() throws Exception {
+        String[] r = run("bench", "--model", TINY.toString(), "--strategies", String.join(",", STRATEGIES) + ",lsh",
+                "--lengths", "16,40", "--out", dir.toString(), "--no-peer", "--no-progress", "--decode-tokens", "2",
+                "--threads", "1");
+        String table = r[0];
+        JsonNode root = new ObjectMapper().readTree(dir.resolve("bench.json").toFile());
+        Set<String> seen = new HashSet<>();
+        for (JsonNode row : root.path("results")) {
+            String s = row.path("strategy").asText();
+            int len = row.path("length").asInt();
+            if (s.equals("lsh")) {
+                // the tiny model has kvHeads 1 < heads 2; lsh (shared QK, one v per query head) cannot run it
+                assertTrue(row.path("skipped").asText().contains("cannot load") || row.path("skipped").asText().contains("failed"),
+                        row.toString());
+                continue;
+            }
+            seen.add(s + "@" + len);
+            assertFalse(row.has("skipped"), row.toString());
+            for (String f : List.of("ingestTokensPerSecond", "decodeMillisPerToken", "stateBytes", "heapBytes", "rssBytes",
+                    "segmentMillis", "pluginShare")) {
+                assertTrue(row.path(f).asDouble() > 0, s + " " + len + " " + f + " = " + row.path(f));
+            }
+            assertTrue(row.path("pluginShare").asDouble() < 1, row.toString());
+            assertTrue(table.lines().anyMatch(l -> l.matches("\\| " + s + " +\\| " + len + " +\\|.*")), s + " " + len + "\n" + table);
+        }
+        for (String s : STRATEGIES) {
+            for (int len : LENGTHS) {
+                assertTrue(seen.contains(s + "@" + len), "missing " + s + " " + len + " in " + seen);
+            }
+        }
+        // window and infini keep a state that does not grow with the context; full attention's cache does
+        assertEquals(stateBytes(root, "infini", 16), stateBytes(root, "infini", 40));
+        assertEquals(stateBytes(root, "window", 16), stateBytes(root, "window", 40));
+        assertTrue(stateBytes(root, "full", 40) > stateBytes(root, "full", 16));
+        assertTrue(table.contains("PyTorch peer: not run (--no-peer)"), table);
+        assertFalse(root.path("peer").path("ran").asBoolean());
+        for (String png : List.of("tokens-per-second.png", "memory-state.png", "resident-memory.png")) {
+            byte[] b = Files.readAllBytes(dir.resolve(png));
+            assertTrue(b.length > 1000 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G', png);
+        }
+        // the random provider weights went into a copy, not into the source package
+        assertTrue(Files.exists(dir.resolve("model-tiny-filled").resolve("memory.safetensors")));
+    }
+
+    @Test
+    void filledWeightsCoverEveryProviderOfEveryStrategy() throws Exception {
+        var registry = dev.engram.spi.ProviderRegistry.load(Thread.currentThread().getContextClassLoader());
+        var m = dev.engram.runtime.model.ModelManifest.read(TINY.resolve("engram.json"), new java.util.ArrayList<>());
+        Map<String, int[]> needed = WeightFiller.needed(registry, m.architecture(), Strategies.ALL, 4);
+        assertTrue(needed.containsKey("layers.1.infini.beta"), needed.keySet().toString());
+        assertTrue(needed.containsKey("layers.0.continuous.proj_key"), needed.keySet().toString());
+        assertTrue(needed.containsKey("layers.0.lsh-knn.gate"), needed.keySet().toString());
+        Path filled = WeightFiller.fill(TINY, dir.resolve("copy"), needed, 5);
+        var tensors = dev.engram.runtime.model.SafeTensors.read(filled.resolve("memory.safetensors"));
+        for (var e : needed.entrySet()) {
+            assertTrue(java.util.Arrays.equals(e.getValue(), tensors.get(e.getKey()).shape()), e.getKey());
+        }
+        // filling an already complete package changes nothing
+        assertEquals(filled, WeightFiller.fill(filled, filled, needed, 5));
+    }
+
+    private static long stateBytes(JsonNode root, String strategy, int length) {
+        for (JsonNode row : root.path("results")) {
+            if (row.path("strategy").asText().equals(strategy) && row.path("length").asInt() == length) {
+                return row.path("stateBytes").asLong();
+            }
+        }
+        throw new AssertionError(strategy + " " + length);
+    }
+}
