@@ -16,9 +16,9 @@ import dev.engram.spi.SnapshotSupport;
  * and a normaliser z (dk), read with sigma(Q) M / max(sigma(Q) z, eps) and written with the linear or
  * delta rule (shared/SCHEMES.md section 1, arXiv 2404.07143).
  *
- * <p>The kernels are outer-product loops whose innermost loop runs over contiguous dv floats, the
- * shape C2 auto-vectorises; every buffer is allocated once and grown only when a longer segment
- * arrives, so a steady stream of segments allocates nothing.
+ * <p>The kernels ({@link Kernels}) are register-blocked loops whose innermost loop runs over
+ * contiguous dv floats, the shape C2 auto-vectorises; every buffer is allocated once and grown only
+ * when a longer segment arrives, so a steady stream of segments allocates nothing.
  */
 final class InfiniMemory implements LongTermMemory {
     private final LayerContext context;
@@ -39,8 +39,13 @@ final class InfiniMemory implements LongTermMemory {
 
     private float[] sigma = new float[0];
     private float[] retrieved = new float[0];
-    private Tensor readout = Tensor.zeros(0);
-    private Tensor combined = Tensor.zeros(0);
+    private float[] readoutData = new float[0];
+    private float[] combinedData = new float[0];
+    /** The segment length the views below are shaped for; -1 before the first segment. */
+    private int viewTokens = -1;
+    private Tensor readout;
+    private Tensor combined;
+    private Readout.PerHead perHead;
 
     InfiniMemory(LayerContext context, int stateVersion) {
         this.context = context;
@@ -64,17 +69,30 @@ final class InfiniMemory implements LongTermMemory {
 
     /** sigma(x) = ELU(x) + 1: x + 1 for x > 0, exp(x) otherwise. Always positive. */
     static float sigma(float x) {
-        return x > 0f ? x + 1f : (float) Math.exp(x);
+        return Kernels.sigma(x);
     }
 
+    /**
+     * Grows the scratch buffers to {@code tokens} rows (never shrinks them) and re-points the
+     * returned tensors at them when the segment length changes: after the longest segment has been
+     * seen, a segment of a new length costs two small view objects and a segment of the last length
+     * costs nothing.
+     */
     private void ensureCapacity(int tokens) {
-        if (readout.rank() != 3 || readout.dim(1) != tokens) {
-            readout = Tensor.zeros(spec.heads(), tokens, dv);
-            combined = Tensor.zeros(spec.heads(), tokens, dv);
-        }
         if (sigma.length < tokens * dk) {
             sigma = new float[tokens * dk];
             retrieved = new float[tokens * dv];
+        }
+        if (viewTokens != tokens) {
+            int size = spec.heads() * tokens * dv;
+            if (readoutData.length < size) {
+                readoutData = new float[size];
+                combinedData = new float[size];
+            }
+            readout = Tensor.view(readoutData, 0, spec.heads(), tokens, dv);
+            combined = Tensor.view(combinedData, 0, spec.heads(), tokens, dv);
+            perHead = new Readout.PerHead(readout);
+            viewTokens = tokens;
         }
     }
 
@@ -84,53 +102,31 @@ final class InfiniMemory implements LongTermMemory {
         int n = q.dim(1);
         ensureCapacity(n);
         float[] qa = q.array();
-        float[] out = readout.array();
+        float[] out = readoutData;
         for (int h = 0; h < spec.heads(); h++) {
             int g = spec.kvHeadOf(h);
-            features(qa, q.offset() + h * n * dk, n);
+            Kernels.features(qa, q.offset() + h * n * dk, sigma, n * dk);
             retrieve(g, n, out, h * n * dv);
         }
-        return new Readout.PerHead(readout);
+        return perHead;
     }
 
-    /** sigma of {@code rows} rows of width dk from {@code src[offset..]} into {@link #sigma}. */
-    private void features(float[] src, int offset, int rows) {
-        float[] s = sigma;
-        for (int i = 0; i < rows * dk; i++) {
-            s[i] = sigma(src[offset + i]);
-        }
-    }
-
-    /** For each of {@code rows} feature rows: sigma M_g / max(sigma z_g, eps) into {@code out[outOffset..]}. */
+    /** For each of {@code rows} feature rows in {@link #sigma}: sigma M_g / max(sigma z_g, eps) into {@code out[outOffset..]}. */
     private void retrieve(int g, int rows, float[] out, int outOffset) {
-        float[] m = memory;
-        float[] z = normaliser;
-        float[] s = sigma;
-        int mBase = g * dk * dv;
-        int zBase = g * dk;
-        for (int t = 0; t < rows; t++) {
-            int o = outOffset + t * dv;
-            java.util.Arrays.fill(out, o, o + dv, 0f);
-            float denominator = 0f;
-            for (int i = 0; i < dk; i++) {
-                float si = s[t * dk + i];
-                denominator += si * z[zBase + i];
-                int row = mBase + i * dv;
-                for (int j = 0; j < dv; j++) {
-                    out[o + j] += si * m[row + j];
-                }
-            }
-            float inverse = 1f / Math.max(denominator, eps);
-            for (int j = 0; j < dv; j++) {
-                out[o + j] *= inverse;
-            }
-        }
+        java.util.Arrays.fill(out, outOffset, outOffset + rows * dv, 0f);
+        Kernels.accumulate(out, outOffset, sigma, 0, dk, 1, memory, g * dk * dv, rows, dk, dv);
+        Kernels.normalise(out, outOffset, sigma, normaliser, g * dk, rows, dk, dv, eps);
     }
 
     @Override
     public Tensor combine(Tensor local, Readout r) {
-        Tensor values = ((Readout.PerHead) r).values();
+        if (!(r instanceof Readout.PerHead p)) {
+            throw new dev.engram.api.InvalidInputException("readout", "is " + r.getClass().getSimpleName()
+                    + "; provider 'infini' combines only its own per-head readout");
+        }
+        Tensor values = p.values();
         int n = values.dim(1);
+        ensureCapacity(n);
         local.requireShape("local", spec.heads(), n, dv);
         Gates.combine(gates, local, values, combined);
         return combined;
@@ -146,35 +142,21 @@ final class InfiniMemory implements LongTermMemory {
         System.arraycopy(normaliser, 0, nextNormaliser, 0, normaliser.length);
         float[] ka = k.array();
         float[] va = v.array();
-        float[] s = sigma;
-        float[] r = retrieved;
         for (int g = 0; g < spec.kvHeads(); g++) {
-            features(ka, k.offset() + g * n * dk, n);
+            Kernels.features(ka, k.offset() + g * n * dk, sigma, n * dk);
             int vBase = v.offset() + g * n * dv;
+            float[] values = va;
+            int valuesOffset = vBase;
             if (delta) {
-                // Retrieval uses the state before this segment (the paper's matrix form).
-                retrieve(g, n, r, 0);
+                // V - sigma(K) M / max(sigma(K) z, eps), retrieved from the state before this segment
+                // (the paper's matrix form).
+                retrieve(g, n, retrieved, 0);
+                Kernels.residual(va, vBase, retrieved, n * dv);
+                values = retrieved;
+                valuesOffset = 0;
             }
-            int mBase = g * dk * dv;
-            int zBase = g * dk;
-            for (int t = 0; t < n; t++) {
-                int vRow = vBase + t * dv;
-                int rRow = t * dv;
-                for (int i = 0; i < dk; i++) {
-                    float si = s[t * dk + i];
-                    nextNormaliser[zBase + i] += si;
-                    int row = mBase + i * dv;
-                    if (delta) {
-                        for (int j = 0; j < dv; j++) {
-                            nextMemory[row + j] += si * (va[vRow + j] - r[rRow + j]);
-                        }
-                    } else {
-                        for (int j = 0; j < dv; j++) {
-                            nextMemory[row + j] += si * va[vRow + j];
-                        }
-                    }
-                }
-            }
+            Kernels.accumulate(nextMemory, g * dk * dv, sigma, 0, 1, dk, values, valuesOffset, dk, n, dv);
+            Kernels.columnSums(nextNormaliser, g * dk, sigma, n, dk);
         }
         requireFinite(nextMemory, dk * dv, "M");
         requireFinite(nextNormaliser, dk, "z");

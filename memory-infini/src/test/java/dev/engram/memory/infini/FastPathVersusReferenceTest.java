@@ -56,7 +56,10 @@ class FastPathVersusReferenceTest {
             "4, 2, 8, 6, true, 1, 12",
             "6, 3, 16, 16, true, 1, 1",
             "8, 1, 32, 16, false, 5, 40",
-            "8, 8, 16, 32, true, 5, 40"})
+            "8, 8, 16, 32, true, 5, 40",
+            "3, 1, 5, 3, true, 1, 9",
+            "2, 2, 7, 9, false, 1, 6",
+            "4, 4, 64, 64, true, 30, 70"})
     void matchesTheReference(int heads, int kvHeads, int dk, int dv, boolean delta, int minLength, int maxLength) {
         double worst = run(heads, kvHeads, dk, dv, delta, 12, minLength, maxLength, 31L * heads + dk + (delta ? 1 : 0));
         assertTrue(worst <= 1, "worst error is " + worst + " times the tolerance");

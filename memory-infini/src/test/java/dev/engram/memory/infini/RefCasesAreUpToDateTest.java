@@ -25,6 +25,7 @@ class RefCasesAreUpToDateTest {
         cases.put("ref-delta-mha.json", build(2, 2, 4, 4, true, new int[] {5, 3, 6, 4}, 12));
         cases.put("ref-linear-gqa.json", build(4, 2, 6, 5, false, new int[] {4, 7, 2, 5}, 13));
         cases.put("ref-delta-gqa.json", build(4, 2, 6, 5, true, new int[] {4, 7, 2, 5}, 14));
+        cases.put("ref-linear-one-token-segments.json", build(3, 1, 4, 3, false, new int[] {1, 1, 1, 1, 1, 1}, 16));
         cases.put("ref-delta-one-token-segments.json", build(3, 1, 4, 3, true, new int[] {1, 1, 1, 1, 1, 1}, 15));
         return cases;
     }
