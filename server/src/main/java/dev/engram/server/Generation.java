@@ -1,0 +1,125 @@
+package dev.engram.server;
+
+import dev.engram.runtime.Engine;
+import dev.engram.runtime.GenerationParams;
+import dev.engram.runtime.ModelSequence;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
+
+/** Runs one completion on a sequence (worker thread), applying stop strings and cancellation. */
+final class Generation {
+    private Generation() {
+    }
+
+    /** Cancellation: the client went away, or the request's deadline passed. Checked between tokens and segments. */
+    static final class Cancel {
+        final AtomicBoolean clientGone = new AtomicBoolean();
+        final long deadlineNanos;
+        final long timeoutMillis;
+
+        Cancel(long timeoutMillis) {
+            this.timeoutMillis = timeoutMillis;
+            this.deadlineNanos = System.nanoTime() + timeoutMillis * 1_000_000L;
+        }
+
+        void check() {
+            if (clientGone.get()) {
+                throw new Cancelled();
+            }
+            if (System.nanoTime() - deadlineNanos > 0) {
+                throw ApiError.timeout("the request did not finish within " + timeoutMillis + " ms (requestTimeout)");
+            }
+        }
+
+        long remainingMillis() {
+            return Math.max(0, (deadlineNanos - System.nanoTime()) / 1_000_000L);
+        }
+    }
+
+    /** The client disconnected; nothing is answered. */
+    static final class Cancelled extends RuntimeException {
+        Cancelled() {
+            super("client disconnected", null, false, false);
+        }
+    }
+
+    private static final class StopReached extends RuntimeException {
+        StopReached() {
+            super(null, null, false, false);
+        }
+    }
+
+    record Outcome(int[] tokens, String text, String finishReason, int promptTokens) {
+    }
+
+    /**
+     * Feeds the prompt and generates; {@code onText} receives text as soon as it cannot be the start
+     * of a stop sequence. Output stops at the first stop sequence (not included; finish "stop") or
+     * after max tokens (finish "length"). The sequence consumes the prompt and every token fed back
+     * (the token completing a stop sequence is not fed).
+     */
+    static Outcome run(Engine engine, ByteFallbackTokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
+                       Consumer<String> onText) {
+        GenerationParams params = new GenerationParams(r.maxTokens(), r.temperature(), r.topK(), r.topP(), r.seed(), Set.of());
+        List<String> stops = r.stop();
+        ByteFallbackTokenizer.Decoder decoder = new ByteFallbackTokenizer.Decoder();
+        StringBuilder text = new StringBuilder();
+        int[] emitted = {0};
+        int[] count = {0};
+        int[] tokens = new int[r.maxTokens()];
+        String finish = "length";
+        engine.setSegmentListener((s, t, n) -> cancel.check());
+        try {
+            cancel.check();
+            engine.generate(seq, r.prompt(), params, token -> {
+                cancel.check();
+                tokens[count[0]++] = token;
+                text.append(decoder.push(token));
+                if (emitStopAware(text, stops, emitted, onText, false)) {
+                    throw new StopReached();
+                }
+            });
+            text.append(decoder.finish());
+            if (emitStopAware(text, stops, emitted, onText, true)) {
+                finish = "stop";
+            }
+        } catch (StopReached s) {
+            finish = "stop";
+        } finally {
+            engine.setSegmentListener(null);
+        }
+        return new Outcome(java.util.Arrays.copyOf(tokens, count[0]), text.toString(), finish, r.prompt().length);
+    }
+
+    /** Emits what is safe; returns true (text truncated) when a stop sequence occurs. */
+    private static boolean emitStopAware(StringBuilder text, List<String> stops, int[] emitted, Consumer<String> onText, boolean end) {
+        int cut = -1;
+        for (String s : stops) {
+            int i = text.indexOf(s, Math.max(0, emitted[0] - s.length() + 1));
+            if (i >= 0 && (cut < 0 || i < cut)) {
+                cut = i;
+            }
+        }
+        if (cut >= 0) {
+            text.setLength(cut);
+        }
+        int safe = text.length();
+        if (cut < 0 && !end) {
+            for (String s : stops) {
+                for (int k = Math.min(s.length() - 1, text.length()); k > 0; k--) {
+                    if (text.substring(text.length() - k).equals(s.substring(0, k))) {
+                        safe = Math.min(safe, text.length() - k);
+                        break;
+                    }
+                }
+            }
+        }
+        if (safe > emitted[0]) {
+            onText.accept(text.substring(emitted[0], safe));
+            emitted[0] = safe;
+        }
+        return cut >= 0;
+    }
+}

@@ -1,0 +1,367 @@
+package dev.engram.server;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+
+/** Strict parsing of request bodies: every problem is a 400 naming the field (OpenAI's error shape). */
+final class Requests {
+    static final ObjectMapper MAPPER = new ObjectMapper().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+
+    private static final Set<String> COMMON = Set.of("model", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop",
+            "stream", "stream_options", "n", "logprobs", "presence_penalty", "frequency_penalty", "logit_bias", "user",
+            "session", "session_append");
+    private static final Set<String> COMPLETION_ONLY = Set.of("prompt", "best_of", "echo", "suffix");
+    private static final Set<String> CHAT_ONLY = Set.of("messages", "max_completion_tokens", "top_logprobs");
+    private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
+
+    private Requests() {
+    }
+
+    /** A completion or chat completion request, checked and tokenized. */
+    record Completion(boolean chat, int[] prompt, int maxTokens, double temperature, double topP, int topK, long seed,
+                      List<String> stop, boolean stream, boolean includeUsage, String session, boolean sessionAppend) {
+    }
+
+    static ObjectNode object(byte[] body, boolean emptyAllowed) {
+        if (body.length == 0) {
+            if (emptyAllowed) {
+                return MAPPER.createObjectNode();
+            }
+            throw ApiError.invalid(null, "the request body is empty; send a JSON object");
+        }
+        JsonNode node;
+        try {
+            node = MAPPER.readTree(body);
+        } catch (JsonProcessingException e) {
+            throw ApiError.invalid(null, "the request body is not valid JSON: " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw ApiError.invalid(null, "the request body cannot be read: " + e.getMessage());
+        }
+        if (node == null || !node.isObject()) {
+            throw ApiError.invalid(null, "the request body must be a JSON object");
+        }
+        return (ObjectNode) node;
+    }
+
+    static void onlyKnown(ObjectNode body, Set<String> a, Set<String> b) {
+        for (Iterator<String> it = body.fieldNames(); it.hasNext(); ) {
+            String f = it.next();
+            if (!a.contains(f) && !b.contains(f)) {
+                throw ApiError.invalid(f, "Unrecognized request argument supplied: " + f);
+            }
+        }
+    }
+
+    static JsonNode field(ObjectNode body, String name) {
+        JsonNode n = body.get(name);
+        return n == null || n.isNull() ? null : n;
+    }
+
+    static Completion completion(ObjectNode body, boolean chat, String modelName, ByteFallbackTokenizer tokenizer, int vocab,
+                                 ServeOptions o) {
+        onlyKnown(body, COMMON, chat ? CHAT_ONLY : COMPLETION_ONLY);
+        JsonNode model = field(body, "model");
+        if (model == null || !model.isTextual()) {
+            throw ApiError.invalid("model", "'model' is required: a string; this server serves '" + modelName + "'");
+        }
+        if (!model.asText().equals(modelName)) {
+            throw new ApiError(404, "invalid_request_error", "model", "model_not_found",
+                    "The model '" + model.asText() + "' does not exist; this server serves '" + modelName + "'", null);
+        }
+        int[] prompt = chat ? messages(body, tokenizer) : prompt(body, tokenizer, vocab);
+        int maxTokens = o.defaultMaxTokens();
+        String maxField = chat && field(body, "max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
+        if (chat && field(body, "max_completion_tokens") != null && field(body, "max_tokens") != null) {
+            throw ApiError.invalid("max_completion_tokens", "give max_tokens or max_completion_tokens, not both");
+        }
+        if (field(body, maxField) != null) {
+            maxTokens = integer(body, maxField, 0, o.maxTokens());
+        }
+        double temperature = number(body, "temperature", 1, 0, 2);
+        double topP = number(body, "top_p", 1, 0, 1);
+        if (!(topP > 0)) {
+            throw ApiError.invalid("top_p", "top_p is 0; valid: (0, 1]");
+        }
+        int topK = field(body, "top_k") == null ? 0 : integer(body, "top_k", 0, Integer.MAX_VALUE);
+        long seed;
+        JsonNode s = field(body, "seed");
+        if (s == null) {
+            seed = ThreadLocalRandom.current().nextLong();
+        } else if (!s.isIntegralNumber() || !s.canConvertToLong()) {
+            throw ApiError.invalid("seed", "seed is " + s + "; valid: an integer (64-bit)");
+        } else {
+            seed = s.asLong();
+        }
+        List<String> stop = stop(body);
+        boolean stream = bool(body, "stream", false);
+        boolean includeUsage = false;
+        JsonNode so = field(body, "stream_options");
+        if (so != null) {
+            if (!so.isObject()) {
+                throw ApiError.invalid("stream_options", "stream_options must be an object like {\"include_usage\": true}");
+            }
+            for (Iterator<String> it = so.fieldNames(); it.hasNext(); ) {
+                String f = it.next();
+                if (!f.equals("include_usage")) {
+                    throw ApiError.invalid("stream_options." + f, "Unrecognized request argument supplied: stream_options." + f);
+                }
+            }
+            includeUsage = bool((ObjectNode) so, "include_usage", false);
+            if (!stream) {
+                throw ApiError.invalid("stream_options", "stream_options is only allowed when stream is true");
+            }
+        }
+        exactly(body, "n", 1);
+        if (!chat) {
+            exactly(body, "best_of", 1);
+            if (bool(body, "echo", false)) {
+                throw ApiError.invalid("echo", "echo is not supported; valid: false");
+            }
+            if (field(body, "suffix") != null) {
+                throw ApiError.invalid("suffix", "suffix is not supported; valid: null");
+            }
+        }
+        JsonNode lp = field(body, "logprobs");
+        if (lp != null && !(lp.isBoolean() && !lp.asBoolean()) && !(lp.isIntegralNumber() && lp.asInt() == 0)) {
+            throw ApiError.invalid("logprobs", "logprobs are not supported; valid: null, false or 0");
+        }
+        if (chat && field(body, "top_logprobs") != null) {
+            throw ApiError.invalid("top_logprobs", "top_logprobs is not supported; valid: null");
+        }
+        for (String penalty : List.of("presence_penalty", "frequency_penalty")) {
+            if (number(body, penalty, 0, -2, 2) != 0) {
+                throw ApiError.invalid(penalty, penalty + " is not supported; valid: 0");
+            }
+        }
+        JsonNode bias = field(body, "logit_bias");
+        if (bias != null && !(bias.isObject() && bias.isEmpty())) {
+            throw ApiError.invalid("logit_bias", "logit_bias is not supported; valid: null or {}");
+        }
+        JsonNode user = field(body, "user");
+        if (user != null && !user.isTextual()) {
+            throw ApiError.invalid("user", "user must be a string");
+        }
+        String session = null;
+        JsonNode sn = field(body, "session");
+        if (sn != null) {
+            if (!sn.isTextual() || !SessionStore.ID.matcher(sn.asText()).matches()) {
+                throw ApiError.invalid("session", "session must be a session id string as returned by POST /v1/sessions");
+            }
+            session = sn.asText();
+        }
+        boolean sessionAppend = bool(body, "session_append", false);
+        if (sessionAppend && session == null) {
+            throw ApiError.invalid("session_append", "session_append needs a session");
+        }
+        if (prompt.length == 0) {
+            throw ApiError.invalid(chat ? "messages" : "prompt", (chat ? "messages" : "prompt")
+                    + " has no tokens; valid: at least one token");
+        }
+        return new Completion(chat, prompt, maxTokens, temperature, topP, topK, seed, stop, stream, includeUsage, session,
+                sessionAppend);
+    }
+
+    private static int[] prompt(ObjectNode body, ByteFallbackTokenizer tokenizer, int vocab) {
+        JsonNode p = field(body, "prompt");
+        if (p == null) {
+            throw ApiError.invalid("prompt", "'prompt' is required: a string, an array of token ids, or an array with one of those");
+        }
+        if (p.isTextual()) {
+            return tokenizer.encode(p.asText());
+        }
+        if (!p.isArray()) {
+            throw ApiError.invalid("prompt", "prompt must be a string or an array; it is " + p.getNodeType().toString().toLowerCase());
+        }
+        if (p.isEmpty()) {
+            throw ApiError.invalid("prompt", "prompt is an empty array; valid: at least one token");
+        }
+        JsonNode first = p.get(0);
+        if (first.isTextual() || first.isArray()) {
+            if (p.size() != 1) {
+                throw ApiError.invalid("prompt", "prompt has " + p.size() + " prompts; this server takes one prompt per request");
+            }
+            return first.isTextual() ? tokenizer.encode(first.asText()) : tokenIds(first, "prompt[0]", vocab);
+        }
+        return tokenIds(p, "prompt", vocab);
+    }
+
+    static int[] tokenIds(JsonNode arr, String field, int vocab) {
+        int[] ids = new int[arr.size()];
+        for (int i = 0; i < ids.length; i++) {
+            JsonNode t = arr.get(i);
+            if (!t.isIntegralNumber() || !t.canConvertToInt() || t.asInt() < 0 || t.asInt() >= vocab) {
+                throw ApiError.invalid(field + "[" + i + "]", field + "[" + i + "] is " + t + "; valid: a token id in [0, "
+                        + (vocab - 1) + "] (vocabulary size " + vocab + ")");
+            }
+            ids[i] = t.asInt();
+        }
+        return ids;
+    }
+
+    /**
+     * Chat messages rendered as text, one line per message "{role}: {content}\n", then "assistant: "
+     * (no chat template exists for packages without a tokenizer; documented in the README).
+     */
+    private static int[] messages(ObjectNode body, ByteFallbackTokenizer tokenizer) {
+        JsonNode m = field(body, "messages");
+        if (m == null || !m.isArray() || m.isEmpty()) {
+            throw ApiError.invalid("messages", "'messages' is required: a non-empty array of {role, content}");
+        }
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < m.size(); i++) {
+            String at = "messages[" + i + "]";
+            JsonNode msg = m.get(i);
+            if (!msg.isObject()) {
+                throw ApiError.invalid(at, at + " must be an object {role, content}");
+            }
+            JsonNode role = msg.get("role");
+            if (role == null || !role.isTextual() || !ROLES.contains(role.asText())) {
+                throw ApiError.invalid(at + ".role", at + ".role is " + role + "; valid: one of " + new java.util.TreeSet<>(ROLES));
+            }
+            for (Iterator<String> it = msg.fieldNames(); it.hasNext(); ) {
+                String f = it.next();
+                if (!Set.of("role", "content", "name", "tool_call_id").contains(f)) {
+                    throw ApiError.invalid(at + "." + f, "Unrecognized request argument supplied: " + at + "." + f);
+                }
+            }
+            JsonNode content = msg.get("content");
+            String text;
+            if (content != null && content.isTextual()) {
+                text = content.asText();
+            } else if (content != null && content.isArray()) {
+                StringBuilder parts = new StringBuilder();
+                for (int j = 0; j < content.size(); j++) {
+                    JsonNode part = content.get(j);
+                    if (!part.isObject() || !"text".equals(part.path("type").asText()) || !part.path("text").isTextual()) {
+                        throw ApiError.invalid(at + ".content[" + j + "]", at + ".content[" + j
+                                + "] must be {\"type\": \"text\", \"text\": \"...\"} (only text parts are supported)");
+                    }
+                    parts.append(part.get("text").asText());
+                }
+                text = parts.toString();
+            } else {
+                throw ApiError.invalid(at + ".content", at + ".content must be a string or an array of text parts");
+            }
+            sb.append(role.asText()).append(": ").append(text).append('\n');
+        }
+        sb.append("assistant: ");
+        return tokenizer.encode(sb.toString());
+    }
+
+    private static List<String> stop(ObjectNode body) {
+        JsonNode s = field(body, "stop");
+        List<String> stop = new ArrayList<>();
+        if (s == null) {
+            return stop;
+        }
+        if (s.isTextual()) {
+            stop.add(s.asText());
+        } else if (s.isArray() && s.size() <= 4) {
+            for (int i = 0; i < s.size(); i++) {
+                if (!s.get(i).isTextual()) {
+                    throw ApiError.invalid("stop[" + i + "]", "stop[" + i + "] must be a string");
+                }
+                stop.add(s.get(i).asText());
+            }
+        } else {
+            throw ApiError.invalid("stop", "stop must be a string or an array of at most 4 strings");
+        }
+        for (String x : stop) {
+            if (x.isEmpty()) {
+                throw ApiError.invalid("stop", "stop sequences must not be empty");
+            }
+        }
+        return stop;
+    }
+
+    static int integer(ObjectNode body, String name, int min, int max) {
+        JsonNode n = field(body, name);
+        if (n == null || !n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < min || n.asInt() > max) {
+            throw ApiError.invalid(name, name + " is " + n + "; valid: an integer in [" + min + ", " + max + "]");
+        }
+        return n.asInt();
+    }
+
+    static double number(ObjectNode body, String name, double dflt, double min, double max) {
+        JsonNode n = field(body, name);
+        if (n == null) {
+            return dflt;
+        }
+        if (!n.isNumber() || !Double.isFinite(n.asDouble()) || n.asDouble() < min || n.asDouble() > max) {
+            throw ApiError.invalid(name, name + " is " + n + "; valid: a number in [" + min + ", " + max + "]");
+        }
+        return n.asDouble();
+    }
+
+    static boolean bool(ObjectNode body, String name, boolean dflt) {
+        JsonNode n = field(body, name);
+        if (n == null) {
+            return dflt;
+        }
+        if (!n.isBoolean()) {
+            throw ApiError.invalid(name, name + " is " + n + "; valid: true or false");
+        }
+        return n.asBoolean();
+    }
+
+    private static void exactly(ObjectNode body, String name, int value) {
+        JsonNode n = field(body, name);
+        if (n != null && !(n.isIntegralNumber() && n.asInt() == value)) {
+            throw ApiError.invalid(name, name + " is " + n + "; this server supports only " + value);
+        }
+    }
+
+    /**
+     * A session strategy: {@code {"layers.default.memory": "infini", "layers.1.memory.update": "delta"}}
+     * (dotted config paths under {@code layers}, scalar values) or a string, shorthand for
+     * {@code {"layers.default.memory": <string>}}.
+     */
+    static Map<String, String> strategy(ObjectNode body) {
+        onlyKnown(body, Set.of("strategy"), Set.of());
+        JsonNode s = field(body, "strategy");
+        Map<String, String> out = new LinkedHashMap<>();
+        if (s == null) {
+            return out;
+        }
+        if (s.isTextual()) {
+            if (s.asText().isBlank()) {
+                throw ApiError.invalid("strategy", "strategy is blank; valid: a memory provider name or an object of config paths");
+            }
+            out.put("layers.default.memory", s.asText());
+            return out;
+        }
+        if (!s.isObject() || s.size() > 32) {
+            throw ApiError.invalid("strategy", "strategy must be a provider name or an object of at most 32 \"layers.<layer>.<key>...\": value entries");
+        }
+        for (Iterator<Map.Entry<String, JsonNode>> it = s.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            String path = e.getKey();
+            String at = "strategy." + path;
+            String[] parts = path.split("\\.", -1);
+            boolean ok = parts.length >= 3 && parts[0].equals("layers") && path.length() <= 200;
+            for (String p : parts) {
+                ok &= p.matches("[A-Za-z0-9_-]+");
+            }
+            if (!ok) {
+                throw ApiError.invalid(at, "'" + path + "' is not a config path; valid: layers.<layer|default|a-b>.<attention|memory>[.<key>]");
+            }
+            JsonNode v = e.getValue();
+            if (!v.isValueNode() || v.isNull() || v.asText().length() > 200) {
+                throw ApiError.invalid(at, at + " must be a string, number or boolean");
+            }
+            out.put(path, v.asText());
+        }
+        return out;
+    }
+}

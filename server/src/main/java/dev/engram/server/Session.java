@@ -1,0 +1,50 @@
+package dev.engram.server;
+
+import dev.engram.runtime.ModelSequence;
+import java.util.Map;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A memory session: a {@link ModelSequence} that lives across requests. Its snapshot on disk is always
+ * the last acknowledged state; {@link #live} is a cache of it (null when evicted to disk). {@link #live}
+ * is only touched while holding {@link #lock}, and only on its strategy's worker thread (eviction
+ * merely drops it, with tryLock).
+ */
+final class Session {
+    final String id;
+    /** Hash of the API key that created it ("" without authentication). */
+    final String owner;
+    final Map<String, String> strategy;
+    final String strategyKey;
+    final long createdEpochSeconds;
+    final ReentrantLock lock = new ReentrantLock();
+
+    volatile long tokens;
+    volatile long stateBytes;
+    volatile long snapshotBytes;
+    volatile long lastUsedMillis;
+    volatile boolean deleted;
+    /** Guarded by {@link #lock}. */
+    ModelSequence live;
+    volatile boolean resident;
+
+    Session(String id, String owner, Map<String, String> strategy, String strategyKey, long createdEpochSeconds) {
+        this.id = id;
+        this.owner = owner;
+        this.strategy = Map.copyOf(strategy);
+        this.strategyKey = strategyKey;
+        this.createdEpochSeconds = createdEpochSeconds;
+        this.lastUsedMillis = System.currentTimeMillis();
+    }
+
+    /** Drops the in-memory state (the disk snapshot stays authoritative). Caller holds the lock. */
+    void dropLive() {
+        live = null;
+        resident = false;
+    }
+
+    void setLive(ModelSequence sequence) {
+        live = sequence;
+        resident = sequence != null;
+    }
+}

@@ -1,0 +1,235 @@
+package dev.engram.server;
+
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.engram.api.SnapshotFiles;
+import dev.engram.runtime.ModelSequence;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
+import java.util.zip.CRC32C;
+
+/**
+ * Sessions on disk under {@code dataDir/sessions/{id}.session}, one file each, written atomically
+ * ({@link SnapshotFiles#writeAtomically}) before any append or committing completion is acknowledged.
+ * File: "ENGRAMSV", int format 1, int metadata length, metadata JSON (UTF-8), the
+ * {@link ModelSequence#snapshot()} bytes, CRC32C of everything before it.
+ */
+final class SessionStore {
+    private static final System.Logger LOG = System.getLogger(SessionStore.class.getName());
+    private static final byte[] MAGIC = "ENGRAMSV".getBytes(StandardCharsets.US_ASCII);
+    private static final int FORMAT = 1;
+    static final Pattern ID = Pattern.compile("[A-Za-z0-9_-]{1,64}");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path dir;
+    private final String model;
+    private final SecureRandom random = new SecureRandom();
+    final Map<String, Session> sessions = new ConcurrentHashMap<>();
+
+    SessionStore(Path dataDir, String model) {
+        this.dir = dataDir.resolve("sessions");
+        this.model = model;
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create the session directory " + dir, e);
+        }
+    }
+
+    /** Reads every session's metadata (not its state); unreadable files are logged and skipped, never fatal. */
+    void loadIndex() {
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.session")) {
+            for (Path f : files) {
+                try {
+                    Session s = readHeader(f);
+                    if (s != null) {
+                        sessions.put(s.id, s);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    LOG.log(System.Logger.Level.WARNING, "skipping session file " + f + ": " + e.getMessage());
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + dir, e);
+        }
+    }
+
+    private Session readHeader(Path f) throws IOException {
+        try (InputStream raw = Files.newInputStream(f); DataInputStream in = new DataInputStream(raw)) {
+            byte[] magic = in.readNBytes(MAGIC.length);
+            if (!Arrays.equals(magic, MAGIC)) {
+                throw new IOException("not an Engram session file");
+            }
+            int format = in.readInt();
+            if (format != FORMAT) {
+                throw new IOException("session format " + format + "; this server reads " + FORMAT);
+            }
+            int len = in.readInt();
+            if (len < 2 || len > (1 << 20)) {
+                throw new IOException("metadata length " + len);
+            }
+            Map<String, Object> meta = JSON.readValue(in.readNBytes(len), new TypeReference<>() { });
+            if (!model.equals(meta.get("model"))) {
+                LOG.log(System.Logger.Level.WARNING, "session file " + f + " belongs to model '" + meta.get("model")
+                        + "', not '" + model + "'; ignored");
+                return null;
+            }
+            @SuppressWarnings("unchecked")
+            Map<String, String> strategy = (Map<String, String>) meta.getOrDefault("strategy", Map.of());
+            String id = (String) meta.get("id");
+            if (id == null || !ID.matcher(id).matches() || !f.getFileName().toString().equals(id + ".session")) {
+                throw new IOException("id '" + id + "' does not match the file name");
+            }
+            Session s = new Session(id, (String) meta.getOrDefault("owner", ""), strategy, Server.strategyKey(strategy),
+                    ((Number) meta.getOrDefault("created", 0)).longValue());
+            s.tokens = ((Number) meta.getOrDefault("tokens", 0)).longValue();
+            s.stateBytes = ((Number) meta.getOrDefault("stateBytes", 0)).longValue();
+            s.snapshotBytes = Files.size(f);
+            return s;
+        }
+    }
+
+    String newId() {
+        byte[] b = new byte[12];
+        random.nextBytes(b);
+        return "sess_" + HexFormat.of().formatHex(b);
+    }
+
+    Path file(String id) {
+        return dir.resolve(id + ".session");
+    }
+
+    /** Writes the session's state atomically; returns when it is on disk. Caller holds the lock. */
+    void persist(Session s, ModelSequence seq) {
+        if (s.deleted) {
+            return;
+        }
+        byte[] state = seq.snapshot();
+        Map<String, Object> meta = new LinkedHashMap<>();
+        meta.put("id", s.id);
+        meta.put("model", model);
+        meta.put("owner", s.owner);
+        meta.put("strategy", s.strategy);
+        meta.put("created", s.createdEpochSeconds);
+        meta.put("tokens", seq.position());
+        meta.put("stateBytes", seq.stateBytes());
+        byte[] m;
+        try {
+            m = JSON.writeValueAsBytes(meta);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        ByteBuffer b = ByteBuffer.allocate(MAGIC.length + 8 + m.length + state.length + 4);
+        b.put(MAGIC).putInt(FORMAT).putInt(m.length).put(m).put(state);
+        CRC32C crc = new CRC32C();
+        crc.update(b.array(), 0, b.position());
+        b.putInt((int) crc.getValue());
+        SnapshotFiles.writeAtomically(file(s.id), b.array());
+        s.tokens = seq.position();
+        s.stateBytes = seq.stateBytes();
+        s.snapshotBytes = b.capacity();
+    }
+
+    /** The session's sequence state bytes from disk (checked). */
+    byte[] readState(Session s) {
+        byte[] all;
+        try {
+            all = Files.readAllBytes(file(s.id));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read session " + s.id + " from " + file(s.id), e);
+        }
+        CRC32C crc = new CRC32C();
+        crc.update(all, 0, all.length - 4);
+        ByteBuffer b = ByteBuffer.wrap(all);
+        if (all.length < MAGIC.length + 12 || b.getInt(all.length - 4) != (int) crc.getValue()) {
+            throw new IllegalStateException("session file " + file(s.id) + " is damaged (checksum)");
+        }
+        int metaLen = b.getInt(MAGIC.length + 4);
+        int start = MAGIC.length + 8 + metaLen;
+        return Arrays.copyOfRange(all, start, all.length - 4);
+    }
+
+    void delete(Session s) {
+        s.lock.lock();
+        try {
+            s.deleted = true;
+            s.dropLive();
+            sessions.remove(s.id);
+            Files.deleteIfExists(file(s.id));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete " + file(s.id), e);
+        } finally {
+            s.lock.unlock();
+        }
+    }
+
+    long residentBytes() {
+        long sum = 0;
+        for (Session s : sessions.values()) {
+            if (s.resident) {
+                sum += s.stateBytes;
+            }
+        }
+        return sum;
+    }
+
+    /** Evicts (to disk: drops the memory copy) sessions idle longer than {@code idleMillis}, then LRU ones above {@code budget}. */
+    int evict(long idleMillis, long budget) {
+        long now = System.currentTimeMillis();
+        int evicted = 0;
+        List<Session> resident = new ArrayList<>();
+        for (Session s : sessions.values()) {
+            if (s.resident) {
+                if (now - s.lastUsedMillis > idleMillis) {
+                    evicted += tryDrop(s) ? 1 : 0;
+                } else {
+                    resident.add(s);
+                }
+            }
+        }
+        long total = residentBytes();
+        if (total > budget) {
+            resident.sort(Comparator.comparingLong(s -> s.lastUsedMillis));
+            for (Session s : resident) {
+                if (total <= budget) {
+                    break;
+                }
+                long bytes = s.stateBytes;
+                if (tryDrop(s)) {
+                    total -= bytes;
+                    evicted++;
+                }
+            }
+        }
+        return evicted;
+    }
+
+    private static boolean tryDrop(Session s) {
+        if (!s.lock.tryLock()) {
+            return false;
+        }
+        try {
+            s.dropLive();
+            return true;
+        } finally {
+            s.lock.unlock();
+        }
+    }
+}

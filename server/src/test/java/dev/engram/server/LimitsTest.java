@@ -1,0 +1,160 @@
+package dev.engram.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Queue bound (429 + Retry-After), request timeout, client disconnect, authentication, eviction, graceful shutdown. */
+class LimitsTest {
+    @TempDir
+    Path tmp;
+
+    private Server start(ServeOptions o) {
+        return Server.start(TestModel.create(tmp), 0, tmp.resolve("data"), o.withAccessLog(false));
+    }
+
+    private static Map<String, Object> req(Object... kv) {
+        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("model", "tiny-infini");
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return m;
+    }
+
+    @Test
+    void aFullQueueAnswers429WithRetryAfterAndTimeoutsLeaveSessionsUnchanged() throws Exception {
+        try (Server server = start(ServeOptions.defaults().withQueueCapacity(1).withMaxTokens(100_000, 8)
+                .withRequestTimeout(Duration.ofMillis(1500)))) {
+            Http http = new Http(server.uri());
+            List<CompletableFuture<Http.Resp>> all = new ArrayList<>();
+            for (int i = 0; i < 12; i++) {
+                all.add(CompletableFuture.supplyAsync(() -> http.post("/v1/completions",
+                        req("prompt", new int[] {1, 2, 3}, "max_tokens", 40, "temperature", 0))));
+            }
+            int ok = 0;
+            int busy = 0;
+            for (CompletableFuture<Http.Resp> f : all) {
+                Http.Resp r = f.get();
+                if (r.status() == 200) {
+                    ok++;
+                } else {
+                    assertEquals(429, r.status(), r.body());
+                    assertEquals("1", r.headers().firstValue("retry-after").orElse(null));
+                    assertEquals("rate_limit_error", r.json().get("error").get("type").asText());
+                    busy++;
+                }
+            }
+            assertTrue(ok >= 1 && busy >= 1, ok + " ok, " + busy + " busy");
+            assertTrue(http.get("/metrics").body().contains("engram_rejected_requests_total{reason=\"queue_full\"} " + busy));
+
+            // A request that cannot finish in time: 503 timeout_error; a committing session completion rolls back.
+            String id = http.post("/v1/sessions", "").json().get("id").asText();
+            http.post("/v1/sessions/" + id + "/append", Map.of("tokens", new int[] {5, 6, 7, 8, 9, 10}));
+            Map<String, Object> q = req("prompt", new int[] {1}, "max_tokens", 6, "temperature", 0, "session", id);
+            JsonNode before = http.post("/v1/completions", q).json().get("choices");
+            Http.Resp slow = http.post("/v1/completions", req("prompt", new int[] {1}, "max_tokens", 100_000, "session", id,
+                    "session_append", true));
+            assertEquals(503, slow.status(), slow.body());
+            assertEquals("timeout_error", slow.json().get("error").get("type").asText());
+            assertEquals(6, http.get("/v1/sessions/" + id).json().get("tokens").asInt());
+            assertEquals(before, http.post("/v1/completions", q).json().get("choices"));
+        }
+    }
+
+    @Test
+    void aClientThatDisconnectsStopsItsGeneration() throws Exception {
+        try (Server server = start(ServeOptions.defaults().withMaxTokens(1_000_000, 8))) {
+            HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+            String body = Http.JSON.writeValueAsString(req("prompt", new int[] {1}, "max_tokens", 1_000_000, "stream", true));
+            HttpResponse<InputStream> r = client.send(HttpRequest.newBuilder(server.uri().resolve("/v1/completions"))
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofInputStream());
+            BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8));
+            assertTrue(in.readLine().startsWith("data: "));
+            assertEquals(1, server.defaultQueueDepth());
+            in.close();
+            long t0 = System.nanoTime();
+            while (server.defaultQueueDepth() > 0 && System.nanoTime() - t0 < 10_000_000_000L) {
+                Thread.sleep(20);
+            }
+            assertEquals(0, server.defaultQueueDepth(), "generation still running after the client left");
+            assertEquals(200, new Http(server.uri()).post("/v1/completions", req("prompt", new int[] {2}, "max_tokens", 2)).status());
+        }
+    }
+
+    @Test
+    void apiKeysGuardTheApiAndSessionsBelongToTheirKey() {
+        try (Server server = start(ServeOptions.defaults().withApiKey("key-one, key-two").withSessionMemoryBudget(1))) {
+            Http anon = new Http(server.uri());
+            Http one = anon.withKey("key-one");
+            Http two = anon.withKey("key-two");
+            assertEquals(200, anon.get("/health").status());
+            assertEquals(401, anon.get("/v1/models").status());
+            assertEquals("authentication_error", anon.get("/v1/models").json().get("error").get("type").asText());
+            assertEquals(401, anon.withKey("key-three").get("/v1/models").status());
+            assertEquals(200, one.get("/v1/models").status());
+
+            String id = one.post("/v1/sessions", "").json().get("id").asText();
+            int[] doc = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5};
+            assertEquals(200, one.post("/v1/sessions/" + id + "/append", Map.of("tokens", doc)).status());
+            assertEquals(404, two.get("/v1/sessions/" + id).status());
+            assertEquals(404, two.post("/v1/sessions/" + id + "/append", Map.of("tokens", new int[] {1})).status());
+            assertEquals(404, two.delete("/v1/sessions/" + id).status());
+            assertEquals(404, two.post("/v1/completions", req("prompt", new int[] {1}, "session", id)).status());
+            assertEquals(0, two.get("/v1/sessions").json().get("data").size());
+            assertEquals(1, one.get("/v1/sessions").json().get("data").size());
+
+            // A memory budget of 1 byte evicts every session to disk after use; it comes back from there intact.
+            JsonNode s = one.get("/v1/sessions/" + id).json();
+            assertEquals(false, s.get("resident").asBoolean());
+            assertEquals(doc.length, s.get("tokens").asInt());
+            int[] prompt = {7, 7};
+            Http.Resp c = one.post("/v1/completions", req("prompt", prompt, "max_tokens", 6, "temperature", 0, "session", id));
+            assertEquals(200, c.status(), c.body());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(TestModel.greedy(tmp.resolve("model"), 6, prompt, doc),
+                    Http.ints(c.json().get("choices").get(0).get("token_ids")));
+        }
+    }
+
+    @Test
+    void gracefulShutdownFinishesInFlightWork() throws Exception {
+        Server server = start(ServeOptions.defaults().withMaxTokens(100_000, 8));
+        Http http = new Http(server.uri());
+        CompletableFuture<Http.Resp> running = CompletableFuture.supplyAsync(() -> http.post("/v1/completions",
+                req("prompt", new int[] {1}, "max_tokens", 400, "temperature", 0)));
+        long t0 = System.nanoTime();
+        while (server.defaultQueueDepth() == 0 && System.nanoTime() - t0 < 5_000_000_000L) {
+            Thread.sleep(5);
+        }
+        server.close();
+        Http.Resp r = running.get();
+        assertEquals(200, r.status(), r.body());
+        assertEquals(400, r.json().get("usage").get("completion_tokens").asInt());
+        assertTrue(assertThrowsAny(() -> http.get("/health")), "the listener is closed after shutdown");
+    }
+
+    private static boolean assertThrowsAny(Runnable r) {
+        try {
+            r.run();
+            return false;
+        } catch (RuntimeException e) {
+            return true;
+        }
+    }
+}
