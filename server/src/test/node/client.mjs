@@ -1,0 +1,46 @@
+// The official openai npm client, unmodified, against engram serve. Run by OpenAiClientTest:
+//   node client.mjs BASE_URL MODEL [API_KEY]
+// Prints one JSON object with what the client returned; the Java test checks it against raw HTTP.
+import OpenAI from "openai";
+
+const [baseURL, model, apiKey] = process.argv.slice(2);
+const client = new OpenAI({ baseURL: baseURL + "/v1", apiKey: apiKey ?? "unused", maxRetries: 0, timeout: 30_000 });
+const prompt = "Engram remembers";
+const out = {};
+
+const models = await client.models.list();
+out.models = models.data.map((m) => m.id);
+
+const completion = await client.completions.create({ model, prompt, max_tokens: 6, temperature: 0 });
+out.completion = { text: completion.choices[0].text, finish_reason: completion.choices[0].finish_reason,
+  object: completion.object, usage: completion.usage };
+
+let streamed = "";
+let streamedFinish = null;
+const stream = await client.completions.create({ model, prompt, max_tokens: 6, temperature: 0, stream: true });
+for await (const chunk of stream) {
+  streamed += chunk.choices[0]?.text ?? "";
+  streamedFinish = chunk.choices[0]?.finish_reason ?? streamedFinish;
+}
+out.streamed = { text: streamed, finish_reason: streamedFinish };
+
+const messages = [{ role: "system", content: "Be brief." }, { role: "user", content: "What do you remember?" }];
+const chat = await client.chat.completions.create({ model, messages, max_tokens: 5, temperature: 0 });
+out.chat = { role: chat.choices[0].message.role, content: chat.choices[0].message.content, object: chat.object };
+
+let chatStreamed = "";
+const chatStream = await client.chat.completions.create({ model, messages, max_tokens: 5, temperature: 0, stream: true });
+for await (const chunk of chatStream) {
+  chatStreamed += chunk.choices[0]?.delta?.content ?? "";
+}
+out.chatStreamed = chatStreamed;
+
+try {
+  await client.completions.create({ model, prompt, max_tokens: -3 });
+  out.error = null;
+} catch (e) {
+  out.error = { status: e.status, param: e.param ?? e.error?.param ?? null, type: e.type ?? e.error?.type ?? null,
+    isApiError: e instanceof OpenAI.APIError };
+}
+
+console.log(JSON.stringify(out));
