@@ -1,0 +1,120 @@
+package dev.engram.cli;
+
+import dev.engram.server.ServeOptions;
+import dev.engram.server.Server;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = {"Serve a model package over HTTP: OpenAI-compatible /v1/completions and /v1/chat/completions",
+                "(streaming as server-sent events), /v1/models, and memory sessions (/v1/sessions) persisted as",
+                "snapshots under --data-dir, so a restart loses no acknowledged append. Also /health, /ready,",
+                "/metrics (Prometheus). Stops gracefully on SIGINT/SIGTERM. See server/README.md."})
+final class ServeCommand implements Callable<Integer> {
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "The model package (a folder with engram.json).")
+    Path model;
+
+    @Option(names = "--port", defaultValue = "8080", description = "TCP port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--data-dir", required = true, paramLabel = "DIR",
+            description = "Where sessions live (created if missing). One server per data dir.")
+    Path dataDir;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1",
+            description = "Interface to bind (default: ${DEFAULT-VALUE}; 0.0.0.0 for every interface).")
+    String host;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "Engram YAML config for the model (layers, device, threads).")
+    Path config;
+
+    @Option(names = "--api-key", paramLabel = "KEY",
+            description = "Require 'Authorization: Bearer KEY' (repeatable; also " + ServeOptions.API_KEY_ENV
+                    + ", comma-separated). Sessions are visible only to the key that created them.")
+    java.util.List<String> apiKeys = new java.util.ArrayList<>();
+
+    @Option(names = "--max-tokens", defaultValue = "1024", description = "Largest max_tokens a request may ask for (default: ${DEFAULT-VALUE}).")
+    int maxTokens;
+
+    @Option(names = "--default-max-tokens", defaultValue = "64", description = "max_tokens when a request gives none (default: ${DEFAULT-VALUE}).")
+    int defaultMaxTokens;
+
+    @Option(names = "--queue", defaultValue = "32",
+            description = "Requests waiting per loaded model before 429 with Retry-After (default: ${DEFAULT-VALUE}).")
+    int queue;
+
+    @Option(names = "--timeout-s", defaultValue = "120", description = "Request timeout in seconds, queue wait included (default: ${DEFAULT-VALUE}).")
+    long timeoutSeconds;
+
+    @Option(names = "--max-body-bytes", defaultValue = "1048576", description = "Largest request body except appends (default: ${DEFAULT-VALUE}).")
+    long maxBodyBytes;
+
+    @Option(names = "--max-append-bytes", defaultValue = "67108864", description = "Largest append body (default: ${DEFAULT-VALUE}).")
+    long maxAppendBytes;
+
+    @Option(names = "--idle-session-s", defaultValue = "600",
+            description = "A session unused this long leaves memory; it stays on disk (default: ${DEFAULT-VALUE}).")
+    long idleSessionSeconds;
+
+    @Option(names = "--session-memory-bytes", defaultValue = "1073741824",
+            description = "Resident sessions' state above this evicts the least recently used to disk (default: ${DEFAULT-VALUE}).")
+    long sessionMemoryBytes;
+
+    @Option(names = "--max-sessions", defaultValue = "10000", description = "Sessions on disk at most (default: ${DEFAULT-VALUE}).")
+    int maxSessions;
+
+    @Option(names = "--no-access-log", negatable = false, description = "Do not log one JSON line per request.")
+    boolean noAccessLog;
+
+    @Spec
+    CommandSpec spec;
+
+    /** The options as the server takes them; a bad value is reported by the option's own name. */
+    ServeOptions options() {
+        atLeast("--max-tokens", maxTokens, 1);
+        atLeast("--default-max-tokens", defaultMaxTokens, 0);
+        atLeast("--queue", queue, 1);
+        atLeast("--timeout-s", timeoutSeconds, 1);
+        atLeast("--max-body-bytes", maxBodyBytes, 1);
+        atLeast("--max-append-bytes", maxAppendBytes, 1);
+        atLeast("--idle-session-s", idleSessionSeconds, 1);
+        atLeast("--session-memory-bytes", sessionMemoryBytes, 1);
+        atLeast("--max-sessions", maxSessions, 1);
+        try {
+            return ServeOptions.defaults().withHost(host).withApiKeys(apiKeys).withApiKeysFromEnvironment(System.getenv())
+                    .withConfig(config).withMaxTokens(maxTokens, Math.min(defaultMaxTokens, maxTokens))
+                    .withQueueCapacity(queue).withRequestTimeout(Duration.ofSeconds(timeoutSeconds))
+                    .withMaxBodyBytes(maxBodyBytes).withMaxAppendBytes(maxAppendBytes)
+                    .withIdleSessionTimeout(Duration.ofSeconds(idleSessionSeconds)).withSessionMemoryBudget(sessionMemoryBytes)
+                    .withMaxSessions(maxSessions).withAccessLog(!noAccessLog);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "engram serve: " + e.getMessage());
+        }
+    }
+
+    private void atLeast(String option, long value, long min) {
+        if (value < min) {
+            throw new ParameterException(spec.commandLine(), option + " is " + value + "; valid: >= " + min);
+        }
+    }
+
+    @Override
+    public Integer call() throws InterruptedException {
+        if (port < 0 || port > 65535) {
+            throw new ParameterException(spec.commandLine(), "--port is " + port + "; valid: 0 (any free port) to 65535");
+        }
+        ServeOptions o = options();
+        try {
+            return Server.serve(model, port, dataDir, o);
+        } catch (java.io.UncheckedIOException e) {
+            spec.commandLine().getErr().println("engram serve: " + e.getMessage());
+            return 2;
+        }
+    }
+}
