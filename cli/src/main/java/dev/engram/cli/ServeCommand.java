@@ -112,7 +112,7 @@ final class ServeCommand implements Callable<Integer> {
         ServeOptions o = options();
         try {
             return Server.serve(model, port, dataDir, o);
-        } catch (java.io.UncheckedIOException e) {
+        } catch (java.io.UncheckedIOException | IllegalStateException e) {
             spec.commandLine().getErr().println("engram serve: " + e.getMessage());
             return 2;
         }

@@ -85,7 +85,12 @@ public final class Server implements AutoCloseable {
             LOG.log(System.Logger.Level.WARNING, "the package names a tokenizer file, which this server cannot read yet; "
                     + "text is tokenized with the byte fallback (README: Tokenization)");
         }
-        this.store = new SessionStore(dataDir, modelName);
+        try {
+            this.store = new SessionStore(dataDir, modelName);
+        } catch (RuntimeException e) {
+            defaultWorker.close();
+            throw e;
+        }
         store.loadIndex();
 
         QueuedThreadPool threads = new QueuedThreadPool(256, 8);
@@ -122,6 +127,7 @@ public final class Server implements AutoCloseable {
         } catch (Exception e) {
             sweeper.shutdownNow();
             defaultWorker.close();
+            store.close();
             throw e;
         }
     }
@@ -205,6 +211,7 @@ public final class Server implements AutoCloseable {
         }
         sweeper.shutdownNow();
         all.forEach(ModelWorker::close);
+        store.close();
         LOG.log(System.Logger.Level.INFO, "engram serve stopped");
     }
 

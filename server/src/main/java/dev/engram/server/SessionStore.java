@@ -9,10 +9,13 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -43,6 +46,9 @@ final class SessionStore {
     private final SecureRandom random = new SecureRandom();
     final Map<String, Session> sessions = new ConcurrentHashMap<>();
 
+    private final FileChannel lockChannel;
+
+    /** Opens the data dir and locks it: two servers writing one dir would lose each other's appends. */
     SessionStore(Path dataDir, String model) {
         this.dir = dataDir.resolve("sessions");
         this.model = model;
@@ -51,6 +57,39 @@ final class SessionStore {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the session directory " + dir, e);
         }
+        Path lockFile = dataDir.resolve(LOCK_FILE);
+        FileChannel channel = null;
+        try {
+            channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            if (channel.tryLock() == null) {
+                throw new OverlappingFileLockException();
+            }
+        } catch (OverlappingFileLockException e) {
+            closeQuietly(channel);
+            throw new IllegalStateException("--data-dir " + dataDir.toAbsolutePath() + " is in use by another engram serve ("
+                    + lockFile.getFileName() + " is locked); give each server its own data dir");
+        } catch (IOException e) {
+            closeQuietly(channel);
+            throw new UncheckedIOException("cannot lock " + lockFile, e);
+        }
+        this.lockChannel = channel;
+    }
+
+    static final String LOCK_FILE = "engram-serve.lock";
+
+    private static void closeQuietly(FileChannel c) {
+        try {
+            if (c != null) {
+                c.close();
+            }
+        } catch (IOException ignored) {
+            // nothing was locked through it
+        }
+    }
+
+    /** Releases the data dir for the next server. */
+    void close() {
+        closeQuietly(lockChannel);
     }
 
     /** Reads every session's metadata (not its state); unreadable files are logged and skipped, never fatal. */

@@ -157,4 +157,20 @@ class LimitsTest {
             return true;
         }
     }
+
+    @Test
+    void aDataDirServesOneServerAtATime() {
+        Path model = TestModel.create(tmp.resolve("m"));
+        Path data = tmp.resolve("shared-data");
+        try (Server first = Server.start(model, 0, data, ServeOptions.defaults().withAccessLog(false))) {
+            IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> Server.start(model, 0, data, ServeOptions.defaults().withAccessLog(false)));
+            assertTrue(e.getMessage().contains("--data-dir " + data.toAbsolutePath() + " is in use by another engram serve"),
+                    e.getMessage());
+            assertEquals(200, new Http(first.uri()).get("/health").status(), "the first server is unaffected");
+        }
+        try (Server next = Server.start(model, 0, data, ServeOptions.defaults().withAccessLog(false))) {
+            assertEquals(200, new Http(next.uri()).get("/health").status(), "the lock is released on close");
+        }
+    }
 }
