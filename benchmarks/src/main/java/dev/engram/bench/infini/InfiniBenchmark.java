@@ -27,14 +27,15 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
-import org.openjdk.jmh.runner.RunnerException;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 
 /**
  * Infini-attention read + combine + write per segment, next to a plain single-thread float matmul
  * doing the same number of multiply-adds in the same run (the practical limit of a JIT-compiled
- * loop on this machine). Run the table with
- * {@code java -cp benchmarks/target/benchmarks.jar dev.engram.bench.infini.InfiniBenchmark}.
+ * loop on this machine), both a plain i-k-j loop and a register-blocked one. GFLOP/s counts 2 x the
+ * multiply-adds (G = H: H reads and H writes of N x d x d each, plus H retrievals for the delta
+ * rule). Run the table with
+ * {@code java -cp benchmarks/target/benchmarks.jar dev.engram.bench.infini.InfiniBenchmark [JMH options]}.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -52,27 +53,62 @@ public class InfiniBenchmark {
     @Param({"512", "2048"})
     int tokens;
 
-    @Param({"linear"})
-    String update;
-
-    private LongTermMemory memory;
-    private Segment segment;
-    private Tensor local;
     private float[] a;
     private float[] b;
     private float[] c;
 
+    /** The memory under test; only {@link #readCombineWrite} uses it, so only it varies {@code update}. */
+    @State(Scope.Thread)
+    public static class Memory {
+        @Param({"linear", "delta"})
+        String update;
+
+        LongTermMemory memory;
+        Segment segment;
+        Tensor local;
+
+        @Setup
+        public void setup(InfiniBenchmark shape) {
+            int heads = shape.heads;
+            int dim = shape.dim;
+            int tokens = shape.tokens;
+            LayerSpec spec = new LayerSpec(heads, heads, dim, dim, heads * dim);
+            memory = ProviderRegistry.load().newMemory("infini", 0, spec, Map.of("update", update),
+                    Map.of("beta", Tensor.zeros(heads)));
+            SplittableRandom r = new SplittableRandom(1);
+            segment = Segment.of(0, random(r, heads, tokens, dim), random(r, heads, tokens, dim),
+                    random(r, heads, tokens, dim));
+            local = random(r, heads, tokens, dim);
+        }
+    }
+
     @Setup
     public void setup() {
-        LayerSpec spec = new LayerSpec(heads, heads, dim, dim, heads * dim);
-        memory = ProviderRegistry.load().newMemory("infini", 0, spec, Map.of("update", update),
-                Map.of("beta", Tensor.zeros(heads)));
-        SplittableRandom r = new SplittableRandom(1);
-        segment = Segment.of(0, random(r, heads, tokens, dim), random(r, heads, tokens, dim), random(r, heads, tokens, dim));
-        local = random(r, heads, tokens, dim);
+        SplittableRandom r = new SplittableRandom(2);
         a = random(r, tokens, dim).toArray();
         b = random(r, dim, dim).toArray();
         c = new float[tokens * dim];
+        checkBlockedMatchesPlain();
+    }
+
+    /** The blocked peer must compute the same product as the plain loop, or its timing means nothing. */
+    private void checkBlockedMatchesPlain() {
+        float[] expected = new float[tokens * dim];
+        for (int i = 0; i < tokens; i++) {
+            for (int k = 0; k < dim; k++) {
+                for (int j = 0; j < dim; j++) {
+                    expected[i * dim + j] += a[i * dim + k] * b[k * dim + j];
+                }
+            }
+        }
+        blocked(a, b, c, tokens, dim);
+        for (int i = 0; i < c.length; i++) {
+            if (Math.abs(c[i] - expected[i]) > 1e-4f * (1 + Math.abs(expected[i]))) {
+                throw new IllegalStateException("blocked matmul differs from the plain one at " + i + ": "
+                        + c[i] + " vs " + expected[i]);
+            }
+        }
+        java.util.Arrays.fill(c, 0f);
     }
 
     private static Tensor random(SplittableRandom r, int... shape) {
@@ -85,10 +121,10 @@ public class InfiniBenchmark {
     }
 
     @Benchmark
-    public void readCombineWrite(Blackhole bh) {
-        Readout readout = memory.read(segment);
-        bh.consume(memory.combine(local, readout));
-        memory.write(segment);
+    public void readCombineWrite(Memory m, Blackhole bh) {
+        Readout readout = m.memory.read(m.segment);
+        bh.consume(m.memory.combine(m.local, readout));
+        m.memory.write(m.segment);
     }
 
     /** 2H products [N x d] x [d x d]: the multiply-adds of H head reads plus H head writes. */
@@ -110,18 +146,84 @@ public class InfiniBenchmark {
         bh.consume(c);
     }
 
-    /** Multiply-adds x 2 of one read + write with the linear rule (the matmul baseline does the same count). */
-    static double flops(int heads, int dim, int tokens) {
-        return 2.0 * 2 * heads * (double) tokens * dim * dim;
+    /**
+     * The same 2H products with the loop register-blocked (2 rows x 4 reduction steps per pass, the
+     * layout the memory's kernels use): what a JIT-compiled Java matmul reaches on this machine.
+     */
+    @Benchmark
+    public void blockedMatmulSameWork(Blackhole bh) {
+        for (int rep = 0; rep < 2 * heads; rep++) {
+            java.util.Arrays.fill(c, 0f);
+            blocked(a, b, c, tokens, dim);
+        }
+        bh.consume(c);
     }
 
-    public static void main(String[] args) throws RunnerException {
-        Collection<RunResult> results = new Runner(new OptionsBuilder()
-                .include(InfiniBenchmark.class.getSimpleName())
-                .build()).run();
+    static void blocked(float[] a, float[] b, float[] c, int rows, int d) {
+        int i = 0;
+        for (; i + 1 < rows; i += 2) {
+            int o0 = i * d;
+            int o1 = o0 + d;
+            int k = 0;
+            for (; k + 3 < d; k += 4) {
+                float a0 = a[o0 + k], a1 = a[o0 + k + 1], a2 = a[o0 + k + 2], a3 = a[o0 + k + 3];
+                float b0 = a[o1 + k], b1 = a[o1 + k + 1], b2 = a[o1 + k + 2], b3 = a[o1 + k + 3];
+                int r0 = k * d;
+                int r1 = r0 + d;
+                int r2 = r1 + d;
+                int r3 = r2 + d;
+                for (int j = 0; j < d; j++) {
+                    float m0 = b[r0 + j], m1 = b[r1 + j], m2 = b[r2 + j], m3 = b[r3 + j];
+                    c[o0 + j] += a0 * m0 + a1 * m1 + a2 * m2 + a3 * m3;
+                    c[o1 + j] += b0 * m0 + b1 * m1 + b2 * m2 + b3 * m3;
+                }
+            }
+            for (; k < d; k++) {
+                float a0 = a[o0 + k];
+                float b0 = a[o1 + k];
+                int r0 = k * d;
+                for (int j = 0; j < d; j++) {
+                    c[o0 + j] += a0 * b[r0 + j];
+                    c[o1 + j] += b0 * b[r0 + j];
+                }
+            }
+        }
+        for (; i < rows; i++) {
+            for (int k = 0; k < d; k++) {
+                float aik = a[i * d + k];
+                for (int j = 0; j < d; j++) {
+                    c[i * d + j] += aik * b[k * d + j];
+                }
+            }
+        }
+    }
+
+    /**
+     * 2 x the multiply-adds of one segment with G = H: H reads and H writes of N x d x d each, plus H
+     * retrievals for the delta rule. The matmul baselines always do 2H products (the linear count).
+     */
+    static double flops(int heads, int dim, int tokens, boolean delta) {
+        return 2.0 * (delta ? 3 : 2) * heads * (double) tokens * dim * dim;
+    }
+
+    private static double score(Collection<RunResult> results, String benchmark, RunResult like) {
+        return results.stream().filter(p -> p.getParams().getBenchmark().endsWith(benchmark)
+                        && p.getParams().getParam("heads").equals(like.getParams().getParam("heads"))
+                        && p.getParams().getParam("dim").equals(like.getParams().getParam("dim"))
+                        && p.getParams().getParam("tokens").equals(like.getParams().getParam("tokens")))
+                .mapToDouble(p -> p.getPrimaryResult().getScore()).findFirst().orElse(Double.NaN);
+    }
+
+    /** Runs every shape (or those given as JMH options, e.g. {@code -p heads=12}) and prints the table. */
+    public static void main(String[] args) throws Exception {
+        OptionsBuilder options = new OptionsBuilder();
+        options.parent(new org.openjdk.jmh.runner.options.CommandLineOptions(args));
+        options.include(InfiniBenchmark.class.getSimpleName());
+        Collection<RunResult> results = new Runner(options.build()).run();
         List<String> rows = new ArrayList<>();
-        rows.add(String.format(Locale.ROOT, "| %5s | %4s | %6s | %12s | %10s | %14s | %10s | %8s |", "H", "d", "N",
-                "infini ms/seg", "GFLOP/s", "matmul ms", "GFLOP/s", "ratio"));
+        rows.add(String.format(Locale.ROOT, "| %3s | %4s | %5s | %6s | %9s | %7s | %7s | %9s | %7s | %9s | %7s | %9s |", "H", "d", "N",
+                "update", "ms/seg", "+-", "GFLOP/s", "plain ms", "GFLOP/s", "block ms", "GFLOP/s", "ratio"));
+        rows.add("|----:|-----:|------:|-------:|----------:|--------:|--------:|----------:|--------:|----------:|--------:|----------:|");
         for (RunResult r : results) {
             if (!r.getParams().getBenchmark().endsWith("readCombineWrite")) {
                 continue;
@@ -130,15 +232,15 @@ public class InfiniBenchmark {
             int d = Integer.parseInt(r.getParams().getParam("dim"));
             int n = Integer.parseInt(r.getParams().getParam("tokens"));
             double ms = r.getPrimaryResult().getScore();
-            double peer = results.stream().filter(p -> p.getParams().getBenchmark().endsWith("plainMatmulSameWork")
-                            && p.getParams().getParam("heads").equals(r.getParams().getParam("heads"))
-                            && p.getParams().getParam("dim").equals(r.getParams().getParam("dim"))
-                            && p.getParams().getParam("tokens").equals(r.getParams().getParam("tokens")))
-                    .mapToDouble(p -> p.getPrimaryResult().getScore()).findFirst().orElse(Double.NaN);
-            double gf = flops(h, d, n) / (ms * 1e6);
-            double peerGf = flops(h, d, n) / (peer * 1e6);
-            rows.add(String.format(Locale.ROOT, "| %5d | %4d | %6d | %12.2f | %10.2f | %14.2f | %10.2f | %8.2f |", h, d, n,
-                    ms, gf, peer, peerGf, gf / peerGf));
+            double error = r.getPrimaryResult().getScoreError();
+            double plain = score(results, "plainMatmulSameWork", r);
+            double block = score(results, "blockedMatmulSameWork", r);
+            boolean delta = r.getParams().getParam("update").equals("delta");
+            double f = flops(h, d, n, delta) / 1e6;
+            double fm = flops(h, d, n, false) / 1e6;
+            double best = Math.max(Double.isNaN(plain) ? 0 : fm / plain, Double.isNaN(block) ? 0 : fm / block);
+            rows.add(String.format(Locale.ROOT, "| %3d | %4d | %5d | %6s | %9.2f | %7.2f | %7.2f | %9.2f | %7.2f | %9.2f | %7.2f | %9.2f |",
+                    h, d, n, r.getParams().getParam("update"), ms, error, f / ms, plain, fm / plain, block, fm / block, f / ms / best));
         }
         rows.forEach(System.out::println);
     }
