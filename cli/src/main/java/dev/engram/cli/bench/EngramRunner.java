@@ -57,10 +57,15 @@ public final class EngramRunner {
             int vocab = engine.vocabSize();
             long[] segNanos = {0};
             int[] segments = {0};
+            // engine.onnxNanos() when the last complete segment ended: within one ingest every complete segment
+            // runs before the incomplete tail, so (this - the value before the ingest) is ORT's share of them
+            long[] onnxAtSegment = {0};
             boolean[] counting = {false};
+            Engine timed = engine;
             engine.setSegmentListener((seqs, tokens, nanos) -> {
                 segNanos[0] += nanos;
                 segments[0]++;
+                onnxAtSegment[0] = timed.onnxNanos();
                 if (counting[0]) {
                     progress.accept((long) seqs * tokens);
                 }
@@ -82,7 +87,7 @@ public final class EngramRunner {
                     }
                 }
                 try {
-                    Measurement m = measure(engine, strategy, length, vocab, timer, segNanos, segments);
+                    Measurement m = measure(engine, strategy, length, vocab, timer, segNanos, segments, onnxAtSegment);
                     out.add(m);
                     prevLen = length;
                     prevSeconds = length / m.ingestTokensPerSecond();
@@ -95,16 +100,19 @@ public final class EngramRunner {
     }
 
     private Measurement measure(Engine engine, String strategy, int length, int vocab, TimedProviders timer,
-                                long[] segNanos, int[] segments) {
+                                long[] segNanos, int[] segments, long[] onnxAtSegment) {
         ModelSequence seq = engine.newSequence();
         int[] input = tokens(length, vocab, 7);
         timer.reset();
         segNanos[0] = 0;
         segments[0] = 0;
+        long onnxBefore = engine.onnxNanos();
+        onnxAtSegment[0] = onnxBefore;
         long t0 = System.nanoTime();
         float[] logits = engine.ingest(seq, input);
         long ingest = System.nanoTime() - t0;
         double plugin = segNanos[0] == 0 ? 0 : (double) timer.nanos() / segNanos[0];
+        double onnx = segNanos[0] == 0 ? 0 : (double) (onnxAtSegment[0] - onnxBefore) / segNanos[0];
         double segMs = segments[0] == 0 ? 0 : segNanos[0] / 1e6 / segments[0];
         long stateBytes = seq.stateBytes();
         System.gc();
@@ -122,7 +130,7 @@ public final class EngramRunner {
             decodeMs = (System.nanoTime() - d0) / 1e6 / decodeTokens;
         }
         log.accept(String.format("%s %d: %.0f tokens/s", strategy, length, length / (ingest / 1e9)));
-        return new Measurement(strategy, length, length / (ingest / 1e9), decodeMs, heap, rss, stateBytes, segMs, plugin, null);
+        return new Measurement(strategy, length, length / (ingest / 1e9), decodeMs, heap, rss, stateBytes, segMs, plugin, onnx, null);
     }
 
     private Engine load(String strategy, TimedProviders timer) throws RuntimeException {

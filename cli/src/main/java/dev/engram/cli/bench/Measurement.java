@@ -11,14 +11,20 @@ package dev.engram.cli.bench;
  *                              direct buffers, JIT), process-wide, so it also holds what earlier runs left behind
  * @param stateBytes            ModelSequence.stateBytes(): every layer's attention cache and memory
  * @param segmentMillis         mean wall time of one complete segment (Engine's SegmentListener)
- * @param pluginShare           share of the segments' time spent in the attention/memory plugins (lower bound
- *                              of the time outside ONNX Runtime: the runtime's copies and glue are not included)
+ * @param pluginShare           share of the segments' time spent in the attention/memory plugins (TimedProviders)
+ * @param onnxShare             share of the segments' time spent inside OrtSession.run (Engine.onnxNanos); the
+ *                              rest, {@link #outsideOnnxShare()}, is the Java side: plugins, copies, glue
  */
 public record Measurement(String strategy, int length, double ingestTokensPerSecond, double decodeMillisPerToken,
                           long heapBytes, long rssBytes, long stateBytes, double segmentMillis, double pluginShare,
-                          String skipped) {
+                          double onnxShare, String skipped) {
     static Measurement skipped(String strategy, int length, String why) {
-        return new Measurement(strategy, length, 0, 0, 0, 0, 0, 0, 0, why);
+        return new Measurement(strategy, length, 0, 0, 0, 0, 0, 0, 0, 0, why);
+    }
+
+    /** 1 - onnxShare: the share of each segment's time spent outside ONNX Runtime. */
+    public double outsideOnnxShare() {
+        return 1 - onnxShare;
     }
 
     public boolean measured() {

@@ -45,7 +45,7 @@ public final class Report {
     public String table() {
         List<String[]> rows = new ArrayList<>();
         rows.add(new String[] {"strategy", "tokens", "ingest tok/s", "decode ms/tok", "state MiB", "heap MiB", "RSS MiB",
-                "plugins %", "torch full-KV tok/s", "x full-KV", "torch same tok/s", "x same"});
+                "plugins %", "outside ORT %", "torch full-KV tok/s", "x full-KV", "torch same tok/s", "x same"});
         for (Measurement m : results) {
             if (!m.measured()) {
                 rows.add(new String[] {m.strategy(), Integer.toString(m.length()), "skipped: " + m.skipped()});
@@ -55,7 +55,8 @@ public final class Report {
             double same = torchSame(m.strategy(), m.length());
             rows.add(new String[] {m.strategy(), Integer.toString(m.length()), f("%.0f", m.ingestTokensPerSecond()),
                     f("%.2f", m.decodeMillisPerToken()), f("%.2f", m.stateBytes() / MIB), f("%.0f", m.heapBytes() / MIB),
-                    f("%.0f", m.rssBytes() / MIB), f("%.1f", 100 * m.pluginShare()), num(fk, "%.0f"),
+                    f("%.0f", m.rssBytes() / MIB), f("%.1f", 100 * m.pluginShare()),
+                    f("%.1f", 100 * m.outsideOnnxShare()), num(fk, "%.0f"),
                     num(m.ingestTokensPerSecond() / fk, "%.2f"), num(same, "%.0f"), num(m.ingestTokensPerSecond() / same, "%.2f")});
         }
         int cols = rows.get(0).length;
@@ -110,6 +111,8 @@ public final class Report {
                 r.put("rssBytes", m.rssBytes());
                 r.put("segmentMillis", m.segmentMillis());
                 r.put("pluginShare", m.pluginShare());
+                r.put("onnxShare", m.onnxShare());
+                r.put("outsideOnnxShare", m.outsideOnnxShare());
                 double fk = torchFullKv(m.length());
                 double same = torchSame(m.strategy(), m.length());
                 if (!Double.isNaN(fk)) {

@@ -21,10 +21,9 @@ import java.util.List;
 
 /**
  * A registry whose providers are the real ones wrapped with a stopwatch: every call into an attention or memory
- * (attend, read, combine, write) adds its wall time to {@link #nanos()}. This is the time spent in the Java
- * plugins, the part of a segment's time outside ONNX Runtime that the runtime lets us see from outside (the
- * runtime's own glue, the q/k/v/h copies between ORT buffers and Java arrays, is not visible without a hook).
- * Single-threaded use only, like the engine.
+ * (attend, read, combine, write) adds its wall time to {@link #nanos()}: the time spent in the Java plugins. The
+ * whole time outside ONNX Runtime (plugins plus the runtime's copies and glue) is the segment time minus
+ * {@code Engine.onnxNanos()}. Single-threaded use only, like the engine.
  */
 public final class TimedProviders {
     private long nanos;

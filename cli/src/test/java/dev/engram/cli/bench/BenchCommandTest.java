@@ -63,6 +63,15 @@ class BenchCommandTest {
                 assertTrue(row.path(f).asDouble() > 0, s + " " + len + " " + f + " = " + row.path(f));
             }
             assertTrue(row.path("pluginShare").asDouble() < 1, row.toString());
+            // ORT's and the plugins' times are disjoint parts of each segment's wall time; ORT's is a difference
+            // of Engine.onnxNanos() around one ingest, so a total carried over from earlier runs would exceed 1
+            double onnx = row.path("onnxShare").asDouble(-1);
+            double outside = row.path("outsideOnnxShare").asDouble(-1);
+            assertTrue(onnx > 0 && onnx < 1, row.toString());
+            assertTrue(outside > 0 && outside < 1, row.toString());
+            assertEquals(1.0, onnx + outside, 1e-9, row.toString());
+            assertTrue(onnx + row.path("pluginShare").asDouble() <= 1.01, "ORT + plugins > segment: " + row);
+            assertTrue(outside >= row.path("pluginShare").asDouble() - 0.01, "outside ORT < plugins: " + row);
             assertTrue(table.lines().anyMatch(l -> l.matches("\\| " + s + " +\\| " + len + " +\\|.*")), s + " " + len + "\n" + table);
         }
         for (String s : STRATEGIES) {
