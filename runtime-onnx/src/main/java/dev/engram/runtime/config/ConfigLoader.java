@@ -34,7 +34,11 @@ import java.util.regex.Pattern;
  * A range's {@code attention} and {@code memory} each replace the default's; {@code memory: none}
  * turns the memory off for those layers. Overrides, applied to the file before it is checked:
  * system properties {@code engram.layers.6-11.memory.update=linear}, and environment variables
- * {@code ENGRAM__layers__6-11__memory__update=linear} (path parts separated by two underscores).
+ * {@code ENGRAM__layers__6_11__memory__update=linear} (path parts separated by two underscores). A shell
+ * variable name cannot hold {@code -}, so a range may also be written {@code 6_11}; either spelling
+ * lands on the file's own key for that range ({@code "6-11"}, {@code "6 - 11"}). System properties win
+ * over environment variables. The environment and properties are injectable, so tests need not touch
+ * the process's own.
  */
 public final class ConfigLoader {
     public static final String PROPERTY_PREFIX = "engram.";
@@ -44,15 +48,32 @@ public final class ConfigLoader {
     private static final Pattern RANGE = Pattern.compile("(\\d+)(?:\\s*-\\s*(\\d+))?");
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
-    private final ProviderRegistry registry;
+    /** A range in an override path: {@code 6-11}, or {@code 6_11} where {@code -} cannot be typed (shell variable names). */
+    private static final Pattern OVERRIDE_RANGE = Pattern.compile("(\\d+)\\s*[-_]\\s*(\\d+)");
 
+    private final ProviderRegistry registry;
+    /** Null: this process's, read when a file is loaded. */
+    private final Map<String, String> environment;
+    private final Map<String, String> properties;
+
+    /** Overrides come from this process's environment and system properties, as they are at {@link #load}. */
     public ConfigLoader(ProviderRegistry registry) {
         this.registry = registry;
+        this.environment = null;
+        this.properties = null;
     }
 
-    /** Reads {@code file}, applies overrides from system properties and the environment, and plans {@code layerCount} layers. */
+    /** Overrides come from {@code environment} ({@code ENGRAM__...}) and {@code properties} ({@code engram.layers....}). */
+    public ConfigLoader(ProviderRegistry registry, Map<String, String> environment, Map<String, String> properties) {
+        this.registry = registry;
+        this.environment = Map.copyOf(environment);
+        this.properties = Map.copyOf(properties);
+    }
+
+    /** Reads {@code file}, applies overrides from the properties and the environment, and plans {@code layerCount} layers. */
     public EnginePlan load(Path file, int layerCount) {
-        return plan(file.toString(), withOverrides(read(file), systemOverrides()), layerCount);
+        Map<List<String>, String> overrides = environment == null ? systemOverrides() : overrides(environment, properties);
+        return plan(file.toString(), withOverrides(read(file), overrides), layerCount);
     }
 
     public static Map<String, Object> read(Path file) {
@@ -75,21 +96,31 @@ public final class ConfigLoader {
         }
     }
 
-    /** System properties starting with {@code engram.} and environment variables starting with {@code ENGRAM__}, as path -> value. */
+    /** This process's system properties starting with {@code engram.} and environment variables starting with {@code ENGRAM__}, as path -> value. */
     public static Map<List<String>, String> systemOverrides() {
+        return overrides(System.getenv(), systemProperties());
+    }
+
+    /**
+     * Environment variables starting with {@code ENGRAM__} (path parts separated by {@code __}) and
+     * properties starting with {@code engram.layers.} (parts separated by dots), as path -> value, the
+     * properties last so that they win. Both are applied in sorted order, so the result does not depend
+     * on a map's iteration order.
+     */
+    public static Map<List<String>, String> overrides(Map<String, String> environment, Map<String, String> properties) {
         Map<List<String>, String> overrides = new LinkedHashMap<>();
-        System.getenv().forEach((k, v) -> {
-            if (k.startsWith(ENV_PREFIX)) {
-                overrides.put(List.of(k.substring(ENV_PREFIX.length()).split("__")), v);
-            }
-        });
-        System.getProperties().stringPropertyNames().stream().sorted().forEach(k -> {
-            if (k.startsWith(PROPERTY_PREFIX + "layers.")) {
+        environment.keySet().stream().filter(k -> k.startsWith(ENV_PREFIX)).sorted().forEach(k ->
+                overrides.put(List.of(k.substring(ENV_PREFIX.length()).split("__")), environment.get(k)));
+        properties.keySet().stream().filter(k -> k.startsWith(PROPERTY_PREFIX + "layers.")).sorted().forEach(k ->
                 // A range like 6-11 contains no dot, so splitting on dots is unambiguous.
-                overrides.put(List.of(k.substring(PROPERTY_PREFIX.length()).split("\\.")), System.getProperty(k));
-            }
-        });
+                overrides.put(List.of(k.substring(PROPERTY_PREFIX.length()).split("\\.")), properties.get(k)));
         return overrides;
+    }
+
+    private static Map<String, String> systemProperties() {
+        Map<String, String> map = new LinkedHashMap<>();
+        System.getProperties().stringPropertyNames().forEach(k -> map.put(k, System.getProperty(k)));
+        return map;
     }
 
     /** {@code tree} with each override's value put at its path (creating maps on the way); values are parsed as YAML scalars. */
@@ -99,17 +130,41 @@ public final class ConfigLoader {
         for (Map.Entry<List<String>, String> o : overrides.entrySet()) {
             Map<String, Object> node = root;
             List<String> path = o.getKey();
-            for (int i = 0; i < path.size() - 1; i++) {
-                Object child = node.get(path.get(i));
+            for (int i = 0; i < path.size(); i++) {
+                String part = i == 1 && "layers".equals(path.get(0)) ? rangeKey(node, path.get(1)) : path.get(i);
+                if (i == path.size() - 1) {
+                    node.put(part, scalar(o.getValue()));
+                    break;
+                }
+                Object child = node.get(part);
                 if (!(child instanceof Map<?, ?>)) {
                     child = new LinkedHashMap<String, Object>();
-                    node.put(path.get(i), child);
+                    node.put(part, child);
                 }
                 node = (Map<String, Object>) child;
             }
-            node.put(path.get(path.size() - 1), scalar(o.getValue()));
         }
         return root;
+    }
+
+    /**
+     * The key under {@code layers} that an override's range part means: the file's own key for the same
+     * range if there is one ({@code 6_11} and {@code 6-11} both find {@code "6 - 11"}), else the range
+     * written with {@code -}; any other part (a single layer, {@code default}) as it is.
+     */
+    private static String rangeKey(Map<String, Object> layers, String part) {
+        Matcher m = OVERRIDE_RANGE.matcher(part.trim());
+        if (!m.matches()) {
+            return part;
+        }
+        String canonical = m.group(1) + "-" + m.group(2);
+        for (String existing : layers.keySet()) {
+            Matcher e = RANGE.matcher(existing.trim());
+            if (e.matches() && e.group(2) != null && (e.group(1) + "-" + e.group(2)).equals(canonical)) {
+                return existing;
+            }
+        }
+        return canonical;
     }
 
     private static Object scalar(String text) {

@@ -124,6 +124,83 @@ class ConfigLoaderTest {
         }
     }
 
+    private ConfigLoader loaderWith(Map<String, String> environment, Map<String, String> properties) {
+        return new ConfigLoader(ProviderRegistry.of(
+                List.of(new dev.engram.runtime.Fakes.FakeWindow(), new dev.engram.runtime.Fakes.FakeMemory())),
+                environment, properties);
+    }
+
+    private static final String RANGED = """
+            layers:
+              default: {attention: fake-window}
+              "6-11":
+                memory: {provider: fake-memory, update: linear}
+            """;
+
+    @Test
+    void anEnvironmentVariableOverridesALayerRangeWrittenWithAnUnderscore() throws IOException {
+        // bash cannot export ENGRAM__layers__6-11__...: '-' is not allowed in a variable name, so 6_11 means 6-11
+        EnginePlan plan = loaderWith(Map.of("ENGRAM__layers__6_11__memory__update", "delta", "PATH", "/usr/bin"), Map.of())
+                .load(write(RANGED), 12);
+        for (int layer = 6; layer <= 11; layer++) {
+            assertEquals(Map.of("update", "delta"), plan.layers().get(layer).memory().orElseThrow().raw(), "layer " + layer);
+        }
+        assertTrue(plan.layers().get(5).memory().isEmpty(), "the override created no second range");
+    }
+
+    @Test
+    void theUnderscoreAliasFindsTheFilesOwnSpellingOfTheRange() throws IOException {
+        EnginePlan plan = loaderWith(Map.of("ENGRAM__layers__2_3__memory__rate", "0.25"), Map.of()).load(write("""
+                layers:
+                  default: {attention: fake-window}
+                  "2 - 3":
+                    memory: {provider: fake-memory}
+                """), 4);
+        assertEquals(0.25, plan.layers().get(2).memory().orElseThrow().config().asMap().get("rate"));
+        assertEquals(0.25, plan.layers().get(3).memory().orElseThrow().config().asMap().get("rate"));
+    }
+
+    @Test
+    void anEnvironmentVariableCanAddARangeThatTheFileLacks() throws IOException {
+        EnginePlan plan = loaderWith(Map.of("ENGRAM__layers__0_1__memory__provider", "fake-memory"), Map.of())
+                .load(write(RANGED), 12);
+        assertEquals("fake-memory", plan.layers().get(1).memory().orElseThrow().provider());
+        assertTrue(plan.layers().get(2).memory().isEmpty());
+    }
+
+    @Test
+    void theDashSpellingStillWorksWhereItCanBeSet() throws IOException {
+        // env -i / ProcessBuilder can set a name with '-'; the property form always could
+        EnginePlan plan = loaderWith(Map.of("ENGRAM__layers__6-11__memory__update", "delta"), Map.of()).load(write(RANGED), 12);
+        assertEquals(Map.of("update", "delta"), plan.layers().get(6).memory().orElseThrow().raw());
+        plan = loaderWith(Map.of(), Map.of("engram.layers.6_11.memory.update", "delta")).load(write(RANGED), 12);
+        assertEquals(Map.of("update", "delta"), plan.layers().get(11).memory().orElseThrow().raw());
+    }
+
+    @Test
+    void aBadValueFromTheEnvironmentIsReportedWithTheFileAndTheValidRange() throws IOException {
+        Path f = write(RANGED);
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> loaderWith(Map.of("ENGRAM__layers__6_11__memory__rate", "7",
+                        "ENGRAM__layers__6_11__memory__updte", "delta"), Map.of()).load(f, 12));
+        assertTrue(e.problems().contains("layers.6-11.memory 'fake-memory': 'rate' is 7; valid: (0, 1]"), e.problems().toString());
+        assertTrue(e.problems().contains("layers.6-11.memory 'fake-memory': unknown key 'updte'; did you mean 'update'?;"
+                + " known keys: [update, rate]"), e.problems().toString());
+        assertTrue(e.getMessage().startsWith(f + ": "), e.getMessage());
+    }
+
+    @Test
+    void propertiesWinOverTheEnvironmentAndOtherVariablesAreIgnored() throws IOException {
+        EnginePlan plan = loaderWith(
+                Map.of("ENGRAM__layers__6_11__memory__rate", "0.25", "ENGRAM_HOME", "/x", "engram.layers.6-11.memory.rate", "0.1"),
+                Map.of("engram.layers.6-11.memory.rate", "0.75", "engram.home", "/y"))
+                .load(write(RANGED), 12);
+        assertEquals(0.75, plan.layers().get(6).memory().orElseThrow().config().asMap().get("rate"));
+        assertEquals(Map.of(List.of("layers", "6_11", "memory", "rate"), "0.25", List.of("layers", "6-11", "memory", "rate"), "0.75"),
+                ConfigLoader.overrides(Map.of("ENGRAM__layers__6_11__memory__rate", "0.25", "ENGRAM_HOME", "/x"),
+                        Map.of("engram.layers.6-11.memory.rate", "0.75", "engram.home", "/y")));
+    }
+
     @Test
     void malformedYamlIsAConfigErrorWithALine() throws IOException {
         ConfigException e = assertThrows(ConfigException.class, () -> loader.load(write("layers: [\n  x: {"), 1));
