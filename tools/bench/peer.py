@@ -8,7 +8,8 @@ thread count, measuring ingest tokens/s at the same context lengths.
     keys rotated once when cached), the context fed in chunks of the segment length, logits for the last chunk.
 (b) per strategy: the same scheme as Engram (engram_model.schemes modules: the training implementation,
     batched torch, functional state), segment by segment, head on the last segment only.
-Dense weights come from DIR/model.pt (written by bench.make_model), provider weights from the package's
+Dense weights come from DIR/model.pt (written by bench.make_model; --checkpoint for another file, e.g. the
+NAME.model.pt that engram_model.train writes beside a trained package), provider weights from the package's
 memory.safetensors (the ones Engram loads). Prints which BLAS torch uses (torch.__config__ and the library
 actually mapped into the process).
 """
@@ -47,8 +48,8 @@ def blas_info():
     return {"config": info, "mapped": sorted(libs), "mkldnn": torch.backends.mkldnn.is_available()}
 
 
-def load(package, strategy=None):
-    blob = torch.load(os.path.join(package, "model.pt"))
+def load(package, strategy=None, checkpoint=None):
+    blob = torch.load(checkpoint or os.path.join(package, "model.pt"))
     cfg = ModelConfig.from_dict(blob["config"])
     if strategy is not None:
         att = strategy["attention"]
@@ -144,6 +145,7 @@ def measure(fn, model, lengths, seg, vocab, budget, exponent, log):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--package", required=True)
+    ap.add_argument("--checkpoint", help="the dense torch weights {config, state} (default: PACKAGE/model.pt)")
     ap.add_argument("--lengths", required=True, help="comma-separated token counts")
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--strategies", required=True, help="JSON file {name: {attention: {...}, memory: {...} | 'none'}}")
@@ -160,7 +162,7 @@ def main(argv=None):
     result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas,
               "ompWaitPolicy": os.environ.get("OMP_WAIT_POLICY"),
               "fullKv": {}, "schemes": {}, "skipped": {}}
-    base = load(a.package)
+    base = load(a.package, checkpoint=a.checkpoint)
     seg, vocab = base.cfg.segment, base.cfg.vocab
     log("peer (a) full attention, growing KV cache")
     result["fullKv"], sk = measure(ingest_full_kv, base, lengths, seg, vocab, a.budget_s, 2.0, log)
@@ -169,7 +171,7 @@ def main(argv=None):
     for name, strategy in strategies.items():
         log(f"peer (b) {name}")
         try:
-            model = load(a.package, strategy)
+            model = load(a.package, strategy, a.checkpoint)
         except (ValueError, KeyError, SystemExit) as e:
             result["skipped"][name] = {"all": str(e)}
             log(f"  skipped: {e}")

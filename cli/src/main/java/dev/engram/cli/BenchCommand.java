@@ -43,9 +43,11 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--quick", description = "Small model (4 layers, 256 dims), lengths 1K and 4K: a few minutes on 2 cores.")
     boolean quick;
 
-    @Option(names = "--model", paramLabel = "DIR", description = "Benchmark this package instead of exporting a random one "
-            + "(missing provider weights are filled with random ones in a copy under OUT).")
-    Path model;
+    @Option(names = "--model", paramLabel = "DIR", description = {"Benchmark this package instead of exporting a random one "
+            + "(missing provider weights are filled with random ones in a copy under OUT). Repeatable; a folder without "
+            + "engram.json stands for every package directly inside it (e.g. --model models). With several packages each "
+            + "gets its own OUT/NAME/ (table, bench.json, charts)."})
+    List<Path> models;
 
     @Option(names = "--lengths", split = ",", paramLabel = "N", description = "Context lengths, e.g. 1K,4K,64K "
             + "(default: 1K,4K with --quick, else 1K,4K,16K,64K).")
@@ -100,9 +102,72 @@ public final class BenchCommand implements Callable<Integer> {
         String py = python != null ? python : Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
         Path toolsDir = tools != null ? tools : PythonTools.findTools(Path.of("")).orElse(null);
         PythonTools pyTools = new PythonTools(py, toolsDir, line -> err.println("  | " + line));
+
+        List<Path> packages = models == null ? List.of() : packages(models);
+        if (packages.isEmpty()) {
+            return benchOne(null, out, lens, strats, nThreads, budgetS, pyTools, stdout, err);
+        }
+        for (Path p : packages) {
+            Path dir = packages.size() == 1 ? out : out.resolve(p.toAbsolutePath().normalize().getFileName().toString());
+            Files.createDirectories(dir);
+            if (packages.size() > 1) {
+                stdout.println("== " + p + " (" + dir + ")");
+                stdout.flush();
+            }
+            int rc = benchOne(p, dir, lens, strats, nThreads, budgetS, pyTools, stdout, err);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        return 0;
+    }
+
+    /** The given --model paths, a folder without engram.json replaced by the packages directly inside it (sorted). */
+    static List<Path> packages(List<Path> given) throws IOException {
+        List<Path> out = new ArrayList<>();
+        for (Path g : given) {
+            if (Files.exists(g.resolve(ModelManifest.FILE_NAME))) {
+                out.add(g);
+                continue;
+            }
+            if (!Files.isDirectory(g)) {
+                throw InvalidInputException.outOfRange("--model", g, "a model package (a folder with "
+                        + ModelManifest.FILE_NAME + ") or a folder of packages");
+            }
+            List<Path> inside;
+            try (var list = Files.list(g)) {
+                inside = list.filter(p -> Files.exists(p.resolve(ModelManifest.FILE_NAME))).sorted().toList();
+            }
+            if (inside.isEmpty()) {
+                throw InvalidInputException.outOfRange("--model", g, "a model package (a folder with "
+                        + ModelManifest.FILE_NAME + ") or a folder holding at least one");
+            }
+            out.addAll(inside);
+        }
+        return out;
+    }
+
+    /** The dense torch checkpoint of a package: DIR/model.pt (engram bench exports) or DIR.model.pt beside it (train.py). */
+    static Optional<Path> checkpoint(Path... dirs) {
+        for (Path d : dirs) {
+            Path inside = d.resolve("model.pt");
+            if (Files.exists(inside)) {
+                return Optional.of(inside);
+            }
+            Path n = d.toAbsolutePath().normalize();
+            Path beside = n.resolveSibling(n.getFileName() + ".model.pt");
+            if (Files.exists(beside)) {
+                return Optional.of(beside);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** One package (null: the random one, exported into {@code out}) through Engram and the peer; outputs in {@code out}. */
+    private int benchOne(Path model, Path out, List<Integer> lens, List<String> strats, int nThreads, double budgetS,
+                         PythonTools pyTools, PrintWriter stdout, PrintWriter err) throws IOException {
         Optional<String> pyMissing = Optional.empty();
         boolean pyChecked = false;
-
         // 1. the model
         Path source;
         ModelShape shape = quick ? ModelShape.QUICK : ModelShape.GPT2_SMALL;
@@ -174,13 +239,13 @@ public final class BenchCommand implements Callable<Integer> {
             }
             if (pyMissing.isPresent()) {
                 peerNote = "skipped: " + pyMissing.get();
-            } else if (!Files.exists(pkg.resolve("model.pt"))) {
-                peerNote = "skipped: " + pkg + " has no model.pt (the dense weights for torch; packages exported by "
-                        + "engram bench have one)";
+            } else if (checkpoint(pkg, source).isEmpty()) {
+                peerNote = "skipped: " + source + " has no model.pt inside or beside it (the dense weights for torch; "
+                        + "packages exported by engram bench and by tools/engram_model/train.py have one)";
             } else {
                 err.println("running the PyTorch peer (tools/bench/peer.py)");
                 try {
-                    peer = pyTools.peer(pkg, lens, nThreads, strats, segment, budgetS, out);
+                    peer = pyTools.peer(pkg, checkpoint(pkg, source).get(), lens, nThreads, strats, segment, budgetS, out);
                     peerNote = "torch " + peer.path("torch").asText() + ", " + peer.path("threads").asInt() + " threads, BLAS "
                             + peer.path("blas").path("config").toString() + " mapped " + peer.path("blas").path("mapped").toString();
                 } catch (IOException e) {

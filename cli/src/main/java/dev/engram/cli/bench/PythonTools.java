@@ -67,8 +67,8 @@ public final class PythonTools {
         }
     }
 
-    /** Runs bench.peer; returns its JSON. */
-    public JsonNode peer(Path pkg, List<Integer> lengths, int threads, List<String> strategies, int segment,
+    /** Runs bench.peer on the package and its dense torch checkpoint (model.pt); returns its JSON. */
+    public JsonNode peer(Path pkg, Path checkpoint, List<Integer> lengths, int threads, List<String> strategies, int segment,
                          double budgetSeconds, Path workDir) throws IOException {
         Map<String, Object> trees = new LinkedHashMap<>();
         strategies.forEach(s -> trees.put(s, Strategies.layer(s, segment)));
@@ -77,6 +77,7 @@ public final class PythonTools {
         Path out = workDir.resolve("peer.json");
         Files.deleteIfExists(out);
         List<String> cmd = List.of(python, "-m", "bench.peer", "--package", pkg.toAbsolutePath().toString(),
+                "--checkpoint", checkpoint.toAbsolutePath().toString(),
                 "--lengths", lengths.stream().map(String::valueOf).collect(Collectors.joining(",")),
                 "--threads", "" + threads, "--strategies", strategiesFile.toAbsolutePath().toString(),
                 "--json-out", out.toAbsolutePath().toString(), "--budget-s", "" + budgetSeconds);

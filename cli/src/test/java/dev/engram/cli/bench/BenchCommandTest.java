@@ -94,6 +94,55 @@ class BenchCommandTest {
     }
 
     @Test
+    void aFolderOfPackagesBenchesEachIntoItsOwnFolder() throws Exception {
+        Path models = dir.resolve("models");
+        copy(TINY, models.resolve("a"));
+        copy(TINY, models.resolve("b"));
+        Files.createDirectories(models.resolve("not-a-package"));
+        Path out = dir.resolve("out");
+        String[] r = run("bench", "--model", models.toString(), "--model", TINY.toString(), "--strategies", "window",
+                "--lengths", "8", "--out", out.toString(), "--no-peer", "--no-progress", "--decode-tokens", "1",
+                "--threads", "1");
+        for (String name : List.of("a", "b", "tiny")) {
+            JsonNode root = new ObjectMapper().readTree(out.resolve(name).resolve("bench.json").toFile());
+            assertTrue(root.path("model").path("package").asText().endsWith(name), root.path("model").toString());
+            assertEquals(1, root.path("results").size());
+        }
+        assertFalse(Files.exists(out.resolve("not-a-package")));
+        assertEquals(3, r[0].lines().filter(l -> l.startsWith("== ")).count(), r[0]);
+    }
+
+    @Test
+    void aFolderWithoutPackagesIsRefusedByName() {
+        Path empty = dir.resolve("empty");
+        CommandLine cl = Engram.commandLine();
+        StringWriter err = new StringWriter();
+        cl.setErr(new PrintWriter(err, true));
+        cl.setOut(new PrintWriter(new StringWriter(), true));
+        try {
+            Files.createDirectories(empty);
+        } catch (java.io.IOException e) {
+            throw new AssertionError(e);
+        }
+        int exit = cl.execute("bench", "--model", empty.toString(), "--out", dir.resolve("o").toString(), "--no-peer");
+        assertTrue(exit != 0);
+        assertTrue(err.toString().contains("--model"), err.toString());
+    }
+
+    private static void copy(Path from, Path to) throws java.io.IOException {
+        try (var walk = Files.walk(from)) {
+            for (Path p : (Iterable<Path>) walk::iterator) {
+                Path dst = to.resolve(from.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(dst);
+                } else {
+                    Files.copy(p, dst);
+                }
+            }
+        }
+    }
+
+    @Test
     void filledWeightsCoverEveryProviderOfEveryStrategy() throws Exception {
         var registry = dev.engram.spi.ProviderRegistry.load(Thread.currentThread().getContextClassLoader());
         var m = dev.engram.runtime.model.ModelManifest.read(TINY.resolve("engram.json"), new java.util.ArrayList<>());
