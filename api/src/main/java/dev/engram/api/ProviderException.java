@@ -5,4 +5,8 @@ public class ProviderException extends EngramException {
     public ProviderException(String message) {
         super(message);
     }
+
+    public ProviderException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }

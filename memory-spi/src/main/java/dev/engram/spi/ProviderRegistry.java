@@ -7,8 +7,15 @@ import dev.engram.api.LayerSpec;
 import dev.engram.api.LongTermMemory;
 import dev.engram.api.ProviderException;
 import dev.engram.api.Tensor;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.URL;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Enumeration;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.ServiceConfigurationError;
@@ -34,18 +41,72 @@ public final class ProviderRegistry {
         this.memories = Collections.unmodifiableMap(memories);
     }
 
-    /** Every provider visible to {@code loader}. */
+    /**
+     * Every provider visible to {@code loader}. A listed class that is missing, cannot be linked against this
+     * runtime (NoClassDefFoundError, AbstractMethodError, ...) or cannot be instantiated fails here with a
+     * {@link ProviderException} naming the class, never as a linkage error later.
+     */
     public static ProviderRegistry load(ClassLoader loader) {
         List<Provider> found = new ArrayList<>();
-        try {
-            ServiceLoader.load(AttentionProvider.class, loader).forEach(found::add);
-            ServiceLoader.load(LongTermMemoryProvider.class, loader).forEach(found::add);
-        } catch (ServiceConfigurationError e) {
-            throw new ProviderException("a provider listed in META-INF/services could not be loaded: " + e.getMessage());
-        }
+        loadAll(AttentionProvider.class, loader, found);
+        loadAll(LongTermMemoryProvider.class, loader, found);
         return of(found);
     }
 
+    private static void loadAll(Class<? extends Provider> kind, ClassLoader loader, List<Provider> found) {
+        Iterator<? extends Provider> it = ServiceLoader.load(kind, loader).iterator();
+        while (true) {
+            try {
+                if (!it.hasNext()) {
+                    return;
+                }
+                found.add(it.next());
+            } catch (ServiceConfigurationError e) {
+                throw new ProviderException("a provider listed in META-INF/services/" + kind.getName()
+                        + " could not be loaded: " + e.getMessage()
+                        + (e.getCause() != null ? " (" + e.getCause() + ")" : "") + listedIn(kind, loader)
+                        + "; " + REBUILD, e);
+            } catch (LinkageError e) {
+                // ServiceLoader only wraps ClassNotFoundException: a class whose own dependencies are missing or
+                // changed (built against another Engram) surfaces as a raw LinkageError from the iterator.
+                throw new ProviderException("a provider listed in META-INF/services/" + kind.getName()
+                        + " cannot be linked against this runtime: " + e + listedIn(kind, loader) + "; " + REBUILD, e);
+            }
+        }
+    }
+
+    private static final String REBUILD = "the plugin's jar is incomplete or was built against another Engram:"
+            + " rebuild it against memory-spi " + SpiVersion.CURRENT;
+
+    /**
+     * Which listed classes fail to load (diagnostics only, on the error path), with the services file that
+     * lists them: "; failing: class a.B (its error), listed in jar:...!/META-INF/services/..."; empty if none can be pinned down.
+     */
+    private static String listedIn(Class<?> kind, ClassLoader loader) {
+        List<String> culprits = new ArrayList<>();
+        try {
+            Enumeration<URL> files = loader.getResources("META-INF/services/" + kind.getName());
+            while (files.hasMoreElements()) {
+                URL file = files.nextElement();
+                try (BufferedReader in = new BufferedReader(new InputStreamReader(file.openStream(), StandardCharsets.UTF_8))) {
+                    for (String line = in.readLine(); line != null; line = in.readLine()) {
+                        String name = line.replaceFirst("#.*", "").trim();
+                        if (name.isEmpty()) {
+                            continue;
+                        }
+                        try {
+                            Class.forName(name, false, loader);
+                        } catch (ClassNotFoundException | LinkageError e) {
+                            culprits.add("class " + name + " (" + e + "), listed in " + file);
+                        }
+                    }
+                }
+            }
+        } catch (IOException e) {
+            return "";
+        }
+        return culprits.isEmpty() ? "" : "; failing: " + String.join("; ", culprits);
+    }
     /** Every provider visible to this class's loader. */
     public static ProviderRegistry load() {
         return load(ProviderRegistry.class.getClassLoader());
@@ -56,8 +117,16 @@ public final class ProviderRegistry {
         Map<String, AttentionProvider> attentions = new TreeMap<>();
         Map<String, LongTermMemoryProvider> memories = new TreeMap<>();
         for (Provider p : providers) {
-            checkName(p);
-            checkSpiVersion(p);
+            try {
+                checkName(p);
+                checkSpiVersion(p);
+                p.stateVersion();
+                p.configSchema();
+            } catch (LinkageError e) {
+                // e.g. AbstractMethodError: compiled against an SPI without one of these methods
+                throw new ProviderException("provider class " + p.getClass().getName()
+                        + " does not match this runtime's memory-spi " + SpiVersion.CURRENT + ": " + e + "; " + REBUILD, e);
+            }
             if (p instanceof AttentionProvider a) {
                 putUnique(attentions, a, "attention");
             }

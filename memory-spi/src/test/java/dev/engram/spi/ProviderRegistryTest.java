@@ -8,9 +8,14 @@ import dev.engram.api.ConfigException;
 import dev.engram.api.LayerSpec;
 import dev.engram.api.ProviderException;
 import dev.engram.api.Tensor;
+import java.io.IOException;
+import java.net.URLClassLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class ProviderRegistryTest {
     private final ProviderRegistry registry = ProviderRegistry.of(List.of(
@@ -21,6 +26,16 @@ class ProviderRegistryTest {
     void unknownNameListsWhatIsAvailable() {
         ProviderException e = assertThrows(ProviderException.class, () -> registry.memory("infiny"));
         assertEquals("no memory provider named 'infiny'; available: [infini, lsh-knn]", e.getMessage());
+    }
+
+    @Test
+    void unknownAttentionNameListsTheAttentionsAndSaysWhenTheNameIsAMemory() {
+        ProviderException e = assertThrows(ProviderException.class, () -> registry.attention("infini"));
+        assertEquals("no attention provider named 'infini'; available: [] ('infini' is a memory provider)", e.getMessage());
+        e = assertThrows(ProviderException.class, () -> registry.attention("windw"));
+        assertEquals("no attention provider named 'windw'; available: []", e.getMessage());
+        e = assertThrows(ProviderException.class, () -> registry.any("windw"));
+        assertEquals("no provider named 'windw'; available attention: [], memory: [infini, lsh-knn]", e.getMessage());
     }
 
     @Test
@@ -49,6 +64,90 @@ class ProviderRegistryTest {
         ProviderException e = assertThrows(ProviderException.class,
                 () -> ProviderRegistry.of(List.of(new FakeProvider("Bad Name", SpiVersion.CURRENT))));
         assertTrue(e.getMessage().contains("has name 'Bad Name'; valid: lower-case letters"), e.getMessage());
+    }
+
+    // ---- plugins loaded through ServiceLoader from folders built like third-party jars -------------
+
+    @Test
+    void aListedClassThatIsMissingIsNamedWithItsServicesFile(@TempDir Path dir) throws IOException {
+        PluginDirs.register(dir, LongTermMemoryProvider.class, "com.example.Missing");
+        try (URLClassLoader loader = PluginDirs.loader(dir)) {
+            ProviderException e = assertThrows(ProviderException.class, () -> ProviderRegistry.load(loader));
+            assertTrue(e.getMessage().startsWith("a provider listed in META-INF/services/dev.engram.spi.LongTermMemoryProvider"
+                    + " could not be loaded: "), e.getMessage());
+            assertTrue(e.getMessage().contains("com.example.Missing"), e.getMessage());
+            assertTrue(e.getMessage().contains("; failing: class com.example.Missing (java.lang.ClassNotFoundException: com.example.Missing), listed in "
+                    + dir.toUri().toURL() + "META-INF/services/dev.engram.spi.LongTermMemoryProvider;"), e.getMessage());
+            assertTrue(e.getMessage().endsWith("rebuild it against memory-spi " + SpiVersion.CURRENT), e.getMessage());
+        }
+    }
+
+    @Test
+    void aProviderWhoseDependencyIsMissingIsAProviderErrorNotANoClassDefFoundError(@TempDir Path dir) throws IOException {
+        Path classes = Files.createDirectory(dir.resolve("classes"));
+        PluginDirs.compile(classes, Map.of(
+                "broken.Base", "package broken; public abstract class Base { }",
+                "broken.Broken", PluginDirs.memoryProvider("broken", "Broken", "broken", SpiVersion.CURRENT, "Base")), true);
+        Files.delete(classes.resolve("broken/Base.class")); // the jar shipped without a class it needs
+        PluginDirs.register(classes, LongTermMemoryProvider.class, "broken.Broken");
+        try (URLClassLoader loader = PluginDirs.loader(classes)) {
+            ProviderException e = assertThrows(ProviderException.class, () -> ProviderRegistry.load(loader));
+            assertTrue(e.getMessage().contains("cannot be linked against this runtime: java.lang.NoClassDefFoundError: broken/Base"),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("; failing: class broken.Broken (java.lang.NoClassDefFoundError: broken/Base), listed in "
+                    + classes.toUri().toURL() + "META-INF/services/dev.engram.spi.LongTermMemoryProvider"), e.getMessage());
+            assertTrue(e.getMessage().endsWith("rebuild it against memory-spi " + SpiVersion.CURRENT), e.getMessage());
+            assertTrue(e.getCause() instanceof NoClassDefFoundError, String.valueOf(e.getCause()));
+        }
+    }
+
+    @Test
+    void aProviderCompiledAgainstAnOlderSpiIsAProviderErrorNotAnAbstractMethodError(@TempDir Path dir) throws IOException {
+        // "memory-spi 0": a LongTermMemoryProvider with name() only; the plugin is compiled against it and then
+        // meets the real interface, so spiVersion() has no implementation.
+        Path classes = Files.createDirectory(dir.resolve("classes"));
+        PluginDirs.compile(classes, Map.of(
+                "dev.engram.spi.LongTermMemoryProvider", "package dev.engram.spi; public interface LongTermMemoryProvider { String name(); }",
+                "old.OldProvider", "package old; public class OldProvider implements dev.engram.spi.LongTermMemoryProvider {"
+                        + " public String name() { return \"old\"; } }"), false);
+        Files.delete(classes.resolve("dev/engram/spi/LongTermMemoryProvider.class"));
+        PluginDirs.register(classes, LongTermMemoryProvider.class, "old.OldProvider");
+        try (URLClassLoader loader = PluginDirs.loader(classes)) {
+            ProviderException e = assertThrows(ProviderException.class, () -> ProviderRegistry.load(loader));
+            assertTrue(e.getMessage().startsWith("provider class old.OldProvider does not match this runtime's memory-spi "
+                    + SpiVersion.CURRENT + ": java.lang.AbstractMethodError"), e.getMessage());
+            assertTrue(e.getMessage().endsWith("rebuild it against memory-spi " + SpiVersion.CURRENT), e.getMessage());
+        }
+    }
+
+    @Test
+    void aProviderBuiltAgainstAnotherSpiVersionIsRefusedWhenLoaded(@TempDir Path dir) throws IOException {
+        Path classes = Files.createDirectory(dir.resolve("classes"));
+        PluginDirs.compile(classes, Map.of("future.Future",
+                PluginDirs.memoryProvider("future", "Future", "future", SpiVersion.CURRENT + 1, null)), true);
+        PluginDirs.register(classes, LongTermMemoryProvider.class, "future.Future");
+        try (URLClassLoader loader = PluginDirs.loader(classes)) {
+            ProviderException e = assertThrows(ProviderException.class, () -> ProviderRegistry.load(loader));
+            assertEquals("provider 'future' (future.Future) was built against engram memory-spi version " + (SpiVersion.CURRENT + 1)
+                    + "; this runtime provides version " + SpiVersion.CURRENT + ": rebuild the plugin against memory-spi "
+                    + SpiVersion.CURRENT + " or use a matching Engram", e.getMessage());
+        }
+    }
+
+    @Test
+    void oneNameInTwoPluginFoldersNamesBothClasses(@TempDir Path dir) throws IOException {
+        Path first = Files.createDirectory(dir.resolve("first"));
+        Path second = Files.createDirectory(dir.resolve("second"));
+        PluginDirs.compile(first, Map.of("first.Dup", PluginDirs.memoryProvider("first", "Dup", "dup", SpiVersion.CURRENT, null)), true);
+        PluginDirs.compile(second, Map.of("second.Dup", PluginDirs.memoryProvider("second", "Dup", "dup", SpiVersion.CURRENT, null)), true);
+        PluginDirs.register(first, LongTermMemoryProvider.class, "first.Dup");
+        PluginDirs.register(second, LongTermMemoryProvider.class, "second.Dup");
+        try (URLClassLoader one = PluginDirs.loader(first); URLClassLoader both = PluginDirs.loader(first, second)) {
+            assertEquals(List.of("dup"), ProviderRegistry.load(one).memoryNames(), "one folder alone loads");
+            ProviderException e = assertThrows(ProviderException.class, () -> ProviderRegistry.load(both));
+            assertEquals("two memory providers are named 'dup': first.Dup and second.Dup;"
+                    + " remove one jar from the class path or rename one provider", e.getMessage());
+        }
     }
 
     @Test
