@@ -503,7 +503,11 @@ public final class Server implements AutoCloseable {
                 s.lastUsedMillis = System.currentTimeMillis();
                 if (s.live == null) {
                     ModelSequence seq = w.engine.newSequence();
-                    seq.restore(store.readState(s));
+                    try {
+                        seq.restore(store.readState(s));
+                    } catch (dev.engram.api.SnapshotException e) {
+                        throw store.damaged(s, "holds a state this model cannot restore: " + e.getMessage());
+                    }
                     s.setLive(seq);
                 }
                 try {

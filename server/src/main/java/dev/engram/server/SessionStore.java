@@ -186,23 +186,36 @@ final class SessionStore {
         s.snapshotBytes = b.capacity();
     }
 
-    /** The session's sequence state bytes from disk (checked). */
+    /** The session's sequence state bytes from disk (checked); a damaged file is a {@link #damaged} error. */
     byte[] readState(Session s) {
         byte[] all;
         try {
             all = Files.readAllBytes(file(s.id));
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read session " + s.id + " from " + file(s.id), e);
+            throw damaged(s, "cannot be read: " + e.getMessage());
+        }
+        if (all.length < MAGIC.length + 12) {
+            throw damaged(s, "is truncated (" + all.length + " bytes)");
         }
         CRC32C crc = new CRC32C();
         crc.update(all, 0, all.length - 4);
         ByteBuffer b = ByteBuffer.wrap(all);
-        if (all.length < MAGIC.length + 12 || b.getInt(all.length - 4) != (int) crc.getValue()) {
-            throw new IllegalStateException("session file " + file(s.id) + " is damaged (checksum)");
+        if (b.getInt(all.length - 4) != (int) crc.getValue()) {
+            throw damaged(s, "fails its checksum");
         }
         int metaLen = b.getInt(MAGIC.length + 4);
         int start = MAGIC.length + 8 + metaLen;
+        if (metaLen < 0 || start > all.length - 4) {
+            throw damaged(s, "has a metadata length of " + metaLen + " in " + all.length + " bytes");
+        }
         return Arrays.copyOfRange(all, start, all.length - 4);
+    }
+
+    /** A 500 naming the session and its file; the session stays listed and every other session is untouched. */
+    ApiError damaged(Session s, String what) {
+        return new ApiError(500, "server_error", "session", "session_damaged", "the file of session '" + s.id + "' ("
+                + file(s.id) + ") " + what + "; no other session is affected: restore the file from a backup or delete the session",
+                null);
     }
 
     void delete(Session s) {

@@ -1,5 +1,6 @@
 package dev.engram.server;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -171,6 +172,46 @@ class LimitsTest {
         }
         try (Server next = Server.start(model, 0, data, ServeOptions.defaults().withAccessLog(false))) {
             assertEquals(200, new Http(next.uri()).get("/health").status(), "the lock is released on close");
+        }
+    }
+
+    @Test
+    void damagedSessionFilesNeverStopTheServerOrTouchOtherSessions() throws Exception {
+        Path model = TestModel.create(tmp.resolve("m"));
+        Path data = tmp.resolve("data");
+        String good;
+        String flipped;
+        try (Server a = Server.start(model, 0, data, ServeOptions.defaults().withAccessLog(false))) {
+            Http http = new Http(a.uri());
+            good = http.post("/v1/sessions", "").json().get("id").asText();
+            flipped = http.post("/v1/sessions", "").json().get("id").asText();
+            for (String id : new String[] {good, flipped}) {
+                assertEquals(200, http.post("/v1/sessions/" + id + "/append", Map.of("tokens", new int[] {1, 2, 3, 4, 5, 6, 7})).status());
+            }
+        }
+        Path sessions = data.resolve("sessions");
+        byte[] bytes = java.nio.file.Files.readAllBytes(sessions.resolve(flipped + ".session"));
+        bytes[bytes.length - 10] ^= 0x40; // inside the state: the header still reads, the checksum does not
+        java.nio.file.Files.write(sessions.resolve(flipped + ".session"), bytes);
+        java.nio.file.Files.writeString(sessions.resolve("junk.session"), "not a session");
+        java.nio.file.Files.write(sessions.resolve("sess_truncated.session"), java.util.Arrays.copyOf(bytes, 20));
+
+        try (Server b = Server.start(model, 0, data, ServeOptions.defaults().withAccessLog(false))) {
+            Http http = new Http(b.uri());
+            java.util.Set<String> listed = new java.util.HashSet<>();
+            http.get("/v1/sessions").json().get("data").forEach(n -> listed.add(n.get("id").asText()));
+            assertEquals(java.util.Set.of(good, flipped), listed, "unreadable files are skipped, readable headers listed");
+            Map<String, Object> ask = req("prompt", new int[] {2, 4}, "max_tokens", 3, "temperature", 0, "session", flipped);
+            Http.Resp bad = http.post("/v1/completions", ask);
+            assertEquals(500, bad.status(), bad.body());
+            assertEquals("session_damaged", bad.json().get("error").get("code").asText());
+            assertTrue(bad.json().get("error").get("message").asText().contains(flipped + ".session") , bad.body());
+            ask.put("session", good);
+            Http.Resp ok = http.post("/v1/completions", ask);
+            assertEquals(200, ok.status(), ok.body());
+            assertArrayEquals(TestModel.greedy(model, 3, new int[] {2, 4}, new int[] {1, 2, 3, 4, 5, 6, 7}),
+                    Http.ints(ok.json().get("choices").get(0).get("token_ids")));
+            assertEquals(200, http.get("/health").status());
         }
     }
 }
