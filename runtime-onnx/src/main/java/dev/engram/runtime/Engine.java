@@ -16,11 +16,13 @@ import dev.engram.runtime.model.ModelManifest;
 import dev.engram.runtime.model.ModelPackage;
 import dev.engram.runtime.onnx.OnnxGraphs;
 import dev.engram.runtime.onnx.Workspace;
+import dev.engram.runtime.text.Tokenizer;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.IntConsumer;
+import java.util.function.IntPredicate;
 
 /**
  * Runs a model package segment by segment: ONNX Runtime executes the dense blocks, the configured
@@ -53,6 +55,7 @@ public final class Engine implements AutoCloseable {
     private final List<String> warnings;
     private final LayerSpec spec;
     private final int vocab;
+    private final Tokenizer tokenizer;
     private SegmentListener listener = (s, t, n) -> { };
     /** Wall time spent inside OrtSession.run since the engine was made (see {@link #onnxNanos()}). */
     private long onnxNanos;
@@ -67,8 +70,9 @@ public final class Engine implements AutoCloseable {
     private long[] idsArr = new long[0];
 
     Engine(ModelPackage pkg, EnginePlan plan, SequenceFactory factory, OnnxGraphs graphs, int segmentLength,
-           List<String> warnings) {
+           List<String> warnings, Tokenizer tokenizer) {
         this.pkg = pkg;
+        this.tokenizer = tokenizer;
         this.manifest = pkg.manifest();
         this.plan = plan;
         this.factory = factory;
@@ -100,6 +104,14 @@ public final class Engine implements AutoCloseable {
     /** Warnings from loading (for example the CUDA fallback), one line each. */
     public List<String> warnings() {
         return warnings;
+    }
+
+    /**
+     * The package's tokenizer: its {@code tokenizer.json} (checked on load: every id it can produce is in the
+     * model's vocabulary), or, without one, the {@link dev.engram.runtime.text.ByteTokenizer} fallback.
+     */
+    public Tokenizer tokenizer() {
+        return tokenizer;
     }
 
     public int segmentLength() {
@@ -158,6 +170,19 @@ public final class Engine implements AutoCloseable {
      * each step (exact segment semantics; cost grows with the position inside the segment).
      */
     public int[] generate(ModelSequence sequence, int[] prompt, GenerationParams params, IntConsumer onToken) {
+        return generateWhile(sequence, prompt, params, token -> {
+            if (onToken != null) {
+                onToken.accept(token);
+            }
+            return true;
+        });
+    }
+
+    /**
+     * Like {@link #generate}, but {@code onToken} says whether to go on: when it returns false, generation ends
+     * after that token (which is emitted and fed like every other). For stop conditions on the decoded text.
+     */
+    public int[] generateWhile(ModelSequence sequence, int[] prompt, GenerationParams params, IntPredicate onToken) {
         Sampler sampler = new Sampler(params, vocab);
         float[] logits = ingest(sequence, prompt);
         int[] out = new int[params.maxTokens()];
@@ -169,11 +194,12 @@ public final class Engine implements AutoCloseable {
                 break;
             }
             out[n++] = token;
-            if (onToken != null) {
-                onToken.accept(token);
-            }
+            boolean more = onToken == null || onToken.test(token);
             one[0] = token;
             logits = ingest(sequence, one);
+            if (!more) {
+                break;
+            }
         }
         return java.util.Arrays.copyOf(out, n);
     }

@@ -12,6 +12,8 @@ import dev.engram.runtime.config.SessionSettings;
 import dev.engram.runtime.model.ModelManifest;
 import dev.engram.runtime.model.ModelPackage;
 import dev.engram.runtime.onnx.OnnxGraphs;
+import dev.engram.runtime.text.Tokenizer;
+import dev.engram.runtime.text.Tokenizers;
 import dev.engram.spi.ConfigKey;
 import dev.engram.spi.Provider;
 import dev.engram.spi.ProviderRegistry;
@@ -105,6 +107,8 @@ public final class EngineLoader {
         if (device != null) {
             session = session.withDevice(device);
         }
+        Tokenizer tokenizer = Tokenizers.forPackage(pkg.tokenizer().filter(java.nio.file.Files::isRegularFile), m.files().tokenizer().orElse(null),
+                m.architecture().vocabSize(), problems, warnings);
         OnnxGraphs graphs = OnnxGraphs.open(pkg, session, problems, warnings::add);
         if (!problems.isEmpty()) {
             if (graphs != null) {
@@ -115,7 +119,8 @@ public final class EngineLoader {
         EnginePlan finalPlan = new EnginePlan(plan.layers(), session);
         SequenceFactory factory = new SequenceFactory(registry, finalPlan,
                 Collections.nCopies(m.architecture().layers(), spec), pkg.weightSource());
-        return new Engine(pkg, finalPlan, factory, graphs, segmentLength == null ? m.segmentLength() : segmentLength, warnings);
+        return new Engine(pkg, finalPlan, factory, graphs, segmentLength == null ? m.segmentLength() : segmentLength, warnings,
+                tokenizer);
     }
 
     private EnginePlan plan(ModelManifest m, List<String> problems) {
