@@ -33,6 +33,16 @@ public abstract class AttentionContract extends SequenceStateContract<Attention>
 
     @Override
     final List<Tensor> step(Attention attention, long start, TestData.Inputs in) {
-        return List.of(attention.attend(new Segment(start, in.q(), in.k(), in.v(), in.h(), null)).copy());
+        return List.of(produce(attention, start, in).get(0).copy());
+    }
+
+    @Override
+    final List<Tensor> produce(Attention attention, long start, TestData.Inputs in) {
+        return List.of(attention.attend(new Segment(start, in.q(), in.k(), in.v(), in.h(), null)));
+    }
+
+    @Override
+    final void complete(Attention attention, long start, TestData.Inputs in) {
+        // attend is the whole segment
     }
 }

@@ -2,6 +2,7 @@ package dev.engram.tck;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.engram.api.LayerSpec;
 import dev.engram.api.LongTermMemory;
 import dev.engram.api.Readout;
 import dev.engram.api.Segment;
@@ -49,6 +50,26 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
         return outputs;
     }
 
+    @Override
+    final List<Tensor> produce(LongTermMemory memory, long start, TestData.Inputs in) {
+        Readout readout = memory.read(segment(start, in));
+        List<Tensor> outputs = new ArrayList<>();
+        switch (readout) {
+            case Readout.PerHead p -> {
+                outputs.add(p.values());
+                outputs.add(memory.combine(in.local().copy(), readout));
+            }
+            case Readout.ModelSpace m -> outputs.add(m.addend());
+        }
+        readout.diagnostics().keySet().stream().sorted().forEach(k -> outputs.add(readout.diagnostics().get(k)));
+        return outputs;
+    }
+
+    @Override
+    final void complete(LongTermMemory memory, long start, TestData.Inputs in) {
+        memory.write(segment(start, in));
+    }
+
     private static List<Tensor> readAndCombine(LongTermMemory memory, Segment segment, Tensor local) {
         Readout readout = memory.read(segment);
         List<Tensor> outputs = new ArrayList<>();
@@ -89,6 +110,27 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
             assertTrue(x.get(i).bitEquals(y.get(i)),
                     "read output " + i + " changed with this segment's k/v/h: the memory read its own segment");
         }
+    }
+
+    /** {@code local} (the local attention's output) reaches the memory only through combine: checked like the segment's inputs. */
+    @Test
+    void aMisshapedOrNonFiniteLocalIsRejectedByCombineOrUnused() {
+        LayerSpec s = spec();
+        checkBadInput("local", "local", inputs -> {
+            TestData.Inputs c = inputs.copy();
+            return new TestData.Inputs(c.q(), c.k(), c.v(), c.h(),
+                    TestData.normal(9, 1f, s.heads(), c.local().dim(1), s.valueDim() + 1));
+        });
+        checkBadInput("local", "local", inputs -> {
+            TestData.Inputs c = inputs.copy();
+            c.local().array()[1] = Float.NaN;
+            return c;
+        });
+        checkBadInput("local", "local", inputs -> {
+            TestData.Inputs c = inputs.copy();
+            c.local().array()[c.local().size() - 1] = Float.NEGATIVE_INFINITY;
+            return c;
+        });
     }
 
     @Test

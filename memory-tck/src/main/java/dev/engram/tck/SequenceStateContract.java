@@ -64,6 +64,15 @@ abstract class SequenceStateContract<S extends SequenceState> {
     /** Runs one segment through {@code state} and returns copies of every output it produced, each [A, N, B]. */
     abstract List<Tensor> step(S state, long start, TestData.Inputs inputs);
 
+    /**
+     * The output-producing calls of one segment (a memory's read and combine, an attention's attend),
+     * returning the tensors exactly as the provider returned them: its own, possibly reused, buffers.
+     */
+    abstract List<Tensor> produce(S state, long start, TestData.Inputs inputs);
+
+    /** The rest of the segment after {@link #produce} (a memory's write; nothing for an attention). */
+    abstract void complete(S state, long start, TestData.Inputs inputs);
+
     final ProviderConfig parsedConfig() {
         return providerUnderTest().configSchema().parse("test config", config());
     }
@@ -268,6 +277,11 @@ abstract class SequenceStateContract<S extends SequenceState> {
             int n = c.k().dim(1);
             return new TestData.Inputs(c.q(), TestData.normal(9, 1f, s.kvHeads() + 1, n, s.keyDim()), c.v(), c.h(), c.local());
         });
+        checkBadInput("v", inputs -> {
+            TestData.Inputs c = inputs.copy();
+            int n = c.v().dim(1);
+            return new TestData.Inputs(c.q(), c.k(), TestData.normal(9, 1f, c.v().dim(0), n, s.valueDim() + 1), c.h(), c.local());
+        });
         checkBadInput("h", inputs -> {
             TestData.Inputs c = inputs.copy();
             int n = c.h().dim(0);
@@ -290,7 +304,12 @@ abstract class SequenceStateContract<S extends SequenceState> {
      * that names segment.{field} and the state is exactly as before, or the provider does not use that
      * field and its outputs equal those of the undamaged segment.
      */
-    private void checkBadInput(String field, UnaryOperator<TestData.Inputs> damage) {
+    final void checkBadInput(String field, UnaryOperator<TestData.Inputs> damage) {
+        checkBadInput(field, "segment." + field, damage);
+    }
+
+    /** As {@link #checkBadInput(String, UnaryOperator)}, for an input whose errors must name {@code named}. */
+    final void checkBadInput(String field, String named, UnaryOperator<TestData.Inputs> damage) {
         List<TestData.Inputs> in = inputs(spec());
         S state = fresh();
         run(state, in, 0, 2);
@@ -304,12 +323,12 @@ abstract class SequenceStateContract<S extends SequenceState> {
             run(reference, in, 0, 2);
             List<Tensor> expected = step(reference, start, good);
             assertBitEqual(List.of(expected), List.of(out),
-                    "segment." + field + " was damaged but accepted, so it must be unused");
+                    named + " was damaged but accepted, so it must be unused");
         } catch (InvalidInputException e) {
-            assertTrue(e.getMessage().contains("segment." + field),
-                    "the error must name segment." + field + ": " + e.getMessage());
+            assertTrue(e.getMessage().contains(named),
+                    "the error must name " + named + ": " + e.getMessage());
             assertArrayEquals(before, state.snapshot().toBytes(),
-                    "a rejected segment." + field + " changed the state");
+                    "a rejected " + named + " changed the state");
         }
     }
 
@@ -374,6 +393,94 @@ abstract class SequenceStateContract<S extends SequenceState> {
             a.shutdownNow();
             b.shutdownNow();
         }
+    }
+
+    /**
+     * Two instances never share mutable state: calls on A and B interleaved give each exactly what it gives
+     * alone, and a whole segment on B, run between A's output-producing calls and A's write, never changes
+     * the tensors A returned (a static buffer, a shared cache or a shared random stream would show here).
+     */
+    @Test
+    void twoInstancesNeverShareMutableState() {
+        List<TestData.Inputs> inA = inputs(spec());
+        List<TestData.Inputs> inB = new ArrayList<>();
+        for (int s = 0; s < inA.size(); s++) {
+            inB.add(TestData.inputs(spec(), length(s + 1), 700 + s));
+        }
+        List<List<Tensor>> aloneA = new ArrayList<>();
+        S solo = fresh();
+        long start = 0;
+        for (TestData.Inputs segment : inA) {
+            aloneA.add(produce(solo, start, segment).stream().map(Tensor::copy).toList());
+            complete(solo, start, segment);
+            start += segment.q().dim(1);
+        }
+        List<List<Tensor>> aloneB = run(fresh(), inB, 0, inB.size());
+
+        S a = fresh();
+        S b = fresh();
+        List<List<Tensor>> outA = new ArrayList<>();
+        List<List<Tensor>> outB = new ArrayList<>();
+        long startA = 0;
+        long startB = 0;
+        for (int s = 0; s < inA.size(); s++) {
+            List<Tensor> returnedByA = produce(a, startA, inA.get(s));
+            List<Tensor> keptA = returnedByA.stream().map(Tensor::copy).toList();
+            outB.add(step(b, startB, inB.get(s)));
+            for (int o = 0; o < returnedByA.size(); o++) {
+                if (!returnedByA.get(o).bitEquals(keptA.get(o))) {
+                    fail("segment " + s + ": output " + o + " returned by instance A changed during a call on instance B;"
+                            + " two instances must never share a buffer or other mutable state");
+                }
+            }
+            complete(a, startA, inA.get(s));
+            outA.add(keptA);
+            startA += inA.get(s).q().dim(1);
+            startB += inB.get(s).q().dim(1);
+        }
+        assertBitEqual(aloneA, outA, "instance A with calls on instance B interleaved");
+        assertBitEqual(aloneB, outB, "instance B with calls on instance A interleaved");
+    }
+
+    /**
+     * VARIABLE_SEGMENT_LENGTH declared: segments of 1 token and of more tokens than any before work, each
+     * output has the segment's token count, and an instance whose buffers were sized by earlier lengths
+     * answers exactly like a fresh one restored to the same state. Not declared: a segment of another length
+     * than the first is refused with an InvalidInputException that names the segment, state unchanged.
+     */
+    @Test
+    void variableSegmentLengthsWorkOrAreRefusedClearly() {
+        LayerSpec s = spec();
+        int[] lengths = {5, 1, 9, 2, 12};
+        S state = fresh();
+        long start = 0;
+        if (supports(Capability.VARIABLE_SEGMENT_LENGTH)) {
+            for (int i = 0; i < lengths.length; i++) {
+                TestData.Inputs in = TestData.inputs(s, lengths[i], 300 + i);
+                S restored = fresh();
+                restored.restore(Snapshot.fromBytes(state.snapshot().toBytes()));
+                List<Tensor> out = step(state, start, in);
+                for (int o = 0; o < out.size(); o++) {
+                    assertEquals(lengths[i], out.get(o).dim(1), "segment of " + lengths[i] + " tokens: output " + o
+                            + " has shape " + Arrays.toString(out.get(o).shape()));
+                    out.get(o).requireFinite("output");
+                }
+                assertBitEqual(List.of(step(restored, start, in)), List.of(out),
+                        "segment " + i + " (" + lengths[i] + " tokens) after segments of other lengths versus a fresh"
+                                + " instance restored to the same state");
+                start += lengths[i];
+            }
+            return;
+        }
+        step(state, 0, TestData.inputs(s, lengths[0], 300));
+        byte[] before = state.snapshot().toBytes();
+        final long next = lengths[0];
+        InvalidInputException e = assertThrows(InvalidInputException.class,
+                () -> step(state, next, TestData.inputs(s, lengths[2], 302)),
+                "VARIABLE_SEGMENT_LENGTH is not declared, so a segment of " + lengths[2] + " tokens after one of "
+                        + lengths[0] + " must be refused");
+        assertTrue(e.getMessage().contains("segment"), "the error must name the segment: " + e.getMessage());
+        assertArrayEquals(before, state.snapshot().toBytes(), "a refused segment length changed the state");
     }
 
     @Test

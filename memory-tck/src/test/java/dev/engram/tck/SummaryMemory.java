@@ -92,8 +92,10 @@ final class SummaryMemory implements LongTermMemoryProvider {
 
         @Override
         public Tensor combine(Tensor local, Readout readout) {
+            Tensor values = ((Readout.PerHead) readout).values();
+            local.requireShape("local", spec().heads(), values.dim(1), spec().valueDim()).requireFinite("local");
             Tensor out = local.copy();
-            Gates.combine(gates, local, ((Readout.PerHead) readout).values(), out);
+            Gates.combine(gates, local, values, out);
             return out;
         }
 
