@@ -6,6 +6,7 @@ import dev.engram.api.NonFiniteStateException;
 import dev.engram.api.Readout;
 import dev.engram.api.Segment;
 import dev.engram.api.Snapshot;
+import dev.engram.api.SnapshotException;
 import dev.engram.api.Tensor;
 import dev.engram.spi.Gates;
 import dev.engram.spi.LayerContext;
@@ -127,7 +128,8 @@ final class InfiniMemory implements LongTermMemory {
         Tensor values = p.values();
         int n = values.dim(1);
         ensureCapacity(n);
-        local.requireShape("local", spec.heads(), n, dv);
+        // NaN or an infinity in local would pass through the gate into the output unnoticed
+        local.requireShape("local", spec.heads(), n, dv).requireFinite("local");
         Gates.combine(gates, local, values, combined);
         return combined;
     }
@@ -193,11 +195,26 @@ final class InfiniMemory implements LongTermMemory {
         SnapshotSupport.load(context, stateVersion, snapshot, r -> {
             float[] m = r.readFloats("M", memory.length);
             float[] z = r.readFloats("z", normaliser.length);
+            requireFiniteSnapshot(m, dk * dv, "M");
+            requireFiniteSnapshot(z, dk, "z");
             return () -> {
                 memory = m;
                 normaliser = z;
             };
         });
+    }
+
+    /**
+     * A write never leaves a non-finite state, so a snapshot holding one was damaged or made elsewhere;
+     * restoring it would turn every later read into NaN.
+     */
+    private static void requireFiniteSnapshot(float[] state, int perHead, String what) {
+        for (int i = 0; i < state.length; i++) {
+            if (!Float.isFinite(state[i])) {
+                throw new SnapshotException("snapshot." + what + " of kv head " + i / perHead + " holds " + state[i]
+                        + " at index " + i % perHead + "; valid: finite values (a write never stores anything else)");
+            }
+        }
     }
 
     @Override
