@@ -1,6 +1,7 @@
 package dev.engram.memory.infini;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.engram.api.LayerSpec;
 import dev.engram.api.LongTermMemory;
@@ -21,6 +22,7 @@ class FootprintTest {
         Tensor k = Fixtures.tensor(Fixtures.random(r, 2, n, 16, 1));
         Tensor v = Fixtures.tensor(Fixtures.random(r, 2, n, 16, 1));
         int emptySize = m.snapshot().toBytes().length;
+        int emptyPayload = m.snapshot().payload().length;
         long bytes = m.stateBytes();
         assertEquals(4L * 2 * 16 * (16 + 1), bytes, "G * dk * (dv + 1) floats");
         for (long position = 0; position < 1_000_000; position += n) {
@@ -31,9 +33,20 @@ class FootprintTest {
         assertEquals(bytes, m.stateBytes());
         byte[] payload = m.snapshot().payload();
         assertEquals(emptySize, m.snapshot().toBytes().length);
+        assertEquals(emptyPayload, payload.length, "payload bytes");
         StateReader reader = new StateReader(payload);
-        for (float x : reader.readFloats("M", 2 * 16 * 16)) {
-            assertEquals(true, Float.isFinite(x), "M stays finite");
+        // readFloats fails unless the stored length is exactly G * dk * dv (then G * dk); requireEnd
+        // fails if anything else was appended.
+        float[] mem = reader.readFloats("M", 2 * 16 * 16);
+        float[] z = reader.readFloats("z", 2 * 16);
+        reader.requireEnd();
+        for (float x : mem) {
+            assertTrue(Float.isFinite(x), "M stays finite");
+        }
+        for (float x : z) {
+            assertTrue(Float.isFinite(x), "z stays finite");
+            // Every feature is positive, so z is a sum of about a million positive values per entry.
+            assertTrue(x > 100_000f, "z accumulated the million tokens: " + x);
         }
     }
 }
