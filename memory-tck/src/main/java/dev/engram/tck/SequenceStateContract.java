@@ -302,7 +302,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
     /**
      * Feeds a damaged segment after two good ones. Either the step fails with an InvalidInputException
      * that names segment.{field} and the state is exactly as before, or the provider does not use that
-     * field and its outputs equal those of the undamaged segment.
+     * field: its outputs and the state after the step equal those of the undamaged segment.
      */
     final void checkBadInput(String field, UnaryOperator<TestData.Inputs> damage) {
         checkBadInput(field, "segment." + field, damage);
@@ -324,6 +324,10 @@ abstract class SequenceStateContract<S extends SequenceState> {
             List<Tensor> expected = step(reference, start, good);
             assertBitEqual(List.of(expected), List.of(out),
                     named + " was damaged but accepted, so it must be unused");
+            // A field a memory consumes only in write() shows in no output of this segment: compare the state too.
+            assertArrayEquals(reference.snapshot().toBytes(), state.snapshot().toBytes(),
+                    named + " was damaged but accepted, and the state after the segment differs from the undamaged"
+                            + " segment's: a field that is used must be checked");
         } catch (InvalidInputException e) {
             assertTrue(e.getMessage().contains(named),
                     "the error must name " + named + ": " + e.getMessage());

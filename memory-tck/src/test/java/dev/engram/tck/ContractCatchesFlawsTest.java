@@ -41,6 +41,42 @@ class ContractCatchesFlawsTest {
         @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.NONDETERMINISTIC); }
     }
 
+    static class NonCausal extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.NON_CAUSAL); }
+    }
+
+    static class AcceptsForeignSnapshot extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.ACCEPTS_FOREIGN_SNAPSHOT); }
+    }
+
+    static class GrowingState extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.GROWING_STATE); }
+    }
+
+    static class UncheckedVShape extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.UNCHECKED_V_SHAPE); }
+    }
+
+    static class UncheckedLocal extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.UNCHECKED_LOCAL); }
+    }
+
+    static class SharedBuffer extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.SHARED_BUFFER); }
+    }
+
+    static class StaleLength extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.STALE_LENGTH); }
+    }
+
+    static class FixedLength extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.FIXED_LENGTH); }
+    }
+
+    static class FixedLengthUnclear extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.FIXED_LENGTH_UNCLEAR); }
+    }
+
     private static Set<String> failedChecks(Class<?> suite) {
         Set<String> failed = new TreeSet<>();
         List<Event> events = EngineTestKit.engine("junit-jupiter").selectors(selectClass(suite)).execute()
@@ -80,6 +116,47 @@ class ContractCatchesFlawsTest {
     void mutatingBeforeValidatingIsCaught() {
         Set<String> failed = failedChecks(MutatesBeforeValidating.class);
         assertEquals(true, failed.contains("nonFiniteInputsAreRejectedOrUnusedAndLeaveTheStateUnchanged"), failed.toString());
+    }
+
+    @Test
+    void anOutputThatDependsOnALaterTokenIsCaught() {
+        assertEquals(Set.of("anOutputNeverDependsOnALaterToken"), failedChecks(NonCausal.class));
+    }
+
+    @Test
+    void restoringAnotherProvidersSnapshotIsCaught() {
+        assertEquals(Set.of("restoreRefusesForeignOrDamagedSnapshotsAndKeepsTheState"), failedChecks(AcceptsForeignSnapshot.class));
+    }
+
+    @Test
+    void stateThatGrowsDespiteConstantStateSizeIsCaught() {
+        assertEquals(Set.of("stateBytesIsNonNegativeAndFlatWhenDeclaredConstant"), failedChecks(GrowingState.class));
+    }
+
+    @Test
+    void aValueOfTheWrongShapeTakenUncheckedIsCaught() {
+        assertEquals(Set.of("wrongShapesAreRejectedOrUnusedAndLeaveTheStateUnchanged"), failedChecks(UncheckedVShape.class));
+    }
+
+    @Test
+    void aLocalOutputMixedUncheckedIsCaught() {
+        assertEquals(Set.of("aMisshapedOrNonFiniteLocalIsRejectedByCombineOrUnused"), failedChecks(UncheckedLocal.class));
+    }
+
+    @Test
+    void aBufferSharedBetweenInstancesIsCaught() {
+        assertEquals(Set.of("twoInstancesNeverShareMutableState"), failedChecks(SharedBuffer.class));
+    }
+
+    @Test
+    void aVariableLengthClaimWithStaleBuffersIsCaught() {
+        assertEquals(true, failedChecks(StaleLength.class).contains("variableSegmentLengthsWorkOrAreRefusedClearly"));
+    }
+
+    @Test
+    void aFixedLengthMemoryPassesWhenItRefusesOtherLengthsClearlyAndFailsWhenItDoesNot() {
+        assertEquals(Set.of(), failedChecks(FixedLength.class));
+        assertEquals(Set.of("variableSegmentLengthsWorkOrAreRefusedClearly"), failedChecks(FixedLengthUnclear.class));
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.engram.tck;
 
 import dev.engram.api.Capability;
+import dev.engram.api.InvalidInputException;
 import dev.engram.api.LayerSpec;
 import dev.engram.api.LongTermMemory;
 import dev.engram.api.Readout;
@@ -24,11 +25,32 @@ import java.util.List;
  * {@link Flaw} switches on one deliberate bug at a time, and the kit must catch each.
  */
 final class SummaryMemory implements LongTermMemoryProvider {
-    enum Flaw { NONE, READS_OWN_SEGMENT, LOSSY_SNAPSHOT, RESET_KEEPS_STATE, MUTATES_BEFORE_VALIDATING, NONDETERMINISTIC }
+    enum Flaw {
+        NONE, READS_OWN_SEGMENT, LOSSY_SNAPSHOT, RESET_KEEPS_STATE, MUTATES_BEFORE_VALIDATING, NONDETERMINISTIC,
+        /** An earlier token's readout depends on the segment's last query. */
+        NON_CAUSAL,
+        /** restore() accepts a snapshot written by another provider. */
+        ACCEPTS_FOREIGN_SNAPSHOT,
+        /** Declares CONSTANT_STATE_SIZE, but stateBytes() counts every token written. */
+        GROWING_STATE,
+        /** write() takes v without checking its shape. */
+        UNCHECKED_V_SHAPE,
+        /** combine() mixes local without checking its shape or values. */
+        UNCHECKED_LOCAL,
+        /** Every instance reads into one static buffer. */
+        SHARED_BUFFER,
+        /** Declares VARIABLE_SEGMENT_LENGTH, but fills only as many tokens as its first segment had. */
+        STALE_LENGTH,
+        /** Declares no VARIABLE_SEGMENT_LENGTH and refuses another length clearly: correct. */
+        FIXED_LENGTH,
+        /** Declares no VARIABLE_SEGMENT_LENGTH and fails on another length with an IllegalStateException. */
+        FIXED_LENGTH_UNCLEAR
+    }
 
     static final ConfigKey<Double> SCALE = ConfigKey.ofDouble("scale", 1.0, "readout scale").check(v -> v > 0, "> 0");
     private final Flaw flaw;
     private static int counter;
+    private static Tensor sharedBuffer;
 
     SummaryMemory(Flaw flaw) {
         this.flaw = flaw;
@@ -46,6 +68,9 @@ final class SummaryMemory implements LongTermMemoryProvider {
 
     @Override
     public boolean supports(Capability c, ProviderConfig config) {
+        if (c == Capability.VARIABLE_SEGMENT_LENGTH && (flaw == Flaw.FIXED_LENGTH || flaw == Flaw.FIXED_LENGTH_UNCLEAR)) {
+            return false;
+        }
         return c != Capability.STOCHASTIC;
     }
 
@@ -59,6 +84,10 @@ final class SummaryMemory implements LongTermMemoryProvider {
         private final float scale;
         private final float[] gates;
         private float[] sums;
+        /** Tokens written; part of the state only under GROWING_STATE. */
+        private long written;
+        /** The first segment's length (STALE_LENGTH, FIXED_LENGTH*); -1 before it. */
+        private int firstLength = -1;
 
         Memory(LayerContext context) {
             this.context = context;
@@ -74,16 +103,37 @@ final class SummaryMemory implements LongTermMemoryProvider {
             LayerSpec s = spec();
             Tensor q = segment.requireQ(s);
             int n = q.dim(1);
+            if (flaw == Flaw.FIXED_LENGTH && firstLength >= 0 && n != firstLength) {
+                throw new InvalidInputException("segment", "has " + n + " tokens; provider 'summary' takes segments of "
+                        + firstLength + " tokens only, as many as its first (VARIABLE_SEGMENT_LENGTH is not supported)");
+            }
+            if (flaw == Flaw.FIXED_LENGTH_UNCLEAR && firstLength >= 0 && n != firstLength) {
+                throw new IllegalStateException("buffer size");
+            }
+            if (firstLength < 0) {
+                firstLength = n;
+            }
             if (flaw == Flaw.READS_OWN_SEGMENT) {
                 write(segment);
             }
-            Tensor out = Tensor.zeros(s.heads(), n, s.valueDim());
+            Tensor out;
+            if (flaw == Flaw.SHARED_BUFFER) {
+                if (sharedBuffer == null || sharedBuffer.dim(1) != n) {
+                    sharedBuffer = Tensor.zeros(s.heads(), n, s.valueDim());
+                }
+                out = sharedBuffer;
+            } else {
+                out = Tensor.zeros(s.heads(), n, s.valueDim());
+            }
             float jitter = flaw == Flaw.NONDETERMINISTIC ? (counter++) * 1e-3f : 0f;
+            int filled = flaw == Flaw.STALE_LENGTH ? Math.min(n, firstLength) : n;
             for (int h = 0; h < s.heads(); h++) {
                 int g = s.kvHeadOf(h);
+                float lastQuery = flaw == Flaw.NON_CAUSAL ? q.get(h, n - 1, 0) : 0f;
                 for (int t = 0; t < n; t++) {
                     for (int d = 0; d < s.valueDim(); d++) {
-                        out.set(sums[g * s.valueDim() + d] * scale + jitter, h, t, d);
+                        float sum = sums[g * s.valueDim() + d];
+                        out.set(t < filled ? sum * scale + jitter + sum * lastQuery * 1e-3f : 0f, h, t, d);
                     }
                 }
             }
@@ -93,7 +143,9 @@ final class SummaryMemory implements LongTermMemoryProvider {
         @Override
         public Tensor combine(Tensor local, Readout readout) {
             Tensor values = ((Readout.PerHead) readout).values();
-            local.requireShape("local", spec().heads(), values.dim(1), spec().valueDim()).requireFinite("local");
+            if (flaw != Flaw.UNCHECKED_LOCAL) {
+                local.requireShape("local", spec().heads(), values.dim(1), spec().valueDim()).requireFinite("local");
+            }
             Tensor out = local.copy();
             Gates.combine(gates, local, values, out);
             return out;
@@ -105,8 +157,9 @@ final class SummaryMemory implements LongTermMemoryProvider {
             if (flaw == Flaw.MUTATES_BEFORE_VALIDATING) {
                 sums[0] += 1f;
             }
-            Tensor v = segment.requireV(s);
+            Tensor v = flaw == Flaw.UNCHECKED_V_SHAPE ? segment.v().requireFinite("segment.v") : segment.requireV(s);
             segment.requireK(s);
+            written += v.dim(1);
             float[] a = v.array();
             for (int g = 0; g < s.kvHeads(); g++) {
                 for (int t = 0; t < v.dim(1); t++) {
@@ -121,6 +174,7 @@ final class SummaryMemory implements LongTermMemoryProvider {
         public void reset() {
             if (flaw != Flaw.RESET_KEEPS_STATE) {
                 sums = new float[sums.length];
+                written = 0;
             }
         }
 
@@ -134,20 +188,30 @@ final class SummaryMemory implements LongTermMemoryProvider {
                     }
                 }
                 w.writeFloats(saved);
+                if (flaw == Flaw.GROWING_STATE) {
+                    w.writeLong(written);
+                }
             });
         }
 
         @Override
         public void restore(Snapshot snapshot) {
-            SnapshotSupport.load(context, stateVersion(), snapshot, r -> {
+            Snapshot checked = flaw == Flaw.ACCEPTS_FOREIGN_SNAPSHOT
+                    ? new Snapshot(context.provider(), snapshot.stateVersion(), snapshot.spec(), snapshot.payload())
+                    : snapshot;
+            SnapshotSupport.load(context, stateVersion(), checked, r -> {
                 float[] restored = r.readFloats("sums", sums.length);
-                return () -> sums = restored;
+                long tokens = flaw == Flaw.GROWING_STATE ? r.readLong() : 0;
+                return () -> {
+                    sums = restored;
+                    written = tokens;
+                };
             });
         }
 
         @Override
         public long stateBytes() {
-            return sums.length * 4L;
+            return sums.length * 4L + (flaw == Flaw.GROWING_STATE ? written * 4L : 0);
         }
     }
 }
