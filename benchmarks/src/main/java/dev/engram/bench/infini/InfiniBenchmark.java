@@ -130,6 +130,11 @@ public class InfiniBenchmark {
     /** 2H products [N x d] x [d x d]: the multiply-adds of H head reads plus H head writes. */
     @Benchmark
     public void plainMatmulSameWork(Blackhole bh) {
+        plainProducts();
+        bh.consume(c);
+    }
+
+    private void plainProducts() {
         for (int rep = 0; rep < 2 * heads; rep++) {
             java.util.Arrays.fill(c, 0f);
             for (int i = 0; i < tokens; i++) {
@@ -143,7 +148,6 @@ public class InfiniBenchmark {
                 }
             }
         }
-        bh.consume(c);
     }
 
     /**
@@ -152,11 +156,15 @@ public class InfiniBenchmark {
      */
     @Benchmark
     public void blockedMatmulSameWork(Blackhole bh) {
+        blockedProducts();
+        bh.consume(c);
+    }
+
+    private void blockedProducts() {
         for (int rep = 0; rep < 2 * heads; rep++) {
             java.util.Arrays.fill(c, 0f);
             blocked(a, b, c, tokens, dim);
         }
-        bh.consume(c);
     }
 
     static void blocked(float[] a, float[] b, float[] c, int rows, int d) {
@@ -214,8 +222,15 @@ public class InfiniBenchmark {
                 .mapToDouble(p -> p.getPrimaryResult().getScore()).findFirst().orElse(Double.NaN);
     }
 
-    /** Runs every shape (or those given as JMH options, e.g. {@code -p heads=12}) and prints the table. */
+    /**
+     * Runs every shape (or those given as JMH options, e.g. {@code -p heads=12}) and prints the table;
+     * {@code --paired [reps]} runs the interleaved measurement of {@link #paired} instead.
+     */
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("--paired")) {
+            paired(args.length > 1 ? Integer.parseInt(args[1]) : 11);
+            return;
+        }
         OptionsBuilder options = new OptionsBuilder();
         options.parent(new org.openjdk.jmh.runner.options.CommandLineOptions(args));
         options.include(InfiniBenchmark.class.getSimpleName());
@@ -243,5 +258,113 @@ public class InfiniBenchmark {
                     h, d, n, r.getParams().getParam("update"), ms, error, f / ms, plain, fm / plain, block, fm / block, f / ms / best));
         }
         rows.forEach(System.out::println);
+    }
+
+    /**
+     * The ratio to the matmul peers measured pair by pair. On a loaded machine the load changes between
+     * JMH trials (each benchmark runs minutes after the other), so a ratio of two trial means mixes
+     * machine states. Here every repetition times, back to back in one thread: one linear segment, one
+     * delta segment, the plain and the blocked matmul (the order reversed every other repetition), and
+     * takes the ratio of GFLOP/s against the faster peer within that repetition. The median and the
+     * quartiles over the repetitions are printed; a neighbour's burst then moves one pair, not the ratio.
+     */
+    static void paired(int reps) {
+        int[][] shapes = {{12, 64, 512}, {12, 64, 2048}, {32, 64, 512}, {32, 64, 2048},
+                {12, 128, 512}, {12, 128, 2048}, {32, 128, 512}, {32, 128, 2048}};
+        System.out.println("| H | d | N | linear ms (median) | delta ms (median) | plain ms | blocked ms "
+                + "| ratio linear: median [q1, q3] | ratio delta: median [q1, q3] |");
+        System.out.println("|---:|---:|---:|---:|---:|---:|---:|---|---|");
+        warmUp();
+        for (int[] shape : shapes) {
+            InfiniBenchmark peer = new InfiniBenchmark();
+            peer.heads = shape[0];
+            peer.dim = shape[1];
+            peer.tokens = shape[2];
+            peer.setup();
+            Memory linear = memory(peer, "linear");
+            Memory delta = memory(peer, "delta");
+            double[][] ms = new double[4][reps];
+            double[][] ratio = new double[2][reps];
+            for (int rep = -2; rep < reps; rep++) { // two untimed repetitions first
+                double[] t = new double[4];
+                for (int step = 0; step < 4; step++) {
+                    int which = rep % 2 == 0 ? step : 3 - step;
+                    long start = System.nanoTime();
+                    switch (which) {
+                        case 0 -> step(linear);
+                        case 1 -> step(delta);
+                        case 2 -> peer.plainOnce();
+                        default -> peer.blockedOnce();
+                    }
+                    t[which] = (System.nanoTime() - start) / 1e6;
+                }
+                if (rep < 0) {
+                    continue;
+                }
+                double matmul = Math.min(t[2], t[3]);
+                for (int i = 0; i < 4; i++) {
+                    ms[i][rep] = t[i];
+                }
+                // GFLOP/s ratio = (flops / t) / (linear flops / matmul)
+                ratio[0][rep] = matmul / t[0];
+                ratio[1][rep] = 1.5 * matmul / t[1];
+            }
+            System.out.printf(Locale.ROOT, "| %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.2f [%.2f, %.2f] | %.2f [%.2f, %.2f] |%n",
+                    shape[0], shape[1], shape[2], quantile(ms[0], 0.5), quantile(ms[1], 0.5), quantile(ms[2], 0.5),
+                    quantile(ms[3], 0.5), quantile(ratio[0], 0.5), quantile(ratio[0], 0.25), quantile(ratio[0], 0.75),
+                    quantile(ratio[1], 0.5), quantile(ratio[1], 0.25), quantile(ratio[1], 0.75));
+        }
+    }
+
+    /** Compiles the kernels and both matmul loops before anything is timed (a few seconds). */
+    private static void warmUp() {
+        InfiniBenchmark peer = new InfiniBenchmark();
+        peer.heads = 4;
+        peer.dim = 64;
+        peer.tokens = 512;
+        peer.setup();
+        Memory linear = memory(peer, "linear");
+        Memory delta = memory(peer, "delta");
+        long end = System.nanoTime() + 5_000_000_000L;
+        while (System.nanoTime() < end) {
+            step(linear);
+            step(delta);
+            peer.plainOnce();
+            peer.blockedOnce();
+        }
+    }
+
+    private static Memory memory(InfiniBenchmark shape, String update) {
+        Memory m = new Memory();
+        m.update = update;
+        m.setup(shape);
+        return m;
+    }
+
+    private static float sink;
+
+    private static void step(Memory m) {
+        Readout readout = m.memory.read(m.segment);
+        sink += m.memory.combine(m.local, readout).array()[0];
+        m.memory.write(m.segment);
+    }
+
+    private void plainOnce() {
+        plainProducts();
+        sink += c[0];
+    }
+
+    private void blockedOnce() {
+        blockedProducts();
+        sink += c[0];
+    }
+
+    private static double quantile(double[] x, double q) {
+        double[] s = x.clone();
+        java.util.Arrays.sort(s);
+        double pos = q * (s.length - 1);
+        int lo = (int) Math.floor(pos);
+        int hi = Math.min(lo + 1, s.length - 1);
+        return s[lo] + (s[hi] - s[lo]) * (pos - lo);
     }
 }
