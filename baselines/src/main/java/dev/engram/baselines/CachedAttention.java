@@ -25,10 +25,20 @@ import dev.engram.spi.SnapshotSupport;
  * query i attends to cache[0 .. length + i] (causal), then {@code window} evicts all but the last
  * {@code window} tokens by moving them to the front. Buffers grow geometrically and are reused:
  * after warm-up an {@link #attend} allocates nothing.
+ *
+ * <p>Layout, for the JIT's auto-vectoriser (C2 vectorises {@code a[t] += x * b[t]} over arrays indexed
+ * from 0, but not loops whose arrays start at different offsets, nor float dot-product reductions):
+ * keys are stored transposed, one array per (kv head, key dimension) indexed by token, and values one
+ * array per (kv head, token). Scores are computed for blocks of four queries at once as
+ * {@code s_r[t] += q_r[d] * k_d[t]} (each key row read once per block), the output as
+ * {@code o_r[:] += w_r[t] * v_t[:]}. Each query's arithmetic (sums over d, then over t, in order)
+ * does not depend on the blocking, so a query's output is the same whatever segment length it came in.
  */
 final class CachedAttention implements Attention {
     /** Tokens preallocated for a full cache, and slack beyond the window for a window cache. */
     private static final int INITIAL_TOKENS = 64;
+    /** Queries per block of the score and output loops. */
+    private static final int BLOCK = 4;
     /** The largest cache length whose per-head arrays still fit in a Java array. */
     private final int maxTokens;
 
@@ -48,15 +58,26 @@ final class CachedAttention implements Attention {
     /** -1 for an unbounded (full) cache, else the number of tokens kept before a segment. */
     private final int window;
 
-    private float[][] keys;
-    private float[][] values;
+    /** keys[g][d][t]: dimension d of cached token t's (rotated) key, kv head g. */
+    private float[][][] keys;
+    /** values[g][t]: cached token t's value, kv head g (each slot its own array; eviction moves references). */
+    private float[][][] values;
+    /** Spare references for moving value rows on eviction. */
+    private float[][] valueSpare;
     /** Absolute position of each cached token (shared by the kv heads). */
     private long[] positions;
     private int capacity;
     private int length;
 
     private float[] rotatedQueries = new float[0];
-    private float[] scores = new float[0];
+    private float[] rotatedKeys = new float[0];
+    /** Scores, then softmax weights, of the (up to) four queries of a block, indexed by cached token. */
+    private final float[][] scores = new float[BLOCK][0];
+    /** Output accumulators of a block's queries, [BLOCK][valueDim]. */
+    private final float[][] acc;
+    private final float[] inv = new float[BLOCK];
+    /** Row-major keys or values of one kv head, for snapshots (the payload layout predates the transposed one). */
+    private float[] flat = new float[0];
     private float[] output = new float[0];
     private Tensor outputView;
 
@@ -80,6 +101,7 @@ final class CachedAttention implements Attention {
             throw InvalidInputException.outOfRange("window", window, "<= " + (maxTokens - INITIAL_TOKENS)
                     + " for keyDim " + keyDim + " and valueDim " + valueDim + " (one Java array per kv head)");
         }
+        this.acc = new float[BLOCK][valueDim];
         allocate(initialCapacity());
     }
 
@@ -88,8 +110,9 @@ final class CachedAttention implements Attention {
     }
 
     private void allocate(int tokens) {
-        keys = new float[kvHeads][tokens * keyDim];
-        values = new float[kvHeads][tokens * valueDim];
+        keys = new float[kvHeads][keyDim][tokens];
+        values = new float[kvHeads][tokens][valueDim];
+        valueSpare = new float[tokens][];
         positions = new long[tokens];
         capacity = tokens;
     }
@@ -104,9 +127,15 @@ final class CachedAttention implements Attention {
         }
         int grown = (int) Math.min(maxTokens, Math.max(tokens, 2L * capacity));
         for (int g = 0; g < kvHeads; g++) {
-            keys[g] = java.util.Arrays.copyOf(keys[g], grown * keyDim);
-            values[g] = java.util.Arrays.copyOf(values[g], grown * valueDim);
+            for (int d = 0; d < keyDim; d++) {
+                keys[g][d] = java.util.Arrays.copyOf(keys[g][d], grown);
+            }
+            values[g] = java.util.Arrays.copyOf(values[g], grown);
+            for (int t = capacity; t < grown; t++) {
+                values[g][t] = new float[valueDim];
+            }
         }
+        valueSpare = new float[grown][];
         positions = java.util.Arrays.copyOf(positions, grown);
         capacity = grown;
     }
@@ -142,12 +171,23 @@ final class CachedAttention implements Attention {
         }
         for (int g = 0; g < kvHeads; g++) {
             int kSrc = k.offset() + g * n * keyDim;
+            float[] ka = k.array();
             if (rope != null) {
-                rope.rotate(k.array(), kSrc, keys[g], length * keyDim, start, n);
-            } else {
-                System.arraycopy(k.array(), kSrc, keys[g], length * keyDim, n * keyDim);
+                rope.rotate(ka, kSrc, rotatedKeys, 0, start, n);
+                ka = rotatedKeys;
+                kSrc = 0;
             }
-            System.arraycopy(v.array(), v.offset() + g * n * valueDim, values[g], length * valueDim, n * valueDim);
+            float[][] kg = keys[g];
+            for (int i = 0; i < n; i++) {
+                int row = kSrc + i * keyDim;
+                for (int d = 0; d < keyDim; d++) {
+                    kg[d][length + i] = ka[row + d];
+                }
+            }
+            int vSrc = v.offset() + g * n * valueDim;
+            for (int i = 0; i < n; i++) {
+                System.arraycopy(v.array(), vSrc + i * valueDim, values[g][length + i], 0, valueDim);
+            }
         }
         for (int i = 0; i < n; i++) {
             positions[length + i] = start + i;
@@ -155,42 +195,22 @@ final class CachedAttention implements Attention {
 
         for (int h = 0; h < heads; h++) {
             int g = h / group;
-            float[] kg = keys[g];
-            float[] vg = values[g];
             float slope = slopes == null ? 0f : slopes[h];
-            for (int i = 0; i < n; i++) {
-                int last = length + i;
-                long queryPosition = start + i;
-                int qRow = qOffset + (h * n + i) * keyDim;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int t = 0; t <= last; t++) {
-                    float s = dot(qa, qRow, kg, t * keyDim, keyDim) * scale;
-                    if (slopes != null) {
-                        s -= slope * (float) (queryPosition - positions[t]);
-                    }
-                    scores[t] = s;
-                    if (s > max) {
-                        max = s;
-                    }
+            for (int i0 = 0; i0 < n; i0 += BLOCK) {
+                int rows = Math.min(BLOCK, n - i0);
+                int first = length + i0; // the last cached token the block's first query sees
+                scoreBlock(qa, qOffset + (h * n + i0) * keyDim, rows, keys[g], first + rows);
+                for (int r = 0; r < rows; r++) {
+                    inv[r] = softmax(scores[r], first + r, slope, start + i0 + r);
                 }
-                double sum = 0;
-                for (int t = 0; t <= last; t++) {
-                    float e = (float) Math.exp(scores[t] - max);
-                    scores[t] = e;
-                    sum += e;
-                }
-                int o = (h * n + i) * valueDim;
-                java.util.Arrays.fill(output, o, o + valueDim, 0f);
-                for (int t = 0; t <= last; t++) {
-                    float w = scores[t];
-                    int vRow = t * valueDim;
+                outputBlock(values[g], rows, first);
+                for (int r = 0; r < rows; r++) {
+                    float[] a = acc[r];
+                    float w = inv[r];
+                    int o = (h * n + i0 + r) * valueDim;
                     for (int d = 0; d < valueDim; d++) {
-                        output[o + d] += w * vg[vRow + d];
+                        output[o + d] = a[d] * w;
                     }
-                }
-                float inv = (float) (1.0 / sum);
-                for (int d = 0; d < valueDim; d++) {
-                    output[o + d] *= inv;
                 }
             }
         }
@@ -199,8 +219,13 @@ final class CachedAttention implements Attention {
         if (window >= 0 && length > window) {
             int drop = length - window;
             for (int g = 0; g < kvHeads; g++) {
-                System.arraycopy(keys[g], drop * keyDim, keys[g], 0, window * keyDim);
-                System.arraycopy(values[g], drop * valueDim, values[g], 0, window * valueDim);
+                for (int d = 0; d < keyDim; d++) {
+                    System.arraycopy(keys[g][d], drop, keys[g][d], 0, window);
+                }
+                float[][] vg = values[g];
+                System.arraycopy(vg, 0, valueSpare, 0, drop);
+                System.arraycopy(vg, drop, vg, 0, window);
+                System.arraycopy(valueSpare, 0, vg, window, drop);
             }
             System.arraycopy(positions, drop, positions, 0, window);
             length = window;
@@ -208,28 +233,130 @@ final class CachedAttention implements Attention {
         return outputView;
     }
 
-    /** Dot product with four partial sums (fixed order, so results are deterministic). */
-    private static float dot(float[] a, int ao, float[] b, int bo, int len) {
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int i = 0;
-        for (; i + 3 < len; i += 4) {
-            s0 += a[ao + i] * b[bo + i];
-            s1 += a[ao + i + 1] * b[bo + i + 1];
-            s2 += a[ao + i + 2] * b[bo + i + 2];
-            s3 += a[ao + i + 3] * b[bo + i + 3];
+    /**
+     * scores[r][t] = sum over d, in order, of q_r[d] * keys[d][t] for t < cols, for the {@code rows} queries
+     * whose rows start at {@code qRow} (consecutive, keyDim apart). Four rows share each key row read.
+     */
+    private void scoreBlock(float[] qa, int qRow, int rows, float[][] kg, int cols) {
+        for (int r = 0; r < rows; r++) {
+            java.util.Arrays.fill(scores[r], 0, cols, 0f);
         }
-        for (; i < len; i++) {
-            s0 += a[ao + i] * b[bo + i];
+        if (rows == BLOCK) {
+            float[] s0 = scores[0];
+            float[] s1 = scores[1];
+            float[] s2 = scores[2];
+            float[] s3 = scores[3];
+            for (int d = 0; d < keyDim; d++) {
+                float a0 = qa[qRow + d];
+                float a1 = qa[qRow + keyDim + d];
+                float a2 = qa[qRow + 2 * keyDim + d];
+                float a3 = qa[qRow + 3 * keyDim + d];
+                float[] kd = kg[d];
+                for (int t = 0; t < cols; t++) {
+                    float kv = kd[t];
+                    s0[t] += a0 * kv;
+                    s1[t] += a1 * kv;
+                    s2[t] += a2 * kv;
+                    s3[t] += a3 * kv;
+                }
+            }
+            return;
         }
-        return (s0 + s1) + (s2 + s3);
+        for (int r = 0; r < rows; r++) {
+            float[] sr = scores[r];
+            for (int d = 0; d < keyDim; d++) {
+                float a = qa[qRow + r * keyDim + d];
+                float[] kd = kg[d];
+                for (int t = 0; t < cols; t++) {
+                    sr[t] += a * kd[t];
+                }
+            }
+        }
+    }
+
+    /** Scales (and ALiBi-biases) s[0..last], replaces it by exp(s - max); returns 1 / the sum. */
+    private float softmax(float[] s, int last, float slope, long queryPosition) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int t = 0; t <= last; t++) {
+            float x = s[t] * scale;
+            if (slopes != null) {
+                x -= slope * (float) (queryPosition - positions[t]);
+            }
+            s[t] = x;
+            if (x > max) {
+                max = x;
+            }
+        }
+        double sum = 0;
+        for (int t = 0; t <= last; t++) {
+            float e = (float) Math.exp(s[t] - max);
+            s[t] = e;
+            sum += e;
+        }
+        return (float) (1.0 / sum);
+    }
+
+    /**
+     * acc[r] = sum over t in order of scores[r][t] * values[t], for t <= first + r (query r's causal limit):
+     * the tokens every row sees together, four rows per value row read, then each row's own tail.
+     */
+    private void outputBlock(float[][] vg, int rows, int first) {
+        for (int r = 0; r < rows; r++) {
+            java.util.Arrays.fill(acc[r], 0f);
+        }
+        if (rows == BLOCK) {
+            float[] w0 = scores[0];
+            float[] w1 = scores[1];
+            float[] w2 = scores[2];
+            float[] w3 = scores[3];
+            float[] o0 = acc[0];
+            float[] o1 = acc[1];
+            float[] o2 = acc[2];
+            float[] o3 = acc[3];
+            for (int t = 0; t <= first; t++) {
+                float[] vt = vg[t];
+                float a0 = w0[t];
+                float a1 = w1[t];
+                float a2 = w2[t];
+                float a3 = w3[t];
+                for (int d = 0; d < valueDim; d++) {
+                    float x = vt[d];
+                    o0[d] += a0 * x;
+                    o1[d] += a1 * x;
+                    o2[d] += a2 * x;
+                    o3[d] += a3 * x;
+                }
+            }
+        } else {
+            for (int r = 0; r < rows; r++) {
+                accumulate(acc[r], scores[r], vg, 0, first);
+            }
+        }
+        for (int r = 1; r < rows; r++) {
+            accumulate(acc[r], scores[r], vg, first + 1, first + r);
+        }
+    }
+
+    private void accumulate(float[] o, float[] w, float[][] vg, int from, int to) {
+        for (int t = from; t <= to; t++) {
+            float[] vt = vg[t];
+            float a = w[t];
+            for (int d = 0; d < valueDim; d++) {
+                o[d] += a * vt[d];
+            }
+        }
     }
 
     private void ensureScratch(int n) {
         if (rope != null && rotatedQueries.length < heads * n * keyDim) {
             rotatedQueries = new float[heads * n * keyDim];
+            rotatedKeys = new float[n * keyDim];
         }
-        if (scores.length < length + n) {
-            scores = new float[Math.max(length + n, 2 * scores.length)];
+        if (scores[0].length < length + n) {
+            int grown = Math.max(length + n, 2 * scores[0].length);
+            for (int r = 0; r < BLOCK; r++) {
+                scores[r] = new float[grown];
+            }
         }
         if (output.length < heads * n * valueDim) {
             output = new float[Math.max(heads * n * valueDim, 2 * output.length)];
@@ -259,9 +386,21 @@ final class CachedAttention implements Attention {
             w.writeDouble(ropeTheta);
             w.writeInt(window);
             w.writeLongs(java.util.Arrays.copyOf(positions, length));
+            if (flat.length < length * Math.max(keyDim, valueDim)) {
+                flat = new float[length * Math.max(keyDim, valueDim)];
+            }
             for (int g = 0; g < kvHeads; g++) {
-                w.writeFloats(keys[g], 0, length * keyDim);
-                w.writeFloats(values[g], 0, length * valueDim);
+                for (int d = 0; d < keyDim; d++) {
+                    float[] kd = keys[g][d];
+                    for (int t = 0; t < length; t++) {
+                        flat[t * keyDim + d] = kd[t];
+                    }
+                }
+                w.writeFloats(flat, 0, length * keyDim);
+                for (int t = 0; t < length; t++) {
+                    System.arraycopy(values[g][t], 0, flat, t * valueDim, valueDim);
+                }
+                w.writeFloats(flat, 0, length * valueDim);
             }
         });
     }
@@ -307,8 +446,12 @@ final class CachedAttention implements Attention {
                 ensureCapacity(tokens);
             }
             for (int g = 0; g < kvHeads; g++) {
-                System.arraycopy(k[g], 0, keys[g], 0, k[g].length);
-                System.arraycopy(v[g], 0, values[g], 0, v[g].length);
+                for (int t = 0; t < tokens; t++) {
+                    for (int d = 0; d < keyDim; d++) {
+                        keys[g][d][t] = k[g][t * keyDim + d];
+                    }
+                    System.arraycopy(v[g], t * valueDim, values[g][t], 0, valueDim);
+                }
             }
             System.arraycopy(savedPositions, 0, positions, 0, tokens);
             length = tokens;
