@@ -78,6 +78,39 @@ class ConformanceRunnerTest {
     }
 
     @Test
+    void unknownFieldsAreRefusedWithTheClosestKnownOne() {
+        assertEquals("case.json: unknown field 'tolerence'; did you mean 'tolerance'?; valid fields: [format, kind, provider,"
+                + " description, layer, config, weights, segments, expected, tolerance]",
+                checkText(good.replace("\"tolerance\"", "\"tolerence\"")).error());
+        assertEquals("case.json: unknown field 'weight'; did you mean 'weights'?; valid fields: [format, kind, provider,"
+                + " description, layer, config, weights, segments, expected, tolerance]",
+                checkText(good.replace("\"weights\"", "\"weight\"")).error());
+        assertEquals("case.json: unknown field 'fromat'; did you mean 'format'?; valid fields: [format, kind, provider,"
+                + " description, layer, config, weights, segments, expected, tolerance]",
+                checkText(good.replace("\"format\"", "\"fromat\"")).error());
+        assertEquals("case.json: unknown field 'notes'; valid fields: [format, kind, provider,"
+                + " description, layer, config, weights, segments, expected, tolerance]",
+                checkText(good.replace("\"description\"", "\"notes\"")).error());
+    }
+
+    @Test
+    void unknownToleranceFieldsAreRefusedWithTheClosestKnownOne() {
+        assertTrue(good.contains("\"tolerance\": {\"abs\": "), "fixture changed");
+        assertEquals("case.json: unknown field 'tolerance.ab'; did you mean 'tolerance.abs'?; valid fields: [abs, rel]",
+                checkText(good.replace("\"tolerance\": {\"abs\": ", "\"tolerance\": {\"ab\": ")).error());
+        assertEquals("case.json: tolerance is 0.001; valid: an object {\"abs\": x, \"rel\": y}",
+                checkText(good.replaceFirst("\"tolerance\": \\{[^}]*\\}", "\"tolerance\": 0.001")).error());
+    }
+
+    @Test
+    void aDescriptionIsAStringOrAnArrayOfStrings() {
+        assertTrue(check(s -> s.replaceFirst("\"description\": \"[^\"]*\"", "\"description\": [\"line one\", \"line two\"]")).passed());
+        assertTrue(check(s -> s.replaceFirst("\"description\": \"[^\"]*\",", "")).passed(), "description is optional");
+        assertEquals("case.json: description is 42; valid: a string or an array of strings",
+                checkText(good.replaceFirst("\"description\": \"[^\"]*\"", "\"description\": 42")).error());
+    }
+
+    @Test
     void aMissingLocalOutputIsNamed() {
         CaseResult r = checkText(good.replace(", \"local\": {\"shape\": [1, 1, 2], \"data\": [2, 2]}", ""));
         assertEquals("case.json: segments[1].local is missing; provider 'summary' combines its readout with the local "

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.engram.api.EngramException;
 import dev.engram.api.LayerSpec;
 import dev.engram.api.Tensor;
+import dev.engram.spi.Suggestions;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -29,6 +30,10 @@ public record ConformanceCase(
 
     public static final String FORMAT = "engram-conformance/1";
     static final List<String> SEGMENT_INPUTS = List.of("q", "k", "v", "h", "local", "uniforms");
+    /** Every top-level field a case may have; {@code description} (a string or an array of strings) is for people. */
+    static final List<String> TOP_LEVEL = List.of("format", "kind", "provider", "description", "layer", "config",
+            "weights", "segments", "expected", "tolerance");
+    static final List<String> TOLERANCE = List.of("abs", "rel");
     static final ObjectMapper JSON = new ObjectMapper();
 
     public enum Kind { MEMORY, ATTENTION }
@@ -48,9 +53,18 @@ public record ConformanceCase(
     }
 
     static ConformanceCase parse(String name, ObjectNode root) {
-        String format = text(root, "format", name);
-        if (!FORMAT.equals(format)) {
-            throw new MalformedCaseException(name + ": format is '" + format + "'; valid: '" + FORMAT + "'");
+        JsonNode formatNode = root.get("format");
+        if (formatNode != null && formatNode.isTextual() && !FORMAT.equals(formatNode.asText())) {
+            throw new MalformedCaseException(name + ": format is '" + formatNode.asText() + "'; valid: '" + FORMAT + "'");
+        }
+        // A misspelt field ("tolerence", "weight") would otherwise be ignored and its defaults used silently.
+        knownFields(root, "", TOP_LEVEL, name);
+        text(root, "format", name);
+        JsonNode description = root.get("description");
+        if (description != null && !description.isTextual()
+                && !(description.isArray() && allTextual(description))) {
+            throw new MalformedCaseException(name + ": description is " + description
+                    + "; valid: a string or an array of strings");
         }
         String kindText = text(root, "kind", name);
         Kind kind = switch (kindText) {
@@ -92,10 +106,35 @@ public record ConformanceCase(
         double rel = 1e-3;
         JsonNode tol = root.get("tolerance");
         if (tol != null && !tol.isNull()) {
+            if (!tol.isObject()) {
+                throw new MalformedCaseException(name + ": tolerance is " + tol + "; valid: an object {\"abs\": x, \"rel\": y}");
+            }
+            knownFields(tol, "tolerance.", TOLERANCE, name);
             abs = nonNegative(tol, "abs", abs, name);
             rel = nonNegative(tol, "rel", rel, name);
         }
         return new ConformanceCase(name, kind, provider, layer, config, weights, segments, expected, abs, rel, root);
+    }
+
+    private static void knownFields(JsonNode node, String prefix, List<String> known, String name) {
+        Iterator<String> names = node.fieldNames();
+        while (names.hasNext()) {
+            String field = names.next();
+            if (!known.contains(field)) {
+                throw new MalformedCaseException(name + ": unknown field '" + prefix + field + "'"
+                        + Suggestions.suggestion(field, known).replace("mean '", "mean '" + prefix)
+                        + "; valid fields: " + known);
+            }
+        }
+    }
+
+    private static boolean allTextual(JsonNode array) {
+        for (JsonNode n : array) {
+            if (!n.isTextual()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static String text(JsonNode root, String field, String name) {
