@@ -1,9 +1,13 @@
 package dev.engram.runtime;
 
 import dev.engram.runtime.model.WeightSource;
+import dev.engram.api.ConfigException;
 import dev.engram.api.LayerSpec;
 import dev.engram.runtime.config.EnginePlan;
 import dev.engram.runtime.config.LayerPlan;
+import dev.engram.runtime.config.ProviderChoice;
+import dev.engram.spi.LayerContext;
+import dev.engram.spi.Provider;
 import dev.engram.spi.ProviderRegistry;
 import jakarta.inject.Inject;
 import java.util.ArrayList;
@@ -33,17 +37,42 @@ public final class SequenceFactory {
         return plan;
     }
 
-    /** A new, empty sequence. Config and weights are validated here, per layer, with every problem reported. */
+    /**
+     * A new, empty sequence. Config and weights of every layer are validated before anything is created,
+     * and every problem of every layer is reported in one {@link ConfigException}, each prefixed with its
+     * layer and provider ("layer 3 provider 'infini': weight 'beta' is missing; expected shape [12]").
+     */
     public SequenceStack newSequence() {
-        List<SequenceStack.Layer> layers = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
+        List<LayerContext> attentions = new ArrayList<>();
+        List<Optional<LayerContext>> memories = new ArrayList<>();
         for (LayerPlan lp : plan.layers()) {
             LayerSpec spec = specs.get(lp.layer());
-            var attention = registry.newAttention(lp.attention().provider(), lp.layer(), spec, lp.attention().raw(),
-                    weights.weights(lp.layer(), lp.attention().provider()));
-            var memory = lp.memory().map(m -> registry.newMemory(m.provider(), lp.layer(), spec, m.raw(),
-                    weights.weights(lp.layer(), m.provider())));
+            attentions.add(validate(registry.attention(lp.attention().provider()), lp, spec, lp.attention(), problems));
+            memories.add(lp.memory().map(m -> validate(registry.memory(m.provider()), lp, spec, m, problems)));
+        }
+        if (!problems.isEmpty()) {
+            throw new ConfigException("configured layers", problems);
+        }
+        List<SequenceStack.Layer> layers = new ArrayList<>();
+        for (int i = 0; i < plan.layers().size(); i++) {
+            LayerPlan lp = plan.layers().get(i);
+            var attention = registry.attention(lp.attention().provider()).create(attentions.get(i));
+            Optional<LayerContext> memoryContext = memories.get(i);
+            var memory = lp.memory().map(m -> registry.memory(m.provider()).create(memoryContext.orElseThrow()));
             layers.add(new SequenceStack.Layer(attention, memory));
         }
         return new SequenceStack(layers);
+    }
+
+    /** The validated context, or null with the problems added, prefixed with the layer and provider. */
+    private LayerContext validate(Provider provider, LayerPlan lp, LayerSpec spec, ProviderChoice choice, List<String> problems) {
+        try {
+            return ProviderRegistry.context(provider, lp.layer(), spec, choice.raw(), weights.weights(lp.layer(), choice.provider()));
+        } catch (ConfigException e) {
+            String where = "layer " + lp.layer() + " provider '" + provider.name() + "': ";
+            e.problems().forEach(p -> problems.add(where + p));
+            return null;
+        }
     }
 }

@@ -82,6 +82,27 @@ class SequenceStackTest {
         SequenceFactory noWeights = Guice.createInjector(new EngramModule(f, List.of(SPEC), WeightSource.none()))
                 .getInstance(SequenceFactory.class);
         ConfigException e = assertThrows(ConfigException.class, noWeights::newSequence);
-        assertEquals(List.of("weight 'beta' is missing; expected shape [2]"), e.problems());
+        assertEquals(List.of("layer 0 provider 'fake-memory': weight 'beta' is missing; expected shape [2]"), e.problems());
+        assertEquals("configured layers: layer 0 provider 'fake-memory': weight 'beta' is missing; expected shape [2]",
+                e.getMessage());
+    }
+
+    @Test
+    void weightProblemsOfEveryLayerAreReportedTogether() throws IOException {
+        Path f = dir.resolve("c.yaml");
+        Files.writeString(f, "layers: {default: {attention: fake-window, memory: fake-memory}}");
+        WeightSource broken = (layer, provider) -> !provider.equals("fake-memory") ? Map.of()
+                : layer == 0 ? Map.of()
+                : layer == 1 ? Map.of("beta", Tensor.zeros(3), "betta", Tensor.zeros(2))
+                : Map.of("beta", Tensor.zeros(2));
+        SequenceFactory factory = Guice.createInjector(new EngramModule(f, java.util.Collections.nCopies(3, SPEC), broken))
+                .getInstance(SequenceFactory.class);
+        ConfigException e = assertThrows(ConfigException.class, factory::newSequence);
+        assertEquals(List.of(
+                "layer 0 provider 'fake-memory': weight 'beta' is missing; expected shape [2]",
+                "layer 1 provider 'fake-memory': weight 'beta' has shape [3]; expected [2]",
+                "layer 1 provider 'fake-memory': weight 'betta' is not used by this provider; did you mean 'beta'?;"
+                        + " known weights: [beta]"), e.problems());
+        assertTrue(e.getMessage().startsWith("configured layers: 3 problems\n  - layer 0 provider 'fake-memory'"), e.getMessage());
     }
 }
