@@ -151,6 +151,8 @@ def main(argv=None):
     ap.add_argument("--strategies", required=True, help="JSON file {name: {attention: {...}, memory: {...} | 'none'}}")
     ap.add_argument("--json-out", required=True)
     ap.add_argument("--budget-s", type=float, default=0, help="skip a length whose estimated time exceeds this (0: never)")
+    ap.add_argument("--full-kv-budget-s", type=float, default=None,
+                    help="the same for (a) full-KV, the reference the ratios are taken against (default: --budget-s)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     log = lambda m: print(m, file=sys.stderr, flush=True)
@@ -165,7 +167,8 @@ def main(argv=None):
     base = load(a.package, checkpoint=a.checkpoint)
     seg, vocab = base.cfg.segment, base.cfg.vocab
     log("peer (a) full attention, growing KV cache")
-    result["fullKv"], sk = measure(ingest_full_kv, base, lengths, seg, vocab, a.budget_s, 2.0, log)
+    kv_budget = a.budget_s if a.full_kv_budget_s is None else a.full_kv_budget_s
+    result["fullKv"], sk = measure(ingest_full_kv, base, lengths, seg, vocab, kv_budget, 2.0, log)
     if sk:
         result["skipped"]["fullKv"] = sk
     for name, strategy in strategies.items():

@@ -50,3 +50,19 @@ def test_make_model_then_peer(tmp_path, capsys):
         assert all(v > 0 for v in series.values())
     assert "infini" not in r["schemes"]
     assert "layers.0.infini.beta" in r["skipped"]["infini"]["all"]
+
+
+def test_full_kv_has_its_own_budget(tmp_path):
+    pkg = tmp_path / "pkg"
+    make_model.main([str(pkg), "--layers", "1", "--heads", "2", "--dim", "16", "--vocab", "32",
+                     "--segment", str(SEGMENT), "--mlp-ratio", "2"])
+    strategies = tmp_path / "strategies.json"
+    strategies.write_text(json.dumps({"window": {"attention": {"provider": "window", "window": SEGMENT}, "memory": "none"}}))
+    out = tmp_path / "peer.json"
+    # a tiny full-KV budget skips its second length (estimated from the first); --budget-s 0 never skips
+    peer.main(["--package", str(pkg), "--lengths", ",".join(map(str, LENGTHS)), "--threads", "1",
+               "--strategies", str(strategies), "--json-out", str(out), "--budget-s", "0", "--full-kv-budget-s", "1e-9"])
+    r = json.loads(out.read_text())
+    assert sorted(r["fullKv"]) == [str(LENGTHS[0])]
+    assert "budget" in r["skipped"]["fullKv"][str(LENGTHS[1])]
+    assert sorted(r["schemes"]["window"]) == sorted(str(n) for n in LENGTHS)

@@ -70,6 +70,10 @@ public final class BenchCommand implements Callable<Integer> {
             + "exceeds S seconds; 0 = never (default: 0 with --quick, else 900).")
     Double budget;
 
+    @Option(names = "--peer-full-kv-budget-s", paramLabel = "S", description = "--budget-s for the PyTorch full-KV peer alone, "
+            + "the reference of the x full-KV ratios (default: --budget-s).")
+    Double fullKvBudget;
+
     @Option(names = "--python", paramLabel = "EXE", description = "Python with torch and onnx (default: /usr/bin/python3 if present, else python3).")
     String python;
 
@@ -245,7 +249,8 @@ public final class BenchCommand implements Callable<Integer> {
             } else {
                 err.println("running the PyTorch peer (tools/bench/peer.py)");
                 try {
-                    peer = pyTools.peer(pkg, checkpoint(pkg, source).get(), lens, nThreads, strats, segment, budgetS, out);
+                    peer = pyTools.peer(pkg, checkpoint(pkg, source).get(), lens, nThreads, strats, segment, budgetS,
+                            fullKvBudget != null ? fullKvBudget : budgetS, out);
                     peerNote = "torch " + peer.path("torch").asText() + ", " + peer.path("threads").asInt() + " threads, BLAS "
                             + peer.path("blas").path("config").toString() + " mapped " + peer.path("blas").path("mapped").toString();
                 } catch (IOException e) {

@@ -69,7 +69,7 @@ public final class PythonTools {
 
     /** Runs bench.peer on the package and its dense torch checkpoint (model.pt); returns its JSON. */
     public JsonNode peer(Path pkg, Path checkpoint, List<Integer> lengths, int threads, List<String> strategies, int segment,
-                         double budgetSeconds, Path workDir) throws IOException {
+                         double budgetSeconds, double fullKvBudgetSeconds, Path workDir) throws IOException {
         Map<String, Object> trees = new LinkedHashMap<>();
         strategies.forEach(s -> trees.put(s, Strategies.layer(s, segment)));
         Path strategiesFile = workDir.resolve("strategies.json");
@@ -80,7 +80,8 @@ public final class PythonTools {
                 "--checkpoint", checkpoint.toAbsolutePath().toString(),
                 "--lengths", lengths.stream().map(String::valueOf).collect(Collectors.joining(",")),
                 "--threads", "" + threads, "--strategies", strategiesFile.toAbsolutePath().toString(),
-                "--json-out", out.toAbsolutePath().toString(), "--budget-s", "" + budgetSeconds);
+                "--json-out", out.toAbsolutePath().toString(), "--budget-s", "" + budgetSeconds,
+                "--full-kv-budget-s", "" + fullKvBudgetSeconds);
         Result r = exec(cmd, 24 * 3600);
         if (r.exit != 0 || !Files.exists(out)) {
             throw new IOException("bench.peer failed (exit " + r.exit + "): " + tail(r.output));
