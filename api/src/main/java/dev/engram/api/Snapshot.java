@@ -90,8 +90,14 @@ public record Snapshot(String provider, int stateVersion, LayerSpec spec, byte[]
             throw new SnapshotException("snapshot.magic is not ENGRAMSS: not an Engram snapshot");
         }
         int format = in.getInt();
+        if (format > FORMAT_VERSION) {
+            throw new SnapshotException("snapshot.formatVersion is " + format + "; valid: " + FORMAT_VERSION
+                    + " (this Engram's snapshot format): the snapshot was written by a newer Engram; restore it with"
+                    + " that version or newer");
+        }
         if (format != FORMAT_VERSION) {
-            throw new SnapshotException("snapshot.formatVersion is " + format + "; this Engram reads " + FORMAT_VERSION);
+            throw new SnapshotException("snapshot.formatVersion is " + format + "; valid: " + FORMAT_VERSION
+                    + " (this Engram's snapshot format): the header is damaged or not from Engram");
         }
         CRC32C crc = new CRC32C();
         crc.update(bytes, 0, bytes.length - 4);

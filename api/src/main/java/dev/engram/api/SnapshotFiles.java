@@ -35,7 +35,8 @@ public final class SnapshotFiles {
             }
             tmp = null;
         } catch (IOException e) {
-            throw new UncheckedIOException("writing snapshot " + target + " failed", e);
+            throw new UncheckedIOException("writing snapshot " + target + " failed (" + e + "); the previous file,"
+                    + " if any, is unchanged", e);
         } finally {
             if (tmp != null) {
                 try {

@@ -52,6 +52,29 @@ class SnapshotTest {
         assertTrue(assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(new byte[3])).getMessage().contains("too short"));
     }
 
+    /** The same snapshot with another format version, checksum recomputed, so the version is the only defect. */
+    private byte[] withFormatVersion(int version) {
+        byte[] bytes = snapshot.toBytes();
+        java.nio.ByteBuffer.wrap(bytes).putInt(8, version);
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(bytes, 0, bytes.length - 4);
+        java.nio.ByteBuffer.wrap(bytes).putInt(bytes.length - 4, (int) crc.getValue());
+        return bytes;
+    }
+
+    @Test
+    void aSnapshotFromANewerFormatSaysSoAndWhatThisEngramReads() {
+        assertEquals("snapshot.formatVersion is " + (Snapshot.FORMAT_VERSION + 1) + "; valid: " + Snapshot.FORMAT_VERSION
+                + " (this Engram's snapshot format): the snapshot was written by a newer Engram; restore it with that"
+                + " version or newer",
+                assertThrows(SnapshotException.class,
+                        () -> Snapshot.fromBytes(withFormatVersion(Snapshot.FORMAT_VERSION + 1))).getMessage());
+        assertEquals("snapshot.formatVersion is 0; valid: " + Snapshot.FORMAT_VERSION
+                + " (this Engram's snapshot format): the header is damaged or not from Engram",
+                assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(withFormatVersion(0))).getMessage());
+        assertEquals("infini", Snapshot.fromBytes(withFormatVersion(Snapshot.FORMAT_VERSION)).provider(), "the helper changes nothing else");
+    }
+
     @Test
     void compatibilityChecksNameWhatDiffers() {
         assertEquals("snapshot.provider is 'infini'; this memory is 'continuous': restore a snapshot into the provider that made it",
@@ -87,5 +110,22 @@ class SnapshotTest {
             assertEquals(1, files.count(), "no temporary file is left behind");
         }
         assertFalse(Files.exists(dir.resolve("seq/missing.snap")));
+    }
+
+    @Test
+    void aFailedRenameLeavesTheOldContentAndNoTemporaryFile(@TempDir Path dir) throws IOException {
+        // The target is a non-empty directory: the temp file is written and forced, then the rename fails.
+        Path target = dir.resolve("layer-0.snap");
+        Files.createDirectories(target);
+        Files.writeString(target.resolve("kept.txt"), "old content");
+        java.io.UncheckedIOException e = assertThrows(java.io.UncheckedIOException.class,
+                () -> SnapshotFiles.write(target, snapshot));
+        assertTrue(e.getMessage().startsWith("writing snapshot " + target + " failed ("), e.getMessage());
+        assertTrue(e.getMessage().endsWith("); the previous file, if any, is unchanged"), e.getMessage());
+        assertTrue(Files.isDirectory(target), "the old target is still there");
+        assertEquals("old content", Files.readString(target.resolve("kept.txt")));
+        try (var files = Files.list(dir)) {
+            assertEquals(java.util.List.of(target), files.toList(), "no temporary file is left beside the target");
+        }
     }
 }
