@@ -45,6 +45,14 @@ public final class Tensor {
     /** A view of {@code length} values of {@code data} from {@code offset}, without copying. */
     public static Tensor view(float[] data, int offset, int... shape) {
         int[] s = checkedShape(shape);
+        if (data == null) {
+            throw new InvalidInputException("data", "is null; valid: an array of at least " + sizeOf(s)
+                    + " values for shape " + Arrays.toString(s));
+        }
+        if (sizeOf(s) > data.length) {
+            throw new ShapeMismatchException("data", "has " + data.length + " values; shape " + Arrays.toString(s)
+                    + " needs " + sizeOf(s));
+        }
         if (offset < 0 || offset + (long) sizeOf(s) > data.length) {
             throw InvalidInputException.outOfRange("offset", offset,
                     "[0, " + (data.length - sizeOf(s)) + "] for shape " + Arrays.toString(s)

@@ -28,6 +28,20 @@ class TensorTest {
     }
 
     @Test
+    void viewRefusesANullArrayAnArrayTooShortAndAnOffsetOutOfRangeNamingTheField() {
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> Tensor.view(null, 0, 2, 3));
+        assertEquals("data: is null; valid: an array of at least 6 values for shape [2, 3]", e.getMessage());
+        assertEquals("data", e.field());
+        e = assertThrows(ShapeMismatchException.class, () -> Tensor.view(new float[4], 0, 2, 3));
+        assertEquals("data: has 4 values; shape [2, 3] needs 6", e.getMessage());
+        e = assertThrows(InvalidInputException.class, () -> Tensor.view(new float[8], 3, 2, 3));
+        assertEquals("offset: is 3; valid: [0, 2] for shape [2, 3] over 8 values", e.getMessage());
+        assertEquals("shape: is null", assertThrows(InvalidInputException.class,
+                () -> Tensor.view(new float[8], 0, (int[]) null)).getMessage());
+        assertEquals(5f, Tensor.view(new float[] {0, 0, 5, 0, 0, 0, 0, 0}, 2, 2, 3).get(0, 0));
+    }
+
+    @Test
     void selectIsAZeroCopyView() {
         Tensor t = iota(2, 3, 4);
         Tensor head = t.select(1);
