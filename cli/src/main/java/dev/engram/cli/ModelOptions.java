@@ -1,9 +1,13 @@
 package dev.engram.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.engram.api.InvalidInputException;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.EngineLoader;
+import dev.engram.runtime.config.ConfigLoader;
 import dev.engram.runtime.config.SessionSettings;
+import dev.engram.runtime.model.ModelManifest;
+import dev.engram.spi.ProviderRegistry;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,36 +19,37 @@ import picocli.CommandLine.Option;
 
 /** Options shared by the commands that load a model package. */
 final class ModelOptions {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "The model package (a folder with engram.json).")
     Path model;
 
     @Option(names = "--config", paramLabel = "FILE", description = "An Engram YAML config; default: the package's own memory config.")
     Path config;
 
-    @Option(names = "--memory", paramLabel = "NAME",
-            description = "Use this memory provider on every layer the default section covers (or 'none').")
+    @Option(names = "--memory", paramLabel = "NAME", description = {
+            "One strategy on every layer, replacing the whole layers tree (package and --config): none, an attention",
+            "(full, window, lsh: no memory) or a memory (infini, continuous, lsh-knn: window 0 + the memory).",
+            "Settings from the package where it uses that provider, else engram bench's definition."})
     String memory;
 
     @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda (falls back to cpu with a warning).")
     String device;
 
-    @Option(names = "--tokens", paramLabel = "IDS", split = ",", description = "Input as comma-separated token ids.")
-    List<Integer> tokens;
-
-    @Option(names = "--file", paramLabel = "FILE", description = "Input as a file of whitespace-separated token ids.")
-    Path tokenFile;
-
-    @Option(names = "--random", paramLabel = "N", description = "Input as N seeded random token ids (a smoke or speed test).")
-    Integer random;
-
     Engine load() {
-        EngineLoader loader = new EngineLoader();
+        ProviderRegistry registry = ProviderRegistry.load(Thread.currentThread().getContextClassLoader());
+        EngineLoader loader = new EngineLoader(registry);
         if (config != null) {
             loader.config(config);
         }
         if (memory != null) {
             Map<List<String>, String> overrides = new LinkedHashMap<>();
-            overrides.put(List.of("layers", "default", "memory"), memory);
+            try {
+                overrides.put(List.of("layers"), JSON.writeValueAsString(
+                        MemoryStrategy.layers(memory, registry, currentLayers(), segmentLength())));
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
             loader.overrides(overrides);
         }
         loader.device(switch (device.toLowerCase(java.util.Locale.ROOT)) {
@@ -55,44 +60,29 @@ final class ModelOptions {
         return loader.load(model);
     }
 
-    int[] input(int vocabSize) throws IOException {
-        int given = (tokens != null ? 1 : 0) + (tokenFile != null ? 1 : 0) + (random != null ? 1 : 0);
-        if (given != 1) {
-            throw new InvalidInputException("input", "give exactly one of --tokens, --file, --random");
-        }
-        List<Integer> ids = new ArrayList<>();
-        if (tokens != null) {
-            ids.addAll(tokens);
-        } else if (tokenFile != null) {
-            for (String part : Files.readString(tokenFile).trim().split("\\s+")) {
-                if (!part.isEmpty()) {
-                    try {
-                        ids.add(Integer.parseInt(part));
-                    } catch (NumberFormatException e) {
-                        throw new InvalidInputException("--file", "holds '" + part + "'; valid: whitespace-separated token ids");
-                    }
+    /** The layers tree --memory replaces: the config file's, else the package's (null if neither can be read now). */
+    @SuppressWarnings("unchecked")
+    private Map<String, Object> currentLayers() {
+        if (config != null) {
+            try {
+                if (ConfigLoader.read(config).get("layers") instanceof Map<?, ?> m) {
+                    return (Map<String, Object>) m;
                 }
-            }
-        } else {
-            if (random < 1) {
-                throw InvalidInputException.outOfRange("--random", random, ">= 1");
-            }
-            java.util.SplittableRandom r = new java.util.SplittableRandom(7);
-            for (int i = 0; i < random; i++) {
-                ids.add(r.nextInt(vocabSize));
+            } catch (RuntimeException e) {
+                return null; // the loader reports the file's problems
             }
         }
-        int[] out = new int[ids.size()];
-        for (int i = 0; i < out.length; i++) {
-            int id = ids.get(i);
-            if (id < 0 || id >= vocabSize) {
-                throw InvalidInputException.outOfRange("token[" + i + "]", id, "[0, " + (vocabSize - 1) + "] (the model's vocabulary)");
-            }
-            out[i] = id;
-        }
-        if (out.length == 0) {
-            throw new InvalidInputException("input", "is empty; give at least one token");
-        }
-        return out;
+        ModelManifest m = manifest();
+        return m == null || !(m.memory().get("layers") instanceof Map<?, ?> l) ? null : (Map<String, Object>) l;
+    }
+
+    private int segmentLength() {
+        ModelManifest m = manifest();
+        return m == null ? 1 : m.segmentLength();
+    }
+
+    private ModelManifest manifest() {
+        Path f = model.resolve(ModelManifest.FILE_NAME);
+        return Files.isRegularFile(f) ? ModelManifest.read(f, new ArrayList<>()) : null;
     }
 }

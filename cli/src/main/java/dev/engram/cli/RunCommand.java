@@ -3,11 +3,16 @@ package dev.engram.cli;
 import dev.engram.api.SnapshotFiles;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.ModelSequence;
+import dev.engram.runtime.text.Tokenizer;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -15,11 +20,15 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "run", mixinStandardHelpOptions = true,
-        description = {"Ingest an input of any length into a model's memory, segment by segment, and report the",
-                "next-token prediction, speed and memory footprint. --save/--resume keep the sequence's memory on disk."})
+        description = {"Ingest an input of any length into a model's memory, segment by segment (a progress bar on",
+                "stderr), and report speed (tokens/s), the memory footprint (state bytes, JVM heap, process RSS) and",
+                "the next-token prediction. --save/--resume keep the sequence's memory on disk."})
 final class RunCommand implements Callable<Integer> {
     @Mixin
     ModelOptions options;
+
+    @Mixin
+    InputOptions inputOptions;
 
     @Option(names = "--resume", paramLabel = "SNAPSHOT", description = "Start from a saved sequence instead of an empty one.")
     Path resume;
@@ -30,26 +39,58 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--top", defaultValue = "5", description = "How many next-token candidates to print (default: ${DEFAULT-VALUE}).")
     int top;
 
+    @Option(names = "--no-progress", description = "No progress bar.")
+    boolean noProgress;
+
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
         try (Engine engine = options.load()) {
-            engine.warnings().forEach(w -> spec.commandLine().getErr().println("warning: " + w));
-            int[] input = options.input(engine.vocabSize());
+            engine.warnings().forEach(w -> err.println("warning: " + w));
             ModelSequence sequence = engine.newSequence();
             if (resume != null) {
                 sequence.restore(Files.readAllBytes(resume));
             }
-            long start = System.nanoTime();
-            float[] logits = engine.ingest(sequence, input);
-            double seconds = (System.nanoTime() - start) / 1e9;
+            // a resumed text continues a sequence: no second set of leading special tokens
+            int[] input = inputOptions.tokens(engine, resume == null);
+            int s = engine.segmentLength();
+            long segments = (sequence.pendingTokens() + input.length) / s;
             out.print(engine.plan().describe());
-            out.printf("ingested %d tokens in %.3f s (%.0f tokens/s); position %d; memory state %d bytes%n",
-                    input.length, seconds, input.length / seconds, sequence.position(), sequence.stateBytes());
-            out.println("next token candidates: " + topTokens(logits, top));
+            out.printf("tokenizer: %s%n", engine.tokenizer().description());
+            out.printf("input: %d tokens; segment length %d: %d complete segments%s%n", input.length, s, segments,
+                    (sequence.pendingTokens() + input.length) % s == 0 ? "" : " + a partial one");
+            out.flush();
+            long[] done = {0};
+            ProgressBar bar = noProgress ? null : new ProgressBarBuilder().setTaskName("ingest").setInitialMax(input.length)
+                    .setStyle(ProgressBarStyle.ASCII).setUnit(" tok", 1).setUpdateIntervalMillis(250).showSpeed()
+                    .setConsumer(new ConsoleProgressBarConsumer(Formats.stream(err))).build();
+            engine.setSegmentListener((seqs, tokens, nanos) -> {
+                done[0]++;
+                if (bar != null) {
+                    bar.stepBy(tokens);
+                    bar.setExtraMessage(String.format(" segment %d/%d (%.1f ms)", done[0], segments, nanos / 1e6));
+                }
+            });
+            long start = System.nanoTime();
+            float[] logits;
+            try {
+                logits = engine.ingest(sequence, input);
+            } finally {
+                engine.setSegmentListener(null);
+                if (bar != null) {
+                    bar.stepTo(input.length);
+                    bar.close();
+                }
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            out.printf("ingested %d tokens in %.3f s (%.0f tokens/s); %d segments; position %d%n",
+                    input.length, seconds, input.length / seconds, done[0], sequence.position());
+            out.println(Formats.memory(sequence));
+            out.println("next token candidates: " + topTokens(logits, top, engine.tokenizer()));
             if (save != null) {
                 SnapshotFiles.writeAtomically(save, sequence.snapshot());
                 out.println("saved " + save);
@@ -58,7 +99,7 @@ final class RunCommand implements Callable<Integer> {
         return 0;
     }
 
-    static String topTokens(float[] logits, int k) {
+    static String topTokens(float[] logits, int k, Tokenizer tokenizer) {
         Integer[] ids = new Integer[logits.length];
         for (int i = 0; i < ids.length; i++) {
             ids[i] = i;
@@ -66,7 +107,8 @@ final class RunCommand implements Callable<Integer> {
         java.util.Arrays.sort(ids, (a, b) -> Float.compare(logits[b], logits[a]));
         StringBuilder sb = new StringBuilder();
         for (int i = 0; i < Math.min(k, ids.length); i++) {
-            sb.append(i == 0 ? "" : ", ").append(ids[i]).append(String.format(" (%.3f)", logits[ids[i]]));
+            sb.append(i == 0 ? "" : ", ").append(ids[i]).append(Formats.tokenText(tokenizer, ids[i]))
+                    .append(String.format(" (%.3f)", logits[ids[i]]));
         }
         return sb.toString();
     }

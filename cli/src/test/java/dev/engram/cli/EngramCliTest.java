@@ -168,7 +168,7 @@ class EngramCliTest {
     @Test
     void generateIsDeterministicWhenGreedy() throws IOException {
         String[] args = {"generate", "--model", TINY_MODEL.toString(), "--config", windowOnlyConfig().toString(),
-                "--tokens", "1,2,3", "--max-tokens", "5"};
+                "--tokens", "1,2,3", "--max-tokens", "5", "--ids"};
         Run a = run(args);
         Run b = run(args);
         assertEquals(0, a.exit(), a.err());

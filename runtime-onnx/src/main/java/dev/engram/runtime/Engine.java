@@ -101,6 +101,11 @@ public final class Engine implements AutoCloseable {
         return graphs.device();
     }
 
+    /** Every graph's inputs and outputs as ONNX Runtime reports them: embed, per layer pre and post, head. */
+    public List<dev.engram.runtime.onnx.GraphSignature> graphSignatures() {
+        return graphs.signatures(manifest);
+    }
+
     /** Warnings from loading (for example the CUDA fallback), one line each. */
     public List<String> warnings() {
         return warnings;

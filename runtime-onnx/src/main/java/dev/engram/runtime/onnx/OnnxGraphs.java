@@ -293,6 +293,50 @@ public final class OnnxGraphs implements AutoCloseable {
         return post[layer];
     }
 
+    /** Every graph's inputs and outputs as ONNX Runtime reports them, in pipeline order. */
+    public List<GraphSignature> signatures(ModelManifest m) {
+        List<GraphSignature> out = new ArrayList<>();
+        try {
+            out.add(signature("embed", m.files().embedding(), embed));
+            for (int i = 0; i < pre.length; i++) {
+                out.add(signature("layer_" + i + "_pre", m.files().layers().get(i).pre(), pre[i]));
+                out.add(signature("layer_" + i + "_post", m.files().layers().get(i).post(), post[i]));
+            }
+            out.add(signature("head", m.files().head(), head));
+        } catch (OrtException e) {
+            throw new dev.engram.api.EngramException("ONNX Runtime cannot describe a graph: " + e.getMessage(), e);
+        }
+        return out;
+    }
+
+    private static GraphSignature signature(String role, String file, OrtSession s) throws OrtException {
+        return new GraphSignature(role, file, ports(s.getInputInfo().values()), ports(s.getOutputInfo().values()));
+    }
+
+    private static List<GraphSignature.Port> ports(java.util.Collection<ai.onnxruntime.NodeInfo> infos) {
+        List<GraphSignature.Port> ports = new ArrayList<>();
+        for (ai.onnxruntime.NodeInfo n : infos) {
+            if (!(n.getInfo() instanceof ai.onnxruntime.TensorInfo t)) {
+                ports.add(new GraphSignature.Port(n.getName(), n.getInfo().toString(), List.of()));
+                continue;
+            }
+            long[] shape = t.getShape();
+            String[] names = t.getDimensionNames();
+            List<String> dims = new ArrayList<>();
+            for (int i = 0; i < shape.length; i++) {
+                String symbolic = names != null && i < names.length ? names[i] : "";
+                dims.add(shape[i] >= 0 ? Long.toString(shape[i]) : symbolic == null || symbolic.isEmpty() ? "?" : symbolic);
+            }
+            String type = switch (t.onnxType) {
+                case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT -> "float32";
+                case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64 -> "int64";
+                default -> t.onnxType.toString().replace("ONNX_TENSOR_ELEMENT_DATA_TYPE_", "").toLowerCase(java.util.Locale.ROOT);
+            };
+            ports.add(new GraphSignature.Port(n.getName(), type, dims));
+        }
+        return ports;
+    }
+
     /** The device the sessions actually run on (CPU after a CUDA fallback). */
     public Device device() {
         return device;
