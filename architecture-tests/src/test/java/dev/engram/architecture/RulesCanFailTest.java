@@ -1,5 +1,6 @@
 package dev.engram.architecture;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,6 +18,7 @@ import dev.engram.architecture.fixtures.runtime.CleanRuntime;
 import dev.engram.architecture.fixtures.spi.CleanSpi;
 import dev.engram.architecture.fixtures.tck.CleanTck;
 import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -53,6 +55,25 @@ class RulesCanFailTest {
     }
 
     @Test
+    void rule3CoversPluginPackagesThatNoRuleNames() {
+        // memory.fresh and newplugin appear in no list: the rule finds them by being neither contract nor host
+        assertFails(RULES.pluginsAreIsolated(), EngramClasses.fixtures("memory.fresh", "newplugin"),
+                F + "memory.infini.CleanInfini", F + "server.CleanServer", F + "runtime.CleanRuntime");
+        assertPasses(RULES.pluginsAreIsolated(), dev.engram.architecture.fixtures.memory.fresh.CleanFresh.class);
+    }
+
+    @Test
+    void everyPackageButTheContractAndTheHostsIsAPlugin() {
+        assertEquals(Optional.of(F + "memory.infini"), RULES.pluginOf(F + "memory.infini.kernels"));
+        assertEquals(Optional.of(F + "memory.fresh"), RULES.pluginOf(F + "memory.fresh"));
+        assertEquals(Optional.of(F + "newplugin"), RULES.pluginOf(F + "newplugin.sub"));
+        for (String notAPlugin : List.of("api", "spi", "tck", "runtime.model", "cli", "server", "bench")) {
+            assertEquals(Optional.empty(), RULES.pluginOf(F + notAPlugin), notAPlugin);
+        }
+        assertEquals(Optional.empty(), RULES.pluginOf("com.example.memory.x"), "outside the root");
+    }
+
+    @Test
     void rule3ExamplesPluginRejectsAnythingButApiAndSpi() {
         assertFails(RULES.examplesPluginUsesOnlyTheContract(), EngramClasses.fixtures("examples"),
                 "com.fasterxml.jackson.databind.ObjectMapper");
@@ -64,6 +85,13 @@ class RulesCanFailTest {
         assertFails(RULES.hostsNeverNameAPlugin(), EngramClasses.fixtures("runtime", "cli"),
                 F + "memory.infini.CleanInfini", F + "examples.CleanExample");
         assertPasses(RULES.hostsNeverNameAPlugin(), CleanRuntime.class, CleanCli.class);
+    }
+
+    @Test
+    void rule4HoldsTheServerToo() {
+        assertFails(RULES.hostsNeverNameAPlugin(), EngramClasses.fixtures("server"),
+                F + "memory.fresh.CleanFresh", F + "newplugin.LeakyNewPlugin");
+        assertPasses(RULES.hostsNeverNameAPlugin(), dev.engram.architecture.fixtures.server.CleanServer.class);
     }
 
     @Test
