@@ -34,28 +34,37 @@ class RefCaseGenerator {
 
     static void generateAll() throws IOException {
         Files.createDirectories(DIR);
+        for (Map.Entry<String, String> e : cases().entrySet()) {
+            Files.writeString(DIR.resolve(e.getKey()), e.getValue());
+        }
+    }
+
+    /** Every ref-*.json case, file name to content, built in memory ({@code RefCasesAreUpToDateTest} compares). */
+    static Map<String, String> cases() throws IOException {
+        Map<String, String> out = new LinkedHashMap<>();
         // lsh: rounds 1 and 4, causal and not, lengths that need padding, default and explicit buckets
-        lsh("ref-lsh-r1-causal.json", "one round, causal, default buckets, N = 20 then 13 (padded to 16), chunk 4",
+        lsh(out, "ref-lsh-r1-causal.json", "one round, causal, default buckets, N = 20 then 13 (padded to 16), chunk 4",
                 2, 4, 3, Map.of("rounds", 1, "chunk", 4, "causal", true, "seed", 11), false, new int[] {20, 13}, 1);
-        lsh("ref-lsh-r4-causal-padded.json", "four rounds, causal, rotations given, buckets 4, N = 13 and 7, chunk 4",
+        lsh(out, "ref-lsh-r4-causal-padded.json", "four rounds, causal, rotations given, buckets 4, N = 13 and 7, chunk 4",
                 2, 4, 3, Map.of("rounds", 4, "chunk", 4, "buckets", 4, "causal", true), true, new int[] {13, 7}, 2);
-        lsh("ref-lsh-r4-noncausal.json", "four rounds, not causal, default buckets, N = 24, chunk 4",
+        lsh(out, "ref-lsh-r4-noncausal.json", "four rounds, not causal, default buckets, N = 24, chunk 4",
                 1, 6, 4, Map.of("rounds", 4, "chunk", 4, "causal", false, "seed", 12345), false, new int[] {24}, 3);
-        lsh("ref-lsh-r1-noncausal-padded.json", "one round, not causal, buckets 8, N = 11 (padded to 15), chunk 5",
+        lsh(out, "ref-lsh-r1-noncausal-padded.json", "one round, not causal, buckets 8, N = 11 (padded to 15), chunk 5",
                 2, 3, 2, Map.of("rounds", 1, "chunk", 5, "buckets", 8, "causal", false, "seed", 4), false, new int[] {11}, 4);
-        lsh("ref-lsh-r2-single-chunk.json", "two rounds, one chunk (chunk >= N): full causal attention with the self mask",
+        lsh(out, "ref-lsh-r2-single-chunk.json", "two rounds, one chunk (chunk >= N): full causal attention with the self mask",
                 1, 4, 2, Map.of("rounds", 2, "chunk", 16, "seed", 8), false, new int[] {10}, 5);
         // lsh-knn: exact with grouped heads and eviction; hashed with given rotations; a segment longer than capacity
-        knn("ref-lsh-knn-exact-gqa.json", "exact, H = 4, G = 2, capacity 10 (evicts), k 3, default scale",
+        knn(out, "ref-lsh-knn-exact-gqa.json", "exact, H = 4, G = 2, capacity 10 (evicts), k 3, default scale",
                 4, 2, 4, 3, Map.of("exact", true, "capacity", 10, "k", 3), new int[] {5, 3, 6, 4, 2}, false, 6);
-        knn("ref-lsh-knn-exact-scale.json", "exact, H = G = 2, capacity 64, k 4, scale 1.5",
+        knn(out, "ref-lsh-knn-exact-scale.json", "exact, H = G = 2, capacity 64, k 4, scale 1.5",
                 2, 2, 5, 2, Map.of("exact", true, "k", 4, "scale", 1.5, "capacity", 64), new int[] {6, 6, 6}, false, 7);
-        knn("ref-lsh-knn-hashed.json", "hashed, rounds 2, buckets 4, rotations given, H = 2, G = 1, capacity 12, k 3",
+        knn(out, "ref-lsh-knn-hashed.json", "hashed, rounds 2, buckets 4, rotations given, H = 2, G = 1, capacity 12, k 3",
                 2, 1, 4, 2, Map.of("rounds", 2, "buckets", 4, "capacity", 12, "k", 3), new int[] {5, 6, 4, 3}, true, 8);
-        knn("ref-lsh-knn-hashed-seeded.json", "hashed, rounds 3, buckets 6, rotations from seed 77, capacity 9, k 2",
+        knn(out, "ref-lsh-knn-hashed-seeded.json", "hashed, rounds 3, buckets 6, rotations from seed 77, capacity 9, k 2",
                 2, 2, 3, 2, Map.of("rounds", 3, "buckets", 6, "capacity", 9, "k", 2, "seed", 77), new int[] {4, 7, 5}, false, 9);
-        knn("ref-lsh-knn-exact-long-segment.json", "exact, capacity 3, a first segment of 5 keeps its last 3",
+        knn(out, "ref-lsh-knn-exact-long-segment.json", "exact, capacity 3, a first segment of 5 keeps its last 3",
                 1, 1, 3, 2, Map.of("exact", true, "capacity", 3, "k", 2), new int[] {5, 2}, false, 10);
+        return out;
     }
 
     private static Map<String, Object> tensor(Tensor t) {
@@ -91,8 +100,8 @@ class RefCaseGenerator {
         return m;
     }
 
-    private static void write(String file, Map<String, Object> doc) throws IOException {
-        Files.writeString(DIR.resolve(file), JSON.writeValueAsString(doc) + "\n");
+    private static void write(Map<String, String> out, String file, Map<String, Object> doc) throws IOException {
+        out.put(file, JSON.writeValueAsString(doc) + "\n");
     }
 
     private static Map<String, Object> header(String kind, String provider, String description, Map<String, Object> layer,
@@ -107,7 +116,7 @@ class RefCaseGenerator {
         return doc;
     }
 
-    private static void lsh(String file, String description, int heads, int dk, int dv, Map<String, Object> config,
+    private static void lsh(Map<String, String> cases, String file, String description, int heads, int dk, int dv, Map<String, Object> config,
                             boolean giveRotations, int[] lengths, long seed) throws IOException {
         Map<String, Object> doc = header("attention", "lsh", description, layer(heads, heads, dk, dv), config);
         int rounds = (Integer) config.get("rounds");
@@ -142,10 +151,10 @@ class RefCaseGenerator {
         doc.put("segments", segments);
         doc.put("expected", expected);
         doc.put("tolerance", Map.of("abs", 1e-5, "rel", 1e-4));
-        write(file, doc);
+        write(cases, file, doc);
     }
 
-    private static void knn(String file, String description, int heads, int kvHeads, int dk, int dv,
+    private static void knn(Map<String, String> cases, String file, String description, int heads, int kvHeads, int dk, int dv,
                             Map<String, Object> config, int[] lengths, boolean giveRotations, long seed) throws IOException {
         Map<String, Object> doc = header("memory", "lsh-knn", description, layer(heads, kvHeads, dk, dv), config);
         boolean exact = (Boolean) config.getOrDefault("exact", false);
@@ -202,6 +211,6 @@ class RefCaseGenerator {
         doc.put("segments", segments);
         doc.put("expected", expected);
         doc.put("tolerance", Map.of("abs", 1e-5, "rel", 1e-4));
-        write(file, doc);
+        write(cases, file, doc);
     }
 }
