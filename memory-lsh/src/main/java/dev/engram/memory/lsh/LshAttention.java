@@ -36,7 +36,12 @@ final class LshAttention implements Attention {
     private int[] order = new int[0];         // sorted position per sorted index [Npad]
     private int[] counts = new int[0];        // [buckets + 2]
     private double[] logits = new double[0];  // [2 * chunk]
-    private int[] keyPos = new int[0];        // [2 * chunk]
+    private int[] keyPos = new int[0];        // [4 * chunk]: window positions, then the used window indices
+    // the current chunk's window, copied contiguous once per chunk (the sorted order scatters it)
+    private float[] windowKeys = new float[0];    // normalised keys of the window [2 * chunk, dk]
+    private float[] windowValues = new float[0];  // values of the window [2 * chunk, dv]
+    private float[] windowQueries = new float[0]; // raw queries of the chunk's own tokens [chunk, dk]
+    private int windowOwn;                        // window index where the chunk's own tokens start
     private double[] acc = new double[0];     // round-combined numerator [N, dv]
     private double[] runMax = new double[0];  // [N]
     private double[] runSum = new double[0];  // [N]
@@ -119,13 +124,10 @@ final class LshAttention implements Attention {
                 }
                 sortByBucket(n, npad, buckets);
                 for (int c = 0; c < chunks; c++) {
-                    int keyCount = gatherWindow(c, chunks, n);
-                    for (int s = c * chunk; s < (c + 1) * chunk; s++) {
-                        int i = order[s];
-                        if (i >= n) {
-                            continue; // padding: never a query, never a key
-                        }
-                        attendOne(qa, qOff, va, vOff, i, keyCount, dk, dv, h);
+                    int keyCount = gatherWindow(c, chunks, n, qa, qOff, va, vOff, dk, dv);
+                    // the chunk's real tokens in sorted order (padding is never a query nor a key)
+                    for (int t = windowOwn; t < keyCount; t++) {
+                        attendOne(keyPos[t], t - windowOwn, keyCount, dk, dv, h);
                     }
                 }
             }
@@ -173,27 +175,48 @@ final class LshAttention implements Attention {
         }
     }
 
-    /** Real key positions of chunk c and the chunk before it in this round's order (wrapping within the round). */
-    private int gatherWindow(int c, int chunks, int n) {
+    /**
+     * Gathers the real tokens of chunk c and of the chunk before it in this round's order (wrapping
+     * within the round; a single chunk is its own window, used once): their positions into
+     * {@code keyPos[0..count)}, previous chunk first, and their normalised keys and values, plus the raw
+     * queries of chunk c's own tokens (from window index {@link #windowOwn} on), into contiguous scratch.
+     * In sorted order the window's rows are scattered over the head's arrays; copied once here, every
+     * query of the chunk then streams through them instead of jumping around memory for each key.
+     */
+    private int gatherWindow(int c, int chunks, int n, float[] qa, int qOff, float[] va, int vOff, int dk, int dv) {
         int count = 0;
         if (chunks > 1) {
             int p = (c - 1 + chunks) % chunks;
             for (int t = p * chunk; t < (p + 1) * chunk; t++) {
-                if (order[t] < n) {
-                    keyPos[count++] = order[t];
+                int j = order[t];
+                if (j < n) {
+                    copyKeyAndValue(j, count++, va, vOff, dk, dv);
                 }
             }
         }
+        windowOwn = count;
         for (int t = c * chunk; t < (c + 1) * chunk; t++) {
-            if (order[t] < n) {
-                keyPos[count++] = order[t];
+            int j = order[t];
+            if (j < n) {
+                System.arraycopy(qa, qOff + j * dk, windowQueries, (count - windowOwn) * dk, dk);
+                copyKeyAndValue(j, count++, va, vOff, dk, dv);
             }
         }
         return count;
     }
 
-    private void attendOne(float[] qa, int qOff, float[] va, int vOff, int i, int keyCount, int dk, int dv, int head) {
-        int qi = qOff + i * dk;
+    private void copyKeyAndValue(int j, int w, float[] va, int vOff, int dk, int dv) {
+        keyPos[w] = j;
+        System.arraycopy(keys, j * dk, windowKeys, w * dk, dk);
+        System.arraycopy(va, vOff + j * dv, windowValues, w * dv, dv);
+    }
+
+    /**
+     * Token i (window index {@code windowOwn + own}) attends to the window's keys allowed by the masks;
+     * its round output and logsumexp are folded into {@link #acc}.
+     */
+    private void attendOne(int i, int own, int keyCount, int dk, int dv, int head) {
+        int qi = own * dk;
         double max = Double.NEGATIVE_INFINITY;
         int used = 0;
         for (int t = 0; t < keyCount; t++) {
@@ -201,9 +224,9 @@ final class LshAttention implements Attention {
             if (causal && j > i) {
                 continue; // logit -1e9: exp underflows to exactly 0 beside the self logit -1e5
             }
-            double logit = j == i ? SELF_LOGIT : dot(qa, qi, keys, j * dk, dk);
+            double logit = j == i ? SELF_LOGIT : dot(windowQueries, qi, windowKeys, t * dk, dk);
             logits[used] = logit;
-            keyPos[keyCount + used] = j;
+            keyPos[keyCount + used] = t;
             used++;
             if (logit > max) {
                 max = logit;
@@ -214,9 +237,9 @@ final class LshAttention implements Attention {
         for (int t = 0; t < used; t++) {
             double w = Math.exp(logits[t] - max);
             sum += w;
-            int vo = vOff + keyPos[keyCount + t] * dv;
+            int vo = keyPos[keyCount + t] * dv;
             for (int e = 0; e < dv; e++) {
-                roundOut[e] += w * va[vo + e];
+                roundOut[e] += w * windowValues[vo + e];
             }
         }
         double lse = max + Math.log(sum);
@@ -278,6 +301,17 @@ final class LshAttention implements Attention {
         }
         if (keyPos.length < 4 * chunk) {
             keyPos = new int[4 * chunk];
+        }
+        // a window holds at most 2 * chunk real tokens, and never more than the segment has
+        int windowRows = (int) Math.min(2L * chunk, n);
+        if (windowKeys.length < windowRows * dk) {
+            windowKeys = new float[windowRows * dk];
+        }
+        if (windowValues.length < windowRows * dv) {
+            windowValues = new float[windowRows * dv];
+        }
+        if (windowQueries.length < Math.min(chunk, n) * dk) {
+            windowQueries = new float[Math.min(chunk, n) * dk];
         }
         if (acc.length < n * dv) {
             acc = new double[n * dv];
