@@ -20,9 +20,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
-        description = {"Ingest a prompt and generate after it, streaming the decoded text to stdout as tokens come",
-                "(--ids: the token ids). Greedy by default; --temperature > 0 samples, with --top-k/--top-p and --seed.",
-                "A summary (tokens, speed, why it stopped, memory) goes to stderr."})
+        description = "Ingest a prompt and generate after it, streaming the decoded text to stdout as tokens come"
+                + " (--ids: the token ids). Greedy by default; --temperature > 0 samples, with --top-k/--top-p and --seed."
+                + " A summary (tokens, speed, why it stopped, memory) goes to stderr.")
 final class GenerateCommand implements Callable<Integer> {
     @Mixin
     ModelOptions options;

@@ -22,9 +22,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "inspect", mixinStandardHelpOptions = true,
-        description = {"Show a model package: the manifest, the tokenizer, each graph's inputs and outputs, the per-layer",
-                "plan (providers and their settings), the weights, and the memory footprint per layer, measured over a",
-                "few segments of random tokens and extrapolated to 1M tokens."})
+        description = "Show a model package: the manifest, the tokenizer, each graph's inputs and outputs, the per-layer"
+                + " plan (providers and their settings), the weights, and the memory footprint per layer, measured over a"
+                + " few segments of random tokens and extrapolated to 1M tokens.")
 final class InspectCommand implements Callable<Integer> {
     private static final Pattern WEIGHT = Pattern.compile("layers\\.(\\d+)\\.([a-z][a-z0-9-]*)\\.(.+)");
     static final long MILLION = 1_000_000L;

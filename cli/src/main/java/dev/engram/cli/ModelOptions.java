@@ -27,10 +27,9 @@ final class ModelOptions {
     @Option(names = "--config", paramLabel = "FILE", description = "An Engram YAML config; default: the package's own memory config.")
     Path config;
 
-    @Option(names = "--memory", paramLabel = "NAME", description = {
-            "One strategy on every layer, replacing the whole layers tree (package and --config): none, an attention",
-            "(full, window, lsh: no memory) or a memory (infini, continuous, lsh-knn: window 0 + the memory).",
-            "Settings from the package where it uses that provider, else engram bench's definition."})
+    @Option(names = "--memory", paramLabel = "NAME", description = "One strategy on every layer, replacing the whole layers"
+            + " tree (package and --config): none, an attention (full, window, lsh: no memory) or a memory (infini, continuous,"
+            + " lsh-knn: window 0 + the memory). Settings from the package where it uses that provider, else engram bench's.")
     String memory;
 
     @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda (falls back to cpu with a warning).")

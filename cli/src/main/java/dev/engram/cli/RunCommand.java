@@ -20,9 +20,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "run", mixinStandardHelpOptions = true,
-        description = {"Ingest an input of any length into a model's memory, segment by segment (a progress bar on",
-                "stderr), and report speed (tokens/s), the memory footprint (state bytes, JVM heap, process RSS) and",
-                "the next-token prediction. --save/--resume keep the sequence's memory on disk."})
+        description = "Ingest an input of any length into a model's memory, segment by segment (a progress bar on"
+                + " stderr), and report speed (tokens/s), the memory footprint (state bytes, JVM heap, process RSS) and"
+                + " the next-token prediction. --save/--resume keep the sequence's memory on disk.")
 final class RunCommand implements Callable<Integer> {
     @Mixin
     ModelOptions options;
