@@ -89,10 +89,14 @@ public final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    /** /proc/loadavg when the command started (the machine's load is part of every number). */
+    private String loadAtStart;
+
     @Override
     public Integer call() throws IOException {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        loadAtStart = loadAverage();
         List<Integer> lens = parseLengths();
         List<String> strats = strategies == null ? Strategies.ALL : List.copyOf(strategies);
         for (String s : strats) {
@@ -301,6 +305,7 @@ public final class BenchCommand implements Callable<Integer> {
         machine.put("cpu", cpuModel());
         machine.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
         machine.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
+        machine.put("loadAverageAtStart", loadAtStart);
         machine.put("loadAverageAtEnd", loadAverage());
         machine.put("rssAtEndBytes", ProcessMemory.rssBytes());
         h.put("machine", machine);
