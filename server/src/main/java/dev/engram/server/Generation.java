@@ -2,6 +2,7 @@ package dev.engram.server;
 
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.GenerationParams;
+import dev.engram.runtime.text.Tokenizer;
 import dev.engram.runtime.ModelSequence;
 import java.util.List;
 import java.util.Set;
@@ -60,11 +61,11 @@ final class Generation {
      * after max tokens (finish "length"). The sequence consumes the prompt and every token fed back
      * (the token completing a stop sequence is not fed).
      */
-    static Outcome run(Engine engine, ByteFallbackTokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
+    static Outcome run(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
                        Consumer<String> onText) {
         GenerationParams params = new GenerationParams(r.maxTokens(), r.temperature(), r.topK(), r.topP(), r.seed(), Set.of());
         List<String> stops = r.stop();
-        ByteFallbackTokenizer.Decoder decoder = new ByteFallbackTokenizer.Decoder();
+        Tokenizer.StreamDecoder decoder = tokenizer.streamDecoder();
         StringBuilder text = new StringBuilder();
         int[] emitted = {0};
         int[] count = {0};

@@ -1,6 +1,7 @@
 package dev.engram.server;
 
 import dev.engram.runtime.Engine;
+import dev.engram.runtime.text.Tokenizer;
 import dev.engram.runtime.config.LayerPlan;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -22,7 +23,7 @@ final class ModelWorker implements AutoCloseable {
     final String key;
     final Map<String, String> overrides;
     final Engine engine;
-    final ByteFallbackTokenizer tokenizer;
+    final Tokenizer tokenizer;
     private final ThreadPoolExecutor executor;
     private final int capacity;
 
@@ -30,7 +31,7 @@ final class ModelWorker implements AutoCloseable {
         this.key = key;
         this.overrides = Map.copyOf(overrides);
         this.engine = engine;
-        this.tokenizer = new ByteFallbackTokenizer(engine.vocabSize());
+        this.tokenizer = engine.tokenizer();
         this.capacity = capacity;
         this.executor = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS, new ArrayBlockingQueue<>(capacity), r -> {
             Thread t = new Thread(r, "engram-model-" + key);

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import dev.engram.runtime.text.Tokenizer;
 
 /** Strict parsing of request bodies: every problem is a 400 naming the field (OpenAI's error shape). */
 final class Requests {
@@ -68,7 +69,7 @@ final class Requests {
         return n == null || n.isNull() ? null : n;
     }
 
-    static Completion completion(ObjectNode body, boolean chat, String modelName, ByteFallbackTokenizer tokenizer, int vocab,
+    static Completion completion(ObjectNode body, boolean chat, String modelName, Tokenizer tokenizer, int vocab,
                                  ServeOptions o) {
         onlyKnown(body, COMMON, chat ? CHAT_ONLY : COMPLETION_ONLY);
         JsonNode model = field(body, "model");
@@ -79,7 +80,9 @@ final class Requests {
             throw new ApiError(404, "invalid_request_error", "model", "model_not_found",
                     "The model '" + model.asText() + "' does not exist; this server serves '" + modelName + "'", null);
         }
-        int[] prompt = chat ? messages(body, tokenizer) : prompt(body, tokenizer, vocab);
+        // A prompt that continues a session is not the start of a sequence: no leading special tokens.
+        boolean startsSequence = field(body, "session") == null;
+        int[] prompt = chat ? messages(body, tokenizer, startsSequence) : prompt(body, tokenizer, vocab, startsSequence);
         int maxTokens = o.defaultMaxTokens();
         String maxField = chat && field(body, "max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
         if (chat && field(body, "max_completion_tokens") != null && field(body, "max_tokens") != null) {
@@ -172,13 +175,13 @@ final class Requests {
                 sessionAppend);
     }
 
-    private static int[] prompt(ObjectNode body, ByteFallbackTokenizer tokenizer, int vocab) {
+    private static int[] prompt(ObjectNode body, Tokenizer tokenizer, int vocab, boolean startsSequence) {
         JsonNode p = field(body, "prompt");
         if (p == null) {
             throw ApiError.invalid("prompt", "'prompt' is required: a string, an array of token ids, or an array with one of those");
         }
         if (p.isTextual()) {
-            return tokenizer.encode(p.asText());
+            return tokenizer.encode(p.asText(), startsSequence);
         }
         if (!p.isArray()) {
             throw ApiError.invalid("prompt", "prompt must be a string or an array; it is " + p.getNodeType().toString().toLowerCase());
@@ -191,7 +194,7 @@ final class Requests {
             if (p.size() != 1) {
                 throw ApiError.invalid("prompt", "prompt has " + p.size() + " prompts; this server takes one prompt per request");
             }
-            return first.isTextual() ? tokenizer.encode(first.asText()) : tokenIds(first, "prompt[0]", vocab);
+            return first.isTextual() ? tokenizer.encode(first.asText(), startsSequence) : tokenIds(first, "prompt[0]", vocab);
         }
         return tokenIds(p, "prompt", vocab);
     }
@@ -213,7 +216,7 @@ final class Requests {
      * Chat messages rendered as text, one line per message "{role}: {content}\n", then "assistant: "
      * (no chat template exists for packages without a tokenizer; documented in the README).
      */
-    private static int[] messages(ObjectNode body, ByteFallbackTokenizer tokenizer) {
+    private static int[] messages(ObjectNode body, Tokenizer tokenizer, boolean startsSequence) {
         JsonNode m = field(body, "messages");
         if (m == null || !m.isArray() || m.isEmpty()) {
             throw ApiError.invalid("messages", "'messages' is required: a non-empty array of {role, content}");
@@ -256,7 +259,7 @@ final class Requests {
             sb.append(role.asText()).append(": ").append(text).append('\n');
         }
         sb.append("assistant: ");
-        return tokenizer.encode(sb.toString());
+        return tokenizer.encode(sb.toString(), startsSequence);
     }
 
     private static List<String> stop(ObjectNode body) {

@@ -81,10 +81,6 @@ public final class Server implements AutoCloseable {
         workers.put(DEFAULT_STRATEGY, defaultWorker);
         this.modelName = engine.manifest().name();
         engine.warnings().forEach(w -> LOG.log(System.Logger.Level.WARNING, w));
-        if (engine.modelPackage().manifest().files().tokenizer().isPresent()) {
-            LOG.log(System.Logger.Level.WARNING, "the package names a tokenizer file, which this server cannot read yet; "
-                    + "text is tokenized with the byte fallback (README: Tokenization)");
-        }
         try {
             this.store = new SessionStore(dataDir, modelName);
         } catch (RuntimeException e) {
@@ -411,7 +407,7 @@ public final class Server implements AutoCloseable {
         m.put("owned_by", "engram");
         m.put("vocab_size", defaultWorker.engine.vocabSize());
         m.put("segment_length", defaultWorker.engine.segmentLength());
-        m.put("tokenizer", defaultWorker.tokenizer.lossless() ? "byte-fallback" : "byte-fallback-lossy");
+        m.put("tokenizer", defaultWorker.tokenizer.description());
         return m;
     }
 
@@ -531,7 +527,7 @@ public final class Server implements AutoCloseable {
         boolean stream = false;
         ModelWorker dw = defaultWorker;
         if (type != null && type.toLowerCase().startsWith("text/plain")) {
-            tokens = dw.tokenizer.encode(new String(body, StandardCharsets.UTF_8));
+            tokens = dw.tokenizer.encode(new String(body, StandardCharsets.UTF_8), s.tokens == 0);
         } else {
             ObjectNode o = Requests.object(body, false);
             Requests.onlyKnown(o, java.util.Set.of("text", "tokens", "stream"), java.util.Set.of());
@@ -545,7 +541,7 @@ public final class Server implements AutoCloseable {
                 if (!text.isTextual()) {
                     throw ApiError.invalid("text", "text must be a string");
                 }
-                tokens = dw.tokenizer.encode(text.asText());
+                tokens = dw.tokenizer.encode(text.asText(), s.tokens == 0); // special tokens only at a sequence's start
             } else {
                 if (!ids.isArray()) {
                     throw ApiError.invalid("tokens", "tokens must be an array of token ids");

@@ -46,12 +46,14 @@ class LoadTest {
             ExecutorService pool = Executors.newFixedThreadPool(CLIENTS);
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RUN_MILLIS);
             List<Future<?>> running = new ArrayList<>();
+            for (int c = 1; c < CLIENTS; c += 2) { // every session exists before the load starts
+                Http.Resp created = http.post("/v1/sessions", "");
+                assertEquals(200, created.status(), created.body());
+                sessions[c] = created.json().get("id").asText();
+            }
             for (int c = 0; c < CLIENTS; c++) {
                 int client = c;
                 boolean appends = c % 2 == 1;
-                if (appends) {
-                    sessions[c] = http.post("/v1/sessions", "").json().get("id").asText();
-                }
                 running.add(pool.submit(() -> {
                     long[] own = new long[MAX_REQUESTS_PER_CLIENT];
                     int n = 0;

@@ -80,7 +80,7 @@ class ServerTest {
         int[] expected = TestModel.greedy(model, 10, prompt);
         assertArrayEquals(expected, Http.ints(choice.get("token_ids")));
         assertEquals("length", choice.get("finish_reason").asText());
-        assertEquals(new ByteFallbackTokenizer(16).decode(expected), choice.get("text").asText());
+        assertEquals(new dev.engram.runtime.text.ByteTokenizer(16).decode(expected), choice.get("text").asText());
         assertEquals(7, j.get("usage").get("prompt_tokens").asInt());
         assertEquals(10, j.get("usage").get("completion_tokens").asInt());
         assertEquals(17, j.get("usage").get("total_tokens").asInt());

@@ -46,6 +46,35 @@ final class TestModel {
         }
     }
 
+    /** The 16 words of {@link #withTokenizer}'s WordLevel tokenizer, id = index. */
+    static final String[] WORDS = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "the", "key", "is", "what", ".", "<unk>"};
+
+    /**
+     * The same model with a Hugging Face {@code tokenizer.json} (WordLevel over {@link #WORDS}, split on
+     * whitespace, no decoder: ids decode to their words joined by single spaces).
+     */
+    static Path withTokenizer(Path dir) {
+        Path m = create(dir);
+        try {
+            StringBuilder vocab = new StringBuilder();
+            for (int i = 0; i < WORDS.length; i++) {
+                vocab.append(i == 0 ? "" : ", ").append('"').append(WORDS[i]).append("\": ").append(i);
+            }
+            Files.writeString(m.resolve("tokenizer.json"), "{\"version\": \"1.0\", \"added_tokens\": [], \"normalizer\": null, "
+                    + "\"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}, \"post_processor\": null, \"decoder\": null, "
+                    + "\"model\": {\"type\": \"WordLevel\", \"vocab\": {" + vocab + "}, \"unk_token\": \"<unk>\"}}");
+            String manifest = Files.readString(m.resolve("engram.json"));
+            String withFile = manifest.replace("\"files\": {", "\"files\": {\"tokenizer\": \"tokenizer.json\", ");
+            if (withFile.equals(manifest)) {
+                throw new IllegalStateException("the tiny manifest has no \"files\": { to extend; update TestModel");
+            }
+            Files.writeString(m.resolve("engram.json"), withFile);
+            return m;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     static byte[] safetensors(String name, float[] values) {
         String header = "{\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[" + values.length + "],\"data_offsets\":[0,"
                 + 4 * values.length + "]}}";
