@@ -101,6 +101,9 @@ def main(argv=None):
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--resume", help="continue from a checkpoint written by this script (OUT.model.pt); its strategy "
+                    "config must match. A fresh optimizer warms up again; the steps and seconds of the earlier run "
+                    "(from OUT.train_log.json beside it) are added to the manifest's totals")
     args = ap.parse_args(argv)
 
     if args.threads:
@@ -109,6 +112,16 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     cfg = strategy_config(args.strategy, args.segment)
     model = EngramModel(cfg).to(args.device)
+    earlier = None
+    if args.resume:
+        ckpt = torch.load(args.resume, map_location="cpu")
+        if ckpt["config"] != cfg.to_dict():
+            raise SystemExit(f"--resume {args.resume}: its config {ckpt['config']} differs from --strategy {args.strategy}'s {cfg.to_dict()}")
+        model.load_state_dict(ckpt["state"])
+        log_path = args.resume[:-len(".model.pt")] + ".train_log.json" if args.resume.endswith(".model.pt") else None
+        if log_path and os.path.exists(log_path):
+            with open(log_path) as f:
+                earlier = json.load(f)["training"]
     nparams = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
 
@@ -161,6 +174,12 @@ def main(argv=None):
                 "segments": [args.min_segments, args.max_segments],
                 "segmentLength": args.segment, "curriculum": args.curriculum, "digits": args.digits,
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
+    if earlier is not None:
+        stages = earlier.get("stages", [dict((k, v) for k, v in earlier.items() if k != "stages")])
+        stages.append(dict(training))
+        training["steps"] = sum(st["steps"] for st in stages)
+        training["seconds"] = round(sum(st["seconds"] for st in stages), 1)
+        training["stages"] = stages
     model = model.to("cpu").eval()
     export.export_package(model, args.out, f"passkey-{args.strategy}", training=training,
                           tokenizer=passkey.tokenizer_json())
