@@ -18,7 +18,8 @@ import java.util.SplittableRandom;
  * and a least-squares fit of log(time) on log(N).
  *
  * <p>Run: {@code java -cp benchmarks/target/benchmarks.jar dev.engram.bench.lsh.LshAttentionScaling [maxFull] [maxN]}.
- * {@code full} runs only up to {@code maxFull} tokens (default 16384) so the run finishes in minutes.
+ * {@code full} runs only up to {@code maxFull} tokens (default 16384) so the run finishes in minutes; with
+ * {@code maxFull} 65536 it adds one call each at 32K and 64K (about 4 more minutes).
  */
 public final class LshAttentionScaling {
     private static final int DIM = 64;
@@ -61,7 +62,8 @@ public final class LshAttentionScaling {
                 lshMs[ri][li] = bestMs(reps, () -> a.attend(segment));
             }
             if (n <= maxFull) {
-                int fullReps = n <= 4096 ? 5 : n <= 8192 ? 3 : 2;
+                // 16K takes ~10 s per call, 64K ~3 minutes: beyond 16K one call each
+                int fullReps = n <= 4096 ? 5 : n <= 8192 ? 3 : n <= 16384 ? 2 : 1;
                 // a fresh instance per call: full keeps a growing cache across segments
                 fullMs[li] = bestMs(fullReps, () -> full(registry, spec).attend(segment));
             } else {
