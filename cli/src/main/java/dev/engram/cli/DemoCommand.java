@@ -19,7 +19,7 @@ import picocli.CommandLine.Spec;
         description = {"The main job: passkey retrieval at growing context lengths with the bundled trained models",
                 "(a passkey planted near the start, middle or end of filler, asked for at the end). Prints accuracy,",
                 "tokens/s and memory footprint per strategy and writes the same as a PNG chart.",
-                "--long runs 16K-64K tokens; --mechanisms runs the untrained mechanism comparison instead."})
+                "--long goes on to 64K tokens; --mechanisms runs the untrained mechanism comparison instead."})
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--models", paramLabel = "DIR", description = "Folder of model packages (default: the bundled models/).")
     Path models;
@@ -28,10 +28,11 @@ final class DemoCommand implements Callable<Integer> {
     int trials;
 
     @Option(names = "--lengths", split = ",", paramLabel = "N",
-            description = "Context lengths in tokens (default: 256,1024,4096; with --long 4096,16384,65536).")
+            description = "Context lengths in tokens (default: 512,2048,8192 = 1x, 4x and 16x the bundled models' longest"
+                    + " training context; with --long also 32768,65536).")
     int[] lengths;
 
-    @Option(names = "--long", description = "The long version: 4K, 16K and 64K tokens.")
+    @Option(names = "--long", description = "The long version: up to 64K tokens (128x the training context).")
     boolean longRun;
 
     @Option(names = "--chart", defaultValue = "engram-demo.png", paramLabel = "FILE",
@@ -66,7 +67,7 @@ final class DemoCommand implements Callable<Integer> {
             out.println("No bundled models in " + dir.toAbsolutePath() + "; running the mechanism comparison instead.");
             return new MechanismDemo(Math.max(1, trials / 2), longRun, seed, out).call();
         }
-        int[] chosen = lengths != null ? lengths : longRun ? new int[] {4096, 16384, 65536} : new int[] {256, 1024, 4096};
+        int[] chosen = lengths != null ? lengths : longRun ? new int[] {512, 2048, 8192, 32768, 65536} : new int[] {512, 2048, 8192};
         for (int length : chosen) {
             if (length < 32) {
                 throw InvalidInputException.outOfRange("--lengths", length, ">= 32 tokens");
