@@ -126,6 +126,38 @@ class ParityPackagesTest {
         assertTrue(failures.isEmpty(), "logits differ from PyTorch:\n  " + String.join("\n  ", failures));
     }
 
+    /**
+     * Token-by-token feeding (each token inside an incomplete segment is evaluated from the boundary state,
+     * which is then put back) gives the logits of evaluating the whole sequence at once, with every memory.
+     */
+    @Test
+    void feedingOneTokenAtATimeEqualsOneCallOnEveryPackage() throws IOException {
+        assumePython();
+        List<String> failures = new ArrayList<>();
+        for (String name : names) {
+            JsonNode ids = JSON.readTree(dir.resolve(name + ".expected.json").toFile()).get("inputIds").get(0);
+            int[] tokens = new int[ids.size()];
+            for (int i = 0; i < tokens.length; i++) {
+                tokens[i] = ids.get(i).asInt();
+            }
+            try (Engine engine = new EngineLoader().systemOverrides(false).load(dir.resolve(name))) {
+                float[][] once = engine.ingestAll(List.of(engine.newSequence()), List.of(tokens)).get(0);
+                var seq = engine.newSequence();
+                double worst = 0;
+                for (int t = 0; t < tokens.length; t++) {
+                    float[] step = engine.ingest(seq, new int[] {tokens[t]});
+                    for (int v = 0; v < step.length; v++) {
+                        worst = Math.max(worst, Math.abs(step[v] - once[t][v]));
+                    }
+                }
+                if (worst > 1e-5) {
+                    failures.add(name + ": max |one at a time - at once| = " + worst);
+                }
+            }
+        }
+        assertTrue(failures.isEmpty(), String.join("\n", failures));
+    }
+
     @Test
     void engramRunAndGenerateWorkOnEveryPackage() throws IOException {
         assumePython();

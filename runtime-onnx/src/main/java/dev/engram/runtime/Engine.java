@@ -296,14 +296,14 @@ public final class Engine implements AutoCloseable {
             for (int b : group) {
                 ModelSequence s = sequences.get(b);
                 if (s.boundary == null) {
-                    s.boundary = s.stack.snapshot();
+                    s.boundary = s.stack.checkpoint();
                 }
             }
             try {
                 forward(sequences, group, n, true);
             } finally {
                 for (int b : group) {
-                    sequences.get(b).stack.restore(sequences.get(b).boundary);
+                    sequences.get(b).stack.rollback(sequences.get(b).boundary);
                 }
             }
             for (int g = 0; g < group.size(); g++) {

@@ -22,7 +22,7 @@ public final class ModelSequence {
     final int[] pending;
     int pendingCount;
     /** The stack's snapshot at the current boundary, taken when a partial segment is first evaluated. */
-    byte[] boundary;
+    SequenceStack.Checkpoint boundary;
 
     ModelSequence(Engine owner, SequenceStack stack, int segmentLength) {
         this.owner = owner;

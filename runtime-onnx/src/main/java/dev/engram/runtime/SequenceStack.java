@@ -89,6 +89,37 @@ public final class SequenceStack {
         return ByteBuffer.allocate(body.length + 4).put(body).putInt((int) crc.getValue()).array();
     }
 
+    /**
+     * The state now, held in memory: the layers' own snapshots, with no outer serialisation, checksum or
+     * rollback copy. The runtime evaluates an incomplete segment from one and puts it back afterwards, once
+     * per decoded token, so this path does no more than the providers' snapshot and restore.
+     */
+    Checkpoint checkpoint() {
+        List<Snapshot> attentions = new ArrayList<>(layers.size());
+        List<Snapshot> memories = new ArrayList<>(layers.size());
+        for (Layer l : layers) {
+            attentions.add(l.attention().snapshot());
+            memories.add(l.memory().map(LongTermMemory::snapshot).orElse(null));
+        }
+        return new Checkpoint(position, attentions, memories);
+    }
+
+    /** Puts back a {@link #checkpoint()} of this same stack (so no provider can refuse it). */
+    void rollback(Checkpoint c) {
+        for (int i = 0; i < layers.size(); i++) {
+            Layer l = layers.get(i);
+            l.attention().restore(c.attentions().get(i));
+            if (c.memories().get(i) != null) {
+                l.memory().orElseThrow().restore(c.memories().get(i));
+            }
+        }
+        position = c.position();
+    }
+
+    /** A {@link #checkpoint()}: per layer the attention's and the memory's snapshot (null: no memory). */
+    record Checkpoint(long position, List<Snapshot> attentions, List<Snapshot> memories) {
+    }
+
     private static void writeBlock(DataOutputStream out, byte[] block) throws IOException {
         out.writeInt(block.length);
         out.write(block);
