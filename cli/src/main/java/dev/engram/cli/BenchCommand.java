@@ -299,7 +299,10 @@ public final class BenchCommand implements Callable<Integer> {
         Map<String, Object> h = new LinkedHashMap<>();
         h.put("format", "engram-bench/1");
         h.put("date", OffsetDateTime.now().toString());
-        h.put("command", "engram bench " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+        // the parse result's original args are the whole command line, from the subcommand's name when run under engram
+        List<String> args = spec.commandLine().getParseResult().originalArgs();
+        h.put("command", "engram " + (!args.isEmpty() && args.get(0).equals(spec.name()) ? "" : spec.name() + " ")
+                + String.join(" ", args));
         Map<String, Object> machine = new LinkedHashMap<>();
         machine.put("cores", Runtime.getRuntime().availableProcessors());
         machine.put("cpu", cpuModel());

@@ -84,6 +84,7 @@ class BenchCommandTest {
         assertEquals(stateBytes(root, "window", 16), stateBytes(root, "window", 40));
         assertTrue(stateBytes(root, "full", 40) > stateBytes(root, "full", 16));
         assertTrue(table.contains("PyTorch peer: not run (--no-peer)"), table);
+        assertTrue(root.path("command").asText().startsWith("engram bench --model "), root.path("command").asText());
         assertFalse(root.path("peer").path("ran").asBoolean());
         for (String png : List.of("tokens-per-second.png", "memory-state.png", "resident-memory.png")) {
             byte[] b = Files.readAllBytes(dir.resolve(png));
