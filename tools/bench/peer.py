@@ -164,7 +164,10 @@ def main(argv=None):
     result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas,
               "ompWaitPolicy": os.environ.get("OMP_WAIT_POLICY"),
               "fullKv": {}, "schemes": {}, "skipped": {}}
-    base = load(a.package, checkpoint=a.checkpoint)
+    # (a) uses only the dense blocks: load them under plain full attention, not the checkpoint's own memory, whose
+    # provider weights the bench may have replaced with the benchmarked strategies' (e.g. a trained continuous
+    # package: basis 64 in training, 512 in the bench)
+    base = load(a.package, {"attention": {"provider": "full"}, "memory": "none"}, a.checkpoint)
     seg, vocab = base.cfg.segment, base.cfg.vocab
     log("peer (a) full attention, growing KV cache")
     kv_budget = a.budget_s if a.full_kv_budget_s is None else a.full_kv_budget_s

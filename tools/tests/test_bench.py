@@ -6,6 +6,8 @@ import json
 import os
 import sys
 
+import torch
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from bench import make_model, peer  # noqa: E402
@@ -66,3 +68,20 @@ def test_full_kv_has_its_own_budget(tmp_path):
     assert sorted(r["fullKv"]) == [str(LENGTHS[0])]
     assert "budget" in r["skipped"]["fullKv"][str(LENGTHS[1])]
     assert sorted(r["schemes"]["window"]) == sorted(str(n) for n in LENGTHS)
+
+
+def test_full_kv_ignores_the_checkpoints_own_memory(tmp_path):
+    # a trained package's checkpoint names its memory (here infini); the bench may have replaced that memory's
+    # provider weights (or, here, never had them): (a) still runs, on the dense blocks alone
+    pkg = tmp_path / "pkg"
+    make_model.main([str(pkg), "--layers", "1", "--heads", "2", "--dim", "16", "--vocab", "32",
+                     "--segment", str(SEGMENT), "--mlp-ratio", "2"])
+    blob = torch.load(pkg / "model.pt")
+    blob["config"]["memory"] = [{"provider": "infini", "update": "delta"}]
+    torch.save(blob, pkg / "model.pt")
+    strategies = tmp_path / "strategies.json"
+    strategies.write_text("{}")
+    out = tmp_path / "peer.json"
+    assert peer.main(["--package", str(pkg), "--lengths", str(LENGTHS[0]), "--threads", "1",
+                      "--strategies", str(strategies), "--json-out", str(out)]) == 0
+    assert list(json.loads(out.read_text())["fullKv"]) == [str(LENGTHS[0])]
