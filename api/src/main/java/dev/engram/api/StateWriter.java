@@ -1,6 +1,7 @@
 package dev.engram.api;
 
 import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -9,6 +10,8 @@ import java.io.UncheckedIOException;
 public final class StateWriter {
     private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     private final DataOutputStream out = new DataOutputStream(bytes);
+    private static final int CHUNK_FLOATS = 4096;
+    private ByteBuffer chunk;
 
     public StateWriter writeInt(int value) {
         try {
@@ -39,8 +42,20 @@ public final class StateWriter {
     /** Writes the length, then {@code length} floats of {@code values} from {@code offset}. */
     public StateWriter writeFloats(float[] values, int offset, int length) {
         writeInt(length);
-        for (int i = 0; i < length; i++) {
-            writeInt(Float.floatToRawIntBits(values[offset + i]));
+        // Big-endian raw bits, exactly what DataOutputStream.writeInt gives, but a chunk per write: a snapshot
+        // of a large cache is taken on every decoded token inside a segment, and four single-byte writes per
+        // float made it the decode path's hot spot.
+        if (chunk == null) {
+            chunk = ByteBuffer.allocate(CHUNK_FLOATS * Float.BYTES);
+        }
+        for (int done = 0; done < length; ) {
+            int n = Math.min(CHUNK_FLOATS, length - done);
+            chunk.clear();
+            for (int i = 0; i < n; i++) {
+                chunk.putInt(Float.floatToRawIntBits(values[offset + done + i]));
+            }
+            bytes.write(chunk.array(), 0, n * Float.BYTES);
+            done += n;
         }
         return this;
     }

@@ -18,6 +18,35 @@ class SnapshotTest {
     private final Snapshot snapshot = new Snapshot("infini", 3, spec,
             new StateWriter().writeInt(7).writeFloats(new float[] {1.5f, Float.MIN_VALUE, -0f}).toBytes());
 
+    /** The payload layout is DataOutputStream's (big-endian raw bits), written here independently, across several chunks. */
+    @Test
+    void floatsAreWrittenAsDataOutputStreamWouldAndReadBackBitExactly() throws IOException {
+        float[] values = new float[10_001];
+        java.util.SplittableRandom random = new java.util.SplittableRandom(5);
+        for (int i = 0; i < values.length; i++) {
+            values[i] = Float.intBitsToFloat(random.nextInt()); // every bit pattern, NaN payloads included
+        }
+        values[3] = -0f;
+        java.io.ByteArrayOutputStream expected = new java.io.ByteArrayOutputStream();
+        try (java.io.DataOutputStream d = new java.io.DataOutputStream(expected)) {
+            d.writeInt(42);
+            d.writeInt(values.length - 2);
+            for (int i = 1; i < values.length - 1; i++) {
+                d.writeInt(Float.floatToRawIntBits(values[i]));
+            }
+            d.writeInt(-1);
+        }
+        byte[] payload = new StateWriter().writeInt(42).writeFloats(values, 1, values.length - 2).writeInt(-1).toBytes();
+        assertArrayEquals(expected.toByteArray(), payload);
+        StateReader r = new StateReader(payload);
+        assertEquals(42, r.readInt());
+        float[] back = r.readFloats("values", values.length - 2);
+        for (int i = 0; i < back.length; i++) {
+            assertEquals(Float.floatToRawIntBits(values[i + 1]), Float.floatToRawIntBits(back[i]), "value " + i);
+        }
+        assertEquals(-1, r.readInt());
+    }
+
     @Test
     void roundTripsBitExactly() {
         Snapshot back = Snapshot.fromBytes(snapshot.toBytes());
