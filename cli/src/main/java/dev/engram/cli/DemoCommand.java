@@ -28,8 +28,8 @@ final class DemoCommand implements Callable<Integer> {
     int trials;
 
     @Option(names = "--lengths", split = ",", paramLabel = "N",
-            description = "Context lengths in tokens (default: 512,2048,8192 = 1x, 4x and 16x the bundled models' longest"
-                    + " training context; with --long also 32768,65536).")
+            description = "Context lengths in tokens (default: 512,2048,8192; with --long also 32768,65536)."
+                    + " models/README.md gives each bundled model's training contexts.")
     int[] lengths;
 
     @Option(names = "--long", description = "The long version: up to 64K tokens (128x the training context).")
