@@ -826,10 +826,20 @@ public final class Server implements AutoCloseable {
                     + route + "; allowed: " + String.join(", ", allowed), null);
         }
 
+        /** Bodies up to this size are read and dropped before a 413, so the client can read the answer. */
+        private static final long DRAIN_LIMIT_BYTES = 16L << 20;
+
         byte[] body(long limit) throws IOException {
             long declared = request.getLength();
             if (declared > limit) {
                 metrics.rejected("too_large");
+                if (declared <= DRAIN_LIMIT_BYTES) {
+                    // Read what the client is sending before answering: a 413 sent over a half-read body makes the
+                    // connection close under the client's feet, and many clients then report a reset, not the 413.
+                    try (InputStream in = Content.Source.asInputStream(request)) {
+                        in.transferTo(java.io.OutputStream.nullOutputStream());
+                    }
+                }
                 throw ApiError.tooLarge("the request body is " + declared + " bytes; the limit here is " + limit + " bytes");
             }
             try (InputStream in = Content.Source.asInputStream(request)) {

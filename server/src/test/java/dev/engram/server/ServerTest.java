@@ -343,6 +343,18 @@ class ServerTest {
         assertEquals(before, http.post("/v1/completions", q).json().get("choices"));
     }
 
+    /** A body over the limit is answered 413 with the JSON error every time, not a connection reset mid-upload. */
+    @Test
+    void anOversizedBodyGets413EveryTime() {
+        String huge = "{\"model\": \"tiny-infini\", \"prompt\": \"" + "y".repeat(1 << 20) + "\"}";
+        for (int i = 0; i < 20; i++) {
+            Http.Resp r = http.post("/v1/completions", huge);
+            assertEquals(413, r.status(), r.body());
+            assertEquals("request_too_large", r.json().get("error").get("code").asText());
+        }
+        assertEquals(200, http.get("/health").status());
+    }
+
     @Test
     void metricsInPrometheusTextFormat() {
         http.post("/v1/completions", req("prompt", new int[] {1, 2}, "max_tokens", 3, "temperature", 0));
