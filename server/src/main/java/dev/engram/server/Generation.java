@@ -37,6 +37,19 @@ final class Generation {
         long remainingMillis() {
             return Math.max(0, (deadlineNanos - System.nanoTime()) / 1_000_000L);
         }
+
+        /** 0 queued, 1 started, 2 abandoned: who wins decides whether a late job may still change a session. */
+        private final java.util.concurrent.atomic.AtomicInteger phase = new java.util.concurrent.atomic.AtomicInteger();
+
+        /** A job that changes state calls this once it holds its session; false: the request was given up, do nothing. */
+        boolean start() {
+            return phase.compareAndSet(0, 1);
+        }
+
+        /** The request stops waiting: true when the job had not started (and now never will). */
+        boolean abandon() {
+            return phase.compareAndSet(0, 2);
+        }
     }
 
     /** The client disconnected; nothing is answered. */

@@ -18,8 +18,11 @@ final class Metrics {
     private final Map<String, AtomicLong> rejections = new ConcurrentHashMap<>();
     final AtomicLong inFlight = new AtomicLong();
 
+    private static final java.util.Set<String> METHODS = java.util.Set.of("GET", "POST", "DELETE", "PUT", "HEAD", "OPTIONS");
+
     void request(String method, String route, int status, double seconds) {
-        requests.computeIfAbsent("method=\"" + method + "\",route=\"" + route + "\",status=\"" + status + "\"", k -> new AtomicLong())
+        String m = METHODS.contains(method) ? method : "other"; // a client may send any token as the method
+        requests.computeIfAbsent("method=\"" + m + "\",route=\"" + route + "\",status=\"" + status + "\"", k -> new AtomicLong())
                 .incrementAndGet();
         latency.computeIfAbsent("route=\"" + route + "\"", k -> new Histogram()).observe(seconds);
     }

@@ -474,6 +474,9 @@ public final class Server implements AutoCloseable {
             cancel.check();
             s.lock.lock();
             try {
+                if (!cancel.start()) {
+                    throw new Generation.Cancelled();
+                }
                 ModelSequence seq = w.engine.newSequence();
                 store.persist(s, seq);
                 s.setLive(seq);
@@ -495,6 +498,9 @@ public final class Server implements AutoCloseable {
             try {
                 if (s.deleted) {
                     throw ApiError.notFound("session", "no session '" + s.id + "' (deleted)");
+                }
+                if (!cancel.start()) {
+                    throw new Generation.Cancelled(); // the request timed out before this job began; it changes nothing
                 }
                 s.lastUsedMillis = System.currentTimeMillis();
                 if (s.live == null) {
@@ -574,6 +580,7 @@ public final class Server implements AutoCloseable {
             } finally {
                 engine.setSegmentListener(null);
             }
+            cancel.check(); // the last point where a timeout or a departed client still leaves the session as it was
             store.persist(s, seq);
             metrics.tokens("append", all.length);
             return (long) all.length;
@@ -628,8 +635,9 @@ public final class Server implements AutoCloseable {
                     return t;
                 }
             }
-            if (cancel.remainingMillis() == 0 && !job.isDone()) {
-                cancel.clientGone.set(true); // stops the job at its next check
+            // Past the deadline a job that has not started is given up; one that has started ends at its own next
+            // check (which throws the timeout), and what it did is what the stream reports.
+            if (cancel.remainingMillis() == 0 && !job.isDone() && cancel.abandon()) {
                 return ApiError.timeout("the request did not finish within " + cancel.timeoutMillis + " ms (requestTimeout)");
             }
         }
@@ -657,6 +665,7 @@ public final class Server implements AutoCloseable {
                 byte[] before = r.sessionAppend() ? null : seq.snapshot();
                 Generation.Outcome out = Generation.run(w.engine, w.tokenizer, seq, r, cancel, onText);
                 if (r.sessionAppend()) {
+                    cancel.check();
                     store.persist(s, seq);
                 } else {
                     seq.restore(before);
@@ -768,9 +777,17 @@ public final class Server implements AutoCloseable {
         try {
             return job.get(cancel.remainingMillis() + 50, TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
-            cancel.clientGone.set(true);
-            metrics.rejected("timeout");
-            throw ApiError.timeout("the request did not finish within " + cancel.timeoutMillis + " ms (requestTimeout)");
+            if (cancel.abandon()) {
+                metrics.rejected("timeout");
+                throw ApiError.timeout("the request did not finish within " + cancel.timeoutMillis + " ms (requestTimeout)");
+            }
+            // The job started and may be committing: its own checks end it shortly; answer with what it did,
+            // so a client is never told "timeout" for an append that was stored.
+            try {
+                return job.get();
+            } catch (ExecutionException failed) {
+                throw unwrap(failed.getCause());
+            }
         } catch (ExecutionException e) {
             throw unwrap(e.getCause());
         }
