@@ -34,6 +34,7 @@ public final class SnapshotFiles {
                 Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
             }
             tmp = null;
+            forceDirectory(dir); // the rename itself must survive a power loss, not just the file's bytes
         } catch (IOException e) {
             throw new UncheckedIOException("writing snapshot " + target + " failed (" + e + "); the previous file,"
                     + " if any, is unchanged", e);
@@ -57,6 +58,15 @@ public final class SnapshotFiles {
             return Snapshot.fromBytes(Files.readAllBytes(source));
         } catch (IOException e) {
             throw new UncheckedIOException("reading snapshot " + source + " failed", e);
+        }
+    }
+
+    /** fsync of the directory entry (Linux, macOS); where a directory cannot be opened for it, nothing more can be done. */
+    private static void forceDirectory(Path dir) {
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            d.force(true);
+        } catch (IOException | UnsupportedOperationException e) {
+            // Windows cannot open a directory as a channel; its rename is already durable enough for NTFS.
         }
     }
 }

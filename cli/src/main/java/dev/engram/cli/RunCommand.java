@@ -65,7 +65,8 @@ final class RunCommand implements Callable<Integer> {
                     (sequence.pendingTokens() + input.length) % s == 0 ? "" : " + a partial one");
             out.flush();
             long[] done = {0};
-            ProgressBar bar = noProgress ? null : new ProgressBarBuilder().setTaskName("ingest").setInitialMax(input.length)
+            ProgressBar bar = noProgress ? null : new ProgressBarBuilder().setTaskName("ingest")
+                    .setInitialMax(sequence.pendingTokens() + input.length) // a resumed sequence's pending tokens go through the segments too
                     .setStyle(ProgressBarStyle.ASCII).setUnit(" tok", 1).setUpdateIntervalMillis(250).showSpeed()
                     .setConsumer(new ConsoleProgressBarConsumer(Formats.stream(err))).build();
             engine.setSegmentListener((seqs, tokens, nanos) -> {

@@ -81,13 +81,21 @@ public final class Server implements AutoCloseable {
         workers.put(DEFAULT_STRATEGY, defaultWorker);
         this.modelName = engine.manifest().name();
         engine.warnings().forEach(w -> LOG.log(System.Logger.Level.WARNING, w));
+        SessionStore opened;
         try {
-            this.store = new SessionStore(dataDir, modelName);
+            opened = new SessionStore(dataDir, modelName);
         } catch (RuntimeException e) {
             defaultWorker.close();
             throw e;
         }
-        store.loadIndex();
+        try {
+            opened.loadIndex();
+        } catch (RuntimeException e) {
+            opened.close(); // the data-dir lock, so a retry is not told the dir is in use
+            defaultWorker.close();
+            throw e;
+        }
+        this.store = opened;
 
         QueuedThreadPool threads = new QueuedThreadPool(256, 8);
         threads.setName("engram-http");

@@ -13,7 +13,7 @@ import java.util.OptionalInt;
  * {@code t < 256} decodes to the byte {@code t}, ids >= 256 decode to U+FFFD, and malformed UTF-8 decodes to
  * U+FFFD. With vocabSize >= 256 this is exactly byte-level and lossless both ways; with a smaller vocabulary
  * encoding is lossy (bytes fold onto the vocabulary) and decoded text is the ids as bytes, usually control
- * characters. The same rule as the server's first fallback, so both give the same ids.
+ * characters.
  */
 public final class ByteTokenizer implements Tokenizer {
     private final int vocab;

@@ -356,7 +356,7 @@ public final class TokenizerJson {
             }
             case "StripAccents" -> {
                 unknown(n, p, List.of("type"));
-                yield s -> s.codePoints().filter(c -> Character.getType(c) != Character.NON_SPACING_MARK)
+                yield s -> s.codePoints().filter(c -> !isMark(Character.getType(c)))
                         .collect(StringBuilder::new, StringBuilder::appendCodePoint, StringBuilder::append).toString();
             }
             case "Replace" -> {
@@ -818,5 +818,10 @@ public final class TokenizerJson {
         }
         String s = n.toString();
         return s.length() > 80 ? s.substring(0, 77) + "..." : s;
+    }
+
+    /** Every mark category, as the Rust library's is_combining_mark (Mn, Mc and Me): StripAccents drops them all. */
+    private static boolean isMark(int type) {
+        return type == Character.NON_SPACING_MARK || type == Character.COMBINING_SPACING_MARK || type == Character.ENCLOSING_MARK;
     }
 }
