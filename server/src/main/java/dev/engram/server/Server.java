@@ -209,6 +209,8 @@ public final class Server implements AutoCloseable {
             }
         }
         try {
+            // What is left of the one grace period, so the whole shutdown stays within shutdownGrace (plus 1 ms).
+            jetty.setStopTimeout(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
             jetty.stop();
         } catch (Exception e) {
             LOG.log(System.Logger.Level.WARNING, "stopping the HTTP listener: " + e);
