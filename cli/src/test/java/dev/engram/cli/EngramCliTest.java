@@ -4,29 +4,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class EngramCliTest {
     @TempDir
     Path dir;
 
-    private record Run(int exit, String out, String err) {
-    }
-
-    private static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cl = Engram.commandLine();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        int exit = cl.execute(args);
-        return new Run(exit, out.toString(), err.toString());
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
@@ -35,7 +23,7 @@ class EngramCliTest {
             if (sub.equals("help")) {
                 continue;
             }
-            Run r = run(sub, "--help");
+            CliRun r = run(sub, "--help");
             assertEquals(0, r.exit(), sub);
             assertTrue(r.out().contains("Usage: engram " + sub), sub + ": " + r.out());
         }
@@ -43,7 +31,7 @@ class EngramCliTest {
 
     @Test
     void providersListsEveryBuiltInProviderWithItsKeys() {
-        Run r = run("providers");
+        CliRun r = run("providers");
         for (String name : new String[] {"attention full", "attention window", "memory infini", "memory continuous",
                 "attention lsh", "memory lsh-knn"}) {
             assertTrue(r.out().contains(name + " "), name + " missing from:\n" + r.out());
@@ -54,7 +42,7 @@ class EngramCliTest {
     void conformancePassesTheBundledCasesOfEveryBuiltInProvider() {
         for (String module : new String[] {"baselines", "memory-infini", "memory-continuous", "memory-lsh"}) {
             Path cases = Path.of("..", module, "src", "test", "resources", "conformance");
-            Run r = run("conformance", cases.toString());
+            CliRun r = run("conformance", cases.toString());
             assertEquals(0, r.exit(), module + ":\n" + r.out() + r.err());
             assertTrue(r.out().contains(" passed, 0 failed"), r.out());
         }
@@ -70,7 +58,7 @@ class EngramCliTest {
                  "segments": [{"q": {"shape": [1, 1, 2], "data": [1]}}],
                  "expected": [{}]}
                 """);
-        Run r = run("conformance", bad.toString());
+        CliRun r = run("conformance", bad.toString());
         assertEquals(1, r.exit());
         assertTrue(r.out().contains("ERROR bad.json: bad.json: segments[0].q.data has 1 values; shape [1, 1, 2] needs 2"), r.out());
         assertTrue(r.out().contains("0 passed, 1 failed"), r.out());
@@ -90,7 +78,7 @@ class EngramCliTest {
                     "v": {"shape": [1, 1, 1], "data": [5]}, "local": {"shape": [1, 1, 1], "data": [1]}}]}
                 """);
         Path out = dir.resolve("out.json");
-        Run r = run("conformance", "--emit", out.toString(), in.toString());
+        CliRun r = run("conformance", "--emit", out.toString(), in.toString());
         assertEquals(0, r.exit(), r.err());
         // Hand-derived: sigma(1) = ELU(1) + 1 = 2. After segment 0, M = 2*3 = 6 and z = 2, so segment 1 reads
         // 2*6 / (2*2) = 3; the gate sigmoid(0) = 0.5 gives 0.5*3 + 0.5*1 = 2. Segment 0 reads an empty memory: 0.
@@ -108,7 +96,7 @@ class EngramCliTest {
                   default: {attention: {provider: window, window: 64}}
                   "1-2": {memory: {provider: infini, update: delta}}
                 """);
-        Run r = run("plan", "--config", config.toString(), "--layers", "3", "--segments", "2", "--segment-length", "8");
+        CliRun r = run("plan", "--config", config.toString(), "--layers", "3", "--segments", "2", "--segment-length", "8");
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("layer  1  attention window {window=64}"), r.out());
         assertTrue(r.out().contains("memory infini {update=delta}"), r.out());
@@ -122,7 +110,7 @@ class EngramCliTest {
                 layers:
                   default: {attention: {provider: windw}, memory: {provider: infini, updte: delta}}
                 """);
-        Run r = run("plan", "--config", config.toString(), "--layers", "2");
+        CliRun r = run("plan", "--config", config.toString(), "--layers", "2");
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("no attention provider named 'windw'"), r.err());
         assertTrue(r.err().contains("unknown key 'updte'; did you mean 'update'?"), r.err());
@@ -140,16 +128,16 @@ class EngramCliTest {
     void runIngestsSavesAndResumesASequence() throws IOException {
         Path config = windowOnlyConfig();
         Path snapshot = dir.resolve("seq.snap");
-        Run first = run("run", "--model", TINY_MODEL.toString(), "--config", config.toString(), "--tokens", "1,2,3,4,5,6",
+        CliRun first = run("run", "--model", TINY_MODEL.toString(), "--config", config.toString(), "--tokens", "1,2,3,4,5,6",
                 "--save", snapshot.toString());
         assertEquals(0, first.exit(), first.err());
         assertTrue(first.out().contains("ingested 6 tokens"), first.out());
         assertTrue(first.out().contains("position 6"), first.out());
-        Run resumed = run("run", "--model", TINY_MODEL.toString(), "--config", config.toString(), "--tokens", "7,8",
+        CliRun resumed = run("run", "--model", TINY_MODEL.toString(), "--config", config.toString(), "--tokens", "7,8",
                 "--resume", snapshot.toString());
         assertEquals(0, resumed.exit(), resumed.err());
         assertTrue(resumed.out().contains("position 8"), resumed.out());
-        Run oneShot = run("run", "--model", TINY_MODEL.toString(), "--config", config.toString(), "--tokens",
+        CliRun oneShot = run("run", "--model", TINY_MODEL.toString(), "--config", config.toString(), "--tokens",
                 "1,2,3,4,5,6,7,8");
         assertEquals(candidates(oneShot.out()), candidates(resumed.out()), "resume equals one shot");
     }
@@ -160,7 +148,7 @@ class EngramCliTest {
 
     @Test
     void runRefusesTokensOutsideTheVocabularyNamingTheRange() throws IOException {
-        Run r = run("run", "--model", TINY_MODEL.toString(), "--config", windowOnlyConfig().toString(), "--tokens", "1,99");
+        CliRun r = run("run", "--model", TINY_MODEL.toString(), "--config", windowOnlyConfig().toString(), "--tokens", "1,99");
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("token[1]: is 99; valid: [0, 15] (the model's vocabulary)"), r.err());
     }
@@ -169,8 +157,8 @@ class EngramCliTest {
     void generateIsDeterministicWhenGreedy() throws IOException {
         String[] args = {"generate", "--model", TINY_MODEL.toString(), "--config", windowOnlyConfig().toString(),
                 "--tokens", "1,2,3", "--max-tokens", "5", "--ids"};
-        Run a = run(args);
-        Run b = run(args);
+        CliRun a = run(args);
+        CliRun b = run(args);
         assertEquals(0, a.exit(), a.err());
         assertEquals(5, a.out().trim().split(" ").length, a.out());
         assertEquals(a.out(), b.out());
@@ -178,7 +166,7 @@ class EngramCliTest {
 
     @Test
     void aMissingModelIsAClearError() {
-        Run r = run("run", "--model", dir.resolve("nope").toString(), "--tokens", "1");
+        CliRun r = run("run", "--model", dir.resolve("nope").toString(), "--tokens", "1");
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("nope"), r.err());
     }

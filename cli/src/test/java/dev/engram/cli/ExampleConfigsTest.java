@@ -3,13 +3,10 @@ package dev.engram.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import picocli.CommandLine;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -22,27 +19,18 @@ class ExampleConfigsTest {
     private static final Path CONFIGS = Path.of("..", "examples", "config");
     private static final Pattern SEGMENT = Pattern.compile("segment (\\d+): tokens (\\d+), output norm ([0-9.]+), state (\\d+) bytes");
 
-    private record Run(int exit, String out, String err) {
-    }
-
-    private static Run plan(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cl = Engram.commandLine();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
+    private static CliRun plan(String... args) {
         String[] all = new String[args.length + 1];
         all[0] = "plan";
         System.arraycopy(args, 0, all, 1, args.length);
-        int exit = cl.execute(all);
-        return new Run(exit, out.toString(), err.toString());
+        return CliRun.of(all);
     }
 
     @Test
     void withEmaSelectsTheThirdPartyPluginByNameAndRunsIt() {
         Path config = CONFIGS.resolve("with-ema.yaml");
         assertTrue(Files.isRegularFile(config), config + " is missing");
-        Run r = plan("--config", config.toString(), "--layers", "4", "--segments", "3");
+        CliRun r = plan("--config", config.toString(), "--layers", "4", "--segments", "3");
         assertEquals(0, r.exit(), r.out() + r.err());
         for (int layer = 0; layer < 4; layer++) {
             assertTrue(r.out().contains("layer  " + layer + "  attention window {positional=rope, window=256}     memory ema {decay=0.95}"),
@@ -57,7 +45,7 @@ class ExampleConfigsTest {
         String key = "engram.layers.default.memory.decay";
         System.setProperty(key, "0.5");
         try {
-            Run r = plan("--config", CONFIGS.resolve("with-ema.yaml").toString(), "--layers", "2");
+            CliRun r = plan("--config", CONFIGS.resolve("with-ema.yaml").toString(), "--layers", "2");
             assertEquals(0, r.exit(), r.out() + r.err());
             assertTrue(r.out().contains("memory ema {decay=0.5}"), r.out());
             System.setProperty(key, "1.5");
@@ -72,7 +60,7 @@ class ExampleConfigsTest {
 
     @Test
     void mixedPutsInfiniOnLayers6To10AndTheKnnMemoryOnTheTopLayer() {
-        Run r = plan("--config", CONFIGS.resolve("mixed.yaml").toString(), "--layers", "12", "--segments", "3");
+        CliRun r = plan("--config", CONFIGS.resolve("mixed.yaml").toString(), "--layers", "12", "--segments", "3");
         assertEquals(0, r.exit(), r.out() + r.err());
         for (int layer = 0; layer < 12; layer++) {
             String memory = layer < 6 ? "memory -" : layer <= 10 ? "memory infini {update=delta}" : "memory lsh-knn {k=16}";

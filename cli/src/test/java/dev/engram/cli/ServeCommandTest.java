@@ -3,12 +3,9 @@ package dev.engram.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** engram serve's option checks and start-up errors (the HTTP behaviour is tested in the server module). */
 class ServeCommandTest {
@@ -16,12 +13,8 @@ class ServeCommandTest {
     Path dir;
 
     private static String[] run(String... args) {
-        StringWriter err = new StringWriter();
-        CommandLine cl = Engram.commandLine();
-        cl.setOut(new PrintWriter(new StringWriter(), true));
-        cl.setErr(new PrintWriter(err, true));
-        int exit = cl.execute(args);
-        return new String[] {Integer.toString(exit), err.toString()};
+        CliRun r = CliRun.of(args);
+        return new String[] {Integer.toString(r.exit()), r.err()};
     }
 
     @Test

@@ -20,8 +20,7 @@ final class BpeModel implements HfTokenizer.Model {
     record Merge(int rank, int newId) {
     }
 
-    private final Map<String, Integer> vocab;
-    private final String[] byId;
+    private final Vocab vocab;
     private final Map<Long, Merge> merges;
     private final String unkToken;
     private final String prefix;
@@ -34,10 +33,7 @@ final class BpeModel implements HfTokenizer.Model {
 
     BpeModel(Map<String, Integer> vocab, Map<Long, Merge> merges, String unkToken, String prefix, String suffix,
              boolean fuseUnk, boolean byteFallback, boolean ignoreMerges) {
-        this.vocab = new HashMap<>(vocab);
-        int size = vocab.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
-        this.byId = new String[size];
-        vocab.forEach((t, id) -> byId[id] = t);
+        this.vocab = new Vocab(vocab);
         this.merges = new HashMap<>(merges);
         this.unkToken = unkToken;
         this.prefix = prefix;
@@ -189,23 +185,22 @@ final class BpeModel implements HfTokenizer.Model {
 
     @Override
     public int id(String token) {
-        Integer id = vocab.get(token);
-        return id == null ? -1 : id;
+        return vocab.id(token);
     }
 
     @Override
     public String token(int id) {
-        return id >= 0 && id < byId.length ? byId[id] : null;
+        return vocab.token(id);
     }
 
     @Override
     public int size() {
-        return byId.length;
+        return vocab.size();
     }
 
     @Override
     public String describe() {
-        return "BPE (" + vocab.size() + " tokens, " + merges.size() + " merges"
+        return "BPE (" + vocab.entries() + " tokens, " + merges.size() + " merges"
                 + (unkToken == null ? "" : ", unk '" + unkToken + "'") + (byteFallback ? ", byte_fallback" : "") + ")";
     }
 }

@@ -1,20 +1,15 @@
 package dev.engram.runtime.text;
 
 import dev.engram.api.InvalidInputException;
-import java.util.HashMap;
 import java.util.Map;
 
 /** The WordLevel model: each word is one vocabulary entry, or {@code unk_token}. */
 final class WordLevelModel implements HfTokenizer.Model {
-    private final Map<String, Integer> vocab;
-    private final String[] byId;
+    private final Vocab vocab;
     private final String unkToken;
 
     WordLevelModel(Map<String, Integer> vocab, String unkToken) {
-        this.vocab = new HashMap<>(vocab);
-        int size = vocab.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
-        this.byId = new String[size];
-        vocab.forEach((t, id) -> byId[id] = t);
+        this.vocab = new Vocab(vocab);
         this.unkToken = unkToken;
     }
 
@@ -34,22 +29,21 @@ final class WordLevelModel implements HfTokenizer.Model {
 
     @Override
     public int id(String token) {
-        Integer id = vocab.get(token);
-        return id == null ? -1 : id;
+        return vocab.id(token);
     }
 
     @Override
     public String token(int id) {
-        return id >= 0 && id < byId.length ? byId[id] : null;
+        return vocab.token(id);
     }
 
     @Override
     public int size() {
-        return byId.length;
+        return vocab.size();
     }
 
     @Override
     public String describe() {
-        return "WordLevel (" + vocab.size() + " tokens" + (unkToken == null ? "" : ", unk '" + unkToken + "'") + ")";
+        return "WordLevel (" + vocab.entries() + " tokens" + (unkToken == null ? "" : ", unk '" + unkToken + "'") + ")";
     }
 }
