@@ -160,8 +160,8 @@ class ServerTest {
     @Test
     void stopSequenceEndsTheTextBeforeIt() {
         int[] prompt = {2, 7, 1, 8, 2, 8};
-        String full = http.post("/v1/completions", req("prompt", prompt, "max_tokens", 20, "temperature", 0))
-                .json().get("choices").get(0).get("text").asText();
+        // the uncut text from the runtime itself, decoded with the documented byte fallback
+        String full = new dev.engram.runtime.text.ByteTokenizer(16).decode(TestModel.greedy(model, 20, prompt));
         String stop = full.substring(4, 5);
         JsonNode c = http.post("/v1/completions", req("prompt", prompt, "max_tokens", 20, "temperature", 0, "stop", List.of(stop)))
                 .json().get("choices").get(0);
@@ -175,6 +175,11 @@ class ServerTest {
         JsonNode a = http.post("/v1/completions", body).json().get("choices").get(0).get("token_ids");
         JsonNode b = http.post("/v1/completions", body).json().get("choices").get(0).get("token_ids");
         assertEquals(a, b);
+        // the server passes seed and temperature through: the runtime sampling with them gives the same ids...
+        assertArrayEquals(TestModel.sampled(model, 16, new int[] {4, 4, 4}, 1.0, 42), Http.ints(a));
+        // ...and another seed other ids (so an ignored seed would be caught)
+        body.put("seed", 43);
+        assertFalse(a.equals(http.post("/v1/completions", body).json().get("choices").get(0).get("token_ids")));
     }
 
     @Test

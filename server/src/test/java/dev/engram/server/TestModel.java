@@ -97,6 +97,13 @@ final class TestModel {
         return ids;
     }
 
+    /** Sampled reference straight on the runtime (temperature, top-p 1, seed). */
+    static int[] sampled(Path model, int maxTokens, int[] prompt, double temperature, long seed) {
+        try (Engine e = new EngineLoader().systemOverrides(false).load(model)) {
+            return e.generate(e.newSequence(), prompt, GenerationParams.sampled(maxTokens, temperature, 1, seed), null);
+        }
+    }
+
     /** Greedy reference straight on the runtime: ingest each context piece, then generate. */
     static int[] greedy(Path model, int maxTokens, int[] prompt, int[]... context) {
         try (Engine e = new EngineLoader().systemOverrides(false).load(model)) {
