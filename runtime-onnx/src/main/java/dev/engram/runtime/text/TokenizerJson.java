@@ -372,17 +372,8 @@ public final class TokenizerJson {
                 yield prepend == null ? null : s -> s.isEmpty() ? s : prepend + s;
             }
             case "Sequence" -> {
-                unknown(n, p, List.of("type", "normalizers"));
-                List<UnaryOperator<String>> steps = new ArrayList<>();
-                JsonNode list = n.get("normalizers");
-                if (list == null || !list.isArray()) {
-                    problem("'" + p + "normalizers' is " + describe(list) + "; valid: a list of normalizers");
-                    yield null;
-                }
-                for (int i = 0; i < list.size(); i++) {
-                    steps.add(normalizer(list.get(i), p + "normalizers[" + i + "]"));
-                }
-                yield steps.contains(null) ? null : s -> {
+                List<UnaryOperator<String>> steps = steps(n, p, "normalizers", "normalizers", this::normalizer);
+                yield steps == null ? null : s -> {
                     for (UnaryOperator<String> step : steps) {
                         s = step.apply(s);
                     }
@@ -471,17 +462,8 @@ public final class TokenizerJson {
                 yield b == null ? null : (piece, out) -> Splits.split(piece, Chars::isPunctuation, b, false, out);
             }
             case "Sequence" -> {
-                unknown(n, p, List.of("type", "pretokenizers"));
-                JsonNode list = n.get("pretokenizers");
-                if (list == null || !list.isArray()) {
-                    problem("'" + p + "pretokenizers' is " + describe(list) + "; valid: a list of pre-tokenizers");
-                    yield null;
-                }
-                List<HfTokenizer.PreTokenizer> steps = new ArrayList<>();
-                for (int i = 0; i < list.size(); i++) {
-                    steps.add(preTokenizer(list.get(i), p + "pretokenizers[" + i + "]"));
-                }
-                yield steps.contains(null) ? null : (piece, out) -> {
+                List<HfTokenizer.PreTokenizer> steps = steps(n, p, "pretokenizers", "pre-tokenizers", this::preTokenizer);
+                yield steps == null ? null : (piece, out) -> {
                     List<String> current = new ArrayList<>(List.of(piece));
                     for (HfTokenizer.PreTokenizer step : steps) {
                         List<String> next = new ArrayList<>();
@@ -563,17 +545,8 @@ public final class TokenizerJson {
                 };
             }
             case "Sequence" -> {
-                unknown(n, p, List.of("type", "processors"));
-                JsonNode list = n.get("processors");
-                if (list == null || !list.isArray()) {
-                    problem("'" + p + "processors' is " + describe(list) + "; valid: a list of post-processors");
-                    yield null;
-                }
-                List<UnaryOperator<int[]>> steps = new ArrayList<>();
-                for (int i = 0; i < list.size(); i++) {
-                    steps.add(postProcessor(list.get(i), p + "processors[" + i + "]"));
-                }
-                yield steps.contains(null) ? null : ids -> {
+                List<UnaryOperator<int[]>> steps = steps(n, p, "processors", "post-processors", this::postProcessor);
+                yield steps == null ? null : ids -> {
                     for (UnaryOperator<int[]> step : steps) {
                         ids = step.apply(ids);
                     }
@@ -706,17 +679,8 @@ public final class TokenizerJson {
                 yield suffix == null ? null : tokens -> Decoders.bpeSuffix(tokens, suffix);
             }
             case "Sequence" -> {
-                unknown(n, p, List.of("type", "decoders"));
-                JsonNode list = n.get("decoders");
-                if (list == null || !list.isArray()) {
-                    problem("'" + p + "decoders' is " + describe(list) + "; valid: a list of decoders");
-                    yield null;
-                }
-                List<HfTokenizer.Decoder> steps = new ArrayList<>();
-                for (int i = 0; i < list.size(); i++) {
-                    steps.add(decoder(list.get(i), p + "decoders[" + i + "]"));
-                }
-                yield steps.contains(null) ? null : tokens -> {
+                List<HfTokenizer.Decoder> steps = steps(n, p, "decoders", "decoders", this::decoder);
+                yield steps == null ? null : tokens -> {
                     for (HfTokenizer.Decoder step : steps) {
                         tokens = step.decodeChain(tokens);
                     }
@@ -745,6 +709,24 @@ public final class TokenizerJson {
             return null;
         }
         return t.asText();
+    }
+
+    /**
+     * The steps of a {@code Sequence} (its list field {@code field}, each parsed by {@code parse} at
+     * {@code p + field[i]}), or null when the list is missing or any step is refused (the problems are recorded).
+     */
+    private <T> List<T> steps(JsonNode n, String p, String field, String what, java.util.function.BiFunction<JsonNode, String, T> parse) {
+        unknown(n, p, List.of("type", field));
+        JsonNode list = n.get(field);
+        if (list == null || !list.isArray()) {
+            problem("'" + p + field + "' is " + describe(list) + "; valid: a list of " + what);
+            return null;
+        }
+        List<T> steps = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+            steps.add(parse.apply(list.get(i), p + field + "[" + i + "]"));
+        }
+        return steps.contains(null) ? null : steps;
     }
 
     private void problem(String p) {
