@@ -14,4 +14,18 @@ public interface Attention extends SequenceState {
      * @return [H, N, dv]; owned by this attention and valid until its next call (copy it to keep it)
      */
     Tensor attend(Segment segment);
+
+    /**
+     * Rows {@code [from, N)} of what {@link #attend} would return for {@code segment}, changing no state: nothing
+     * is appended to a cache. For decoding inside a segment: the runtime holds the segment's keys and values
+     * so far and asks only for the new rows' outputs. Only k and v are read for rows before {@code from}; q and
+     * h there are unspecified (the runtime passes zeros). Optional: providers that declare
+     * {@link Capability#PARTIAL_ROWS} implement it; the test kit checks it against {@link #attend}.
+     *
+     * @param from first new row, in [0, N)
+     * @return [H, N - from, dv]; owned by this attention and valid until its next call
+     */
+    default Tensor attendRows(Segment segment, int from) {
+        throw new UnsupportedOperationException(getClass().getName() + " does not declare PARTIAL_ROWS");
+    }
 }

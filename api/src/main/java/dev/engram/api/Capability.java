@@ -11,5 +11,12 @@ public enum Capability {
     /** Uses random draws (seeded); {@link Segment#uniforms()} can supply them. */
     STOCHASTIC,
     /** State size does not grow with the number of tokens seen. */
-    CONSTANT_STATE_SIZE
+    CONSTANT_STATE_SIZE,
+    /**
+     * Computes the output rows of a segment in progress without changing any state
+     * ({@link Attention#attendRows}, {@link LongTermMemory#readRows}). When every layer's attention and memory
+     * has it, the runtime decodes a token by running one new row per layer against the segment's cached keys
+     * and values, instead of re-running the segment from its start for every token.
+     */
+    PARTIAL_ROWS
 }

@@ -22,4 +22,18 @@ public interface LongTermMemory extends SequenceState {
 
     /** Writes this segment into memory (after the read). */
     void write(Segment segment);
+
+    /**
+     * The readout of rows {@code [from, N)} that {@link #read} would return for {@code segment}, changing no
+     * state (a read that remembers something for the next write, as sticky memories do, remembers nothing here).
+     * Rows before {@code from} are not read. The readout is shaped for the {@code N - from} rows ([H, N - from, dv]
+     * per head, or [N - from, e] in model space), and {@link #combine} takes it with the local output of those
+     * rows. Optional: providers that declare {@link Capability#PARTIAL_ROWS} implement it; the test kit checks it
+     * against {@link #read}.
+     *
+     * @param from first row to read, in [0, N)
+     */
+    default Readout readRows(Segment segment, int from) {
+        throw new UnsupportedOperationException(getClass().getName() + " does not declare PARTIAL_ROWS");
+    }
 }

@@ -72,6 +72,18 @@ public record Segment(long startPosition, Tensor q, Tensor k, Tensor v, Tensor h
         return t == h ? h.dim(0) : t.dim(1);
     }
 
+    /**
+     * Checks {@code from}, the first new row of {@link Attention#attendRows} or {@link LongTermMemory#readRows}:
+     * in [0, N). Returns it.
+     */
+    public int requireRowsFrom(int from) {
+        int n = length();
+        if (from < 0 || from >= n) {
+            throw InvalidInputException.outOfRange("from", from, "[0, " + (n - 1) + "] (the segment has " + n + " tokens)");
+        }
+        return from;
+    }
+
     private static Tensor present(Tensor t, String field) {
         if (t == null) {
             throw new InvalidInputException(field, "is missing; this provider needs it");

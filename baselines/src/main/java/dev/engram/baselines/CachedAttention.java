@@ -148,13 +148,50 @@ final class CachedAttention implements Attention {
     @Override
     public Tensor attend(Segment segment) {
         // Validate everything before touching any state: a bad segment leaves the cache as it was.
+        int n = stage(segment, 0);
+        length += n;
+        if (window >= 0 && length > window) {
+            int drop = length - window;
+            for (int g = 0; g < kvHeads; g++) {
+                for (int d = 0; d < keyDim; d++) {
+                    System.arraycopy(keys[g][d], drop, keys[g][d], 0, window);
+                }
+                float[][] vg = values[g];
+                System.arraycopy(vg, 0, valueSpare, 0, drop);
+                System.arraycopy(vg, drop, vg, 0, window);
+                System.arraycopy(valueSpare, 0, vg, window, drop);
+            }
+            System.arraycopy(positions, drop, positions, 0, window);
+            length = window;
+        }
+        return outputView;
+    }
+
+    /**
+     * The segment's keys and values go into the slots just past the cache, as {@link #attend} puts them, but
+     * {@code length} stays: those slots are scratch until a call appends, so the cache is unchanged.
+     */
+    @Override
+    public Tensor attendRows(Segment segment, int from) {
+        segment.requireRowsFrom(from);
+        stage(segment, from);
+        return outputView;
+    }
+
+    /**
+     * Writes the segment's (rotated) keys and values into cache slots [length, length + N) and computes the
+     * outputs of query rows [from, N) into {@link #output} as [H, N - from, dv]; returns N. The cache's
+     * {@code length} is not changed here: a caller that appends moves it.
+     */
+    private int stage(Segment segment, int from) {
         Tensor q = segment.requireQ(spec);
         Tensor k = segment.requireK(spec);
         Tensor v = segment.requireV(spec);
         int n = segment.length();
+        int rows = n - from;
         long start = segment.startPosition();
         ensureCapacity(length + n);
-        ensureScratch(n);
+        ensureScratch(n, rows);
 
         float[] qa;
         int qOffset;
@@ -196,41 +233,25 @@ final class CachedAttention implements Attention {
         for (int h = 0; h < heads; h++) {
             int g = h / group;
             float slope = slopes == null ? 0f : slopes[h];
-            for (int i0 = 0; i0 < n; i0 += BLOCK) {
-                int rows = Math.min(BLOCK, n - i0);
+            for (int i0 = from; i0 < n; i0 += BLOCK) {
+                int block = Math.min(BLOCK, n - i0);
                 int first = length + i0; // the last cached token the block's first query sees
-                scoreBlock(qa, qOffset + (h * n + i0) * keyDim, rows, keys[g], first + rows);
-                for (int r = 0; r < rows; r++) {
+                scoreBlock(qa, qOffset + (h * n + i0) * keyDim, block, keys[g], first + block);
+                for (int r = 0; r < block; r++) {
                     inv[r] = softmax(scores[r], first + r, slope, start + i0 + r);
                 }
-                outputBlock(values[g], rows, first);
-                for (int r = 0; r < rows; r++) {
+                outputBlock(values[g], block, first);
+                for (int r = 0; r < block; r++) {
                     float[] a = acc[r];
                     float w = inv[r];
-                    int o = (h * n + i0 + r) * valueDim;
+                    int o = (h * rows + i0 - from + r) * valueDim;
                     for (int d = 0; d < valueDim; d++) {
                         output[o + d] = a[d] * w;
                     }
                 }
             }
         }
-
-        length += n;
-        if (window >= 0 && length > window) {
-            int drop = length - window;
-            for (int g = 0; g < kvHeads; g++) {
-                for (int d = 0; d < keyDim; d++) {
-                    System.arraycopy(keys[g][d], drop, keys[g][d], 0, window);
-                }
-                float[][] vg = values[g];
-                System.arraycopy(vg, 0, valueSpare, 0, drop);
-                System.arraycopy(vg, drop, vg, 0, window);
-                System.arraycopy(valueSpare, 0, vg, window, drop);
-            }
-            System.arraycopy(positions, drop, positions, 0, window);
-            length = window;
-        }
-        return outputView;
+        return n;
     }
 
     /**
@@ -347,7 +368,8 @@ final class CachedAttention implements Attention {
         }
     }
 
-    private void ensureScratch(int n) {
+    /** Scratch for a segment of {@code n} tokens whose last {@code rows} rows are computed. */
+    private void ensureScratch(int n, int rows) {
         if (rope != null && rotatedQueries.length < heads * n * keyDim) {
             rotatedQueries = new float[heads * n * keyDim];
             rotatedKeys = new float[n * keyDim];
@@ -358,12 +380,12 @@ final class CachedAttention implements Attention {
                 scores[r] = new float[grown];
             }
         }
-        if (output.length < heads * n * valueDim) {
-            output = new float[Math.max(heads * n * valueDim, 2 * output.length)];
+        if (output.length < heads * rows * valueDim) {
+            output = new float[Math.max(heads * rows * valueDim, 2 * output.length)];
             outputView = null;
         }
-        if (outputView == null || outputView.dim(1) != n) {
-            outputView = Tensor.view(output, 0, heads, n, valueDim);
+        if (outputView == null || outputView.dim(1) != rows) {
+            outputView = Tensor.view(output, 0, heads, rows, valueDim);
         }
     }
 

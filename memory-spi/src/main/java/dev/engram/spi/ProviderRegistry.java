@@ -212,6 +212,19 @@ public final class ProviderRegistry {
         return p.create(context(p, layer, spec, config, weights));
     }
 
+    /**
+     * Whether {@code p}, configured as {@code config}, declares {@code capability}. A provider built against an
+     * older {@link Capability} whose exhaustive {@code switch} has no branch for a newer constant throws instead
+     * of answering (MatchException, or IncompatibleClassChangeError from older compilers): that is a no.
+     */
+    public static boolean declares(Provider p, Capability capability, ProviderConfig config) {
+        try {
+            return p.supports(capability, config);
+        } catch (RuntimeException | IncompatibleClassChangeError e) {
+            return false;
+        }
+    }
+
     /** The validated context a provider's factory receives. Public so runtimes can validate before creating. */
     public static LayerContext context(Provider p, int layer, LayerSpec spec, Map<String, ?> rawConfig,
                                        Map<String, Tensor> rawWeights) {

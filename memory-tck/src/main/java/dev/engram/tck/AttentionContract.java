@@ -42,6 +42,11 @@ public abstract class AttentionContract extends SequenceStateContract<Attention>
     }
 
     @Override
+    final List<Tensor> partialRows(Attention attention, long start, TestData.Inputs in, int from) {
+        return List.of(attention.attendRows(new Segment(start, in.q(), in.k(), in.v(), in.h(), null), from).copy());
+    }
+
+    @Override
     final void complete(Attention attention, long start, TestData.Inputs in) {
         // attend is the whole segment
     }

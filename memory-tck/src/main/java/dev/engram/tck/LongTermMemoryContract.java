@@ -70,8 +70,20 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
         memory.write(segment(start, in));
     }
 
+    @Override
+    final List<Tensor> partialRows(LongTermMemory memory, long start, TestData.Inputs in, int from) {
+        Segment segment = segment(start, in);
+        Readout readout = memory.readRows(segment, from);
+        Tensor local = in.local();
+        return outputs(memory, readout, from < 0 || from >= local.dim(1) ? local : rowsFrom(local, from));
+    }
+
     private static List<Tensor> readAndCombine(LongTermMemory memory, Segment segment, Tensor local) {
-        Readout readout = memory.read(segment);
+        return outputs(memory, memory.read(segment), local);
+    }
+
+    /** Copies of a readout's outputs and of its combine with {@code local}, each [A, tokens, B]. */
+    private static List<Tensor> outputs(LongTermMemory memory, Readout readout, Tensor local) {
         List<Tensor> outputs = new ArrayList<>();
         switch (readout) {
             case Readout.PerHead p -> {

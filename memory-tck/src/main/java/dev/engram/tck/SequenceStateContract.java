@@ -73,6 +73,12 @@ abstract class SequenceStateContract<S extends SequenceState> {
     /** The rest of the segment after {@link #produce} (a memory's write; nothing for an attention). */
     abstract void complete(S state, long start, TestData.Inputs inputs);
 
+    /**
+     * The outputs of rows [from, N) of the segment, computed the PARTIAL_ROWS way (attendRows; readRows and
+     * combine with those rows' local output), as copies shaped like {@link #step}'s with N - from tokens.
+     */
+    abstract List<Tensor> partialRows(S state, long start, TestData.Inputs inputs, int from);
+
     final ProviderConfig parsedConfig() {
         return providerUnderTest().configSchema().parse("test config", config());
     }
@@ -200,6 +206,100 @@ abstract class SequenceStateContract<S extends SequenceState> {
             out.select(h).copyFrom(t.select(h).select(token));
         }
         return out;
+    }
+
+    /**
+     * PARTIAL_ROWS: rows [from, N) of a segment in progress equal those rows of the whole segment's step, whatever
+     * q, h and local hold in the rows before {@code from} (the runtime passes zeros there), and change no state,
+     * neither what snapshots show nor anything hidden that a later step would read.
+     */
+    @Test
+    void partialRowsEqualTheWholeSegmentsRowsAndChangeNothing() {
+        if (!supports(Capability.PARTIAL_ROWS)) {
+            return; // not declared: the runtime re-runs a segment in progress from a checkpoint instead
+        }
+        List<TestData.Inputs> in = inputs(spec());
+        int at = in.size() - 2; // a state with some segments in it
+        S state = fresh();
+        run(state, in, 0, at);
+        long position = 0;
+        for (int s = 0; s < at; s++) {
+            position += in.get(s).q().dim(1);
+        }
+        long start = position;
+        byte[] before = state.snapshot().toBytes();
+        TestData.Inputs segment = in.get(at);
+        int n = segment.q().dim(1);
+        assertTrue(n >= 2, "the test segment needs two tokens");
+        S reference = fresh();
+        reference.restore(Snapshot.fromBytes(before));
+        List<Tensor> whole = step(reference, start, segment);
+        for (int from : new java.util.TreeSet<>(List.of(0, 1, n / 2, n - 1))) {
+            List<Tensor> rows = partialRows(state, start, garbleRowsBefore(segment, from), from);
+            assertEquals(whole.size(), rows.size(), "number of outputs of rows from " + from);
+            for (int o = 0; o < whole.size(); o++) {
+                assertClose(rowsFrom(whole.get(o), from), rows.get(o), "output " + o + " of rows [" + from + ", " + n + ")");
+            }
+            assertArrayEquals(before, state.snapshot().toBytes(), "the state after rows from " + from);
+        }
+        for (int bad : new int[] {-1, n}) {
+            InvalidInputException e = assertThrows(InvalidInputException.class,
+                    () -> partialRows(state, start, segment, bad), "rows from " + bad);
+            assertTrue(e.getMessage().startsWith("from: is " + bad), e.getMessage());
+            assertArrayEquals(before, state.snapshot().toBytes(), "the state after refusing rows from " + bad);
+        }
+        S control = fresh();
+        control.restore(Snapshot.fromBytes(before));
+        assertBitEqual(run(control, in, at, in.size()), run(state, in, at, in.size()),
+                "steps after partial rows (something not in the snapshot changed)");
+    }
+
+    /** A copy with q, h and local of rows [0, from) replaced by large unrelated values; k and v kept. */
+    private static TestData.Inputs garbleRowsBefore(TestData.Inputs in, int from) {
+        TestData.Inputs c = in.copy();
+        Tensor noise = TestData.normal(from + 77L, 40f, 1, 1, c.h().size());
+        int next = 0;
+        for (Tensor t : List.of(c.q(), c.local())) {
+            for (int a = 0; a < t.dim(0); a++) {
+                for (int i = 0; i < from; i++) {
+                    Tensor row = t.select(a).select(i);
+                    for (int d = 0; d < row.size(); d++) {
+                        row.array()[row.offset() + d] = noise.array()[next++ % noise.size()];
+                    }
+                }
+            }
+        }
+        for (int i = 0; i < from; i++) {
+            Tensor row = c.h().select(i);
+            for (int d = 0; d < row.size(); d++) {
+                row.array()[row.offset() + d] = noise.array()[next++ % noise.size()];
+            }
+        }
+        return c;
+    }
+
+    /** Tokens [from, N) of an output [A, N, B]. */
+    static Tensor rowsFrom(Tensor t, int from) {
+        int rows = t.dim(1) - from;
+        Tensor out = Tensor.zeros(t.dim(0), rows, t.dim(2));
+        for (int a = 0; a < t.dim(0); a++) {
+            for (int i = 0; i < rows; i++) {
+                out.select(a).select(i).copyFrom(t.select(a).select(from + i));
+            }
+        }
+        return out;
+    }
+
+    /** Equal shapes and every value within float rounding of a different summation order: 1e-5 (1 + |expected|). */
+    static void assertClose(Tensor expected, Tensor actual, String what) {
+        assertArrayEquals(expected.shape(), actual.shape(), what + ": shape");
+        float[] e = expected.toArray();
+        float[] a = actual.toArray();
+        for (int i = 0; i < e.length; i++) {
+            if (!(Math.abs(a[i] - e[i]) <= 1e-5 * (1 + Math.abs(e[i])))) {
+                fail(what + ": value " + i + " is " + a[i] + "; the whole segment's is " + e[i]);
+            }
+        }
     }
 
     @Test

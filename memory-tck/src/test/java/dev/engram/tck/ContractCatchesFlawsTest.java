@@ -77,6 +77,18 @@ class ContractCatchesFlawsTest {
         @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.FIXED_LENGTH_UNCLEAR); }
     }
 
+    static class PartialRowsWrite extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.PARTIAL_ROWS_WRITE); }
+    }
+
+    static class PartialRowsReadEarlierRows extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.PARTIAL_ROWS_READ_EARLIER_ROWS); }
+    }
+
+    static class PartialRowsHiddenState extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.PARTIAL_ROWS_HIDDEN_STATE); }
+    }
+
     private static Set<String> failedChecks(Class<?> suite) {
         Set<String> failed = new TreeSet<>();
         List<Event> events = EngineTestKit.engine("junit-jupiter").selectors(selectClass(suite)).execute()
@@ -85,6 +97,14 @@ class ContractCatchesFlawsTest {
             failed.add(e.getTestDescriptor().getDisplayName().replace("()", ""));
         }
         return failed;
+    }
+
+    @Test
+    void partialRowsThatWriteReadEarlierRowsOrChangeHiddenStateAreCaught() {
+        String check = "partialRowsEqualTheWholeSegmentsRowsAndChangeNothing";
+        assertEquals(Set.of(check), failedChecks(PartialRowsWrite.class));
+        assertEquals(Set.of(check), failedChecks(PartialRowsReadEarlierRows.class));
+        assertEquals(Set.of(check), failedChecks(PartialRowsHiddenState.class));
     }
 
     @Test

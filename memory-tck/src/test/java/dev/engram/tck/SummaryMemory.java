@@ -44,7 +44,13 @@ final class SummaryMemory implements LongTermMemoryProvider {
         /** Declares no VARIABLE_SEGMENT_LENGTH and refuses another length clearly: correct. */
         FIXED_LENGTH,
         /** Declares no VARIABLE_SEGMENT_LENGTH and fails on another length with an IllegalStateException. */
-        FIXED_LENGTH_UNCLEAR
+        FIXED_LENGTH_UNCLEAR,
+        /** readRows() writes the segment, as if it were a read followed by a write. */
+        PARTIAL_ROWS_WRITE,
+        /** readRows() reads the segment's first query row, which the runtime fills with zeros. */
+        PARTIAL_ROWS_READ_EARLIER_ROWS,
+        /** readRows() bumps a counter that is in no snapshot but shifts the next read. */
+        PARTIAL_ROWS_HIDDEN_STATE
     }
 
     static final ConfigKey<Double> SCALE = ConfigKey.ofDouble("scale", 1.0, "readout scale").check(v -> v > 0, "> 0");
@@ -88,6 +94,8 @@ final class SummaryMemory implements LongTermMemoryProvider {
         private long written;
         /** The first segment's length (STALE_LENGTH, FIXED_LENGTH*); -1 before it. */
         private int firstLength = -1;
+        /** readRows calls since the last read (PARTIAL_ROWS_HIDDEN_STATE). */
+        private int rowReads;
 
         Memory(LayerContext context) {
             this.context = context;
@@ -100,6 +108,23 @@ final class SummaryMemory implements LongTermMemoryProvider {
 
         @Override
         public Readout read(Segment segment) {
+            return readFrom(segment, 0);
+        }
+
+        @Override
+        public Readout readRows(Segment segment, int from) {
+            segment.requireRowsFrom(from);
+            if (flaw == Flaw.PARTIAL_ROWS_WRITE) {
+                write(segment);
+            }
+            if (flaw == Flaw.PARTIAL_ROWS_HIDDEN_STATE) {
+                rowReads++;
+            }
+            return readFrom(segment, from);
+        }
+
+        /** The readout of rows [from, N); every row reads the summary of its kv head. */
+        private Readout readFrom(Segment segment, int from) {
             LayerSpec s = spec();
             Tensor q = segment.requireQ(s);
             int n = q.dim(1);
@@ -113,27 +138,33 @@ final class SummaryMemory implements LongTermMemoryProvider {
             if (firstLength < 0) {
                 firstLength = n;
             }
-            if (flaw == Flaw.READS_OWN_SEGMENT) {
+            if (flaw == Flaw.READS_OWN_SEGMENT && from == 0) {
                 write(segment);
             }
+            int rows = n - from;
             Tensor out;
             if (flaw == Flaw.SHARED_BUFFER) {
-                if (sharedBuffer == null || sharedBuffer.dim(1) != n) {
-                    sharedBuffer = Tensor.zeros(s.heads(), n, s.valueDim());
+                if (sharedBuffer == null || sharedBuffer.dim(1) != rows) {
+                    sharedBuffer = Tensor.zeros(s.heads(), rows, s.valueDim());
                 }
                 out = sharedBuffer;
             } else {
-                out = Tensor.zeros(s.heads(), n, s.valueDim());
+                out = Tensor.zeros(s.heads(), rows, s.valueDim());
             }
             float jitter = flaw == Flaw.NONDETERMINISTIC ? (counter++) * 1e-3f : 0f;
+            if (from == 0) {
+                jitter += rowReads * 1e-3f;
+                rowReads = 0;
+            }
             int filled = flaw == Flaw.STALE_LENGTH ? Math.min(n, firstLength) : n;
             for (int h = 0; h < s.heads(); h++) {
                 int g = s.kvHeadOf(h);
                 float lastQuery = flaw == Flaw.NON_CAUSAL ? q.get(h, n - 1, 0) : 0f;
-                for (int t = 0; t < n; t++) {
+                float firstQuery = flaw == Flaw.PARTIAL_ROWS_READ_EARLIER_ROWS && from > 0 ? q.get(h, 0, 0) : 0f;
+                for (int t = from; t < n; t++) {
                     for (int d = 0; d < s.valueDim(); d++) {
                         float sum = sums[g * s.valueDim() + d];
-                        out.set(t < filled ? sum * scale + jitter + sum * lastQuery * 1e-3f : 0f, h, t, d);
+                        out.set(t < filled ? sum * scale + jitter + sum * lastQuery * 1e-3f + firstQuery : 0f, h, t - from, d);
                     }
                 }
             }

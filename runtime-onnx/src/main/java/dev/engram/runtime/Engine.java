@@ -3,6 +3,7 @@ package dev.engram.runtime;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import dev.engram.api.Capability;
 import dev.engram.api.EngramException;
 import dev.engram.api.InvalidInputException;
 import dev.engram.api.LayerSpec;
@@ -32,8 +33,12 @@ import java.util.function.IntPredicate;
  * (q, k, v, h), then per sequence Attention.attend, LongTermMemory.read, combine (per-head readout)
  * or the model-space addend, LongTermMemory.write; the post block (hidden, attention, addend); the
  * head. Segments are aligned to absolute positions: a segment runs into the state only once it is
- * full; the tokens of an incomplete last segment are evaluated from the boundary state and the state
- * is then put back, so input fed in pieces equals input fed at once, bit for bit.
+ * full, so the state after input fed in pieces equals the state after input fed at once, bit for bit.
+ * The tokens of an incomplete last segment are evaluated without changing the state: where every layer
+ * declares {@link Capability#PARTIAL_ROWS}, only their new rows run, against the keys and values held
+ * for the segment's earlier rows (decoding costs one row per layer plus attention over the cache);
+ * otherwise the segment so far runs from the boundary state, which is then put back. Their logits equal
+ * those of input fed at once to float rounding (ONNX Runtime blocks its kernels by row count).
  *
  * <p>Not thread-safe: one batch at a time (the graph buffers are shared). Create it with {@link EngineLoader}.
  */
@@ -59,6 +64,16 @@ public final class Engine implements AutoCloseable {
     private SegmentListener listener = (s, t, n) -> { };
     /** Wall time spent inside OrtSession.run since the engine was made (see {@link #onnxNanos()}). */
     private long onnxNanos;
+    /** Token rows the dense blocks have run on since the engine was made (see {@link #rowsRun()}). */
+    private long rowsRun;
+    /** Every layer's attention and memory declare PARTIAL_ROWS: a segment in progress is evaluated row by row. */
+    private final boolean partialRows;
+
+    /** A segment in progress packed for the providers: q [H, n, dk], k and v [G, n, d], h [n, e]. */
+    private float[] packQ = new float[0];
+    private float[] packK = new float[0];
+    private float[] packV = new float[0];
+    private float[] packH = new float[0];
 
     private float[] qArr = new float[0];
     private float[] kArr = new float[0];
@@ -82,6 +97,25 @@ public final class Engine implements AutoCloseable {
         this.spec = manifest.architecture().layerSpec();
         this.vocab = manifest.architecture().vocabSize();
         this.pool = new Workspace.Pool(ai.onnxruntime.OrtEnvironment.getEnvironment(), manifest.architecture(), segmentLength);
+        this.partialRows = factory.everyLayerDeclares(Capability.PARTIAL_ROWS);
+    }
+
+    /**
+     * Whether a token inside a segment in progress runs as one new row per layer, reusing the keys and values of
+     * the segment's earlier rows (every configured attention and memory declares {@link Capability#PARTIAL_ROWS}),
+     * or re-runs the whole segment so far from the boundary state (otherwise; for example with {@code lsh}).
+     */
+    public boolean decodesRowByRow() {
+        return partialRows;
+    }
+
+    /**
+     * Token rows the dense blocks have run on since the engine was made, a running total: a complete segment
+     * counts its length, a segment in progress what it evaluated (the new rows only when decoding row by row,
+     * all of its rows otherwise).
+     */
+    public long rowsRun() {
+        return rowsRun;
     }
 
     public ModelManifest manifest() {
@@ -171,8 +205,9 @@ public final class Engine implements AutoCloseable {
      * Feeds {@code prompt}, then generates up to {@code params.maxTokens()} tokens, calling
      * {@code onToken} with each as soon as it is chosen. Every emitted token is also fed, so the
      * sequence ends having consumed prompt + output; a stop token ends generation and is neither
-     * emitted nor fed. Tokens inside an incomplete segment are recomputed from the segment's start
-     * each step (exact segment semantics; cost grows with the position inside the segment).
+     * emitted nor fed. A generated token inside a segment in progress runs as one new row per layer where
+     * the layers allow it ({@link #decodesRowByRow()}), else the segment so far is re-run from its start;
+     * at each segment boundary the whole segment runs once into the memories.
      */
     public int[] generate(ModelSequence sequence, int[] prompt, GenerationParams params, IntConsumer onToken) {
         return generateWhile(sequence, prompt, params, token -> {
@@ -271,21 +306,74 @@ public final class Engine implements AutoCloseable {
                 s.stack.advance(segmentLength);
                 s.pendingCount = 0;
                 s.boundary = null;
+                s.clearRows();
             }
             listener.segmentDone(group.size(), segmentLength, System.nanoTime() - start);
         }
-        // Incomplete last segments: evaluate from the boundary state, then put the state back.
+        // Incomplete last segments: their tokens join the pending ones and are evaluated without changing the
+        // state, either row by row (PARTIAL_ROWS) or from a checkpoint that is then put back. A failure gives the
+        // sequences that were not evaluated their pending tokens back, so a failed call consumes nothing.
+        int[] pendingBefore = new int[batch];
         for (int b = 0; b < batch; b++) {
+            ModelSequence s = sequences.get(b);
+            pendingBefore[b] = s.pendingCount;
             int rest = tokens.get(b).length - cursor[b];
             if (rest > 0) {
-                ModelSequence s = sequences.get(b);
                 System.arraycopy(tokens.get(b), cursor[b], s.pending, s.pendingCount, rest);
                 s.pendingCount += rest;
             }
         }
+        try {
+            if (partialRows) {
+                evaluateRows(sequences, tokens, cursor, last, all);
+            } else {
+                evaluateFromCheckpoint(sequences, tokens, cursor, last, all);
+            }
+        } catch (RuntimeException e) {
+            for (int b = 0; b < batch; b++) {
+                if (cursor[b] < tokens.get(b).length) {
+                    sequences.get(b).pendingCount = pendingBefore[b];
+                }
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * PARTIAL_ROWS: only the pending rows not yet evaluated run, one group per row count, against the keys and
+     * values held for the rows before them; no state changes, so nothing is put back.
+     */
+    private void evaluateRows(List<ModelSequence> sequences, List<int[]> tokens, int[] cursor, float[][] last,
+                              float[][][] all) {
+        List<Integer> group = new ArrayList<>(sequences.size());
+        for (int m = 1; m < segmentLength; m++) {
+            group.clear();
+            for (int b = 0; b < sequences.size(); b++) {
+                ModelSequence s = sequences.get(b);
+                if (cursor[b] < tokens.get(b).length && s.pendingCount - s.rowsHeld() == m) {
+                    group.add(b);
+                }
+            }
+            if (group.isEmpty()) {
+                continue;
+            }
+            forwardRows(sequences, group, m);
+            for (int g = 0; g < group.size(); g++) {
+                int b = group.get(g);
+                int rest = tokens.get(b).length - cursor[b];
+                collect(b, m, rest, cursor[b], tokens.get(b).length, g, group.size(), last, all);
+                cursor[b] += rest;
+            }
+        }
+    }
+
+    /** Without PARTIAL_ROWS: every pending row runs from the boundary state, which is then put back. */
+    private void evaluateFromCheckpoint(List<ModelSequence> sequences, List<int[]> tokens, int[] cursor,
+                                        float[][] last, float[][][] all) {
+        List<Integer> group = new ArrayList<>(sequences.size());
         for (int n = 1; n < segmentLength; n++) {
             group.clear();
-            for (int b = 0; b < batch; b++) {
+            for (int b = 0; b < sequences.size(); b++) {
                 if (cursor[b] < tokens.get(b).length && sequences.get(b).pendingCount == n) {
                     group.add(b);
                 }
@@ -354,6 +442,7 @@ public final class Engine implements AutoCloseable {
             }
         }
         pool.ids.put(0, idsArr, 0, batch * n);
+        rowsRun += (long) batch * n;
         try {
             run(graphs.embed(), w.embedIn, w.embedOut);
             int cur = 0; // hiddenA holds the hidden state
@@ -403,6 +492,109 @@ public final class Engine implements AutoCloseable {
         } catch (OrtException ex) {
             throw new EngramException("ONNX Runtime failed while running a segment of " + n + " tokens for "
                     + batch + " sequences: " + ex.getMessage(), ex);
+        }
+    }
+
+    /**
+     * The next {@code m} pending rows of each sequence in the group, through every layer without changing any
+     * state: per layer the pre block on those rows only, their keys and values appended to the sequence's
+     * {@link SegmentRows}, then attendRows and readRows on the segment so far (rows before the new ones carry
+     * their held keys and values, and zeros for q and h), combine, and the post block. Logits of the m rows.
+     */
+    private void forwardRows(List<ModelSequence> sequences, List<Integer> group, int m) {
+        int batch = group.size();
+        Workspace w = pool.get(batch, m);
+        int H = spec.heads();
+        int G = spec.kvHeads();
+        int dk = spec.keyDim();
+        int dv = spec.valueDim();
+        int e = spec.modelDim();
+        int qLen = H * m * dk;
+        int kLen = G * m * dk;
+        int vLen = G * m * dv;
+        int hLen = m * e;
+        int aLen = H * m * dv;
+        ensureArrays(batch, m);
+        ensurePacks();
+        int[] from = new int[batch];
+        for (int g = 0; g < batch; g++) {
+            ModelSequence s = sequences.get(group.get(g));
+            if (s.rows == null) {
+                s.rows = new SegmentRows(layerCount(), G, segmentLength, dk, dv);
+            }
+            from[g] = s.rows.held;
+            for (int i = 0; i < m; i++) {
+                idsArr[g * m + i] = s.pending[from[g] + i];
+            }
+        }
+        pool.ids.put(0, idsArr, 0, batch * m);
+        rowsRun += (long) batch * m;
+        try {
+            run(graphs.embed(), w.embedIn, w.embedOut);
+            int cur = 0;
+            for (int layer = 0; layer < layerCount(); layer++) {
+                run(graphs.pre(layer), w.hiddenIn.get(cur), w.preOut);
+                pool.q.get(0, qArr, 0, batch * qLen);
+                pool.k.get(0, kArr, 0, batch * kLen);
+                pool.v.get(0, vArr, 0, batch * vLen);
+                pool.h.get(0, hArr, 0, batch * hLen);
+                for (int g = 0; g < batch; g++) {
+                    ModelSequence s = sequences.get(group.get(g));
+                    SequenceStack.Layer l = s.stack.layers().get(layer);
+                    int f = from[g];
+                    int n = f + m;
+                    s.rows.put(layer, f, m, kArr, g * kLen, vArr, g * vLen);
+                    s.rows.pack(layer, n, packK, packV);
+                    for (int h = 0; h < H; h++) {
+                        java.util.Arrays.fill(packQ, h * n * dk, (h * n + f) * dk, 0f);
+                        System.arraycopy(qArr, g * qLen + h * m * dk, packQ, (h * n + f) * dk, m * dk);
+                    }
+                    java.util.Arrays.fill(packH, 0, f * e, 0f);
+                    System.arraycopy(hArr, g * hLen, packH, f * e, m * e);
+                    Segment segment = new Segment(s.stack.position(), Tensor.view(packQ, 0, H, n, dk),
+                            Tensor.view(packK, 0, G, n, dk), Tensor.view(packV, 0, G, n, dv), Tensor.view(packH, 0, n, e), null);
+                    Tensor attnOut = Tensor.view(attnArr, g * aLen, H, m, dv);
+                    Tensor addendOut = Tensor.view(addendArr, g * hLen, m, e);
+                    attnOut.copyFrom(l.attention().attendRows(segment, f)
+                            .requireShape("layer " + layer + " attention rows", H, m, dv));
+                    if (l.memory().isPresent()) {
+                        LongTermMemory mem = l.memory().get();
+                        Readout r = mem.readRows(segment, f);
+                        Tensor combined = mem.combine(attnOut, r);
+                        if (combined != attnOut) {
+                            attnOut.copyFrom(combined.requireShape("layer " + layer + " combined rows", H, m, dv));
+                        }
+                        if (r instanceof Readout.ModelSpace ms) {
+                            addendOut.copyFrom(ms.addend().requireShape("layer " + layer + " memory addend rows", m, e));
+                        } else {
+                            addendOut.fill(0f);
+                        }
+                    } else {
+                        addendOut.fill(0f);
+                    }
+                }
+                pool.attn.put(0, attnArr, 0, batch * aLen);
+                pool.addend.put(0, addendArr, 0, batch * hLen);
+                run(graphs.post(layer), w.postIn.get(cur), w.postOut.get(cur));
+                cur = 1 - cur;
+            }
+            run(graphs.head(), w.hiddenIn.get(cur), w.headOut);
+            pool.logits.get(0, logitsArr, 0, batch * m * vocab);
+        } catch (OrtException ex) {
+            throw new EngramException("ONNX Runtime failed while running " + m + " new rows of a segment in progress for "
+                    + batch + " sequences: " + ex.getMessage(), ex);
+        }
+        for (int g = 0; g < batch; g++) {
+            sequences.get(group.get(g)).rows.held = from[g] + m;
+        }
+    }
+
+    private void ensurePacks() {
+        if (packQ.length == 0) {
+            packQ = new float[spec.heads() * segmentLength * spec.keyDim()];
+            packK = new float[spec.kvHeads() * segmentLength * spec.keyDim()];
+            packV = new float[spec.kvHeads() * segmentLength * spec.valueDim()];
+            packH = new float[segmentLength * spec.modelDim()];
         }
     }
 

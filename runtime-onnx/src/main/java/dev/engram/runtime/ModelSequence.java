@@ -23,6 +23,8 @@ public final class ModelSequence {
     int pendingCount;
     /** The stack's snapshot at the current boundary, taken when a partial segment is first evaluated. */
     SequenceStack.Checkpoint boundary;
+    /** The segment in progress's keys and values where every layer has PARTIAL_ROWS; null until first needed. */
+    SegmentRows rows;
 
     ModelSequence(Engine owner, SequenceStack stack, int segmentLength) {
         this.owner = owner;
@@ -45,14 +47,28 @@ public final class ModelSequence {
         return stack;
     }
 
+    /** Every layer's state, the pending tokens, and the keys and values kept for decoding inside the segment. */
     public long stateBytes() {
-        return stack.stateBytes() + 4L * pendingCount;
+        return stack.stateBytes() + 4L * pendingCount + (rows == null ? 0 : rows.bytes());
     }
 
     public void reset() {
         stack.reset();
         pendingCount = 0;
         boundary = null;
+        clearRows();
+    }
+
+    /** The pending tokens have no evaluated rows any more (a new segment started, or the state was replaced). */
+    void clearRows() {
+        if (rows != null) {
+            rows.held = 0;
+        }
+    }
+
+    /** Pending tokens whose keys and values are held for decoding. */
+    int rowsHeld() {
+        return rows == null ? 0 : rows.held;
     }
 
     /** The whole state: every layer's memory and cache, the position, and the tokens of the segment in progress. */
@@ -117,5 +133,6 @@ public final class ModelSequence {
         System.arraycopy(tokens, 0, pending, 0, tokens.length);
         pendingCount = tokens.length;
         boundary = null;
+        clearRows();
     }
 }

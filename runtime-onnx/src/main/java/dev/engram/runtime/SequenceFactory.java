@@ -1,6 +1,7 @@
 package dev.engram.runtime;
 
 import dev.engram.runtime.model.WeightSource;
+import dev.engram.api.Capability;
 import dev.engram.api.ConfigException;
 import dev.engram.api.LayerSpec;
 import dev.engram.runtime.config.EnginePlan;
@@ -35,6 +36,32 @@ public final class SequenceFactory {
 
     public EnginePlan plan() {
         return plan;
+    }
+
+    /**
+     * Whether every configured attention and memory declares {@code capability} under its configuration (false
+     * where a layer's configuration does not even validate: {@link #newSequence} reports that).
+     */
+    public boolean everyLayerDeclares(Capability capability) {
+        for (LayerPlan lp : plan.layers()) {
+            LayerSpec spec = specs.get(lp.layer());
+            List<Provider> providers = new ArrayList<>();
+            List<ProviderChoice> choices = new ArrayList<>();
+            providers.add(registry.attention(lp.attention().provider()));
+            choices.add(lp.attention());
+            lp.memory().ifPresent(m -> {
+                providers.add(registry.memory(m.provider()));
+                choices.add(m);
+            });
+            for (int i = 0; i < providers.size(); i++) {
+                List<String> problems = new ArrayList<>();
+                LayerContext context = validate(providers.get(i), lp, spec, choices.get(i), problems);
+                if (context == null || !ProviderRegistry.declares(providers.get(i), capability, context.config())) {
+                    return false;
+                }
+            }
+        }
+        return true;
     }
 
     /**

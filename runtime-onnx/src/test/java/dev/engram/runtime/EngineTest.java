@@ -81,6 +81,44 @@ class EngineTest {
         }
     }
 
+    /**
+     * Decoding one token at a time with segments of 8: row by row, a token inside a segment runs 1 row and the
+     * token that completes a segment runs the segment's 8 (15 tokens: 7 + 8 + 7 = 22 rows); re-running the
+     * segment so far instead costs 1 + 2 + .. + 7 = 28 rows per segment (28 + 8 + 28 = 64). Both give the plain
+     * reference's logits, and a sequence restored mid-segment evaluates its pending rows once and goes on.
+     */
+    @Test
+    void decodingInsideASegmentRunsOnlyTheNewRowsAndMatchesTheReference() throws IOException {
+        String recomputeYaml = MIXED.replace("\"1\": {memory: gate-memory}",
+                "\"1\": {memory: {provider: gate-memory, partialRows: false}}");
+        assertTrue(recomputeYaml.contains("partialRows: false"), recomputeYaml);
+        int[] t = tokens(15, 12);
+        double[][] want = new ReferenceModel(MODELS, MIXED_REF, 8).logits(t);
+        try (Engine rows = load(MIXED, 8); Engine recompute = load(recomputeYaml, 8)) {
+            assertTrue(rows.decodesRowByRow());
+            assertEquals(false, recompute.decodesRowByRow(), "one layer's memory does not declare PARTIAL_ROWS");
+            for (Engine e : List.of(rows, recompute)) {
+                ModelSequence s = e.newSequence();
+                long before = e.rowsRun();
+                for (int i = 0; i < t.length; i++) {
+                    assertClose(want[i], e.ingest(s, new int[] {t[i]}), 1e-4, "token " + i);
+                }
+                assertEquals(e == rows ? 22 : 64, e.rowsRun() - before, e == rows ? "row by row" : "re-run");
+            }
+            ModelSequence straight = rows.newSequence();
+            rows.ingest(straight, java.util.Arrays.copyOf(t, 10));
+            ModelSequence restored = rows.newSequence();
+            restored.restore(straight.snapshot());
+            float[] want11 = rows.ingest(straight, new int[] {t[10]});
+            long before = rows.rowsRun();
+            assertArrayEquals(want11, rows.ingest(restored, new int[] {t[10]}));
+            assertEquals(3, rows.rowsRun() - before, "the restored sequence's 2 pending rows, then the new one");
+            before = rows.rowsRun();
+            rows.ingest(restored, new int[] {t[11]});
+            assertEquals(1, rows.rowsRun() - before, "then one row per token");
+        }
+    }
+
     @Test
     void fullAttentionAndNoMemoryMatchTheReferenceToo() throws IOException {
         try (Engine e = load("layers: {default: {attention: full}}", null)) {

@@ -7,6 +7,7 @@ import dev.engram.api.Readout;
 import dev.engram.api.Segment;
 import dev.engram.api.Snapshot;
 import dev.engram.api.Tensor;
+import dev.engram.spi.ConfigKey;
 import dev.engram.spi.ConfigSchema;
 import dev.engram.spi.LayerContext;
 import dev.engram.spi.LongTermMemoryProvider;
@@ -26,15 +27,23 @@ public final class TestMemories {
     private TestMemories() {
     }
 
+    /** Whether the memory declares PARTIAL_ROWS (its readRows works either way), so tests can run both decode paths. */
+    static final ConfigKey<Boolean> PARTIAL_ROWS = ConfigKey.ofBoolean("partialRows", true,
+            "declare PARTIAL_ROWS, so the runtime decodes row by row");
+
+    static boolean supports(Capability c, ProviderConfig config) {
+        return c == Capability.PARTIAL_ROWS ? config.get(PARTIAL_ROWS) : c != Capability.STOCHASTIC;
+    }
+
     public static final class GateMemoryProvider implements LongTermMemoryProvider {
         @Override public String name() { return "gate-memory"; }
         @Override public int spiVersion() { return SpiVersion.CURRENT; }
         @Override public int stateVersion() { return 1; }
-        @Override public ConfigSchema configSchema() { return ConfigSchema.of(); }
+        @Override public ConfigSchema configSchema() { return ConfigSchema.of(PARTIAL_ROWS); }
         @Override public List<WeightSpec> weights(LayerSpec spec, ProviderConfig config) {
             return List.of(WeightSpec.required("gate", spec.heads()));
         }
-        @Override public boolean supports(Capability c, ProviderConfig config) { return c != Capability.STOCHASTIC; }
+        @Override public boolean supports(Capability c, ProviderConfig config) { return TestMemories.supports(c, config); }
         @Override public LongTermMemory create(LayerContext context) { return new Mean(context, this, true); }
     }
 
@@ -42,11 +51,11 @@ public final class TestMemories {
         @Override public String name() { return "addend-memory"; }
         @Override public int spiVersion() { return SpiVersion.CURRENT; }
         @Override public int stateVersion() { return 1; }
-        @Override public ConfigSchema configSchema() { return ConfigSchema.of(); }
+        @Override public ConfigSchema configSchema() { return ConfigSchema.of(PARTIAL_ROWS); }
         @Override public List<WeightSpec> weights(LayerSpec spec, ProviderConfig config) {
             return List.of(WeightSpec.required("scale", spec.modelDim()));
         }
-        @Override public boolean supports(Capability c, ProviderConfig config) { return c != Capability.STOCHASTIC; }
+        @Override public boolean supports(Capability c, ProviderConfig config) { return TestMemories.supports(c, config); }
         @Override public LongTermMemory create(LayerContext context) { return new Mean(context, this, false); }
     }
 
@@ -72,8 +81,17 @@ public final class TestMemories {
 
         @Override
         public Readout read(Segment segment) {
+            return readout(segment, segment.length());
+        }
+
+        @Override
+        public Readout readRows(Segment segment, int from) {
+            return readout(segment, segment.length() - segment.requireRowsFrom(from));
+        }
+
+        /** Every row reads the same mean, so a read of any n rows is this. */
+        private Readout readout(Segment segment, int n) {
             LayerSpec s = spec();
-            int n = segment.length();
             if (perHead) {
                 segment.requireQ(s);
                 Tensor out = Tensor.zeros(s.heads(), n, s.valueDim());

@@ -55,7 +55,20 @@ final class EmaMemory implements LongTermMemory {
     @Override
     public Readout read(Segment segment) {
         segment.requireQ(spec);
-        int n = segment.length();
+        return readout(segment.length());
+    }
+
+    /**
+     * The read changes no state and each row reads on its own, so the rows [from, N) of a segment in progress
+     * are simply a read of N - from rows (PARTIAL_ROWS: the runtime decodes token by token with it).
+     */
+    @Override
+    public Readout readRows(Segment segment, int from) {
+        segment.requireQ(spec);
+        return readout(segment.length() - segment.requireRowsFrom(from));
+    }
+
+    private Readout readout(int n) {
         int heads = spec.heads();
         int dv = spec.valueDim();
         if (readout == null || readout.values().dim(1) != n) {

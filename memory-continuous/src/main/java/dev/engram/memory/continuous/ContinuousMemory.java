@@ -229,14 +229,43 @@ final class ContinuousMemory implements LongTermMemory {
         }
         checkUniforms(segment);
         int n = q.dim(1);
-        ensureTokens(n);
+        Readout readout = readFrom(q, 0);
         if (empty) {
-            Arrays.fill(output, 0, n * e, 0f);
             pending = false;
+        } else if (sticky) {
+            int count = heads * n;
+            if (pendingMu.length < count) {
+                pendingMu = new float[count];
+                pendingSigma2 = new float[count];
+            }
+            System.arraycopy(muOut, 0, pendingMu, 0, count);
+            System.arraycopy(sigma2Out, 0, pendingSigma2, 0, count);
+            pendingCount = count;
+            pending = true;
+        }
+        return readout;
+    }
+
+    /**
+     * Each query row reads alone (its mu, sigma2 and z depend on that row and B only), so rows [from, N) are read
+     * exactly as {@link #read} reads them; what a sticky read remembers for the next write is left as it was.
+     */
+    @Override
+    public Readout readRows(Segment segment, int from) {
+        return readFrom(segment.requireQ(spec), segment.requireRowsFrom(from));
+    }
+
+    /** The readout of query rows [from, N) into the output buffers; changes no state. */
+    private Readout readFrom(Tensor q, int from) {
+        int rows = q.dim(1) - from;
+        ensureTokens(rows);
+        if (empty) {
+            Arrays.fill(output, 0, rows * e, 0f);
             return new Readout.ModelSpace(outputView);
         }
         ensureDerived();
-        computeMuSigma(q, n, muOut, sigma2Out);
+        computeMuSigma(q, from, muOut, sigma2Out);
+        int n = rows;
         Arrays.fill(concat, 0, n * heads * dv, 0f);
         int hv = heads * dv;
         for (int h = 0; h < heads; h++) {
@@ -256,27 +285,21 @@ final class ContinuousMemory implements LongTermMemory {
                 }
             }
         }
-        if (sticky) {
-            int count = heads * n;
-            if (pendingMu.length < count) {
-                pendingMu = new float[count];
-                pendingSigma2 = new float[count];
-            }
-            System.arraycopy(muOut, 0, pendingMu, 0, count);
-            System.arraycopy(sigma2Out, 0, pendingSigma2, 0, count);
-            pendingCount = count;
-            pending = true;
-        }
         return new Readout.ModelSpace(outputView, Map.of("mu", muView, "sigma2", sigma2View));
     }
 
-    /** mu and sigma2 [H, n] of queries q; stored as float32 (the values sticky sampling and snapshots keep). */
-    private void computeMuSigma(Tensor q, int n, float[] mu, float[] sigma2) {
+    /**
+     * mu and sigma2 [H, N - from] of query rows [from, N) of q [H, N, dk]; stored as float32 (the values sticky
+     * sampling and snapshots keep).
+     */
+    private void computeMuSigma(Tensor q, int from, float[] mu, float[] sigma2) {
         float[] qa = q.array();
         int qo = q.offset();
+        int all = q.dim(1);
+        int n = all - from;
         for (int h = 0; h < heads; h++) {
             for (int t = 0; t < n; t++) {
-                int base = qo + (h * n + t) * dk;
+                int base = qo + (h * all + from + t) * dk;
                 double am = 0;
                 double as = 0;
                 for (int d = 0; d < dk; d++) {
@@ -407,7 +430,7 @@ final class ContinuousMemory implements LongTermMemory {
                     mu = muOut;
                     s2 = sigma2Out;
                     count = heads * n;
-                    computeMuSigma(q, n, mu, s2);
+                    computeMuSigma(q, 0, mu, s2);
                 }
                 drawsUsed = drawUniforms(segment);
                 StickySampler.binWeights(mu, s2, count, bins, binP, binPhi);

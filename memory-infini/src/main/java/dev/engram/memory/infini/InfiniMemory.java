@@ -99,15 +99,26 @@ final class InfiniMemory implements LongTermMemory {
 
     @Override
     public Readout read(Segment segment) {
+        return readFrom(segment, 0);
+    }
+
+    /** A read changes no state and each query row reads alone, so rows [from, N) are read exactly as in {@link #read}. */
+    @Override
+    public Readout readRows(Segment segment, int from) {
+        return readFrom(segment, segment.requireRowsFrom(from));
+    }
+
+    private Readout readFrom(Segment segment, int from) {
         Tensor q = segment.requireQ(spec);
         int n = q.dim(1);
-        ensureCapacity(n);
+        int rows = n - from;
+        ensureCapacity(rows);
         float[] qa = q.array();
         float[] out = readoutData;
         for (int h = 0; h < spec.heads(); h++) {
             int g = spec.kvHeadOf(h);
-            Kernels.features(qa, q.offset() + h * n * dk, sigma, n * dk);
-            retrieve(g, n, out, h * n * dv);
+            Kernels.features(qa, q.offset() + (h * n + from) * dk, sigma, rows * dk);
+            retrieve(g, rows, out, h * rows * dv);
         }
         return perHead;
     }

@@ -77,6 +77,7 @@ public final class LshAttentionProvider implements AttentionProvider {
             case VARIABLE_SEGMENT_LENGTH, CONSTANT_STATE_SIZE -> true;
             case CAUSAL -> false; // see README: bucket membership of early tokens depends on later tokens
             case GROUPED_QUERY_HEADS, STOCHASTIC -> false;
+            case PARTIAL_ROWS -> false; // a row's buckets, and so its output, depend on the whole segment
         };
     }
 

@@ -73,24 +73,35 @@ final class LshKnnMemory implements LongTermMemory {
 
     @Override
     public Readout read(Segment segment) {
+        return readFrom(segment, 0);
+    }
+
+    /** A search changes no stored pair and each query searches alone, so rows [from, N) read as in {@link #read}. */
+    @Override
+    public Readout readRows(Segment segment, int from) {
+        return readFrom(segment, segment.requireRowsFrom(from));
+    }
+
+    private Readout readFrom(Segment segment, int from) {
         Tensor q = segment.requireQ(spec);
         int n = segment.length();
+        int rows = n - from;
         int heads = spec.heads();
         int dk = spec.keyDim();
         int dv = spec.valueDim();
-        if (readTensor == null || readTensor.dim(1) != n) {
-            if (readData.length < heads * n * dv) {
-                readData = new float[heads * n * dv];
+        if (readTensor == null || readTensor.dim(1) != rows) {
+            if (readData.length < heads * rows * dv) {
+                readData = new float[heads * rows * dv];
             }
-            readTensor = Tensor.view(readData, 0, heads, n, dv);
+            readTensor = Tensor.view(readData, 0, heads, rows, dv);
         }
         float[] qa = q.array();
         for (int h = 0; h < heads; h++) {
             LshKnnStore store = stores[spec.kvHeadOf(h)];
-            for (int i = 0; i < n; i++) {
+            for (int i = from; i < n; i++) {
                 LshKnnStore.normalise(qa, q.offset() + (h * n + i) * dk, qn, 0, dk);
                 int found = store.search(qn, 0, k, exact, slots, scores);
-                int o = (h * n + i) * dv;
+                int o = (h * rows + i - from) * dv;
                 if (found == 0) {
                     java.util.Arrays.fill(readData, o, o + dv, 0f);
                     continue;

@@ -1,0 +1,51 @@
+package dev.engram.runtime;
+
+/**
+ * The keys and values of a sequence's segment in progress, per layer, for the rows evaluated so far: what
+ * decoding with {@link dev.engram.api.Capability#PARTIAL_ROWS} reuses, so a new token runs one row per layer.
+ * Derived state: it is not in snapshots (a restored sequence evaluates its pending rows once, then goes on).
+ * Layout per layer: [kv head][row][dim] with room for a whole segment, so rows are appended in place.
+ */
+final class SegmentRows {
+    final float[][] keys;
+    final float[][] values;
+    private final int segmentLength;
+    private final int keyDim;
+    private final int valueDim;
+    /** Rows held: the keys and values of pending tokens [0, held) are valid. */
+    int held;
+
+    SegmentRows(int layers, int kvHeads, int segmentLength, int keyDim, int valueDim) {
+        this.segmentLength = segmentLength;
+        this.keyDim = keyDim;
+        this.valueDim = valueDim;
+        this.keys = new float[layers][kvHeads * segmentLength * keyDim];
+        this.values = new float[layers][kvHeads * segmentLength * valueDim];
+    }
+
+    /** Stores {@code rows} new rows of layer {@code layer} at [from, from + rows) from k [G, rows, dk] and v [G, rows, dv]. */
+    void put(int layer, int from, int rows, float[] k, int kOffset, float[] v, int vOffset) {
+        int kvHeads = keys[layer].length / (segmentLength * keyDim);
+        for (int g = 0; g < kvHeads; g++) {
+            System.arraycopy(k, kOffset + g * rows * keyDim, keys[layer], (g * segmentLength + from) * keyDim, rows * keyDim);
+            System.arraycopy(v, vOffset + g * rows * valueDim, values[layer], (g * segmentLength + from) * valueDim, rows * valueDim);
+        }
+    }
+
+    /** Rows [0, n) of layer {@code layer} packed as k [G, n, dk] and v [G, n, dv] into the given arrays. */
+    void pack(int layer, int n, float[] k, float[] v) {
+        int kvHeads = keys[layer].length / (segmentLength * keyDim);
+        for (int g = 0; g < kvHeads; g++) {
+            System.arraycopy(keys[layer], g * segmentLength * keyDim, k, g * n * keyDim, n * keyDim);
+            System.arraycopy(values[layer], g * segmentLength * valueDim, v, g * n * valueDim, n * valueDim);
+        }
+    }
+
+    long bytes() {
+        long floats = 0;
+        for (int l = 0; l < keys.length; l++) {
+            floats += keys[l].length + values[l].length;
+        }
+        return 4 * floats;
+    }
+}
