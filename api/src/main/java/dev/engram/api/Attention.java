@@ -26,6 +26,7 @@ public interface Attention extends SequenceState {
      * @return [H, N - from, dv]; owned by this attention and valid until its next call
      */
     default Tensor attendRows(Segment segment, int from) {
-        throw new UnsupportedOperationException(getClass().getName() + " does not declare PARTIAL_ROWS");
+        throw new UnsupportedOperationException(getClass().getName() + " does not implement attendRows; an attention"
+                + " whose provider declares Capability.PARTIAL_ROWS must (a wrapper must pass it on)");
     }
 }

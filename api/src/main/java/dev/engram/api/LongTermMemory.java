@@ -34,6 +34,7 @@ public interface LongTermMemory extends SequenceState {
      * @param from first row to read, in [0, N)
      */
     default Readout readRows(Segment segment, int from) {
-        throw new UnsupportedOperationException(getClass().getName() + " does not declare PARTIAL_ROWS");
+        throw new UnsupportedOperationException(getClass().getName() + " does not implement readRows; a memory"
+                + " whose provider declares Capability.PARTIAL_ROWS must (a wrapper must pass it on)");
     }
 }

@@ -33,7 +33,7 @@ public final class Fakes {
         @Override public int stateVersion() { return 1; }
         @Override public ConfigSchema configSchema() { return ConfigSchema.of(WINDOW); }
         @Override public List<WeightSpec> weights(LayerSpec spec, ProviderConfig config) { return List.of(); }
-        @Override public boolean supports(Capability c, ProviderConfig config) { return true; }
+        @Override public boolean supports(Capability c, ProviderConfig config) { return c != Capability.PARTIAL_ROWS; }
 
         @Override
         public Attention create(LayerContext context) {
@@ -55,7 +55,7 @@ public final class Fakes {
         @Override public List<WeightSpec> weights(LayerSpec spec, ProviderConfig config) {
             return List.of(WeightSpec.required("beta", spec.heads()));
         }
-        @Override public boolean supports(Capability c, ProviderConfig config) { return true; }
+        @Override public boolean supports(Capability c, ProviderConfig config) { return c != Capability.PARTIAL_ROWS; }
 
         @Override
         public LongTermMemory create(LayerContext context) {

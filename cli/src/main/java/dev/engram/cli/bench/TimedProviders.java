@@ -21,7 +21,7 @@ import java.util.List;
 
 /**
  * A registry whose providers are the real ones wrapped with a stopwatch: every call into an attention or memory
- * (attend, read, combine, write) adds its wall time to {@link #nanos()}: the time spent in the Java plugins. The
+ * (attend, attendRows, read, readRows, combine, write) adds its wall time to {@link #nanos()}: the time spent in the Java plugins. The
  * whole time outside ONNX Runtime (plugins plus the runtime's copies and glue) is the segment time minus
  * {@code Engine.onnxNanos()}. Single-threaded use only, like the engine.
  */
@@ -111,6 +111,16 @@ public final class TimedProviders {
                 }
 
                 @Override
+                public Tensor attendRows(Segment segment, int from) {
+                    long t = System.nanoTime();
+                    try {
+                        return a.attendRows(segment, from);
+                    } finally {
+                        nanos += System.nanoTime() - t;
+                    }
+                }
+
+                @Override
                 public void reset() {
                     a.reset();
                 }
@@ -152,6 +162,16 @@ public final class TimedProviders {
                     long t = System.nanoTime();
                     try {
                         return m.read(segment);
+                    } finally {
+                        nanos += System.nanoTime() - t;
+                    }
+                }
+
+                @Override
+                public Readout readRows(Segment segment, int from) {
+                    long t = System.nanoTime();
+                    try {
+                        return m.readRows(segment, from);
                     } finally {
                         nanos += System.nanoTime() - t;
                     }
