@@ -34,8 +34,7 @@ class EngineTokenizerTest {
     Path dir;
 
     private Path tinyWith(String tokenizerJson) throws IOException {
-        Path pkg = dir.resolve("tiny");
-        Files.createDirectories(pkg);
+        Path pkg = Files.createTempDirectory(dir, "tiny");
         try (Stream<Path> files = Files.list(EngineTest.TINY)) {
             for (Path f : files.toList()) {
                 Files.copy(f, pkg.resolve(f.getFileName()));
@@ -77,6 +76,29 @@ class EngineTokenizerTest {
         ConfigException e = assertThrows(ConfigException.class, () -> new EngineLoader().systemOverrides(false).load(pkg));
         assertTrue(e.getMessage().contains("tokenizer.json: has token ids up to 31 ('day'); the model's vocabulary is 16"
                 + " (engram.json architecture.vocabSize), so valid ids are 0 to 15"), e.getMessage());
+    }
+
+    /** A template's or Bert's special ids are what encode() emits too, so they are held to the vocabulary as well. */
+    @Test
+    void postProcessorIdsBeyondTheModelsVocabularyAreALoadErrorNamingTheField() throws IOException {
+        String template = SIXTEEN_WORDS.replace("\"post_processor\": null", """
+                "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                  {"Sequence": {"id": "A", "type_id": 0}}], "pair": [],
+                  "special_tokens": {"<s>": {"id": "<s>", "ids": [20], "tokens": ["<s>"]}}}""");
+        assertTrue(template.contains("TemplateProcessing"));
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> new EngineLoader().systemOverrides(false).load(tinyWith(template)));
+        assertTrue(e.getMessage().contains("tokenizer.json: 'post_processor.special_tokens.<s>.ids[0]' is 20; the model's"
+                + " vocabulary is 16 (engram.json architecture.vocabSize), so valid ids are 0 to 15"), e.getMessage());
+
+        String bert = SIXTEEN_WORDS.replace("\"post_processor\": null",
+                "\"post_processor\": {\"type\": \"BertProcessing\", \"cls\": [\"a\", 1], \"sep\": [\"[SEP]\", 16]}");
+        e = assertThrows(ConfigException.class, () -> new EngineLoader().systemOverrides(false).load(tinyWith(bert)));
+        assertTrue(e.getMessage().contains("tokenizer.json: 'post_processor.sep' is 16;"), e.getMessage());
+        String inRange = bert.replace("16]}", "15]}");
+        try (Engine ok = new EngineLoader().systemOverrides(false).load(tinyWith(inRange))) {
+            assertArrayEquals(new int[] {1, 2, 15}, ok.tokenizer().encode("b"));
+        }
     }
 
     @Test

@@ -135,20 +135,23 @@ final class HfTokenizer implements Tokenizer {
     private final Decoder decoder;
     private final String description;
     private final int vocabSize;
+    private final Map<String, Integer> postProcessorIds;
 
     /**
      * @param normalizer    null for none
      * @param preTokenizer  null for none (each piece is one word)
      * @param postProcessor null for none
+     * @param postProcessorIds every id the post-processor inserts, by the tokenizer.json field that gives it
      * @param decoder       null: tokens joined with spaces
      */
     HfTokenizer(List<AddedToken> addedTokens, UnaryOperator<String> normalizer, PreTokenizer preTokenizer, Model model,
-                UnaryOperator<int[]> postProcessor, Decoder decoder, String description) {
+                UnaryOperator<int[]> postProcessor, Map<String, Integer> postProcessorIds, Decoder decoder, String description) {
         this.addedTokens = List.copyOf(addedTokens);
         this.normalizer = normalizer == null ? UnaryOperator.identity() : normalizer;
         this.preTokenizer = preTokenizer;
         this.model = model;
         this.postProcessor = postProcessor;
+        this.postProcessorIds = Map.copyOf(postProcessorIds);
         this.decoder = decoder;
         this.description = description;
         int size = model.size();
@@ -249,6 +252,14 @@ final class HfTokenizer implements Tokenizer {
         }
         int id = model.id(token);
         return id < 0 ? OptionalInt.empty() : OptionalInt.of(id);
+    }
+
+    /**
+     * Every id the post-processor inserts (a template's special tokens, Bert's cls and sep), by the field that gives
+     * it, for the range check against the model's vocabulary: they need not be in the vocabulary or added tokens.
+     */
+    Map<String, Integer> postProcessorIds() {
+        return postProcessorIds;
     }
 
     /** Every id this tokenizer can produce or decode (model vocabulary and added tokens), for range checks. */

@@ -50,6 +50,8 @@ public final class TokenizerJson {
     private final String file;
     private final List<String> problems;
     private final List<String> warnings;
+    /** Every id the post-processor inserts, with the field it came from (kept for the range check against the model). */
+    private final Map<String, Integer> postProcessorIds = new LinkedHashMap<>();
 
     private TokenizerJson(String file, List<String> problems, List<String> warnings) {
         this.file = file;
@@ -124,7 +126,7 @@ public final class TokenizerJson {
         String description = "tokenizer.json: " + model.describe() + ", " + added.size() + " added tokens"
                 + ", normalizer " + typeOf(root.get("normalizer")) + ", pre_tokenizer " + typeOf(root.get("pre_tokenizer"))
                 + ", post_processor " + typeOf(root.get("post_processor")) + ", decoder " + typeOf(root.get("decoder"));
-        return new HfTokenizer(added, normalizer, pre, model, post, decoder, description);
+        return new HfTokenizer(added, normalizer, pre, model, post, postProcessorIds, decoder, description);
     }
 
     private void checkAddedAgainstModel(List<HfTokenizer.AddedToken> added, HfTokenizer.Model model) {
@@ -563,6 +565,7 @@ public final class TokenizerJson {
             problem("'" + path + "' is " + describe(n) + "; valid: [\"token\", id]");
             return null;
         }
+        postProcessorIds.put(path, n.get(1).asInt());
         return n.get(1).asInt();
     }
 
@@ -590,6 +593,7 @@ public final class TokenizerJson {
                         problem("'" + sp + "ids[" + i + "]' is " + ids.get(i) + "; valid: a token id >= 0");
                     }
                     arr[i] = ids.get(i).asInt();
+                    postProcessorIds.put(sp + "ids[" + i + "]", arr[i]);
                 }
                 special.put(e.getKey(), arr);
             }

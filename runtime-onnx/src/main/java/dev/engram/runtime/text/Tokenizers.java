@@ -24,12 +24,18 @@ public final class Tokenizers {
         if (t == null) {
             return null;
         }
+        HfTokenizer h = (HfTokenizer) t;
+        String valid = "the model's vocabulary is " + vocabSize + " (engram.json architecture.vocabSize), so valid ids are 0 to "
+                + (vocabSize - 1);
+        int before = problems.size();
         if (t.vocabSize() > vocabSize) {
-            HfTokenizer h = (HfTokenizer) t;
-            problems.add(name + ": has token ids up to " + h.maxId() + " ('" + h.tokenString(h.maxId()) + "'); the model's vocabulary is "
-                    + vocabSize + " (engram.json architecture.vocabSize), so valid ids are 0 to " + (vocabSize - 1));
-            return null;
+            problems.add(name + ": has token ids up to " + h.maxId() + " ('" + h.tokenString(h.maxId()) + "'); " + valid);
         }
-        return t;
+        new java.util.TreeMap<>(h.postProcessorIds()).forEach((field, id) -> {
+            if (id >= vocabSize) {
+                problems.add(name + ": '" + field + "' is " + id + "; " + valid);
+            }
+        });
+        return problems.size() > before ? null : t;
     }
 }
