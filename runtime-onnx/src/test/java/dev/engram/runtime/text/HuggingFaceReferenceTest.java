@@ -45,6 +45,14 @@ class HuggingFaceReferenceTest {
             assertArrayEquals(want, t.encode(text, c.get("addSpecialTokens").asBoolean()), what);
             assertEquals(c.get("decoded").asText(), t.decode(want), what);
             assertEquals(c.get("decodedSkippingSpecial").asText(), t.decode(want, true), what);
+            // Streamed one id at a time (a sliding window of ids, not the whole prefix), the same text.
+            Tokenizer.StreamDecoder stream = t.streamDecoder();
+            StringBuilder streamed = new StringBuilder();
+            for (int id : want) {
+                streamed.append(stream.push(id));
+            }
+            streamed.append(stream.finish());
+            assertEquals(c.get("decoded").asText(), streamed.toString(), what + " (streamed)");
             n++;
         }
         assertTrue(n >= 170, "cases: " + n);
