@@ -59,11 +59,6 @@ final class Generation {
         }
     }
 
-    private static final class StopReached extends RuntimeException {
-        StopReached() {
-            super(null, null, false, false);
-        }
-    }
 
     record Outcome(int[] tokens, String text, String finishReason, int promptTokens) {
     }
@@ -71,8 +66,9 @@ final class Generation {
     /**
      * Feeds the prompt and generates; {@code onText} receives text as soon as it cannot be the start
      * of a stop sequence. Output stops at the first stop sequence (not included; finish "stop") or
-     * after max tokens (finish "length"). The sequence consumes the prompt and every token fed back
-     * (the token completing a stop sequence is not fed).
+     * after max tokens (finish "length"). The sequence consumes the prompt and every generated token, the one
+     * that completed a stop sequence included, and {@link Outcome#tokens()} are those tokens: what a session that
+     * appends the completion holds is exactly prompt + token_ids.
      */
     static Outcome run(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
                        Consumer<String> onText) {
@@ -84,23 +80,25 @@ final class Generation {
         int[] count = {0};
         int[] tokens = new int[r.maxTokens()];
         String finish = "length";
+        boolean[] stopped = {false};
         engine.setSegmentListener((s, t, n) -> cancel.check());
         try {
             cancel.check();
-            engine.generate(seq, r.prompt(), params, token -> {
+            engine.generateWhile(seq, r.prompt(), params, token -> {
                 cancel.check();
                 tokens[count[0]++] = token;
                 text.append(decoder.push(token));
-                if (emitStopAware(text, stops, emitted, onText, false)) {
-                    throw new StopReached();
-                }
+                stopped[0] = emitStopAware(text, stops, emitted, onText, false);
+                return !stopped[0]; // that token is still fed, then generation ends
             });
-            text.append(decoder.finish());
-            if (emitStopAware(text, stops, emitted, onText, true)) {
+            if (stopped[0]) {
                 finish = "stop";
+            } else {
+                text.append(decoder.finish());
+                if (emitStopAware(text, stops, emitted, onText, true)) {
+                    finish = "stop";
+                }
             }
-        } catch (StopReached s) {
-            finish = "stop";
         } finally {
             engine.setSegmentListener(null);
         }

@@ -540,10 +540,15 @@ public final class Server implements AutoCloseable {
         byte[] body = ex.body(options.maxAppendBytes());
         String type = ex.request.getHeaders().get(HttpHeader.CONTENT_TYPE);
         int[] tokens;
+        String textInput = null;
+        // Special tokens (a BOS) only at a sequence's start. Decided here for the checks below, and again in the job,
+        // under the session's lock, where another first append may have got there first.
+        boolean atStart = s.tokens == 0;
         boolean stream = false;
         ModelWorker dw = defaultWorker;
         if (type != null && type.toLowerCase().startsWith("text/plain")) {
-            tokens = dw.tokenizer.encode(new String(body, StandardCharsets.UTF_8), s.tokens == 0);
+            textInput = new String(body, StandardCharsets.UTF_8);
+            tokens = dw.tokenizer.encode(textInput, atStart);
         } else {
             ObjectNode o = Requests.object(body, false);
             Requests.onlyKnown(o, java.util.Set.of("text", "tokens", "stream"), java.util.Set.of());
@@ -557,7 +562,8 @@ public final class Server implements AutoCloseable {
                 if (!text.isTextual()) {
                     throw ApiError.invalid("text", "text must be a string");
                 }
-                tokens = dw.tokenizer.encode(text.asText(), s.tokens == 0); // special tokens only at a sequence's start
+                textInput = text.asText();
+                tokens = dw.tokenizer.encode(textInput, atStart);
             } else {
                 if (!ids.isArray()) {
                     throw ApiError.invalid("tokens", "tokens must be an array of token ids");
@@ -569,11 +575,14 @@ public final class Server implements AutoCloseable {
             throw ApiError.invalid("text", "nothing to append: the text has no tokens");
         }
         ensureAccepting();
-        final int[] all = tokens;
+        final int[] checked = tokens;
+        final String text = textInput;
         Generation.Cancel cancel = new Generation.Cancel(options.requestTimeout().toMillis());
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
         ex.request.addFailureListener(t -> cancel.clientGone.set(true));
         CompletableFuture<Long> done = onSession(s, cancel, seq -> {
+            boolean startNow = seq.position() == 0;
+            int[] all = text == null || startNow == atStart ? checked : dw.tokenizer.encode(text, startNow);
             Engine engine = worker(s.strategy).engine;
             int segment = engine.segmentLength();
             int chunk = segment * Math.max(1, 256 / segment);
@@ -596,9 +605,9 @@ public final class Server implements AutoCloseable {
             return (long) all.length;
         });
         if (!stream) {
-            await(ex, done, cancel);
+            long appended = await(ex, done, cancel);
             Map<String, Object> r = sessionObject(s);
-            r.put("appended_tokens", all.length);
+            r.put("appended_tokens", appended);
             ex.json(200, r);
             return;
         }
@@ -615,7 +624,7 @@ public final class Server implements AutoCloseable {
                         "tokens_total", progress[1]), cancel);
             } else if (e == DONE) {
                 Map<String, Object> r = sessionObject(s);
-                r.put("appended_tokens", all.length);
+                r.put("appended_tokens", done.join());
                 ex.sse(r, cancel);
                 ex.endSse(cancel);
                 return;

@@ -161,12 +161,20 @@ class ServerTest {
     void stopSequenceEndsTheTextBeforeIt() {
         int[] prompt = {2, 7, 1, 8, 2, 8};
         // the uncut text from the runtime itself, decoded with the documented byte fallback
-        String full = new dev.engram.runtime.text.ByteTokenizer(16).decode(TestModel.greedy(model, 20, prompt));
+        int[] greedy = TestModel.greedy(model, 20, prompt);
+        String full = new dev.engram.runtime.text.ByteTokenizer(16).decode(greedy);
         String stop = full.substring(4, 5);
         JsonNode c = http.post("/v1/completions", req("prompt", prompt, "max_tokens", 20, "temperature", 0, "stop", List.of(stop)))
                 .json().get("choices").get(0);
         assertEquals(full.substring(0, full.indexOf(stop)), c.get("text").asText());
         assertEquals("stop", c.get("finish_reason").asText());
+        // One byte token per character: token_ids run up to and including the token that completed the stop string
+        // (the session, with session_append, consumes exactly these).
+        int[] ids = new int[c.get("token_ids").size()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = c.get("token_ids").get(i).asInt();
+        }
+        assertArrayEquals(java.util.Arrays.copyOf(greedy, full.indexOf(stop) + 1), ids);
     }
 
     @Test
