@@ -51,7 +51,10 @@ public class Oracle {
             "naïve café ✓ 😀 👨‍👩‍👧", "Привет мир", "日本語のテキスト", "e\u0301 combining", "\u00a0nbsp\u2003em", "zero\u200bwidth",
             "<|endoftext|>", "x<|endoftext|>y", "a <mask> b", "a    <mask>b", "<mask>", "x<mask>", "[WORD] here", "in[WORD]side",
             "[WORD]   next", "a [WORD]", "[WORD][WORD]", "_[WORD]", "[WORD]é", "", " ", "\n", "''s 's'", "I'M", "3.14159 1,000,000",
-            "def f(x):\n    return x**2  # comment\n", "<<mask>>", "<|endoftext|><|endoftext|>"));
+            "def f(x):\n    return x**2  # comment\n", "<<mask>>", "<|endoftext|><|endoftext|>",
+            "x\u00b2 \u00bd \u2460 x\u00b3y", "a\u200db a\u200cb \u200d", "\u216b roman \u3007 ideo", "\u0663 arabic", "a_b \u203fc \u2040",
+            "\u01c5 \u0345x \u20dd x\u20ddy \u0488", "\u00aa\u00ba ordinals", "\u2070\u2074 super", "km\u00b2 10\u00b3", "\u0e51\u0e52 thai",
+            "\u16ee runic", "\u2cfd coptic", "\ud835\udfce math", "\u00b7middle\u0387dot", "\u0f20 \u0f2a tibetan"));
         for (String line : Files.readAllLines(Path.of("/work/main/README.md"))) texts.add(line);
         texts.add(Files.readString(Path.of("/work/main/runtime-onnx/README.md")));
         compare("bpe", Path.of("bpe.json"), texts, true);
