@@ -60,6 +60,12 @@ public final class Server implements AutoCloseable {
     private final Metrics metrics = new Metrics();
     private final ModelWorker defaultWorker;
     private final Map<String, ModelWorker> workers = new LinkedHashMap<>();
+    /**
+     * Strategies whose engine is being loaded, guarded by {@code workers}: a load (seconds for a large model) runs
+     * outside the lock, so requests for other strategies, session answers and /metrics go on meanwhile, and a
+     * second request for the same strategy waits for the first one's load instead of starting another.
+     */
+    private final Map<String, java.util.concurrent.CompletableFuture<ModelWorker>> loading = new java.util.HashMap<>();
     private final SessionStore store;
     private final String modelName;
     private final long createdEpoch = Instant.now().getEpochSecond();
@@ -239,6 +245,8 @@ public final class Server implements AutoCloseable {
 
     private ModelWorker worker(Map<String, String> strategy) {
         String key = strategyKey(strategy);
+        java.util.concurrent.CompletableFuture<ModelWorker> pending;
+        boolean loadHere = false;
         synchronized (workers) {
             ModelWorker w = workers.get(key);
             if (w != null) {
@@ -247,10 +255,27 @@ public final class Server implements AutoCloseable {
             if (!accepting) {
                 throw ApiError.unavailable("the server is shutting down");
             }
-            if (workers.size() >= options.maxStrategies()) {
-                throw ApiError.invalid("strategy", "this server already runs " + workers.size() + " strategies (maxStrategies "
-                        + options.maxStrategies() + "); use one of " + workers.keySet());
+            pending = loading.get(key);
+            if (pending == null) {
+                int running = workers.size() + loading.size();
+                if (running >= options.maxStrategies()) {
+                    throw ApiError.invalid("strategy", "this server already runs " + running + " strategies (maxStrategies "
+                            + options.maxStrategies() + "); use one of " + workers.keySet());
+                }
+                pending = new java.util.concurrent.CompletableFuture<>();
+                loading.put(key, pending);
+                loadHere = true;
             }
+        }
+        if (!loadHere) {
+            try {
+                return pending.join();
+            } catch (java.util.concurrent.CompletionException e) {
+                throw e.getCause() instanceof RuntimeException r ? r : e;
+            }
+        }
+        ModelWorker w = null;
+        try {
             Engine engine;
             try {
                 engine = load(strategy);
@@ -258,8 +283,28 @@ public final class Server implements AutoCloseable {
                 throw ApiError.invalid("strategy", "strategy " + strategy + " cannot be loaded: " + e.getMessage());
             }
             w = new ModelWorker(key, strategy, engine, options.queueCapacity());
-            workers.put(key, w);
+            boolean added;
+            synchronized (workers) {
+                loading.remove(key);
+                // close() stops accepting before it collects the workers, so one added here is always shut down by it
+                added = accepting;
+                if (added) {
+                    workers.put(key, w);
+                }
+            }
+            if (!added) {
+                w.shutdown();
+                w.close();
+                throw ApiError.unavailable("the server is shutting down");
+            }
+            pending.complete(w);
             return w;
+        } catch (RuntimeException | Error e) {
+            synchronized (workers) {
+                loading.remove(key);
+            }
+            pending.completeExceptionally(e);
+            throw e;
         }
     }
 

@@ -277,6 +277,28 @@ class ServerTest {
         assertTrue(bad.json().get("error").get("message").asText().contains("beta"), bad.body());
     }
 
+    /** Requests for a strategy being loaded wait for that one load: one engine, every request answered. */
+    @Test
+    void concurrentFirstRequestsForANewStrategyShareOneLoad() throws Exception {
+        Map<String, Object> body = Map.of("strategy", Map.of("layers.default.attention.window", 3));
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            List<java.util.concurrent.Future<Http.Resp>> answers = new java.util.ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                answers.add(pool.submit(() -> http.post("/v1/sessions", body)));
+            }
+            for (var a : answers) {
+                Http.Resp r = a.get();
+                assertEquals(200, r.status(), r.body());
+            }
+        } finally {
+            pool.shutdown();
+        }
+        String metrics = http.get("/metrics").body();
+        long engines = metrics.lines().filter(l -> l.startsWith("engram_queue_depth{") && l.contains("window=3")).count();
+        assertEquals(1, engines, metrics);
+    }
+
     @Test
     void malformedRequestsGetA4xxNamingTheFieldAndTouchNoOtherSession() {
         String victim = createSession();
