@@ -108,7 +108,16 @@ final class SummaryMemory implements LongTermMemoryProvider {
 
         @Override
         public Readout read(Segment segment) {
-            return readFrom(segment, 0);
+            Readout r = readFrom(segment, 0);
+            if (rowReads > 0) {
+                // PARTIAL_ROWS_HIDDEN_STATE: the hidden counter shifts the next whole read, which no snapshot shows
+                Tensor values = ((Readout.PerHead) r).values();
+                for (int i = 0; i < values.size(); i++) {
+                    values.array()[values.offset() + i] += rowReads * 1e-3f;
+                }
+                rowReads = 0;
+            }
+            return r;
         }
 
         @Override
@@ -152,10 +161,6 @@ final class SummaryMemory implements LongTermMemoryProvider {
                 out = Tensor.zeros(s.heads(), rows, s.valueDim());
             }
             float jitter = flaw == Flaw.NONDETERMINISTIC ? (counter++) * 1e-3f : 0f;
-            if (from == 0) {
-                jitter += rowReads * 1e-3f;
-                rowReads = 0;
-            }
             int filled = flaw == Flaw.STALE_LENGTH ? Math.min(n, firstLength) : n;
             for (int h = 0; h < s.heads(); h++) {
                 int g = s.kvHeadOf(h);

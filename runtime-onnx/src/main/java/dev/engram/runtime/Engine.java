@@ -311,8 +311,9 @@ public final class Engine implements AutoCloseable {
             listener.segmentDone(group.size(), segmentLength, System.nanoTime() - start);
         }
         // Incomplete last segments: their tokens join the pending ones and are evaluated without changing the
-        // state, either row by row (PARTIAL_ROWS) or from a checkpoint that is then put back. A failure gives the
-        // sequences that were not evaluated their pending tokens back, so a failed call consumes nothing.
+        // state, either row by row (PARTIAL_ROWS) or from a checkpoint that is then put back. A failure here gives the
+        // sequences not yet evaluated the tokens of their segment in progress back; complete segments that this
+        // call already ran stay consumed.
         int[] pendingBefore = new int[batch];
         for (int b = 0; b < batch; b++) {
             ModelSequence s = sequences.get(b);

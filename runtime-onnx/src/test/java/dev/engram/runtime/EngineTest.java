@@ -111,7 +111,11 @@ class EngineTest {
             restored.restore(straight.snapshot());
             float[] want11 = rows.ingest(straight, new int[] {t[10]});
             long before = rows.rowsRun();
-            assertArrayEquals(want11, rows.ingest(restored, new int[] {t[10]}));
+            float[] got11 = rows.ingest(restored, new int[] {t[10]});
+            for (int v = 0; v < want11.length; v++) {
+                // 3 rows here against 1 there: equal up to ONNX Runtime's blocking by row count
+                assertEquals(want11[v], got11[v], 1e-5, "logit " + v);
+            }
             assertEquals(3, rows.rowsRun() - before, "the restored sequence's 2 pending rows, then the new one");
             before = rows.rowsRun();
             rows.ingest(restored, new int[] {t[11]});

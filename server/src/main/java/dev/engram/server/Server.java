@@ -229,7 +229,15 @@ public final class Server implements AutoCloseable {
 
     // ---------------------------------------------------------------- engines and strategies
 
+    /** Engines loaded for strategies since start (the default one included), for tests of the loading logic. */
+    private final java.util.concurrent.atomic.AtomicInteger engineLoads = new java.util.concurrent.atomic.AtomicInteger();
+
+    int engineLoads() {
+        return engineLoads.get();
+    }
+
     private Engine load(Map<String, String> strategy) {
+        engineLoads.incrementAndGet();
         EngineLoader loader = new EngineLoader();
         if (options.config() != null) {
             loader.config(options.config());
@@ -271,6 +279,9 @@ public final class Server implements AutoCloseable {
             try {
                 return pending.join();
             } catch (java.util.concurrent.CompletionException e) {
+                if (e.getCause() instanceof Error err) {
+                    throw err;
+                }
                 throw e.getCause() instanceof RuntimeException r ? r : e;
             }
         }
@@ -628,6 +639,9 @@ public final class Server implements AutoCloseable {
         CompletableFuture<Long> done = onSession(s, cancel, seq -> {
             boolean startNow = seq.position() == 0;
             int[] all = text == null || startNow == atStart ? checked : dw.tokenizer.encode(text, startNow);
+            if (all.length == 0) {
+                throw ApiError.invalid("text", "nothing to append: the text has no tokens");
+            }
             Engine engine = worker(s.strategy).engine;
             int segment = engine.segmentLength();
             int chunk = segment * Math.max(1, 256 / segment);
@@ -887,6 +901,8 @@ public final class Server implements AutoCloseable {
         int status = 200;
         boolean sse;
         boolean finished;
+        /** Whether the handler read the request body (or began to); an error answer drains it otherwise. */
+        boolean bodyRead;
 
         Exchange(Request request, Response response, Callback callback) {
             this.request = request;
@@ -911,6 +927,7 @@ public final class Server implements AutoCloseable {
         private static final long DRAIN_LIMIT_BYTES = 16L << 20;
 
         byte[] body(long limit) throws IOException {
+            bodyRead = true;
             long declared = request.getLength();
             if (declared > limit) {
                 metrics.rejected("too_large");
@@ -964,10 +981,37 @@ public final class Server implements AutoCloseable {
             if (e.status == 429) {
                 metrics.rejected("queue_full");
             }
+            drainUnreadBody();
             try {
                 json(e.status, errorBody(e));
             } catch (IOException io) {
                 abort(io);
+            }
+        }
+
+        /**
+         * An error answered before the handler read the body (a 404 for an append, say) would leave the body unread,
+         * and Jetty then closes the connection under a client that reuses it for its next request, which sees a
+         * connection reset instead of an answer. So a body of up to DRAIN_LIMIT_BYTES is read and dropped first.
+         */
+        private void drainUnreadBody() {
+            if (bodyRead) {
+                return;
+            }
+            bodyRead = true;
+            long declared = request.getLength();
+            if (declared == 0 || declared > DRAIN_LIMIT_BYTES) {
+                return;
+            }
+            try (InputStream in = Content.Source.asInputStream(request)) {
+                long left = DRAIN_LIMIT_BYTES;
+                byte[] scratch = new byte[8192];
+                int n;
+                while (left > 0 && (n = in.read(scratch, 0, (int) Math.min(scratch.length, left))) > 0) {
+                    left -= n;
+                }
+            } catch (IOException | RuntimeException ignored) {
+                // the answer goes out anyway; at worst the connection closes, as it would have
             }
         }
 

@@ -281,6 +281,7 @@ class ServerTest {
     @Test
     void concurrentFirstRequestsForANewStrategyShareOneLoad() throws Exception {
         Map<String, Object> body = Map.of("strategy", Map.of("layers.default.attention.window", 3));
+        int loadsBefore = server.engineLoads();
         var pool = java.util.concurrent.Executors.newFixedThreadPool(4);
         try {
             List<java.util.concurrent.Future<Http.Resp>> answers = new java.util.ArrayList<>();
@@ -297,6 +298,7 @@ class ServerTest {
         String metrics = http.get("/metrics").body();
         long engines = metrics.lines().filter(l -> l.startsWith("engram_queue_depth{") && l.contains("window=3")).count();
         assertEquals(1, engines, metrics);
+        assertEquals(1, server.engineLoads() - loadsBefore, "one load for the four requests");
     }
 
     @Test

@@ -41,8 +41,9 @@ public interface Tokenizer {
 
     /**
      * Incremental decoding for streaming output: text appears as soon as it is stable. The default
-     * decodes all ids so far on each push and returns what was added, holding back a trailing U+FFFD (an
-     * incomplete UTF-8 sequence that a later byte may complete).
+     * decodes a sliding window of the ids (the newest plus one already-printed id of context) on each push and
+     * returns what was added, holding back a trailing U+FFFD (an incomplete UTF-8 sequence that a later byte may
+     * complete).
      */
     default StreamDecoder streamDecoder() {
         return new PrefixStreamDecoder(this);
