@@ -70,6 +70,32 @@ def evaluate(model, rng, segments, trials=64, digits=5, depth=None, device="cpu"
     return float((pred[m] == ids[:, 1:][m]).float().mean()), float(ok.all(-1).float().mean())
 
 
+def training_batch(rng, size, length, digits, segment, boundary=0.0):
+    """passkey.batch, except that each sample with probability ``boundary`` has its passkey block
+    (<passkey-is> d1..dK .) placed so that it ends at a segment's last token or crosses into the next
+    segment: the hard placements for a model whose local attention sees its own segment only. With
+    boundary 0 this is passkey.batch itself (the same random stream)."""
+    if boundary <= 0:
+        return passkey.batch(rng, size, length, digits)
+    block = digits + 2
+    room = length - 1 - block - (digits + 1)
+    ids = np.empty((size, length), dtype=np.int64)
+    keys = np.empty((size, digits), dtype=np.int64)
+    for i in range(size):
+        depth = None
+        if rng.random() < boundary:
+            # the block starts at k = b - j for a segment boundary b and j in 1..block: it ends at b - 1
+            # (j = block) or crosses b; k = 1 + pos with 0 <= pos <= room
+            choices = [b - j for b in range(segment, length, segment) for j in range(1, block + 1)
+                       if 0 <= b - j - 1 <= room]
+            if choices and room > 0:
+                depth = (choices[int(rng.integers(len(choices)))] - 1) / room
+        ids[i], keys[i], _ = passkey.sample(rng, length, digits, depth)
+    mask = np.zeros((size, length), dtype=bool)
+    mask[:, length - digits:] = True
+    return ids, mask, keys
+
+
 def param_groups(model, weight_decay):
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -95,6 +121,11 @@ def main(argv=None):
     ap.add_argument("--curriculum", type=int, default=800,
                     help="steps over which the context grows from 1-2 segments to min..max (0: off)")
     ap.add_argument("--digits", type=int, default=5)
+    ap.add_argument("--boundary", type=float, default=0.0,
+                    help="fraction of samples whose passkey block ends at or crosses a segment boundary (0: uniform "
+                    "placement only)")
+    ap.add_argument("--eval-mults", default="1,4",
+                    help="the final eval runs at these multiples of --max-segments (comma-separated)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--warmup", type=int, default=100)
@@ -146,7 +177,7 @@ def main(argv=None):
             hi = max(2, round(2 + frac * (args.max_segments - 2)))
             lo = min(hi, max(1, round(1 + frac * (args.min_segments - 1))))
         nseg = int(rng.integers(lo, hi + 1))
-        ids, mask, _ = passkey.batch(rng, args.batch, nseg * args.segment, args.digits)
+        ids, mask, _ = training_batch(rng, args.batch, nseg * args.segment, args.digits, args.segment, args.boundary)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
         loss, acc = answer_loss(model, ids, mask)
         opt.zero_grad(set_to_none=True)
@@ -163,7 +194,7 @@ def main(argv=None):
 
     erng = np.random.default_rng(args.seed + 1000)
     evals = {}
-    for mult in (1, 4):
+    for mult in [int(x) for x in args.eval_mults.split(",")]:
         segs = args.max_segments * mult
         d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, device=args.device)
         evals[f"{segs}seg"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
@@ -173,6 +204,7 @@ def main(argv=None):
                 "finalLoss": round(ema, 4), "batch": args.batch, "lr": args.lr,
                 "segments": [args.min_segments, args.max_segments],
                 "segmentLength": args.segment, "curriculum": args.curriculum, "digits": args.digits,
+                **({"boundary": args.boundary} if args.boundary else {}),
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
     if earlier is not None:
         stages = earlier.get("stages", [dict((k, v) for k, v in earlier.items() if k != "stages")])
