@@ -47,9 +47,18 @@ public final class ModelSequence {
         return stack;
     }
 
-    /** Every layer's state, the pending tokens, and the keys and values kept for decoding inside the segment. */
+    /** The state a snapshot holds: every layer's memory and cache, and the pending tokens. */
     public long stateBytes() {
-        return stack.stateBytes() + 4L * pendingCount + (rows == null ? 0 : rows.bytes());
+        return stack.stateBytes() + 4L * pendingCount;
+    }
+
+    /**
+     * {@link #stateBytes()} plus the keys and values held for decoding inside the segment (one segment's worth per
+     * layer, allocated on the first token decoded row by row; derived, not in snapshots): what the sequence keeps
+     * in memory, for budgets.
+     */
+    public long residentBytes() {
+        return stateBytes() + (rows == null ? 0 : rows.bytes());
     }
 
     public void reset() {

@@ -182,7 +182,7 @@ final class SessionStore {
         b.putInt((int) crc.getValue());
         SnapshotFiles.writeAtomically(file(s.id), b.array());
         s.tokens = seq.position();
-        s.stateBytes = seq.stateBytes();
+        s.stateBytes = seq.residentBytes(); // the memory budget counts the decode cache too
         s.snapshotBytes = b.capacity();
     }
 
