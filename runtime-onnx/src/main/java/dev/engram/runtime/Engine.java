@@ -421,29 +421,112 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /**
+     * What one layer does for one sequence of the batch between its pre and post blocks: from the pre block's
+     * outputs (slot g of qArr, kArr, vArr, hArr, each for {@code rows} rows) it fills the attention output and the
+     * memory addend of those rows.
+     */
+    @FunctionalInterface
+    private interface LayerStep {
+        void run(int g, ModelSequence s, int layer, Tensor attnOut, Tensor addendOut);
+    }
+
     /** One segment of {@code n} tokens (their ids in each sequence's pending buffer) through every layer. */
     private void forward(List<ModelSequence> sequences, List<Integer> group, int n, boolean head) {
-        int batch = group.size();
-        Workspace w = pool.get(batch, n);
         int H = spec.heads();
         int G = spec.kvHeads();
         int dk = spec.keyDim();
         int dv = spec.valueDim();
         int e = spec.modelDim();
-        int qLen = H * n * dk;
-        int kLen = G * n * dk;
-        int vLen = G * n * dv;
-        int hLen = n * e;
-        int aLen = H * n * dv;
-        ensureArrays(batch, n);
+        runLayers(sequences, group, n, new int[group.size()], head, "a segment of " + n + " tokens",
+                (g, s, layer, attnOut, addendOut) -> {
+                    SequenceStack.Layer l = s.stack.layers().get(layer);
+                    Segment segment = new Segment(s.stack.position(), Tensor.view(qArr, g * H * n * dk, H, n, dk),
+                            Tensor.view(kArr, g * G * n * dk, G, n, dk), Tensor.view(vArr, g * G * n * dv, G, n, dv),
+                            Tensor.view(hArr, g * n * e, n, e), null);
+                    attnOut.copyFrom(l.attention().attend(segment).requireShape("layer " + layer + " attention output", H, n, dv));
+                    if (l.memory().isPresent()) {
+                        LongTermMemory m = l.memory().get();
+                        mix(m, m.read(segment), attnOut, addendOut, layer);
+                        m.write(segment);
+                    } else {
+                        addendOut.fill(0f);
+                    }
+                });
+    }
+
+    /**
+     * The next {@code m} pending rows of each sequence in the group, through every layer without changing any
+     * state: per layer the pre block on those rows only, their keys and values appended to the sequence's
+     * {@link SegmentRows}, then attendRows and readRows on the segment so far (rows before the new ones carry
+     * their held keys and values, and zeros for q and h), combine, and the post block. Logits of the m rows.
+     */
+    private void forwardRows(List<ModelSequence> sequences, List<Integer> group, int m) {
+        int H = spec.heads();
+        int G = spec.kvHeads();
+        int dk = spec.keyDim();
+        int dv = spec.valueDim();
+        int e = spec.modelDim();
+        ensurePacks();
+        int[] from = new int[group.size()];
+        for (int g = 0; g < from.length; g++) {
+            ModelSequence s = sequences.get(group.get(g));
+            if (s.rows == null) {
+                s.rows = new SegmentRows(layerCount(), G, segmentLength, dk, dv);
+            }
+            from[g] = s.rows.held;
+        }
+        runLayers(sequences, group, m, from, true, m + " new rows of a segment in progress",
+                (g, s, layer, attnOut, addendOut) -> {
+                    SequenceStack.Layer l = s.stack.layers().get(layer);
+                    int f = from[g];
+                    int n = f + m;
+                    s.rows.put(layer, f, m, kArr, g * G * m * dk, vArr, g * G * m * dv);
+                    s.rows.pack(layer, n, packK, packV);
+                    for (int h = 0; h < H; h++) {
+                        java.util.Arrays.fill(packQ, h * n * dk, (h * n + f) * dk, 0f);
+                        System.arraycopy(qArr, g * H * m * dk + h * m * dk, packQ, (h * n + f) * dk, m * dk);
+                    }
+                    java.util.Arrays.fill(packH, 0, f * e, 0f);
+                    System.arraycopy(hArr, g * m * e, packH, f * e, m * e);
+                    Segment segment = new Segment(s.stack.position(), Tensor.view(packQ, 0, H, n, dk),
+                            Tensor.view(packK, 0, G, n, dk), Tensor.view(packV, 0, G, n, dv), Tensor.view(packH, 0, n, e), null);
+                    attnOut.copyFrom(l.attention().attendRows(segment, f)
+                            .requireShape("layer " + layer + " attention rows", H, m, dv));
+                    if (l.memory().isPresent()) {
+                        LongTermMemory mem = l.memory().get();
+                        mix(mem, mem.readRows(segment, f), attnOut, addendOut, layer);
+                    } else {
+                        addendOut.fill(0f);
+                    }
+                });
+        for (int g = 0; g < from.length; g++) {
+            sequences.get(group.get(g)).rows.held = from[g] + m;
+        }
+    }
+
+    /**
+     * The dense blocks around {@code step}: the ids of pending tokens [first[g], first[g] + rows) of each sequence
+     * embedded, then per layer the pre block, the step per sequence, the post block; the head when {@code head}.
+     */
+    private void runLayers(List<ModelSequence> sequences, List<Integer> group, int rows, int[] first, boolean head,
+                           String what, LayerStep step) {
+        int batch = group.size();
+        Workspace w = pool.get(batch, rows);
+        int qLen = spec.heads() * rows * spec.keyDim();
+        int kLen = spec.kvHeads() * rows * spec.keyDim();
+        int vLen = spec.kvHeads() * rows * spec.valueDim();
+        int hLen = rows * spec.modelDim();
+        int aLen = spec.heads() * rows * spec.valueDim();
+        ensureArrays(batch, rows);
         for (int g = 0; g < batch; g++) {
             int[] p = sequences.get(group.get(g)).pending;
-            for (int i = 0; i < n; i++) {
-                idsArr[g * n + i] = p[i];
+            for (int i = 0; i < rows; i++) {
+                idsArr[g * rows + i] = p[first[g] + i];
             }
         }
-        pool.ids.put(0, idsArr, 0, batch * n);
-        rowsRun += (long) batch * n;
+        pool.ids.put(0, idsArr, 0, batch * rows);
+        rowsRun += (long) batch * rows;
         try {
             run(graphs.embed(), w.embedIn, w.embedOut);
             int cur = 0; // hiddenA holds the hidden state
@@ -454,32 +537,9 @@ public final class Engine implements AutoCloseable {
                 pool.v.get(0, vArr, 0, batch * vLen);
                 pool.h.get(0, hArr, 0, batch * hLen);
                 for (int g = 0; g < batch; g++) {
-                    ModelSequence s = sequences.get(group.get(g));
-                    SequenceStack.Layer l = s.stack.layers().get(layer);
-                    Segment segment = new Segment(s.stack.position(), Tensor.view(qArr, g * qLen, H, n, dk),
-                            Tensor.view(kArr, g * kLen, G, n, dk), Tensor.view(vArr, g * vLen, G, n, dv),
-                            Tensor.view(hArr, g * hLen, n, e), null);
-                    Tensor local = l.attention().attend(segment);
-                    Tensor attnOut = Tensor.view(attnArr, g * aLen, H, n, dv);
-                    Tensor addendOut = Tensor.view(addendArr, g * hLen, n, e);
-                    attnOut.copyFrom(local.requireShape("layer " + layer + " attention output", H, n, dv));
-                    if (l.memory().isPresent()) {
-                        LongTermMemory m = l.memory().get();
-                        Readout r = m.read(segment);
-                        // copy before write(): what a memory returns is valid only until its next call
-                        Tensor combined = m.combine(attnOut, r);
-                        if (combined != attnOut) {
-                            attnOut.copyFrom(combined.requireShape("layer " + layer + " combined output", H, n, dv));
-                        }
-                        if (r instanceof Readout.ModelSpace ms) {
-                            addendOut.copyFrom(ms.addend().requireShape("layer " + layer + " memory addend", n, e));
-                        } else {
-                            addendOut.fill(0f);
-                        }
-                        m.write(segment);
-                    } else {
-                        addendOut.fill(0f);
-                    }
+                    step.run(g, sequences.get(group.get(g)), layer,
+                            Tensor.view(attnArr, g * aLen, spec.heads(), rows, spec.valueDim()),
+                            Tensor.view(addendArr, g * hLen, rows, spec.modelDim()));
                 }
                 pool.attn.put(0, attnArr, 0, batch * aLen);
                 pool.addend.put(0, addendArr, 0, batch * hLen);
@@ -488,105 +548,27 @@ public final class Engine implements AutoCloseable {
             }
             if (head) {
                 run(graphs.head(), w.hiddenIn.get(cur), w.headOut);
-                pool.logits.get(0, logitsArr, 0, batch * n * vocab);
+                pool.logits.get(0, logitsArr, 0, batch * rows * vocab);
             }
         } catch (OrtException ex) {
-            throw new EngramException("ONNX Runtime failed while running a segment of " + n + " tokens for "
-                    + batch + " sequences: " + ex.getMessage(), ex);
+            throw new EngramException("ONNX Runtime failed while running " + what + " for " + batch + " sequences: "
+                    + ex.getMessage(), ex);
         }
     }
 
     /**
-     * The next {@code m} pending rows of each sequence in the group, through every layer without changing any
-     * state: per layer the pre block on those rows only, their keys and values appended to the sequence's
-     * {@link SegmentRows}, then attendRows and readRows on the segment so far (rows before the new ones carry
-     * their held keys and values, and zeros for q and h), combine, and the post block. Logits of the m rows.
+     * A readout into the layer's outputs: a per-head one combined into {@code attnOut} (copied at once: what a memory
+     * returns is valid only until its next call, and write() may follow), a model-space one into {@code addendOut}.
      */
-    private void forwardRows(List<ModelSequence> sequences, List<Integer> group, int m) {
-        int batch = group.size();
-        Workspace w = pool.get(batch, m);
-        int H = spec.heads();
-        int G = spec.kvHeads();
-        int dk = spec.keyDim();
-        int dv = spec.valueDim();
-        int e = spec.modelDim();
-        int qLen = H * m * dk;
-        int kLen = G * m * dk;
-        int vLen = G * m * dv;
-        int hLen = m * e;
-        int aLen = H * m * dv;
-        ensureArrays(batch, m);
-        ensurePacks();
-        int[] from = new int[batch];
-        for (int g = 0; g < batch; g++) {
-            ModelSequence s = sequences.get(group.get(g));
-            if (s.rows == null) {
-                s.rows = new SegmentRows(layerCount(), G, segmentLength, dk, dv);
-            }
-            from[g] = s.rows.held;
-            for (int i = 0; i < m; i++) {
-                idsArr[g * m + i] = s.pending[from[g] + i];
-            }
+    private static void mix(LongTermMemory m, Readout r, Tensor attnOut, Tensor addendOut, int layer) {
+        Tensor combined = m.combine(attnOut, r);
+        if (combined != attnOut) {
+            attnOut.copyFrom(combined.requireShape("layer " + layer + " combined output", attnOut.shape()));
         }
-        pool.ids.put(0, idsArr, 0, batch * m);
-        rowsRun += (long) batch * m;
-        try {
-            run(graphs.embed(), w.embedIn, w.embedOut);
-            int cur = 0;
-            for (int layer = 0; layer < layerCount(); layer++) {
-                run(graphs.pre(layer), w.hiddenIn.get(cur), w.preOut);
-                pool.q.get(0, qArr, 0, batch * qLen);
-                pool.k.get(0, kArr, 0, batch * kLen);
-                pool.v.get(0, vArr, 0, batch * vLen);
-                pool.h.get(0, hArr, 0, batch * hLen);
-                for (int g = 0; g < batch; g++) {
-                    ModelSequence s = sequences.get(group.get(g));
-                    SequenceStack.Layer l = s.stack.layers().get(layer);
-                    int f = from[g];
-                    int n = f + m;
-                    s.rows.put(layer, f, m, kArr, g * kLen, vArr, g * vLen);
-                    s.rows.pack(layer, n, packK, packV);
-                    for (int h = 0; h < H; h++) {
-                        java.util.Arrays.fill(packQ, h * n * dk, (h * n + f) * dk, 0f);
-                        System.arraycopy(qArr, g * qLen + h * m * dk, packQ, (h * n + f) * dk, m * dk);
-                    }
-                    java.util.Arrays.fill(packH, 0, f * e, 0f);
-                    System.arraycopy(hArr, g * hLen, packH, f * e, m * e);
-                    Segment segment = new Segment(s.stack.position(), Tensor.view(packQ, 0, H, n, dk),
-                            Tensor.view(packK, 0, G, n, dk), Tensor.view(packV, 0, G, n, dv), Tensor.view(packH, 0, n, e), null);
-                    Tensor attnOut = Tensor.view(attnArr, g * aLen, H, m, dv);
-                    Tensor addendOut = Tensor.view(addendArr, g * hLen, m, e);
-                    attnOut.copyFrom(l.attention().attendRows(segment, f)
-                            .requireShape("layer " + layer + " attention rows", H, m, dv));
-                    if (l.memory().isPresent()) {
-                        LongTermMemory mem = l.memory().get();
-                        Readout r = mem.readRows(segment, f);
-                        Tensor combined = mem.combine(attnOut, r);
-                        if (combined != attnOut) {
-                            attnOut.copyFrom(combined.requireShape("layer " + layer + " combined rows", H, m, dv));
-                        }
-                        if (r instanceof Readout.ModelSpace ms) {
-                            addendOut.copyFrom(ms.addend().requireShape("layer " + layer + " memory addend rows", m, e));
-                        } else {
-                            addendOut.fill(0f);
-                        }
-                    } else {
-                        addendOut.fill(0f);
-                    }
-                }
-                pool.attn.put(0, attnArr, 0, batch * aLen);
-                pool.addend.put(0, addendArr, 0, batch * hLen);
-                run(graphs.post(layer), w.postIn.get(cur), w.postOut.get(cur));
-                cur = 1 - cur;
-            }
-            run(graphs.head(), w.hiddenIn.get(cur), w.headOut);
-            pool.logits.get(0, logitsArr, 0, batch * m * vocab);
-        } catch (OrtException ex) {
-            throw new EngramException("ONNX Runtime failed while running " + m + " new rows of a segment in progress for "
-                    + batch + " sequences: " + ex.getMessage(), ex);
-        }
-        for (int g = 0; g < batch; g++) {
-            sequences.get(group.get(g)).rows.held = from[g] + m;
+        if (r instanceof Readout.ModelSpace ms) {
+            addendOut.copyFrom(ms.addend().requireShape("layer " + layer + " memory addend", addendOut.shape()));
+        } else {
+            addendOut.fill(0f);
         }
     }
 

@@ -36,6 +36,16 @@ public final class TimedProviders {
         nanos = 0;
     }
 
+    /** Runs {@code call}, adding its wall time to {@link #nanos()}. */
+    private <T> T timed(java.util.function.Supplier<T> call) {
+        long t = System.nanoTime();
+        try {
+            return call.get();
+        } finally {
+            nanos += System.nanoTime() - t;
+        }
+    }
+
     /** Every provider of {@code base}, wrapped. */
     public ProviderRegistry wrap(ProviderRegistry base) {
         List<Provider> wrapped = new ArrayList<>();
@@ -102,22 +112,12 @@ public final class TimedProviders {
 
                 @Override
                 public Tensor attend(Segment segment) {
-                    long t = System.nanoTime();
-                    try {
-                        return a.attend(segment);
-                    } finally {
-                        nanos += System.nanoTime() - t;
-                    }
+                    return timed(() -> a.attend(segment));
                 }
 
                 @Override
                 public Tensor attendRows(Segment segment, int from) {
-                    long t = System.nanoTime();
-                    try {
-                        return a.attendRows(segment, from);
-                    } finally {
-                        nanos += System.nanoTime() - t;
-                    }
+                    return timed(() -> a.attendRows(segment, from));
                 }
 
                 @Override
@@ -159,42 +159,25 @@ public final class TimedProviders {
 
                 @Override
                 public Readout read(Segment segment) {
-                    long t = System.nanoTime();
-                    try {
-                        return m.read(segment);
-                    } finally {
-                        nanos += System.nanoTime() - t;
-                    }
+                    return timed(() -> m.read(segment));
                 }
 
                 @Override
                 public Readout readRows(Segment segment, int from) {
-                    long t = System.nanoTime();
-                    try {
-                        return m.readRows(segment, from);
-                    } finally {
-                        nanos += System.nanoTime() - t;
-                    }
+                    return timed(() -> m.readRows(segment, from));
                 }
 
                 @Override
                 public Tensor combine(Tensor local, Readout readout) {
-                    long t = System.nanoTime();
-                    try {
-                        return m.combine(local, readout);
-                    } finally {
-                        nanos += System.nanoTime() - t;
-                    }
+                    return timed(() -> m.combine(local, readout));
                 }
 
                 @Override
                 public void write(Segment segment) {
-                    long t = System.nanoTime();
-                    try {
+                    timed(() -> {
                         m.write(segment);
-                    } finally {
-                        nanos += System.nanoTime() - t;
-                    }
+                        return null;
+                    });
                 }
 
                 @Override
