@@ -45,13 +45,8 @@ public class Oracle {
     }
 
     public static void main(String[] a) throws Exception {
-        List<String> texts = new ArrayList<>(List.of(
-            "hello the world", "Hello, World! It's 2026; we've 12345 tokens... don't they'll WE'RE",
-            "a  b", "a   b  ", "  leading", "tabs\t\tand\nnew\n\nlines\r\n", "trailing   ",
-            "naïve café ✓ 😀 👨‍👩‍👧", "Привет мир", "日本語のテキスト", "e\u0301 combining", "\u00a0nbsp\u2003em", "zero\u200bwidth",
-            "<|endoftext|>", "x<|endoftext|>y", "a <mask> b", "a    <mask>b", "<mask>", "x<mask>", "[WORD] here", "in[WORD]side",
-            "[WORD]   next", "a [WORD]", "[WORD][WORD]", "_[WORD]", "[WORD]é", "", " ", "\n", "''s 's'", "I'M", "3.14159 1,000,000",
-            "def f(x):\n    return x**2  # comment\n", "<<mask>>", "<|endoftext|><|endoftext|>",
+        List<String> texts = new ArrayList<>(Corpus.SHORT_TEXTS);
+        texts.addAll(List.of(
             "x\u00b2 \u00bd \u2460 x\u00b3y", "a\u200db a\u200cb \u200d", "\u216b roman \u3007 ideo", "\u0663 arabic", "a_b \u203fc \u2040",
             "\u01c5 \u0345x \u20dd x\u20ddy \u0488", "\u00aa\u00ba ordinals", "\u2070\u2074 super", "km\u00b2 10\u00b3", "\u0e51\u0e52 thai",
             "\u16ee runic", "\u2cfd coptic", "\ud835\udfce math", "\u00b7middle\u0387dot", "\u0f20 \u0f2a tibetan"));

@@ -6,9 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.engram.cli.Engram;
-import java.io.PrintWriter;
-import java.io.StringWriter;
+import dev.engram.cli.CliRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
@@ -17,7 +15,6 @@ import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** The bench's plumbing on the runtime's tiny package (2 layers, H=2, G=1, e=8, S=4); speeds are not asserted. */
 class BenchCommandTest {
@@ -29,14 +26,9 @@ class BenchCommandTest {
     Path dir;
 
     private String[] run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cl = Engram.commandLine();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        int exit = cl.execute(args);
-        assertEquals(0, exit, err.toString());
-        return new String[] {out.toString(), err.toString()};
+        CliRun r = CliRun.of(args);
+        assertEquals(0, r.exit(), r.all());
+        return new String[] {r.out(), r.err()};
     }
 
     @Test
@@ -114,20 +106,11 @@ class BenchCommandTest {
     }
 
     @Test
-    void aFolderWithoutPackagesIsRefusedByName() {
-        Path empty = dir.resolve("empty");
-        CommandLine cl = Engram.commandLine();
-        StringWriter err = new StringWriter();
-        cl.setErr(new PrintWriter(err, true));
-        cl.setOut(new PrintWriter(new StringWriter(), true));
-        try {
-            Files.createDirectories(empty);
-        } catch (java.io.IOException e) {
-            throw new AssertionError(e);
-        }
-        int exit = cl.execute("bench", "--model", empty.toString(), "--out", dir.resolve("o").toString(), "--no-peer");
-        assertTrue(exit != 0);
-        assertTrue(err.toString().contains("--model"), err.toString());
+    void aFolderWithoutPackagesIsRefusedByName() throws java.io.IOException {
+        Path empty = Files.createDirectories(dir.resolve("empty"));
+        CliRun r = CliRun.of("bench", "--model", empty.toString(), "--out", dir.resolve("o").toString(), "--no-peer");
+        assertTrue(r.exit() != 0, r.all());
+        assertTrue(r.err().contains("--model"), r.all());
     }
 
     private static void copy(Path from, Path to) throws java.io.IOException {

@@ -19,6 +19,12 @@ import org.junit.jupiter.api.Test;
 class FloatLimitTest {
     private static final int LAYER = 3;
 
+    /** A causal {@code lsh} attention with chunks of 8 and {@code rounds} hash rounds, on layer {@link #LAYER}. */
+    private static Attention lsh(LayerSpec spec, int rounds) {
+        LshAttentionProvider p = new LshAttentionProvider();
+        return p.create(ProviderRegistry.context(p, LAYER, spec, Map.of("rounds", rounds, "chunk", 8, "causal", true), Map.of()));
+    }
+
     /**
      * {@code lsh}'s logit is q_i . k_j with the raw query: for q of norm above 3.4e38 it overflows to
      * infinity, the softmax would be NaN, and the provider refuses with the layer, head and token instead.
@@ -28,9 +34,7 @@ class FloatLimitTest {
     @Test
     void anLshLogitThatOverflowsNamesTheLayerHeadAndToken() {
         LayerSpec spec = new LayerSpec(2, 2, 4, 2, 8);
-        LshAttentionProvider p = new LshAttentionProvider();
-        Attention a = p.create(ProviderRegistry.context(p, LAYER, spec,
-                Map.of("rounds", 2, "chunk", 8, "causal", true), Map.of()));
+        Attention a = lsh(spec, 2);
         float[] q = Fixtures.gaussian(1, 2, 3, 4).toArray();
         for (int i = 3 * 4; i < q.length; i++) {
             q[i] = 3e38f;
@@ -44,9 +48,7 @@ class FloatLimitTest {
         // Stateless: the same instance still attends an ordinary segment, and gives what a fresh one gives.
         Segment ordinary = Segment.of(0, Fixtures.gaussian(3, 2, 3, 4), null, v);
         Tensor after = a.attend(ordinary).copy();
-        Attention fresh = p.create(ProviderRegistry.context(p, LAYER, spec,
-                Map.of("rounds", 2, "chunk", 8, "causal", true), Map.of()));
-        assertTrue(after.bitEquals(fresh.attend(ordinary)));
+        assertTrue(after.bitEquals(lsh(spec, 2).attend(ordinary)));
     }
 
     /**
@@ -56,9 +58,7 @@ class FloatLimitTest {
     @Test
     void anLshQueryJustUnderTheLimitStillAttends() {
         LayerSpec spec = new LayerSpec(1, 1, 4, 1, 8);
-        LshAttentionProvider p = new LshAttentionProvider();
-        Attention a = p.create(ProviderRegistry.context(p, LAYER, spec,
-                Map.of("rounds", 1, "chunk", 8, "causal", true), Map.of()));
+        Attention a = lsh(spec, 1);
         Tensor q = Tensor.of(new float[] {1.5e38f, 0, 0, 0, 1.5e38f, 0, 0, 0}, 1, 2, 4);
         Tensor v = Tensor.of(new float[] {2, 5}, 1, 2, 1);
         Tensor out = a.attend(Segment.of(0, q, null, v));
