@@ -59,6 +59,9 @@ final class InspectCommand implements Callable<Integer> {
             out.println("plan (device " + engine.device().toString().toLowerCase(java.util.Locale.ROOT) + ", "
                     + engine.plan().session().intraOpThreads() + " intra-op threads):");
             engine.plan().describe().lines().forEach(l -> out.println("  " + l));
+            out.println(engine.decodesRowByRow()
+                    ? "  decoding: row by row (every layer's attention and memory has PARTIAL_ROWS)"
+                    : "  decoding: re-runs the segment so far per token (a layer's provider lacks PARTIAL_ROWS)");
             out.println();
             weights(out, engine);
             if (probeSegments > 0) {

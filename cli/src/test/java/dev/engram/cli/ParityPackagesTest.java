@@ -127,8 +127,9 @@ class ParityPackagesTest {
     }
 
     /**
-     * Token-by-token feeding (each token inside an incomplete segment is evaluated from the boundary state,
-     * which is then put back) gives the logits of evaluating the whole sequence at once, with every memory.
+     * Token-by-token feeding (a token inside an incomplete segment runs as one new row per layer where every
+     * provider has PARTIAL_ROWS, else the segment so far re-runs from the boundary checkpoint) gives the logits of
+     * evaluating the whole sequence at once, with every memory.
      */
     @Test
     void feedingOneTokenAtATimeEqualsOneCallOnEveryPackage() throws IOException {
@@ -194,6 +195,9 @@ class ParityPackagesTest {
             CliRun inspect = CliRun.of("inspect", "--model", dir.resolve(c[0]).toString(), "--memory", c[1], "--probe-segments", "2");
             assertEquals(0, inspect.exit(), c[0] + " --memory " + c[1] + ": " + inspect.all());
             assertTrue(inspect.out().contains("at 1M tokens"), inspect.all());
+            // lsh attention's buckets span the segment, so it alone decodes by re-running the segment so far
+            String decoding = c[1].equals("lsh") ? "decoding: re-runs the segment" : "decoding: row by row";
+            assertTrue(inspect.out().contains(decoding), c[0] + " --memory " + c[1] + ": " + inspect.all());
         }
     }
 }

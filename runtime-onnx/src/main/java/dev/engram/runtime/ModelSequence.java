@@ -37,7 +37,7 @@ public final class ModelSequence {
         return stack.position() + pendingCount;
     }
 
-    /** Tokens of the segment in progress (they are in no layer's state yet; they are recomputed until the segment is full). */
+    /** Tokens of the segment in progress: in no layer's state yet; they enter it when the segment is full. */
     public int pendingTokens() {
         return pendingCount;
     }
