@@ -26,6 +26,37 @@ class PositionalEncodingTest {
         assertArrayEquals(new float[] {1f, 0f}, y, 0f);
     }
 
+    /**
+     * A table grown a position at a time (a segment in progress while decoding), past its first capacity, rotates
+     * as one made at once, bit for bit; and each row still turns by position x frequency (checked on pair 0, whose
+     * frequency is 1: cos and sin of the position itself).
+     */
+    @Test
+    void aRopeTableGrownPositionByPositionEqualsOneMadeAtOnce() {
+        int dim = 8;
+        int count = 150;
+        long start = 4096;
+        float[] x = new float[count * dim];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) Math.sin(0.37 * i) + 0.5f;
+        }
+        Rope grown = new Rope(dim, 10000.0);
+        float[] byStep = new float[x.length];
+        for (int n = 1; n <= count; n++) {
+            grown.prepare(start, n);
+            grown.rotate(x, 0, byStep, 0, start, n);
+        }
+        float[] atOnce = new float[x.length];
+        new Rope(dim, 10000.0).rotate(x, 0, atOnce, 0, start, count);
+        assertArrayEquals(atOnce, byStep, 0f);
+        for (int t = 0; t < count; t += 37) {
+            double a = (double) (start + t);
+            float x0 = x[t * dim];
+            float x4 = x[t * dim + dim / 2];
+            assertEquals(x0 * (float) Math.cos(a) - x4 * (float) Math.sin(a), byStep[t * dim], 1e-5, "row " + t);
+        }
+    }
+
     @Test
     void ropePairsDimensionIWithIPlusHalfNotWithItsNeighbour() {
         // dk = 4, theta = 4: pair (0, 2) has frequency 4^0 = 1, pair (1, 3) has 4^(-2/4) = 0.5.

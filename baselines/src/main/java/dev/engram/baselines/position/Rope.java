@@ -60,17 +60,21 @@ public final class Rope {
         return inverseFrequency[i];
     }
 
-    /** Prepares cos/sin for positions {@code [start, start + count)}. */
+    /**
+     * Prepares cos/sin for positions {@code [start, start + count)}. A run that starts where the table does and is
+     * longer (a segment in progress growing by a token while decoding) computes only the positions it adds.
+     */
     public void prepare(long start, int count) {
         if (start == tableStart && count <= tableLength) {
             return;
         }
+        int from = start == tableStart ? tableLength : 0;
         if (cos.length < count * half) {
             int capacity = Math.max(count, 2 * cos.length / Math.max(half, 1)) * half;
-            cos = new float[capacity];
-            sin = new float[capacity];
+            cos = java.util.Arrays.copyOf(cos, capacity);
+            sin = java.util.Arrays.copyOf(sin, capacity);
         }
-        for (int t = 0; t < count; t++) {
+        for (int t = from; t < count; t++) {
             double position = (double) (start + t);
             int base = t * half;
             for (int i = 0; i < half; i++) {
