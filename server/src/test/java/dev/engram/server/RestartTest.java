@@ -30,7 +30,7 @@ class RestartTest {
 
     private Child spawn(Path model, Path data, String name) throws Exception {
         String java = ProcessHandle.current().info().command().orElse("java");
-        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx256m", "--enable-native-access=ALL-UNNAMED", "-cp",
+        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx256m", "--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector", "-cp",
                 System.getProperty("java.class.path"), ServerMain.class.getName(), "--model", model.toString(), "--port", "0",
                 "--data-dir", data.toString());
         pb.redirectError(tmp.resolve(name + ".err").toFile());

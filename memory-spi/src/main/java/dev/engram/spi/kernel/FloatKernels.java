@@ -1,0 +1,57 @@
+package dev.engram.spi.kernel;
+
+/**
+ * The float32 loops that attention and memory plugins spend their time in, behind one interface so they
+ * can run on SIMD registers where the JVM offers them (the incubating Vector API, {@code jdk.incubator.vector})
+ * and as plain loops where it does not.
+ *
+ * <p>{@link #get()} picks one per process: {@link PanamaFloatKernels} when the JVM was started with
+ * {@code --add-modules jdk.incubator.vector} (the {@code engram} launcher, the test and benchmark JVMs do),
+ * else {@link ScalarFloatKernels}, with one warning line. {@code -Dengram.kernels=scalar} forces the plain loops.
+ *
+ * <p>Exactness: {@link #scores}, {@link #causalWeightedSum} and {@link #addProduct} add their terms in a
+ * fixed order, each step one fused multiply-add, so both implementations give the same bits. {@link #expMinusMax}
+ * and {@link #elu1} compute exp, whose last bit differs between implementations (and CPUs); they agree to a
+ * few float ulps ({@code FloatKernelsTest} states the tolerance). Within one implementation a result never
+ * depends on how a caller blocks its rows, so a row computed alone equals the same row computed in a block.
+ */
+public interface FloatKernels {
+
+    /** The kernels this process uses (chosen once, at first use). */
+    static FloatKernels get() {
+        return KernelChoice.CHOSEN;
+    }
+
+    /** What runs the loops, for logs and benchmark headers: "panama 512-bit (16 floats)" or "scalar". */
+    String description();
+
+    /**
+     * out[r][t] = sum over d &lt; dim, in order, of q[qOffset + r * dim + d] * keysByDim[d][t], for r &lt; rows and
+     * t &lt; cols: the attention scores of {@code rows} consecutive query rows against keys stored transposed
+     * (one array per key dimension, indexed by token).
+     */
+    void scores(float[] q, int qOffset, int rows, int dim, float[][] keysByDim, int cols, float[][] out);
+
+    /**
+     * Replaces s[0..count) by exp(s[t] - max) and returns their sum (the softmax numerators and denominator;
+     * max is the largest s[t]). count &gt;= 1.
+     */
+    float expMinusMax(float[] s, int count);
+
+    /**
+     * out[r][0..dim) = sum over t &lt; count + r, in order, of weights[r][t] * values[t][0..dim), for r &lt; rows:
+     * a causal block of attention outputs, row r seeing r more value rows than row 0.
+     */
+    void causalWeightedSum(float[][] weights, int rows, float[][] values, int count, int dim, float[][] out);
+
+    /**
+     * out[outOffset + r * width + j] += sum over c &lt; reduce, in order, of a[aOffset + r * aRow + c * aCol] *
+     * b[bOffset + c * width + j], for r &lt; rows and j &lt; width: a matrix product added into {@code out},
+     * with A read through strides (aRow = k, aCol = 1 for A as stored; aRow = 1, aCol = k for its transpose).
+     */
+    void addProduct(float[] out, int outOffset, float[] a, int aOffset, int aRow, int aCol,
+                    float[] b, int bOffset, int rows, int reduce, int width);
+
+    /** dst[dstOffset + i] = ELU(x) + 1 (x + 1 for x &gt; 0, else exp(x)) of x = src[srcOffset + i], for i &lt; count. */
+    void elu1(float[] src, int srcOffset, float[] dst, int dstOffset, int count);
+}

@@ -1,0 +1,297 @@
+package dev.engram.spi.kernel;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The kernels on SIMD registers, through the Vector API ({@code jdk.incubator.vector}). Only {@link KernelChoice}
+ * loads this class, by name, and only when the module is present.
+ *
+ * <p>Where C2's auto-vectorised loops load and store their accumulators on every step, these keep a block of
+ * accumulators in registers across the whole reduction (4 rows x one vector of columns), and exp runs on
+ * whole vectors (C2 compiles {@code Math.exp} one float at a time). Each lane adds its terms in the order
+ * {@link ScalarFloatKernels} does, one fused multiply-add per term, so scores, weighted sums and products are
+ * bit-identical to it, whatever is left over after the last whole vector (see {@link #scores}). Masked
+ * vectors are avoided: C2 does not compile every masked form to registers, and those that fall back allocate.
+ */
+final class PanamaFloatKernels implements FloatKernels {
+    private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+    private static final int LANES = SPECIES.length();
+    private static final FloatKernels SCALAR = new ScalarFloatKernels();
+
+    private static FloatVector splat(float x) {
+        return FloatVector.broadcast(SPECIES, x);
+    }
+
+    @Override
+    public String description() {
+        return "panama " + SPECIES.vectorBitSize() + "-bit (" + LANES + " floats)";
+    }
+
+    /**
+     * Column blocks start at 0, LANES, ... and, where cols is not a multiple of LANES, one more at cols - LANES:
+     * it overlaps the block before and writes the same bits there (each lane's arithmetic is its own), so no
+     * column needs a mask or a scalar loop. Below one vector, the scalar kernels run.
+     */
+    @Override
+    public void scores(float[] q, int qOffset, int rows, int dim, float[][] keysByDim, int cols, float[][] out) {
+        if (cols < LANES) {
+            SCALAR.scores(q, qOffset, rows, dim, keysByDim, cols, out);
+            return;
+        }
+        int whole = SPECIES.loopBound(cols);
+        int r = 0;
+        for (; r + 3 < rows; r += 4) {
+            for (int t = 0; t < whole; t += LANES) {
+                scoreFourRows(q, qOffset + r * dim, dim, keysByDim, t, out, r);
+            }
+            if (whole < cols) {
+                scoreFourRows(q, qOffset + r * dim, dim, keysByDim, cols - LANES, out, r);
+            }
+        }
+        for (; r < rows; r++) {
+            int t = 0;
+            for (; t + 4 * LANES <= whole; t += 4 * LANES) {
+                scoreOneRowFourBlocks(q, qOffset + r * dim, dim, keysByDim, t, out[r]);
+            }
+            for (; t < whole; t += LANES) {
+                scoreOneRow(q, qOffset + r * dim, dim, keysByDim, t, out[r]);
+            }
+            if (whole < cols) {
+                scoreOneRow(q, qOffset + r * dim, dim, keysByDim, cols - LANES, out[r]);
+            }
+        }
+    }
+
+    /** Columns [t, t + LANES) of rows r .. r + 3, whose queries start at q[q0], dim apart. */
+    private static void scoreFourRows(float[] q, int q0, int dim, float[][] keysByDim, int t, float[][] out, int r) {
+        int q1 = q0 + dim;
+        int q2 = q1 + dim;
+        int q3 = q2 + dim;
+        FloatVector a0 = FloatVector.zero(SPECIES);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        for (int d = 0; d < dim; d++) {
+            FloatVector k = FloatVector.fromArray(SPECIES, keysByDim[d], t);
+            a0 = k.fma(splat(q[q0 + d]), a0);
+            a1 = k.fma(splat(q[q1 + d]), a1);
+            a2 = k.fma(splat(q[q2 + d]), a2);
+            a3 = k.fma(splat(q[q3 + d]), a3);
+        }
+        a0.intoArray(out[r], t);
+        a1.intoArray(out[r + 1], t);
+        a2.intoArray(out[r + 2], t);
+        a3.intoArray(out[r + 3], t);
+    }
+
+    /** Columns [t, t + 4 LANES) of one row: four independent chains of fused multiply-adds instead of one. */
+    private static void scoreOneRowFourBlocks(float[] q, int q0, int dim, float[][] keysByDim, int t, float[] out) {
+        FloatVector a0 = FloatVector.zero(SPECIES);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        for (int d = 0; d < dim; d++) {
+            FloatVector x = splat(q[q0 + d]);
+            float[] k = keysByDim[d];
+            a0 = FloatVector.fromArray(SPECIES, k, t).fma(x, a0);
+            a1 = FloatVector.fromArray(SPECIES, k, t + LANES).fma(x, a1);
+            a2 = FloatVector.fromArray(SPECIES, k, t + 2 * LANES).fma(x, a2);
+            a3 = FloatVector.fromArray(SPECIES, k, t + 3 * LANES).fma(x, a3);
+        }
+        a0.intoArray(out, t);
+        a1.intoArray(out, t + LANES);
+        a2.intoArray(out, t + 2 * LANES);
+        a3.intoArray(out, t + 3 * LANES);
+    }
+
+    private static void scoreOneRow(float[] q, int q0, int dim, float[][] keysByDim, int t, float[] out) {
+        FloatVector a0 = FloatVector.zero(SPECIES);
+        for (int d = 0; d < dim; d++) {
+            a0 = FloatVector.fromArray(SPECIES, keysByDim[d], t).fma(splat(q[q0 + d]), a0);
+        }
+        a0.intoArray(out, t);
+    }
+
+    @Override
+    public float expMinusMax(float[] s, int count) {
+        int whole = SPECIES.loopBound(count);
+        FloatVector maxes = FloatVector.broadcast(SPECIES, Float.NEGATIVE_INFINITY);
+        for (int t = 0; t < whole; t += LANES) {
+            maxes = maxes.max(FloatVector.fromArray(SPECIES, s, t));
+        }
+        float max = maxes.reduceLanes(VectorOperators.MAX);
+        for (int t = whole; t < count; t++) {
+            max = Math.max(max, s[t]);
+        }
+        FloatVector sums = FloatVector.zero(SPECIES);
+        for (int t = 0; t < whole; t += LANES) {
+            FloatVector e = FloatVector.fromArray(SPECIES, s, t).sub(max).lanewise(VectorOperators.EXP);
+            e.intoArray(s, t);
+            sums = sums.add(e);
+        }
+        float sum = sums.reduceLanes(VectorOperators.ADD);
+        for (int t = whole; t < count; t++) {
+            float e = (float) Math.exp(s[t] - max);
+            s[t] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
+    /** Value columns in blocks of LANES, the last one overlapping where dim is not a multiple (as in {@link #scores}). */
+    @Override
+    public void causalWeightedSum(float[][] weights, int rows, float[][] values, int count, int dim, float[][] out) {
+        if (dim < LANES) {
+            SCALAR.causalWeightedSum(weights, rows, values, count, dim, out);
+            return;
+        }
+        int whole = SPECIES.loopBound(dim);
+        int r = 0;
+        for (; r + 3 < rows; r += 4) {
+            for (int j = 0; j < whole; j += LANES) {
+                weighFourRows(weights, r, values, count + r, j, out);
+            }
+            if (whole < dim) {
+                weighFourRows(weights, r, values, count + r, dim - LANES, out);
+            }
+        }
+        for (; r < rows; r++) {
+            int j = 0;
+            for (; j + 4 * LANES <= whole; j += 4 * LANES) {
+                weighOneRowFourBlocks(weights[r], values, count + r, j, out[r]);
+            }
+            for (; j < whole; j += LANES) {
+                weighOneRow(weights[r], values, count + r, j, out[r]);
+            }
+            if (whole < dim) {
+                weighOneRow(weights[r], values, count + r, dim - LANES, out[r]);
+            }
+        }
+    }
+
+    /** Columns [j, j + LANES) of rows r .. r + 3; row r sees {@code shared} value rows, each next row one more. */
+    private static void weighFourRows(float[][] weights, int r, float[][] values, int shared, int j, float[][] out) {
+        float[] w0 = weights[r];
+        float[] w1 = weights[r + 1];
+        float[] w2 = weights[r + 2];
+        float[] w3 = weights[r + 3];
+        FloatVector a0 = FloatVector.zero(SPECIES);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        for (int t = 0; t < shared; t++) {
+            FloatVector v = FloatVector.fromArray(SPECIES, values[t], j);
+            a0 = v.fma(splat(w0[t]), a0);
+            a1 = v.fma(splat(w1[t]), a1);
+            a2 = v.fma(splat(w2[t]), a2);
+            a3 = v.fma(splat(w3[t]), a3);
+        }
+        FloatVector v = FloatVector.fromArray(SPECIES, values[shared], j);
+        a1 = v.fma(splat(w1[shared]), a1);
+        a2 = v.fma(splat(w2[shared]), a2);
+        a3 = v.fma(splat(w3[shared]), a3);
+        v = FloatVector.fromArray(SPECIES, values[shared + 1], j);
+        a2 = v.fma(splat(w2[shared + 1]), a2);
+        a3 = v.fma(splat(w3[shared + 1]), a3);
+        a3 = FloatVector.fromArray(SPECIES, values[shared + 2], j).fma(splat(w3[shared + 2]), a3);
+        a0.intoArray(out[r], j);
+        a1.intoArray(out[r + 1], j);
+        a2.intoArray(out[r + 2], j);
+        a3.intoArray(out[r + 3], j);
+    }
+
+    /** Columns [j, j + 4 LANES) of one row: four independent chains instead of one. */
+    private static void weighOneRowFourBlocks(float[] w, float[][] values, int seen, int j, float[] out) {
+        FloatVector a0 = FloatVector.zero(SPECIES);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        for (int t = 0; t < seen; t++) {
+            FloatVector x = splat(w[t]);
+            float[] v = values[t];
+            a0 = FloatVector.fromArray(SPECIES, v, j).fma(x, a0);
+            a1 = FloatVector.fromArray(SPECIES, v, j + LANES).fma(x, a1);
+            a2 = FloatVector.fromArray(SPECIES, v, j + 2 * LANES).fma(x, a2);
+            a3 = FloatVector.fromArray(SPECIES, v, j + 3 * LANES).fma(x, a3);
+        }
+        a0.intoArray(out, j);
+        a1.intoArray(out, j + LANES);
+        a2.intoArray(out, j + 2 * LANES);
+        a3.intoArray(out, j + 3 * LANES);
+    }
+
+    private static void weighOneRow(float[] w, float[][] values, int seen, int j, float[] out) {
+        FloatVector a = FloatVector.zero(SPECIES);
+        for (int t = 0; t < seen; t++) {
+            a = FloatVector.fromArray(SPECIES, values[t], j).fma(splat(w[t]), a);
+        }
+        a.intoArray(out, j);
+    }
+
+    /** Whole vectors, then the scalar steps for the columns left (an overlapping block would add twice). */
+    @Override
+    public void addProduct(float[] out, int outOffset, float[] a, int aOffset, int aRow, int aCol,
+                           float[] b, int bOffset, int rows, int reduce, int width) {
+        int whole = SPECIES.loopBound(width);
+        int r = 0;
+        for (; r + 1 < rows; r += 2) {
+            int o0 = outOffset + r * width;
+            int o1 = o0 + width;
+            int x0 = aOffset + r * aRow;
+            int x1 = x0 + aRow;
+            for (int j = 0; j < whole; j += LANES) {
+                FloatVector s0 = FloatVector.fromArray(SPECIES, out, o0 + j);
+                FloatVector s1 = FloatVector.fromArray(SPECIES, out, o1 + j);
+                for (int c = 0; c < reduce; c++) {
+                    FloatVector m = FloatVector.fromArray(SPECIES, b, bOffset + c * width + j);
+                    s0 = m.fma(splat(a[x0 + c * aCol]), s0);
+                    s1 = m.fma(splat(a[x1 + c * aCol]), s1);
+                }
+                s0.intoArray(out, o0 + j);
+                s1.intoArray(out, o1 + j);
+            }
+        }
+        for (; r < rows; r++) {
+            int o0 = outOffset + r * width;
+            int x0 = aOffset + r * aRow;
+            for (int j = 0; j < whole; j += LANES) {
+                FloatVector s0 = FloatVector.fromArray(SPECIES, out, o0 + j);
+                for (int c = 0; c < reduce; c++) {
+                    s0 = FloatVector.fromArray(SPECIES, b, bOffset + c * width + j).fma(splat(a[x0 + c * aCol]), s0);
+                }
+                s0.intoArray(out, o0 + j);
+            }
+        }
+        if (whole < width) {
+            for (r = 0; r < rows; r++) {
+                int o = outOffset + r * width;
+                int x = aOffset + r * aRow;
+                for (int j = whole; j < width; j++) {
+                    float sum = out[o + j];
+                    for (int c = 0; c < reduce; c++) {
+                        sum = Math.fma(a[x + c * aCol], b[bOffset + c * width + j], sum);
+                    }
+                    out[o + j] = sum;
+                }
+            }
+        }
+    }
+
+    @Override
+    public void elu1(float[] src, int srcOffset, float[] dst, int dstOffset, int count) {
+        int whole = SPECIES.loopBound(count);
+        for (int i = 0; i < whole; i += LANES) {
+            FloatVector x = FloatVector.fromArray(SPECIES, src, srcOffset + i);
+            VectorMask<Float> positive = x.compare(VectorOperators.GT, 0f);
+            FloatVector e = x.min(0f).lanewise(VectorOperators.EXP);
+            e.blend(x.add(1f), positive).intoArray(dst, dstOffset + i);
+        }
+        for (int i = whole; i < count; i++) {
+            float x = src[srcOffset + i];
+            dst[dstOffset + i] = x > 0f ? x + 1f : (float) Math.exp(x);
+        }
+    }
+}

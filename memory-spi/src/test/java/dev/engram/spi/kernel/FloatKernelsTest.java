@@ -1,0 +1,215 @@
+package dev.engram.spi.kernel;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Both kernel implementations against plain double-precision sums written here, and against each other: the
+ * fixed-order fused sums bit for bit, exp within {@link #EXP_ULPS} float ulps. Sizes cover whole vectors,
+ * leftover columns and rows outside a block of four (every lane count from 4 to 16 floats leaves a tail).
+ */
+class FloatKernelsTest {
+    /** exp (SVML in the Vector API, fdlibm-style in Math.exp) agrees to this many float ulps per value. */
+    private static final int EXP_ULPS = 4;
+    /** A float32 sum of up to a few hundred terms against the double reference, relative to the sum of |terms|. */
+    private static final double SUM_TOLERANCE = 1e-5;
+
+    private static final FloatKernels SCALAR = new ScalarFloatKernels();
+    private static final FloatKernels PANAMA = new PanamaFloatKernels();
+
+    @Test
+    void testJvmRunsTheSimdKernels() {
+        // The surefire argLine adds jdk.incubator.vector, as the engram launcher does: the fast path is what runs
+        // in every other module's tests. Without it this fails instead of silently testing the fallback only.
+        assertTrue(FloatKernels.get().description().startsWith("panama"), FloatKernels.get().description());
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 3, 4, 7, 9})
+    void scoresEqualAPlainSumAndAgreeBitForBit(int rows) {
+        for (int cols : new int[] {5, 53}) { // below one vector; whole vectors and a leftover
+            scoresAtWidth(rows, cols);
+        }
+    }
+
+    private void scoresAtWidth(int rows, int cols) {
+        Random random = new Random(rows);
+        int dim = 19;
+        float[] q = gaussian(random, 5 + rows * dim);
+        float[][] keys = new float[dim][];
+        for (int d = 0; d < dim; d++) {
+            keys[d] = gaussian(random, cols + 3);
+        }
+        float[][] scalar = filled(rows, cols + 3, 9f);
+        float[][] panama = filled(rows, cols + 3, 9f);
+        SCALAR.scores(q, 5, rows, dim, keys, cols, scalar);
+        PANAMA.scores(q, 5, rows, dim, keys, cols, panama);
+        for (int r = 0; r < rows; r++) {
+            for (int t = 0; t < cols; t++) {
+                double sum = 0;
+                double magnitude = 0;
+                for (int d = 0; d < dim; d++) {
+                    sum += (double) q[5 + r * dim + d] * keys[d][t];
+                    magnitude += Math.abs((double) q[5 + r * dim + d] * keys[d][t]);
+                }
+                assertEquals(sum, scalar[r][t], SUM_TOLERANCE * magnitude, "row " + r + " col " + t);
+            }
+            assertEquals(9f, scalar[r][cols], "past cols is not written");
+            assertArrayEquals(scalar[r], panama[r], "row " + r + ", cols " + cols);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 4, 5, 8})
+    void causalWeightedSumsSeeOneMoreRowPerQueryAndAgreeBitForBit(int rows) {
+        for (int dim : new int[] {6, 37}) {
+            weightedSumsAtWidth(rows, dim);
+        }
+    }
+
+    private void weightedSumsAtWidth(int rows, int dim) {
+        Random random = new Random(100 + rows);
+        int count = 21;
+        float[][] weights = new float[rows][];
+        for (int r = 0; r < rows; r++) {
+            weights[r] = gaussian(random, count + rows + 4);
+        }
+        float[][] values = new float[count + rows + 4][];
+        for (int t = 0; t < values.length; t++) {
+            values[t] = gaussian(random, dim);
+        }
+        float[][] scalar = filled(rows, dim + 2, 9f);
+        float[][] panama = filled(rows, dim + 2, 9f);
+        SCALAR.causalWeightedSum(weights, rows, values, count, dim, scalar);
+        PANAMA.causalWeightedSum(weights, rows, values, count, dim, panama);
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < dim; j++) {
+                double sum = 0;
+                double magnitude = 0;
+                for (int t = 0; t < count + r; t++) { // row r sees count + r value rows, and no more
+                    sum += (double) weights[r][t] * values[t][j];
+                    magnitude += Math.abs((double) weights[r][t] * values[t][j]);
+                }
+                assertEquals(sum, scalar[r][j], SUM_TOLERANCE * magnitude, "row " + r + " dim " + j);
+            }
+            assertEquals(9f, scalar[r][dim], "past dim is not written");
+            assertArrayEquals(scalar[r], panama[r], "row " + r + ", dim " + dim);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void addProductAddsIntoOutThroughEitherStrideAndAgreesBitForBit(boolean transposed) {
+        Random random = new Random(transposed ? 7 : 8);
+        int rows = 7;
+        int reduce = 11;
+        int width = 45;
+        int aRow = transposed ? 1 : reduce;
+        int aCol = transposed ? rows : 1;
+        float[] a = gaussian(random, 3 + rows * reduce);
+        float[] b = gaussian(random, 2 + reduce * width);
+        float[] start = gaussian(random, 4 + rows * width + 5);
+        float[] scalar = start.clone();
+        float[] panama = start.clone();
+        SCALAR.addProduct(scalar, 4, a, 3, aRow, aCol, b, 2, rows, reduce, width);
+        PANAMA.addProduct(panama, 4, a, 3, aRow, aCol, b, 2, rows, reduce, width);
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < width; j++) {
+                double sum = start[4 + r * width + j];
+                double magnitude = Math.abs(sum);
+                for (int c = 0; c < reduce; c++) {
+                    double term = (double) a[3 + r * aRow + c * aCol] * b[2 + c * width + j];
+                    sum += term;
+                    magnitude += Math.abs(term);
+                }
+                assertEquals(sum, scalar[4 + r * width + j], SUM_TOLERANCE * magnitude, "r " + r + " j " + j);
+            }
+        }
+        assertEquals(start[3], scalar[3], "before outOffset is not written");
+        assertEquals(start[4 + rows * width], scalar[4 + rows * width], "past the last row is not written");
+        assertArrayEquals(scalar, panama);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 15, 16, 17, 100})
+    void expMinusMaxGivesSoftmaxNumeratorsAndTheirSum(int count) {
+        Random random = new Random(count);
+        float[] s = gaussian(random, count + 2);
+        for (int t = 0; t < s.length; t++) {
+            s[t] *= 20f; // exp's range, far below and at the max
+        }
+        float max = Float.NEGATIVE_INFINITY;
+        for (int t = 0; t < count; t++) {
+            max = Math.max(max, s[t]);
+        }
+        for (FloatKernels kernels : new FloatKernels[] {SCALAR, PANAMA}) {
+            float[] x = s.clone();
+            float sum = kernels.expMinusMax(x, count);
+            double expected = 0;
+            for (int t = 0; t < count; t++) {
+                double e = Math.exp(s[t] - max); // the float difference, as the kernel is defined
+                assertEquals(e, x[t], EXP_ULPS * Math.ulp((float) e), kernels.description() + " t " + t);
+                expected += e;
+            }
+            assertEquals(expected, sum, 1e-6 * expected, kernels.description());
+            assertEquals(s[count], x[count], "past count is not written");
+        }
+    }
+
+    @Test
+    void elu1IsXPlusOneAboveZeroAndExpBelow() {
+        Random random = new Random(3);
+        float[] src = gaussian(random, 2 + 70);
+        src[2] = 0f;
+        src[3] = -0f;
+        src[4] = -30f;
+        for (FloatKernels kernels : new FloatKernels[] {SCALAR, PANAMA}) {
+            float[] dst = new float[1 + 70];
+            kernels.elu1(src, 2, dst, 1, 69);
+            for (int i = 0; i < 69; i++) {
+                float x = src[2 + i];
+                double expected = x > 0 ? x + 1.0 : Math.exp(x);
+                assertEquals(expected, dst[1 + i], EXP_ULPS * Math.ulp((float) expected), kernels.description() + " x " + x);
+                assertTrue(dst[1 + i] > 0f, "always positive");
+            }
+            assertEquals(0f, dst[0], "before dstOffset is not written");
+            assertEquals(0f, dst[70], "past count is not written");
+        }
+    }
+
+    @Test
+    void choiceFollowsThePropertyAndTheModule() {
+        assertInstanceOf(ScalarFloatKernels.class, KernelChoice.choose("scalar", true));
+        assertInstanceOf(ScalarFloatKernels.class, KernelChoice.choose("auto", false));
+        assertInstanceOf(PanamaFloatKernels.class, KernelChoice.choose("AUTO", true));
+        assertInstanceOf(PanamaFloatKernels.class, KernelChoice.choose("panama", true));
+        IllegalStateException missing = assertThrows(IllegalStateException.class, () -> KernelChoice.choose("panama", false));
+        assertTrue(missing.getMessage().contains("--add-modules jdk.incubator.vector"), missing.getMessage());
+        IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class, () -> KernelChoice.choose("avx", true));
+        assertEquals("-Dengram.kernels is 'avx'; valid values: auto, scalar, panama", unknown.getMessage());
+    }
+
+    private static float[] gaussian(Random random, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) random.nextGaussian();
+        }
+        return a;
+    }
+
+    private static float[][] filled(int rows, int cols, float value) {
+        float[][] a = new float[rows][cols];
+        for (float[] row : a) {
+            java.util.Arrays.fill(row, value);
+        }
+        return a;
+    }
+}
