@@ -14,6 +14,8 @@ import dev.engram.baselines.position.PositionalEncoding;
 import dev.engram.baselines.position.Rope;
 import dev.engram.spi.LayerContext;
 import dev.engram.spi.SnapshotSupport;
+import dev.engram.spi.kernel.FloatKernels;
+import dev.engram.spi.kernel.ParallelHeads;
 
 /**
  * Exact causal softmax attention over a KV cache, shared by {@code full} (the cache keeps every
@@ -26,19 +28,23 @@ import dev.engram.spi.SnapshotSupport;
  * {@code window} tokens by moving them to the front. Buffers grow geometrically and are reused:
  * after warm-up an {@link #attend} allocates nothing.
  *
- * <p>Layout, for the JIT's auto-vectoriser (C2 vectorises {@code a[t] += x * b[t]} over arrays indexed
- * from 0, but not loops whose arrays start at different offsets, nor float dot-product reductions):
- * keys are stored transposed, one array per (kv head, key dimension) indexed by token, and values one
- * array per (kv head, token). Scores are computed for blocks of four queries at once as
- * {@code s_r[t] += q_r[d] * k_d[t]} (each key row read once per block), the output as
- * {@code o_r[:] += w_r[t] * v_t[:]}. Each query's arithmetic (sums over d, then over t, in order)
- * does not depend on the blocking, so a query's output is the same whatever segment length it came in.
+ * <p>Layout, for SIMD loops ({@link FloatKernels}): keys are stored transposed, one array per (kv head, key
+ * dimension) indexed by token, and values one array per (kv head, token). Scores are computed for blocks of
+ * four queries at once ({@link FloatKernels#scores}: each key row read once per block), the output likewise
+ * ({@link FloatKernels#causalWeightedSum}). Each query's arithmetic (sums over d, then over t, in order) does not
+ * depend on the blocking, so a query's output is the same whatever segment length it came in.
  */
 final class CachedAttention implements Attention {
     /** Tokens preallocated for a full cache, and slack beyond the window for a window cache. */
     private static final int INITIAL_TOKENS = 64;
     /** Queries per block of the score and output loops. */
     private static final int BLOCK = 4;
+    private static final FloatKernels KERNELS = FloatKernels.get();
+    /**
+     * Below this much work per call (multiply-adds of scores and outputs, all heads) the heads run on the
+     * calling thread: handing heads to a helper costs tens of microseconds, about a decoded row's whole work.
+     */
+    private static final long PARALLEL_MULTIPLY_ADDS = 1L << 18;
     /** The largest cache length whose per-head arrays still fit in a Java array. */
     private final int maxTokens;
 
@@ -71,11 +77,11 @@ final class CachedAttention implements Attention {
 
     private float[] rotatedQueries = new float[0];
     private float[] rotatedKeys = new float[0];
-    /** Scores, then softmax weights, of the (up to) four queries of a block, indexed by cached token. */
-    private final float[][] scores = new float[BLOCK][0];
-    /** Output accumulators of a block's queries, [BLOCK][valueDim]. */
-    private final float[][] acc;
-    private final float[] inv = new float[BLOCK];
+    /** Per thread slot ({@link ParallelHeads}): the scratch of one head's query blocks. */
+    private final HeadScratch[] scratch;
+    /** The segment being attended, for {@link #attendHead} on whichever thread runs a head. */
+    private final Call call = new Call();
+    private final ParallelHeads.HeadWork attendHead = this::attendHead;
     /** Row-major keys or values of one kv head, for snapshots (the payload layout predates the transposed one). */
     private float[] flat = new float[0];
     private float[] output = new float[0];
@@ -101,7 +107,10 @@ final class CachedAttention implements Attention {
             throw InvalidInputException.outOfRange("window", window, "<= " + (maxTokens - INITIAL_TOKENS)
                     + " for keyDim " + keyDim + " and valueDim " + valueDim + " (one Java array per kv head)");
         }
-        this.acc = new float[BLOCK][valueDim];
+        this.scratch = new HeadScratch[ParallelHeads.slots()];
+        for (int i = 0; i < scratch.length; i++) {
+            scratch[i] = new HeadScratch(valueDim);
+        }
         allocate(initialCapacity());
     }
 
@@ -193,18 +202,8 @@ final class CachedAttention implements Attention {
         ensureCapacity(length + n);
         ensureScratch(n, rows);
 
-        float[] qa;
-        int qOffset;
         if (rope != null) {
             rope.prepare(start, n);
-            for (int h = 0; h < heads; h++) {
-                rope.rotate(q.array(), q.offset() + h * n * keyDim, rotatedQueries, h * n * keyDim, start, n);
-            }
-            qa = rotatedQueries;
-            qOffset = 0;
-        } else {
-            qa = q.array();
-            qOffset = q.offset();
         }
         for (int g = 0; g < kvHeads; g++) {
             int kSrc = k.offset() + g * n * keyDim;
@@ -230,66 +229,49 @@ final class CachedAttention implements Attention {
             positions[length + i] = start + i;
         }
 
-        for (int h = 0; h < heads; h++) {
-            int g = h / group;
-            float slope = slopes == null ? 0f : slopes[h];
-            for (int i0 = from; i0 < n; i0 += BLOCK) {
-                int block = Math.min(BLOCK, n - i0);
-                int first = length + i0; // the last cached token the block's first query sees
-                scoreBlock(qa, qOffset + (h * n + i0) * keyDim, block, keys[g], first + block);
-                for (int r = 0; r < block; r++) {
-                    inv[r] = softmax(scores[r], first + r, slope, start + i0 + r);
-                }
-                outputBlock(values[g], block, first);
-                for (int r = 0; r < block; r++) {
-                    float[] a = acc[r];
-                    float w = inv[r];
-                    int o = (h * rows + i0 - from + r) * valueDim;
-                    for (int d = 0; d < valueDim; d++) {
-                        output[o + d] = a[d] * w;
-                    }
-                }
-            }
-        }
+        call.set(q, n, from, start);
+        long multiplyAdds = (long) heads * rows * (length + n) * (keyDim + valueDim);
+        ParallelHeads.run(heads, multiplyAdds >= PARALLEL_MULTIPLY_ADDS, attendHead);
         return n;
     }
 
-    /**
-     * scores[r][t] = sum over d, in order, of q_r[d] * keys[d][t] for t < cols, for the {@code rows} queries
-     * whose rows start at {@code qRow} (consecutive, keyDim apart). Four rows share each key row read.
-     */
-    private void scoreBlock(float[] qa, int qRow, int rows, float[][] kg, int cols) {
-        for (int r = 0; r < rows; r++) {
-            java.util.Arrays.fill(scores[r], 0, cols, 0f);
+    /** Query rows [from, N) of head h into {@link #output}, with the scratch of thread slot {@code slot}. */
+    private void attendHead(int h, int slot) {
+        HeadScratch scratch = this.scratch[slot];
+        int n = call.n;
+        int from = call.from;
+        long start = call.start;
+        int rows = n - from;
+        Tensor q = call.q;
+        float[] qa;
+        int qOffset;
+        if (rope != null) {
+            rope.rotate(q.array(), q.offset() + h * n * keyDim, rotatedQueries, h * n * keyDim, start, n);
+            qa = rotatedQueries;
+            qOffset = 0;
+        } else {
+            qa = q.array();
+            qOffset = q.offset();
         }
-        if (rows == BLOCK) {
-            float[] s0 = scores[0];
-            float[] s1 = scores[1];
-            float[] s2 = scores[2];
-            float[] s3 = scores[3];
-            for (int d = 0; d < keyDim; d++) {
-                float a0 = qa[qRow + d];
-                float a1 = qa[qRow + keyDim + d];
-                float a2 = qa[qRow + 2 * keyDim + d];
-                float a3 = qa[qRow + 3 * keyDim + d];
-                float[] kd = kg[d];
-                for (int t = 0; t < cols; t++) {
-                    float kv = kd[t];
-                    s0[t] += a0 * kv;
-                    s1[t] += a1 * kv;
-                    s2[t] += a2 * kv;
-                    s3[t] += a3 * kv;
-                }
+        int g = h / group;
+        float slope = slopes == null ? 0f : slopes[h];
+        float[][] scores = scratch.scores;
+        float[][] acc = scratch.acc;
+        float[] inv = scratch.inv;
+        for (int i0 = from; i0 < n; i0 += BLOCK) {
+            int block = Math.min(BLOCK, n - i0);
+            int first = length + i0; // the last cached token the block's first query sees
+            KERNELS.scores(qa, qOffset + (h * n + i0) * keyDim, block, keyDim, keys[g], first + block, scores);
+            for (int r = 0; r < block; r++) {
+                inv[r] = softmax(scores[r], first + r, slope, start + i0 + r);
             }
-            return;
-        }
-        for (int r = 0; r < rows; r++) {
-            float[] sr = scores[r];
-            for (int d = 0; d < keyDim; d++) {
-                float a = qa[qRow + r * keyDim + d];
-                float[] kd = kg[d];
-                for (int t = 0; t < cols; t++) {
-                    sr[t] += a * kd[t];
+            KERNELS.causalWeightedSum(scores, block, values[g], first + 1, valueDim, acc);
+            for (int r = 0; r < block; r++) {
+                float[] a = acc[r];
+                float w = inv[r];
+                int o = (h * rows + i0 - from + r) * valueDim;
+                for (int d = 0; d < valueDim; d++) {
+                    output[o + d] = a[d] * w;
                 }
             }
         }
@@ -297,75 +279,16 @@ final class CachedAttention implements Attention {
 
     /** Scales (and ALiBi-biases) s[0..last], replaces it by exp(s - max); returns 1 / the sum. */
     private float softmax(float[] s, int last, float slope, long queryPosition) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int t = 0; t <= last; t++) {
-            float x = s[t] * scale;
-            if (slopes != null) {
-                x -= slope * (float) (queryPosition - positions[t]);
-            }
-            s[t] = x;
-            if (x > max) {
-                max = x;
-            }
-        }
-        double sum = 0;
-        for (int t = 0; t <= last; t++) {
-            float e = (float) Math.exp(s[t] - max);
-            s[t] = e;
-            sum += e;
-        }
-        return (float) (1.0 / sum);
-    }
-
-    /**
-     * acc[r] = sum over t in order of scores[r][t] * values[t], for t <= first + r (query r's causal limit):
-     * the tokens every row sees together, four rows per value row read, then each row's own tail.
-     */
-    private void outputBlock(float[][] vg, int rows, int first) {
-        for (int r = 0; r < rows; r++) {
-            java.util.Arrays.fill(acc[r], 0f);
-        }
-        if (rows == BLOCK) {
-            float[] w0 = scores[0];
-            float[] w1 = scores[1];
-            float[] w2 = scores[2];
-            float[] w3 = scores[3];
-            float[] o0 = acc[0];
-            float[] o1 = acc[1];
-            float[] o2 = acc[2];
-            float[] o3 = acc[3];
-            for (int t = 0; t <= first; t++) {
-                float[] vt = vg[t];
-                float a0 = w0[t];
-                float a1 = w1[t];
-                float a2 = w2[t];
-                float a3 = w3[t];
-                for (int d = 0; d < valueDim; d++) {
-                    float x = vt[d];
-                    o0[d] += a0 * x;
-                    o1[d] += a1 * x;
-                    o2[d] += a2 * x;
-                    o3[d] += a3 * x;
-                }
+        if (slopes == null) {
+            for (int t = 0; t <= last; t++) {
+                s[t] *= scale;
             }
         } else {
-            for (int r = 0; r < rows; r++) {
-                accumulate(acc[r], scores[r], vg, 0, first);
+            for (int t = 0; t <= last; t++) {
+                s[t] = s[t] * scale - slope * (float) (queryPosition - positions[t]);
             }
         }
-        for (int r = 1; r < rows; r++) {
-            accumulate(acc[r], scores[r], vg, first + 1, first + r);
-        }
-    }
-
-    private void accumulate(float[] o, float[] w, float[][] vg, int from, int to) {
-        for (int t = from; t <= to; t++) {
-            float[] vt = vg[t];
-            float a = w[t];
-            for (int d = 0; d < valueDim; d++) {
-                o[d] += a * vt[d];
-            }
-        }
+        return 1f / KERNELS.expMinusMax(s, last + 1);
     }
 
     /** Scratch for a segment of {@code n} tokens whose last {@code rows} rows are computed. */
@@ -374,11 +297,8 @@ final class CachedAttention implements Attention {
             rotatedQueries = new float[heads * n * keyDim];
             rotatedKeys = new float[n * keyDim];
         }
-        if (scores[0].length < length + n) {
-            int grown = Math.max(length + n, 2 * scores[0].length);
-            for (int r = 0; r < BLOCK; r++) {
-                scores[r] = new float[grown];
-            }
+        for (HeadScratch s : scratch) {
+            s.ensureTokens(length + n);
         }
         if (output.length < heads * rows * valueDim) {
             output = new float[Math.max(heads * rows * valueDim, 2 * output.length)];
@@ -506,5 +426,40 @@ final class CachedAttention implements Attention {
     /** Tokens cached now (for tests and diagnostics). */
     int cachedTokens() {
         return length;
+    }
+
+    /** The arguments of one {@link #stage} call that the per-head work reads. */
+    private static final class Call {
+        Tensor q;
+        int n;
+        int from;
+        long start;
+
+        void set(Tensor q, int n, int from, long start) {
+            this.q = q;
+            this.n = n;
+            this.from = from;
+            this.start = start;
+        }
+    }
+
+    /** One thread's scratch: scores, then softmax weights, of a block's queries; their output accumulators. */
+    private static final class HeadScratch {
+        final float[][] scores = new float[BLOCK][0];
+        final float[][] acc;
+        final float[] inv = new float[BLOCK];
+
+        HeadScratch(int valueDim) {
+            acc = new float[BLOCK][valueDim];
+        }
+
+        void ensureTokens(int tokens) {
+            if (scores[0].length < tokens) {
+                int grown = Math.max(tokens, 2 * scores[0].length);
+                for (int r = 0; r < BLOCK; r++) {
+                    scores[r] = new float[grown];
+                }
+            }
+        }
     }
 }

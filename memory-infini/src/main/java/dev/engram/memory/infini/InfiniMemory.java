@@ -11,17 +11,22 @@ import dev.engram.api.Tensor;
 import dev.engram.spi.Gates;
 import dev.engram.spi.LayerContext;
 import dev.engram.spi.SnapshotSupport;
+import dev.engram.spi.kernel.FloatKernels;
+import dev.engram.spi.kernel.ParallelHeads;
 
 /**
  * Infini-attention's compressive memory for one (sequence, layer): per kv head a matrix M (dk x dv)
  * and a normaliser z (dk), read with sigma(Q) M / max(sigma(Q) z, eps) and written with the linear or
  * delta rule (shared/SCHEMES.md section 1, arXiv 2404.07143).
  *
- * <p>The kernels ({@link Kernels}) are register-blocked loops whose innermost loop runs over
- * contiguous dv floats, the shape C2 auto-vectorises; every buffer is allocated once and grown only
- * when a longer segment arrives, so a steady stream of segments allocates nothing.
+ * <p>The products sigma(Q) M and sigma(K)^T V and the feature map run on {@link FloatKernels} (SIMD
+ * registers where the JVM offers the Vector API), the small loops in {@link Kernels}; every buffer is
+ * allocated once and grown only when a longer segment arrives, so a steady stream of segments allocates nothing.
  */
 final class InfiniMemory implements LongTermMemory {
+    private static final FloatKernels KERNELS = FloatKernels.get();
+    /** Per call, below this many multiply-adds of the products (all heads) the heads run on the calling thread. */
+    private static final long PARALLEL_MULTIPLY_ADDS = 1L << 18;
     private final LayerContext context;
     private final int stateVersion;
     private final LayerSpec spec;
@@ -38,8 +43,16 @@ final class InfiniMemory implements LongTermMemory {
     private float[] nextMemory;
     private float[] nextNormaliser;
 
-    private float[] sigma = new float[0];
-    private float[] retrieved = new float[0];
+    /** Per thread slot ({@link ParallelHeads}): sigma of one head's rows [tokens * dk], and its retrieved values [tokens * dv]. */
+    private final float[][] sigma = new float[ParallelHeads.slots()][0];
+    private final float[][] retrieved = new float[ParallelHeads.slots()][0];
+    /** The segment being read or written, for the per-head work on whichever thread runs a head. */
+    private Tensor callTensor;
+    private Tensor callValues;
+    private int callRows;
+    private int callFrom;
+    private final ParallelHeads.HeadWork readHead = this::readHead;
+    private final ParallelHeads.HeadWork writeHead = this::writeHead;
     private float[] readoutData = new float[0];
     private float[] combinedData = new float[0];
     /** The segment length the views below are shaped for; -1 before the first segment. */
@@ -80,9 +93,11 @@ final class InfiniMemory implements LongTermMemory {
      * costs nothing.
      */
     private void ensureCapacity(int tokens) {
-        if (sigma.length < tokens * dk) {
-            sigma = new float[tokens * dk];
-            retrieved = new float[tokens * dv];
+        if (sigma[0].length < tokens * dk) {
+            for (int slot = 0; slot < sigma.length; slot++) {
+                sigma[slot] = new float[tokens * dk];
+                retrieved[slot] = new float[tokens * dv];
+            }
         }
         if (viewTokens != tokens) {
             int size = spec.heads() * tokens * dv;
@@ -113,21 +128,32 @@ final class InfiniMemory implements LongTermMemory {
         int n = q.dim(1);
         int rows = n - from;
         ensureCapacity(rows);
-        float[] qa = q.array();
-        float[] out = readoutData;
-        for (int h = 0; h < spec.heads(); h++) {
-            int g = spec.kvHeadOf(h);
-            Kernels.features(qa, q.offset() + (h * n + from) * dk, sigma, rows * dk);
-            retrieve(g, rows, out, h * rows * dv);
-        }
+        callTensor = q;
+        callRows = n;
+        callFrom = from;
+        ParallelHeads.run(spec.heads(), worthThreads(rows), readHead);
         return perHead;
     }
 
-    /** For each of {@code rows} feature rows in {@link #sigma}: sigma M_g / max(sigma z_g, eps) into {@code out[outOffset..]}. */
-    private void retrieve(int g, int rows, float[] out, int outOffset) {
+    /** Rows [callFrom, callRows) of head h's query, read into its slice of the readout. */
+    private void readHead(int h, int slot) {
+        Tensor q = callTensor;
+        int n = callRows;
+        int rows = n - callFrom;
+        KERNELS.elu1(q.array(), q.offset() + (h * n + callFrom) * dk, sigma[slot], 0, rows * dk);
+        retrieve(spec.kvHeadOf(h), sigma[slot], rows, readoutData, h * rows * dv);
+    }
+
+    /** Handing heads to a helper costs tens of microseconds: worth it for a segment, not for a decoded row. */
+    private boolean worthThreads(int rows) {
+        return (long) rows * dk * dv * spec.heads() >= PARALLEL_MULTIPLY_ADDS;
+    }
+
+    /** For each of {@code rows} feature rows in {@code features}: sigma M_g / max(sigma z_g, eps) into {@code out[outOffset..]}. */
+    private void retrieve(int g, float[] features, int rows, float[] out, int outOffset) {
         java.util.Arrays.fill(out, outOffset, outOffset + rows * dv, 0f);
-        Kernels.accumulate(out, outOffset, sigma, 0, dk, 1, memory, g * dk * dv, rows, dk, dv);
-        Kernels.normalise(out, outOffset, sigma, normaliser, g * dk, rows, dk, dv, eps);
+        KERNELS.addProduct(out, outOffset, features, 0, dk, 1, memory, g * dk * dv, rows, dk, dv);
+        Kernels.normalise(out, outOffset, features, normaliser, g * dk, rows, dk, dv, eps);
     }
 
     @Override
@@ -153,24 +179,10 @@ final class InfiniMemory implements LongTermMemory {
         ensureCapacity(n);
         System.arraycopy(memory, 0, nextMemory, 0, memory.length);
         System.arraycopy(normaliser, 0, nextNormaliser, 0, normaliser.length);
-        float[] ka = k.array();
-        float[] va = v.array();
-        for (int g = 0; g < spec.kvHeads(); g++) {
-            Kernels.features(ka, k.offset() + g * n * dk, sigma, n * dk);
-            int vBase = v.offset() + g * n * dv;
-            float[] values = va;
-            int valuesOffset = vBase;
-            if (delta) {
-                // V - sigma(K) M / max(sigma(K) z, eps), retrieved from the state before this segment
-                // (the paper's matrix form).
-                retrieve(g, n, retrieved, 0);
-                Kernels.residual(va, vBase, retrieved, n * dv);
-                values = retrieved;
-                valuesOffset = 0;
-            }
-            Kernels.accumulate(nextMemory, g * dk * dv, sigma, 0, 1, dk, values, valuesOffset, dk, n, dv);
-            Kernels.columnSums(nextNormaliser, g * dk, sigma, n, dk);
-        }
+        callTensor = k;
+        callValues = v;
+        callRows = n;
+        ParallelHeads.run(spec.kvHeads(), worthThreads(n), writeHead);
         requireFinite(nextMemory, dk * dv, "M");
         requireFinite(nextNormaliser, dk, "z");
         float[] t = memory;
@@ -179,6 +191,28 @@ final class InfiniMemory implements LongTermMemory {
         t = normaliser;
         normaliser = nextNormaliser;
         nextNormaliser = t;
+    }
+
+    /** kv head g's share of a write: its M and z in the next state, from the segment's keys and values. */
+    private void writeHead(int g, int slot) {
+        Tensor k = callTensor;
+        Tensor v = callValues;
+        int n = callRows;
+        float[] features = sigma[slot];
+        KERNELS.elu1(k.array(), k.offset() + g * n * dk, features, 0, n * dk);
+        float[] values = v.array();
+        int valuesOffset = v.offset() + g * n * dv;
+        if (delta) {
+            // V - sigma(K) M / max(sigma(K) z, eps), retrieved from the state before this segment
+            // (the paper's matrix form).
+            float[] residual = retrieved[slot];
+            retrieve(g, features, n, residual, 0);
+            Kernels.residual(values, valuesOffset, residual, n * dv);
+            values = residual;
+            valuesOffset = 0;
+        }
+        KERNELS.addProduct(nextMemory, g * dk * dv, features, 0, 1, dk, values, valuesOffset, dk, n, dv);
+        Kernels.columnSums(nextNormaliser, g * dk, features, n, dk);
     }
 
     private void requireFinite(float[] state, int perHead, String what) {

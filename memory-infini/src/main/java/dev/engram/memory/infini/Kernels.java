@@ -1,10 +1,10 @@
 package dev.engram.memory.infini;
 
 /**
- * The float32 loops of the fast path. Every innermost loop walks contiguous floats with no branch and
- * no call, the shape C2's superword pass turns into SIMD code; the outer loops are register-blocked
- * (2 output rows x 4 reduction steps) so each loaded row of the right-hand side feeds eight
- * multiply-adds. Nothing here allocates.
+ * The small float32 loops of the fast path; the matrix products and the feature map run on
+ * {@link dev.engram.spi.kernel.FloatKernels} (SIMD where the JVM offers it). Every innermost loop walks
+ * contiguous floats with no branch and no call, the shape C2's superword pass turns into SIMD code.
+ * Nothing here allocates.
  */
 final class Kernels {
     private Kernels() {
@@ -13,77 +13,6 @@ final class Kernels {
     /** sigma(x) = ELU(x) + 1: x + 1 for x > 0, exp(x) otherwise. Always positive. */
     static float sigma(float x) {
         return x > 0f ? x + 1f : (float) Math.exp(x);
-    }
-
-    /** {@code dst[0..count)} = sigma({@code src[offset..offset+count)}). */
-    static void features(float[] src, int offset, float[] dst, int count) {
-        for (int i = 0; i < count; i++) {
-            dst[i] = sigma(src[offset + i]);
-        }
-    }
-
-    /**
-     * out[r, :] += sum over c &lt; reduce of a[aOff + r * aRow + c * aCol] * b[bOff + c * width + :], for
-     * r &lt; rows; out rows start at {@code outOff} with stride {@code width}. With aRow = dk, aCol = 1 it
-     * is the read sigma(Q) M; with aRow = 1, aCol = dk it is the write sigma(K)^T V.
-     */
-    static void accumulate(float[] out, int outOff, float[] a, int aOff, int aRow, int aCol,
-                           float[] b, int bOff, int rows, int reduce, int width) {
-        int r = 0;
-        for (; r + 1 < rows; r += 2) {
-            int o0 = outOff + r * width;
-            int o1 = o0 + width;
-            int x0 = aOff + r * aRow;
-            int x1 = x0 + aRow;
-            int c = 0;
-            for (; c + 3 < reduce; c += 4) {
-                int y = c * aCol;
-                float a0 = a[x0 + y], a1 = a[x0 + y + aCol], a2 = a[x0 + y + 2 * aCol], a3 = a[x0 + y + 3 * aCol];
-                float b0 = a[x1 + y], b1 = a[x1 + y + aCol], b2 = a[x1 + y + 2 * aCol], b3 = a[x1 + y + 3 * aCol];
-                int r0 = bOff + c * width;
-                int r1 = r0 + width;
-                int r2 = r1 + width;
-                int r3 = r2 + width;
-                for (int j = 0; j < width; j++) {
-                    float m0 = b[r0 + j], m1 = b[r1 + j], m2 = b[r2 + j], m3 = b[r3 + j];
-                    out[o0 + j] += a0 * m0 + a1 * m1 + a2 * m2 + a3 * m3;
-                    out[o1 + j] += b0 * m0 + b1 * m1 + b2 * m2 + b3 * m3;
-                }
-            }
-            for (; c < reduce; c++) {
-                float a0 = a[x0 + c * aCol];
-                float b0 = a[x1 + c * aCol];
-                int r0 = bOff + c * width;
-                for (int j = 0; j < width; j++) {
-                    float m0 = b[r0 + j];
-                    out[o0 + j] += a0 * m0;
-                    out[o1 + j] += b0 * m0;
-                }
-            }
-        }
-        for (; r < rows; r++) {
-            int o0 = outOff + r * width;
-            int x0 = aOff + r * aRow;
-            int c = 0;
-            for (; c + 3 < reduce; c += 4) {
-                int y = c * aCol;
-                float a0 = a[x0 + y], a1 = a[x0 + y + aCol], a2 = a[x0 + y + 2 * aCol], a3 = a[x0 + y + 3 * aCol];
-                int r0 = bOff + c * width;
-                int r1 = r0 + width;
-                int r2 = r1 + width;
-                int r3 = r2 + width;
-                for (int j = 0; j < width; j++) {
-                    out[o0 + j] += a0 * b[r0 + j] + a1 * b[r1 + j] + a2 * b[r2 + j] + a3 * b[r3 + j];
-                }
-            }
-            for (; c < reduce; c++) {
-                float a0 = a[x0 + c * aCol];
-                int r0 = bOff + c * width;
-                for (int j = 0; j < width; j++) {
-                    out[o0 + j] += a0 * b[r0 + j];
-                }
-            }
-        }
     }
 
     /**

@@ -59,7 +59,10 @@ class FastPathVersusReferenceTest {
             "8, 8, 16, 32, true, 5, 40",
             "3, 1, 5, 3, true, 1, 9",
             "2, 2, 7, 9, false, 1, 6",
-            "4, 4, 64, 64, true, 30, 70"})
+            "4, 4, 64, 64, true, 30, 70",
+            // SIMD-sized rows with a leftover column (dv 40), segments big enough for the parallel heads
+            "4, 2, 64, 40, false, 100, 140",
+            "4, 2, 64, 40, true, 100, 140"})
     void matchesTheReference(int heads, int kvHeads, int dk, int dv, boolean delta, int minLength, int maxLength) {
         double worst = run(heads, kvHeads, dk, dv, delta, 12, minLength, maxLength, 31L * heads + dk + (delta ? 1 : 0));
         assertTrue(worst <= 1, "worst error is " + worst + " times the tolerance");
