@@ -13,6 +13,8 @@ import dev.engram.cli.bench.Strategies;
 import dev.engram.cli.bench.WeightFiller;
 import dev.engram.runtime.model.ModelManifest;
 import dev.engram.spi.ProviderRegistry;
+import dev.engram.spi.kernel.FloatKernels;
+import dev.engram.spi.kernel.ParallelHeads;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -216,6 +218,7 @@ public final class BenchCommand implements Callable<Integer> {
 
         // 2. Engram
         long total = (long) strats.size() * lens.stream().mapToLong(Integer::longValue).sum();
+        err.println("plugin loops: " + pluginLoops());
         List<Measurement> results = new ArrayList<>();
         ProgressBar bar = noProgress ? null : new ProgressBarBuilder().setTaskName("engram bench").setInitialMax(total)
                 .setStyle(ProgressBarStyle.ASCII).setUnit(" tok", 1).setUpdateIntervalMillis(500).showSpeed().build();
@@ -295,6 +298,12 @@ public final class BenchCommand implements Callable<Integer> {
         return out;
     }
 
+    /** How the attention and memory plugins run their loops here: SIMD or plain, and with how many helpers. */
+    static String pluginLoops() {
+        int helpers = ParallelHeads.slots() - 1;
+        return FloatKernels.get().description() + " kernels, " + helpers + " helper thread" + (helpers == 1 ? "" : "s");
+    }
+
     private Map<String, Object> header(Path pkg, ModelManifest m, List<Integer> lens, List<String> strats, int nThreads) {
         Map<String, Object> h = new LinkedHashMap<>();
         h.put("format", "engram-bench/1");
@@ -324,6 +333,7 @@ public final class BenchCommand implements Callable<Integer> {
         model.put("segmentLength", m.segmentLength());
         h.put("model", model);
         h.put("threads", nThreads);
+        h.put("pluginLoops", pluginLoops());
         h.put("decodeTokens", decodeTokens);
         h.put("lengths", lens);
         h.put("strategies", strats);

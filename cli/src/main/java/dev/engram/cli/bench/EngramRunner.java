@@ -71,9 +71,16 @@ public final class EngramRunner {
                 }
             });
             // warm-up: JIT (the plugins' loops), ORT's first runs, buffer shapes (full segments and the partial
-            // lengths decode uses); 8 segments, not counted in the progress bar's total
+            // lengths decode uses); 8 segments, not counted in the progress bar's total. Then tokens fed one at a
+            // time, so the decode path's loops (one row per call) are compiled before they are timed: the SIMD
+            // kernels run many times slower before C2 compiles them.
             ModelSequence warm = engine.newSequence();
-            engine.ingest(warm, tokens(8 * s + Math.min(decodeTokens, s - 1), vocab, 3));
+            engine.ingest(warm, tokens(8 * s, vocab, 3));
+            int[] one = new int[1];
+            for (int i = 0; i < Math.min(decodeTokens, s - 1) * 4; i++) {
+                one[0] = 1 + i % (vocab - 1);
+                engine.ingest(warm, one);
+            }
             counting[0] = true;
             double prevLen = 0;
             double prevSeconds = 0;
