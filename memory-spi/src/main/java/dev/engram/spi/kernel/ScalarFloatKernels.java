@@ -12,9 +12,36 @@ public final class ScalarFloatKernels implements FloatKernels {
         return "scalar";
     }
 
+    /** Four rows at a time, so each key row read feeds four of them (the one-row loop for the rest). */
     @Override
     public void scores(float[] q, int qOffset, int rows, int dim, float[][] keysByDim, int cols, float[][] out) {
-        for (int r = 0; r < rows; r++) {
+        int r = 0;
+        for (; r + 3 < rows; r += 4) {
+            float[] s0 = out[r];
+            float[] s1 = out[r + 1];
+            float[] s2 = out[r + 2];
+            float[] s3 = out[r + 3];
+            java.util.Arrays.fill(s0, 0, cols, 0f);
+            java.util.Arrays.fill(s1, 0, cols, 0f);
+            java.util.Arrays.fill(s2, 0, cols, 0f);
+            java.util.Arrays.fill(s3, 0, cols, 0f);
+            int row = qOffset + r * dim;
+            for (int d = 0; d < dim; d++) {
+                float a0 = q[row + d];
+                float a1 = q[row + dim + d];
+                float a2 = q[row + 2 * dim + d];
+                float a3 = q[row + 3 * dim + d];
+                float[] kd = keysByDim[d];
+                for (int t = 0; t < cols; t++) {
+                    float k = kd[t];
+                    s0[t] = Math.fma(a0, k, s0[t]);
+                    s1[t] = Math.fma(a1, k, s1[t]);
+                    s2[t] = Math.fma(a2, k, s2[t]);
+                    s3[t] = Math.fma(a3, k, s3[t]);
+                }
+            }
+        }
+        for (; r < rows; r++) {
             float[] o = out[r];
             java.util.Arrays.fill(o, 0, cols, 0f);
             int row = qOffset + r * dim;
@@ -43,18 +70,55 @@ public final class ScalarFloatKernels implements FloatKernels {
         return (float) sum;
     }
 
+    /** The value rows all four of a block's rows see, four rows per value row read; then each row's own tail. */
     @Override
     public void causalWeightedSum(float[][] weights, int rows, float[][] values, int count, int dim, float[][] out) {
-        for (int r = 0; r < rows; r++) {
-            float[] o = out[r];
-            float[] w = weights[r];
-            java.util.Arrays.fill(o, 0, dim, 0f);
-            for (int t = 0; t < count + r; t++) {
-                float a = w[t];
+        int r = 0;
+        for (; r + 3 < rows; r += 4) {
+            float[] w0 = weights[r];
+            float[] w1 = weights[r + 1];
+            float[] w2 = weights[r + 2];
+            float[] w3 = weights[r + 3];
+            float[] o0 = out[r];
+            float[] o1 = out[r + 1];
+            float[] o2 = out[r + 2];
+            float[] o3 = out[r + 3];
+            java.util.Arrays.fill(o0, 0, dim, 0f);
+            java.util.Arrays.fill(o1, 0, dim, 0f);
+            java.util.Arrays.fill(o2, 0, dim, 0f);
+            java.util.Arrays.fill(o3, 0, dim, 0f);
+            int shared = count + r;
+            for (int t = 0; t < shared; t++) {
+                float a0 = w0[t];
+                float a1 = w1[t];
+                float a2 = w2[t];
+                float a3 = w3[t];
                 float[] v = values[t];
                 for (int j = 0; j < dim; j++) {
-                    o[j] = Math.fma(a, v[j], o[j]);
+                    float x = v[j];
+                    o0[j] = Math.fma(a0, x, o0[j]);
+                    o1[j] = Math.fma(a1, x, o1[j]);
+                    o2[j] = Math.fma(a2, x, o2[j]);
+                    o3[j] = Math.fma(a3, x, o3[j]);
                 }
+            }
+            for (int i = 1; i < 4; i++) {
+                addWeighted(weights[r + i], values, shared, shared + i, dim, out[r + i]);
+            }
+        }
+        for (; r < rows; r++) {
+            java.util.Arrays.fill(out[r], 0, dim, 0f);
+            addWeighted(weights[r], values, 0, count + r, dim, out[r]);
+        }
+    }
+
+    /** o[0..dim) += w[t] * values[t][0..dim) for t in [from, to), in order. */
+    private static void addWeighted(float[] w, float[][] values, int from, int to, int dim, float[] o) {
+        for (int t = from; t < to; t++) {
+            float a = w[t];
+            float[] v = values[t];
+            for (int j = 0; j < dim; j++) {
+                o[j] = Math.fma(a, v[j], o[j]);
             }
         }
     }
