@@ -21,6 +21,8 @@ public final class EngramRunner {
 
     private final Path model;
     private final int threads;
+    private static final int WARM_UP_SEGMENTS = 8;
+    private static final long WARM_UP_NANOS = 3_000_000_000L;
     private final int decodeTokens;
     private final double budgetSeconds;
     private final LongConsumer progress;
@@ -70,12 +72,17 @@ public final class EngramRunner {
                     progress.accept((long) seqs * tokens);
                 }
             });
-            // warm-up: JIT (the plugins' loops), ORT's first runs, buffer shapes (full segments and the partial
-            // lengths decode uses); 8 segments, not counted in the progress bar's total. Then tokens fed one at a
-            // time, so the decode path's loops (one row per call) are compiled before they are timed: the SIMD
-            // kernels run many times slower before C2 compiles them.
+            // warm-up, not counted in the progress bar's total: JIT (the plugins' loops), ORT's first runs, buffer
+            // shapes (full segments and the partial lengths decode uses). At least WARM_UP_SEGMENTS segments and
+            // WARM_UP_NANOS of them, since the SIMD kernels run many times slower until C2 has compiled them
+            // (about a second in); then tokens fed one at a time, so the decode path's loops (one row per call)
+            // are compiled before they are timed too.
             ModelSequence warm = engine.newSequence();
-            engine.ingest(warm, tokens(8 * s, vocab, 3));
+            int[] segmentTokens = tokens(s, vocab, 3);
+            long warmStart = System.nanoTime();
+            for (int i = 0; i < WARM_UP_SEGMENTS || (System.nanoTime() - warmStart < WARM_UP_NANOS && i < 64); i++) {
+                engine.ingest(warm, segmentTokens);
+            }
             int[] one = new int[1];
             for (int i = 0; i < Math.min(decodeTokens, s - 1) * 4; i++) {
                 one[0] = 1 + i % (vocab - 1);
