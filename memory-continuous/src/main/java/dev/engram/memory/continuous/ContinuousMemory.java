@@ -16,6 +16,7 @@ import dev.engram.spi.LayerContext;
 import dev.engram.spi.ProviderConfig;
 import dev.engram.spi.SnapshotSupport;
 import dev.engram.spi.Weights;
+import dev.engram.spi.kernel.FloatKernels;
 import java.util.Arrays;
 import java.util.Map;
 
@@ -25,10 +26,12 @@ import java.util.Map;
  * <p>Read: mu and sigma2 per (head, query) from s = q K_h^T / sqrt(dk), computed without forming K as
  * w . s = q . (W_K,h (B^T w)) / sqrt(dk); r_j in closed form; z_h = V_h^T r with V = B W_V^T formed
  * once per write; output concat(z) W_out^T. Write: one cached ridge solve per segment length turns the
- * fit into B' = uniformOld B + gNew X (or, sticky, a sum over the drawn bins). No allocation per
- * segment once the buffers have grown to the longest segment.
+ * fit into B' = uniformOld B + gNew X (or, sticky, a sum over the drawn bins). The dense products run on
+ * {@link FloatKernels} (SIMD where the JVM offers the Vector API). No allocation per segment once the
+ * buffers have grown to the longest segment.
  */
 final class ContinuousMemory implements LongTermMemory {
+    private static final FloatKernels KERNELS = FloatKernels.get();
     private final LayerContext context;
     private final ContinuousMemoryProvider provider;
     private final LayerSpec spec;
@@ -85,6 +88,8 @@ final class ContinuousMemory implements LongTermMemory {
     private float[] next;
     private float[] output = new float[0];
     private float[] concat = new float[0];
+    /** r [n, N]: each query row's weights over the basis functions, for the read's z = r V_h. */
+    private float[] rowWeights = new float[0];
     private float[] muOut = new float[0];
     private float[] sigma2Out = new float[0];
     private float[] gatedRows = new float[0];
@@ -271,20 +276,14 @@ final class ContinuousMemory implements LongTermMemory {
         for (int h = 0; h < heads; h++) {
             for (int t = 0; t < n; t++) {
                 int at = h * n + t;
-                accumulateZ(muOut[at], sigma2Out[at], concat, t * hv + h * dv, h * dv);
+                basisWeights(muOut[at], sigma2Out[at], rowWeights, t * size);
             }
+            // z_h [n, dv] = r [n, N] V_h [N, dv], into head h's columns of concat [n, H*dv]
+            KERNELS.addProduct(concat, h * dv, hv, rowWeights, 0, size, 1, values, h * dv, hv, n, size, dv);
         }
         // output [n, e] = concat [n, H*dv] W_out^T
         Arrays.fill(output, 0, n * e, 0f);
-        for (int t = 0; t < n; t++) {
-            int ot = t * e;
-            for (int k = 0; k < hv; k++) {
-                float z = concat[t * hv + k];
-                if (z != 0f) {
-                    axpy(z, outT, k * e, output, ot, e);
-                }
-            }
-        }
+        KERNELS.addProduct(output, 0, e, concat, 0, hv, 1, outT, 0, e, n, hv, e);
         return new Readout.ModelSpace(outputView, Map.of("mu", muView, "sigma2", sigma2View));
     }
 
@@ -312,9 +311,11 @@ final class ContinuousMemory implements LongTermMemory {
         }
     }
 
-    /** z (dv values at zo) += sum_j r_j V[j, vo .. vo+dv), r_j = Normal(mu; c_j, sigma2 + w_j^2). */
-    private void accumulateZ(double mu, double sigma2, float[] z, int zo, int vo) {
-        int hv = heads * dv;
+    /**
+     * r[ro + j] = Normal(mu; c_j, sigma2 + w_j^2) for the N basis functions, as float32; 0 where it is below
+     * float32's normal range (those terms of z = V^T r are dropped, as before the SIMD products).
+     */
+    private void basisWeights(double mu, double sigma2, float[] r, int ro) {
         double[] halfInv = halfInverse;
         double[] norm = normaliser;
         for (int w = 0; w < widthCount; w++) {
@@ -326,12 +327,14 @@ final class ContinuousMemory implements LongTermMemory {
             int w = j % widthCount;
             double d = mu - centres[j];
             double x = d * d * halfInv[w];
+            float rj = 0f;
             if (x < exponentCut) {
-                float rj = (float) (norm[w] * Math.exp(-x));
-                if (rj >= Float.MIN_NORMAL) {
-                    axpy(rj, values, j * hv + vo, z, zo, dv);
+                rj = (float) (norm[w] * Math.exp(-x));
+                if (rj < Float.MIN_NORMAL) {
+                    rj = 0f;
                 }
             }
+            r[ro + j] = rj;
         }
     }
 
@@ -350,16 +353,8 @@ final class ContinuousMemory implements LongTermMemory {
         }
         int hv = heads * dv;
         Arrays.fill(values, 0f);
-        for (int j = 0; j < size; j++) {
-            int bj = j * e;
-            int vj = j * hv;
-            for (int c = 0; c < e; c++) {
-                float b = coefficients[bj + c];
-                if (b != 0f) {
-                    axpy(b, projValueT, c * hv, values, vj, hv);
-                }
-            }
-        }
+        // V [N, H dv] = B [N, e] x W_V^T [e, H dv]
+        KERNELS.addProduct(values, 0, coefficients, 0, e, 1, projValueT, 0, size, e, hv);
         projectWeighted(muWeight, keyMu);
         projectWeighted(sigmaWeight, keySigma);
         derivedValid = true;
@@ -542,17 +537,9 @@ final class ContinuousMemory implements LongTermMemory {
         multiplyAccumulate(m, cols, x, xo, out);
     }
 
+    /** out [N, e] += m [N, cols] x [cols, e], on the SIMD kernels (the fits' and the write's matrix products). */
     private void multiplyAccumulate(float[] m, int cols, float[] x, int xo, float[] out) {
-        for (int j = 0; j < size; j++) {
-            int mj = j * cols;
-            int oj = j * e;
-            for (int i = 0; i < cols; i++) {
-                float a = m[mj + i];
-                if (a != 0f) {
-                    axpy(a, x, xo + i * e, out, oj, e);
-                }
-            }
-        }
+        KERNELS.addProduct(out, 0, m, 0, cols, 1, x, xo, size, cols, e);
     }
 
     private static void axpy(float a, float[] x, int xo, float[] y, int yo, int length) {
@@ -577,6 +564,7 @@ final class ContinuousMemory implements LongTermMemory {
         if (output.length < n * e) {
             output = new float[n * e];
             concat = new float[n * hv];
+            rowWeights = new float[n * size];
             muOut = new float[n * heads];
             sigma2Out = new float[n * heads];
             if (gated) {

@@ -45,12 +45,19 @@ public interface FloatKernels {
     void causalWeightedSum(float[][] weights, int rows, float[][] values, int count, int dim, float[][] out);
 
     /**
-     * out[outOffset + r * width + j] += sum over c &lt; reduce, in order, of a[aOffset + r * aRow + c * aCol] *
-     * b[bOffset + c * width + j], for r &lt; rows and j &lt; width: a matrix product added into {@code out},
-     * with A read through strides (aRow = k, aCol = 1 for A as stored; aRow = 1, aCol = k for its transpose).
+     * out[outOffset + r * outRow + j] += sum over c &lt; reduce, in order, of a[aOffset + r * aRow + c * aCol] *
+     * b[bOffset + c * bRow + j], for r &lt; rows and j &lt; width: a matrix product added into {@code out}, every
+     * operand read through strides (as BLAS's leading dimensions; aRow = k, aCol = 1 for A as stored, aRow = 1,
+     * aCol = k for its transpose), so a head's columns of a wider matrix can be used in place.
      */
-    void addProduct(float[] out, int outOffset, float[] a, int aOffset, int aRow, int aCol,
-                    float[] b, int bOffset, int rows, int reduce, int width);
+    void addProduct(float[] out, int outOffset, int outRow, float[] a, int aOffset, int aRow, int aCol,
+                    float[] b, int bOffset, int bRow, int rows, int reduce, int width);
+
+    /** {@link #addProduct(float[], int, int, float[], int, int, int, float[], int, int, int, int, int)} with out's and b's rows {@code width} apart. */
+    default void addProduct(float[] out, int outOffset, float[] a, int aOffset, int aRow, int aCol,
+                            float[] b, int bOffset, int rows, int reduce, int width) {
+        addProduct(out, outOffset, width, a, aOffset, aRow, aCol, b, bOffset, width, rows, reduce, width);
+    }
 
     /** dst[dstOffset + i] = ELU(x) + 1 (x + 1 for x &gt; 0, else exp(x)) of x = src[srcOffset + i], for i &lt; count. */
     void elu1(float[] src, int srcOffset, float[] dst, int dstOffset, int count);

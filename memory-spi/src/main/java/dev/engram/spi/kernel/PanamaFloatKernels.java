@@ -234,20 +234,20 @@ final class PanamaFloatKernels implements FloatKernels {
 
     /** Whole vectors, then the scalar steps for the columns left (an overlapping block would add twice). */
     @Override
-    public void addProduct(float[] out, int outOffset, float[] a, int aOffset, int aRow, int aCol,
-                           float[] b, int bOffset, int rows, int reduce, int width) {
+    public void addProduct(float[] out, int outOffset, int outRow, float[] a, int aOffset, int aRow, int aCol,
+                           float[] b, int bOffset, int bRow, int rows, int reduce, int width) {
         int whole = SPECIES.loopBound(width);
         int r = 0;
         for (; r + 1 < rows; r += 2) {
-            int o0 = outOffset + r * width;
-            int o1 = o0 + width;
+            int o0 = outOffset + r * outRow;
+            int o1 = o0 + outRow;
             int x0 = aOffset + r * aRow;
             int x1 = x0 + aRow;
             for (int j = 0; j < whole; j += LANES) {
                 FloatVector s0 = FloatVector.fromArray(SPECIES, out, o0 + j);
                 FloatVector s1 = FloatVector.fromArray(SPECIES, out, o1 + j);
                 for (int c = 0; c < reduce; c++) {
-                    FloatVector m = FloatVector.fromArray(SPECIES, b, bOffset + c * width + j);
+                    FloatVector m = FloatVector.fromArray(SPECIES, b, bOffset + c * bRow + j);
                     s0 = m.fma(splat(a[x0 + c * aCol]), s0);
                     s1 = m.fma(splat(a[x1 + c * aCol]), s1);
                 }
@@ -256,24 +256,24 @@ final class PanamaFloatKernels implements FloatKernels {
             }
         }
         for (; r < rows; r++) {
-            int o0 = outOffset + r * width;
+            int o0 = outOffset + r * outRow;
             int x0 = aOffset + r * aRow;
             for (int j = 0; j < whole; j += LANES) {
                 FloatVector s0 = FloatVector.fromArray(SPECIES, out, o0 + j);
                 for (int c = 0; c < reduce; c++) {
-                    s0 = FloatVector.fromArray(SPECIES, b, bOffset + c * width + j).fma(splat(a[x0 + c * aCol]), s0);
+                    s0 = FloatVector.fromArray(SPECIES, b, bOffset + c * bRow + j).fma(splat(a[x0 + c * aCol]), s0);
                 }
                 s0.intoArray(out, o0 + j);
             }
         }
         if (whole < width) {
             for (r = 0; r < rows; r++) {
-                int o = outOffset + r * width;
+                int o = outOffset + r * outRow;
                 int x = aOffset + r * aRow;
                 for (int j = whole; j < width; j++) {
                     float sum = out[o + j];
                     for (int c = 0; c < reduce; c++) {
-                        sum = Math.fma(a[x + c * aCol], b[bOffset + c * width + j], sum);
+                        sum = Math.fma(a[x + c * aCol], b[bOffset + c * bRow + j], sum);
                     }
                     out[o + j] = sum;
                 }

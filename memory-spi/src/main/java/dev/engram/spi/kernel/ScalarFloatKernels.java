@@ -124,16 +124,16 @@ public final class ScalarFloatKernels implements FloatKernels {
     }
 
     @Override
-    public void addProduct(float[] out, int outOffset, float[] a, int aOffset, int aRow, int aCol,
-                           float[] b, int bOffset, int rows, int reduce, int width) {
+    public void addProduct(float[] out, int outOffset, int outRow, float[] a, int aOffset, int aRow, int aCol,
+                           float[] b, int bOffset, int bRow, int rows, int reduce, int width) {
         for (int r = 0; r < rows; r++) {
-            int o = outOffset + r * width;
+            int o = outOffset + r * outRow;
             int x = aOffset + r * aRow;
             for (int c = 0; c < reduce; c++) {
                 float ac = a[x + c * aCol];
-                int bRow = bOffset + c * width;
+                int bc = bOffset + c * bRow;
                 for (int j = 0; j < width; j++) {
-                    out[o + j] = Math.fma(ac, b[bRow + j], out[o + j]);
+                    out[o + j] = Math.fma(ac, b[bc + j], out[o + j]);
                 }
             }
         }

@@ -106,36 +106,50 @@ class FloatKernelsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(booleans = {false, true})
-    void addProductAddsIntoOutThroughEitherStrideAndAgreesBitForBit(boolean transposed) {
-        Random random = new Random(transposed ? 7 : 8);
+    @ValueSource(ints = {0, 1, 2, 3})
+    void addProductAddsIntoOutThroughEveryStrideAndAgreesBitForBit(int layout) {
+        boolean transposed = (layout & 1) != 0;
+        boolean padded = (layout & 2) != 0; // out's and b's rows further apart than width: columns of a wider matrix
+        Random random = new Random(7 + layout);
         int rows = 7;
         int reduce = 11;
         int width = 45;
+        int outRow = padded ? width + 6 : width;
+        int bRow = padded ? width + 9 : width;
         int aRow = transposed ? 1 : reduce;
         int aCol = transposed ? rows : 1;
         float[] a = gaussian(random, 3 + rows * reduce);
-        float[] b = gaussian(random, 2 + reduce * width);
-        float[] start = gaussian(random, 4 + rows * width + 5);
+        float[] b = gaussian(random, 2 + reduce * bRow);
+        float[] start = gaussian(random, 4 + rows * outRow + 5);
         float[] scalar = start.clone();
         float[] panama = start.clone();
-        SCALAR.addProduct(scalar, 4, a, 3, aRow, aCol, b, 2, rows, reduce, width);
-        PANAMA.addProduct(panama, 4, a, 3, aRow, aCol, b, 2, rows, reduce, width);
+        SCALAR.addProduct(scalar, 4, outRow, a, 3, aRow, aCol, b, 2, bRow, rows, reduce, width);
+        PANAMA.addProduct(panama, 4, outRow, a, 3, aRow, aCol, b, 2, bRow, rows, reduce, width);
         for (int r = 0; r < rows; r++) {
-            for (int j = 0; j < width; j++) {
-                double sum = start[4 + r * width + j];
+            for (int j = 0; j < outRow; j++) {
+                int o = 4 + r * outRow + j;
+                if (j >= width) {
+                    assertEquals(start[o], scalar[o], "between rows is not written");
+                    continue;
+                }
+                double sum = start[o];
                 double magnitude = Math.abs(sum);
                 for (int c = 0; c < reduce; c++) {
-                    double term = (double) a[3 + r * aRow + c * aCol] * b[2 + c * width + j];
+                    double term = (double) a[3 + r * aRow + c * aCol] * b[2 + c * bRow + j];
                     sum += term;
                     magnitude += Math.abs(term);
                 }
-                assertEquals(sum, scalar[4 + r * width + j], SUM_TOLERANCE * magnitude, "r " + r + " j " + j);
+                assertEquals(sum, scalar[o], SUM_TOLERANCE * magnitude, "r " + r + " j " + j);
             }
         }
         assertEquals(start[3], scalar[3], "before outOffset is not written");
-        assertEquals(start[4 + rows * width], scalar[4 + rows * width], "past the last row is not written");
+        assertEquals(start[4 + rows * outRow], scalar[4 + rows * outRow], "past the last row is not written");
         assertArrayEquals(scalar, panama);
+        if (!padded) { // the short form is the strided one with rows width apart
+            float[] shortForm = start.clone();
+            PANAMA.addProduct(shortForm, 4, a, 3, aRow, aCol, b, 2, rows, reduce, width);
+            assertArrayEquals(panama, shortForm);
+        }
     }
 
     @ParameterizedTest
