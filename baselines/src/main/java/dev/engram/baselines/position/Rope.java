@@ -15,7 +15,9 @@ import dev.engram.api.InvalidInputException;
  * large positions), cos and sin are rounded to float32, and the rotation itself is float32.
  *
  * <p>An instance keeps a reusable table of cos/sin for a run of consecutive positions; it allocates
- * only when a longer run than any before is asked for. Not thread-safe (one per attention).
+ * only when a longer run than any before is asked for. One per attention: {@link #prepare} writes the table,
+ * so only one thread may call it; after {@code prepare(start, n)}, {@code rotate(.., start, <= n)} only reads
+ * it, and several threads may rotate at once (the attention's heads on {@code ParallelHeads}' helpers).
  */
 public final class Rope {
     private final int dim;
