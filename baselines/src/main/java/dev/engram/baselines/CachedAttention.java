@@ -26,7 +26,8 @@ import dev.engram.spi.kernel.ParallelHeads;
  * cached key is rotated once, when it is written. A segment is appended behind the cache, every
  * query i attends to cache[0 .. length + i] (causal), then {@code window} evicts all but the last
  * {@code window} tokens by moving them to the front. Buffers grow geometrically and are reused:
- * after warm-up an {@link #attend} allocates nothing.
+ * after warm-up an {@link #attend} allocates no buffers (a call whose heads run on {@link ParallelHeads}'
+ * helpers allocates its small hand-off).
  *
  * <p>Layout, for SIMD loops ({@link FloatKernels}): keys are stored transposed, one array per (kv head, key
  * dimension) indexed by token, and values one array per (kv head, token). Scores are computed for blocks of
@@ -40,11 +41,6 @@ final class CachedAttention implements Attention {
     /** Queries per block of the score and output loops. */
     private static final int BLOCK = 4;
     private static final FloatKernels KERNELS = FloatKernels.get();
-    /**
-     * Below this much work per call (multiply-adds of scores and outputs, all heads) the heads run on the
-     * calling thread: handing heads to a helper costs tens of microseconds, about a decoded row's whole work.
-     */
-    private static final long PARALLEL_MULTIPLY_ADDS = 1L << 18;
     /** The largest cache length whose per-head arrays still fit in a Java array. */
     private final int maxTokens;
 
@@ -107,7 +103,7 @@ final class CachedAttention implements Attention {
             throw InvalidInputException.outOfRange("window", window, "<= " + (maxTokens - INITIAL_TOKENS)
                     + " for keyDim " + keyDim + " and valueDim " + valueDim + " (one Java array per kv head)");
         }
-        this.scratch = new HeadScratch[ParallelHeads.slots()];
+        this.scratch = new HeadScratch[ParallelHeads.slots(heads)];
         for (int i = 0; i < scratch.length; i++) {
             scratch[i] = new HeadScratch(valueDim);
         }
@@ -230,14 +226,14 @@ final class CachedAttention implements Attention {
         }
 
         call.set(q, n, from, start);
-        long multiplyAdds = (long) heads * rows * (length + n) * (keyDim + valueDim);
-        ParallelHeads.run(heads, multiplyAdds >= PARALLEL_MULTIPLY_ADDS, attendHead);
+        ParallelHeads.run(heads, (long) heads * rows * (length + n) * (keyDim + valueDim), attendHead);
         return n;
     }
 
     /** Query rows [from, N) of head h into {@link #output}, with the scratch of thread slot {@code slot}. */
     private void attendHead(int h, int slot) {
         HeadScratch scratch = this.scratch[slot];
+        scratch.ensureTokens(length + call.n); // grown by the thread that uses it, only when it is used
         int n = call.n;
         int from = call.from;
         long start = call.start;
@@ -296,9 +292,6 @@ final class CachedAttention implements Attention {
         if (rope != null && rotatedQueries.length < heads * n * keyDim) {
             rotatedQueries = new float[heads * n * keyDim];
             rotatedKeys = new float[n * keyDim];
-        }
-        for (HeadScratch s : scratch) {
-            s.ensureTokens(length + n);
         }
         if (output.length < heads * rows * valueDim) {
             output = new float[Math.max(heads * rows * valueDim, 2 * output.length)];

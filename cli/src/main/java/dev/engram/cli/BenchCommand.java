@@ -300,7 +300,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     /** How the attention and memory plugins run their loops here: SIMD or plain, and with how many helpers. */
     static String pluginLoops() {
-        int helpers = ParallelHeads.slots() - 1;
+        int helpers = ParallelHeads.helpers();
         return FloatKernels.get().description() + " kernels, " + helpers + " helper thread" + (helpers == 1 ? "" : "s");
     }
 

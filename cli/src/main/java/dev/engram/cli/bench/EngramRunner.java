@@ -88,6 +88,7 @@ public final class EngramRunner {
                 one[0] = 1 + i % (vocab - 1);
                 engine.ingest(warm, one);
             }
+            warm = null; // its state must not count in the heap and RSS measured below
             counting[0] = true;
             double prevLen = 0;
             double prevSeconds = 0;

@@ -20,13 +20,12 @@ import dev.engram.spi.kernel.ParallelHeads;
  * delta rule (shared/SCHEMES.md section 1, arXiv 2404.07143).
  *
  * <p>The products sigma(Q) M and sigma(K)^T V and the feature map run on {@link FloatKernels} (SIMD
- * registers where the JVM offers the Vector API), the small loops in {@link Kernels}; every buffer is
- * allocated once and grown only when a longer segment arrives, so a steady stream of segments allocates nothing.
+ * registers where the JVM offers the Vector API), the small loops in {@link Kernels}; heads run on
+ * {@link ParallelHeads}. Every buffer is allocated once and grown only when a longer segment arrives, so a
+ * steady stream of segments allocates no buffers (a parallel call allocates its small hand-off).
  */
 final class InfiniMemory implements LongTermMemory {
     private static final FloatKernels KERNELS = FloatKernels.get();
-    /** Per call, below this many multiply-adds of the products (all heads) the heads run on the calling thread. */
-    private static final long PARALLEL_MULTIPLY_ADDS = 1L << 18;
     private final LayerContext context;
     private final int stateVersion;
     private final LayerSpec spec;
@@ -43,9 +42,12 @@ final class InfiniMemory implements LongTermMemory {
     private float[] nextMemory;
     private float[] nextNormaliser;
 
-    /** Per thread slot ({@link ParallelHeads}): sigma of one head's rows [tokens * dk], and its retrieved values [tokens * dv]. */
-    private final float[][] sigma = new float[ParallelHeads.slots()][0];
-    private final float[][] retrieved = new float[ParallelHeads.slots()][0];
+    /**
+     * Per thread slot ({@link ParallelHeads}): sigma of one head's rows [tokens * dk], and its retrieved values
+     * [tokens * dv]; each grown by the thread that uses it, when it is used.
+     */
+    private final float[][] sigma;
+    private final float[][] retrieved;
     /** The segment being read or written, for the per-head work on whichever thread runs a head. */
     private Tensor callTensor;
     private Tensor callValues;
@@ -74,16 +76,14 @@ final class InfiniMemory implements LongTermMemory {
         this.normaliser = new float[spec.kvHeads() * dk];
         this.nextMemory = new float[memory.length];
         this.nextNormaliser = new float[normaliser.length];
+        int slots = ParallelHeads.slots(spec.heads());
+        this.sigma = new float[slots][0];
+        this.retrieved = new float[slots][0];
     }
 
     @Override
     public LayerSpec spec() {
         return spec;
-    }
-
-    /** sigma(x) = ELU(x) + 1: x + 1 for x > 0, exp(x) otherwise. Always positive. */
-    static float sigma(float x) {
-        return Kernels.sigma(x);
     }
 
     /**
@@ -93,12 +93,6 @@ final class InfiniMemory implements LongTermMemory {
      * costs nothing.
      */
     private void ensureCapacity(int tokens) {
-        if (sigma[0].length < tokens * dk) {
-            for (int slot = 0; slot < sigma.length; slot++) {
-                sigma[slot] = new float[tokens * dk];
-                retrieved[slot] = new float[tokens * dv];
-            }
-        }
         if (viewTokens != tokens) {
             int size = spec.heads() * tokens * dv;
             if (readoutData.length < size) {
@@ -131,7 +125,7 @@ final class InfiniMemory implements LongTermMemory {
         callTensor = q;
         callRows = n;
         callFrom = from;
-        ParallelHeads.run(spec.heads(), worthThreads(rows), readHead);
+        ParallelHeads.run(spec.heads(), (long) spec.heads() * rows * dk * dv, readHead);
         return perHead;
     }
 
@@ -140,13 +134,17 @@ final class InfiniMemory implements LongTermMemory {
         Tensor q = callTensor;
         int n = callRows;
         int rows = n - callFrom;
+        ensureScratch(slot, rows);
         KERNELS.elu1(q.array(), q.offset() + (h * n + callFrom) * dk, sigma[slot], 0, rows * dk);
         retrieve(spec.kvHeadOf(h), sigma[slot], rows, readoutData, h * rows * dv);
     }
 
-    /** Handing heads to a helper costs tens of microseconds: worth it for a segment, not for a decoded row. */
-    private boolean worthThreads(int rows) {
-        return (long) rows * dk * dv * spec.heads() >= PARALLEL_MULTIPLY_ADDS;
+    /** Slot {@code slot}'s scratch for {@code tokens} rows, grown by the thread that uses the slot. */
+    private void ensureScratch(int slot, int tokens) {
+        if (sigma[slot].length < tokens * dk) {
+            sigma[slot] = new float[tokens * dk];
+            retrieved[slot] = new float[tokens * dv];
+        }
     }
 
     /** For each of {@code rows} feature rows in {@code features}: sigma M_g / max(sigma z_g, eps) into {@code out[outOffset..]}. */
@@ -182,7 +180,8 @@ final class InfiniMemory implements LongTermMemory {
         callTensor = k;
         callValues = v;
         callRows = n;
-        ParallelHeads.run(spec.kvHeads(), worthThreads(n), writeHead);
+        long multiplyAdds = (long) spec.kvHeads() * n * dk * dv * (delta ? 2 : 1);
+        ParallelHeads.run(spec.kvHeads(), multiplyAdds, writeHead);
         requireFinite(nextMemory, dk * dv, "M");
         requireFinite(nextNormaliser, dk, "z");
         float[] t = memory;
@@ -198,6 +197,7 @@ final class InfiniMemory implements LongTermMemory {
         Tensor k = callTensor;
         Tensor v = callValues;
         int n = callRows;
+        ensureScratch(slot, n);
         float[] features = sigma[slot];
         KERNELS.elu1(k.array(), k.offset() + g * n * dk, features, 0, n * dk);
         float[] values = v.array();

@@ -10,11 +10,6 @@ final class Kernels {
     private Kernels() {
     }
 
-    /** sigma(x) = ELU(x) + 1: x + 1 for x > 0, exp(x) otherwise. Always positive. */
-    static float sigma(float x) {
-        return x > 0f ? x + 1f : (float) Math.exp(x);
-    }
-
     /**
      * Divides each of {@code rows} rows of {@code out} (width dv, from {@code outOff}) by
      * max(s_t . z, eps), s_t the row's features (width dk) in {@code s}, z at {@code z[zOff..]}.

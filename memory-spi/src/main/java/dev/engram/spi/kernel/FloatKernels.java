@@ -10,10 +10,11 @@ package dev.engram.spi.kernel;
  * else {@link ScalarFloatKernels}, with one warning line. {@code -Dengram.kernels=scalar} forces the plain loops.
  *
  * <p>Exactness: {@link #scores}, {@link #causalWeightedSum} and {@link #addProduct} add their terms in a
- * fixed order, each step one fused multiply-add, so both implementations give the same bits. {@link #expMinusMax}
- * and {@link #elu1} compute exp, whose last bit differs between implementations (and CPUs); they agree to a
- * few float ulps ({@code FloatKernelsTest} states the tolerance). Within one implementation a result never
- * depends on how a caller blocks its rows, so a row computed alone equals the same row computed in a block.
+ * fixed order, each step one fused multiply-add, and exp is one fixed sequence of IEEE operations
+ * ({@code FixedExp}), so every value both implementations compute is the same bits, interpreted or compiled;
+ * only {@link #expMinusMax}'s returned sum is added in a different order (the SIMD one in lanes, then across
+ * them), within float rounding. Within one implementation a result never depends on how a caller blocks its
+ * rows or on the thread that runs it, so a row computed alone equals the same row computed in a block.
  */
 public interface FloatKernels {
 

@@ -27,10 +27,10 @@ final class KernelChoice {
                     throw new IllegalStateException("-D" + PROPERTY + "=panama needs the JVM option --add-modules "
                             + VECTOR_MODULE + "; valid values: auto, scalar, panama");
                 }
-                return panama();
+                return panama(true);
             case "auto":
                 if (vectorModulePresent) {
-                    return panama();
+                    return panama(false);
                 }
                 LOG.log(System.Logger.Level.WARNING, "SIMD kernels off: start the JVM with --add-modules "
                         + VECTOR_MODULE + " (the engram launcher does) for several times faster attention and"
@@ -42,12 +42,18 @@ final class KernelChoice {
         }
     }
 
-    /** Loaded by name so that this class, and a JVM without the module, never link against jdk.incubator.vector. */
-    private static FloatKernels panama() {
+    /**
+     * Loaded by name so that this class, and a JVM without the module, never link against jdk.incubator.vector.
+     * A failure falls back to the plain loops with a warning, unless the SIMD ones were asked for by name.
+     */
+    private static FloatKernels panama(boolean required) {
         try {
             return (FloatKernels) Class.forName("dev.engram.spi.kernel.PanamaFloatKernels")
                     .getDeclaredConstructor().newInstance();
         } catch (ReflectiveOperationException | LinkageError e) {
+            if (required) {
+                throw new IllegalStateException("-D" + PROPERTY + "=panama: the SIMD kernels failed to load: " + e, e);
+            }
             LOG.log(System.Logger.Level.WARNING, "SIMD kernels failed to load (" + e + "); using plain loops");
             return new ScalarFloatKernels();
         }

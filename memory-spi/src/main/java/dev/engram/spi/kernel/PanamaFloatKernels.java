@@ -1,6 +1,7 @@
 package dev.engram.spi.kernel;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -11,7 +12,7 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Where C2's auto-vectorised loops load and store their accumulators on every step, these keep a block of
  * accumulators in registers across the whole reduction (4 rows x one vector of columns), and exp runs on
- * whole vectors (C2 compiles {@code Math.exp} one float at a time). Each lane adds its terms in the order
+ * whole vectors ({@link FixedExp}'s steps; C2 compiles {@code Math.exp} one float at a time). Each lane adds its terms in the order
  * {@link ScalarFloatKernels} does, one fused multiply-add per term, so scores, weighted sums and products are
  * bit-identical to it, whatever is left over after the last whole vector (see {@link #scores}). Index-range
  * masks, the usual way to finish a loop, are avoided: in the engine C2 left them to the API's Java fallback,
@@ -116,6 +117,10 @@ final class PanamaFloatKernels implements FloatKernels {
         a0.intoArray(out, t);
     }
 
+    /**
+     * The lanes' partial sums are added in lane order at the end, not by {@code reduceLanes(ADD)}, whose order
+     * the API leaves open ("may even vary over time"): a row's softmax must not change bits with JIT state.
+     */
     @Override
     public float expMinusMax(float[] s, int count) {
         int whole = SPECIES.loopBound(count);
@@ -123,21 +128,54 @@ final class PanamaFloatKernels implements FloatKernels {
         for (int t = 0; t < whole; t += LANES) {
             maxes = maxes.max(FloatVector.fromArray(SPECIES, s, t));
         }
-        float max = maxes.reduceLanes(VectorOperators.MAX);
+        float max = maxes.reduceLanes(VectorOperators.MAX); // max is exact in any order
         for (int t = whole; t < count; t++) {
             max = Math.max(max, s[t]);
         }
-        FloatVector sums = FloatVector.zero(SPECIES);
-        for (int t = 0; t < whole; t += LANES) {
-            FloatVector e = FloatVector.fromArray(SPECIES, s, t).sub(max).lanewise(VectorOperators.EXP);
-            e.intoArray(s, t);
-            sums = sums.add(e);
-        }
-        float sum = sums.reduceLanes(VectorOperators.ADD);
+        float sum = expVectors(s, 0, s, 0, whole, max, false);
         for (int t = whole; t < count; t++) {
-            float e = (float) Math.exp(s[t] - max);
+            float e = FixedExp.exp(s[t] - max);
             s[t] = e;
             sum += e;
+        }
+        return sum;
+    }
+
+    /**
+     * dst[dstOffset + i] = exp(src[srcOffset + i] - shift), or with {@code elu} ELU + 1 of it (shift 0), for i
+     * &lt; whole (a multiple of LANES), by {@link FixedExp}'s operations lane by lane; returns the sum of the
+     * values written, each lane's partial sum added in lane order. The loop keeps its vectors in this method:
+     * a vector passed to or returned from a call C2 does not inline is boxed on the heap, and a helper this
+     * size is not inlined once its C1 code is large.
+     */
+    private static float expVectors(float[] src, int srcOffset, float[] dst, int dstOffset, int whole, float shift,
+                                    boolean elu) {
+        FloatVector sums = FloatVector.zero(SPECIES);
+        for (int i = 0; i < whole; i += LANES) {
+            FloatVector in = FloatVector.fromArray(SPECIES, src, srcOffset + i);
+            FloatVector x = elu ? in.min(0f) : in.sub(shift);
+            VectorMask<Float> underflow = x.compare(VectorOperators.LT, FixedExp.LOWEST);
+            IntVector n = (IntVector) x.mul(FixedExp.LOG2E).sub(0.5f).convert(VectorOperators.F2I, 0);
+            FloatVector fn = (FloatVector) n.convert(VectorOperators.I2F, 0);
+            FloatVector r = fn.fma(splat(-FixedExp.LN2_HI), x);
+            r = fn.fma(splat(-FixedExp.LN2_LO), r);
+            FloatVector y = splat(FixedExp.P5).fma(r, splat(FixedExp.P4));
+            y = y.fma(r, splat(FixedExp.P3));
+            y = y.fma(r, splat(FixedExp.P2));
+            y = y.fma(r, splat(FixedExp.P1));
+            y = y.fma(r, splat(FixedExp.P0));
+            y = y.fma(r.mul(r), r).add(1f);
+            FloatVector scale = n.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+            FloatVector e = y.mul(scale).blend(0f, underflow);
+            if (elu) {
+                e = e.blend(in.add(1f), in.compare(VectorOperators.GT, 0f));
+            }
+            e.intoArray(dst, dstOffset + i);
+            sums = sums.add(e);
+        }
+        float sum = 0f;
+        for (int lane = 0; lane < LANES; lane++) {
+            sum += sums.lane(lane);
         }
         return sum;
     }
@@ -284,15 +322,10 @@ final class PanamaFloatKernels implements FloatKernels {
     @Override
     public void elu1(float[] src, int srcOffset, float[] dst, int dstOffset, int count) {
         int whole = SPECIES.loopBound(count);
-        for (int i = 0; i < whole; i += LANES) {
-            FloatVector x = FloatVector.fromArray(SPECIES, src, srcOffset + i);
-            VectorMask<Float> positive = x.compare(VectorOperators.GT, 0f);
-            FloatVector e = x.min(0f).lanewise(VectorOperators.EXP);
-            e.blend(x.add(1f), positive).intoArray(dst, dstOffset + i);
-        }
+        expVectors(src, srcOffset, dst, dstOffset, whole, 0f, true);
         for (int i = whole; i < count; i++) {
             float x = src[srcOffset + i];
-            dst[dstOffset + i] = x > 0f ? x + 1f : (float) Math.exp(x);
+            dst[dstOffset + i] = x > 0f ? x + 1f : FixedExp.exp(x);
         }
     }
 }

@@ -6,8 +6,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Runs a plugin's independent per-head work on the calling thread and the process's helper threads, so the
- * cores that ONNX Runtime leaves idle between its runs take part in attention and memory loops.
+ * Runs a plugin's independent per-head work on the calling thread and the process's helper threads, so that
+ * on a machine serving one sequence the cores ONNX Runtime uses only inside its runs take part in the
+ * attention and memory loops between them.
  *
  * <p>Each head runs whole on one thread with that thread's scratch ({@code slot}), so the results are the
  * same bits whichever thread ran it and however many helpers there are. The calling thread takes heads from
@@ -15,7 +16,9 @@ import java.util.concurrent.locks.LockSupport;
  * every head itself and withdraws the helper's turn.
  *
  * <p>Helpers: {@code -Dengram.pluginThreads=N} (default: available processors - 1; 0 runs everything on the
- * calling thread). They are daemon threads named {@code engram-plugin-N}.
+ * calling thread). They are daemon threads named {@code engram-plugin-N}, shared by every sequence: under a
+ * busy server a call may get none and runs on its own thread. A plugin instance must not re-enter its own
+ * {@code run} from inside a head (its slots' scratch would be shared); another instance may.
  */
 public final class ParallelHeads {
 
@@ -37,18 +40,29 @@ public final class ParallelHeads {
     private ParallelHeads() {
     }
 
-    /** The most scratch slots a {@link #run} uses: one for the calling thread plus one per helper. */
-    public static int slots() {
-        return 1 + HELPERS;
+    /**
+     * Calls below this many multiply-adds run on the calling thread: handing heads to a helper costs tens of
+     * microseconds, about a decoded row's whole work.
+     */
+    public static final long WORTH_A_HELPER = 1L << 18;
+
+    /** The helper threads of this process ({@value #PROPERTY}). */
+    public static int helpers() {
+        return HELPERS;
+    }
+
+    /** The scratch slots a {@link #run} over {@code heads} heads can use: the calling thread plus its helpers. */
+    public static int slots(int heads) {
+        return Math.max(1, Math.min(1 + HELPERS, heads));
     }
 
     /**
-     * Runs {@code work} for heads [0, heads), in parallel when {@code parallel} is true (callers pass false for
-     * work too small to be worth a thread hand-off, e.g. one decoded row). Returns when every head is done;
+     * Runs {@code work} for heads [0, heads), in parallel when the call's work ({@code multiplyAdds}, all heads)
+     * is at least {@link #WORTH_A_HELPER}; slots stay below {@link #slots(int)}. Returns when every head is done;
      * an exception from any head is rethrown here, after the others have stopped.
      */
-    public static void run(int heads, boolean parallel, HeadWork work) {
-        int helpers = parallel ? Math.min(HELPERS, heads - 1) : 0;
+    public static void run(int heads, long multiplyAdds, HeadWork work) {
+        int helpers = multiplyAdds >= WORTH_A_HELPER ? Math.min(HELPERS, heads - 1) : 0;
         if (helpers <= 0) {
             for (int h = 0; h < heads; h++) {
                 work.run(h, 0);
@@ -56,12 +70,15 @@ public final class ParallelHeads {
             return;
         }
         Batch batch = new Batch(heads, work, Thread.currentThread());
-        for (int i = 1; i <= helpers; i++) {
-            int slot = i;
-            POOL.execute(() -> batch.help(slot));
+        try {
+            for (int i = 1; i <= helpers; i++) {
+                int slot = i;
+                POOL.execute(() -> batch.help(slot));
+            }
+            batch.work(0);
+        } finally {
+            batch.awaitHelpers(); // also when a submission failed: no helper may outlive the call
         }
-        batch.work(0);
-        batch.awaitHelpers();
     }
 
     static int helpersFromProperty(String value) {
@@ -86,8 +103,8 @@ public final class ParallelHeads {
         private final HeadWork work;
         private final Thread caller;
         private final AtomicInteger nextHead = new AtomicInteger();
-        /** Helpers that started (may still be running) or were withdrawn before starting. */
-        private final AtomicInteger settled = new AtomicInteger();
+        /** Helpers that started (they may still be running); those that find the batch closed never count. */
+        private final AtomicInteger started = new AtomicInteger();
         private final AtomicInteger finished = new AtomicInteger();
         private volatile boolean closed;
         private volatile Throwable failure;
@@ -114,7 +131,7 @@ public final class ParallelHeads {
                 if (closed) {
                     return;
                 }
-                settled.incrementAndGet();
+                started.incrementAndGet();
             }
             try {
                 work(slot);
@@ -124,16 +141,26 @@ public final class ParallelHeads {
             }
         }
 
-        /** Closes the batch to helpers that have not started, then waits for those that have. */
+        /**
+         * Closes the batch to helpers that have not started, then waits for those that have. An interrupt does
+         * not cut the wait short (helpers write the caller's buffers); it is kept for the caller to see.
+         */
         void awaitHelpers() {
-            int started;
+            int running;
             synchronized (this) {
                 closed = true;
-                started = settled.get();
+                running = started.get();
             }
-            while (finished.get() < started) {
+            boolean interrupted = false;
+            while (finished.get() < running) {
                 LockSupport.park(this);
+                interrupted |= Thread.interrupted();
             }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+            // A helper's unpark may come after this returns: a spare permit only makes one later park return at
+            // once, and every park here is in a loop that re-checks its condition.
             Throwable t = failure;
             if (t instanceof RuntimeException e) {
                 throw e;

@@ -61,13 +61,13 @@ public final class ScalarFloatKernels implements FloatKernels {
         for (int t = 0; t < count; t++) {
             max = Math.max(max, s[t]);
         }
-        double sum = 0;
+        float sum = 0f;
         for (int t = 0; t < count; t++) {
-            float e = (float) Math.exp(s[t] - max);
+            float e = FixedExp.exp(s[t] - max);
             s[t] = e;
             sum += e;
         }
-        return (float) sum;
+        return sum;
     }
 
     /** The value rows all four of a block's rows see, four rows per value row read; then each row's own tail. */
@@ -143,7 +143,7 @@ public final class ScalarFloatKernels implements FloatKernels {
     public void elu1(float[] src, int srcOffset, float[] dst, int dstOffset, int count) {
         for (int i = 0; i < count; i++) {
             float x = src[srcOffset + i];
-            dst[dstOffset + i] = x > 0f ? x + 1f : (float) Math.exp(x);
+            dst[dstOffset + i] = x > 0f ? x + 1f : FixedExp.exp(x);
         }
     }
 }

@@ -12,13 +12,13 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
 
 /**
- * Both kernel implementations against plain double-precision sums written here, and against each other: the
- * fixed-order fused sums bit for bit, exp within {@link #EXP_ULPS} float ulps. Sizes cover whole vectors,
- * leftover columns and rows outside a block of four (every lane count from 4 to 16 floats leaves a tail).
+ * Both kernel implementations against plain double-precision sums and Math.exp, and against each other, bit for
+ * bit. Sizes cover whole vectors, leftover columns, four column blocks at once (the single-row paths: 69 is
+ * 4 x 16 + 5 and 37 is 4 x 8 + 5) and rows outside a block of four.
  */
 class FloatKernelsTest {
-    /** exp (SVML in the Vector API, fdlibm-style in Math.exp) agrees to this many float ulps per value. */
-    private static final int EXP_ULPS = 4;
+    /** FixedExp against Math.exp, in float ulps of the exact value. */
+    private static final int EXP_ULPS = 2;
     /** A float32 sum of up to a few hundred terms against the double reference, relative to the sum of |terms|. */
     private static final double SUM_TOLERANCE = 1e-5;
 
@@ -35,7 +35,7 @@ class FloatKernelsTest {
     @ParameterizedTest
     @ValueSource(ints = {1, 3, 4, 7, 9})
     void scoresEqualAPlainSumAndAgreeBitForBit(int rows) {
-        for (int cols : new int[] {5, 53}) { // below one vector; whole vectors and a leftover
+        for (int cols : new int[] {5, 37, 53, 69}) { // below one vector; whole vectors, leftovers, four blocks
             scoresAtWidth(rows, cols);
         }
     }
@@ -70,7 +70,7 @@ class FloatKernelsTest {
     @ParameterizedTest
     @ValueSource(ints = {1, 2, 4, 5, 8})
     void causalWeightedSumsSeeOneMoreRowPerQueryAndAgreeBitForBit(int rows) {
-        for (int dim : new int[] {6, 37}) {
+        for (int dim : new int[] {6, 37, 69}) {
             weightedSumsAtWidth(rows, dim);
         }
     }
@@ -164,18 +164,21 @@ class FloatKernelsTest {
         for (int t = 0; t < count; t++) {
             max = Math.max(max, s[t]);
         }
-        for (FloatKernels kernels : new FloatKernels[] {SCALAR, PANAMA}) {
-            float[] x = s.clone();
-            float sum = kernels.expMinusMax(x, count);
-            double expected = 0;
-            for (int t = 0; t < count; t++) {
-                double e = Math.exp(s[t] - max); // the float difference, as the kernel is defined
-                assertEquals(e, x[t], EXP_ULPS * Math.ulp((float) e), kernels.description() + " t " + t);
-                expected += e;
-            }
-            assertEquals(expected, sum, 1e-6 * expected, kernels.description());
-            assertEquals(s[count], x[count], "past count is not written");
+        float[] scalar = s.clone();
+        float[] panama = s.clone();
+        float scalarSum = SCALAR.expMinusMax(scalar, count);
+        float panamaSum = PANAMA.expMinusMax(panama, count);
+        double expected = 0;
+        for (int t = 0; t < count; t++) {
+            double e = Math.exp(s[t] - max); // the float difference, as the kernel is defined
+            double tolerance = e < Float.MIN_NORMAL ? Float.MIN_NORMAL : EXP_ULPS * Math.ulp((float) e); // flushed to 0
+            assertEquals(e, scalar[t], tolerance, "t " + t);
+            expected += e;
         }
+        assertEquals(expected, scalarSum, 1e-6 * expected);
+        assertEquals(expected, panamaSum, 1e-6 * expected, "the sum is added in another order: within rounding");
+        assertEquals(s[count], scalar[count], "past count is not written");
+        assertArrayEquals(scalar, panama, "the numerators are the same bits");
     }
 
     @Test
@@ -185,18 +188,52 @@ class FloatKernelsTest {
         src[2] = 0f;
         src[3] = -0f;
         src[4] = -30f;
-        for (FloatKernels kernels : new FloatKernels[] {SCALAR, PANAMA}) {
-            float[] dst = new float[1 + 70];
-            kernels.elu1(src, 2, dst, 1, 69);
-            for (int i = 0; i < 69; i++) {
-                float x = src[2 + i];
-                double expected = x > 0 ? x + 1.0 : Math.exp(x);
-                assertEquals(expected, dst[1 + i], EXP_ULPS * Math.ulp((float) expected), kernels.description() + " x " + x);
-                assertTrue(dst[1 + i] > 0f, "always positive");
-            }
-            assertEquals(0f, dst[0], "before dstOffset is not written");
-            assertEquals(0f, dst[70], "past count is not written");
+        src[5] = -100f;
+        float[] scalar = new float[1 + 70];
+        float[] panama = new float[1 + 70];
+        SCALAR.elu1(src, 2, scalar, 1, 69);
+        PANAMA.elu1(src, 2, panama, 1, 69);
+        for (int i = 0; i < 69; i++) {
+            float x = src[2 + i];
+            double expected = x > 0 ? x + 1.0 : Math.exp(x);
+            double tolerance = expected < Float.MIN_NORMAL ? Float.MIN_NORMAL : EXP_ULPS * Math.ulp((float) expected);
+            assertEquals(expected, scalar[1 + i], tolerance, "x " + x);
         }
+        assertEquals(0f, scalar[0], "before dstOffset is not written");
+        assertEquals(0f, scalar[70], "past count is not written");
+        assertArrayEquals(scalar, panama, "the same bits, the tail (69 = 4 x 16 + 5) included");
+    }
+
+    @Test
+    void fixedExpIsWithinTwoUlpsOfExpAcrossItsRange() {
+        double worst = 0;
+        for (int i = 0; i <= 2_000_000; i++) {
+            float x = FixedExp.LOWEST * i / 2_000_000f;
+            double exact = Math.exp(x);
+            double ulps = Math.abs(FixedExp.exp(x) - exact) / Math.ulp((float) exact);
+            worst = Math.max(worst, ulps);
+        }
+        assertTrue(worst <= EXP_ULPS, "worst " + worst + " ulps");
+        assertEquals(1f, FixedExp.exp(0f));
+        assertEquals(1f, FixedExp.exp(-0f));
+        assertEquals(0f, FixedExp.exp(Math.nextDown(FixedExp.LOWEST)), "below the normal range");
+        assertEquals(0f, FixedExp.exp(Float.NEGATIVE_INFINITY));
+        assertTrue(Float.isNaN(FixedExp.exp(Float.NaN)));
+    }
+
+    @Test
+    void simdExpHandlesTheEdgesAsTheScalarOne() {
+        float[] edges = {0f, -0f, FixedExp.LOWEST, Math.nextDown(FixedExp.LOWEST), Math.nextUp(FixedExp.LOWEST), -1e-30f,
+                -0.34657359f, -0.6931472f, -1f, -50f, -1000f, Float.NEGATIVE_INFINITY, Float.NaN, -3e38f, -1e-45f, -87f};
+        float[] values = new float[32];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = edges[i % edges.length];
+        }
+        float[] scalar = new float[32];
+        float[] panama = new float[32];
+        SCALAR.elu1(values, 0, scalar, 0, 32);
+        PANAMA.elu1(values, 0, panama, 0, 32);
+        assertArrayEquals(scalar, panama);
     }
 
     @Test
@@ -209,6 +246,32 @@ class FloatKernelsTest {
         assertTrue(missing.getMessage().contains("--add-modules jdk.incubator.vector"), missing.getMessage());
         IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class, () -> KernelChoice.choose("avx", true));
         assertEquals("-Dengram.kernels is 'avx'; valid values: auto, scalar, panama", unknown.getMessage());
+    }
+
+    @Test
+    void theSimdExpKeepsItsBitsOnceCompiled() {
+        // interpreted, the Vector API runs its Java fallback; after a few thousand calls C2 has compiled these
+        // kernels to SIMD instructions: the values must not change (they did with the API's own EXP)
+        Random random = new Random(5);
+        float[] src = new float[1024];
+        for (int i = 0; i < src.length; i++) {
+            src[i] = -90f + 95f * random.nextFloat();
+        }
+        float[] scalar = new float[src.length];
+        SCALAR.elu1(src, 0, scalar, 0, src.length);
+        float[] panama = new float[src.length];
+        float[] numerators = src.clone();
+        float[] expected = src.clone();
+        SCALAR.expMinusMax(expected, expected.length);
+        for (int call = 0; call < 3000; call++) {
+            PANAMA.elu1(src, 0, panama, 0, src.length);
+            System.arraycopy(src, 0, numerators, 0, src.length);
+            PANAMA.expMinusMax(numerators, numerators.length);
+            if (call % 500 == 0 || call == 2999) {
+                assertArrayEquals(scalar, panama, "elu1, call " + call);
+                assertArrayEquals(expected, numerators, "expMinusMax, call " + call);
+            }
+        }
     }
 
     private static float[] gaussian(Random random, int n) {

@@ -11,33 +11,46 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.junit.jupiter.api.Test;
 
 class ParallelHeadsTest {
 
+    private static final long BIG = ParallelHeads.WORTH_A_HELPER;
+
     @Test
     void theTestJvmHasTwoHelpers() {
         // the surefire argLine sets -Dengram.pluginThreads=2, so every module's tests take the parallel path
-        assertEquals(3, ParallelHeads.slots());
+        assertEquals(2, ParallelHeads.helpers());
+        assertEquals(3, ParallelHeads.slots(8));
+        assertEquals(2, ParallelHeads.slots(2), "no more slots than heads");
+        assertEquals(1, ParallelHeads.slots(1));
     }
 
     @Test
-    void everyHeadRunsOnceAndNoSlotIsUsedByTwoThreadsAtOnce() throws InterruptedException {
+    void everyHeadRunsOnceAndNoSlotIsUsedByTwoThreadsAtOnce() {
+        AtomicInteger helperSlots = new AtomicInteger();
         for (int round = 0; round < 200; round++) {
             int heads = 1 + round % 13;
             AtomicIntegerArray runs = new AtomicIntegerArray(heads);
-            AtomicBoolean[] busy = new AtomicBoolean[ParallelHeads.slots()];
+            AtomicBoolean[] busy = new AtomicBoolean[ParallelHeads.slots(heads)];
             for (int i = 0; i < busy.length; i++) {
                 busy[i] = new AtomicBoolean();
             }
             AtomicBoolean overlap = new AtomicBoolean();
-            ParallelHeads.run(heads, true, (h, slot) -> {
+            ParallelHeads.run(heads, BIG, (h, slot) -> {
                 if (!busy[slot].compareAndSet(false, true)) {
                     overlap.set(true);
                 }
                 runs.incrementAndGet(h);
-                Thread.onSpinWait();
+                if (slot > 0) {
+                    helperSlots.incrementAndGet();
+                }
+                long until = System.nanoTime() + 20_000; // some work, so that helpers and caller overlap
+                while (System.nanoTime() < until) {
+                    Thread.onSpinWait();
+                }
                 busy[slot].set(false);
             });
             for (int h = 0; h < heads; h++) {
@@ -45,13 +58,14 @@ class ParallelHeadsTest {
             }
             assertFalse(overlap.get(), "a slot's scratch was used by two threads at once");
         }
+        assertTrue(helperSlots.get() > 0, "no head ran on a helper in 200 calls");
     }
 
     @Test
     void helpersTakeHeadsWhileTheCallerWorks() {
         CountDownLatch helperRan = new CountDownLatch(1);
         Set<String> threads = ConcurrentHashMap.newKeySet();
-        ParallelHeads.run(4, true, (h, slot) -> {
+        ParallelHeads.run(4, BIG, (h, slot) -> {
             threads.add(Thread.currentThread().getName());
             if (slot > 0) {
                 helperRan.countDown();
@@ -70,7 +84,7 @@ class ParallelHeadsTest {
     void smallWorkStaysOnTheCallingThread() {
         Thread caller = Thread.currentThread();
         int[] ran = {0};
-        ParallelHeads.run(8, false, (h, slot) -> {
+        ParallelHeads.run(8, BIG - 1, (h, slot) -> {
             assertSame(caller, Thread.currentThread());
             assertEquals(0, slot);
             assertEquals(ran[0]++, h, "in order");
@@ -83,12 +97,47 @@ class ParallelHeadsTest {
         for (int failing = 0; failing < 6; failing++) {
             int bad = failing;
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () ->
-                    ParallelHeads.run(6, true, (h, slot) -> {
+                    ParallelHeads.run(6, BIG, (h, slot) -> {
                         if (h == bad) {
                             throw new IllegalArgumentException("head " + h);
                         }
                     }));
             assertEquals("head " + bad, e.getMessage());
+        }
+    }
+
+    @Test
+    void anInterruptDoesNotCutTheWaitShortAndIsKept() {
+        for (int round = 0; round < 20; round++) {
+            AtomicBoolean helperStarted = new AtomicBoolean();
+            AtomicBoolean helperDone = new AtomicBoolean();
+            AtomicBoolean callerInterrupted = new AtomicBoolean();
+            Thread caller = Thread.currentThread();
+            ParallelHeads.run(2, BIG, (h, slot) -> {
+                if (slot == 0) {
+                    caller.interrupt(); // the caller then waits for the helper's head, interrupted
+                    callerInterrupted.set(true);
+                } else {
+                    helperStarted.set(true);
+                    long until = System.nanoTime() + 5_000_000;
+                    while (System.nanoTime() < until) {
+                        Thread.onSpinWait();
+                    }
+                    helperDone.set(true);
+                }
+            });
+            boolean interrupted = Thread.interrupted(); // also clears it for the next round
+            assertEquals(callerInterrupted.get(), interrupted, "the interrupt is kept for the caller");
+            assertTrue(!helperStarted.get() || helperDone.get(), "returned before the helper's head was done");
+        }
+    }
+
+    @Test
+    void aNestedRunFromAnotherPluginInsideAHeadCompletes() {
+        AtomicIntegerArray inner = new AtomicIntegerArray(4 * 3);
+        ParallelHeads.run(4, BIG, (h, slot) -> ParallelHeads.run(3, BIG, (i, s) -> inner.incrementAndGet(h * 3 + i)));
+        for (int i = 0; i < inner.length(); i++) {
+            assertEquals(1, inner.get(i), "inner head " + i);
         }
     }
 
