@@ -75,8 +75,8 @@ public final class EngramRunner {
             // warm-up, not counted in the progress bar's total: JIT (the plugins' loops), ORT's first runs, buffer
             // shapes (full segments and the partial lengths decode uses). At least WARM_UP_SEGMENTS segments and
             // WARM_UP_NANOS of them, since the SIMD kernels run many times slower until C2 has compiled them
-            // (about a second in); then tokens fed one at a time, so the decode path's loops (one row per call)
-            // are compiled before they are timed too.
+            // (about a second in); then tokens fed one at a time (at least 4 x --decode-tokens and 1.5 s, at most
+            // 256), so the decode path's loops (one row per call) are compiled before they are timed too.
             ModelSequence warm = engine.newSequence();
             int[] segmentTokens = tokens(s, vocab, 3);
             long warmStart = System.nanoTime();
@@ -84,7 +84,9 @@ public final class EngramRunner {
                 engine.ingest(warm, segmentTokens);
             }
             int[] one = new int[1];
-            for (int i = 0; i < Math.min(decodeTokens, s - 1) * 4; i++) {
+            long decodeStart = System.nanoTime();
+            for (int i = 0; decodeTokens > 0 && i < 256
+                    && (i < 4 * decodeTokens || System.nanoTime() - decodeStart < WARM_UP_NANOS / 2); i++) {
                 one[0] = 1 + i % (vocab - 1);
                 engine.ingest(warm, one);
             }
