@@ -46,7 +46,11 @@ final class PanamaFloatKernels implements FloatKernels {
         int whole = SPECIES.loopBound(cols);
         int r = 0;
         for (; r + 3 < rows; r += 4) {
-            for (int t = 0; t < whole; t += LANES) {
+            int t = 0;
+            for (; t + 2 * LANES <= whole; t += 2 * LANES) {
+                scoreFourRowsTwoBlocks(q, qOffset + r * dim, dim, keysByDim, t, out, r);
+            }
+            for (; t < whole; t += LANES) {
                 scoreFourRows(q, qOffset + r * dim, dim, keysByDim, t, out, r);
             }
             if (whole < cols) {
@@ -65,6 +69,50 @@ final class PanamaFloatKernels implements FloatKernels {
                 scoreOneRow(q, qOffset + r * dim, dim, keysByDim, cols - LANES, out[r]);
             }
         }
+    }
+
+    /**
+     * Columns [t, t + 2 LANES) of rows r .. r + 3: eight accumulators, so each broadcast query value feeds two
+     * multiply-adds (the loads, not the arithmetic, bound these loops).
+     */
+    private static void scoreFourRowsTwoBlocks(float[] q, int q0, int dim, float[][] keysByDim, int t, float[][] out,
+                                               int r) {
+        int q1 = q0 + dim;
+        int q2 = q1 + dim;
+        int q3 = q2 + dim;
+        FloatVector a0 = FloatVector.zero(SPECIES);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        for (int d = 0; d < dim; d++) {
+            float[] kd = keysByDim[d];
+            FloatVector k = FloatVector.fromArray(SPECIES, kd, t);
+            FloatVector l = FloatVector.fromArray(SPECIES, kd, t + LANES);
+            FloatVector x = splat(q[q0 + d]);
+            a0 = k.fma(x, a0);
+            b0 = l.fma(x, b0);
+            x = splat(q[q1 + d]);
+            a1 = k.fma(x, a1);
+            b1 = l.fma(x, b1);
+            x = splat(q[q2 + d]);
+            a2 = k.fma(x, a2);
+            b2 = l.fma(x, b2);
+            x = splat(q[q3 + d]);
+            a3 = k.fma(x, a3);
+            b3 = l.fma(x, b3);
+        }
+        a0.intoArray(out[r], t);
+        a1.intoArray(out[r + 1], t);
+        a2.intoArray(out[r + 2], t);
+        a3.intoArray(out[r + 3], t);
+        b0.intoArray(out[r], t + LANES);
+        b1.intoArray(out[r + 1], t + LANES);
+        b2.intoArray(out[r + 2], t + LANES);
+        b3.intoArray(out[r + 3], t + LANES);
     }
 
     /** Columns [t, t + LANES) of rows r .. r + 3, whose queries start at q[q0], dim apart. */
@@ -190,7 +238,11 @@ final class PanamaFloatKernels implements FloatKernels {
         int whole = SPECIES.loopBound(dim);
         int r = 0;
         for (; r + 3 < rows; r += 4) {
-            for (int j = 0; j < whole; j += LANES) {
+            int j = 0;
+            for (; j + 2 * LANES <= whole; j += 2 * LANES) {
+                weighFourRowsTwoBlocks(weights, r, values, count + r, j, out);
+            }
+            for (; j < whole; j += LANES) {
                 weighFourRows(weights, r, values, count + r, j, out);
             }
             if (whole < dim) {
@@ -209,6 +261,66 @@ final class PanamaFloatKernels implements FloatKernels {
                 weighOneRow(weights[r], values, count + r, dim - LANES, out[r]);
             }
         }
+    }
+
+    /** Columns [j, j + 2 LANES) of rows r .. r + 3 (as {@link #weighFourRows}): each broadcast weight feeds two. */
+    private static void weighFourRowsTwoBlocks(float[][] weights, int r, float[][] values, int shared, int j,
+                                               float[][] out) {
+        float[] w0 = weights[r];
+        float[] w1 = weights[r + 1];
+        float[] w2 = weights[r + 2];
+        float[] w3 = weights[r + 3];
+        FloatVector a0 = FloatVector.zero(SPECIES);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        for (int t = 0; t < shared; t++) {
+            float[] vt = values[t];
+            FloatVector v = FloatVector.fromArray(SPECIES, vt, j);
+            FloatVector u = FloatVector.fromArray(SPECIES, vt, j + LANES);
+            FloatVector x = splat(w0[t]);
+            a0 = v.fma(x, a0);
+            b0 = u.fma(x, b0);
+            x = splat(w1[t]);
+            a1 = v.fma(x, a1);
+            b1 = u.fma(x, b1);
+            x = splat(w2[t]);
+            a2 = v.fma(x, a2);
+            b2 = u.fma(x, b2);
+            x = splat(w3[t]);
+            a3 = v.fma(x, a3);
+            b3 = u.fma(x, b3);
+        }
+        for (int extra = 1; extra <= 3; extra++) { // row r + i sees i more value rows
+            float[] vt = values[shared + extra - 1];
+            FloatVector v = FloatVector.fromArray(SPECIES, vt, j);
+            FloatVector u = FloatVector.fromArray(SPECIES, vt, j + LANES);
+            if (extra <= 1) {
+                FloatVector x = splat(w1[shared]);
+                a1 = v.fma(x, a1);
+                b1 = u.fma(x, b1);
+            }
+            if (extra <= 2) {
+                FloatVector x = splat(w2[shared + extra - 1]);
+                a2 = v.fma(x, a2);
+                b2 = u.fma(x, b2);
+            }
+            FloatVector x = splat(w3[shared + extra - 1]);
+            a3 = v.fma(x, a3);
+            b3 = u.fma(x, b3);
+        }
+        a0.intoArray(out[r], j);
+        a1.intoArray(out[r + 1], j);
+        a2.intoArray(out[r + 2], j);
+        a3.intoArray(out[r + 3], j);
+        b0.intoArray(out[r], j + LANES);
+        b1.intoArray(out[r + 1], j + LANES);
+        b2.intoArray(out[r + 2], j + LANES);
+        b3.intoArray(out[r + 3], j + LANES);
     }
 
     /** Columns [j, j + LANES) of rows r .. r + 3; row r sees {@code shared} value rows, each next row one more. */
