@@ -72,7 +72,6 @@ final class CachedAttention implements Attention {
     private int length;
 
     private float[] rotatedQueries = new float[0];
-    private float[] rotatedKeys = new float[0];
     /** Per thread slot ({@link ParallelHeads}): the scratch of one head's query blocks. */
     private final HeadScratch[] scratch;
     /** The segment being attended, for {@link #attendHead} on whichever thread runs a head. */
@@ -201,39 +200,52 @@ final class CachedAttention implements Attention {
         if (rope != null) {
             rope.prepare(start, n);
         }
-        for (int g = 0; g < kvHeads; g++) {
-            int kSrc = k.offset() + g * n * keyDim;
-            float[] ka = k.array();
-            if (rope != null) {
-                rope.rotate(ka, kSrc, rotatedKeys, 0, start, n);
-                ka = rotatedKeys;
-                kSrc = 0;
-            }
-            float[][] kg = keys[g];
-            for (int i = 0; i < n; i++) {
-                int row = kSrc + i * keyDim;
-                for (int d = 0; d < keyDim; d++) {
-                    kg[d][length + i] = ka[row + d];
-                }
-            }
-            int vSrc = v.offset() + g * n * valueDim;
-            for (int i = 0; i < n; i++) {
-                System.arraycopy(v.array(), vSrc + i * valueDim, values[g][length + i], 0, valueDim);
-            }
-        }
         for (int i = 0; i < n; i++) {
             positions[length + i] = start + i;
         }
-
-        call.set(q, n, from, start);
+        call.set(q, k, v, n, from, start);
+        if (group > 1) { // several heads read each kv head: stage them all first
+            for (int g = 0; g < kvHeads; g++) {
+                stageKvHead(g, scratch[0]);
+            }
+        }
         ParallelHeads.run(heads, (long) heads * rows * (length + n) * (keyDim + valueDim), attendHead);
         return n;
+    }
+
+    /** kv head g's (rotated) keys and values of the segment into cache slots [length, length + N). */
+    private void stageKvHead(int g, HeadScratch scratch) {
+        int n = call.n;
+        Tensor k = call.k;
+        Tensor v = call.v;
+        int kSrc = k.offset() + g * n * keyDim;
+        float[] ka = k.array();
+        if (rope != null) {
+            float[] rotated = scratch.rotatedKeys(n * keyDim);
+            rope.rotate(ka, kSrc, rotated, 0, call.start, n);
+            ka = rotated;
+            kSrc = 0;
+        }
+        float[][] kg = keys[g];
+        for (int i = 0; i < n; i++) {
+            int row = kSrc + i * keyDim;
+            for (int d = 0; d < keyDim; d++) {
+                kg[d][length + i] = ka[row + d];
+            }
+        }
+        int vSrc = v.offset() + g * n * valueDim;
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(v.array(), vSrc + i * valueDim, values[g][length + i], 0, valueDim);
+        }
     }
 
     /** Query rows [from, N) of head h into {@link #output}, with the scratch of thread slot {@code slot}. */
     private void attendHead(int h, int slot) {
         HeadScratch scratch = this.scratch[slot];
         scratch.ensureTokens(length + call.n); // grown by the thread that uses it, only when it is used
+        if (group == 1) { // head h alone reads kv head h: stage it here, on this head's thread
+            stageKvHead(h, scratch);
+        }
         int n = call.n;
         int from = call.from;
         long start = call.start;
@@ -291,7 +303,6 @@ final class CachedAttention implements Attention {
     private void ensureScratch(int n, int rows) {
         if (rope != null && rotatedQueries.length < heads * n * keyDim) {
             rotatedQueries = new float[heads * n * keyDim];
-            rotatedKeys = new float[n * keyDim];
         }
         if (output.length < heads * rows * valueDim) {
             output = new float[Math.max(heads * rows * valueDim, 2 * output.length)];
@@ -424,23 +435,38 @@ final class CachedAttention implements Attention {
     /** The arguments of one {@link #stage} call that the per-head work reads. */
     private static final class Call {
         Tensor q;
+        Tensor k;
+        Tensor v;
         int n;
         int from;
         long start;
 
-        void set(Tensor q, int n, int from, long start) {
+        void set(Tensor q, Tensor k, Tensor v, int n, int from, long start) {
             this.q = q;
+            this.k = k;
+            this.v = v;
             this.n = n;
             this.from = from;
             this.start = start;
         }
     }
 
-    /** One thread's scratch: scores, then softmax weights, of a block's queries; their output accumulators. */
+    /**
+     * One thread's scratch: scores, then softmax weights, of a block's queries; their output accumulators; a
+     * kv head's rotated keys.
+     */
     private static final class HeadScratch {
         final float[][] scores = new float[BLOCK][0];
         final float[][] acc;
         final float[] inv = new float[BLOCK];
+        private float[] rotatedKeys = new float[0];
+
+        float[] rotatedKeys(int size) {
+            if (rotatedKeys.length < size) {
+                rotatedKeys = new float[size];
+            }
+            return rotatedKeys;
+        }
 
         HeadScratch(int valueDim) {
             acc = new float[BLOCK][valueDim];

@@ -30,7 +30,13 @@ class ThreadIndependenceTest {
     @EnumSource(PositionalEncoding.class)
     void parallelSimdPathMatchesTheReferenceAndARowAlone(PositionalEncoding positional) {
         assertEquals(2, ParallelHeads.helpers(), "the test JVM runs two helpers (surefire argLine)");
-        LayerSpec spec = new LayerSpec(4, 2, 64, 40, 8);
+        // two heads per kv head (staged before the heads run), and one (each head stages its own)
+        for (LayerSpec spec : new LayerSpec[] {new LayerSpec(4, 2, 64, 40, 8), new LayerSpec(4, 4, 64, 40, 8)}) {
+            check(positional, spec);
+        }
+    }
+
+    private void check(PositionalEncoding positional, LayerSpec spec) {
         int window = 128;
         double theta = 10000.0;
         Map<String, Object> config = Map.of("positional", positional.name().toLowerCase(), "ropeTheta", theta,
