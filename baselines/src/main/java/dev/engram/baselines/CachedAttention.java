@@ -254,7 +254,8 @@ final class CachedAttention implements Attention {
         float[] qa;
         int qOffset;
         if (rope != null) {
-            rope.rotate(q.array(), q.offset() + h * n * keyDim, rotatedQueries, h * n * keyDim, start, n);
+            // only the rows computed: a decoded token rotates its own query, not the whole segment's again
+            rope.rotate(q.array(), q.offset() + h * n * keyDim, rotatedQueries, h * n * keyDim, start, from, n);
             qa = rotatedQueries;
             qOffset = 0;
         } else {

@@ -58,6 +58,25 @@ class PositionalEncodingTest {
     }
 
     @Test
+    void rotatingRowsFromAnOffsetLeavesTheEarlierRowsAndMatchesTheWholeRotation() {
+        int dim = 8;
+        int count = 40;
+        long start = 777;
+        float[] x = new float[count * dim];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) Math.cos(0.11 * i) - 0.25f;
+        }
+        float[] whole = new float[x.length];
+        new Rope(dim, 10000.0).rotate(x, 0, whole, 0, start, count);
+        float[] part = new float[x.length];
+        java.util.Arrays.fill(part, 9f);
+        new Rope(dim, 10000.0).rotate(x, 0, part, 0, start, 31, count);
+        for (int i = 0; i < x.length; i++) {
+            assertEquals(i < 31 * dim ? 9f : whole[i], part[i], 0f, "value " + i);
+        }
+    }
+
+    @Test
     void ropePairsDimensionIWithIPlusHalfNotWithItsNeighbour() {
         // dk = 4, theta = 4: pair (0, 2) has frequency 4^0 = 1, pair (1, 3) has 4^(-2/4) = 0.5.
         Rope rope = new Rope(4, 4.0);

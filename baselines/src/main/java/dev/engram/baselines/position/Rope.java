@@ -95,10 +95,18 @@ public final class Rope {
      * {@link #prepare}(start, >= count) first. {@code src} and {@code dst} may be the same range.
      */
     public void rotate(float[] src, int srcOffset, float[] dst, int dstOffset, long start, int count) {
+        rotate(src, srcOffset, dst, dstOffset, start, 0, count);
+    }
+
+    /**
+     * As {@link #rotate(float[], int, float[], int, long, int)}, but only rows [from, count) (row t still at
+     * {@code srcOffset + t * dim}, position {@code start + t}): a segment in progress rotates only its new rows.
+     */
+    public void rotate(float[] src, int srcOffset, float[] dst, int dstOffset, long start, int from, int count) {
         if (start != tableStart || count > tableLength) {
             prepare(start, count);
         }
-        for (int t = 0; t < count; t++) {
+        for (int t = from; t < count; t++) {
             int s = srcOffset + t * dim;
             int d = dstOffset + t * dim;
             int c = t * half;
