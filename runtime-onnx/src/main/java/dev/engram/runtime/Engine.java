@@ -96,7 +96,7 @@ public final class Engine implements AutoCloseable {
         this.warnings = List.copyOf(warnings);
         this.spec = manifest.architecture().layerSpec();
         this.vocab = manifest.architecture().vocabSize();
-        this.pool = new Workspace.Pool(ai.onnxruntime.OrtEnvironment.getEnvironment(), manifest.architecture(), segmentLength);
+        this.pool = new Workspace.Pool(OnnxGraphs.environment(), manifest.architecture(), segmentLength);
         this.partialRows = factory.everyLayerDeclares(Capability.PARTIAL_ROWS);
     }
 

@@ -129,7 +129,12 @@ public final class OnnxGraphs implements AutoCloseable {
         }
     }
 
-    static OrtEnvironment environment() {
+    static {
+        NativeLibraries.prepare(); // before the first ONNX Runtime class loads its libraries
+    }
+
+    /** ONNX Runtime's environment, its native libraries loaded from the cache ({@link NativeLibraries}). */
+    public static OrtEnvironment environment() {
         return OrtEnvironment.getEnvironment();
     }
 
