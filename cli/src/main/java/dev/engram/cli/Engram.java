@@ -19,7 +19,18 @@ public final class Engram implements Runnable {
     }
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        System.exit(execute(commandLine(), args));
+    }
+
+    /**
+     * Runs {@code args} and flushes both writers: picocli's writers flush on println but not on print, and the
+     * {@code System.exit} in {@link #main} would lose what a command printed without a line end.
+     */
+    static int execute(CommandLine cl, String... args) {
+        int code = cl.execute(args);
+        cl.getOut().flush();
+        cl.getErr().flush();
+        return code;
     }
 
     /** The configured command line; tests run it in-process. */

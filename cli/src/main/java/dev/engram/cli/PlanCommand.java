@@ -62,6 +62,7 @@ final class PlanCommand implements Callable<Integer> {
         SequenceFactory factory = Guice.createInjector(
                 new EngramModule(config, Collections.nCopies(layers, layer), randomWeights)).getInstance(SequenceFactory.class);
         out.print(factory.plan().describe());
+        out.flush(); // the launcher's System.exit does not flush picocli's writer
         if (segments <= 0) {
             return 0;
         }
@@ -86,6 +87,7 @@ final class PlanCommand implements Callable<Integer> {
             out.printf("segment %d: tokens %d, output norm %.4f, state %d bytes%n", s, sequence.position(),
                     Math.sqrt(norm), sequence.stateBytes());
         }
+        out.flush();
         return 0;
     }
 }

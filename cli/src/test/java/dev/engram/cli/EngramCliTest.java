@@ -104,6 +104,49 @@ class EngramCliTest {
     }
 
     @Test
+    void planWithoutSegmentsPrintsThePlanThroughTheLaunchersBufferedWriter() throws IOException {
+        Path config = dir.resolve("c.yaml");
+        Files.writeString(config, "layers:\n  default: {attention: {provider: window, window: 64}}\n");
+        java.io.StringWriter sink = new java.io.StringWriter();
+        picocli.CommandLine cl = Engram.commandLine();
+        // as picocli's own System.out writer: buffered, flushed by println only
+        cl.setOut(new java.io.PrintWriter(new java.io.BufferedWriter(sink), true));
+        assertEquals(0, Engram.execute(cl, "plan", "--config", config.toString(), "--layers", "2"));
+        assertTrue(sink.toString().contains("layer  1  attention window {window=64}"), "printed: '" + sink + "'");
+    }
+
+    @Test
+    void providersShowOriginCapabilitiesAndWeights() {
+        CliRun r = run("providers");
+        // infini keeps one gate per head (SCHEMES.md: beta [H]); the example layer has 4 heads
+        assertTrue(r.out().contains("memory infini  (dev.engram.memory.infini."), r.out());
+        assertTrue(r.out().matches("(?s).*memory infini  \\([^)]*, (jar|classes) [^)]*\\).*"), r.out());
+        assertTrue(r.out().contains("weights (heads 4, kvHeads 4, head dims 16, model dim 64; in a package layers.{i}.infini.NAME): beta [4]"),
+                r.out());
+        assertTrue(r.out().matches("(?s).*memory infini .*?capabilities: [^\\n]*grouped_query_heads.*"), r.out());
+        assertTrue(!r.out().contains("broken "), r.out());
+    }
+
+    @Test
+    void providersListsABrokenPluginInsteadOfFailing() throws IOException {
+        Path plugin = dir.resolve("plugin");
+        Path services = plugin.resolve("META-INF/services/dev.engram.spi.LongTermMemoryProvider");
+        Files.createDirectories(services.getParent());
+        Files.writeString(services, "com.example.RecentMaen\n"); // a typo in the services file
+        ClassLoader before = Thread.currentThread().getContextClassLoader();
+        try (java.net.URLClassLoader loader = new java.net.URLClassLoader(new java.net.URL[] {plugin.toUri().toURL()}, before)) {
+            Thread.currentThread().setContextClassLoader(loader);
+            CliRun r = run("providers");
+            assertEquals(0, r.exit(), r.all());
+            assertTrue(r.out().contains("memory infini "), r.out());
+            assertTrue(r.out().contains("broken ?  (an entry of META-INF/services/dev.engram.spi.LongTermMemoryProvider)"), r.out());
+            assertTrue(r.out().contains("com.example.RecentMaen"), r.out());
+        } finally {
+            Thread.currentThread().setContextClassLoader(before);
+        }
+    }
+
+    @Test
     void aBadConfigExitsWithEveryProblemListed() throws IOException {
         Path config = dir.resolve("c.yaml");
         Files.writeString(config, """

@@ -26,51 +26,108 @@ import java.util.regex.Pattern;
 /**
  * The providers on the class path, found with {@link ServiceLoader} and looked up by name.
  *
- * <p>Loading is strict: a malformed name, a name registered twice within a kind, or a provider built
- * against another SPI version fails here, with the classes named, instead of first-wins or a linkage
- * error later. Lookups of unknown names list what is available.
+ * <p>Loading is strict about names: a malformed name or a name registered twice within a kind fails here, with the
+ * classes named, instead of first-wins. A plugin that cannot be used (a class missing from its jar, a services file
+ * naming a class that is not there, built against another SPI version) does not stop the providers that work: it is
+ * kept as a {@link BrokenPlugin}, reported by {@link #broken()}, and its problem is the error of any lookup that
+ * could have meant it. So a command that never names it runs, and one that does fails saying why.
  */
 public final class ProviderRegistry {
     private static final Pattern NAME = Pattern.compile("[a-z][a-z0-9-]{0,63}");
+    /** ServiceLoader resumes after a failing entry; this bounds the loop should an iterator fail the same way forever. */
+    private static final int MAX_FAILURES = 1000;
+
+    /**
+     * A plugin listed in a services file that could not be loaded.
+     *
+     * @param name the provider's name where it is known (an SPI version mismatch), else null
+     * @param what the class or the services entry, for people
+     * @param problem one line: what went wrong and what to do
+     */
+    public record BrokenPlugin(String name, String what, String problem) {
+        public BrokenPlugin {
+            java.util.Objects.requireNonNull(what, "what is null");
+            java.util.Objects.requireNonNull(problem, "problem is null");
+        }
+    }
 
     private final Map<String, AttentionProvider> attentions;
     private final Map<String, LongTermMemoryProvider> memories;
+    private final List<BrokenPlugin> broken;
 
-    private ProviderRegistry(Map<String, AttentionProvider> attentions, Map<String, LongTermMemoryProvider> memories) {
+    private ProviderRegistry(Map<String, AttentionProvider> attentions, Map<String, LongTermMemoryProvider> memories,
+                             List<BrokenPlugin> broken) {
         this.attentions = Collections.unmodifiableMap(attentions);
         this.memories = Collections.unmodifiableMap(memories);
+        this.broken = List.copyOf(broken);
     }
 
     /**
      * Every provider visible to {@code loader}. A listed class that is missing, cannot be linked against this
-     * runtime (NoClassDefFoundError, AbstractMethodError, ...) or cannot be instantiated fails here with a
-     * {@link ProviderException} naming the class, never as a linkage error later.
+     * runtime (NoClassDefFoundError, AbstractMethodError, ...), cannot be instantiated or was built against another
+     * SPI version is recorded in {@link #broken()} (with the class and its services file named), never thrown as a
+     * linkage error later. A malformed or duplicate name still fails here.
      */
     public static ProviderRegistry load(ClassLoader loader) {
         List<Provider> found = new ArrayList<>();
-        loadAll(AttentionProvider.class, loader, found);
-        loadAll(LongTermMemoryProvider.class, loader, found);
-        return of(found);
+        List<BrokenPlugin> broken = new ArrayList<>();
+        loadAll(AttentionProvider.class, loader, found, broken);
+        loadAll(LongTermMemoryProvider.class, loader, found, broken);
+        List<Provider> usable = new ArrayList<>();
+        for (Provider p : found) {
+            String name;
+            try {
+                name = p.name();
+            } catch (RuntimeException | LinkageError e) {
+                broken.add(new BrokenPlugin(null, p.getClass().getName(), "provider class " + p.getClass().getName()
+                        + " has no usable name(): " + e + "; " + REBUILD));
+                continue;
+            }
+            checkName(p); // a malformed name is the plugin author's bug, which any test of the plugin finds: loud
+            try {
+                check(p);
+                usable.add(p);
+            } catch (ProviderException e) {
+                broken.add(new BrokenPlugin(name, p.getClass().getName(), e.getMessage()));
+            }
+        }
+        for (BrokenPlugin b : broken) {
+            if (WARNED.add(b.problem())) {
+                LOG.log(System.Logger.Level.WARNING, "skipping a plugin that cannot be loaded (commands that do not name it"
+                        + " still run): " + b.problem());
+            }
+        }
+        return of(usable, broken);
     }
 
-    private static void loadAll(Class<? extends Provider> kind, ClassLoader loader, List<Provider> found) {
+    private static final System.Logger LOG = System.getLogger(ProviderRegistry.class.getName());
+    /** Each broken plugin is reported once per process, however often the class path is scanned. */
+    private static final java.util.Set<String> WARNED = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    private static void loadAll(Class<? extends Provider> kind, ClassLoader loader, List<Provider> found,
+                                List<BrokenPlugin> broken) {
         Iterator<? extends Provider> it = ServiceLoader.load(kind, loader).iterator();
-        while (true) {
+        String culprits = null;
+        for (int failures = 0; failures < MAX_FAILURES; ) {
             try {
                 if (!it.hasNext()) {
                     return;
                 }
                 found.add(it.next());
             } catch (ServiceConfigurationError e) {
-                throw new ProviderException("a provider listed in META-INF/services/" + kind.getName()
-                        + " could not be loaded: " + e.getMessage()
-                        + (e.getCause() != null ? " (" + e.getCause() + ")" : "") + listedIn(kind, loader)
-                        + "; " + REBUILD, e);
+                failures++;
+                culprits = culprits != null ? culprits : listedIn(kind, loader);
+                broken.add(new BrokenPlugin(null, "an entry of META-INF/services/" + kind.getName(),
+                        "a provider listed in META-INF/services/" + kind.getName() + " could not be loaded: " + e.getMessage()
+                        + (e.getCause() != null ? " (" + e.getCause() + ")" : "") + culprits + "; " + REBUILD));
             } catch (LinkageError e) {
                 // ServiceLoader only wraps ClassNotFoundException: a class whose own dependencies are missing or
                 // changed (built against another Engram) surfaces as a raw LinkageError from the iterator.
-                throw new ProviderException("a provider listed in META-INF/services/" + kind.getName()
-                        + " cannot be linked against this runtime: " + e + listedIn(kind, loader) + "; " + REBUILD, e);
+                failures++;
+                culprits = culprits != null ? culprits : listedIn(kind, loader);
+                broken.add(new BrokenPlugin(null, "an entry of META-INF/services/" + kind.getName(),
+                        "a provider listed in META-INF/services/" + kind.getName() + " cannot be linked against this runtime: "
+                        + e + culprits + "; " + REBUILD));
             }
         }
     }
@@ -112,21 +169,18 @@ public final class ProviderRegistry {
         return load(ProviderRegistry.class.getClassLoader());
     }
 
-    /** A registry over exactly {@code providers} (tests, embedding). Same checks as {@link #load}. */
+    /** A registry over exactly {@code providers} (tests, embedding). Same checks as {@link #load}, but every problem throws. */
     public static ProviderRegistry of(List<? extends Provider> providers) {
+        for (Provider p : providers) {
+            check(p);
+        }
+        return of(providers, List.of());
+    }
+
+    private static ProviderRegistry of(List<? extends Provider> providers, List<BrokenPlugin> broken) {
         Map<String, AttentionProvider> attentions = new TreeMap<>();
         Map<String, LongTermMemoryProvider> memories = new TreeMap<>();
         for (Provider p : providers) {
-            try {
-                checkName(p);
-                checkSpiVersion(p);
-                p.stateVersion();
-                p.configSchema();
-            } catch (LinkageError e) {
-                // e.g. AbstractMethodError: compiled against an SPI without one of these methods
-                throw new ProviderException("provider class " + p.getClass().getName()
-                        + " does not match this runtime's memory-spi " + SpiVersion.CURRENT + ": " + e + "; " + REBUILD, e);
-            }
             if (p instanceof AttentionProvider a) {
                 putUnique(attentions, a, "attention");
             }
@@ -134,7 +188,20 @@ public final class ProviderRegistry {
                 putUnique(memories, m, "memory");
             }
         }
-        return new ProviderRegistry(attentions, memories);
+        return new ProviderRegistry(attentions, memories, broken);
+    }
+
+    private static void check(Provider p) {
+        try {
+            checkName(p);
+            checkSpiVersion(p);
+            p.stateVersion();
+            p.configSchema();
+        } catch (LinkageError e) {
+            // e.g. AbstractMethodError: compiled against an SPI without one of these methods
+            throw new ProviderException("provider class " + p.getClass().getName()
+                    + " does not match this runtime's memory-spi " + SpiVersion.CURRENT + ": " + e + "; " + REBUILD, e);
+        }
     }
 
     private static void checkName(Provider p) {
@@ -162,11 +229,16 @@ public final class ProviderRegistry {
         }
     }
 
+    /** The plugins that were listed but could not be loaded; empty when every plugin works. */
+    public List<BrokenPlugin> broken() {
+        return broken;
+    }
+
     public LongTermMemoryProvider memory(String name) {
         LongTermMemoryProvider p = memories.get(name);
         if (p == null) {
-            throw new ProviderException("no memory provider named '" + name + "'; available: " + memories.keySet()
-                    + (attentions.containsKey(name) ? " ('" + name + "' is an attention provider)" : ""));
+            throw unknown("no memory provider named '" + name + "'; available: " + memories.keySet()
+                    + (attentions.containsKey(name) ? " ('" + name + "' is an attention provider)" : ""), name, memories.keySet());
         }
         return p;
     }
@@ -174,8 +246,8 @@ public final class ProviderRegistry {
     public AttentionProvider attention(String name) {
         AttentionProvider p = attentions.get(name);
         if (p == null) {
-            throw new ProviderException("no attention provider named '" + name + "'; available: " + attentions.keySet()
-                    + (memories.containsKey(name) ? " ('" + name + "' is a memory provider)" : ""));
+            throw unknown("no attention provider named '" + name + "'; available: " + attentions.keySet()
+                    + (memories.containsKey(name) ? " ('" + name + "' is a memory provider)" : ""), name, attentions.keySet());
         }
         return p;
     }
@@ -188,8 +260,27 @@ public final class ProviderRegistry {
         if (memories.containsKey(name)) {
             return memories.get(name);
         }
-        throw new ProviderException("no provider named '" + name + "'; available attention: " + attentions.keySet()
-                + ", memory: " + memories.keySet());
+        java.util.Set<String> all = new java.util.TreeSet<>(attentions.keySet());
+        all.addAll(memories.keySet());
+        throw unknown("no provider named '" + name + "'; available attention: " + attentions.keySet()
+                + ", memory: " + memories.keySet(), name, all);
+    }
+
+    /**
+     * The error for a name nothing answers to: the broken plugin of that name if there is one; else the message,
+     * a "did you mean", and what failed to load or, with nothing broken, how plugins reach the class path.
+     */
+    private ProviderException unknown(String message, String name, java.util.Collection<String> candidates) {
+        for (BrokenPlugin b : broken) {
+            if (name.equals(b.name())) {
+                return new ProviderException(b.problem());
+            }
+        }
+        String hint = broken.isEmpty()
+                ? "; a plugin's jar must be on the class path (for ./engram: ENGRAM_PLUGINS=DIR, a folder of jars or one jar)"
+                : "; " + broken.size() + (broken.size() == 1 ? " plugin" : " plugins") + " could not be loaded: "
+                        + String.join(" | ", broken.stream().map(BrokenPlugin::problem).toList());
+        return new ProviderException(message + Suggestions.suggestion(name, candidates) + hint);
     }
 
     public List<String> memoryNames() {

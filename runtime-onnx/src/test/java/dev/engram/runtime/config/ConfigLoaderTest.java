@@ -68,7 +68,7 @@ class ConfigLoaderTest {
         assertTrue(p.contains("layers.3-4: unknown key 'memroy'; did you mean 'memory'?; known keys: [attention, memory]"), p.toString());
         assertTrue(p.contains("layers '0-3' and '3-4' overlap at layer 3; valid: each layer in at most one range"), p.toString());
         assertTrue(p.contains("layers key '9' is outside the model's layers; valid: 0 to 5, low end first"), p.toString());
-        assertTrue(p.stream().anyMatch(s -> s.startsWith("layers.default.attention: no attention provider named 'fake-windw'; available: [fake-window]")), p.toString());
+        assertTrue(p.stream().anyMatch(s -> s.startsWith("layers.default.attention: no attention provider named 'fake-windw'; available: [fake-window]; did you mean 'fake-window'?")), p.toString());
         assertTrue(p.contains("layers.0-3.memory 'fake-memory': unknown key 'updte'; did you mean 'update'?; known keys: [update, rate]"), p.toString());
         assertTrue(p.contains("layers.0-3.memory 'fake-memory': 'rate' is 7; valid: (0, 1]"), p.toString());
         assertTrue(e.getMessage().startsWith(dir.resolve("engram.yaml") + ": "), e.getMessage());
