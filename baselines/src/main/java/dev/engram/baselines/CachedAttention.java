@@ -329,10 +329,10 @@ final class CachedAttention implements Attention {
     @Override
     public Snapshot snapshot() {
         return SnapshotSupport.save(context, stateVersion, w -> {
-            w.writeInt(positional.ordinal());
-            w.writeDouble(ropeTheta);
-            w.writeInt(window);
-            w.writeLongs(java.util.Arrays.copyOf(positions, length));
+            w.name("positional").writeInt(positional.ordinal());
+            w.name("ropeTheta").writeDouble(ropeTheta);
+            w.name("window").writeInt(window);
+            w.name("positions").writeLongs(java.util.Arrays.copyOf(positions, length));
             if (flat.length < length * Math.max(keyDim, valueDim)) {
                 flat = new float[length * Math.max(keyDim, valueDim)];
             }
@@ -343,11 +343,11 @@ final class CachedAttention implements Attention {
                         flat[t * keyDim + d] = kd[t];
                     }
                 }
-                w.writeFloats(flat, 0, length * keyDim);
+                w.name("keys[" + g + "]").writeFloats(flat, 0, length * keyDim);
                 for (int t = 0; t < length; t++) {
                     System.arraycopy(values[g][t], 0, flat, t * valueDim, valueDim);
                 }
-                w.writeFloats(flat, 0, length * valueDim);
+                w.name("values[" + g + "]").writeFloats(flat, 0, length * valueDim);
             }
         });
     }

@@ -5,6 +5,7 @@ import dev.engram.api.Snapshot;
 import dev.engram.api.SnapshotException;
 import dev.engram.api.StateReader;
 import dev.engram.api.StateWriter;
+import java.util.List;
 import java.util.function.Consumer;
 import java.util.function.Function;
 
@@ -26,7 +27,18 @@ public final class SnapshotSupport {
     public static Snapshot save(LayerContext context, int stateVersion, Consumer<StateWriter> writeState) {
         StateWriter w = new StateWriter();
         writeState.accept(w);
+        LAST_LAYOUT.set(w.layout());
         return new Snapshot(context.provider(), stateVersion, context.spec(), w.toBytes());
+    }
+
+    private static final ThreadLocal<List<StateWriter.Field>> LAST_LAYOUT = ThreadLocal.withInitial(List::of);
+
+    /**
+     * The payload layout of the last snapshot this thread saved through {@link #save}: for diagnostics such as the
+     * test kit's "state field 'memory' differs at element 17"; empty before any save.
+     */
+    public static List<StateWriter.Field> lastLayout() {
+        return LAST_LAYOUT.get();
     }
 
     /**

@@ -145,6 +145,33 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
         });
     }
 
+    /**
+     * The memory reaches the output: after different pasts are written, the same segment's output (the combine, or
+     * a model-space addend) differs. A combine that ignores the readout, or a read that ignores what was written,
+     * fails here. The kit's weights are seeded random values, so no gate is exactly closed.
+     */
+    @Test
+    void whatWasWrittenChangesTheOutput() {
+        List<TestData.Inputs> in = inputs(spec());
+        int last = in.size() - 1;
+        LongTermMemory a = fresh();
+        LongTermMemory b = fresh();
+        run(a, in, 0, last);
+        long start = 0;
+        for (int s = 0; s < last; s++) {
+            TestData.Inputs other = TestData.inputs(spec(), in.get(s).q().dim(1), 5000 + s);
+            step(b, start, other);
+            start += other.q().dim(1);
+        }
+        TestData.Inputs now = in.get(last);
+        boolean perHead = a.read(segment(start, now)) instanceof Readout.PerHead;
+        List<Tensor> x = readAndCombine(a, segment(start, now), now.local());
+        List<Tensor> y = readAndCombine(b, segment(start, now), now.local());
+        int output = perHead ? 1 : 0; // the combine of a per-head readout; the addend of a model-space one
+        assertTrue(!x.get(output).bitEquals(y.get(output)), "two different pasts gave the same output for the same segment: "
+                + "the memory does not reach the output (does combine ignore the readout, or read ignore what was written?)");
+    }
+
     @Test
     void theFirstReadSeesAnEmptyMemory() {
         LongTermMemory memory = fresh();

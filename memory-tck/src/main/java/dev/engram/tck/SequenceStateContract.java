@@ -18,6 +18,7 @@ import dev.engram.spi.LayerContext;
 import dev.engram.spi.Provider;
 import dev.engram.spi.ProviderConfig;
 import dev.engram.spi.ProviderRegistry;
+import dev.engram.spi.SnapshotSupport;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -25,7 +26,12 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.UnaryOperator;
+import java.lang.reflect.Method;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.DynamicContainer;
+import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
 
 /**
  * The checks every attention and memory must pass, written once over a "subject" that runs one
@@ -41,6 +47,49 @@ abstract class SequenceStateContract<S extends SequenceState> {
     /** The provider's configuration as a user would write it; default: all defaults. */
     protected Map<String, Object> config() {
         return Map.of();
+    }
+
+    /**
+     * More configurations to check: every check of the kit runs again under each (as dynamic tests named after the
+     * configuration), so one subclass covers a provider's modes. Default: none.
+     */
+    protected List<Map<String, Object>> moreConfigs() {
+        return List.of();
+    }
+
+    /** The configuration the check in progress runs under: {@link #config()}, or one of {@link #moreConfigs()}. */
+    private Map<String, Object> underTest;
+
+    final Map<String, Object> activeConfig() {
+        return underTest != null ? underTest : config();
+    }
+
+    @TestFactory
+    Stream<DynamicContainer> everyCheckAgainUnderMoreConfigs() {
+        List<Method> checks = new ArrayList<>();
+        for (Class<?> c = getClass(); c != null && c != Object.class; c = c.getSuperclass()) {
+            if (!c.getPackageName().equals(SequenceStateContract.class.getPackageName())) {
+                continue; // only the kit's own checks, not a subclass's extra tests
+            }
+            for (Method m : c.getDeclaredMethods()) {
+                if (m.isAnnotationPresent(Test.class) && m.getParameterCount() == 0) {
+                    checks.add(m);
+                }
+            }
+        }
+        checks.sort(java.util.Comparator.comparing(Method::getName));
+        return moreConfigs().stream().map(config -> DynamicContainer.dynamicContainer("config " + config,
+                checks.stream().map(m -> DynamicTest.dynamicTest(m.getName(), () -> {
+                    underTest = config;
+                    try {
+                        m.setAccessible(true);
+                        m.invoke(this);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    } finally {
+                        underTest = null;
+                    }
+                }))));
     }
 
     /** The layer shape under test; default uses grouped-query heads when the provider supports them. */
@@ -80,7 +129,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
     abstract List<Tensor> partialRows(S state, long start, TestData.Inputs inputs, int from);
 
     final ProviderConfig parsedConfig() {
-        return providerUnderTest().configSchema().parse("test config", config());
+        return providerUnderTest().configSchema().parse("test config", activeConfig());
     }
 
     final boolean supports(Capability c) {
@@ -88,7 +137,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
     }
 
     final LayerContext context(LayerSpec spec) {
-        return ProviderRegistry.context(providerUnderTest(), 0, spec, config(), weights(spec));
+        return ProviderRegistry.context(providerUnderTest(), 0, spec, activeConfig(), weights(spec));
     }
 
     final S fresh() {
@@ -119,6 +168,15 @@ abstract class SequenceStateContract<S extends SequenceState> {
             start += inputs.get(s).q().dim(1);
         }
         return outputs;
+    }
+
+    /** Fails unless {@code actual} snapshots to {@code expected}, naming the first piece of state that differs. */
+    static void assertSameState(byte[] expected, SequenceState actual, String what) {
+        byte[] bytes = actual.snapshot().toBytes();
+        String difference = StateDiff.describe(expected, bytes, SnapshotSupport.lastLayout());
+        if (difference != null) {
+            fail(what + ": " + difference);
+        }
     }
 
     static void assertBitEqual(List<List<Tensor>> expected, List<List<Tensor>> actual, String what) {
@@ -240,13 +298,13 @@ abstract class SequenceStateContract<S extends SequenceState> {
             for (int o = 0; o < whole.size(); o++) {
                 assertClose(rowsFrom(whole.get(o), from), rows.get(o), "output " + o + " of rows [" + from + ", " + n + ")");
             }
-            assertArrayEquals(before, state.snapshot().toBytes(), "the state after rows from " + from);
+            assertSameState(before, state, "the state after rows from " + from);
         }
         for (int bad : new int[] {-1, n}) {
             InvalidInputException e = assertThrows(InvalidInputException.class,
                     () -> partialRows(state, start, segment, bad), "rows from " + bad);
             assertTrue(e.getMessage().startsWith("from: is " + bad), e.getMessage());
-            assertArrayEquals(before, state.snapshot().toBytes(), "the state after refusing rows from " + bad);
+            assertSameState(before, state, "the state after refusing rows from " + bad);
         }
         S control = fresh();
         control.restore(Snapshot.fromBytes(before));
@@ -314,11 +372,11 @@ abstract class SequenceStateContract<S extends SequenceState> {
         byte[] bytes = first.snapshot().toBytes();
         S second = fresh();
         second.restore(Snapshot.fromBytes(bytes));
-        assertArrayEquals(bytes, second.snapshot().toBytes(), "a restored state snapshots to the same bytes");
+        assertSameState(bytes, second, "a restored state snapshots to the same bytes");
         assertEquals(first.stateBytes(), second.stateBytes(), "stateBytes after restore");
         List<List<Tensor>> continued = run(second, in, half, in.size());
         assertBitEqual(expected.subList(half, in.size()), continued, "restored and continued");
-        assertArrayEquals(uninterrupted.snapshot().toBytes(), second.snapshot().toBytes(), "final state");
+        assertSameState(uninterrupted.snapshot().toBytes(), second, "final state");
     }
 
     @Test
@@ -328,7 +386,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
         byte[] empty = state.snapshot().toBytes();
         List<List<Tensor>> firstRun = run(state, in, 0, in.size());
         state.reset();
-        assertArrayEquals(empty, state.snapshot().toBytes(), "snapshot after reset equals a fresh one");
+        assertSameState(empty, state, "snapshot after reset equals a fresh one");
         assertBitEqual(firstRun, run(state, in, 0, in.size()), "run after reset");
     }
 
@@ -425,13 +483,13 @@ abstract class SequenceStateContract<S extends SequenceState> {
             assertBitEqual(List.of(expected), List.of(out),
                     named + " was damaged but accepted, so it must be unused");
             // A field a memory consumes only in write() shows in no output of this segment: compare the state too.
-            assertArrayEquals(reference.snapshot().toBytes(), state.snapshot().toBytes(),
+            assertSameState(reference.snapshot().toBytes(), state,
                     named + " was damaged but accepted, and the state after the segment differs from the undamaged"
                             + " segment's: a field that is used must be checked");
         } catch (InvalidInputException e) {
             assertTrue(e.getMessage().contains(named),
                     "the error must name " + named + ": " + e.getMessage());
-            assertArrayEquals(before, state.snapshot().toBytes(),
+            assertSameState(before, state,
                     "a rejected " + named + " changed the state");
         }
     }
@@ -472,7 +530,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
 
     private void assertRefused(S state, Snapshot snapshot, byte[] before, String what) {
         assertThrows(SnapshotException.class, () -> state.restore(snapshot), what + " must be refused");
-        assertArrayEquals(before, state.snapshot().toBytes(), what + " changed the state although it was refused");
+        assertSameState(before, state, what + " changed the state although it was refused");
     }
 
     @Test
@@ -547,6 +605,49 @@ abstract class SequenceStateContract<S extends SequenceState> {
     }
 
     /**
+     * Two instances running at the same time on two threads give exactly what each gives alone: a static scratch
+     * array or other state shared between instances, even one used only inside a call, races here. Each thread runs
+     * its whole sequence on fresh instances again and again for {@link #CONCURRENT_MILLIS} ms, so the calls overlap
+     * many times, and every run is compared with the run alone.
+     */
+    @Test
+    void twoInstancesOnTwoThreadsAtOnceGiveWhatEachGivesAlone() throws Exception {
+        List<TestData.Inputs> inA = inputs(spec());
+        List<TestData.Inputs> inB = new ArrayList<>();
+        for (int s = 0; s < inA.size(); s++) {
+            inB.add(TestData.inputs(spec(), length(s), 900 + s));
+        }
+        List<List<Tensor>> aloneA = run(fresh(), inA, 0, inA.size());
+        List<List<Tensor>> aloneB = run(fresh(), inB, 0, inB.size());
+        java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(2);
+        long deadline = System.nanoTime() + CONCURRENT_MILLIS * 1_000_000L;
+        ExecutorService threads = Executors.newFixedThreadPool(2);
+        try {
+            var a = threads.submit(() -> runRepeatedly(inA, aloneA, start, deadline, "instance A"));
+            var b = threads.submit(() -> runRepeatedly(inB, aloneB, start, deadline, "instance B"));
+            a.get();
+            b.get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof AssertionError ae ? ae : new AssertionError(e.getCause());
+        } finally {
+            threads.shutdownNow();
+        }
+    }
+
+    /** How long the two-thread check keeps both threads busy. */
+    static final long CONCURRENT_MILLIS = 300;
+
+    private Void runRepeatedly(List<TestData.Inputs> inputs, List<List<Tensor>> alone,
+                               java.util.concurrent.CyclicBarrier start, long deadline, String who) throws Exception {
+        start.await(10, java.util.concurrent.TimeUnit.SECONDS);
+        for (int round = 0; round == 0 || System.nanoTime() < deadline; round++) {
+            assertBitEqual(alone, run(fresh(), inputs, 0, inputs.size()),
+                    who + " while another instance ran on another thread (run " + round + ")");
+        }
+        return null;
+    }
+
+    /**
      * VARIABLE_SEGMENT_LENGTH declared: segments of 1 token and of more tokens than any before work, each
      * output has the segment's token count, and an instance whose buffers were sized by earlier lengths
      * answers exactly like a fresh one restored to the same state. Not declared: a segment of another length
@@ -584,7 +685,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
                 "VARIABLE_SEGMENT_LENGTH is not declared, so a segment of " + lengths[2] + " tokens after one of "
                         + lengths[0] + " must be refused");
         assertTrue(e.getMessage().contains("segment"), "the error must name the segment: " + e.getMessage());
-        assertArrayEquals(before, state.snapshot().toBytes(), "a refused segment length changed the state");
+        assertSameState(before, state, "a refused segment length changed the state");
     }
 
     @Test

@@ -50,13 +50,20 @@ final class SummaryMemory implements LongTermMemoryProvider {
         /** readRows() reads the segment's first query row, which the runtime fills with zeros. */
         PARTIAL_ROWS_READ_EARLIER_ROWS,
         /** readRows() bumps a counter that is in no snapshot but shifts the next read. */
-        PARTIAL_ROWS_HIDDEN_STATE
+        PARTIAL_ROWS_HIDDEN_STATE,
+        /** combine() returns the local output unchanged: the memory never reaches the model. */
+        IGNORES_READOUT,
+        /** write() sums into one static scratch array shared by every instance: a race on two threads. */
+        STATIC_SCRATCH,
+        /** Correct under the default scale; with any other scale, reads carry a jitter (found only via moreConfigs). */
+        JITTER_UNLESS_DEFAULT_SCALE
     }
 
     static final ConfigKey<Double> SCALE = ConfigKey.ofDouble("scale", 1.0, "readout scale").check(v -> v > 0, "> 0");
     private final Flaw flaw;
     private static int counter;
     private static Tensor sharedBuffer;
+    private static float[] staticScratch;
 
     SummaryMemory(Flaw flaw) {
         this.flaw = flaw;
@@ -160,7 +167,8 @@ final class SummaryMemory implements LongTermMemoryProvider {
             } else {
                 out = Tensor.zeros(s.heads(), rows, s.valueDim());
             }
-            float jitter = flaw == Flaw.NONDETERMINISTIC ? (counter++) * 1e-3f : 0f;
+            float jitter = flaw == Flaw.NONDETERMINISTIC || (flaw == Flaw.JITTER_UNLESS_DEFAULT_SCALE && scale != 1f)
+                    ? (counter++) * 1e-3f : 0f;
             int filled = flaw == Flaw.STALE_LENGTH ? Math.min(n, firstLength) : n;
             for (int h = 0; h < s.heads(); h++) {
                 int g = s.kvHeadOf(h);
@@ -183,7 +191,9 @@ final class SummaryMemory implements LongTermMemoryProvider {
                 local.requireShape("local", spec().heads(), values.dim(1), spec().valueDim()).requireFinite("local");
             }
             Tensor out = local.copy();
-            Gates.combine(gates, local, values, out);
+            if (flaw != Flaw.IGNORES_READOUT) {
+                Gates.combine(gates, local, values, out);
+            }
             return out;
         }
 
@@ -197,12 +207,27 @@ final class SummaryMemory implements LongTermMemoryProvider {
             segment.requireK(s);
             written += v.dim(1);
             float[] a = v.array();
+            float[] target = sums;
+            if (flaw == Flaw.STATIC_SCRATCH) {
+                // the bug: one scratch for all instances, filled from this instance's sums, summed into, copied back
+                if (staticScratch == null || staticScratch.length != sums.length) {
+                    staticScratch = new float[sums.length];
+                }
+                System.arraycopy(sums, 0, staticScratch, 0, sums.length);
+                target = staticScratch;
+            }
             for (int g = 0; g < s.kvHeads(); g++) {
                 for (int t = 0; t < v.dim(1); t++) {
                     for (int d = 0; d < s.valueDim(); d++) {
-                        sums[g * s.valueDim() + d] += a[v.offset() + (g * v.dim(1) + t) * s.valueDim() + d];
+                        target[g * s.valueDim() + d] += a[v.offset() + (g * v.dim(1) + t) * s.valueDim() + d];
+                        if (flaw == Flaw.STATIC_SCRATCH) {
+                            Thread.onSpinWait(); // widens the window, as a longer real loop would
+                        }
                     }
                 }
+            }
+            if (flaw == Flaw.STATIC_SCRATCH) {
+                System.arraycopy(staticScratch, 0, sums, 0, sums.length);
             }
         }
 
@@ -223,7 +248,7 @@ final class SummaryMemory implements LongTermMemoryProvider {
                         saved[i] = (float) (double) Math.round(saved[i] * 1000) / 1000f;
                     }
                 }
-                w.writeFloats(saved);
+                w.name("sums").writeFloats(saved);
                 if (flaw == Flaw.GROWING_STATE) {
                     w.writeLong(written);
                 }

@@ -138,7 +138,7 @@ final class EmaMemory implements LongTermMemory {
     /** Payload (state version 1): the G * dv summary floats. */
     @Override
     public Snapshot snapshot() {
-        return SnapshotSupport.save(context, stateVersion, w -> w.writeFloats(state));
+        return SnapshotSupport.save(context, stateVersion, w -> w.name("state").writeFloats(state));
     }
 
     @Override

@@ -597,16 +597,16 @@ final class ContinuousMemory implements LongTermMemory {
     }
 
     private void writeState(StateWriter w) {
-        w.writeBoolean(empty);
+        w.name("empty").writeBoolean(empty);
         if (!empty) {
-            w.writeFloats(coefficients);
+            w.name("coefficients").writeFloats(coefficients);
         }
-        w.writeLong(tokensSinceReset);
-        w.writeLong(draws);
-        w.writeBoolean(pending);
+        w.name("tokensSinceReset").writeLong(tokensSinceReset);
+        w.name("draws").writeLong(draws);
+        w.name("pending").writeBoolean(pending);
         if (pending) {
-            w.writeFloats(pendingMu, 0, pendingCount);
-            w.writeFloats(pendingSigma2, 0, pendingCount);
+            w.name("pendingMu").writeFloats(pendingMu, 0, pendingCount);
+            w.name("pendingSigma2").writeFloats(pendingSigma2, 0, pendingCount);
         }
     }
 

@@ -232,7 +232,7 @@ final class InfiniMemory implements LongTermMemory {
 
     @Override
     public Snapshot snapshot() {
-        return SnapshotSupport.save(context, stateVersion, w -> w.writeFloats(memory).writeFloats(normaliser));
+        return SnapshotSupport.save(context, stateVersion, w -> w.name("memory").writeFloats(memory).name("normaliser").writeFloats(normaliser));
     }
 
     @Override

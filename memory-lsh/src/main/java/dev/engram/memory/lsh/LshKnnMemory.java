@@ -176,8 +176,8 @@ final class LshKnnMemory implements LongTermMemory {
     @Override
     public Snapshot snapshot() {
         return SnapshotSupport.save(context, STATE_VERSION, w -> {
-            for (LshKnnStore s : stores) {
-                s.writeTo(w);
+            for (int g = 0; g < stores.length; g++) {
+                stores[g].writeTo(w, "store[" + g + "]");
             }
         });
     }

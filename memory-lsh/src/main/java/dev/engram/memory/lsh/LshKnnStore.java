@@ -328,8 +328,8 @@ public final class LshKnnStore {
     }
 
     /** Writes count, then keys and values oldest first (already normalised). */
-    void writeTo(dev.engram.api.StateWriter w) {
-        w.writeInt(count);
+    void writeTo(dev.engram.api.StateWriter w, String field) {
+        w.name(field + ".count").writeInt(count);
         float[] k = new float[count * dk];
         float[] v = new float[count * dv];
         int oldest = (int) ((written - count) % capacity);
@@ -338,8 +338,8 @@ public final class LshKnnStore {
             System.arraycopy(keys, slot * dk, k, a * dk, dk);
             System.arraycopy(values, slot * dv, v, a * dv, dv);
         }
-        w.writeFloats(k);
-        w.writeFloats(v);
+        w.name(field + ".keys").writeFloats(k);
+        w.name(field + ".values").writeFloats(v);
     }
 
     /** Reads what {@link #writeTo} wrote into this (empty) store, re-hashing the keys. */
