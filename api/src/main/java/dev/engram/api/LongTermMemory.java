@@ -5,7 +5,21 @@ package dev.engram.api;
  *
  * <p>Per segment the pipeline calls {@link #read}, then {@link #combine} (per-head readouts only),
  * then {@link #write} (shared/SCHEMES.md section 0): a token never reads its own segment from memory.
- * Returned tensors are owned by the memory and valid until its next call.
+ *
+ * <p><b>Who owns which buffer, and for how long.</b>
+ * <ul>
+ *   <li>The {@link Segment}'s tensors (q, k, v, h) belong to the caller and are valid only during the call that
+ *       receives them: a memory copies what it keeps and never writes them (the test kit feeds changed inputs
+ *       afterwards and checks nothing moved).</li>
+ *   <li>A returned {@link Readout} (and its diagnostics) belongs to the memory and stays valid until the next call
+ *       on this instance, with one exception made for the pipeline: the {@link #combine} that immediately follows a
+ *       {@link #read} or {@link #readRows} may be given that readout, so the memory must not reuse the readout's
+ *       buffers inside {@code combine}. The caller copies what it keeps longer.</li>
+ *   <li>{@code combine}'s {@code local} belongs to the caller and may be overwritten in place only by returning it;
+ *       the returned tensor belongs to the memory until its next call.</li>
+ *   <li>Weights ({@link dev.engram.api.Tensor}s the provider received when created) are shared by every sequence of
+ *       the model: read them, never write them (the test kit checks that they are unchanged after a run).</li>
+ * </ul>
  */
 public interface LongTermMemory extends SequenceState {
     LayerSpec spec();

@@ -24,7 +24,10 @@ import java.util.zip.CRC32C;
  * @param provider      the provider's registered name
  * @param stateVersion  the version of the provider's payload layout
  * @param spec          the layer shape the state was made for
- * @param payload       the provider's own bytes
+ * @param payload       the provider's own bytes. Not copied (a snapshot of a large cache can be megabytes and is
+ *                      taken once per decoded token inside a segment), so it is read-only by contract: a snapshot
+ *                      is a value, and {@link #equals}, {@link #hashCode} and {@link #toString} treat the payload by
+ *                      content.
  */
 public record Snapshot(String provider, int stateVersion, LayerSpec spec, byte[] payload) {
     public static final int FORMAT_VERSION = 1;
@@ -35,6 +38,24 @@ public record Snapshot(String provider, int stateVersion, LayerSpec spec, byte[]
         Objects.requireNonNull(provider, "provider is null");
         Objects.requireNonNull(spec, "spec is null");
         Objects.requireNonNull(payload, "payload is null");
+    }
+
+    /** Equal when made by the same provider, state version and layer shape with the same payload bytes. */
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Snapshot s && s.provider.equals(provider) && s.stateVersion == stateVersion
+                && s.spec.equals(spec) && java.util.Arrays.equals(s.payload, payload);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(provider, stateVersion, spec) * 31 + java.util.Arrays.hashCode(payload);
+    }
+
+    @Override
+    public String toString() {
+        return "Snapshot[provider=" + provider + ", stateVersion=" + stateVersion + ", spec=" + spec + ", payload="
+                + payload.length + " bytes]";
     }
 
     /** Fails unless this snapshot was made by {@code expectedProvider} at {@code expectedVersion} for {@code expectedSpec}. */

@@ -74,6 +74,53 @@ public final class StateReader {
         return values;
     }
 
+    /** Reads an int array written by {@link StateWriter#writeInts}, requiring {@code expectedLength} values. */
+    public int[] readInts(String field, int expectedLength) {
+        int length = readInt();
+        if (length != expectedLength) {
+            throw new SnapshotException("snapshot." + field + " has " + length + " values; expected " + expectedLength);
+        }
+        return readIntsOfLength(field, length);
+    }
+
+    /** Reads an int array of any length up to {@code maxLength}. */
+    public int[] readIntsUpTo(String field, int maxLength) {
+        int length = readInt();
+        if (length < 0 || length > maxLength) {
+            throw new SnapshotException("snapshot." + field + " has " + length + " values; valid: [0, " + maxLength + "]");
+        }
+        return readIntsOfLength(field, length);
+    }
+
+    private int[] readIntsOfLength(String field, int length) {
+        if ((long) length * Integer.BYTES > in.remaining()) {
+            throw new SnapshotException("snapshot." + field + " claims " + length + " values but only "
+                    + in.remaining() + " bytes remain");
+        }
+        int[] values = new int[length];
+        for (int i = 0; i < length; i++) {
+            values[i] = in.getInt();
+        }
+        return values;
+    }
+
+    /** Reads a long array written by {@link StateWriter#writeLongs}, requiring {@code expectedLength} values. */
+    public long[] readLongs(String field, int expectedLength) {
+        int length = readInt();
+        if (length != expectedLength) {
+            throw new SnapshotException("snapshot." + field + " has " + length + " values; expected " + expectedLength);
+        }
+        if ((long) length * Long.BYTES > in.remaining()) {
+            throw new SnapshotException("snapshot." + field + " claims " + length + " values but only "
+                    + in.remaining() + " bytes remain");
+        }
+        long[] values = new long[length];
+        for (int i = 0; i < length; i++) {
+            values[i] = in.getLong();
+        }
+        return values;
+    }
+
     public long[] readLongsUpTo(String field, int maxLength) {
         int length = readInt();
         if (length < 0 || length > maxLength || (long) length * 8 > in.remaining()) {

@@ -115,6 +115,16 @@ public final class StateWriter {
         return writeFloats(values, 0, values.length);
     }
 
+    /** Writes the length, then the ints. */
+    public StateWriter writeInts(int[] values) {
+        int start = bytes.size();
+        writeRawInt(values.length);
+        for (int v : values) {
+            writeRawInt(v);
+        }
+        return record("ints", start);
+    }
+
     public StateWriter writeLongs(long[] values) {
         int start = bytes.size();
         writeRawInt(values.length);

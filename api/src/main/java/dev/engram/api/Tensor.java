@@ -105,7 +105,12 @@ public final class Tensor {
         return size;
     }
 
-    /** The backing array, shared with every view. Elements start at {@link #offset()}. */
+    /**
+     * The backing array, live and shared with every view: no copy is made, so kernels run on it directly. Writing it
+     * writes every tensor that shares it, so write only tensors you created. An input you were given, a weight
+     * (shared by every sequence of a model) or a readout you did not make is read-only by contract; the test kit
+     * checks inputs and weights are unchanged after a provider's calls. Elements start at {@link #offset()}.
+     */
     public float[] array() {
         return data;
     }

@@ -117,6 +117,43 @@ class SnapshotTest {
     }
 
     @Test
+    void aSnapshotIsAValueComparedByContent() {
+        byte[] payload = new StateWriter().writeInt(7).toBytes();
+        Snapshot a = new Snapshot("infini", 3, spec, payload);
+        Snapshot b = new Snapshot("infini", 3, spec, payload.clone());
+        assertEquals(a, b);
+        assertEquals(a.hashCode(), b.hashCode());
+        assertFalse(a.equals(new Snapshot("infini", 3, spec, new StateWriter().writeInt(8).toBytes())));
+        assertFalse(a.equals(new Snapshot("infini", 4, spec, payload)));
+        assertEquals("Snapshot[provider=infini, stateVersion=3, spec=" + spec + ", payload=4 bytes]", a.toString());
+    }
+
+    @Test
+    void intArraysAndExactLengthLongArraysRoundTripAndAreChecked() {
+        int[] ints = {0, -1, Integer.MAX_VALUE, Integer.MIN_VALUE};
+        long[] longs = {5L, Long.MIN_VALUE};
+        StateWriter w = new StateWriter().name("counts").writeInts(ints).writeLongs(longs);
+        byte[] bytes = w.toBytes();
+        // layout: an int count then 4 ints; an int count then 2 longs
+        assertEquals(4 + 4 * 4 + 4 + 2 * 8, bytes.length);
+        assertEquals("[Field[name=counts, kind=ints, start=0, length=20], Field[name=null, kind=longs, start=20, length=20]]",
+                w.layout().toString());
+        StateReader r = new StateReader(bytes);
+        assertArrayEquals(ints, r.readInts("counts", 4));
+        assertArrayEquals(longs, r.readLongs("positions", 2));
+        r.requireEnd();
+        SnapshotException e = assertThrows(SnapshotException.class, () -> new StateReader(bytes).readInts("counts", 3));
+        assertEquals("snapshot.counts has 4 values; expected 3", e.getMessage());
+        StateReader skipInts = new StateReader(bytes);
+        skipInts.readIntsUpTo("counts", 4);
+        e = assertThrows(SnapshotException.class, () -> skipInts.readLongs("positions", 3));
+        assertEquals("snapshot.positions has 2 values; expected 3", e.getMessage());
+        byte[] lying = new StateWriter().writeInt(1000).toBytes(); // claims 1000 ints, holds none
+        e = assertThrows(SnapshotException.class, () -> new StateReader(lying).readInts("counts", 1000));
+        assertEquals("snapshot.counts claims 1000 values but only 0 bytes remain", e.getMessage());
+    }
+
+    @Test
     void readerRefusesShortAndOversizedArrays() {
         byte[] payload = new StateWriter().writeInt(1_000_000).toBytes();
         SnapshotException e = assertThrows(SnapshotException.class,

@@ -24,7 +24,10 @@ import java.util.TreeMap;
 import java.util.regex.Pattern;
 
 /**
- * The providers on the class path, found with {@link ServiceLoader} and looked up by name.
+ * The providers on the class path, found with {@link ServiceLoader} and looked up by name. For runtimes, tools and
+ * programs that embed Engram: a plugin's provider and state classes never need it (a provider is given its
+ * {@link LayerContext}); it sits in this jar only because runtimes and the test kit share it. Not a plugin API:
+ * it may change with any SPI version.
  *
  * <p>Loading is strict about names: a malformed name or a name registered twice within a kind fails here, with the
  * classes named, instead of first-wins. A plugin that cannot be used (a class missing from its jar, a services file
@@ -213,10 +216,12 @@ public final class ProviderRegistry {
     }
 
     private static void checkSpiVersion(Provider p) {
-        if (p.spiVersion() != SpiVersion.CURRENT) {
+        if (!SpiVersion.compatible(p.spiVersion(), SpiVersion.OLDEST_SUPPORTED, SpiVersion.CURRENT)) {
             throw new ProviderException("provider '" + p.name() + "' (" + p.getClass().getName() + ") was built against "
                     + "engram memory-spi version " + p.spiVersion() + "; this runtime provides version " + SpiVersion.CURRENT
-                    + ": rebuild the plugin against memory-spi " + SpiVersion.CURRENT + " or use a matching Engram");
+                    + (SpiVersion.OLDEST_SUPPORTED == SpiVersion.CURRENT ? "" : " and runs plugins built against "
+                    + SpiVersion.accepted()) + ": rebuild the plugin against memory-spi " + SpiVersion.CURRENT
+                    + " or use a matching Engram");
         }
     }
 
@@ -306,13 +311,17 @@ public final class ProviderRegistry {
     /**
      * Whether {@code p}, configured as {@code config}, declares {@code capability}. A provider built against an
      * older {@link Capability} whose exhaustive {@code switch} has no branch for a newer constant throws instead
-     * of answering (MatchException, or IncompatibleClassChangeError from older compilers): that is a no.
+     * of answering (MatchException, or IncompatibleClassChangeError from older compilers): that, and only that, is
+     * a no. Any other exception is the provider's bug and is reported as a {@link ProviderException} naming it.
      */
     public static boolean declares(Provider p, Capability capability, ProviderConfig config) {
         try {
             return p.supports(capability, config);
-        } catch (RuntimeException | IncompatibleClassChangeError e) {
+        } catch (MatchException | IncompatibleClassChangeError e) {
             return false;
+        } catch (RuntimeException e) {
+            throw new ProviderException("provider '" + p.name() + "' (" + p.getClass().getName() + ") failed to answer"
+                    + " supports(" + capability + "): " + e, e);
         }
     }
 

@@ -65,6 +65,49 @@ class ProviderRegistryTest {
     }
 
     @Test
+    void pluginsBuiltAgainstAnyVersionFromTheOldestSupportedToTheCurrentOneLoad() {
+        // the rule with today's constants, and with a runtime that has moved on to 3 while still running 2
+        assertTrue(SpiVersion.compatible(SpiVersion.CURRENT, SpiVersion.OLDEST_SUPPORTED, SpiVersion.CURRENT));
+        assertFalse(SpiVersion.compatible(SpiVersion.CURRENT + 1, SpiVersion.OLDEST_SUPPORTED, SpiVersion.CURRENT));
+        assertFalse(SpiVersion.compatible(SpiVersion.OLDEST_SUPPORTED - 1, SpiVersion.OLDEST_SUPPORTED, SpiVersion.CURRENT));
+        assertTrue(SpiVersion.compatible(2, 2, 3));
+        assertTrue(SpiVersion.compatible(3, 2, 3));
+        assertFalse(SpiVersion.compatible(1, 2, 3));
+        assertFalse(SpiVersion.compatible(4, 2, 3));
+        assertTrue(SpiVersion.OLDEST_SUPPORTED <= SpiVersion.CURRENT);
+    }
+
+    @Test
+    void declaresIsNoForAnOlderCapabilitySwitchAndAnErrorForAnyOtherException() {
+        class OlderSwitch extends FakeProvider {
+            OlderSwitch() {
+                super("older", SpiVersion.CURRENT);
+            }
+
+            @Override
+            public boolean supports(dev.engram.api.Capability capability, ProviderConfig config) {
+                throw new MatchException("no branch for " + capability, null); // what javac's exhaustive switch throws
+            }
+        }
+        class Buggy extends FakeProvider {
+            Buggy() {
+                super("buggy", SpiVersion.CURRENT);
+            }
+
+            @Override
+            public boolean supports(dev.engram.api.Capability capability, ProviderConfig config) {
+                throw new IllegalStateException("config not initialised");
+            }
+        }
+        ProviderConfig none = new OlderSwitch().configSchema().defaults();
+        assertFalse(ProviderRegistry.declares(new OlderSwitch(), dev.engram.api.Capability.PARTIAL_ROWS, none));
+        ProviderException e = assertThrows(ProviderException.class,
+                () -> ProviderRegistry.declares(new Buggy(), dev.engram.api.Capability.PARTIAL_ROWS, none));
+        assertEquals("provider 'buggy' (" + Buggy.class.getName() + ") failed to answer supports(PARTIAL_ROWS):"
+                + " java.lang.IllegalStateException: config not initialised", e.getMessage());
+    }
+
+    @Test
     void malformedNamesAreRefused() {
         ProviderException e = assertThrows(ProviderException.class,
                 () -> ProviderRegistry.of(List.of(new FakeProvider("Bad Name", SpiVersion.CURRENT))));
