@@ -192,6 +192,34 @@ abstract class SequenceStateContract<S extends SequenceState> {
         }
     }
 
+    /**
+     * Inputs belong to the caller and weights are shared by every sequence of a model: after a whole run, every
+     * segment's q, k, v, h and local, and every weight the provider was given, hold exactly what they held before.
+     */
+    @Test
+    void inputsAndWeightsAreNeverWritten() {
+        LayerSpec s = spec();
+        Map<String, Tensor> weights = weights(s);
+        Map<String, Tensor> weightsBefore = new java.util.TreeMap<>();
+        weights.forEach((name, t) -> weightsBefore.put(name, t.copy()));
+        S state = create(ProviderRegistry.context(providerUnderTest(), 0, s, activeConfig(), weights));
+        List<TestData.Inputs> in = inputs(s);
+        List<TestData.Inputs> before = in.stream().map(TestData.Inputs::copy).toList();
+        run(state, in, 0, in.size());
+        weightsBefore.forEach((name, t) -> assertTrue(t.bitEquals(weights.get(name)),
+                "weight '" + name + "' changed during a run: weights are shared by every sequence of a model, read-only"));
+        String[] fields = {"q", "k", "v", "h", "local"};
+        for (int seg = 0; seg < in.size(); seg++) {
+            Tensor[] now = {in.get(seg).q(), in.get(seg).k(), in.get(seg).v(), in.get(seg).h(), in.get(seg).local()};
+            Tensor[] was = {before.get(seg).q(), before.get(seg).k(), before.get(seg).v(), before.get(seg).h(),
+                    before.get(seg).local()};
+            for (int f = 0; f < fields.length; f++) {
+                assertTrue(was[f].bitEquals(now[f]), "segment " + seg + "'s " + fields[f]
+                        + " changed during the run: inputs belong to the caller and are read-only");
+            }
+        }
+    }
+
     @Test
     void sameInputsGiveBitIdenticalOutputs() {
         List<TestData.Inputs> in = inputs(spec());

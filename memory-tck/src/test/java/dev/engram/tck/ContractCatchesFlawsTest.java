@@ -109,6 +109,14 @@ class ContractCatchesFlawsTest {
         @Override protected List<Map<String, Object>> moreConfigs() { return List.of(Map.of("scale", 2.0), Map.of("scale", 0.5)); }
     }
 
+    static class WritesInput extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.WRITES_INPUT); }
+    }
+
+    static class WritesWeight extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.WRITES_WEIGHT); }
+    }
+
     static class PartialRowsHiddenState extends LongTermMemoryContract {
         @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.PARTIAL_ROWS_HIDDEN_STATE); }
     }
@@ -205,6 +213,12 @@ class ContractCatchesFlawsTest {
     void aFixedLengthMemoryPassesWhenItRefusesOtherLengthsClearlyAndFailsWhenItDoesNot() {
         assertEquals(Set.of(), failedChecks(FixedLength.class));
         assertEquals(Set.of("variableSegmentLengthsWorkOrAreRefusedClearly"), failedChecks(FixedLengthUnclear.class));
+    }
+
+    @Test
+    void writingAnInputOrAWeightIsCaught() {
+        assertTrue(failedChecks(WritesInput.class).contains("inputsAndWeightsAreNeverWritten"), failedChecks(WritesInput.class).toString());
+        assertTrue(failedChecks(WritesWeight.class).contains("inputsAndWeightsAreNeverWritten"), failedChecks(WritesWeight.class).toString());
     }
 
     @Test

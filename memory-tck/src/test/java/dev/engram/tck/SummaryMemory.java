@@ -56,7 +56,11 @@ final class SummaryMemory implements LongTermMemoryProvider {
         /** write() sums into one static scratch array shared by every instance: a race on two threads. */
         STATIC_SCRATCH,
         /** Correct under the default scale; with any other scale, reads carry a jitter (found only via moreConfigs). */
-        JITTER_UNLESS_DEFAULT_SCALE
+        JITTER_UNLESS_DEFAULT_SCALE,
+        /** write() clears the first value of the segment's v after summing it (an input used as scratch). */
+        WRITES_INPUT,
+        /** combine() halves its gate weight's first value each call (a weight used as state). */
+        WRITES_WEIGHT
     }
 
     static final ConfigKey<Double> SCALE = ConfigKey.ofDouble("scale", 1.0, "readout scale").check(v -> v > 0, "> 0");
@@ -191,6 +195,10 @@ final class SummaryMemory implements LongTermMemoryProvider {
                 local.requireShape("local", spec().heads(), values.dim(1), spec().valueDim()).requireFinite("local");
             }
             Tensor out = local.copy();
+            if (flaw == Flaw.WRITES_WEIGHT) {
+                Tensor gate = context.weights().get("gate");
+                gate.array()[gate.offset()] *= 0.5f;
+            }
             if (flaw != Flaw.IGNORES_READOUT) {
                 Gates.combine(gates, local, values, out);
             }
@@ -228,6 +236,9 @@ final class SummaryMemory implements LongTermMemoryProvider {
             }
             if (flaw == Flaw.STATIC_SCRATCH) {
                 System.arraycopy(staticScratch, 0, sums, 0, sums.length);
+            }
+            if (flaw == Flaw.WRITES_INPUT) {
+                a[v.offset()] = 0f;
             }
         }
 
