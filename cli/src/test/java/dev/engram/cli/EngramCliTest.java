@@ -163,7 +163,8 @@ class EngramCliTest {
 
     private Path windowOnlyConfig() throws IOException {
         Path config = dir.resolve("window.yaml");
-        Files.writeString(config, "layers:\n  default: {attention: {provider: window, window: 3}}\n");
+        // replaces the tiny package's layers: its layer 1 memory is a test provider the CLI's class path lacks
+        Files.writeString(config, "replaceLayers: true\nlayers:\n  default: {attention: {provider: window, window: 3}}\n");
         return config;
     }
 

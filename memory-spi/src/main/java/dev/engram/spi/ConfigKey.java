@@ -20,9 +20,17 @@ public final class ConfigKey<T> {
     private final Predicate<T> check;
     private final String valid;
     private final String description;
+    /** The allowed words of an enum key, for "did you mean"; empty for other keys. */
+    private final List<String> choices;
 
     private ConfigKey(String name, Class<?> type, T defaultValue, Function<Object, T> parser, Predicate<T> check,
                       String valid, String description) {
+        this(name, type, defaultValue, parser, check, valid, description, List.of());
+    }
+
+    private ConfigKey(String name, Class<?> type, T defaultValue, Function<Object, T> parser, Predicate<T> check,
+                      String valid, String description, List<String> choices) {
+        this.choices = List.copyOf(choices);
         this.name = Objects.requireNonNull(name, "name is null");
         this.type = type;
         this.defaultValue = defaultValue;
@@ -65,7 +73,7 @@ public final class ConfigKey<T> {
                 }
             }
             throw new IllegalArgumentException("'" + s + "' is not " + valid);
-        }, v -> true, valid, description);
+        }, v -> true, valid, description, names);
     }
 
     /** A list of numbers, written as a YAML/JSON list or as "0.005,0.01". */
@@ -77,7 +85,7 @@ public final class ConfigKey<T> {
     /** This key with an added check; {@code valid} describes what passes, for instance "> 0" or "[1, 64]". */
     public ConfigKey<T> check(Predicate<T> extra, String valid) {
         Predicate<T> base = check;
-        return new ConfigKey<>(name, type, defaultValue, parser, v -> base.test(v) && extra.test(v), valid, description);
+        return new ConfigKey<>(name, type, defaultValue, parser, v -> base.test(v) && extra.test(v), valid, description, choices);
     }
 
     public String name() {
@@ -107,7 +115,8 @@ public final class ConfigKey<T> {
         try {
             value = parser.apply(raw);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("'" + name + "' is " + render(raw) + "; valid: " + valid, e);
+            throw new IllegalArgumentException("'" + name + "' is " + render(raw) + "; valid: " + valid
+                    + (choices.isEmpty() ? "" : Suggestions.suggestion(String.valueOf(raw).trim(), choices)), e);
         }
         if (!check.test(value)) {
             throw new IllegalArgumentException("'" + name + "' is " + render(raw) + "; valid: " + valid);

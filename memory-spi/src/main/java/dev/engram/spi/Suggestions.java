@@ -22,6 +22,11 @@ public final class Suggestions {
         return best != null && bestDistance <= allowed ? "; did you mean '" + best + "'?" : "";
     }
 
+    /** Whether {@code given} is close enough to {@code candidate} to be taken for a misspelling of it. */
+    public static boolean distanceWithin(String given, String candidate) {
+        return !suggestion(given, java.util.List.of(candidate)).isEmpty();
+    }
+
     /** Levenshtein distance. */
     static int distance(String a, String b) {
         int[] prev = new int[b.length() + 1];

@@ -42,14 +42,14 @@ class ConfigSchemaTest {
     @Test
     void everyProblemIsReportedWithKeyValueAndValidRange() {
         Map<String, Object> raw = new LinkedHashMap<>();
-        raw.put("update", "deltaa");
+        raw.put("update", "detla");
         raw.put("eps", -1.0);
         raw.put("sticky", "yes");
         raw.put("seed", 1.5);
         raw.put("widht", List.of(1.0));
         ConfigException e = assertThrows(ConfigException.class, () -> schema.parse("layer 2 memory 'infini'", raw));
         assertEquals(List.of(
-                "'update' is 'deltaa'; valid: one of [linear, delta]",
+                "'update' is 'detla'; valid: one of [linear, delta]; did you mean 'delta'?",
                 "'eps' is -1.0; valid: > 0",
                 "'sticky' is 'yes'; valid: true or false",
                 "'seed' is 1.5; valid: an integer",

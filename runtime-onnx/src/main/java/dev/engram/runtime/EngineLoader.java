@@ -35,6 +35,8 @@ import java.util.Optional;
  */
 public final class EngineLoader {
     private final ProviderRegistry registry;
+    /** Where a plan that may change the trained attention came from (a config file, overrides); null otherwise. */
+    private String untrainedAttentionSource;
     private Path configFile;
     private Map<List<String>, String> overrides = Map.of();
     private boolean systemOverrides = true;
@@ -95,10 +97,14 @@ public final class EngineLoader {
             throw new ConfigException(modelDirectory.toString(), problems);
         }
         ModelManifest m = pkg.manifest();
-        EnginePlan plan = plan(m, problems);
+        untrainedAttentionSource = null;
+        EnginePlan plan = plan(m, problems, warnings);
         LayerSpec spec = m.architecture().layerSpec();
         if (plan != null) {
             plan = withModelPositional(plan, m, problems);
+        }
+        if (plan != null && untrainedAttentionSource != null) {
+            warnUntrainedAttention(plan, m, untrainedAttentionSource, warnings);
         }
         if (plan != null) {
             checkWeights(plan, spec, pkg, problems);
@@ -123,16 +129,23 @@ public final class EngineLoader {
                 tokenizer);
     }
 
-    private EnginePlan plan(ModelManifest m, List<String> problems) {
+    @SuppressWarnings("unchecked")
+    private EnginePlan plan(ModelManifest m, List<String> problems, List<String> warnings) {
         String source = ModelManifest.FILE_NAME + " 'memory'";
         Map<String, Object> tree = new LinkedHashMap<>(m.memory());
+        boolean layeredFile = false;
         if (configFile != null) {
             source = configFile.toString();
             try {
-                Map<String, Object> file = ConfigLoader.read(configFile);
+                Map<String, Object> file = new LinkedHashMap<>(ConfigLoader.read(configFile));
+                Object own = m.memory().get("layers");
                 if (!file.containsKey("layers")) {
-                    file = new LinkedHashMap<>(file);
-                    file.put("layers", m.memory().get("layers"));
+                    file.put("layers", own);
+                } else if (!Boolean.TRUE.equals(file.get(ConfigLoader.REPLACE_LAYERS))
+                        && own instanceof Map<?, ?> ownLayers && file.get("layers") instanceof Map<?, ?> fileLayers) {
+                    // the file is laid over the package's own plan: what it does not say stays as trained
+                    file.put("layers", ConfigLoader.layered((Map<String, Object>) ownLayers, (Map<String, Object>) fileLayers));
+                    layeredFile = true;
                 }
                 tree = file;
             } catch (ConfigException e) {
@@ -141,18 +154,72 @@ public final class EngineLoader {
             }
         }
         Map<List<String>, String> all = new LinkedHashMap<>();
+        Map<List<String>, String> origins = Map.of();
         if (systemOverrides) {
             all.putAll(ConfigLoader.systemOverrides());
+            origins = ConfigLoader.systemOverrideOrigins();
+            warnings.addAll(ConfigLoader.unmatchedOverrides(System.getenv(), systemPropertyMap()));
         }
         all.putAll(overrides);
         tree = ConfigLoader.withOverrides(tree, all);
         try {
-            return new ConfigLoader(registry).plan(source, tree, m.architecture().layers());
+            EnginePlan plan = new ConfigLoader(registry).plan(source, tree, m.architecture().layers());
+            if (layeredFile || configFile != null || !all.isEmpty()) {
+                untrainedAttentionSource = source;
+            }
+            return plan;
         } catch (ConfigException e) {
             String prefix = source + ": ";
-            e.problems().forEach(p -> problems.add(prefix + p));
+            ConfigLoader.attributed(e.problems(), origins).forEach(p -> problems.add(prefix + p));
             return null;
         }
+    }
+
+    private static Map<String, String> systemPropertyMap() {
+        Map<String, String> map = new LinkedHashMap<>();
+        System.getProperties().stringPropertyNames().forEach(k -> map.put(k, System.getProperty(k)));
+        return map;
+    }
+
+    /**
+     * One warning per distinct change when the attention the config gives a layer differs from the one the package
+     * was trained with (another provider or other keys, e.g. another window): the model then runs with an attention
+     * it never saw, which is allowed (it is how one tries a strategy) but never silent.
+     */
+    private void warnUntrainedAttention(EnginePlan plan, ModelManifest m, String source, List<String> warnings) {
+        EnginePlan trained;
+        try {
+            trained = withModelPositional(new ConfigLoader(registry).plan(ModelManifest.FILE_NAME,
+                    new LinkedHashMap<>(m.memory()), m.architecture().layers()), m, new ArrayList<>());
+        } catch (ConfigException e) {
+            return; // the package's own plan does not load here (e.g. a provider missing): nothing to compare with
+        }
+        if (trained == null) {
+            return;
+        }
+        Map<String, List<Integer>> changes = new LinkedHashMap<>();
+        for (int i = 0; i < plan.layers().size() && i < trained.layers().size(); i++) {
+            ProviderChoice now = plan.layers().get(i).attention();
+            ProviderChoice was = trained.layers().get(i).attention();
+            String change;
+            if (!now.provider().equals(was.provider())) {
+                change = "'" + now.provider() + "' (trained: '" + was.provider() + "')";
+            } else {
+                List<String> keys = new ArrayList<>();
+                now.config().asMap().forEach((k, v) -> {
+                    Object old = was.config().asMap().get(k);
+                    if (!java.util.Objects.equals(v, old)) {
+                        keys.add(k + " " + v + " (trained: " + old + ")");
+                    }
+                });
+                change = keys.isEmpty() ? null : "'" + now.provider() + "' with " + String.join(", ", keys);
+            }
+            if (change != null) {
+                changes.computeIfAbsent(change, k -> new ArrayList<>()).add(i);
+            }
+        }
+        changes.forEach((what, layers) -> warnings.add(source + " gives layer" + (layers.size() > 1 ? "s " : " ")
+                + layers + " the attention " + what + ": the model was not trained so, and its outputs will differ"));
     }
 
     /**

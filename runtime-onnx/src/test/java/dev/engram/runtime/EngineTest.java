@@ -124,8 +124,28 @@ class EngineTest {
     }
 
     @Test
+    void aConfigFileIsLaidOverThePackagesOwnLayersAndAChangedAttentionIsAWarning() throws IOException {
+        // the package (tiny): window 3 on every layer, gate-memory on layer 1. A memory-only file keeps both.
+        try (Engine e = load("layers: {\"0\": {memory: none}}", null)) {
+            assertEquals("window", e.plan().layers().get(0).attention().provider());
+            assertEquals("gate-memory", e.plan().layers().get(1).memory().orElseThrow().provider());
+            assertEquals(List.of(), e.warnings());
+        }
+        try (Engine e = load("layers: {default: {attention: {provider: window, window: 2}}}", null)) {
+            assertEquals(2, e.plan().layers().get(1).attention().config().asMap().get("window"));
+            assertEquals("gate-memory", e.plan().layers().get(1).memory().orElseThrow().provider(), "range 1's memory stays");
+            assertEquals(1, e.warnings().size(), e.warnings().toString());
+            assertTrue(e.warnings().get(0).endsWith(" gives layers [0, 1] the attention 'window' with window 2 (trained: 3):"
+                    + " the model was not trained so, and its outputs will differ"), e.warnings().get(0));
+        }
+        try (Engine e = load("replaceLayers: true\nlayers: {default: {attention: {provider: window, window: 3}}}", null)) {
+            assertTrue(e.plan().layers().get(1).memory().isEmpty(), "replaced: the package's range 1 is gone");
+        }
+    }
+
+    @Test
     void fullAttentionAndNoMemoryMatchTheReferenceToo() throws IOException {
-        try (Engine e = load("layers: {default: {attention: full}}", null)) {
+        try (Engine e = load("replaceLayers: true\nlayers: {default: {attention: full}}", null)) {
             int[] t = tokens(9, 2);
             double[][] want = new ReferenceModel(MODELS, List.of(new LayerConfig(-1, "none"), new LayerConfig(-1, "none")), 4)
                     .logits(t);
@@ -137,8 +157,8 @@ class EngineTest {
     @Test
     void fullAttentionInSegmentsEqualsOneShot() throws IOException {
         int[] t = tokens(12, 3);
-        try (Engine segmented = load("layers: {default: {attention: full}}", null);
-             Engine oneShot = load("layers: {default: {attention: full}}", 12)) {
+        try (Engine segmented = load("replaceLayers: true\nlayers: {default: {attention: full}}", null);
+             Engine oneShot = load("replaceLayers: true\nlayers: {default: {attention: full}}", 12)) {
             float[][] a = segmented.ingestAll(List.of(segmented.newSequence()), List.of(t)).get(0);
             float[][] b = oneShot.ingestAll(List.of(oneShot.newSequence()), List.of(t)).get(0);
             for (int i = 0; i < t.length; i++) {

@@ -43,7 +43,12 @@ import java.util.regex.Pattern;
 public final class ConfigLoader {
     public static final String PROPERTY_PREFIX = "engram.";
     public static final String ENV_PREFIX = "ENGRAM__";
-    private static final List<String> TOP_LEVEL = List.of("layers", "model", "device", "session");
+    /**
+     * Top-level key: {@code true} makes a file's {@code layers} replace a package's own instead of being laid over
+     * it ({@link #layered}).
+     */
+    public static final String REPLACE_LAYERS = "replaceLayers";
+    private static final List<String> TOP_LEVEL = List.of("layers", "model", "device", "session", REPLACE_LAYERS);
     private static final List<String> LAYER_KEYS = List.of("attention", "memory");
     private static final Pattern RANGE = Pattern.compile("(\\d+)(?:\\s*-\\s*(\\d+))?");
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
@@ -72,9 +77,23 @@ public final class ConfigLoader {
 
     /** Reads {@code file}, applies overrides from the properties and the environment, and plans {@code layerCount} layers. */
     public EnginePlan load(Path file, int layerCount) {
-        Map<List<String>, String> overrides = environment == null ? systemOverrides() : overrides(environment, properties);
-        return plan(file.toString(), withOverrides(read(file), overrides), layerCount);
+        Map<String, String> env = environment == null ? System.getenv() : environment;
+        Map<String, String> props = properties == null ? systemProperties() : properties;
+        Map<List<String>, String> overrides = overrides(env, props);
+        for (String w : unmatchedOverrides(env, props)) {
+            LOG.log(System.Logger.Level.WARNING, w);
+        }
+        try {
+            return plan(file.toString(), withOverrides(read(file), overrides), layerCount);
+        } catch (ConfigException e) {
+            if (overrides.isEmpty() || e.problems().isEmpty()) {
+                throw e;
+            }
+            throw new ConfigException(file.toString(), attributed(e.problems(), overrideOrigins(env, props)));
+        }
     }
+
+    private static final System.Logger LOG = System.getLogger(ConfigLoader.class.getName());
 
     public static Map<String, Object> read(Path file) {
         try {
@@ -117,6 +136,83 @@ public final class ConfigLoader {
         return overrides;
     }
 
+    /**
+     * Where each override came from, for messages: path -> "-Dengram.layers.default.memory.decay" or
+     * "ENGRAM__layers__default__memory__decay" (the one that wins when both set a path).
+     */
+    public static Map<List<String>, String> overrideOrigins(Map<String, String> environment, Map<String, String> properties) {
+        Map<List<String>, String> origins = new LinkedHashMap<>();
+        environment.keySet().stream().filter(k -> k.startsWith(ENV_PREFIX)).sorted().forEach(k ->
+                origins.put(List.of(k.substring(ENV_PREFIX.length()).split("__")), k));
+        properties.keySet().stream().filter(k -> k.startsWith(PROPERTY_PREFIX + "layers.")).sorted().forEach(k ->
+                origins.put(List.of(k.substring(PROPERTY_PREFIX.length()).split("\\.")), "-D" + k));
+        return origins;
+    }
+
+    /** {@link #overrideOrigins} for this process. */
+    public static Map<List<String>, String> systemOverrideOrigins() {
+        return overrideOrigins(System.getenv(), systemProperties());
+    }
+
+    /** Names other than ENGRAM__... that the launcher or the build use, so they are not mistaken for misspelt overrides. */
+    private static final List<String> OTHER_ENGRAM_VARIABLES = List.of("ENGRAM_JAVA", "ENGRAM_OPTS", "ENGRAM_PLUGINS",
+            "ENGRAM_TEST_NO_INSTALL");
+
+    /**
+     * Environment variables and system properties that look like config overrides but match none, one warning each:
+     * {@code ENGRAM_layers__...} (one underscore), {@code -Dengram.layer.…} (a misspelt first part). They would
+     * otherwise be ignored without a word.
+     */
+    public static List<String> unmatchedOverrides(Map<String, String> environment, Map<String, String> properties) {
+        List<String> warnings = new ArrayList<>();
+        environment.keySet().stream().sorted().forEach(k -> {
+            if (k.startsWith("ENGRAM_") && !k.startsWith(ENV_PREFIX) && !OTHER_ENGRAM_VARIABLES.contains(k)) {
+                String rest = k.substring("ENGRAM_".length());
+                boolean override = TOP_LEVEL.stream().anyMatch(t -> rest.startsWith(t + "__") || rest.equals(t));
+                warnings.add("environment variable " + k + " is not a config override (those start with " + ENV_PREFIX
+                        + ", two underscores) and is ignored" + (override ? "; did you mean " + ENV_PREFIX + rest + "?"
+                        : Suggestions.suggestion(k, OTHER_ENGRAM_VARIABLES)));
+            } else if (k.startsWith(ENV_PREFIX)) {
+                String first = k.substring(ENV_PREFIX.length()).split("__")[0];
+                if (!TOP_LEVEL.contains(first)) {
+                    warnings.add("environment variable " + k + " sets '" + first + "', which is no config key"
+                            + Suggestions.suggestion(first, TOP_LEVEL) + "; known keys: " + TOP_LEVEL);
+                }
+            }
+        });
+        properties.keySet().stream().sorted().forEach(k -> {
+            if (k.startsWith(PROPERTY_PREFIX) && !k.startsWith(PROPERTY_PREFIX + "layers.")) {
+                String first = k.substring(PROPERTY_PREFIX.length()).split("\\.")[0];
+                if (!first.equals("layers") && Suggestions.distanceWithin(first, "layers")) {
+                    warnings.add("system property " + k + " is not a config override and is ignored; did you mean -D"
+                            + PROPERTY_PREFIX + "layers" + k.substring(PROPERTY_PREFIX.length() + first.length()) + "?");
+                }
+            }
+        });
+        return warnings;
+    }
+
+    /**
+     * {@code problems} with " (set by ORIGIN)" after each that names a key an override set, so an error caused by
+     * -D or the environment does not look like the file's.
+     */
+    public static List<String> attributed(List<String> problems, Map<List<String>, String> origins) {
+        List<String> out = new ArrayList<>();
+        for (String p : problems) {
+            String by = null;
+            for (Map.Entry<List<String>, String> o : origins.entrySet()) {
+                List<String> path = o.getKey();
+                String key = "'" + path.get(path.size() - 1) + "'";
+                String where = String.join(".", path.subList(0, Math.max(0, path.size() - 1)));
+                if (p.contains(key) && (where.isEmpty() || p.contains(where.replace('_', '-')) || p.contains(where))) {
+                    by = o.getValue();
+                }
+            }
+            out.add(by == null ? p : p + " (set by " + by + ")");
+        }
+        return out;
+    }
+
     private static Map<String, String> systemProperties() {
         Map<String, String> map = new LinkedHashMap<>();
         System.getProperties().stringPropertyNames().forEach(k -> map.put(k, System.getProperty(k)));
@@ -145,6 +241,46 @@ public final class ConfigLoader {
             }
         }
         return root;
+    }
+
+    /**
+     * A config file's {@code layers} laid over a package's own: each key of {@code over} (a range or
+     * {@code default}) lands on the same key of {@code base} (a range written with other spaces or as {@code 6_11}
+     * counts as the same), where each of its sections ({@code attention}, {@code memory}) replaces the base's
+     * section when it names another provider (or {@code none}), and otherwise sets only the keys it gives. Keys of
+     * {@code over} that {@code base} lacks are added. So a file with only {@code default: {memory: ...}} keeps the
+     * package's trained attention.
+     */
+    @SuppressWarnings("unchecked")
+    public static Map<String, Object> layered(Map<String, Object> base, Map<String, Object> over) {
+        Map<String, Object> result = deepCopy(base);
+        for (Map.Entry<String, Object> e : over.entrySet()) {
+            String key = e.getKey().equals("default") ? "default" : rangeKey(result, e.getKey().replace(' ', '-'));
+            if (!key.equals(e.getKey()) && !result.containsKey(key) && result.containsKey(e.getKey())) {
+                key = e.getKey();
+            }
+            Object mine = result.get(key);
+            if (!(mine instanceof Map<?, ?> mineMap) || !(e.getValue() instanceof Map<?, ?> theirs)) {
+                result.put(key, e.getValue() instanceof Map<?, ?> m ? deepCopy((Map<String, Object>) m) : e.getValue());
+                continue;
+            }
+            Map<String, Object> merged = new LinkedHashMap<>((Map<String, Object>) mineMap);
+            for (Map.Entry<?, ?> section : theirs.entrySet()) {
+                String name = String.valueOf(section.getKey());
+                Object was = merged.get(name);
+                Object now = section.getValue();
+                if (was instanceof Map<?, ?> wasMap && now instanceof Map<?, ?> nowMap
+                        && java.util.Objects.equals(wasMap.get("provider"), nowMap.get("provider"))) {
+                    Map<String, Object> keys = new LinkedHashMap<>((Map<String, Object>) wasMap);
+                    keys.putAll((Map<String, Object>) nowMap);
+                    merged.put(name, keys);
+                } else {
+                    merged.put(name, now);
+                }
+            }
+            result.put(key, merged);
+        }
+        return result;
     }
 
     /**
@@ -193,6 +329,10 @@ public final class ConfigLoader {
             }
         }
         SessionSettings session = SessionSettings.parse(tree.get("device"), tree.get("session"), problems);
+        Object replace = tree.get(REPLACE_LAYERS);
+        if (replace != null && !(replace instanceof Boolean)) {
+            problems.add("'" + REPLACE_LAYERS + "' is " + replace + "; valid: true or false");
+        }
         Object layersNode = tree.get("layers");
         Map<String, Object> layers = new LinkedHashMap<>();
         if (layersNode == null) {
@@ -201,6 +341,10 @@ public final class ConfigLoader {
             problems.add("'layers' must be a mapping of 'default' or layer ranges to {attention, memory}");
         } else {
             layers = (Map<String, Object>) layersNode;
+        }
+        if (!(layersNode instanceof Map<?, ?>)) {
+            // without a usable 'layers' every layer would add "has no attention": one cause, one message
+            throw new ConfigException(source, dedupe(problems));
         }
 
         // Each layer belongs to at most one range; a range's attention/memory replace the default's.
@@ -320,12 +464,17 @@ public final class ConfigLoader {
     private static int[] parseRange(String text, int layerCount, List<String> problems) {
         Matcher m = RANGE.matcher(text.trim());
         if (!m.matches()) {
-            problems.add("layers key '" + text + "' is not 'default', a layer number or a range like '0-5'");
+            problems.add("layers key '" + text + "' is not 'default', a layer number or a range like '0-5'"
+                    + Suggestions.suggestion(text.trim(), List.of("default")));
             return null;
         }
         int from = Integer.parseInt(m.group(1));
         int to = m.group(2) == null ? from : Integer.parseInt(m.group(2));
-        if (from > to || to >= layerCount) {
+        if (from > to) {
+            problems.add("layers key '" + text + "' runs backwards; did you mean '" + to + "-" + from + "'? (low end first)");
+            return null;
+        }
+        if (to >= layerCount) {
             problems.add("layers key '" + text + "' is outside the model's layers; valid: 0 to " + (layerCount - 1)
                     + ", low end first");
             return null;

@@ -63,7 +63,7 @@ class ConfigLoaderTest {
                     attention: fake-window
                 """), 6));
         List<String> p = e.problems();
-        assertTrue(p.contains("unknown key 'layer'; did you mean 'layers'?; known keys: [layers, model, device, session]"), p.toString());
+        assertTrue(p.contains("unknown key 'layer'; did you mean 'layers'?; known keys: [layers, model, device, session, replaceLayers]"), p.toString());
         assertTrue(p.contains("'device' is 'tpu'; valid: cpu or cuda"), p.toString());
         assertTrue(p.contains("layers.3-4: unknown key 'memroy'; did you mean 'memory'?; known keys: [attention, memory]"), p.toString());
         assertTrue(p.contains("layers '0-3' and '3-4' overlap at layer 3; valid: each layer in at most one range"), p.toString());
@@ -72,6 +72,60 @@ class ConfigLoaderTest {
         assertTrue(p.contains("layers.0-3.memory 'fake-memory': unknown key 'updte'; did you mean 'update'?; known keys: [update, rate]"), p.toString());
         assertTrue(p.contains("layers.0-3.memory 'fake-memory': 'rate' is 7; valid: (0, 1]"), p.toString());
         assertTrue(e.getMessage().startsWith(dir.resolve("engram.yaml") + ": "), e.getMessage());
+    }
+
+    @Test
+    void aMisspeltLayersKeyIsOneProblemNotOnePerLayer() throws IOException {
+        ConfigException e = assertThrows(ConfigException.class, () -> loader.load(write("""
+                layer:
+                  default: {attention: fake-window}
+                """), 14));
+        assertEquals(List.of("unknown key 'layer'; did you mean 'layers'?; known keys: [layers, model, device, session, replaceLayers]",
+                "'layers' is missing; it maps 'default' or layer ranges such as '0-5' to {attention, memory}"), e.problems());
+    }
+
+    @Test
+    void layerKeysGetDidYouMeanAndABackwardRangeIsNamedAsSuch() throws IOException {
+        ConfigException e = assertThrows(ConfigException.class, () -> loader.load(write("""
+                layers:
+                  defualt: {attention: fake-window}
+                  "9-3": {memory: fake-memory}
+                  "0-11": {attention: fake-window}
+                """), 12));
+        assertTrue(e.problems().contains("layers key 'defualt' is not 'default', a layer number or a range like '0-5'; did you mean 'default'?"),
+                e.problems().toString());
+        assertTrue(e.problems().contains("layers key '9-3' runs backwards; did you mean '3-9'? (low end first)"), e.problems().toString());
+    }
+
+    @Test
+    void aFileLaidOverAPackagesLayersKeepsWhatItDoesNotSay() {
+        Map<String, Object> pkg = Map.of("default", Map.of("attention", Map.of("provider", "window", "window", 0)),
+                "1", Map.of("memory", Map.of("provider", "infini", "update", "delta")));
+        // a memory only: the attention stays as trained
+        assertEquals(Map.of("default", Map.of("attention", Map.of("provider", "window", "window", 0),
+                        "memory", Map.of("provider", "lsh-knn")),
+                "1", Map.of("memory", Map.of("provider", "infini", "update", "delta"))),
+                ConfigLoader.layered(pkg, Map.of("default", Map.of("memory", Map.of("provider", "lsh-knn")))));
+        // same provider: only the keys given change; another provider replaces the section; 1_1 is range "1"
+        assertEquals(Map.of("default", Map.of("attention", Map.of("provider", "window", "window", 256)),
+                        "1", Map.of("memory", "none")),
+                ConfigLoader.layered(pkg, Map.of("default", Map.of("attention", Map.of("provider", "window", "window", 256)),
+                        "1", Map.of("memory", "none"))));
+        assertEquals(Map.of("default", Map.of("attention", Map.of("provider", "full")),
+                        "1", Map.of("memory", Map.of("provider", "infini", "update", "linear")),
+                        "2-3", Map.of("memory", Map.of("provider", "infini"))),
+                ConfigLoader.layered(pkg, Map.of("default", Map.of("attention", Map.of("provider", "full")),
+                        "1", Map.of("memory", Map.of("provider", "infini", "update", "linear")),
+                        "2-3", Map.of("memory", Map.of("provider", "infini")))));
+    }
+
+    @Test
+    void replaceLayersMustBeABoolean() throws IOException {
+        ConfigException e = assertThrows(ConfigException.class, () -> loader.load(write("""
+                replaceLayers: yes please
+                layers: {default: {attention: fake-window}}
+                """), 2));
+        assertEquals(List.of("'replaceLayers' is yes please; valid: true or false"), e.problems());
     }
 
     @Test
@@ -183,10 +237,39 @@ class ConfigLoaderTest {
         ConfigException e = assertThrows(ConfigException.class,
                 () -> loaderWith(Map.of("ENGRAM__layers__6_11__memory__rate", "7",
                         "ENGRAM__layers__6_11__memory__updte", "delta"), Map.of()).load(f, 12));
-        assertTrue(e.problems().contains("layers.6-11.memory 'fake-memory': 'rate' is 7; valid: (0, 1]"), e.problems().toString());
+        // the file is named (the values land on its ranges), and so is the variable that set each value
+        assertTrue(e.problems().contains("layers.6-11.memory 'fake-memory': 'rate' is 7; valid: (0, 1]"
+                + " (set by ENGRAM__layers__6_11__memory__rate)"), e.problems().toString());
         assertTrue(e.problems().contains("layers.6-11.memory 'fake-memory': unknown key 'updte'; did you mean 'update'?;"
-                + " known keys: [update, rate]"), e.problems().toString());
+                + " known keys: [update, rate] (set by ENGRAM__layers__6_11__memory__updte)"), e.problems().toString());
         assertTrue(e.getMessage().startsWith(f + ": "), e.getMessage());
+    }
+
+    @Test
+    void aSystemPropertyThatCausedAnErrorIsNamed() throws IOException {
+        Path f = write(RANGED);
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> loaderWith(Map.of(), Map.of("engram.layers.6-11.memory.rate", "2")).load(f, 12));
+        assertEquals(List.of("layers.6-11.memory 'fake-memory': 'rate' is 2; valid: (0, 1] (set by -Dengram.layers.6-11.memory.rate)"),
+                e.problems());
+    }
+
+    @Test
+    void overridesThatMatchNothingAreWarnedAboutInsteadOfIgnored() {
+        assertEquals(List.of(
+                "environment variable ENGRAM_PLUGIN is not a config override (those start with ENGRAM__, two underscores)"
+                        + " and is ignored; did you mean 'ENGRAM_PLUGINS'?",
+                "environment variable ENGRAM__layer__default__memory__decay sets 'layer', which is no config key;"
+                        + " did you mean 'layers'?; known keys: [layers, model, device, session, replaceLayers]",
+                "environment variable ENGRAM_layers__default__memory__decay is not a config override (those start with"
+                        + " ENGRAM__, two underscores) and is ignored; did you mean ENGRAM__layers__default__memory__decay?",
+                "system property engram.layer.default.memory.decay is not a config override and is ignored;"
+                        + " did you mean -Dengram.layers.default.memory.decay?"),
+                ConfigLoader.unmatchedOverrides(
+                        Map.of("ENGRAM_layers__default__memory__decay", "0.9", "ENGRAM__layer__default__memory__decay", "0.9",
+                                "ENGRAM_JAVA", "/usr/bin/java", "ENGRAM_PLUGINS", "x", "PATH", "/bin", "ENGRAM_PLUGIN", "y"),
+                        Map.of("engram.layer.default.memory.decay", "0.9", "engram.kernels", "scalar",
+                                "engram.layers.default.memory.decay", "0.9", "engram.home", "/x")));
     }
 
     @Test
