@@ -33,6 +33,43 @@ public final class SafeTensors {
     private SafeTensors() {
     }
 
+    /**
+     * Writes {@code tensors} (F32, names in sorted order, the header padded with spaces to 8 bytes) to {@code file}
+     * through a temporary file in the same folder and one atomic move, so a reader never sees half a file and a
+     * failure leaves the old one.
+     */
+    public static void write(Path file, Map<String, Tensor> tensors) throws IOException {
+        Map<String, Object> header = new LinkedHashMap<>();
+        long offset = 0;
+        java.util.TreeMap<String, Tensor> sorted = new java.util.TreeMap<>(tensors);
+        for (Map.Entry<String, Tensor> e : sorted.entrySet()) {
+            long bytes = 4L * e.getValue().size();
+            header.put(e.getKey(), Map.of("dtype", "F32", "shape", e.getValue().shape(), "data_offsets", List.of(offset, offset + bytes)));
+            offset += bytes;
+        }
+        byte[] json = JSON.writeValueAsBytes(header);
+        int padded = (json.length + 7) / 8 * 8;
+        ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(8 + padded + offset)).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(padded).put(json);
+        for (int i = json.length; i < padded; i++) {
+            out.put((byte) ' ');
+        }
+        for (Tensor t : sorted.values()) {
+            float[] a = t.toArray();
+            for (float v : a) {
+                out.putFloat(v);
+            }
+        }
+        Path tmp = java.nio.file.Files.createTempFile(file.toAbsolutePath().getParent(), "." + file.getFileName(), ".tmp");
+        try {
+            java.nio.file.Files.write(tmp, out.array());
+            java.nio.file.Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            java.nio.file.Files.deleteIfExists(tmp);
+        }
+    }
+
     /** Reads every tensor of {@code file}; throws {@link ConfigException} listing every problem. */
     public static Map<String, Tensor> read(Path file) {
         List<String> problems = new ArrayList<>();
