@@ -33,7 +33,7 @@ import java.util.regex.Pattern;
  * {@link SessionSettings}) are parsed into the plan too.
  * A range's {@code attention} and {@code memory} each replace the default's; {@code memory: none}
  * turns the memory off for those layers. Overrides, applied to the file before it is checked:
- * system properties {@code engram.layers.6-11.memory.update=linear}, and environment variables
+ * system properties {@code engram.layers.6-11.memory.update=linear} (or {@code engram.device}, any top-level key), and environment variables
  * {@code ENGRAM__layers__6_11__memory__update=linear} (path parts separated by two underscores). A shell
  * variable name cannot hold {@code -}, so a range may also be written {@code 6_11}; either spelling
  * lands on the file's own key for that range ({@code "6-11"}, {@code "6 - 11"}). System properties win
@@ -130,7 +130,7 @@ public final class ConfigLoader {
         Map<List<String>, String> overrides = new LinkedHashMap<>();
         environment.keySet().stream().filter(k -> k.startsWith(ENV_PREFIX)).sorted().forEach(k ->
                 overrides.put(List.of(k.substring(ENV_PREFIX.length()).split("__")), environment.get(k)));
-        properties.keySet().stream().filter(k -> k.startsWith(PROPERTY_PREFIX + "layers.")).sorted().forEach(k ->
+        properties.keySet().stream().filter(ConfigLoader::isConfigProperty).sorted().forEach(k ->
                 // A range like 6-11 contains no dot, so splitting on dots is unambiguous.
                 overrides.put(List.of(k.substring(PROPERTY_PREFIX.length()).split("\\.")), properties.get(k)));
         return overrides;
@@ -144,7 +144,7 @@ public final class ConfigLoader {
         Map<List<String>, String> origins = new LinkedHashMap<>();
         environment.keySet().stream().filter(k -> k.startsWith(ENV_PREFIX)).sorted().forEach(k ->
                 origins.put(List.of(k.substring(ENV_PREFIX.length()).split("__")), k));
-        properties.keySet().stream().filter(k -> k.startsWith(PROPERTY_PREFIX + "layers.")).sorted().forEach(k ->
+        properties.keySet().stream().filter(ConfigLoader::isConfigProperty).sorted().forEach(k ->
                 origins.put(List.of(k.substring(PROPERTY_PREFIX.length()).split("\\.")), "-D" + k));
         return origins;
     }
@@ -152,6 +152,19 @@ public final class ConfigLoader {
     /** {@link #overrideOrigins} for this process. */
     public static Map<List<String>, String> systemOverrideOrigins() {
         return overrideOrigins(System.getenv(), systemProperties());
+    }
+
+    /**
+     * Whether a system property is a config override: {@code engram.} followed by a top-level config key
+     * ({@code engram.layers.6-11.memory.update}, {@code engram.device}, {@code engram.session.intraOpThreads}); other
+     * {@code engram.*} properties (engram.kernels, engram.home, ...) are the runtime's own.
+     */
+    private static boolean isConfigProperty(String name) {
+        if (!name.startsWith(PROPERTY_PREFIX)) {
+            return false;
+        }
+        String first = name.substring(PROPERTY_PREFIX.length()).split("\\.")[0];
+        return TOP_LEVEL.contains(first) && (first.equals("layers") ? name.startsWith(PROPERTY_PREFIX + "layers.") : true);
     }
 
     /** Names other than ENGRAM__... that the launcher or the build use, so they are not mistaken for misspelt overrides. */
@@ -181,7 +194,7 @@ public final class ConfigLoader {
             }
         });
         properties.keySet().stream().sorted().forEach(k -> {
-            if (k.startsWith(PROPERTY_PREFIX) && !k.startsWith(PROPERTY_PREFIX + "layers.")) {
+            if (k.startsWith(PROPERTY_PREFIX) && !isConfigProperty(k)) {
                 String first = k.substring(PROPERTY_PREFIX.length()).split("\\.")[0];
                 if (!first.equals("layers") && Suggestions.distanceWithin(first, "layers")) {
                     warnings.add("system property " + k + " is not a config override and is ignored; did you mean -D"

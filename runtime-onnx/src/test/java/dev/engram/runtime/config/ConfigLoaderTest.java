@@ -255,6 +255,17 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void theDeviceAndSessionCanBeSetByPropertyAsByEnvironment() throws IOException {
+        Path f = write(RANGED);
+        assertEquals(SessionSettings.Device.CUDA, loaderWith(Map.of(), Map.of("engram.device", "cuda")).load(f, 12).session().device());
+        assertEquals(SessionSettings.Device.CUDA, loaderWith(Map.of("ENGRAM__device", "cuda"), Map.of()).load(f, 12).session().device());
+        assertEquals(SessionSettings.Device.CPU, loaderWith(Map.of("ENGRAM__device", "cuda"), Map.of("engram.device", "cpu"))
+                .load(f, 12).session().device(), "a property wins over the environment");
+        assertEquals(SessionSettings.Device.CPU, loaderWith(Map.of(), Map.of("engram.kernels", "scalar")).load(f, 12).session().device(),
+                "the runtime's own engram.* properties are not config");
+    }
+
+    @Test
     void overridesThatMatchNothingAreWarnedAboutInsteadOfIgnored() {
         assertEquals(List.of(
                 "environment variable ENGRAM_PLUGIN is not a config override (those start with ENGRAM__, two underscores)"
