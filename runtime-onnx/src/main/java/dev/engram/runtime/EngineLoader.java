@@ -96,6 +96,10 @@ public final class EngineLoader {
         }
         ModelManifest m = pkg.manifest();
         EnginePlan plan = plan(m, problems);
+        if (pkg.refusedPaths()) {
+            // a path outside the package: no file of it is opened (tokenizer, graphs), only the config is checked
+            throw new ConfigException(modelDirectory.toString(), List.copyOf(new LinkedHashSet<>(problems)));
+        }
         LayerSpec spec = m.architecture().layerSpec();
         if (plan != null) {
             plan = withModelPositional(plan, m, problems);
