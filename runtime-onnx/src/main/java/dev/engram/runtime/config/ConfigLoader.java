@@ -33,7 +33,8 @@ import java.util.regex.Pattern;
  * {@link SessionSettings}) are parsed into the plan too.
  * A range's {@code attention} and {@code memory} each replace the default's; {@code memory: none}
  * turns the memory off for those layers. Overrides, applied to the file before it is checked:
- * system properties {@code engram.layers.6-11.memory.update=linear}, and environment variables
+ * system properties {@code engram.layers.6-11.memory.update=linear} (also {@code engram.device} and
+ * {@code engram.session.*}), and environment variables
  * {@code ENGRAM__layers__6_11__memory__update=linear} (path parts separated by two underscores). A shell
  * variable name cannot hold {@code -}, so a range may also be written {@code 6_11}; either spelling
  * lands on the file's own key for that range ({@code "6-11"}, {@code "6 - 11"}). System properties win
@@ -111,10 +112,19 @@ public final class ConfigLoader {
         Map<List<String>, String> overrides = new LinkedHashMap<>();
         environment.keySet().stream().filter(k -> k.startsWith(ENV_PREFIX)).sorted().forEach(k ->
                 overrides.put(List.of(k.substring(ENV_PREFIX.length()).split("__")), environment.get(k)));
-        properties.keySet().stream().filter(k -> k.startsWith(PROPERTY_PREFIX + "layers.")).sorted().forEach(k ->
+        properties.keySet().stream().filter(ConfigLoader::isConfigProperty).sorted().forEach(k ->
                 // A range like 6-11 contains no dot, so splitting on dots is unambiguous.
                 overrides.put(List.of(k.substring(PROPERTY_PREFIX.length()).split("\\.")), properties.get(k)));
         return overrides;
+    }
+
+    /**
+     * A system property that sets a config key: {@code engram.layers.*}, {@code engram.device}, {@code engram.session.*}.
+     * Other {@code engram.*} properties (engram.kernels, engram.home, ...) are the JVM's own settings, not config.
+     */
+    static boolean isConfigProperty(String k) {
+        return k.startsWith(PROPERTY_PREFIX + "layers.") || k.equals(PROPERTY_PREFIX + "device")
+                || k.startsWith(PROPERTY_PREFIX + "session.");
     }
 
     private static Map<String, String> systemProperties() {
