@@ -85,11 +85,12 @@ public final class Server implements AutoCloseable {
         for (String k : options.apiKeys()) {
             keyHashes.add(sha256(k));
         }
+        long t0 = System.nanoTime();
         Engine engine = load(Map.of());
+        long tEngine = System.nanoTime();
         this.defaultWorker = new ModelWorker(DEFAULT_STRATEGY, Map.of(), engine, options.queueCapacity());
         workers.put(DEFAULT_STRATEGY, defaultWorker);
         this.modelName = engine.manifest().name();
-        engine.warnings().forEach(w -> LOG.log(System.Logger.Level.WARNING, w));
         SessionStore opened;
         try {
             opened = new SessionStore(dataDir, modelName);
@@ -105,6 +106,7 @@ public final class Server implements AutoCloseable {
             throw e;
         }
         this.store = opened;
+        long tIndex = System.nanoTime();
 
         QueuedThreadPool threads = new QueuedThreadPool(256, 8);
         threads.setName("engram-http");
@@ -143,6 +145,13 @@ public final class Server implements AutoCloseable {
             store.close();
             throw e;
         }
+        long tListen = System.nanoTime();
+        // Where a restart's time goes (server README, "Restart"): one line, so an operator can see it too.
+        LOG.log(System.Logger.Level.INFO, String.format("engram serve: ready %d ms after the JVM started: engine %d ms,"
+                        + " session index %d ms (%d sessions), listener %d ms", java.lang.management.ManagementFactory.getRuntimeMXBean()
+                        .getUptime(), (tEngine - t0) / 1_000_000, (tIndex - tEngine) / 1_000_000, store.sessions.size(),
+                (tListen - tIndex) / 1_000_000));
+        startKernelWarmUp();
     }
 
     /**
@@ -230,6 +239,32 @@ public final class Server implements AutoCloseable {
         LOG.log(System.Logger.Level.INFO, "engram serve stopped");
     }
 
+    /** Rounds of {@link dev.engram.spi.kernel.KernelWarmUp} after start; 0 turns it off (-Dengram.serve.warmUpRounds). */
+    static final int WARM_UP_ROUNDS = Integer.getInteger("engram.serve.warmUpRounds", 4_000);
+
+    /** Set when the first request is queued for a model; ends the kernel warm-up. */
+    private volatile boolean modelWorkStarted;
+
+    /**
+     * Compiles the attention and memory kernels once /ready answers, on a daemon thread, so that the first append
+     * after a restart is not run by the interpreter (server README, "Restart"). It stops as soon as a request reaches
+     * a model (that work warms the same code), so it never competes with one for the cores; run during the engine
+     * load instead, it delayed /ready by about what it saved, on 2 busy cores.
+     */
+    private void startKernelWarmUp() {
+        if (WARM_UP_ROUNDS <= 0) {
+            return;
+        }
+        Thread t = new Thread(() -> {
+            long start = System.nanoTime();
+            dev.engram.spi.kernel.KernelWarmUp.run(WARM_UP_ROUNDS, () -> modelWorkStarted || closed);
+            LOG.log(System.Logger.Level.INFO, "kernel warm-up: " + (System.nanoTime() - start) / 1_000_000 + " ms"
+                    + (modelWorkStarted ? " (stopped by the first request)" : ""));
+        }, "engram-kernel-warm-up");
+        t.setDaemon(true);
+        t.start();
+    }
+
     // ---------------------------------------------------------------- engines and strategies
 
     /** Engines loaded for strategies since start (the default one included), for tests of the loading logic. */
@@ -247,7 +282,10 @@ public final class Server implements AutoCloseable {
         }
         Map<List<String>, String> overrides = new LinkedHashMap<>();
         strategy.forEach((k, v) -> overrides.put(List.of(k.split("\\.")), v));
-        return loader.overrides(overrides).load(modelDir);
+        Engine engine = loader.overrides(overrides).load(modelDir);
+        // one channel, once per engine: the log (a strategy's engine too, not only the default one)
+        engine.warnings().forEach(w -> LOG.log(System.Logger.Level.WARNING, (strategy.isEmpty() ? "" : "strategy " + strategy + ": ") + w));
+        return engine;
     }
 
     static String strategyKey(Map<String, String> strategy) {
@@ -549,6 +587,7 @@ public final class Server implements AutoCloseable {
         ModelWorker w = worker(strategy);
         Session s = new Session(store.newId(), owner, strategy, strategyKey(strategy), Instant.now().getEpochSecond());
         Generation.Cancel cancel = new Generation.Cancel(options.requestTimeout().toMillis());
+        modelWorkStarted = true;
         await(ex, w.submit(() -> {
             cancel.check();
             s.lock.lock();
@@ -571,6 +610,7 @@ public final class Server implements AutoCloseable {
     /** Runs {@code op} with the session's sequence resident (restored from disk when evicted), on its strategy's worker. */
     private <T> CompletableFuture<T> onSession(Session s, Generation.Cancel cancel, java.util.function.Function<ModelSequence, T> op) {
         ModelWorker w = worker(s.strategy);
+        modelWorkStarted = true;
         return w.submit(() -> {
             cancel.check();
             s.lock.lock();
@@ -751,6 +791,7 @@ public final class Server implements AutoCloseable {
         Consumer<String> onText = r.stream() ? events::add : t -> { };
         CompletableFuture<Generation.Outcome> job;
         if (s == null) {
+            modelWorkStarted = true;
             job = defaultWorker.submit(() -> Generation.run(defaultWorker.engine, defaultWorker.tokenizer,
                     defaultWorker.engine.newSequence(), r, cancel, onText));
         } else {
