@@ -108,6 +108,7 @@ public final class BenchCommand implements Callable<Integer> {
         }
         int nThreads = threads != null ? threads : Math.min(4, Runtime.getRuntime().availableProcessors());
         double budgetS = budget != null ? budget : quick ? 0 : 900;
+        UserFiles.outputFolder("--out", out);
         Files.createDirectories(out);
         String py = python != null ? python : Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
         Path toolsDir = tools != null ? tools : PythonTools.findTools(Path.of("")).orElse(null);

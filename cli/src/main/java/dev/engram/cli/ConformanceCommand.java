@@ -40,6 +40,7 @@ final class ConformanceCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        UserFiles.output("--emit", emit);
         ConformanceRunner runner = new ConformanceRunner(ProviderRegistry.load());
         List<Path> files = expand(cases);
         if (emit != null) {

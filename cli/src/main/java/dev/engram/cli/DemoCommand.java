@@ -50,6 +50,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        UserFiles.output("--chart", chart); // before the trials, not after them
         PrintWriter out = spec.commandLine().getOut();
         if (mechanisms) {
             return new MechanismDemo(Math.max(1, trials / 2), longRun, seed, out).call();

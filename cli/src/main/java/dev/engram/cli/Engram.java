@@ -37,15 +37,36 @@ public final class Engram implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Engram());
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
-            // Engram's own errors carry a message meant for the user; anything else is a bug worth a trace.
-            // Guice wraps provisioning errors; the EngramException inside is what the user needs to see.
+            // Engram's own errors carry a message meant for the user; so do file-system errors (a missing or unwritable
+            // file). Guice wraps provisioning errors; the EngramException inside is what the user needs to see.
             for (Throwable t = ex; t != null; t = t.getCause()) {
                 if (t instanceof dev.engram.api.EngramException) {
                     commandLine.getErr().println("engram: " + t.getMessage());
                     return 2;
                 }
             }
-            throw ex;
+            for (Throwable t = ex; t != null; t = t.getCause()) {
+                if (t instanceof java.io.IOException || t instanceof java.io.UncheckedIOException) {
+                    commandLine.getErr().println("engram: " + UserFiles.describe(t));
+                    return 2;
+                }
+            }
+            // Anything else is a bug: the trace is what a report needs.
+            commandLine.getErr().println("engram: internal error (a bug; please report it with what follows): " + ex);
+            ex.printStackTrace(commandLine.getErr());
+            return 70;
+        });
+        // A mistyped option is one line naming it, with picocli's suggestions, not the whole usage text.
+        cl.setParameterExceptionHandler((ex, args) -> {
+            CommandLine c = ex.getCommandLine();
+            String name = c.getCommandSpec().qualifiedName();
+            StringBuilder line = new StringBuilder(name).append(": ").append(ex.getMessage().strip());
+            if (ex instanceof CommandLine.UnmatchedArgumentException u && !u.getSuggestions().isEmpty()) {
+                line.append("; did you mean ").append(String.join(" or ", u.getSuggestions())).append('?');
+            }
+            line.append(" (").append(name).append(" --help lists the options)");
+            c.getErr().println(line.toString().replace('\n', ' '));
+            return 2;
         });
         return cl;
     }

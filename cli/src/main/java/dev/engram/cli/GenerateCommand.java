@@ -67,6 +67,8 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        UserFiles.input("--resume", resume);
+        UserFiles.output("--save", save); // before the work, not after it
         try (Engine engine = options.load()) {
             engine.warnings().forEach(w -> err.println("warning: " + w));
             ModelSequence sequence = engine.newSequence();

@@ -27,6 +27,15 @@ final class InputOptions {
     @Option(names = "--random", paramLabel = "N", description = "Input as N seeded random token ids (a smoke or speed test).")
     Integer random;
 
+    /**
+     * For a text input, " (K unknown to the tokenizer: ...)" when the tokenizer mapped K of {@code ids} to its unknown
+     * token, else "": words the vocabulary lacks are reported, not dropped silently.
+     */
+    String unknownNote(Engine engine, int[] ids) {
+        int unknown = isText() ? engine.tokenizer().unknownTokens(ids) : 0;
+        return unknown == 0 ? "" : " (" + unknown + " of them the tokenizer's unknown token: words outside its vocabulary)";
+    }
+
     /** Whether the input is text (so output may be shown as text too). */
     boolean isText() {
         return input != null || prompt != null;
@@ -43,6 +52,8 @@ final class InputOptions {
         if (given != 1) {
             throw new InvalidInputException("input", "give exactly one of --input, --prompt, --tokens, --token-file, --random");
         }
+        UserFiles.input("--input", input);
+        UserFiles.input("--token-file", tokenFile);
         if (isText()) {
             String text = prompt != null ? prompt : Files.readString(input, StandardCharsets.UTF_8);
             int[] ids = engine.tokenizer().encode(text, addSpecialTokens);

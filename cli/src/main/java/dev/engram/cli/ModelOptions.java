@@ -5,7 +5,6 @@ import dev.engram.api.InvalidInputException;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.EngineLoader;
 import dev.engram.runtime.config.ConfigLoader;
-import dev.engram.runtime.config.SessionSettings;
 import dev.engram.runtime.model.ModelManifest;
 import dev.engram.spi.ProviderRegistry;
 import java.io.IOException;
@@ -32,7 +31,9 @@ final class ModelOptions {
             + " lsh-knn: window 0 + the memory). Settings from the package where it uses that provider, else engram bench's.")
     String memory;
 
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda (falls back to cpu with a warning).")
+    /** Null when not given: then the config decides (file, environment, system property; README "Precedence"). */
+    @Option(names = "--device", paramLabel = "DEVICE", description = "cpu or cuda (falls back to cpu with a warning). When not"
+            + " given: the config's 'device' (-Dengram.device, ENGRAM__device, the --config file), else cpu.")
     String device;
 
     Engine load() {
@@ -41,22 +42,32 @@ final class ModelOptions {
         if (config != null) {
             loader.config(config);
         }
+        loader.overrides(explicitOverrides(registry));
+        return loader.load(model);
+    }
+
+    /**
+     * The options the user gave that set config keys, as config paths; an option not given is absent, so it overrides
+     * nothing. EngineLoader applies these last: option > system property > environment > config file > default.
+     */
+    Map<List<String>, String> explicitOverrides(ProviderRegistry registry) {
+        Map<List<String>, String> overrides = new LinkedHashMap<>();
         if (memory != null) {
-            Map<List<String>, String> overrides = new LinkedHashMap<>();
             try {
                 overrides.put(List.of("layers"), JSON.writeValueAsString(
                         MemoryStrategy.layers(memory, registry, currentLayers(), segmentLength())));
             } catch (IOException e) {
                 throw new IllegalStateException(e);
             }
-            loader.overrides(overrides);
         }
-        loader.device(switch (device.toLowerCase(java.util.Locale.ROOT)) {
-            case "cpu" -> SessionSettings.Device.CPU;
-            case "cuda" -> SessionSettings.Device.CUDA;
-            default -> throw InvalidInputException.outOfRange("--device", device, "cpu or cuda");
-        });
-        return loader.load(model);
+        if (device != null) {
+            String d = device.toLowerCase(java.util.Locale.ROOT);
+            if (!d.equals("cpu") && !d.equals("cuda")) {
+                throw InvalidInputException.outOfRange("--device", device, "cpu or cuda");
+            }
+            overrides.put(List.of("device"), d);
+        }
+        return overrides;
     }
 
     /** The layers tree --memory replaces: the config file's, else the package's (null if neither can be read now). */

@@ -49,6 +49,8 @@ final class RunCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        UserFiles.input("--resume", resume);
+        UserFiles.output("--save", save); // before the work, not after the whole input was ingested
         try (Engine engine = options.load()) {
             engine.warnings().forEach(w -> err.println("warning: " + w));
             ModelSequence sequence = engine.newSequence();
@@ -61,7 +63,8 @@ final class RunCommand implements Callable<Integer> {
             long segments = (sequence.pendingTokens() + input.length) / s;
             out.print(engine.plan().describe());
             out.printf("tokenizer: %s%n", engine.tokenizer().description());
-            out.printf("input: %d tokens; segment length %d: %d complete segments%s%n", input.length, s, segments,
+            out.printf("input: %d tokens%s; segment length %d: %d complete segments%s%n", input.length,
+                    inputOptions.unknownNote(engine, input), s, segments,
                     (sequence.pendingTokens() + input.length) % s == 0 ? "" : " + a partial one");
             out.flush();
             long[] done = {0};

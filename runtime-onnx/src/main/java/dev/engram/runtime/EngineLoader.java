@@ -62,7 +62,12 @@ public final class EngineLoader {
         return this;
     }
 
-    /** Overrides by path, applied after the file, for example {@code [layers, default, memory] -> infini}. */
+    /**
+     * Explicit settings by config path (a command line's options), for example {@code [layers, default, memory] -> infini}
+     * or {@code [device] -> cuda}. The one precedence rule, applied in {@link #plan}: these > system properties
+     * ({@code -Dengram.device}) > environment ({@code ENGRAM__device}) > the config file (or the package's memory config)
+     * > built-in defaults. Give only what the user set: an entry here always wins.
+     */
     public EngineLoader overrides(Map<List<String>, String> overrides) {
         this.overrides = Map.copyOf(overrides);
         return this;
@@ -99,6 +104,10 @@ public final class EngineLoader {
         ModelManifest m = pkg.manifest();
         untrainedAttentionSource = null;
         EnginePlan plan = plan(m, problems, warnings);
+        if (pkg.refusedPaths()) {
+            // a path outside the package: no file of it is opened (tokenizer, graphs), only the config is checked
+            throw new ConfigException(modelDirectory.toString(), List.copyOf(new LinkedHashSet<>(problems)));
+        }
         LayerSpec spec = m.architecture().layerSpec();
         if (plan != null) {
             plan = withModelPositional(plan, m, problems);

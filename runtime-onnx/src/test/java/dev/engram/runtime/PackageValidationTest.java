@@ -89,6 +89,23 @@ class PackageValidationTest {
     }
 
     @Test
+    void aPathOutsideThePackageStopsTheLoadBeforeAnyFileIsOpened() throws IOException {
+        Path pkg = copy();
+        // Junk beside the package: had the loader opened it, ONNX Runtime or the tokenizer would report it as corrupt.
+        Files.writeString(dir.resolve("outside.onnx"), "this is not a model");
+        Files.writeString(dir.resolve("tokenizer.json"), "this is not a tokenizer");
+        Path manifest = pkg.resolve("engram.json");
+        String json = Files.readString(manifest);
+        Files.writeString(manifest, json.replace("\"embed.onnx\"", "\"../outside.onnx\"")
+                .replace("\"weights\": \"memory.safetensors\",", "\"weights\": \"memory.safetensors\", \"tokenizer\": \"../tokenizer.json\","));
+        assertEquals(List.of("engram.json: 'files.embedding' is '../outside.onnx'; valid: a path inside the package directory",
+                "engram.json: 'files.tokenizer' is '../tokenizer.json'; valid: a path inside the package directory"), problems(pkg));
+        Files.writeString(manifest, json.replace("\"head.onnx\"", "\"../../../../etc/passwd\""));
+        assertEquals(List.of("engram.json: 'files.head' is '../../../../etc/passwd'; valid: a path inside the package directory"),
+                problems(pkg));
+    }
+
+    @Test
     void aWrongGraphOutputNameIsNamed() throws IOException {
         Path pkg = copy();
         Files.copy(MODELS.resolve("tiny-bad/pre_wrong_output_name.onnx"), pkg.resolve("layer_0_pre.onnx"),

@@ -6,7 +6,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.DoubleAdder;
-import java.util.function.BiConsumer;
 
 /** Counters and histograms in the Prometheus text exposition format (version 0.0.4). Label values are bounded (route templates). */
 final class Metrics {
@@ -36,7 +35,7 @@ final class Metrics {
     }
 
     /** {@code gauges} writes extra gauge families (queue depth, sessions, memory) as (name+labels, value). */
-    String render(java.util.function.Consumer<BiConsumer<String, Double>> gauges) {
+    String render(java.util.function.Consumer<Gauges> gauges) {
         StringBuilder sb = new StringBuilder();
         family(sb, "engram_http_requests_total", "counter", "HTTP requests answered, by method, route template and status");
         new TreeMap<>(requests).forEach((k, v) -> sb.append("engram_http_requests_total{").append(k).append("} ").append(v.get()).append('\n'));
@@ -56,10 +55,31 @@ final class Metrics {
         gauges.accept((nameAndLabels, value) -> {
             int brace = nameAndLabels.indexOf('{');
             String name = brace < 0 ? nameAndLabels : nameAndLabels.substring(0, brace);
+            if (!GAUGE_HELP.containsKey(name)) {
+                throw new IllegalStateException("gauge " + name + " has no HELP text in Metrics.GAUGE_HELP");
+            }
             byFamily.computeIfAbsent(name, n -> new StringBuilder()).append(nameAndLabels).append(' ').append(format(value)).append('\n');
         });
-        byFamily.forEach((name, lines) -> sb.append("# TYPE ").append(name).append(" gauge\n").append(lines));
+        byFamily.forEach((name, lines) -> {
+            family(sb, name, "gauge", GAUGE_HELP.get(name));
+            sb.append(lines);
+        });
         return sb.toString();
+    }
+
+    /** What each gauge family reports; a gauge without an entry here fails the scrape in tests (and never ships). */
+    static final Map<String, String> GAUGE_HELP = Map.of(
+            "engram_queue_depth", "requests waiting or running, per loaded strategy",
+            "engram_sessions", "sessions by state: on_disk (every session: its file is written before any answer), resident"
+                    + " (also held in memory), damaged (its file fails its checksum or cannot be restored)",
+            "engram_session_files_skipped", "files in the sessions folder not indexed at start: unreadable, or another model's (the log names them)",
+            "engram_session_memory_bytes", "state bytes of the resident sessions (the budget --session-memory-bytes applies to)",
+            "engram_jvm_memory_bytes", "JVM heap: heap_used and heap_max",
+            "engram_ready", "1 while accepting work, 0 while shutting down");
+
+    /** One gauge value; {@code nameAndLabels} as "name{label=\"v\"}". */
+    interface Gauges {
+        void gauge(String nameAndLabels, double value);
     }
 
     private static void family(StringBuilder sb, String name, String type, String help) {

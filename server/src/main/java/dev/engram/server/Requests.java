@@ -41,6 +41,7 @@ final class Requests {
             }
             throw ApiError.invalid(null, "the request body is empty; send a JSON object");
         }
+        utf8(body);
         JsonNode node;
         try {
             node = MAPPER.readTree(body);
@@ -53,6 +54,95 @@ final class Requests {
             throw ApiError.invalid(null, "the request body must be a JSON object");
         }
         return (ObjectNode) node;
+    }
+
+    /**
+     * Refuses a JSON body that is not valid UTF-8 (RFC 8259 requires it; Jackson alone accepts overlong forms such as
+     * C0 AF) with a 400 naming the field whose string holds the bad bytes.
+     */
+    static void utf8(byte[] body) {
+        int bad = firstInvalidUtf8(body);
+        if (bad >= 0) {
+            String field = fieldAt(body, bad);
+            throw ApiError.invalid(field, (field == null ? "the request body" : "'" + field + "'") + " is not valid UTF-8: "
+                    + invalidBytes(body, bad) + " at byte " + bad + " of the body; send text encoded as UTF-8");
+        }
+    }
+
+    /** A text/plain body as a string; invalid UTF-8 is a 400 naming {@code field}. */
+    static String utf8Text(byte[] body, String field) {
+        int bad = firstInvalidUtf8(body);
+        if (bad >= 0) {
+            throw ApiError.invalid(field, "the text/plain body is not valid UTF-8: " + invalidBytes(body, bad) + " at byte " + bad
+                    + "; send text encoded as UTF-8");
+        }
+        return new String(body, java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /** The offset of the first byte that does not start a well-formed UTF-8 sequence (overlong forms and surrogates included), or -1. */
+    static int firstInvalidUtf8(byte[] b) {
+        java.nio.charset.CharsetDecoder d = java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
+        java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(b);
+        java.nio.CharBuffer out = java.nio.CharBuffer.allocate(Math.min(b.length, 8192) + 2);
+        while (true) {
+            java.nio.charset.CoderResult r = d.decode(in, out, true);
+            if (r.isError()) {
+                return in.position();
+            }
+            if (r.isUnderflow()) {
+                r = d.flush(out);
+                return r.isError() ? in.position() : -1;
+            }
+            out.clear(); // overflow: keep going; only the position matters
+        }
+    }
+
+    private static String invalidBytes(byte[] b, int at) {
+        StringBuilder sb = new StringBuilder("the bytes");
+        for (int i = at; i < Math.min(b.length, at + 4); i++) {
+            sb.append(String.format(" %02X", b[i] & 0xff));
+        }
+        return sb.toString();
+    }
+
+    /** The field (as "messages[0].content") whose JSON string holds byte {@code offset}, or null if none can be named. */
+    private static String fieldAt(byte[] body, int offset) {
+        String last = null;
+        try (JsonParser p = MAPPER.getFactory().createParser(body)) {
+            while (true) {
+                String before = path(p.getParsingContext());
+                com.fasterxml.jackson.core.JsonToken t;
+                try {
+                    t = p.nextToken();
+                } catch (IOException e) {
+                    return before != null ? before : last; // the parser stopped on the bad bytes inside this value
+                }
+                if (t == null || p.currentTokenLocation().getByteOffset() > offset) {
+                    return last;
+                }
+                if (t == com.fasterxml.jackson.core.JsonToken.VALUE_STRING || t == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
+                    last = path(p.getParsingContext());
+                }
+            }
+        } catch (IOException e) {
+            return last;
+        }
+    }
+
+    private static String path(com.fasterxml.jackson.core.JsonStreamContext c) {
+        java.util.ArrayDeque<String> parts = new java.util.ArrayDeque<>();
+        for (; c != null && !c.inRoot(); c = c.getParent()) {
+            if (c.inArray()) {
+                parts.push("[" + Math.max(0, c.getCurrentIndex()) + "]");
+            } else if (c.getCurrentName() != null) {
+                parts.push("." + c.getCurrentName());
+            }
+        }
+        String s = String.join("", parts);
+        s = s.startsWith(".") ? s.substring(1) : s;
+        return s.isEmpty() ? null : s;
     }
 
     static void onlyKnown(ObjectNode body, Set<String> a, Set<String> b) {

@@ -74,19 +74,23 @@ public final class Server implements AutoCloseable {
     private final ServerConnector connector;
     private final ScheduledExecutorService sweeper;
     private volatile boolean accepting = true;
+    /** The server's own paths (absolute and as given), longest first: never shown in an HTTP answer, only in the log. */
+    private final List<String[]> privatePaths;
     private volatile boolean closed;
 
     private Server(Path modelDir, int port, Path dataDir, ServeOptions options) throws Exception {
         this.modelDir = modelDir;
         this.options = options;
+        this.privatePaths = privatePaths(modelDir, dataDir, options.config());
         for (String k : options.apiKeys()) {
             keyHashes.add(sha256(k));
         }
+        long t0 = System.nanoTime();
         Engine engine = load(Map.of());
+        long tEngine = System.nanoTime();
         this.defaultWorker = new ModelWorker(DEFAULT_STRATEGY, Map.of(), engine, options.queueCapacity());
         workers.put(DEFAULT_STRATEGY, defaultWorker);
         this.modelName = engine.manifest().name();
-        engine.warnings().forEach(w -> LOG.log(System.Logger.Level.WARNING, w));
         SessionStore opened;
         try {
             opened = new SessionStore(dataDir, modelName);
@@ -102,6 +106,7 @@ public final class Server implements AutoCloseable {
             throw e;
         }
         this.store = opened;
+        long tIndex = System.nanoTime();
 
         QueuedThreadPool threads = new QueuedThreadPool(256, 8);
         threads.setName("engram-http");
@@ -140,6 +145,13 @@ public final class Server implements AutoCloseable {
             store.close();
             throw e;
         }
+        long tListen = System.nanoTime();
+        // Where a restart's time goes (server README, "Restart"): one line, so an operator can see it too.
+        LOG.log(System.Logger.Level.INFO, String.format("engram serve: ready %d ms after the JVM started: engine %d ms,"
+                        + " session index %d ms (%d sessions), listener %d ms", java.lang.management.ManagementFactory.getRuntimeMXBean()
+                        .getUptime(), (tEngine - t0) / 1_000_000, (tIndex - tEngine) / 1_000_000, store.sessions.size(),
+                (tListen - tIndex) / 1_000_000));
+        startKernelWarmUp();
     }
 
     /**
@@ -227,6 +239,32 @@ public final class Server implements AutoCloseable {
         LOG.log(System.Logger.Level.INFO, "engram serve stopped");
     }
 
+    /** Rounds of {@link dev.engram.spi.kernel.KernelWarmUp} after start; 0 turns it off (-Dengram.serve.warmUpRounds). */
+    static final int WARM_UP_ROUNDS = Integer.getInteger("engram.serve.warmUpRounds", 4_000);
+
+    /** Set when the first request is queued for a model; ends the kernel warm-up. */
+    private volatile boolean modelWorkStarted;
+
+    /**
+     * Compiles the attention and memory kernels once /ready answers, on a daemon thread, so that the first append
+     * after a restart is not run by the interpreter (server README, "Restart"). It stops as soon as a request reaches
+     * a model (that work warms the same code), so it never competes with one for the cores; run during the engine
+     * load instead, it delayed /ready by about what it saved, on 2 busy cores.
+     */
+    private void startKernelWarmUp() {
+        if (WARM_UP_ROUNDS <= 0) {
+            return;
+        }
+        Thread t = new Thread(() -> {
+            long start = System.nanoTime();
+            dev.engram.spi.kernel.KernelWarmUp.run(WARM_UP_ROUNDS, () -> modelWorkStarted || closed);
+            LOG.log(System.Logger.Level.INFO, "kernel warm-up: " + (System.nanoTime() - start) / 1_000_000 + " ms"
+                    + (modelWorkStarted ? " (stopped by the first request)" : ""));
+        }, "engram-kernel-warm-up");
+        t.setDaemon(true);
+        t.start();
+    }
+
     // ---------------------------------------------------------------- engines and strategies
 
     /** Engines loaded for strategies since start (the default one included), for tests of the loading logic. */
@@ -244,7 +282,10 @@ public final class Server implements AutoCloseable {
         }
         Map<List<String>, String> overrides = new LinkedHashMap<>();
         strategy.forEach((k, v) -> overrides.put(List.of(k.split("\\.")), v));
-        return loader.overrides(overrides).load(modelDir);
+        Engine engine = loader.overrides(overrides).load(modelDir);
+        // one channel, once per engine: the log (a strategy's engine too, not only the default one)
+        engine.warnings().forEach(w -> LOG.log(System.Logger.Level.WARNING, (strategy.isEmpty() ? "" : "strategy " + strategy + ": ") + w));
+        return engine;
     }
 
     static String strategyKey(Map<String, String> strategy) {
@@ -291,7 +332,9 @@ public final class Server implements AutoCloseable {
             try {
                 engine = load(strategy);
             } catch (ConfigException e) {
-                throw ApiError.invalid("strategy", "strategy " + strategy + " cannot be loaded: " + e.getMessage());
+                // the problems without the exception's context (the model's path); any path left is scrubbed by errorBody
+                LOG.log(System.Logger.Level.INFO, "strategy " + strategy + " refused: " + e.getMessage());
+                throw ApiError.invalid("strategy", "strategy " + strategy + " cannot be loaded: " + String.join("; ", e.problems()));
             }
             w = new ModelWorker(key, strategy, engine, options.queueCapacity());
             boolean added;
@@ -499,6 +542,10 @@ public final class Server implements AutoCloseable {
         m.put("footprint_bytes", s.stateBytes);
         m.put("snapshot_bytes", s.snapshotBytes);
         m.put("resident", s.resident);
+        m.put("damaged", s.damage != null);
+        if (s.damage != null) {
+            m.put("damage", "its file " + s.damage + "; restore it from a backup or delete the session");
+        }
         m.put("created", s.createdEpochSeconds);
         m.put("last_used", s.lastUsedMillis / 1000);
         return m;
@@ -511,16 +558,20 @@ public final class Server implements AutoCloseable {
                 all = new ArrayList<>(workers.values());
             }
             for (ModelWorker w : all) {
-                g.accept("engram_queue_depth{strategy=\"" + w.key.replace("\\", "\\\\").replace("\"", "\\\"") + "\"}", (double) w.depth());
+                g.gauge("engram_queue_depth{strategy=\"" + w.key.replace("\\", "\\\\").replace("\"", "\\\"") + "\"}", w.depth());
             }
+            // Every session has its file on disk (written before any answer); some are also resident in memory.
+            long onDisk = store.sessions.size();
             long resident = store.sessions.values().stream().filter(s -> s.resident).count();
-            g.accept("engram_sessions{state=\"resident\"}", (double) resident);
-            g.accept("engram_sessions{state=\"on_disk\"}", (double) (store.sessions.size() - resident));
-            g.accept("engram_session_memory_bytes", (double) store.residentBytes());
+            g.gauge("engram_sessions{state=\"on_disk\"}", onDisk);
+            g.gauge("engram_sessions{state=\"resident\"}", resident);
+            g.gauge("engram_sessions{state=\"damaged\"}", store.damagedCount());
+            g.gauge("engram_session_files_skipped", store.skippedFiles);
+            g.gauge("engram_session_memory_bytes", store.residentBytes());
             Runtime rt = Runtime.getRuntime();
-            g.accept("engram_jvm_memory_bytes{area=\"heap_used\"}", (double) (rt.totalMemory() - rt.freeMemory()));
-            g.accept("engram_jvm_memory_bytes{area=\"heap_max\"}", (double) rt.maxMemory());
-            g.accept("engram_ready", accepting ? 1.0 : 0.0);
+            g.gauge("engram_jvm_memory_bytes{area=\"heap_used\"}", rt.totalMemory() - rt.freeMemory());
+            g.gauge("engram_jvm_memory_bytes{area=\"heap_max\"}", rt.maxMemory());
+            g.gauge("engram_ready", accepting ? 1 : 0);
         });
     }
 
@@ -536,6 +587,7 @@ public final class Server implements AutoCloseable {
         ModelWorker w = worker(strategy);
         Session s = new Session(store.newId(), owner, strategy, strategyKey(strategy), Instant.now().getEpochSecond());
         Generation.Cancel cancel = new Generation.Cancel(options.requestTimeout().toMillis());
+        modelWorkStarted = true;
         await(ex, w.submit(() -> {
             cancel.check();
             s.lock.lock();
@@ -558,6 +610,7 @@ public final class Server implements AutoCloseable {
     /** Runs {@code op} with the session's sequence resident (restored from disk when evicted), on its strategy's worker. */
     private <T> CompletableFuture<T> onSession(Session s, Generation.Cancel cancel, java.util.function.Function<ModelSequence, T> op) {
         ModelWorker w = worker(s.strategy);
+        modelWorkStarted = true;
         return w.submit(() -> {
             cancel.check();
             s.lock.lock();
@@ -574,7 +627,8 @@ public final class Server implements AutoCloseable {
                     try {
                         seq.restore(store.readState(s));
                     } catch (dev.engram.api.SnapshotException e) {
-                        throw store.damaged(s, "holds a state this model cannot restore: " + e.getMessage());
+                        store.markDamaged(s, "holds a state this model cannot restore: " + e.getMessage());
+                        throw SessionStore.damaged(s);
                     }
                     s.setLive(seq);
                 }
@@ -603,7 +657,7 @@ public final class Server implements AutoCloseable {
         boolean stream = false;
         ModelWorker dw = defaultWorker;
         if (type != null && type.toLowerCase().startsWith("text/plain")) {
-            textInput = new String(body, StandardCharsets.UTF_8);
+            textInput = Requests.utf8Text(body, "text");
             tokens = dw.tokenizer.encode(textInput, atStart);
         } else {
             ObjectNode o = Requests.object(body, false);
@@ -636,7 +690,7 @@ public final class Server implements AutoCloseable {
         Generation.Cancel cancel = new Generation.Cancel(options.requestTimeout().toMillis());
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
         ex.request.addFailureListener(t -> cancel.clientGone.set(true));
-        CompletableFuture<Long> done = onSession(s, cancel, seq -> {
+        CompletableFuture<long[]> done = onSession(s, cancel, seq -> {
             boolean startNow = seq.position() == 0;
             int[] all = text == null || startNow == atStart ? checked : dw.tokenizer.encode(text, startNow);
             if (all.length == 0) {
@@ -661,12 +715,13 @@ public final class Server implements AutoCloseable {
             cancel.check(); // the last point where a timeout or a departed client still leaves the session as it was
             store.persist(s, seq);
             metrics.tokens("append", all.length);
-            return (long) all.length;
+            return new long[] {all.length, text == null ? 0 : dw.tokenizer.unknownTokens(all)};
         });
         if (!stream) {
-            long appended = await(ex, done, cancel);
+            long[] appended = await(ex, done, cancel);
             Map<String, Object> r = sessionObject(s);
-            r.put("appended_tokens", appended);
+            r.put("appended_tokens", appended[0]);
+            r.put("unknown_tokens", appended[1]);
             ex.json(200, r);
             return;
         }
@@ -683,7 +738,8 @@ public final class Server implements AutoCloseable {
                         "tokens_total", progress[1]), cancel);
             } else if (e == DONE) {
                 Map<String, Object> r = sessionObject(s);
-                r.put("appended_tokens", done.join());
+                r.put("appended_tokens", done.join()[0]);
+                r.put("unknown_tokens", done.join()[1]);
                 ex.sse(r, cancel);
                 ex.endSse(cancel);
                 return;
@@ -735,6 +791,7 @@ public final class Server implements AutoCloseable {
         Consumer<String> onText = r.stream() ? events::add : t -> { };
         CompletableFuture<Generation.Outcome> job;
         if (s == null) {
+            modelWorkStarted = true;
             job = defaultWorker.submit(() -> Generation.run(defaultWorker.engine, defaultWorker.tokenizer,
                     defaultWorker.engine.newSequence(), r, cancel, onText));
         } else {
@@ -1070,7 +1127,13 @@ public final class Server implements AutoCloseable {
     }
 
     /** Errors Jetty answers itself (an unparsable request line, an ambiguous path, ...) in the same JSON shape. */
-    private static final class JsonErrors extends org.eclipse.jetty.server.handler.ErrorHandler {
+    private final class JsonErrors extends org.eclipse.jetty.server.handler.ErrorHandler {
+        /** Jetty writes a body only for GET, POST and HEAD by default; a DELETE's error deserves the same JSON. */
+        @Override
+        public boolean errorPageForMethod(String method) {
+            return true;
+        }
+
         @Override
         protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
                                         Callback callback) throws IOException {
@@ -1081,13 +1144,44 @@ public final class Server implements AutoCloseable {
         }
     }
 
-    private static Map<String, Object> errorBody(ApiError e) {
+    private Map<String, Object> errorBody(ApiError e) {
         Map<String, Object> err = new LinkedHashMap<>();
-        err.put("message", e.getMessage());
+        err.put("message", scrub(e.getMessage()));
         err.put("type", e.type);
         err.put("param", e.param);
         err.put("code", e.code);
         return Map.of("error", err);
+    }
+
+    /** The model dir, data dir and config file, absolute and as given, each with the words that replace it in answers. */
+    private static List<String[]> privatePaths(Path modelDir, Path dataDir, Path config) {
+        List<String[]> out = new ArrayList<>();
+        for (Object[] p : new Object[][] {{modelDir, "<model dir>"}, {dataDir, "<data dir>"}, {config, "<config file>"}}) {
+            if (p[0] == null) {
+                continue;
+            }
+            Path path = (Path) p[0];
+            for (String form : new String[] {path.toAbsolutePath().normalize().toString(), path.toAbsolutePath().toString(),
+                    path.toString()}) {
+                // a bare relative name ("m") is no disclosure, and replacing it would mangle ordinary words
+                if (form.contains(java.io.File.separator) && form.length() > 1) {
+                    out.add(new String[] {form, (String) p[1]});
+                }
+            }
+        }
+        out.sort((a, b) -> Integer.compare(b[0].length(), a[0].length()));
+        return out;
+    }
+
+    /** {@code message} with the server's own paths replaced by what they are: an answer never shows the file system. */
+    String scrub(String message) {
+        if (message == null) {
+            return null;
+        }
+        for (String[] p : privatePaths) {
+            message = message.replace(p[0], p[1]);
+        }
+        return message;
     }
 
     /** For tests: the queue depth of the default strategy. */

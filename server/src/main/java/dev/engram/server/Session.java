@@ -27,6 +27,8 @@ final class Session {
     /** Guarded by {@link #lock}. */
     ModelSequence live;
     volatile boolean resident;
+    /** Why the session's file cannot be used (a failed checksum, a state the model cannot restore), or null when healthy. */
+    volatile String damage;
 
     Session(String id, String owner, Map<String, String> strategy, String strategyKey, long createdEpochSeconds) {
         this.id = id;

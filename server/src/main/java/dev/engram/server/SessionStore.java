@@ -45,6 +45,8 @@ final class SessionStore {
     private final String model;
     private final SecureRandom random = new SecureRandom();
     final Map<String, Session> sessions = new ConcurrentHashMap<>();
+    /** Files in the sessions folder that were not indexed at start: unreadable, or another model's (see the log). */
+    volatile int skippedFiles;
 
     private final FileChannel lockChannel;
 
@@ -92,26 +94,73 @@ final class SessionStore {
         closeQuietly(lockChannel);
     }
 
-    /** Reads every session's metadata (not its state); unreadable files are logged and skipped, never fatal. */
+    /**
+     * Reads every session file and checks its checksum, so a damaged session is known (listed as damaged, counted in
+     * /metrics) before anyone uses it. A file whose header cannot be read at all is logged and skipped; neither
+     * stops the server.
+     */
     void loadIndex() {
+        int skipped = 0;
         try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.session")) {
             for (Path f : files) {
                 try {
-                    Session s = readHeader(f);
+                    Session s = readIndexed(f);
                     if (s != null) {
                         sessions.put(s.id, s);
+                    } else {
+                        skipped++;
                     }
                 } catch (IOException | RuntimeException e) {
+                    skipped++;
                     LOG.log(System.Logger.Level.WARNING, "skipping session file " + f + ": " + e.getMessage());
                 }
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot list " + dir, e);
         }
+        skippedFiles = skipped;
     }
 
-    private Session readHeader(Path f) throws IOException {
-        try (InputStream raw = Files.newInputStream(f); DataInputStream in = new DataInputStream(raw)) {
+    /** The session a file holds, with {@link Session#damage} set when its checksum fails; null for another model's. */
+    private Session readIndexed(Path f) throws IOException {
+        byte[] all = Files.readAllBytes(f);
+        Session s = readHeader(f, all);
+        if (s != null) {
+            String problem = checkWhole(all);
+            if (problem != null) {
+                markDamaged(s, problem);
+            }
+        }
+        return s;
+    }
+
+    /** What is wrong with a whole session file's framing and checksum, or null. */
+    private static String checkWhole(byte[] all) {
+        if (all.length < MAGIC.length + 12) {
+            return "is truncated (" + all.length + " bytes)";
+        }
+        CRC32C crc = new CRC32C();
+        crc.update(all, 0, all.length - 4);
+        if (ByteBuffer.wrap(all).getInt(all.length - 4) != (int) crc.getValue()) {
+            return "fails its checksum";
+        }
+        int metaLen = ByteBuffer.wrap(all).getInt(MAGIC.length + 4);
+        if (metaLen < 0 || MAGIC.length + 8L + metaLen > all.length - 4) {
+            return "has a metadata length of " + metaLen + " in " + all.length + " bytes";
+        }
+        return null;
+    }
+
+    /** Records why the session cannot be used; the log names its file, answers to clients do not. */
+    void markDamaged(Session s, String what) {
+        if (s.damage == null) {
+            LOG.log(System.Logger.Level.WARNING, "session '" + s.id + "' is damaged: its file " + file(s.id) + " " + what);
+        }
+        s.damage = what;
+    }
+
+    private Session readHeader(Path f, byte[] all) throws IOException {
+        try (InputStream raw = new java.io.ByteArrayInputStream(all); DataInputStream in = new DataInputStream(raw)) {
             byte[] magic = in.readNBytes(MAGIC.length);
             if (!Arrays.equals(magic, MAGIC)) {
                 throw new IOException("not an Engram session file");
@@ -126,7 +175,7 @@ final class SessionStore {
             }
             Map<String, Object> meta = JSON.readValue(in.readNBytes(len), new TypeReference<>() { });
             if (!model.equals(meta.get("model"))) {
-                LOG.log(System.Logger.Level.WARNING, "session file " + f + " belongs to model '" + meta.get("model")
+                LOG.log(System.Logger.Level.WARNING, "skipping session file " + f + ": it belongs to model '" + meta.get("model")
                         + "', not '" + model + "'; ignored");
                 return null;
             }
@@ -140,7 +189,7 @@ final class SessionStore {
                     ((Number) meta.getOrDefault("created", 0)).longValue());
             s.tokens = ((Number) meta.getOrDefault("tokens", 0)).longValue();
             s.stateBytes = ((Number) meta.getOrDefault("stateBytes", 0)).longValue();
-            s.snapshotBytes = Files.size(f);
+            s.snapshotBytes = all.length;
             return s;
         }
     }
@@ -188,34 +237,36 @@ final class SessionStore {
 
     /** The session's sequence state bytes from disk (checked); a damaged file is a {@link #damaged} error. */
     byte[] readState(Session s) {
+        if (s.damage != null) {
+            throw damaged(s);
+        }
         byte[] all;
         try {
             all = Files.readAllBytes(file(s.id));
         } catch (IOException e) {
-            throw damaged(s, "cannot be read: " + e.getMessage());
+            markDamaged(s, "cannot be read (" + e.getMessage() + ")");
+            throw damaged(s);
         }
-        if (all.length < MAGIC.length + 12) {
-            throw damaged(s, "is truncated (" + all.length + " bytes)");
+        String problem = checkWhole(all);
+        if (problem != null) {
+            markDamaged(s, problem);
+            throw damaged(s);
         }
-        CRC32C crc = new CRC32C();
-        crc.update(all, 0, all.length - 4);
-        ByteBuffer b = ByteBuffer.wrap(all);
-        if (b.getInt(all.length - 4) != (int) crc.getValue()) {
-            throw damaged(s, "fails its checksum");
-        }
-        int metaLen = b.getInt(MAGIC.length + 4);
-        int start = MAGIC.length + 8 + metaLen;
-        if (metaLen < 0 || start > all.length - 4) {
-            throw damaged(s, "has a metadata length of " + metaLen + " in " + all.length + " bytes");
-        }
+        int start = MAGIC.length + 8 + ByteBuffer.wrap(all).getInt(MAGIC.length + 4);
         return Arrays.copyOfRange(all, start, all.length - 4);
     }
 
-    /** A 500 naming the session and its file; the session stays listed and every other session is untouched. */
-    ApiError damaged(Session s, String what) {
-        return new ApiError(500, "server_error", "session", "session_damaged", "the file of session '" + s.id + "' ("
-                + file(s.id) + ") " + what + "; no other session is affected: restore the file from a backup or delete the session",
-                null);
+    /**
+     * A 500 naming the session and what is wrong with its file, not where the file is (the log says that); the session
+     * stays listed (as damaged) and every other session is untouched.
+     */
+    static ApiError damaged(Session s) {
+        return new ApiError(500, "server_error", "session", "session_damaged", "session '" + s.id + "' is damaged on disk (its file "
+                + s.damage + "); no other session is affected: restore its file from a backup or delete the session", null);
+    }
+
+    long damagedCount() {
+        return sessions.values().stream().filter(s -> s.damage != null).count();
     }
 
     void delete(Session s) {

@@ -218,13 +218,30 @@ class LimitsTest {
         try (Server b = Server.start(model, 0, data, ServeOptions.defaults().withAccessLog(false))) {
             Http http = new Http(b.uri());
             java.util.Set<String> listed = new java.util.HashSet<>();
-            http.get("/v1/sessions").json().get("data").forEach(n -> listed.add(n.get("id").asText()));
+            java.util.Set<String> damaged = new java.util.HashSet<>();
+            http.get("/v1/sessions").json().get("data").forEach(n -> {
+                listed.add(n.get("id").asText());
+                if (n.get("damaged").asBoolean()) {
+                    damaged.add(n.get("id").asText());
+                }
+            });
             assertEquals(java.util.Set.of(good, flipped), listed, "unreadable files are skipped, readable headers listed");
+            assertEquals(java.util.Set.of(flipped), damaged, "the checksum is verified when the store opens, before any use");
+            JsonNode one = http.get("/v1/sessions/" + flipped).json();
+            assertTrue(one.get("damaged").asBoolean() && one.get("damage").asText().contains("fails its checksum"), one.toString());
+            String metrics = http.get("/metrics").body();
+            assertTrue(metrics.contains("engram_sessions{state=\"damaged\"} 1\n"), metrics);
+            assertTrue(metrics.contains("engram_session_files_skipped 2\n"), metrics);
             Map<String, Object> ask = req("prompt", new int[] {2, 4}, "max_tokens", 3, "temperature", 0, "session", flipped);
             Http.Resp bad = http.post("/v1/completions", ask);
             assertEquals(500, bad.status(), bad.body());
             assertEquals("session_damaged", bad.json().get("error").get("code").asText());
-            assertTrue(bad.json().get("error").get("message").asText().contains(flipped + ".session") , bad.body());
+            assertTrue(bad.json().get("error").get("message").asText().contains("session '" + flipped + "' is damaged"), bad.body());
+            Http.Resp append = http.post("/v1/sessions/" + flipped + "/append", Map.of("tokens", new int[] {1}));
+            assertEquals("session_damaged", append.json().get("error").get("code").asText(), append.body());
+            for (Http.Resp r : List.of(bad, append)) {
+                assertTrue(!r.body().contains(tmp.toString()) && !r.body().contains(".session"), "no server path in " + r.body());
+            }
             ask.put("session", good);
             Http.Resp ok = http.post("/v1/completions", ask);
             assertEquals(200, ok.status(), ok.body());

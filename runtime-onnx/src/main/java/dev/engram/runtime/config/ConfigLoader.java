@@ -159,7 +159,7 @@ public final class ConfigLoader {
      * ({@code engram.layers.6-11.memory.update}, {@code engram.device}, {@code engram.session.intraOpThreads}); other
      * {@code engram.*} properties (engram.kernels, engram.home, ...) are the runtime's own.
      */
-    private static boolean isConfigProperty(String name) {
+    static boolean isConfigProperty(String name) {
         if (!name.startsWith(PROPERTY_PREFIX)) {
             return false;
         }

@@ -23,11 +23,14 @@ public final class ModelPackage {
     private final ModelManifest manifest;
     /** layer -> provider -> weight name -> tensor */
     private final Map<Integer, Map<String, Map<String, Tensor>>> weights;
+    private final boolean refusedPaths;
 
-    private ModelPackage(Path directory, ModelManifest manifest, Map<Integer, Map<String, Map<String, Tensor>>> weights) {
+    private ModelPackage(Path directory, ModelManifest manifest, Map<Integer, Map<String, Map<String, Tensor>>> weights,
+                         boolean refusedPaths) {
         this.directory = directory;
         this.manifest = manifest;
         this.weights = weights;
+        this.refusedPaths = refusedPaths;
     }
 
     /**
@@ -49,6 +52,21 @@ public final class ModelPackage {
             return null;
         }
         ModelManifest.PackageFiles f = manifest.files();
+        // Every path is checked before any file is read: a refused one (outside the package) stops the load
+        // before the tokenizer, the weights or ONNX Runtime open anything (refusedPaths()).
+        boolean refused = false;
+        List<String> names = new ArrayList<>(List.of(nullToEmpty(f.embedding()), nullToEmpty(f.head())));
+        f.layers().forEach(l -> {
+            names.add(nullToEmpty(l.pre()));
+            names.add(nullToEmpty(l.post()));
+        });
+        f.tokenizer().ifPresent(names::add);
+        if (f.weights() != null) {
+            names.add(f.weights());
+        }
+        for (String n : names) {
+            refused |= !inside(directory, n);
+        }
         exists(directory, f.embedding(), "files.embedding", problems);
         exists(directory, f.head(), "files.head", problems);
         for (int i = 0; i < f.layers().size(); i++) {
@@ -57,7 +75,7 @@ public final class ModelPackage {
         }
         f.tokenizer().ifPresent(t -> exists(directory, t, "files.tokenizer", problems));
         Map<Integer, Map<String, Map<String, Tensor>>> weights = new LinkedHashMap<>();
-        if (f.weights() != null && exists(directory, f.weights(), "files.weights", problems)) {
+        if (!refused && f.weights() != null && exists(directory, f.weights(), "files.weights", problems)) {
             Map<String, Tensor> all = SafeTensors.read(directory.resolve(f.weights()), f.weights(), problems);
             for (Map.Entry<String, Tensor> e : all.entrySet()) {
                 Matcher m = WEIGHT_KEY.matcher(e.getKey());
@@ -75,7 +93,23 @@ public final class ModelPackage {
                         .computeIfAbsent(m.group(2), k -> new LinkedHashMap<>()).put(m.group(3), e.getValue());
             }
         }
-        return new ModelPackage(directory, manifest, weights);
+        return new ModelPackage(directory, manifest, weights, refused);
+    }
+
+    private static String nullToEmpty(String s) {
+        return s == null ? "" : s;
+    }
+
+    private static boolean inside(Path dir, String name) {
+        return dir.resolve(name).normalize().startsWith(dir.normalize());
+    }
+
+    /**
+     * Whether the manifest names a file outside the package (reported in the problems). Such a package must not be
+     * opened any further: nothing it names is read, not even to report more problems.
+     */
+    public boolean refusedPaths() {
+        return refusedPaths;
     }
 
     private static boolean exists(Path dir, String name, String field, List<String> problems) {
@@ -83,7 +117,7 @@ public final class ModelPackage {
             return false; // the manifest check reported it
         }
         Path p = dir.resolve(name).normalize();
-        if (!p.startsWith(dir.normalize())) {
+        if (!inside(dir, name)) {
             problems.add(ModelManifest.FILE_NAME + ": '" + field + "' is '" + name + "'; valid: a path inside the package directory");
             return false;
         }

@@ -24,7 +24,6 @@ import java.util.function.Consumer;
  * checked against the graph signatures the manifest's architecture implies.
  */
 public final class OnnxGraphs implements AutoCloseable {
-    private static final System.Logger LOG = System.getLogger(OnnxGraphs.class.getName());
     /** Marks an axis that must be dynamic (B or N). */
     static final long DYNAMIC = -1;
 
@@ -98,8 +97,7 @@ public final class OnnxGraphs implements AutoCloseable {
             if (reason != null) {
                 String warning = "device 'cuda' was requested but the CUDA execution provider is unavailable ("
                         + reason + "); running on CPU";
-                LOG.log(System.Logger.Level.WARNING, warning);
-                warnings.accept(warning);
+                warnings.accept(warning); // one channel: the caller shows it (the CLI on stderr, the server in its log)
                 device = Device.CPU;
             }
         }

@@ -34,6 +34,11 @@ final class HfTokenizer implements Tokenizer {
         /** Largest id + 1. */
         int size();
 
+        /** The id of the model's unk_token, or -1 if it has none. */
+        default int unknownId() {
+            return -1;
+        }
+
         String describe();
     }
 
@@ -242,6 +247,12 @@ final class HfTokenizer implements Tokenizer {
     @Override
     public int vocabSize() {
         return vocabSize;
+    }
+
+    @Override
+    public OptionalInt unknownTokenId() {
+        int id = model.unknownId();
+        return id < 0 ? OptionalInt.empty() : OptionalInt.of(id);
     }
 
     @Override

@@ -36,6 +36,27 @@ public interface Tokenizer {
     /** The id of one token given by its exact string (an added token or a vocabulary entry), if there is one. */
     OptionalInt tokenId(String token);
 
+    /**
+     * The id of the token that stands for text the vocabulary cannot spell (a WordLevel or BPE {@code unk_token}),
+     * if the tokenizer has one. Text mapped to it is not lost silently: callers report {@link #unknownTokens}.
+     */
+    default OptionalInt unknownTokenId() {
+        return OptionalInt.empty();
+    }
+
+    /** How many of {@code ids} are {@link #unknownTokenId()} (0 for a tokenizer without one). */
+    default int unknownTokens(int[] ids) {
+        OptionalInt unk = unknownTokenId();
+        if (unk.isEmpty()) {
+            return 0;
+        }
+        int n = 0;
+        for (int id : ids) {
+            n += id == unk.getAsInt() ? 1 : 0;
+        }
+        return n;
+    }
+
     /** One line for the CLI: what kind of tokenizer and its size. */
     String description();
 

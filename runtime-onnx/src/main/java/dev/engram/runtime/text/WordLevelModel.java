@@ -28,6 +28,11 @@ final class WordLevelModel implements HfTokenizer.Model {
     }
 
     @Override
+    public int unknownId() {
+        return unkToken == null ? -1 : vocab.id(unkToken);
+    }
+
+    @Override
     public int id(String token) {
         return vocab.id(token);
     }

@@ -30,6 +30,17 @@ class PasskeyTokenizerTest {
     }
 
     @Test
+    void wordsOutsideTheVocabularyAreCountedAsUnknown() {
+        // "cat" and "dog" are not in VOCAB: each becomes <unk> (id 13, its place in VOCAB); "<unk>" itself counts too.
+        int[] ids = PASSKEY.encode("the cat is dog . <unk>", false);
+        assertArrayEquals(new int[] {15, 13, 17, 13, 14, 13}, ids);
+        assertEquals(java.util.OptionalInt.of(VOCAB.indexOf("<unk>")), PASSKEY.unknownTokenId());
+        assertEquals(3, PASSKEY.unknownTokens(ids));
+        assertEquals(0, PASSKEY.unknownTokens(PASSKEY.encode("the grass is green", false)));
+        assertEquals(0, new ByteTokenizer(256).unknownTokens(new int[] {13, 13}), "no unk token: nothing is unknown");
+    }
+
+    @Test
     void everyRenderedSequenceRoundTrips() {
         SplittableRandom r = new SplittableRandom(3);
         for (int trial = 0; trial < 50; trial++) {
