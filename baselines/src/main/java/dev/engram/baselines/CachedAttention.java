@@ -82,7 +82,8 @@ final class CachedAttention implements Attention {
     private float[] output = new float[0];
     private Tensor outputView;
 
-    CachedAttention(LayerContext context, int stateVersion, PositionalEncoding positional, double ropeTheta, int window) {
+    CachedAttention(LayerContext context, int stateVersion, PositionalEncoding positional, double ropeTheta,
+                    dev.engram.baselines.position.RopeScaling ropeScaling, int window) {
         this.context = context;
         this.spec = context.spec();
         this.stateVersion = stateVersion;
@@ -94,7 +95,7 @@ final class CachedAttention implements Attention {
         this.scale = (float) (1.0 / Math.sqrt(keyDim));
         this.positional = positional;
         this.ropeTheta = ropeTheta;
-        this.rope = positional == PositionalEncoding.ROPE ? new Rope(keyDim, ropeTheta) : null;
+        this.rope = positional == PositionalEncoding.ROPE ? new Rope(keyDim, ropeTheta, ropeScaling) : null;
         this.slopes = positional == PositionalEncoding.ALIBI ? Alibi.slopes(heads) : null;
         this.window = window;
         this.maxTokens = (Integer.MAX_VALUE - 16) / Math.max(keyDim, valueDim);

@@ -29,7 +29,8 @@ public final class WindowAttentionProvider implements AttentionProvider {
             "tokens before the segment kept in the cache; 0 attends within the segment only")
             .check(v -> v >= 0 && v <= MAX_WINDOW, "an integer in [0, " + MAX_WINDOW + "]");
 
-    private static final ConfigSchema SCHEMA = ConfigSchema.of(WINDOW, POSITIONAL, ROPE_THETA);
+    private static final ConfigSchema SCHEMA = ConfigSchema.of(java.util.stream.Stream.concat(
+            java.util.stream.Stream.of(WINDOW), FullAttentionProvider.ROPE_KEYS.stream()).toArray(ConfigKey<?>[]::new));
 
     @Override
     public String name() {
@@ -53,7 +54,7 @@ public final class WindowAttentionProvider implements AttentionProvider {
 
     @Override
     public List<WeightSpec> weights(LayerSpec spec, ProviderConfig config) {
-        Positional.check(spec, config.get(POSITIONAL));
+        Positional.check(spec, config);
         return List.of();
     }
 
@@ -68,8 +69,8 @@ public final class WindowAttentionProvider implements AttentionProvider {
     @Override
     public Attention create(LayerContext context) {
         ProviderConfig config = context.config();
-        Positional.check(context.spec(), config.get(POSITIONAL));
+        Positional.check(context.spec(), config);
         return new CachedAttention(context, stateVersion(), config.get(POSITIONAL), config.get(ROPE_THETA),
-                config.get(WINDOW));
+                Positional.scaling(config), config.get(WINDOW));
     }
 }
