@@ -23,6 +23,8 @@ PROMPT = 20
 DECODE = 6
 SEGMENT = 8
 TOLERANCE = 1e-4
+#: the same checkpoint imported again with each memory (gates closed): its logits must stay the checkpoint's
+MEMORY_VARIANTS = {"llama": ("infini", "lsh-knn", "continuous"), "gpt2": ("infini",)}
 
 
 def _llama_cfg(model_type, **extra):
@@ -240,6 +242,11 @@ def make(out, names=None, seed=1):
                     "logits": {"shape": list(logits.shape), "data": [float(x) for x in logits.reshape(-1).tolist()]}}
         with open(os.path.join(out, name + ".expected.json"), "w") as f:
             json.dump(expected, f)
+        for memory in MEMORY_VARIANTS.get(name, ()) if names is None else ():
+            variant = f"{name}+{memory}"
+            import_checkpoint(hf, os.path.join(out, variant), memory=memory, segment=SEGMENT)
+            with open(os.path.join(out, variant + ".expected.json"), "w") as f:
+                json.dump(dict(expected, name=variant, memory=memory), f)
         results[name] = (cfg, sd, ids, logits)
     return results
 
