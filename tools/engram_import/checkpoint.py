@@ -61,19 +61,26 @@ class SafetensorsFile:
         return out.reshape(info["shape"])
 
 
+def read_config(directory):
+    cfg = os.path.join(directory, "config.json")
+    if not os.path.isfile(cfg):
+        raise ImportError_(f"{directory}: config.json is missing")
+    try:
+        with open(cfg) as f:
+            config = json.load(f)
+    except ValueError as e:
+        raise ImportError_(f"{cfg}: not valid JSON: {e}")
+    if not isinstance(config, dict):
+        raise ImportError_(f"{cfg}: the top level must be a JSON object")
+    return config
+
+
 class Checkpoint:
     """config.json plus every tensor of the checkpoint, by name."""
 
     def __init__(self, directory):
         self.dir = directory
-        cfg = os.path.join(directory, "config.json")
-        if not os.path.isfile(cfg):
-            raise ImportError_(f"{directory}: config.json is missing")
-        try:
-            with open(cfg) as f:
-                self.config = json.load(f)
-        except ValueError as e:
-            raise ImportError_(f"{cfg}: not valid JSON: {e}")
+        self.config = read_config(directory)
         single = os.path.join(directory, "model.safetensors")
         index = os.path.join(directory, "model.safetensors.index.json")
         self.files = {}

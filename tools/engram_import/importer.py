@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from . import graphs
-from .checkpoint import Checkpoint, ImportError_
+from .checkpoint import Checkpoint, ImportError_, read_config
 from .spec import parse
 
 FORMAT = "engram-model/1"
@@ -190,8 +190,8 @@ def import_checkpoint(hf_dir, out, memory=None, layers=None, segment=None, name=
         raise ImportError_(f"{out} already exists; choose a new --out directory")
     if memory not in (None, "none") + MEMORIES:
         raise ImportError_(f"--memory is {memory!r}; valid: {', '.join(MEMORIES)} (or none)")
+    s = parse(read_config(hf_dir))  # the configuration is refused before any tensor file is opened
     ckpt = Checkpoint(hf_dir)
-    s = parse(ckpt.config)
     memory_layers = parse_layers(layers, s.layers)
     if memory in (None, "none") and layers is not None:
         raise ImportError_("--layers chooses the layers that get the --memory; give --memory too")

@@ -174,6 +174,89 @@ class ImportedCheckpointsTest {
         }
     }
 
+    /** Reads a float32 .npy file by its specification (magic, version, header dict, little-endian C-order data). */
+    static float[][] readNpy(Path file) throws IOException {
+        byte[] b = Files.readAllBytes(file);
+        assertEquals("\u0093NUMPY", new String(b, 0, 6, StandardCharsets.ISO_8859_1));
+        assertEquals(1, b[6]);
+        int headerLength = (b[8] & 0xff) | (b[9] & 0xff) << 8;
+        String header = new String(b, 10, headerLength, StandardCharsets.US_ASCII);
+        assertEquals(0, (10 + headerLength) % 64, "data aligned to 64 bytes");
+        assertTrue(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False") && header.endsWith("\n"), header);
+        var m = java.util.regex.Pattern.compile("'shape': \\((\\d+), (\\d+)\\)").matcher(header);
+        assertTrue(m.find(), header);
+        int rows = Integer.parseInt(m.group(1));
+        int cols = Integer.parseInt(m.group(2));
+        assertEquals(10 + headerLength + 4L * rows * cols, b.length);
+        var data = java.nio.ByteBuffer.wrap(b, 10 + headerLength, 4 * rows * cols).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+        float[][] out = new float[rows][cols];
+        for (float[] row : out) {
+            data.get(row);
+        }
+        return out;
+    }
+
+    /**
+     * The command line end to end: {@code engram import} writes a package, {@code engram run --logits-out} writes the
+     * last segment's logits (positions 24-25 of 26 with segments of 8) and {@code --all} every position's, both
+     * matching the reference; numpy reads the file too.
+     */
+    @Test
+    void importThenRunWritesTheLogitsAsNpy() throws IOException, InterruptedException {
+        assumePython();
+        Path pkg = dir.resolve("cli-qwen2");
+        CliRun imported = CliRun.of("import", "--hf", dir.resolve("hf/qwen2").toString(), "--out", pkg.toString(),
+                "--segment", "8", "--tools", ParityPackagesTest.TOOLS.toString());
+        assertEquals(0, imported.exit(), imported.all());
+        assertTrue(imported.out().contains("imported qwen2") && imported.out().contains("checked: the package loads"), imported.all());
+        JsonNode expected = JSON.readTree(dir.resolve("qwen2.expected.json").toFile());
+        int[] ids = ints(expected.get("inputIds"));
+        int vocab = expected.get("logits").get("shape").get(1).asInt();
+        JsonNode data = expected.get("logits").get("data");
+        String tokens = java.util.Arrays.stream(ids).mapToObj(String::valueOf).collect(java.util.stream.Collectors.joining(","));
+        for (boolean all : new boolean[] {false, true}) {
+            Path npy = dir.resolve(all ? "all.npy" : "last.npy");
+            List<String> args = new ArrayList<>(List.of("run", "--model", pkg.toString(), "--tokens", tokens, "--no-progress",
+                    "--logits-out", npy.toString()));
+            if (all) {
+                args.add("--all");
+            }
+            CliRun run = CliRun.of(args.toArray(String[]::new));
+            assertEquals(0, run.exit(), run.all());
+            float[][] got = readNpy(npy);
+            int first = all ? 0 : 24;
+            assertEquals(ids.length - first, got.length, run.all());
+            for (int r = 0; r < got.length; r++) {
+                assertEquals(vocab, got[r].length);
+                for (int v = 0; v < vocab; v++) {
+                    assertEquals(data.get((first + r) * vocab + v).asDouble(), got[r][v], 1e-4, "row " + (first + r));
+                }
+            }
+            assertEquals(null, python("-c", "import numpy, sys; a = numpy.load(sys.argv[1]); assert a.dtype == numpy.float32 "
+                    + "and a.shape == (" + got.length + ", " + vocab + "), a.shape", npy.toString()));
+        }
+        CliRun noFile = CliRun.of("run", "--model", pkg.toString(), "--tokens", "1,2", "--all");
+        assertEquals(2, noFile.exit(), noFile.all());
+        assertTrue(noFile.err().contains("--all needs --logits-out FILE"), noFile.all());
+    }
+
+    @Test
+    void aRefusedImportIsOneLineAndLeavesNothing() throws IOException {
+        assumePython();
+        Path hf = dir.resolve("hf-falcon");
+        Files.createDirectories(hf);
+        Files.writeString(hf.resolve("config.json"), "{\"model_type\": \"falcon\"}");
+        Path pkg = dir.resolve("falcon-pkg");
+        CliRun run = CliRun.of("import", "--hf", hf.toString(), "--out", pkg.toString(), "--tools", ParityPackagesTest.TOOLS.toString());
+        assertEquals(2, run.exit(), run.all());
+        assertTrue(run.err().contains("engram: config.json 'model_type' is 'falcon'; supported: gpt2, llama, mistral, qwen2"), run.all());
+        assertTrue(!run.err().contains("Exception") && !run.err().contains("Traceback"), run.all());
+        assertTrue(!Files.exists(pkg));
+        CliRun help = CliRun.of("import", "--help");
+        assertEquals(0, help.exit());
+        assertTrue(help.out().contains("--memory") && help.out().contains("--layers"), help.all());
+    }
+
     @Test
     void theFamilysTokenizerLoadsAndRoundTrips() throws IOException {
         assumePython();
