@@ -153,7 +153,7 @@ def memory_module(name, s, seed=0):
     raise ImportError_(f"--memory is {name!r}; valid: {', '.join(MEMORIES)} (or none)")
 
 
-def manifest(s, name, segment, memory_cfg, memory_layers, has_tokenizer, has_weights, source):
+def manifest(s, name, segment, memory_cfg, memory_layers, has_tokenizer, has_weights, source, has_tokenizer_config=False):
     if s.window is not None:
         attention = {"provider": "window", "window": s.window}
     else:
@@ -180,6 +180,8 @@ def manifest(s, name, segment, memory_cfg, memory_layers, has_tokenizer, has_wei
         m["files"]["weights"] = "memory.safetensors"
     if has_tokenizer:
         m["files"]["tokenizer"] = "tokenizer.json"
+    if has_tokenizer_config:
+        m["files"]["tokenizerConfig"] = "tokenizer_config.json"
     return m
 
 
@@ -237,10 +239,11 @@ def import_checkpoint(hf_dir, out, memory=None, layers=None, segment=None, name=
         if has_tokenizer:
             shutil.copyfile(tok, os.path.join(tmp, "tokenizer.json"))
         tok_cfg = os.path.join(hf_dir, "tokenizer_config.json")
-        if os.path.isfile(tok_cfg):
+        has_tokenizer_config = os.path.isfile(tok_cfg)
+        if has_tokenizer_config:
             shutil.copyfile(tok_cfg, os.path.join(tmp, "tokenizer_config.json"))
         m = manifest(s, name, segment, memory_cfg, memory_layers, has_tokenizer, has_weights,
-                     {"modelType": s.model_type, "directory": os.path.abspath(hf_dir)})
+                     {"modelType": s.model_type, "directory": os.path.abspath(hf_dir)}, has_tokenizer_config)
         with open(os.path.join(tmp, "engram.json"), "w") as f:
             json.dump(m, f, indent=2)
         umask = os.umask(0)

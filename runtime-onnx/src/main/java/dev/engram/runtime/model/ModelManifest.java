@@ -31,7 +31,7 @@ public record ModelManifest(String format, String name, Architecture architectur
     private static final List<String> TOP = List.of("format", "name", "architecture", "segmentLength", "memory", "files", "training");
     private static final List<String> ARCH = List.of("layers", "heads", "kvHeads", "keyDim", "valueDim", "modelDim",
             "vocabSize", "positional", "norm", "mlp");
-    private static final List<String> FILES = List.of("embedding", "head", "weights", "tokenizer", "layers");
+    private static final List<String> FILES = List.of("embedding", "head", "weights", "tokenizer", "tokenizerConfig", "layers");
 
     /** The dense architecture; every layer has the same attention shape. */
     public record Architecture(int layers, int heads, int kvHeads, int keyDim, int valueDim, int modelDim,
@@ -69,7 +69,7 @@ public record ModelManifest(String format, String name, Architecture architectur
 
     /** Paths relative to the package directory. */
     public record PackageFiles(String embedding, String head, String weights, Optional<String> tokenizer,
-                               List<LayerFiles> layers) {
+                               Optional<String> tokenizerConfig, List<LayerFiles> layers) {
     }
 
     public record LayerFiles(String pre, String post) {
@@ -209,6 +209,8 @@ public record ModelManifest(String format, String name, Architecture architectur
         String head = f.text(n, "head", "files.");
         String weights = n.has("weights") ? f.text(n, "weights", "files.") : null;
         Optional<String> tokenizer = n.has("tokenizer") ? Optional.ofNullable(f.text(n, "tokenizer", "files.")) : Optional.empty();
+        Optional<String> tokenizerConfig = n.has("tokenizerConfig")
+                ? Optional.ofNullable(f.text(n, "tokenizerConfig", "files.")) : Optional.empty();
         List<LayerFiles> layers = new ArrayList<>();
         JsonNode l = n.get("layers");
         if (l == null || !l.isArray()) {
@@ -223,7 +225,7 @@ public record ModelManifest(String format, String name, Architecture architectur
                 layers.add(new LayerFiles(f.text(l.get(i), "pre", prefix), f.text(l.get(i), "post", prefix)));
             }
         }
-        return new PackageFiles(embedding, head, weights, tokenizer, List.copyOf(layers));
+        return new PackageFiles(embedding, head, weights, tokenizer, tokenizerConfig, List.copyOf(layers));
     }
 
     /** Field access that records a problem instead of throwing. */
