@@ -252,7 +252,7 @@ def make(out, names=None, seed=1):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python3 -m engram_import.make_checkpoints OUT")
-    make(sys.argv[1])
-    print(f"wrote {len(CHECKPOINTS)} checkpoints, packages and expected logits into {sys.argv[1]}")
+    if len(sys.argv) < 2 or any(n not in CHECKPOINTS for n in sys.argv[2:]):
+        sys.exit("usage: python3 -m engram_import.make_checkpoints OUT [NAME...]; names: " + ", ".join(CHECKPOINTS))
+    made = make(sys.argv[1], sys.argv[2:] or None)
+    print(f"wrote {len(made)} checkpoints, packages and expected logits into {sys.argv[1]}")
