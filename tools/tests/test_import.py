@@ -148,3 +148,14 @@ def test_memory_import_closes_the_gates(made, tmp_path):
         else:
             gate = w["layers.1." + memory + (".beta" if memory == "infini" else ".gate")]
             assert torch.sigmoid(gate).max().item() == 0.0  # exactly zero in float32
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama", "qwen2"])
+def test_the_trainable_torch_model_equals_the_package(made, name):
+    from engram_import.torch_model import ImportedModel
+    out, results = made
+    _, _, ids, expected = results[name]
+    model = ImportedModel(os.path.join(out, name))
+    with torch.no_grad():
+        got = model(torch.tensor([ids]), segment=8)[0]
+    assert (got - expected).abs().max().item() <= 1e-4
