@@ -159,3 +159,34 @@ def test_the_trainable_torch_model_equals_the_package(made, name):
     with torch.no_grad():
         got = model(torch.tensor([ids]), segment=8)[0]
     assert (got - expected).abs().max().item() <= 1e-4
+
+
+def test_finetune_trains_the_memory_and_exports_a_package(made, tmp_path):
+    """A few steps on random tokens: the gates open and move, the dense weights stay (or move with train_all), the
+    result is a package whose torch model runs, with window-0 attention as asked."""
+    from engram_import.finetune import finetune
+    from engram_import.torch_model import ImportedModel, read_weights
+    from engram_model import safetensors_io
+    out, _ = made
+    src = os.path.join(out, "llama+infini")
+    ids = np.random.default_rng(0).integers(0, make_checkpoints.VOCAB, size=400)
+    dst = str(tmp_path / "tuned")
+    finetune(src, dst, ids, window=0, segment=8, segments=4, batch=2, lr=1e-2, steps=3, log=lambda m: None)
+    with open(os.path.join(dst, "engram.json")) as f:
+        man = json.load(f)
+    assert man["memory"]["layers"]["default"]["attention"] == {"provider": "window", "window": 0}
+    assert man["training"]["finetune"]["steps"] == 3
+    beta = safetensors_io.read(os.path.join(dst, "memory.safetensors"))["layers.0.infini.beta"]
+    assert torch.all(beta > -10) and not torch.all(beta == -3.0), beta  # opened to -3, then trained
+    before, after = read_weights(src, man), read_weights(dst, man)
+    assert all(np.array_equal(before[k][0], after[k][0]) for k in before)
+    model = ImportedModel(dst)
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.tensor([ids[:20].tolist()]))).all()
+    dst_all = str(tmp_path / "tuned-all")
+    finetune(src, dst_all, ids, window=0, segment=8, segments=4, batch=2, lr=1e-2, steps=2, train_all=True, log=lambda m: None)
+    changed = read_weights(dst_all, man)
+    assert not np.array_equal(before["layers.0.q.weight"][0], changed["layers.0.q.weight"][0])
+    with pytest.raises(ImportError_, match="has no memory"):
+        finetune(os.path.join(out, "llama"), str(tmp_path / "x"), ids, steps=1)
+    assert not (tmp_path / "x").exists()
