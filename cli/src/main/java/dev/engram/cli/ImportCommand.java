@@ -5,7 +5,6 @@ import dev.engram.runtime.Engine;
 import dev.engram.runtime.EngineLoader;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -44,11 +43,8 @@ final class ImportCommand implements Callable<Integer> {
     @Option(names = "--name", description = "Package name (default: the --out folder's name).")
     String name;
 
-    @Option(names = "--python", paramLabel = "EXE", description = "Python with torch and onnx (default: /usr/bin/python3 if present, else python3).")
-    String python;
-
-    @Option(names = "--tools", paramLabel = "DIR", description = "The repository's tools/ folder (default: found above the working directory).")
-    Path tools;
+    @picocli.CommandLine.Mixin
+    PythonOptions pythonOptions;
 
     @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "3600", description = "Give up after this long (default: ${DEFAULT-VALUE}).")
     long timeout;
@@ -60,10 +56,8 @@ final class ImportCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        String py = python != null ? python : Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
-        Path toolsDir = tools != null ? tools : PythonTools.findTools(Path.of("")).orElse(null);
         List<String> refused = new ArrayList<>();
-        PythonTools pyTools = new PythonTools(py, toolsDir, line -> {
+        PythonTools pyTools = pythonOptions.tools(line -> {
             if (line.startsWith("engram import: ")) {
                 refused.add(line.substring("engram import: ".length()));
             } else {

@@ -15,7 +15,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -63,23 +62,7 @@ class ImportedCheckpointsTest {
     }
 
     static String python(String... args) throws InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(ParityPackagesTest.PYTHON));
-        cmd.addAll(List.of(args));
-        try {
-            Process p = new ProcessBuilder(cmd).directory(ParityPackagesTest.TOOLS.toFile()).redirectErrorStream(true).start();
-            byte[] out = p.getInputStream().readAllBytes();
-            if (!p.waitFor(600, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return String.join(" ", cmd) + " did not finish in 600 s";
-            }
-            if (p.exitValue() != 0) {
-                String text = new String(out, StandardCharsets.UTF_8).strip();
-                return String.join(" ", cmd) + " exited " + p.exitValue() + ": " + text.substring(Math.max(0, text.length() - 600));
-            }
-            return null;
-        } catch (IOException e) {
-            return "cannot run " + ParityPackagesTest.PYTHON + ": " + e.getMessage();
-        }
+        return ParityPackagesTest.python(args);
     }
 
     static void assumePython() {
