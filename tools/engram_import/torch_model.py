@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from engram_model import safetensors_io
 from engram_model.model import make_memory
-from engram_model.schemes import expand_kv
+from engram_model.schemes import expand_kv, with_memory
 
 from . import reference
 
@@ -136,17 +136,10 @@ class ImportedModel(nn.Module):
             local = torch.softmax(logits, -1) @ expand_kv(vc, self.H)
             w = self.windows[i]
             cache = (kc, vc, pc) if w is None else (None if w == 0 else (kc[:, :, -w:], vc[:, :, -w:], pc[-w:]))
-            attn, addend = local, torch.zeros_like(x)
-            if self.has_memory[i]:
-                mem = self.memories[i]
-                r = mem.read(q, mst, h)
-                if mem.readout == "per_head":
-                    attn = mem.combine(local, r)
-                else:
-                    addend = r
-                mst = mem.write(k, v, h, mst)
+            mem = self.memories[i] if self.has_memory[i] else None
+            attn, addend, mst = with_memory(mem, q, k, v, h, local, mst)
             merged = attn.transpose(1, 2).reshape(B, N, self.H * self.dk)
-            r_ = x + self._lin(merged, L + "o") + addend
+            r_ = x + self._lin(merged, L + "o") + (0 if addend is None else addend)
             y = self._norm(r_, L + "norm2")
             if self.mlp == "gelu_tanh":
                 m = self._lin(y, L + "fc")
