@@ -154,8 +154,8 @@ def memory_module(name, s, seed=0):
 
 
 def manifest(s, name, segment, memory_cfg, memory_layers, has_tokenizer, has_weights, source, has_tokenizer_config=False):
-    if s.window is not None:
-        attention = {"provider": "window", "window": s.window}
+    if s.window is not None:  # Mistral: each token sees the sliding_window keys ending at itself
+        attention = {"provider": "window", "window": s.window, "sliding": True}
     else:
         attention = {"provider": "full"}
     default = {"attention": attention, "memory": "none"}

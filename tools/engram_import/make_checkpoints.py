@@ -48,7 +48,7 @@ CHECKPOINTS = {
     "llama-tied": (_llama_cfg("llama", num_key_value_heads=4, tie_word_embeddings=True, attention_bias=True,
                               mlp_bias=True),
                    {"dtype": "F16", "shards": 1, "tokenizer": "sentencepiece"}),
-    "mistral": (_llama_cfg("mistral", rope_theta=1e6, sliding_window=4096),
+    "mistral": (_llama_cfg("mistral", rope_theta=1e6, sliding_window=5),
                 {"dtype": "F32", "shards": 3, "tokenizer": "sentencepiece"}),
     "qwen2": (_llama_cfg("qwen2", num_key_value_heads=1, tie_word_embeddings=True, use_sliding_window=False,
                          sliding_window=4096, rope_theta=1e6),

@@ -55,13 +55,14 @@ class ImportedModel(nn.Module):
         self.params = nn.ParameterDict({k.replace(".", "__"): nn.Parameter(torch.from_numpy(v[0].copy()))
                                         for k, v in self.refs.items()})
         tree = man["memory"]["layers"]
-        self.windows, mems = [], []
+        self.windows, self.sliding, mems = [], [], []
         cfg = SimpleNamespace(heads=self.H, kv_heads=self.G, key_dim=self.dk, value_dim=self.dk, model_dim=self.e)
         for i in range(self.layers_n):
             entry = dict(tree["default"])
             entry.update(tree.get(str(i), {}))
             att = entry["attention"]
             self.windows.append(window if window is not None else (att.get("window") if att["provider"] == "window" else None))
+            self.sliding.append(window is None and att.get("sliding", False))
             spec = entry.get("memory", "none")
             mems.append(None if spec == "none" or memory_override is False else make_memory(spec, cfg))
         self.memories = nn.ModuleList([m if m is not None else nn.Identity() for m in mems])
@@ -132,7 +133,9 @@ class ImportedModel(nn.Module):
             else:
                 kc, vc, pc = kr, v, pos
             logits = qr @ expand_kv(kc, self.H).transpose(-1, -2) / math.sqrt(self.dk)
-            logits = logits.masked_fill((pos[:, None] - pc[None, :]) < 0, float("-inf"))
+            dist = pos[:, None] - pc[None, :]
+            masked = (dist < 0) | (dist >= self.windows[i]) if self.sliding[i] else dist < 0
+            logits = logits.masked_fill(masked, float("-inf"))
             local = torch.softmax(logits, -1) @ expand_kv(vc, self.H)
             w = self.windows[i]
             cache = (kc, vc, pc) if w is None else (None if w == 0 else (kc[:, :, -w:], vc[:, :, -w:], pc[-w:]))

@@ -45,7 +45,8 @@ def run_package(pkg, ids):
         q, k, v = q[0].double(), k[0].double(), v[0].double()
         if inv is not None:
             q, k = reference._rotate(q, inv), reference._rotate(k, inv)
-        o = reference._attention(q, k, v).float().unsqueeze(0)
+        att = man["memory"]["layers"]["default"]["attention"]
+        o = reference._attention(q, k, v, att["window"] if att.get("sliding") else None).float().unsqueeze(0)
         x = pieces.post(i, x, o, torch.zeros_like(x))
     return pieces.head(x)[0]
 
@@ -150,7 +151,7 @@ def test_memory_import_closes_the_gates(made, tmp_path):
             assert torch.sigmoid(gate).max().item() == 0.0  # exactly zero in float32
 
 
-@pytest.mark.parametrize("name", ["gpt2", "llama", "qwen2"])
+@pytest.mark.parametrize("name", ["gpt2", "llama", "qwen2", "mistral"])
 def test_the_trainable_torch_model_equals_the_package(made, name):
     from engram_import.torch_model import ImportedModel
     out, results = made
