@@ -111,6 +111,8 @@ def main(argv=None):
     p.add_argument("--finetune-minutes", type=float, default=8)
     p.add_argument("--lengths", default="256,1024,2048")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--pretrained", default=None, help="reuse this checkpoint (an earlier run's OUT/pretrained) instead of step 1")
+    p.add_argument("--all", action="store_true", help="fine-tune every weight, not only the memory's")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -119,12 +121,15 @@ def main(argv=None):
     train, held = corpus()
     train_ids, held_ids = byte_ids(train), byte_ids(held)
     log(f"corpus: {len(train)} files, {len(train_ids)} bytes for training; {len(held)} files, {len(held_ids)} held out")
-    hf, pre = pretrain(a.out, train_ids, a.pretrain_minutes, log)
+    if a.pretrained:
+        hf, pre = a.pretrained, {"reused": os.path.abspath(a.pretrained)}
+    else:
+        hf, pre = pretrain(a.out, train_ids, a.pretrain_minutes, log)
     pkg = os.path.join(a.out, "imported-infini")
     import_checkpoint(hf, pkg, memory="infini", segment=64)
     tuned = os.path.join(a.out, "finetuned-infini")
     finetune(pkg, tuned, train_ids, window=0, segment=64, segments=8, batch=4, lr=1e-3, minutes=a.finetune_minutes,
-             log=log)
+             train_all=a.all, log=log)
     imported = ImportedModel(pkg)              # as imported: full attention, memory closed
     segment_only = ImportedModel(pkg, window=0)  # what the memory must make up for: window 0, no memory yet
     trained = ImportedModel(tuned)
@@ -138,7 +143,7 @@ def main(argv=None):
         rows.append(row)
         log(json.dumps(row))
     with open(os.path.join(a.out, "demo.json"), "w") as f:
-        json.dump({"pretrain": pre, "corpus": {"trainBytes": int(len(train_ids)), "heldOutBytes": int(len(held_ids))},
+        json.dump({"pretrain": pre, "finetuneAll": a.all, "finetuneMinutes": a.finetune_minutes, "corpus": {"trainBytes": int(len(train_ids)), "heldOutBytes": int(len(held_ids))},
                    "perplexity": rows}, f, indent=2)
     return 0
 
