@@ -60,12 +60,12 @@ final class ImportCommand implements Callable<Integer> {
         PythonTools pyTools = pythonOptions.tools(line -> {
             if (line.startsWith("engram import: ")) {
                 refused.add(line.substring("engram import: ".length()));
-            } else {
+            } else if (!line.startsWith("imported ")) { // the summary, printed to stdout below
                 err.println("  | " + line);
                 err.flush();
             }
         });
-        var why = pyTools.unavailable();
+        var why = pythonOptions.tools(line -> { }).unavailable();
         if (why.isPresent()) {
             err.println("engram: import needs Python with torch and onnx: " + why.get());
             return 2;
