@@ -11,7 +11,7 @@ import warnings
 
 import torch
 
-from . import safetensors_io
+from . import safetensors_io, schemes
 from .model import EngramModel, ModelConfig
 
 FORMAT = "engram-model/1"
@@ -178,15 +178,8 @@ class PackageRunner:
             ast, mst = states[i]
             q, k, v, h = self.pieces.pre(i, x)
             local, ast = att(q, k, v, start, ast)
-            attn, addend = local, torch.zeros_like(x)
-            if mem is not None:
-                r = mem.read(q, mst, h)
-                if mem.readout == "per_head":
-                    attn = mem.combine(local, r)
-                else:
-                    addend = r
-                mst = mem.write(k, v, h, mst)
-            x = self.pieces.post(i, x, attn, addend)
+            attn, addend, mst = schemes.with_memory(mem, q, k, v, h, local, mst)
+            x = self.pieces.post(i, x, attn, torch.zeros_like(x) if addend is None else addend)
             new.append((ast, mst))
         return self.pieces.head(x), new
 

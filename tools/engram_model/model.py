@@ -171,15 +171,8 @@ class Layer(nn.Module):
         att_state, mem_state = state
         q, k, v, h = self.pre(hidden)                                   # (1)
         local, att_state = self.attention(q, k, v, start, att_state)   # (2) PE inside, causal
-        addend = torch.zeros_like(hidden)
-        attn = local
-        if self.memory is not None:
-            mem = self.memory.read(q, mem_state, h)                      # (3) earlier segments only
-            if self.memory.readout == "per_head":
-                attn = self.memory.combine(local, mem)                   # (4) gated per head
-            else:
-                addend = mem                                             # (4) model-space addend
-            mem_state = self.memory.write(k, v, h, mem_state)            # (5)
+        attn, addend, mem_state = schemes.with_memory(self.memory, q, k, v, h, local, mem_state)  # (3)-(5)
+        addend = torch.zeros_like(hidden) if addend is None else addend
         return self.post(hidden, attn, addend), (att_state, mem_state)  # (6)
 
 

@@ -83,6 +83,15 @@ class OnnxGraph:
             return [a[0] * a[1]]
         if op == "Div":
             return [a[0] / a[1]]
+        if op == "Tanh":
+            return [torch.tanh(a[0])]
+        if op == "Sigmoid":
+            return [torch.sigmoid(a[0])]
+        if op == "Sqrt":
+            return [torch.sqrt(a[0])]
+        if op == "ReduceMean":
+            only("axes", "keepdims")
+            return [a[0].mean(dim=list(attrs["axes"]), keepdim=bool(attrs.get("keepdims", 1)))]
         if op == "Erf":
             return [torch.erf(a[0])]
         if op == "LayerNormalization":
@@ -106,8 +115,10 @@ class OnnxPieces:
         self._pre = [OnnxGraph(os.path.join(pkg_dir, l["pre"])) for l in f["layers"]]
         self._post = [OnnxGraph(os.path.join(pkg_dir, l["post"])) for l in f["layers"]]
 
-    def embed(self, ids):
-        return self._embed(input_ids=ids)[0]
+    def embed(self, ids, positions=None):
+        if positions is None:
+            return self._embed(input_ids=ids)[0]
+        return self._embed(input_ids=ids, position_ids=positions)[0]
 
     def pre(self, i, hidden):
         return tuple(self._pre[i](hidden=hidden))

@@ -50,6 +50,17 @@ def sigmoid_gate_combine(gate_logits, local, memory):
 
 
 # --------------------------------------------------------------------------------------------- attention
+def with_memory(memory, q, k, v, h, local, state):
+    """SCHEMES.md section 0 steps (3)-(5) for one layer: read the memory with this segment's queries (earlier
+    segments only), combine (gated per head) or return a model-space addend, then write the segment.
+    Returns (attn, addend or None, new state); ``memory`` None gives (local, None, state)."""
+    if memory is None:
+        return local, None, state
+    r = memory.read(q, state, h)
+    attn, addend = (memory.combine(local, r), None) if memory.readout == "per_head" else (local, r)
+    return attn, addend, memory.write(k, v, h, state)
+
+
 class WindowAttention(nn.Module):
     """`full` (window=None) or `window` W attention with rope / alibi / none (baselines/README.md).
 

@@ -55,6 +55,8 @@ final class CachedAttention implements Attention {
     private final float scale;
     private final PositionalEncoding positional;
     private final double ropeTheta;
+    /** > 0: keys at least this far behind a query are masked (sliding window); 0: none are. */
+    private final int slidingWindow;
     private final Rope rope;
     private final float[] slopes;
     /** -1 for an unbounded (full) cache, else the number of tokens kept before a segment. */
@@ -82,7 +84,17 @@ final class CachedAttention implements Attention {
     private float[] output = new float[0];
     private Tensor outputView;
 
-    CachedAttention(LayerContext context, int stateVersion, PositionalEncoding positional, double ropeTheta, int window) {
+    CachedAttention(LayerContext context, int stateVersion, PositionalEncoding positional, double ropeTheta,
+                    dev.engram.baselines.position.RopeScaling ropeScaling, int window) {
+        this(context, stateVersion, positional, ropeTheta, ropeScaling, window, false);
+    }
+
+    /**
+     * @param sliding {@code window} only: each query sees exactly the {@code window} keys ending at itself (positions
+     *                p - window < j <= p, Mistral's sliding window) instead of the segment plus {@code window} tokens
+     */
+    CachedAttention(LayerContext context, int stateVersion, PositionalEncoding positional, double ropeTheta,
+                    dev.engram.baselines.position.RopeScaling ropeScaling, int window, boolean sliding) {
         this.context = context;
         this.spec = context.spec();
         this.stateVersion = stateVersion;
@@ -94,9 +106,10 @@ final class CachedAttention implements Attention {
         this.scale = (float) (1.0 / Math.sqrt(keyDim));
         this.positional = positional;
         this.ropeTheta = ropeTheta;
-        this.rope = positional == PositionalEncoding.ROPE ? new Rope(keyDim, ropeTheta) : null;
+        this.rope = positional == PositionalEncoding.ROPE ? new Rope(keyDim, ropeTheta, ropeScaling) : null;
         this.slopes = positional == PositionalEncoding.ALIBI ? Alibi.slopes(heads) : null;
         this.window = window;
+        this.slidingWindow = sliding ? window : 0;
         this.maxTokens = (Integer.MAX_VALUE - 16) / Math.max(keyDim, valueDim);
         if (window > maxTokens - INITIAL_TOKENS) {
             throw InvalidInputException.outOfRange("window", window, "<= " + (maxTokens - INITIAL_TOKENS)
@@ -295,6 +308,11 @@ final class CachedAttention implements Attention {
         } else {
             for (int t = 0; t <= last; t++) {
                 s[t] = s[t] * scale - slope * (float) (queryPosition - positions[t]);
+            }
+        }
+        if (slidingWindow > 0) { // positions ascend: mask the oldest keys, exp(-inf) is exactly 0
+            for (int t = 0; t <= last && queryPosition - positions[t] >= slidingWindow; t++) {
+                s[t] = Float.NEGATIVE_INFINITY;
             }
         }
         return 1f / KERNELS.expMinusMax(s, last + 1);

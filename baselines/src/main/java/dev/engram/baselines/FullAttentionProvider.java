@@ -4,6 +4,7 @@ import dev.engram.api.Attention;
 import dev.engram.api.Capability;
 import dev.engram.api.LayerSpec;
 import dev.engram.baselines.position.PositionalEncoding;
+import dev.engram.baselines.position.RopeScaling;
 import dev.engram.spi.AttentionProvider;
 import dev.engram.spi.ConfigKey;
 import dev.engram.spi.ConfigSchema;
@@ -25,7 +26,21 @@ public final class FullAttentionProvider implements AttentionProvider {
     public static final ConfigKey<Double> ROPE_THETA = ConfigKey.ofDouble("ropeTheta", 10000.0,
             "rotary base theta: pair i turns by position * theta^(-2i/keyDim)").check(v -> v > 0, "a finite number > 0");
 
-    private static final ConfigSchema SCHEMA = ConfigSchema.of(POSITIONAL, ROPE_THETA);
+    public static final ConfigKey<RopeScaling.Type> ROPE_SCALING = ConfigKey.ofEnum("ropeScaling", RopeScaling.Type.class,
+            RopeScaling.Type.NONE, "frequency transform of rope: none, or llama3 (Llama 3.1's rope_scaling; see baselines/README.md)");
+    public static final ConfigKey<Double> ROPE_SCALING_FACTOR = ConfigKey.ofDouble("ropeScalingFactor", 8.0,
+            "llama3 scaling: low frequencies are divided by this").check(v -> v > 0, "a finite number > 0");
+    public static final ConfigKey<Double> ROPE_LOW_FREQ_FACTOR = ConfigKey.ofDouble("ropeLowFreqFactor", 1.0,
+            "llama3 scaling: wavelengths above ropeOriginalMaxPositions / this are scaled fully").check(v -> v > 0, "a finite number > 0");
+    public static final ConfigKey<Double> ROPE_HIGH_FREQ_FACTOR = ConfigKey.ofDouble("ropeHighFreqFactor", 4.0,
+            "llama3 scaling: wavelengths below ropeOriginalMaxPositions / this are kept").check(v -> v > 0, "a finite number > 0");
+    public static final ConfigKey<Integer> ROPE_ORIGINAL_MAX_POSITIONS = ConfigKey.ofInt("ropeOriginalMaxPositions", 8192,
+            "llama3 scaling: the context length the model was pretrained with").check(v -> v >= 1, "an integer >= 1");
+    /** Every rope key, in the order the providers list them. */
+    static final List<ConfigKey<?>> ROPE_KEYS = List.of(POSITIONAL, ROPE_THETA, ROPE_SCALING, ROPE_SCALING_FACTOR,
+            ROPE_LOW_FREQ_FACTOR, ROPE_HIGH_FREQ_FACTOR, ROPE_ORIGINAL_MAX_POSITIONS);
+
+    private static final ConfigSchema SCHEMA = ConfigSchema.of(ROPE_KEYS.toArray(ConfigKey<?>[]::new));
 
     @Override
     public String name() {
@@ -49,7 +64,7 @@ public final class FullAttentionProvider implements AttentionProvider {
 
     @Override
     public List<WeightSpec> weights(LayerSpec spec, ProviderConfig config) {
-        Positional.check(spec, config.get(POSITIONAL));
+        Positional.check(spec, config);
         return List.of();
     }
 
@@ -64,7 +79,8 @@ public final class FullAttentionProvider implements AttentionProvider {
     @Override
     public Attention create(LayerContext context) {
         ProviderConfig config = context.config();
-        Positional.check(context.spec(), config.get(POSITIONAL));
-        return new CachedAttention(context, stateVersion(), config.get(POSITIONAL), config.get(ROPE_THETA), -1);
+        Positional.check(context.spec(), config);
+        return new CachedAttention(context, stateVersion(), config.get(POSITIONAL), config.get(ROPE_THETA),
+                Positional.scaling(config), -1);
     }
 }

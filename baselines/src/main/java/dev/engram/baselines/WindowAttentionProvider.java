@@ -29,7 +29,12 @@ public final class WindowAttentionProvider implements AttentionProvider {
             "tokens before the segment kept in the cache; 0 attends within the segment only")
             .check(v -> v >= 0 && v <= MAX_WINDOW, "an integer in [0, " + MAX_WINDOW + "]");
 
-    private static final ConfigSchema SCHEMA = ConfigSchema.of(WINDOW, POSITIONAL, ROPE_THETA);
+    public static final ConfigKey<Boolean> SLIDING = ConfigKey.ofBoolean("sliding", false,
+            "true: each token sees exactly the window keys ending at itself (Mistral's sliding window; window >= 1) instead of"
+                    + " its segment plus the window tokens before it");
+
+    private static final ConfigSchema SCHEMA = ConfigSchema.of(java.util.stream.Stream.concat(
+            java.util.stream.Stream.of(WINDOW, SLIDING), FullAttentionProvider.ROPE_KEYS.stream()).toArray(ConfigKey<?>[]::new));
 
     @Override
     public String name() {
@@ -53,7 +58,8 @@ public final class WindowAttentionProvider implements AttentionProvider {
 
     @Override
     public List<WeightSpec> weights(LayerSpec spec, ProviderConfig config) {
-        Positional.check(spec, config.get(POSITIONAL));
+        Positional.check(spec, config);
+        checkSliding(config);
         return List.of();
     }
 
@@ -68,8 +74,16 @@ public final class WindowAttentionProvider implements AttentionProvider {
     @Override
     public Attention create(LayerContext context) {
         ProviderConfig config = context.config();
-        Positional.check(context.spec(), config.get(POSITIONAL));
+        Positional.check(context.spec(), config);
+        checkSliding(config);
         return new CachedAttention(context, stateVersion(), config.get(POSITIONAL), config.get(ROPE_THETA),
-                config.get(WINDOW));
+                Positional.scaling(config), config.get(WINDOW), config.get(SLIDING));
+    }
+
+    private static void checkSliding(ProviderConfig config) {
+        if (config.get(SLIDING) && config.get(WINDOW) < 1) {
+            throw new dev.engram.api.ConfigException("window", List.of("'window' is " + config.get(WINDOW)
+                    + " with sliding: true; valid: an integer >= 1 (the keys each token sees, itself included)"));
+        }
     }
 }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.engram.api.InvalidInputException;
 import dev.engram.baselines.position.Alibi;
 import dev.engram.baselines.position.Rope;
+import dev.engram.baselines.position.RopeScaling;
 import org.junit.jupiter.api.Test;
 
 class PositionalEncodingTest {
@@ -119,6 +120,30 @@ class PositionalEncodingTest {
         }
         assertArrayEquals(new float[] {1f / 16, 1f / 256}, Alibi.slopes(2), 0f);
         assertEquals(Math.pow(2, -8.0 / 3), Alibi.slope(0, 3), 1e-15);
+    }
+
+    /**
+     * Llama 3.1's "llama3" scaling by hand. dim 6, theta 1e6: frequencies 1, 0.01, 1e-4, wavelengths 2 pi = 6.28,
+     * 628.3 and 62832. originalMaxPositions 1000, lowFreqFactor 1, highFreqFactor 4, factor 8: lowWavelength
+     * 1000, highWavelength 250. Pair 0 (6.28 < 250) is kept: 1. Pair 2 (62832 > 1000) is divided: 1e-4 / 8 =
+     * 1.25e-5. Pair 1 is in between: s = (1000 / 628.3185 - 1) / (4 - 1) = 0.1971831, frequency =
+     * (1 - s) 0.01 / 8 + s 0.01 = 0.0029753524.
+     */
+    @Test
+    void llama3ScalingKeepsHighFrequenciesDividesLowOnesAndBlendsBetween() {
+        Rope rope = new Rope(6, 1e6, RopeScaling.llama3(8, 1, 4, 1000));
+        assertEquals(1.0, rope.frequency(0), 1e-12);
+        assertEquals(0.0029753524, rope.frequency(1), 1e-9);
+        assertEquals(1.25e-5, rope.frequency(2), 1e-15);
+        Rope plain = new Rope(6, 1e6, RopeScaling.NONE);
+        assertEquals(0.01, plain.frequency(1), 1e-15);
+        // The rotation uses the scaled frequency: pair 1 of position 100 turns by 100 * 0.0029753524 radians.
+        float[] x = {0f, 1f, 0f, 0f, 0f, 0f};
+        float[] y = rotated(rope, x, 100);
+        assertEquals(Math.cos(0.29753524), y[1], 1e-6);
+        assertEquals(Math.sin(0.29753524), y[4], 1e-6);
+        InvalidInputException bad = assertThrows(InvalidInputException.class, () -> RopeScaling.llama3(8, 4, 4, 1000));
+        assertTrue(bad.getMessage().contains("ropeHighFreqFactor"), bad.getMessage());
     }
 
     private static float[] rotated(Rope rope, float[] x, long position) {

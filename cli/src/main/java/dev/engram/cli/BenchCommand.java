@@ -76,11 +76,8 @@ public final class BenchCommand implements Callable<Integer> {
             + "the reference of the x full-KV ratios (default: --budget-s).")
     Double fullKvBudget;
 
-    @Option(names = "--python", paramLabel = "EXE", description = "Python with torch and onnx (default: /usr/bin/python3 if present, else python3).")
-    String python;
-
-    @Option(names = "--tools", paramLabel = "DIR", description = "The repository's tools/ folder (default: found above the working directory).")
-    Path tools;
+    @picocli.CommandLine.Mixin
+    PythonOptions pythonOptions;
 
     @Option(names = "--no-peer", description = "Do not run the PyTorch peer.")
     boolean noPeer;
@@ -110,9 +107,7 @@ public final class BenchCommand implements Callable<Integer> {
         double budgetS = budget != null ? budget : quick ? 0 : 900;
         UserFiles.outputFolder("--out", out);
         Files.createDirectories(out);
-        String py = python != null ? python : Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
-        Path toolsDir = tools != null ? tools : PythonTools.findTools(Path.of("")).orElse(null);
-        PythonTools pyTools = new PythonTools(py, toolsDir, line -> err.println("  | " + line));
+        PythonTools pyTools = pythonOptions.tools(line -> err.println("  | " + line));
 
         List<Path> packages = models == null ? List.of() : packages(models);
         if (packages.isEmpty()) {

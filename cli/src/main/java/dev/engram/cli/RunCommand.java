@@ -42,11 +42,23 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "No progress bar.")
     boolean noProgress;
 
+    @Option(names = "--logits-out", paramLabel = "FILE", description = "Write the logits of the input's last segment"
+            + " (rows from its last segment boundary to the end) as a float32 .npy file [rows, vocab], to compare with"
+            + " another implementation.")
+    Path logitsOut;
+
+    @Option(names = "--all", description = "With --logits-out: every input position's logits [tokens, vocab] (tokens x vocab"
+            + " x 4 bytes of heap).")
+    boolean allLogits;
+
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() throws IOException {
+        if (allLogits && logitsOut == null) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--all needs --logits-out FILE");
+        }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         UserFiles.input("--resume", resume);
@@ -81,8 +93,22 @@ final class RunCommand implements Callable<Integer> {
             });
             long start = System.nanoTime();
             float[] logits;
+            float[][] rows = null;
             try {
-                logits = engine.ingest(sequence, input);
+                if (logitsOut == null) {
+                    logits = engine.ingest(sequence, input);
+                } else {
+                    // the rows from the last segment boundary before the end (or all of them with --all)
+                    long end = sequence.position() + input.length;
+                    long lastStart = ((end - 1) / s) * s;
+                    int split = allLogits ? 0 : (int) Math.max(0, lastStart - sequence.position());
+                    if (split > 0) {
+                        engine.ingest(sequence, java.util.Arrays.copyOf(input, split));
+                    }
+                    rows = engine.ingestAll(java.util.List.of(sequence),
+                            java.util.List.of(java.util.Arrays.copyOfRange(input, split, input.length))).get(0);
+                    logits = rows[rows.length - 1];
+                }
             } finally {
                 engine.setSegmentListener(null);
                 if (bar != null) {
@@ -95,6 +121,11 @@ final class RunCommand implements Callable<Integer> {
                     input.length, seconds, input.length / seconds, done[0], sequence.position());
             out.println(Formats.memory(sequence));
             out.println("next token candidates: " + topTokens(logits, top, engine.tokenizer()));
+            if (logitsOut != null) {
+                Npy.writeFloat32(logitsOut, rows);
+                out.printf("logits [%d, %d] (positions %d-%d) written to %s%n", rows.length, engine.vocabSize(),
+                        sequence.position() - rows.length, sequence.position() - 1, logitsOut);
+            }
             if (save != null) {
                 SnapshotFiles.writeAtomically(save, sequence.snapshot());
                 out.println("saved " + save);

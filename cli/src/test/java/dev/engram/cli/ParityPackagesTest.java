@@ -57,7 +57,7 @@ class ParityPackagesTest {
     }
 
     /** Runs python in tools/; null when it exits 0, else why not. */
-    private static String python(String... args) throws InterruptedException {
+    static String python(String... args) throws InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(PYTHON));
         cmd.addAll(List.of(args));
         try {

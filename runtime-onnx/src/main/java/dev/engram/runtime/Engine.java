@@ -83,6 +83,8 @@ public final class Engine implements AutoCloseable {
     private float[] addendArr = new float[0];
     private float[] logitsArr = new float[0];
     private long[] idsArr = new long[0];
+    /** Learned position embeddings: the table's size (positions beyond it are refused); 0 = no limit. */
+    private final int maxPositions;
 
     Engine(ModelPackage pkg, EnginePlan plan, SequenceFactory factory, OnnxGraphs graphs, int segmentLength,
            List<String> warnings, Tokenizer tokenizer) {
@@ -96,6 +98,7 @@ public final class Engine implements AutoCloseable {
         this.warnings = List.copyOf(warnings);
         this.spec = manifest.architecture().layerSpec();
         this.vocab = manifest.architecture().vocabSize();
+        this.maxPositions = manifest.architecture().positional().maxPositions();
         this.pool = new Workspace.Pool(OnnxGraphs.environment(), manifest.architecture(), segmentLength);
         this.partialRows = factory.everyLayerDeclares(Capability.PARTIAL_ROWS);
     }
@@ -271,6 +274,11 @@ public final class Engine implements AutoCloseable {
             }
             for (int i = 0; i < t.length; i++) {
                 checkToken(t[i], "tokens[" + b + "][" + i + "]");
+            }
+            if (maxPositions > 0 && s.position() + t.length > maxPositions) {
+                throw new InvalidInputException("tokens[" + b + "]", "has " + t.length + " tokens after position "
+                        + s.position() + ", past the model's last learned position " + (maxPositions - 1)
+                        + " (engram.json architecture.positional.maxPositions " + maxPositions + ")");
             }
         }
         int[] cursor = new int[batch];
@@ -526,6 +534,16 @@ public final class Engine implements AutoCloseable {
             }
         }
         pool.ids.put(0, idsArr, 0, batch * rows);
+        if (pool.positions != null) {
+            // pending[0] is at the sequence's segment boundary; positions go into the same reused array after the ids
+            for (int g = 0; g < batch; g++) {
+                long start = sequences.get(group.get(g)).stack.position() + first[g];
+                for (int i = 0; i < rows; i++) {
+                    idsArr[g * rows + i] = start + i;
+                }
+            }
+            pool.positions.put(0, idsArr, 0, batch * rows);
+        }
         rowsRun += (long) batch * rows;
         try {
             run(graphs.embed(), w.embedIn, w.embedOut);

@@ -251,22 +251,46 @@ public final class EngineLoader {
             List<String> keys = p.configSchema().keys().stream().map(ConfigKey::name).toList();
             Map<String, Object> raw = new LinkedHashMap<>(a.raw());
             String where = "layer " + lp.layer() + " attention '" + a.provider() + "'";
+            // Learned positions are added by the embed graph: the attention itself applies none.
+            String attentionPositional = pos.learned() ? "none" : pos.type();
             if (keys.contains("positional")) {
                 Object given = raw.get("positional");
                 if (given == null) {
-                    raw.put("positional", pos.type());
-                } else if (!String.valueOf(given).toLowerCase(Locale.ROOT).equals(pos.type())) {
+                    raw.put("positional", attentionPositional);
+                } else if (!String.valueOf(given).toLowerCase(Locale.ROOT).equals(attentionPositional)) {
                     problems.add(where + ": 'positional' is '" + given + "' but the model was trained with '" + pos.type()
-                            + "' (" + ModelManifest.FILE_NAME + " architecture.positional.type); remove the key or set " + pos.type());
+                            + "' (" + ModelManifest.FILE_NAME + " architecture.positional.type); remove the key or set "
+                            + attentionPositional);
                 }
             }
-            if (keys.contains("ropeTheta") && pos.type().equals("rope")) {
-                Object given = raw.get("ropeTheta");
-                if (given == null) {
-                    raw.put("ropeTheta", pos.theta());
-                } else if (!(given instanceof Number n) || n.doubleValue() != pos.theta()) {
-                    problems.add(where + ": 'ropeTheta' is " + given + " but the model was trained with " + pos.theta()
-                            + " (" + ModelManifest.FILE_NAME + " architecture.positional.theta)");
+            if (pos.type().equals("rope")) {
+                Map<String, Object> model = new LinkedHashMap<>();
+                model.put("ropeTheta", pos.theta());
+                ModelManifest.RopeScaling sc = pos.scaling();
+                model.put("ropeScaling", sc == null ? "none" : sc.type());
+                if (sc != null) {
+                    model.put("ropeScalingFactor", sc.factor());
+                    model.put("ropeLowFreqFactor", sc.lowFreqFactor());
+                    model.put("ropeHighFreqFactor", sc.highFreqFactor());
+                    model.put("ropeOriginalMaxPositions", sc.originalMaxPositions());
+                }
+                for (Map.Entry<String, Object> e : model.entrySet()) {
+                    String key = e.getKey();
+                    if (!keys.contains(key)) {
+                        if (key.equals("ropeScaling") && sc != null && keys.contains("ropeTheta")) {
+                            problems.add(where + ": the model uses " + sc.type() + " rope scaling ("
+                                    + ModelManifest.FILE_NAME + " architecture.positional.scaling) but this attention has no "
+                                    + "'ropeScaling' key");
+                        }
+                        continue;
+                    }
+                    Object given = raw.get(key);
+                    if (given == null) {
+                        raw.put(key, e.getValue());
+                    } else if (!sameValue(given, e.getValue())) {
+                        problems.add(where + ": '" + key + "' is " + given + " but the model was trained with " + e.getValue()
+                                + " (" + ModelManifest.FILE_NAME + " architecture.positional)");
+                    }
                 }
             }
             try {
@@ -277,6 +301,13 @@ public final class EngineLoader {
             }
         }
         return layers.size() == plan.layers().size() ? new EnginePlan(layers, plan.session()) : null;
+    }
+
+    private static boolean sameValue(Object given, Object model) {
+        if (model instanceof Number m) {
+            return given instanceof Number g && g.doubleValue() == m.doubleValue();
+        }
+        return String.valueOf(given).toLowerCase(Locale.ROOT).equals(String.valueOf(model).toLowerCase(Locale.ROOT));
     }
 
     private void checkWeights(EnginePlan plan, LayerSpec spec, ModelPackage pkg, List<String> problems) {

@@ -24,6 +24,8 @@ final class ModelWorker implements AutoCloseable {
     final Map<String, String> overrides;
     final Engine engine;
     final Tokenizer tokenizer;
+    /** The package's chat template (tokenizer_config.json), if it has one. */
+    final java.util.Optional<ChatTemplate> chatTemplate;
     private final ThreadPoolExecutor executor;
     private final int capacity;
 
@@ -32,6 +34,7 @@ final class ModelWorker implements AutoCloseable {
         this.overrides = Map.copyOf(overrides);
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
+        this.chatTemplate = engine.modelPackage().tokenizerConfig().flatMap(ChatTemplate::read);
         this.capacity = capacity;
         this.executor = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS, new ArrayBlockingQueue<>(capacity), r -> {
             Thread t = new Thread(r, "engram-model-" + key);

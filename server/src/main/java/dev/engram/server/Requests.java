@@ -161,6 +161,11 @@ final class Requests {
 
     static Completion completion(ObjectNode body, boolean chat, String modelName, Tokenizer tokenizer, int vocab,
                                  ServeOptions o) {
+        return completion(body, chat, modelName, tokenizer, vocab, o, java.util.Optional.empty());
+    }
+
+    static Completion completion(ObjectNode body, boolean chat, String modelName, Tokenizer tokenizer, int vocab,
+                                 ServeOptions o, java.util.Optional<ChatTemplate> template) {
         onlyKnown(body, COMMON, chat ? CHAT_ONLY : COMPLETION_ONLY);
         JsonNode model = field(body, "model");
         if (model == null || !model.isTextual()) {
@@ -172,7 +177,7 @@ final class Requests {
         }
         // A prompt that continues a session is not the start of a sequence: no leading special tokens.
         boolean startsSequence = field(body, "session") == null;
-        int[] prompt = chat ? messages(body, tokenizer, startsSequence) : prompt(body, tokenizer, vocab, startsSequence);
+        int[] prompt = chat ? messages(body, tokenizer, startsSequence, template) : prompt(body, tokenizer, vocab, startsSequence);
         int maxTokens = o.defaultMaxTokens();
         String maxField = chat && field(body, "max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
         if (chat && field(body, "max_completion_tokens") != null && field(body, "max_tokens") != null) {
@@ -303,15 +308,19 @@ final class Requests {
     }
 
     /**
-     * Chat messages rendered as text, one line per message "{role}: {content}\n", then "assistant: "
-     * (no chat template exists for packages without a tokenizer; documented in the README).
+     * Chat messages rendered by the package's chat template (tokenizer_config.json) when it has one, and tokenized
+     * without the tokenizer's own special tokens (the template writes them, as transformers' apply_chat_template
+     * does; a session's continuation drops a leading bos_token). Without a template: one line per message
+     * "{role}: {content}\n", then "assistant: " (documented in the README).
      */
-    private static int[] messages(ObjectNode body, Tokenizer tokenizer, boolean startsSequence) {
+    private static int[] messages(ObjectNode body, Tokenizer tokenizer, boolean startsSequence,
+                                  java.util.Optional<ChatTemplate> template) {
         JsonNode m = field(body, "messages");
         if (m == null || !m.isArray() || m.isEmpty()) {
             throw ApiError.invalid("messages", "'messages' is required: a non-empty array of {role, content}");
         }
         StringBuilder sb = new StringBuilder();
+        List<Map<String, String>> rendered = new ArrayList<>();
         for (int i = 0; i < m.size(); i++) {
             String at = "messages[" + i + "]";
             JsonNode msg = m.get(i);
@@ -347,6 +356,15 @@ final class Requests {
                 throw ApiError.invalid(at + ".content", at + ".content must be a string or an array of text parts");
             }
             sb.append(role.asText()).append(": ").append(text).append('\n');
+            rendered.add(Map.of("role", role.asText(), "content", text));
+        }
+        if (template.isPresent()) {
+            String prompt = template.get().render(rendered);
+            String bos = template.get().bosToken();
+            if (!startsSequence && !bos.isEmpty() && prompt.startsWith(bos)) {
+                prompt = prompt.substring(bos.length());
+            }
+            return tokenizer.encode(prompt, false);
         }
         sb.append("assistant: ");
         return tokenizer.encode(sb.toString(), startsSequence);

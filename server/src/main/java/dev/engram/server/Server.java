@@ -782,7 +782,7 @@ public final class Server implements AutoCloseable {
     private void completion(Exchange ex, String owner, boolean chat) throws Exception {
         ObjectNode body = Requests.object(ex.body(options.maxBodyBytes()), false);
         Requests.Completion r = Requests.completion(body, chat, modelName, defaultWorker.tokenizer, defaultWorker.engine.vocabSize(),
-                options);
+                options, defaultWorker.chatTemplate);
         Session s = r.session() == null ? null : session(r.session(), owner, "session");
         ensureAccepting();
         Generation.Cancel cancel = new Generation.Cancel(options.requestTimeout().toMillis());

@@ -23,6 +23,7 @@ public final class Rope {
     private final int dim;
     private final int half;
     private final double theta;
+    private final RopeScaling scaling;
     private final double[] inverseFrequency;
     private float[] cos = new float[0];
     private float[] sin = new float[0];
@@ -34,6 +35,16 @@ public final class Rope {
      * @param theta the base, > 0 (10000 in the original paper)
      */
     public Rope(int dim, double theta) {
+        this(dim, theta, RopeScaling.NONE);
+    }
+
+    /**
+     * @param dim     the rotated width (the head's key dim); must be even
+     * @param theta   the base, > 0
+     * @param scaling a transform of each pair's frequency ({@link RopeScaling#NONE} for none)
+     */
+    public Rope(int dim, double theta, RopeScaling scaling) {
+        java.util.Objects.requireNonNull(scaling, "scaling is null");
         if (dim <= 0 || dim % 2 != 0) {
             throw InvalidInputException.outOfRange("keyDim", dim, "an even number >= 2 for rotary encoding");
         }
@@ -43,9 +54,10 @@ public final class Rope {
         this.dim = dim;
         this.half = dim / 2;
         this.theta = theta;
+        this.scaling = scaling;
         this.inverseFrequency = new double[half];
         for (int i = 0; i < half; i++) {
-            inverseFrequency[i] = Math.pow(theta, -2.0 * i / dim);
+            inverseFrequency[i] = scaling.apply(Math.pow(theta, -2.0 * i / dim));
         }
     }
 
@@ -57,7 +69,11 @@ public final class Rope {
         return theta;
     }
 
-    /** theta^(-2i/d) for pair {@code i}. */
+    public RopeScaling scaling() {
+        return scaling;
+    }
+
+    /** theta^(-2i/d) for pair {@code i}, after the scaling. */
     public double frequency(int i) {
         return inverseFrequency[i];
     }

@@ -89,7 +89,18 @@ public final class PythonTools {
         return JSON.readTree(out.toFile());
     }
 
-    private record Result(int exit, String output) {
+    /**
+     * Runs {@code python -m MODULE ARGS...} in tools/ (each output line goes to the log as it comes); returns the exit
+     * status and the whole output.
+     */
+    public Result module(String module, List<String> args, long timeoutSeconds) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(python, "-m", module));
+        cmd.addAll(args);
+        return exec(cmd, timeoutSeconds);
+    }
+
+    /** A finished Python process: its exit status and its output (stdout and stderr together). */
+    public record Result(int exit, String output) {
     }
 
     private Result exec(List<String> cmd, long timeoutSeconds) throws IOException {

@@ -31,7 +31,7 @@ public record ModelManifest(String format, String name, Architecture architectur
     private static final List<String> TOP = List.of("format", "name", "architecture", "segmentLength", "memory", "files", "training");
     private static final List<String> ARCH = List.of("layers", "heads", "kvHeads", "keyDim", "valueDim", "modelDim",
             "vocabSize", "positional", "norm", "mlp");
-    private static final List<String> FILES = List.of("embedding", "head", "weights", "tokenizer", "layers");
+    private static final List<String> FILES = List.of("embedding", "head", "weights", "tokenizer", "tokenizerConfig", "layers");
 
     /** The dense architecture; every layer has the same attention shape. */
     public record Architecture(int layers, int heads, int kvHeads, int keyDim, int valueDim, int modelDim,
@@ -41,8 +41,26 @@ public record ModelManifest(String format, String name, Architecture architectur
         }
     }
 
-    /** @param type rope, alibi or none; @param theta the RoPE base (rope only) */
-    public record Positional(String type, double theta) {
+    /**
+     * @param type         rope, alibi, none, or learned (absolute position embeddings inside the embed graph, which
+     *                     then takes {@code position_ids}; the attention gets no positional encoding)
+     * @param theta        the RoPE base (rope only)
+     * @param scaling      a RoPE frequency transform (rope only; null for none)
+     * @param maxPositions learned only: the size of the position table (positions 0 .. maxPositions - 1); 0 otherwise
+     */
+    public record Positional(String type, double theta, RopeScaling scaling, int maxPositions) {
+        public Positional(String type, double theta) {
+            this(type, theta, null, 0);
+        }
+
+        public boolean learned() {
+            return "learned".equals(type);
+        }
+    }
+
+    /** {@code architecture.positional.scaling}: Llama 3.1's "llama3" rope_scaling (baselines/README.md). */
+    public record RopeScaling(String type, double factor, double lowFreqFactor, double highFreqFactor,
+                              int originalMaxPositions) {
     }
 
     /** Informational: the graphs apply it. */
@@ -51,7 +69,7 @@ public record ModelManifest(String format, String name, Architecture architectur
 
     /** Paths relative to the package directory. */
     public record PackageFiles(String embedding, String head, String weights, Optional<String> tokenizer,
-                               List<LayerFiles> layers) {
+                               Optional<String> tokenizerConfig, List<LayerFiles> layers) {
     }
 
     public record LayerFiles(String pre, String post) {
@@ -116,11 +134,24 @@ public record ModelManifest(String format, String name, Architecture architectur
         Positional positional = null;
         JsonNode p = f.node(a, "positional", "architecture.");
         if (p != null) {
-            f.unknown(p, "architecture.positional.", List.of("type", "theta"));
+            f.unknown(p, "architecture.positional.", List.of("type", "theta", "scaling", "maxPositions"));
             String type = f.text(p, "type", "architecture.positional.");
             double theta = 10000.0;
-            if (type != null && !List.of("rope", "alibi", "none").contains(type)) {
-                f.problem("'architecture.positional.type' is '" + type + "'; valid: rope, alibi or none");
+            if (type != null && !List.of("rope", "alibi", "none", "learned").contains(type)) {
+                f.problem("'architecture.positional.type' is '" + type + "'; valid: rope, alibi, none or learned");
+            }
+            RopeScaling scaling = null;
+            if (p.has("scaling")) {
+                scaling = scaling(p.get("scaling"), f);
+                if (!"rope".equals(type)) {
+                    f.problem("'architecture.positional.scaling' is set but type is '" + type + "'; valid: only with rope");
+                }
+            }
+            int maxPositions = 0;
+            if ("learned".equals(type)) {
+                maxPositions = f.positiveInt(p, "maxPositions", "architecture.positional.");
+            } else if (p.has("maxPositions")) {
+                f.problem("'architecture.positional.maxPositions' is set but type is '" + type + "'; valid: only with learned");
             }
             if (p.has("theta")) {
                 theta = p.get("theta").asDouble(Double.NaN);
@@ -131,7 +162,7 @@ public record ModelManifest(String format, String name, Architecture architectur
             if ("rope".equals(type) && keyDim % 2 != 0) {
                 f.problem("'architecture.keyDim' is " + keyDim + "; rope needs an even keyDim");
             }
-            positional = new Positional(type, theta);
+            positional = new Positional(type, theta, scaling, maxPositions);
         }
         Norm norm = new Norm("layernorm", 1e-5);
         if (a.has("norm")) {
@@ -146,6 +177,28 @@ public record ModelManifest(String format, String name, Architecture architectur
         return new Architecture(layers, heads, kvHeads, keyDim, valueDim, modelDim, vocab, positional, norm, mlp);
     }
 
+    private static RopeScaling scaling(JsonNode s, Fields f) {
+        String at = "architecture.positional.scaling.";
+        if (s == null || !s.isObject()) {
+            f.problem("'architecture.positional.scaling' is " + s + "; valid: {\"type\": \"llama3\", \"factor\", "
+                    + "\"lowFreqFactor\", \"highFreqFactor\", \"originalMaxPositions\"}");
+            return null;
+        }
+        f.unknown(s, at, List.of("type", "factor", "lowFreqFactor", "highFreqFactor", "originalMaxPositions"));
+        String type = f.text(s, "type", at);
+        if (type != null && !type.equals("llama3")) {
+            f.problem("'" + at + "type' is '" + type + "'; valid: llama3");
+        }
+        double factor = f.positiveNumber(s, "factor", at);
+        double low = f.positiveNumber(s, "lowFreqFactor", at);
+        double high = f.positiveNumber(s, "highFreqFactor", at);
+        if (low > 0 && high > 0 && !(high > low)) {
+            f.problem("'" + at + "highFreqFactor' is " + high + "; valid: a number > lowFreqFactor (" + low + ")");
+        }
+        int original = f.positiveInt(s, "originalMaxPositions", at);
+        return new RopeScaling(type, factor, low, high, original);
+    }
+
     private static PackageFiles files(JsonNode root, Fields f, Architecture arch) {
         JsonNode n = f.node(root, "files", "");
         if (n == null) {
@@ -156,6 +209,8 @@ public record ModelManifest(String format, String name, Architecture architectur
         String head = f.text(n, "head", "files.");
         String weights = n.has("weights") ? f.text(n, "weights", "files.") : null;
         Optional<String> tokenizer = n.has("tokenizer") ? Optional.ofNullable(f.text(n, "tokenizer", "files.")) : Optional.empty();
+        Optional<String> tokenizerConfig = n.has("tokenizerConfig")
+                ? Optional.ofNullable(f.text(n, "tokenizerConfig", "files.")) : Optional.empty();
         List<LayerFiles> layers = new ArrayList<>();
         JsonNode l = n.get("layers");
         if (l == null || !l.isArray()) {
@@ -170,7 +225,7 @@ public record ModelManifest(String format, String name, Architecture architectur
                 layers.add(new LayerFiles(f.text(l.get(i), "pre", prefix), f.text(l.get(i), "post", prefix)));
             }
         }
-        return new PackageFiles(embedding, head, weights, tokenizer, List.copyOf(layers));
+        return new PackageFiles(embedding, head, weights, tokenizer, tokenizerConfig, List.copyOf(layers));
     }
 
     /** Field access that records a problem instead of throwing. */
@@ -222,6 +277,15 @@ public record ModelManifest(String format, String name, Architecture architectur
             return n.asInt();
         }
 
+        double positiveNumber(JsonNode parent, String key, String prefix) {
+            JsonNode n = parent.get(key);
+            if (n == null || !n.isNumber() || !(n.asDouble() > 0) || Double.isInfinite(n.asDouble())) {
+                problem("'" + prefix + key + "' is " + (n == null ? "missing" : n) + "; valid: a finite number > 0");
+                return -1;
+            }
+            return n.asDouble();
+        }
+
         @SuppressWarnings("unchecked")
         Map<String, Object> object(JsonNode parent, String key, boolean required) {
             JsonNode n = parent.get(key);
@@ -238,6 +302,9 @@ public record ModelManifest(String format, String name, Architecture architectur
     /** For messages: "rope (theta 10000.0)". */
     public String describePositional() {
         Positional p = architecture.positional();
-        return p.type().equals("rope") ? "rope (theta " + p.theta() + ")" : p.type().toLowerCase(Locale.ROOT);
+        if (p.type().equals("rope")) {
+            return "rope (theta " + p.theta() + (p.scaling() == null ? "" : ", " + p.scaling().type() + " scaling x" + p.scaling().factor()) + ")";
+        }
+        return p.learned() ? "learned (" + p.maxPositions() + " positions)" : p.type().toLowerCase(Locale.ROOT);
     }
 }

@@ -74,6 +74,7 @@ public final class ModelPackage {
             exists(directory, f.layers().get(i).post(), "files.layers[" + i + "].post", problems);
         }
         f.tokenizer().ifPresent(t -> exists(directory, t, "files.tokenizer", problems));
+        f.tokenizerConfig().ifPresent(t -> exists(directory, t, "files.tokenizerConfig", problems));
         Map<Integer, Map<String, Map<String, Tensor>>> weights = new LinkedHashMap<>();
         if (!refused && f.weights() != null && exists(directory, f.weights(), "files.weights", problems)) {
             Map<String, Tensor> all = SafeTensors.read(directory.resolve(f.weights()), f.weights(), problems);
@@ -138,6 +139,11 @@ public final class ModelPackage {
 
     public Path resolve(String file) {
         return directory.resolve(file);
+    }
+
+    /** The Hugging Face tokenizer_config.json (chat template, special tokens), when the manifest names one. */
+    public Optional<Path> tokenizerConfig() {
+        return manifest.files().tokenizerConfig().map(directory::resolve);
     }
 
     public Optional<Path> tokenizer() {

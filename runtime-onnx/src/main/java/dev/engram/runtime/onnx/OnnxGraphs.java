@@ -55,8 +55,13 @@ public final class OnnxGraphs implements AutoCloseable {
         return new Port(name, type, dims, axes);
     }
 
-    static List<Port> embedInputs() {
-        return List.of(port("input_ids", OnnxJavaType.INT64, DYNAMIC, "B", DYNAMIC, "N"));
+    /** input_ids, and position_ids (absolute positions from 0) when the model has learned position embeddings. */
+    static List<Port> embedInputs(Architecture a) {
+        Port ids = port("input_ids", OnnxJavaType.INT64, DYNAMIC, "B", DYNAMIC, "N");
+        if (a.positional() != null && a.positional().learned()) {
+            return List.of(ids, port("position_ids", OnnxJavaType.INT64, DYNAMIC, "B", DYNAMIC, "N"));
+        }
+        return List.of(ids);
     }
 
     static List<Port> hiddenPort(String name, Architecture a) {
@@ -104,7 +109,7 @@ public final class OnnxGraphs implements AutoCloseable {
         List<OrtSession> opened = new ArrayList<>();
         int before = problems.size();
         try (OrtSession.SessionOptions options = options(settings, device)) {
-            OrtSession embed = load(env, options, pkg, m.files().embedding(), embedInputs(), hiddenPort("hidden", a), problems, opened);
+            OrtSession embed = load(env, options, pkg, m.files().embedding(), embedInputs(a), hiddenPort("hidden", a), problems, opened);
             OrtSession head = load(env, options, pkg, m.files().head(), hiddenPort("hidden", a), headOutputs(a), problems, opened);
             OrtSession[] pre = new OrtSession[a.layers()];
             OrtSession[] post = new OrtSession[a.layers()];

@@ -24,6 +24,8 @@ public final class Workspace implements AutoCloseable {
     public final int batch;
     public final int tokens;
     public final OnnxTensor ids;
+    /** Absolute positions of the rows (learned position embeddings only; else null). */
+    public final OnnxTensor positions;
     public final OnnxTensor hiddenA;
     public final OnnxTensor hiddenB;
     public final OnnxTensor q;
@@ -50,6 +52,8 @@ public final class Workspace implements AutoCloseable {
         this.tokens = n;
         try {
             ids = add(OnnxTensor.createTensor(env, slice(pool.ids, b * n), new long[] {b, n}));
+            positions = pool.positions == null ? null
+                    : add(OnnxTensor.createTensor(env, slice(pool.positions, b * n), new long[] {b, n}));
             hiddenA = add(floats(env, pool.hiddenA, b, n, a.modelDim()));
             hiddenB = add(floats(env, pool.hiddenB, b, n, a.modelDim()));
             q = add(floats(env, pool.q, b, a.heads(), n, a.keyDim()));
@@ -59,7 +63,7 @@ public final class Workspace implements AutoCloseable {
             attn = add(floats(env, pool.attn, b, a.heads(), n, a.valueDim()));
             addend = add(floats(env, pool.addend, b, n, a.modelDim()));
             logits = add(floats(env, pool.logits, b, n, a.vocabSize()));
-            embedIn = Map.of("input_ids", ids);
+            embedIn = positions == null ? Map.of("input_ids", ids) : Map.of("input_ids", ids, "position_ids", positions);
             embedOut = Map.of("hidden", hiddenA);
             hiddenIn = List.of(Map.of("hidden", hiddenA), Map.of("hidden", hiddenB));
             preOut = Map.of("q", q, "k", k, "v", v, "h", h);
@@ -108,6 +112,8 @@ public final class Workspace implements AutoCloseable {
         private final OrtEnvironment env;
         private int capacityBatch;
         public LongBuffer ids;
+        /** Null unless the architecture has learned positions. */
+        public LongBuffer positions;
         public FloatBuffer hiddenA;
         public FloatBuffer hiddenB;
         public FloatBuffer q;
@@ -157,6 +163,7 @@ public final class Workspace implements AutoCloseable {
             capacityBatch = batch;
             long bn = (long) batch * maxTokens;
             ids = direct(bn * 8).asLongBuffer();
+            positions = arch.positional() != null && arch.positional().learned() ? direct(bn * 8).asLongBuffer() : null;
             hiddenA = floats(bn * arch.modelDim());
             hiddenB = floats(bn * arch.modelDim());
             q = floats(bn * arch.heads() * arch.keyDim());

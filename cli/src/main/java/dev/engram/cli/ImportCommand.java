@@ -1,0 +1,106 @@
+package dev.engram.cli;
+
+import dev.engram.cli.bench.PythonTools;
+import dev.engram.runtime.Engine;
+import dev.engram.runtime.EngineLoader;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code engram import}: a pretrained checkpoint in the Hugging Face layout -> an Engram package, by
+ * tools/engram_import (Python + torch + onnx, run as {@code engram bench} runs its tools), then loaded once by the
+ * engine as a check.
+ */
+@Command(name = "import", mixinStandardHelpOptions = true,
+        description = "Import a pretrained checkpoint (config.json, model.safetensors or a sharded index, tokenizer.json;"
+                + " model_type gpt2, llama, mistral or qwen2) as an Engram package that runs it exactly;"
+                + " --memory adds a long-term memory that contributes nothing until fine-tuned (tools/engram_import/README.md).")
+final class ImportCommand implements Callable<Integer> {
+    @Option(names = "--hf", required = true, paramLabel = "DIR", description = "The checkpoint directory.")
+    Path hf;
+
+    @Option(names = "--out", required = true, paramLabel = "PKG", description = "The package directory to create (must not exist).")
+    Path out;
+
+    @Option(names = "--memory", paramLabel = "NAME", description = "infini, lsh-knn or continuous: added with its gates closed"
+            + " (outputs unchanged until trained).")
+    String memory;
+
+    @Option(names = "--layers", paramLabel = "RANGE", description = "The layers that get the memory: 'i' or 'a-b' inclusive (default: all).")
+    String layers;
+
+    @Option(names = "--segment", paramLabel = "N", description = "Segment length of the package (default: min(256, the model's positions)).")
+    Integer segment;
+
+    @Option(names = "--name", description = "Package name (default: the --out folder's name).")
+    String name;
+
+    @picocli.CommandLine.Mixin
+    PythonOptions pythonOptions;
+
+    @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "3600", description = "Give up after this long (default: ${DEFAULT-VALUE}).")
+    long timeout;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter stdout = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        List<String> refused = new ArrayList<>();
+        PythonTools pyTools = pythonOptions.tools(line -> {
+            if (line.startsWith("engram import: ")) {
+                refused.add(line.substring("engram import: ".length()));
+            } else if (!line.startsWith("imported ")) { // the summary, printed to stdout below
+                err.println("  | " + line);
+                err.flush();
+            }
+        });
+        var why = pythonOptions.tools(line -> { }).unavailable();
+        if (why.isPresent()) {
+            err.println("engram: import needs Python with torch and onnx: " + why.get());
+            return 2;
+        }
+        List<String> args = new ArrayList<>(List.of("--hf", hf.toAbsolutePath().toString(), "--out", out.toAbsolutePath().toString()));
+        if (memory != null) {
+            args.addAll(List.of("--memory", memory));
+        }
+        if (layers != null) {
+            args.addAll(List.of("--layers", layers));
+        }
+        if (segment != null) {
+            args.addAll(List.of("--segment", segment.toString()));
+        }
+        if (name != null) {
+            args.addAll(List.of("--name", name));
+        }
+        PythonTools.Result r;
+        try {
+            r = pyTools.module("engram_import", args, timeout);
+        } catch (IOException e) {
+            err.println("engram: import failed: " + e.getMessage());
+            return 2;
+        }
+        if (r.exit() != 0) {
+            err.println("engram: " + (refused.isEmpty() ? "tools/engram_import failed (exit " + r.exit() + "); its output is above"
+                    : String.join("; ", refused)));
+            return 2;
+        }
+        String summary = r.output().strip();
+        stdout.println(summary.substring(summary.lastIndexOf('\n') + 1));
+        try (Engine engine = new EngineLoader().systemOverrides(false).load(out)) {
+            stdout.printf("checked: the package loads (%s; tokenizer: %s)%n", engine.manifest().describePositional(),
+                    engine.tokenizer().description());
+        }
+        return 0;
+    }
+}

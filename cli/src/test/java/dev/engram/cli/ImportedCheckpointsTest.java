@@ -1,0 +1,256 @@
+package dev.engram.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.engram.runtime.Engine;
+import dev.engram.runtime.EngineLoader;
+import dev.engram.runtime.ModelSequence;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Pretrained-checkpoint import (tools/engram_import): tiny random checkpoints in the Hugging Face layout, one per
+ * supported family (gpt2 with BF16 shards, llama with GQA and llama3 rope scaling, llama tied with biases and F16,
+ * mistral, qwen2 with qkv bias and one kv head), imported by make_checkpoints.py and run by the real engine. The
+ * expected logits come from tools/engram_import/reference.py, a float64 implementation of each architecture written
+ * from its published description. Checked: the whole prompt at once, then each of the reference's greedy tokens fed
+ * one at a time (a decoded token), every position within the file's tolerance (1e-4); the same checkpoints imported
+ * with a memory whose gates are closed (infini, lsh-knn, continuous) give the same logits; the family's
+ * tokenizer.json loads. Needs /usr/bin/python3 with torch and onnx: skipped with the reason without them, except
+ * under CI=true, where that is a failure.
+ */
+class ImportedCheckpointsTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    static Path dir;
+    static final List<String> names = new ArrayList<>();
+    static String unavailable;
+
+    @BeforeAll
+    static void importCheckpoints() throws IOException, InterruptedException {
+        unavailable = python("-c", "import torch, onnx");
+        if (unavailable != null) {
+            if (System.getenv("CI") != null) {
+                fail("ImportedCheckpointsTest cannot run under CI: " + unavailable);
+            }
+            System.out.println("ImportedCheckpointsTest skipped: " + unavailable + " (needs " + ParityPackagesTest.PYTHON
+                    + " with torch and onnx; .ci/run installs python3-torch and python3-onnx)");
+            return;
+        }
+        String failed = python("-m", "engram_import.make_checkpoints", dir.toString());
+        if (failed != null) {
+            throw new AssertionError("make_checkpoints failed: " + failed);
+        }
+        try (Stream<Path> files = Files.list(dir)) {
+            files.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".expected.json")).sorted()
+                    .forEach(n -> names.add(n.substring(0, n.length() - ".expected.json".length())));
+        }
+    }
+
+    static String python(String... args) throws InterruptedException {
+        return ParityPackagesTest.python(args);
+    }
+
+    static void assumePython() {
+        Assumptions.assumeTrue(unavailable == null, unavailable);
+    }
+
+    static int[] ints(JsonNode a) {
+        int[] out = new int[a.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = a.get(i).asInt();
+        }
+        return out;
+    }
+
+    @Test
+    void everyImportedCheckpointMatchesTheReferenceOnThePromptAndEachDecodedToken() throws IOException {
+        assumePython();
+        assertTrue(names.containsAll(List.of("gpt2", "llama", "llama-tied", "mistral", "qwen2", "llama+infini",
+                "llama+lsh-knn", "llama+continuous", "gpt2+infini")), "packages: " + names);
+        List<String> failures = new ArrayList<>();
+        for (String name : names) {
+            JsonNode expected = JSON.readTree(dir.resolve(name + ".expected.json").toFile());
+            int[] ids = ints(expected.get("inputIds"));
+            int prompt = expected.get("promptLength").asInt();
+            double tolerance = expected.get("tolerance").asDouble();
+            int vocab = expected.get("logits").get("shape").get(1).asInt();
+            JsonNode data = expected.get("logits").get("data");
+            try (Engine engine = new EngineLoader().systemOverrides(false).load(dir.resolve(name))) {
+                assertEquals(expected.get("segmentLength").asInt(), engine.segmentLength(), name);
+                ModelSequence seq = engine.newSequence();
+                float[][] got = new float[ids.length][];
+                float[][] promptLogits = engine.ingestAll(List.of(seq), List.of(java.util.Arrays.copyOf(ids, prompt))).get(0);
+                System.arraycopy(promptLogits, 0, got, 0, prompt);
+                for (int t = prompt; t < ids.length; t++) {
+                    got[t] = engine.ingest(seq, new int[] {ids[t]});
+                }
+                double promptDiff = 0;
+                double decodeDiff = 0;
+                for (int t = 0; t < ids.length; t++) {
+                    for (int v = 0; v < vocab; v++) {
+                        double d = Math.abs(got[t][v] - data.get(t * vocab + v).asDouble());
+                        if (t < prompt) {
+                            promptDiff = Math.max(promptDiff, d);
+                        } else {
+                            decodeDiff = Math.max(decodeDiff, d);
+                        }
+                    }
+                }
+                System.out.printf("import parity %-18s prompt %d tokens: max |java - reference| %.2e; %d decoded tokens: %.2e%n",
+                        name, prompt, promptDiff, ids.length - prompt, decodeDiff);
+                if (promptDiff > tolerance || decodeDiff > tolerance) {
+                    failures.add(name + ": max difference prompt " + promptDiff + ", decoded " + decodeDiff + " > " + tolerance);
+                }
+                // the reference's continuation was its greedy choice: the engine's argmax agrees before each decoded token
+                for (int t = prompt - 1; t < ids.length - 1; t++) {
+                    int best = 0;
+                    for (int v = 1; v < vocab; v++) {
+                        best = got[t][v] > got[t][best] ? v : best;
+                    }
+                    if (best != ids[t + 1]) {
+                        failures.add(name + ": greedy token after position " + t + " is " + best + "; the reference chose " + ids[t + 1]);
+                    }
+                }
+            }
+        }
+        assertTrue(failures.isEmpty(), String.join("\n", failures));
+    }
+
+    /**
+     * A memory added on import contributes nothing until trained: every logit of the package with the memory equals
+     * the plain import's bit for bit, over 26 tokens (3 complete segments of 8, so the memory is written and read).
+     */
+    @Test
+    void aMemoryAddedOnImportLeavesTheOutputsUnchanged() throws IOException {
+        assumePython();
+        for (String variant : List.of("llama+infini", "llama+lsh-knn", "llama+continuous", "gpt2+infini")) {
+            String base = variant.substring(0, variant.indexOf('+'));
+            int[] ids = ints(JSON.readTree(dir.resolve(base + ".expected.json").toFile()).get("inputIds"));
+            float[][] plain;
+            try (Engine engine = new EngineLoader().systemOverrides(false).load(dir.resolve(base))) {
+                plain = engine.ingestAll(List.of(engine.newSequence()), List.of(ids)).get(0);
+            }
+            try (Engine engine = new EngineLoader().systemOverrides(false).load(dir.resolve(variant))) {
+                assertTrue(engine.plan().describe().contains(variant.substring(variant.indexOf('+') + 1)), engine.plan().describe());
+                ModelSequence seq = engine.newSequence();
+                float[][] with = engine.ingestAll(List.of(seq), List.of(ids)).get(0);
+                assertTrue(seq.stateBytes() > 0, variant);
+                for (int t = 0; t < ids.length; t++) {
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(plain[t], with[t], 0f, variant + " position " + t);
+                }
+            }
+        }
+    }
+
+    /** Reads a float32 .npy file by its specification (magic, version, header dict, little-endian C-order data). */
+    static float[][] readNpy(Path file) throws IOException {
+        byte[] b = Files.readAllBytes(file);
+        assertEquals("\u0093NUMPY", new String(b, 0, 6, StandardCharsets.ISO_8859_1));
+        assertEquals(1, b[6]);
+        int headerLength = (b[8] & 0xff) | (b[9] & 0xff) << 8;
+        String header = new String(b, 10, headerLength, StandardCharsets.US_ASCII);
+        assertEquals(0, (10 + headerLength) % 64, "data aligned to 64 bytes");
+        assertTrue(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False") && header.endsWith("\n"), header);
+        var m = java.util.regex.Pattern.compile("'shape': \\((\\d+), (\\d+)\\)").matcher(header);
+        assertTrue(m.find(), header);
+        int rows = Integer.parseInt(m.group(1));
+        int cols = Integer.parseInt(m.group(2));
+        assertEquals(10 + headerLength + 4L * rows * cols, b.length);
+        var data = java.nio.ByteBuffer.wrap(b, 10 + headerLength, 4 * rows * cols).order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+        float[][] out = new float[rows][cols];
+        for (float[] row : out) {
+            data.get(row);
+        }
+        return out;
+    }
+
+    /**
+     * The command line end to end: {@code engram import} writes a package, {@code engram run --logits-out} writes the
+     * last segment's logits (positions 24-25 of 26 with segments of 8) and {@code --all} every position's, both
+     * matching the reference; numpy reads the file too.
+     */
+    @Test
+    void importThenRunWritesTheLogitsAsNpy() throws IOException, InterruptedException {
+        assumePython();
+        Path pkg = dir.resolve("cli-qwen2");
+        CliRun imported = CliRun.of("import", "--hf", dir.resolve("hf/qwen2").toString(), "--out", pkg.toString(),
+                "--segment", "8", "--tools", ParityPackagesTest.TOOLS.toString());
+        assertEquals(0, imported.exit(), imported.all());
+        assertTrue(imported.out().contains("imported qwen2") && imported.out().contains("checked: the package loads"), imported.all());
+        JsonNode expected = JSON.readTree(dir.resolve("qwen2.expected.json").toFile());
+        int[] ids = ints(expected.get("inputIds"));
+        int vocab = expected.get("logits").get("shape").get(1).asInt();
+        JsonNode data = expected.get("logits").get("data");
+        String tokens = java.util.Arrays.stream(ids).mapToObj(String::valueOf).collect(java.util.stream.Collectors.joining(","));
+        for (boolean all : new boolean[] {false, true}) {
+            Path npy = dir.resolve(all ? "all.npy" : "last.npy");
+            List<String> args = new ArrayList<>(List.of("run", "--model", pkg.toString(), "--tokens", tokens, "--no-progress",
+                    "--logits-out", npy.toString()));
+            if (all) {
+                args.add("--all");
+            }
+            CliRun run = CliRun.of(args.toArray(String[]::new));
+            assertEquals(0, run.exit(), run.all());
+            float[][] got = readNpy(npy);
+            int first = all ? 0 : 24;
+            assertEquals(ids.length - first, got.length, run.all());
+            for (int r = 0; r < got.length; r++) {
+                assertEquals(vocab, got[r].length);
+                for (int v = 0; v < vocab; v++) {
+                    assertEquals(data.get((first + r) * vocab + v).asDouble(), got[r][v], 1e-4, "row " + (first + r));
+                }
+            }
+            assertEquals(null, python("-c", "import numpy, sys; a = numpy.load(sys.argv[1]); assert a.dtype == numpy.float32 "
+                    + "and a.shape == (" + got.length + ", " + vocab + "), a.shape", npy.toString()));
+        }
+        CliRun noFile = CliRun.of("run", "--model", pkg.toString(), "--tokens", "1,2", "--all");
+        assertEquals(2, noFile.exit(), noFile.all());
+        assertTrue(noFile.err().contains("--all needs --logits-out FILE"), noFile.all());
+    }
+
+    @Test
+    void aRefusedImportIsOneLineAndLeavesNothing() throws IOException {
+        assumePython();
+        Path hf = dir.resolve("hf-falcon");
+        Files.createDirectories(hf);
+        Files.writeString(hf.resolve("config.json"), "{\"model_type\": \"falcon\"}");
+        Path pkg = dir.resolve("falcon-pkg");
+        CliRun run = CliRun.of("import", "--hf", hf.toString(), "--out", pkg.toString(), "--tools", ParityPackagesTest.TOOLS.toString());
+        assertEquals(2, run.exit(), run.all());
+        assertTrue(run.err().contains("engram: config.json 'model_type' is 'falcon'; supported: gpt2, llama, mistral, qwen2"), run.all());
+        assertTrue(!run.err().contains("Exception") && !run.err().contains("Traceback"), run.all());
+        assertTrue(!Files.exists(pkg));
+        CliRun help = CliRun.of("import", "--help");
+        assertEquals(0, help.exit());
+        assertTrue(help.out().contains("--memory") && help.out().contains("--layers"), help.all());
+    }
+
+    @Test
+    void theFamilysTokenizerLoadsAndRoundTrips() throws IOException {
+        assumePython();
+        for (String name : List.of("gpt2", "llama", "qwen2")) {
+            try (Engine engine = new EngineLoader().systemOverrides(false).load(dir.resolve(name))) {
+                String text = "hello world, the end";
+                int[] ids = engine.tokenizer().encode(text, false);
+                assertTrue(ids.length > 0, name);
+                assertEquals(text, engine.tokenizer().decode(ids, true), name + ": " + java.util.Arrays.toString(ids));
+                assertTrue(engine.tokenizer().description().contains("tokenizer.json"), engine.tokenizer().description());
+            }
+        }
+    }
+}

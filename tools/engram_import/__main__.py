@@ -1,0 +1,5 @@
+import sys
+
+from .importer import main
+
+sys.exit(main())
