@@ -276,22 +276,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private List<Integer> parseLengths() {
-        List<String> given = lengths != null ? lengths : quick ? List.of("1K", "4K") : List.of("1K", "4K", "16K", "64K");
-        List<Integer> out = new ArrayList<>();
-        for (String g : given) {
-            String t = g.trim().toUpperCase(Locale.ROOT);
-            long mult = t.endsWith("K") ? 1024 : t.endsWith("M") ? 1024 * 1024 : 1;
-            try {
-                long v = Long.parseLong(mult == 1 ? t : t.substring(0, t.length() - 1)) * mult;
-                if (v < 1 || v > Integer.MAX_VALUE) {
-                    throw new NumberFormatException();
-                }
-                out.add((int) v);
-            } catch (NumberFormatException e) {
-                throw InvalidInputException.outOfRange("--lengths", g, "positive token counts like 1024 or 4K");
-            }
-        }
-        return out;
+        return Formats.tokenCounts("--lengths", lengths != null ? lengths : quick ? List.of("1K", "4K") : List.of("1K", "4K", "16K", "64K"));
     }
 
     /** How the attention and memory plugins run their loops here: SIMD or plain, and with how many helpers. */

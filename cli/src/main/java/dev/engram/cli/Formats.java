@@ -18,6 +18,25 @@ final class Formats {
     private Formats() {
     }
 
+    /** Token counts as written on the command line: "4096", "4K" (x1024), "1M"; {@code option} names the option in errors. */
+    static java.util.List<Integer> tokenCounts(String option, java.util.List<String> given) {
+        java.util.List<Integer> out = new java.util.ArrayList<>();
+        for (String g : given) {
+            String t = g.trim().toUpperCase(java.util.Locale.ROOT);
+            long mult = t.endsWith("K") ? 1024 : t.endsWith("M") ? 1024 * 1024 : 1;
+            try {
+                long v = Long.parseLong(mult == 1 ? t : t.substring(0, t.length() - 1)) * mult;
+                if (v < 1 || v > Integer.MAX_VALUE) {
+                    throw new NumberFormatException();
+                }
+                out.add((int) v);
+            } catch (NumberFormatException e) {
+                throw dev.engram.api.InvalidInputException.outOfRange(option, g, "positive token counts like 1024 or 4K");
+            }
+        }
+        return out;
+    }
+
     static String mib(long bytes) {
         return bytes < 0 ? "n/a" : String.format("%.2f MiB", bytes / 1048576.0);
     }

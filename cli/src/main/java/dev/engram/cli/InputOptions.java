@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
 
 /** Where the input tokens come from: text (tokenized with the package's tokenizer) or token ids. Exactly one. */
 final class InputOptions {
-    @Option(names = "--input", paramLabel = "FILE", description = "Input as a UTF-8 text file, tokenized with the package's tokenizer.")
+    @Option(names = {"--input", "--text"}, paramLabel = "FILE", description = "Input as a UTF-8 text file, tokenized with the package's tokenizer.")
     Path input;
 
     @Option(names = "--prompt", paramLabel = "TEXT", description = "Input as text, tokenized with the package's tokenizer.")

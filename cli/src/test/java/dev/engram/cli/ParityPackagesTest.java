@@ -131,6 +131,49 @@ class ParityPackagesTest {
      * provider has PARTIAL_ROWS, else the segment so far re-runs from the boundary checkpoint) gives the logits of
      * evaluating the whole sequence at once, with every memory.
      */
+    /**
+     * engram eval's mean log-likelihood equals one computed independently in PyTorch (tools/engram_model/score.py: the
+     * package's graphs and schemes, float64 log-softmax) within 1e-4, for prefixes ending inside and at segment ends.
+     */
+    @Test
+    void evalsMeanLogLikelihoodMatchesPyTorch() throws IOException, InterruptedException {
+        assumePython();
+        int checked = 0;
+        for (String name : names) {
+            if (!(name.contains("infini") || name.contains("continuous") || name.contains("lsh-knn") || name.contains("window"))) {
+                continue;
+            }
+            JsonNode ids = JSON.readTree(dir.resolve(name + ".expected.json").toFile()).get("inputIds").get(0);
+            StringBuilder text = new StringBuilder();
+            ids.forEach(id -> text.append(id.asInt()).append(' '));
+            Path tokens = dir.resolve(name + ".eval-ids.txt");
+            Files.writeString(tokens, text);
+            int n = ids.size();
+            String lengths = (n / 2) + "," + n;
+            Path javaOut = dir.resolve(name + ".eval-java.json");
+            CliRun eval = CliRun.of("eval", "--model", dir.resolve(name).toString(), "--token-file", tokens.toString(),
+                    "--lengths", lengths, "--json", javaOut.toString());
+            assertEquals(0, eval.exit(), name + ": " + eval.all());
+            Path pyOut = dir.resolve(name + ".eval-py.json");
+            String failed = python("-m", "engram_model.score", dir.resolve(name).toString(), "--token-file", tokens.toString(),
+                    "--lengths", lengths, "--out", pyOut.toString());
+            assertEquals(null, failed, name);
+            JsonNode java = JSON.readTree(javaOut.toFile()).get("rows");
+            JsonNode py = JSON.readTree(pyOut.toFile()).get("rows");
+            assertEquals(2, java.size(), name);
+            for (int r = 0; r < 2; r++) {
+                assertEquals(py.get(r).get("tokens").asInt(), java.get(r).get("tokens").asInt(), name);
+                double want = py.get(r).get("meanNll").asDouble();
+                double got = java.get(r).get("meanNll").asDouble();
+                assertTrue(Math.abs(want - got) <= 1e-4, name + " first " + java.get(r).get("tokens") + " tokens: engram eval "
+                        + got + ", PyTorch " + want);
+                assertEquals(Math.exp(got), java.get(r).get("perplexity").asDouble(), 1e-9 * Math.exp(got), name);
+            }
+            checked++;
+        }
+        assertTrue(checked >= 3, "packages checked: " + checked + " of " + names);
+    }
+
     @Test
     void feedingOneTokenAtATimeEqualsOneCallOnEveryPackage() throws IOException {
         assumePython();

@@ -174,7 +174,8 @@ public final class EngineLoader {
         try {
             EnginePlan plan = new ConfigLoader(registry).plan(source, tree, m.architecture().layers());
             if (layeredFile || configFile != null || !all.isEmpty()) {
-                untrainedAttentionSource = source;
+                untrainedAttentionSource = overrides.containsKey(List.of("layers")) ? "the command line (--memory)"
+                        : !all.isEmpty() && configFile == null ? "the -D/ENGRAM__ overrides" : source;
             }
             return plan;
         } catch (ConfigException e) {
