@@ -35,6 +35,15 @@ for await (const chunk of chatStream) {
 }
 out.chatStreamed = chatStreamed;
 
+// scoring a text the way evaluation harnesses do: echo the prompt with its log-probabilities, generate nothing
+const scored = await client.completions.create({ model, prompt, max_tokens: 0, echo: true, logprobs: 2 });
+out.scored = { text: scored.choices[0].text, token_logprobs: scored.choices[0].logprobs.token_logprobs,
+  top_logprobs: scored.choices[0].logprobs.top_logprobs };
+const chatScored = await client.chat.completions.create({ model, messages, max_tokens: 3, temperature: 0, logprobs: true,
+  top_logprobs: 2 });
+out.chatLogprobs = chatScored.choices[0].logprobs.content.map((t) => ({ token: t.token, logprob: t.logprob,
+  top: t.top_logprobs.length }));
+
 try {
   await client.completions.create({ model, prompt, max_tokens: -3 });
   out.error = null;

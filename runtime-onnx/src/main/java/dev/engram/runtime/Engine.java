@@ -226,8 +226,32 @@ public final class Engine implements AutoCloseable {
      * after that token (which is emitted and fed like every other). For stop conditions on the decoded text.
      */
     public int[] generateWhile(ModelSequence sequence, int[] prompt, GenerationParams params, IntPredicate onToken) {
+        return generateScored(sequence, prompt, params, null, (token, logits) -> onToken == null || onToken.test(token));
+    }
+
+    /** A generated token with the logits [vocabSize] it was chosen from (valid during the call only); false ends generation. */
+    @FunctionalInterface
+    public interface ScoredToken {
+        boolean accept(int token, float[] logits);
+    }
+
+    /**
+     * Like {@link #generateWhile}, but each token comes with the logits it was sampled from (the model's raw
+     * distribution, before temperature and top-k/top-p), for log-probabilities; and with {@code promptLogits} non-null
+     * the prompt's own logits [prompt.length][vocabSize] are handed to it first (row i predicts prompt token i + 1),
+     * for scoring a prompt ("echo"). {@code params.maxTokens()} may be 0: then only the prompt is fed.
+     */
+    public int[] generateScored(ModelSequence sequence, int[] prompt, GenerationParams params,
+                                java.util.function.Consumer<float[][]> promptLogits, ScoredToken onToken) {
         Sampler sampler = new Sampler(params, vocab);
-        float[] logits = ingest(sequence, prompt);
+        float[] logits;
+        if (promptLogits != null) {
+            float[][] rows = ingestAll(List.of(sequence), List.of(prompt)).get(0);
+            promptLogits.accept(rows);
+            logits = rows[rows.length - 1];
+        } else {
+            logits = ingest(sequence, prompt);
+        }
         int[] out = new int[params.maxTokens()];
         int[] one = new int[1];
         int n = 0;
@@ -237,7 +261,7 @@ public final class Engine implements AutoCloseable {
                 break;
             }
             out[n++] = token;
-            boolean more = onToken == null || onToken.test(token);
+            boolean more = onToken == null || onToken.accept(token, logits);
             one[0] = token;
             logits = ingest(sequence, one);
             if (!more) {

@@ -60,7 +60,51 @@ final class Generation {
     }
 
 
-    record Outcome(int[] tokens, String text, String finishReason, int promptTokens) {
+    /**
+     * @param promptScores with echo and logprobs: one per prompt token (the first has no log-probability), else empty
+     * @param scores       with logprobs: one per generated token, else empty
+     */
+    record Outcome(int[] tokens, String text, String finishReason, int promptTokens, List<Scored> promptScores,
+                   List<Scored> scores) {
+    }
+
+    /**
+     * A token's log-probability under the model's raw distribution (log softmax of the logits, in double; before
+     * temperature and top-k/top-p, as OpenAI reports them), and the {@code top} most likely tokens with theirs,
+     * most likely first (ties: lower id first). {@code logprob} is NaN for a prompt's first token (nothing predicts it).
+     */
+    record Scored(int token, double logprob, int[] topIds, double[] topLogprobs) {
+        static Scored of(float[] logits, int token, int top) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (float x : logits) {
+                max = Math.max(max, x);
+            }
+            double sum = 0;
+            for (float x : logits) {
+                sum += Math.exp(x - max);
+            }
+            double logZ = max + Math.log(sum);
+            int k = Math.min(top, logits.length);
+            int[] ids = new int[k];
+            double[] lps = new double[k];
+            boolean[] taken = new boolean[logits.length];
+            for (int r = 0; r < k; r++) {
+                int best = -1;
+                for (int i = 0; i < logits.length; i++) {
+                    if (!taken[i] && (best < 0 || logits[i] > logits[best])) {
+                        best = i;
+                    }
+                }
+                taken[best] = true;
+                ids[r] = best;
+                lps[r] = logits[best] - logZ;
+            }
+            return new Scored(token, logits[token] - logZ, ids, lps);
+        }
+
+        static Scored unscored(int token) {
+            return new Scored(token, Double.NaN, new int[0], new double[0]);
+        }
     }
 
     /**
@@ -81,11 +125,24 @@ final class Generation {
         int[] tokens = new int[r.maxTokens()];
         String finish = "length";
         boolean[] stopped = {false};
+        List<Scored> promptScores = new java.util.ArrayList<>();
+        List<Scored> scores = new java.util.ArrayList<>();
+        boolean scoring = r.logprobs() >= 0;
+        java.util.function.Consumer<float[][]> onPrompt = !(scoring && r.echo()) ? null : rows -> {
+            int[] p = r.prompt();
+            promptScores.add(Scored.unscored(p[0]));
+            for (int i = 1; i < p.length; i++) {
+                promptScores.add(Scored.of(rows[i - 1], p[i], r.logprobs()));
+            }
+        };
         engine.setSegmentListener((s, t, n) -> cancel.check());
         try {
             cancel.check();
-            engine.generateWhile(seq, r.prompt(), params, token -> {
+            engine.generateScored(seq, r.prompt(), params, onPrompt, (token, logits) -> {
                 cancel.check();
+                if (scoring) {
+                    scores.add(Scored.of(logits, token, r.logprobs()));
+                }
                 tokens[count[0]++] = token;
                 text.append(decoder.push(token));
                 stopped[0] = emitStopAware(text, stops, emitted, onText, false);
@@ -102,7 +159,8 @@ final class Generation {
         } finally {
             engine.setSegmentListener(null);
         }
-        return new Outcome(java.util.Arrays.copyOf(tokens, count[0]), text.toString(), finish, r.prompt().length);
+        return new Outcome(java.util.Arrays.copyOf(tokens, count[0]), text.toString(), finish, r.prompt().length,
+                promptScores, scores);
     }
 
     /** Emits what is safe; returns true (text truncated) when a stop sequence occurs. */

@@ -30,9 +30,21 @@ final class Requests {
     }
 
     /** A completion or chat completion request, checked and tokenized. */
+    /**
+     * @param logprobs -1: no log-probabilities; else each token's log-probability with this many most likely
+     *                 alternatives (legacy completions: {@code logprobs} 0-5; chat: {@code logprobs: true} with
+     *                 {@code top_logprobs} 0-20)
+     * @param echo     legacy completions: the prompt's tokens come back first, scored (the first one has no
+     *                 log-probability: nothing precedes it)
+     */
     record Completion(boolean chat, int[] prompt, int maxTokens, double temperature, double topP, int topK, long seed,
-                      List<String> stop, boolean stream, boolean includeUsage, String session, boolean sessionAppend) {
+                      List<String> stop, boolean stream, boolean includeUsage, String session, boolean sessionAppend,
+                      int logprobs, boolean echo) {
     }
+
+    /** The most alternatives a request may ask for: OpenAI's limits (5 for legacy completions, 20 for chat). */
+    static final int MAX_LOGPROBS = 5;
+    static final int MAX_TOP_LOGPROBS = 20;
 
     static ObjectNode object(byte[] body, boolean emptyAllowed) {
         if (body.length == 0) {
@@ -221,21 +233,29 @@ final class Requests {
             }
         }
         exactly(body, "n", 1);
+        boolean echo = false;
         if (!chat) {
             exactly(body, "best_of", 1);
-            if (bool(body, "echo", false)) {
-                throw ApiError.invalid("echo", "echo is not supported; valid: false");
-            }
+            echo = bool(body, "echo", false);
             if (field(body, "suffix") != null) {
                 throw ApiError.invalid("suffix", "suffix is not supported; valid: null");
             }
         }
+        int logprobs = -1;
         JsonNode lp = field(body, "logprobs");
-        if (lp != null && !(lp.isBoolean() && !lp.asBoolean()) && !(lp.isIntegralNumber() && lp.asInt() == 0)) {
-            throw ApiError.invalid("logprobs", "logprobs are not supported; valid: null, false or 0");
+        if (chat) {
+            boolean on = bool(body, "logprobs", false);
+            JsonNode top = field(body, "top_logprobs");
+            if (top != null && !on) {
+                throw ApiError.invalid("top_logprobs", "top_logprobs needs logprobs: true");
+            }
+            logprobs = !on ? -1 : top == null ? 0 : integer(body, "top_logprobs", 0, MAX_TOP_LOGPROBS);
+        } else if (lp != null) {
+            logprobs = integer(body, "logprobs", 0, MAX_LOGPROBS);
         }
-        if (chat && field(body, "top_logprobs") != null) {
-            throw ApiError.invalid("top_logprobs", "top_logprobs is not supported; valid: null");
+        if (logprobs >= 0 && stream) {
+            throw ApiError.invalid("logprobs", "logprobs with stream: true is not supported yet; valid: stream false"
+                    + " (the whole answer carries them)");
         }
         for (String penalty : List.of("presence_penalty", "frequency_penalty")) {
             if (number(body, penalty, 0, -2, 2) != 0) {
@@ -267,7 +287,7 @@ final class Requests {
                     + " has no tokens; valid: at least one token");
         }
         return new Completion(chat, prompt, maxTokens, temperature, topP, topK, seed, stop, stream, includeUsage, session,
-                sessionAppend);
+                sessionAppend, logprobs, echo);
     }
 
     private static int[] prompt(ObjectNode body, Tokenizer tokenizer, int vocab, boolean startsSequence) {

@@ -109,6 +109,20 @@ class OpenAiClientTest {
         assertEquals(content, got.get("chat").get("content").asText());
         assertEquals(content, got.get("chatStreamed").asText(), "chat streamed == not streamed");
 
+        // echo + logprobs through the client: the same numbers as raw HTTP, the first token unscored
+        JsonNode rawScored = http.post("/v1/completions", Map.of("model", MODEL, "prompt", "Engram remembers", "max_tokens", 0,
+                "echo", true, "logprobs", 2)).json().get("choices").get(0);
+        JsonNode scored = got.get("scored");
+        assertEquals(rawScored.get("text").asText(), scored.get("text").asText());
+        assertEquals(rawScored.get("logprobs").get("token_logprobs"), scored.get("token_logprobs"));
+        assertTrue(scored.get("token_logprobs").get(0).isNull(), scored.toString());
+        assertTrue(scored.get("token_logprobs").size() > 1, scored.toString());
+        JsonNode chatLogprobs = got.get("chatLogprobs");
+        assertEquals(3, chatLogprobs.size(), chatLogprobs.toString());
+        for (JsonNode t : chatLogprobs) {
+            assertTrue(t.get("logprob").asDouble() <= 0 && t.get("top").asInt() == 2, t.toString());
+        }
+
         JsonNode error = got.get("error");
         assertEquals(400, error.get("status").asInt(), error.toString());
         assertEquals("max_tokens", error.get("param").asText());
