@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "engram", mixinStandardHelpOptions = true, version = "engram 0.1.0-SNAPSHOT",
         description = "Run transformer models over contexts far longer than their attention window.",
         subcommands = {DemoCommand.class, RunCommand.class, GenerateCommand.class, InspectCommand.class, ConformanceCommand.class,
-                PlanCommand.class, ProvidersCommand.class, BenchCommand.class, ServeCommand.class, ImportCommand.class,
+                PlanCommand.class, ProvidersCommand.class, BenchCommand.class, ServeCommand.class, ImportCommand.class, TokenizeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Engram implements Runnable {
     @CommandLine.Spec

@@ -224,6 +224,35 @@ class ImportedCheckpointsTest {
         assertTrue(noFile.err().contains("--all needs --logits-out FILE"), noFile.all());
     }
 
+    /**
+     * Fine-tuning a checkpoint whose tokenizer Python cannot run (a SentencePiece-style BPE): {@code engram tokenize}
+     * writes the ids (int32 .npy, numpy reads them), finetune.py trains on them, and the result runs in the engine.
+     */
+    @Test
+    void tokenizeThenFinetuneWorksForAnyTokenizer() throws IOException, InterruptedException {
+        assumePython();
+        Path text = dir.resolve("train.txt");
+        Files.writeString(text, "hello world, the end. ".repeat(20));
+        Path ids = dir.resolve("ids.npy");
+        CliRun tok = CliRun.of("tokenize", "--model", dir.resolve("llama+infini").toString(), "--input", text.toString(),
+                "--ids-out", ids.toString());
+        assertEquals(0, tok.exit(), tok.all());
+        int[] expected;
+        try (Engine engine = new EngineLoader().systemOverrides(false).load(dir.resolve("llama+infini"))) {
+            expected = engine.tokenizer().encode(Files.readString(text), false);
+        }
+        assertTrue(tok.out().startsWith(expected.length + " tokens from 1 files"), tok.all());
+        assertEquals(null, python("-c", "import numpy, sys; a = numpy.load(sys.argv[1]); assert a.dtype == numpy.int32 and "
+                + "a.tolist() == [" + java.util.Arrays.stream(expected).mapToObj(String::valueOf)
+                .collect(java.util.stream.Collectors.joining(",")) + "], a", ids.toString()));
+        Path tuned = dir.resolve("tuned-from-ids");
+        assertEquals(null, python("-m", "engram_import.finetune", "--from", dir.resolve("llama+infini").toString(), "--ids",
+                ids.toString(), "--out", tuned.toString(), "--steps", "2", "--segment", "8", "--segments", "2", "--batch", "1"));
+        CliRun run = CliRun.of("run", "--model", tuned.toString(), "--input", text.toString(), "--no-progress");
+        assertEquals(0, run.exit(), run.all());
+        assertTrue(run.out().contains("window {window=0") || run.out().contains("attention window"), run.all());
+    }
+
     @Test
     void aRefusedImportIsOneLineAndLeavesNothing() throws IOException {
         assumePython();
