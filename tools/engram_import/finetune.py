@@ -11,8 +11,9 @@ are opened to --gate-init before training. Only the memory's parameters train un
 too; they are written back into weights.bin at their places). --eval reports perplexity on held-out text at each
 length with the trained memory and without it (same dense weights, same attention window).
 
-Text is tokenized here only for byte-level tokenizers without merges (every byte one token); otherwise give token
-ids with --ids FILE.npy (int, 1-D)."""
+Text is tokenized here only for byte-level tokenizers without merges (every byte one token); for any other tokenizer
+write the ids with the Java tokenizer, `engram tokenize --model PKG --input FILE... --ids-out ids.npy`, and give
+--ids ids.npy (and --eval-ids)."""
 import argparse
 import json
 import math
@@ -42,7 +43,8 @@ def byte_tokenizer_ids(pkg, manifest, paths):
     model = tok.get("model", {})
     if model.get("type") != "BPE" or model.get("merges") or (tok.get("pre_tokenizer") or {}).get("type") != "ByteLevel":
         raise ImportError_("finetune --text tokenizes only byte-level tokenizers without merges; this tokenizer.json has "
-                           f"model {model.get('type')!r} with {len(model.get('merges') or [])} merges: give --ids FILE.npy")
+                           f"model {model.get('type')!r} with {len(model.get('merges') or [])} merges: write the ids with "
+                           "'engram tokenize --model PKG --input FILE --ids-out ids.npy' and give --ids ids.npy")
     from .make_checkpoints import _bytes_to_unicode
     table = _bytes_to_unicode()
     vocab = model["vocab"]
@@ -163,6 +165,7 @@ def main(argv=None):
     p.add_argument("--gate-init", type=float, default=-3.0)
     p.add_argument("--all", action="store_true", help="train every weight, not only the memory's")
     p.add_argument("--eval", nargs="+", default=None, help="held-out text for perplexity with and without the memory")
+    p.add_argument("--eval-ids", default=None, help="held-out token ids (.npy), e.g. from engram tokenize")
     p.add_argument("--lengths", default="256,1024", help="evaluation lengths in tokens")
     p.add_argument("--threads", type=int, default=None)
     a = p.parse_args(argv)
@@ -177,8 +180,8 @@ def main(argv=None):
         model = finetune(a.src, a.out, ids, window=a.window, segment=a.segment, segments=a.segments, batch=a.batch,
                          lr=a.lr, steps=a.steps, minutes=a.minutes, gate_init=a.gate_init, train_all=a.all,
                          log=lambda m: print(m, file=sys.stderr, flush=True))
-        if a.eval:
-            held = byte_tokenizer_ids(a.src, man, a.eval)
+        if a.eval or a.eval_ids:
+            held = np.load(a.eval_ids).astype(np.int64) if a.eval_ids else byte_tokenizer_ids(a.src, man, a.eval)
             trained = ImportedModel(a.out)
             without = ImportedModel(a.out, memory_override=False)
             rows = []

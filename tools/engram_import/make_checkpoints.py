@@ -238,7 +238,7 @@ def make(out, names=None, seed=1):
                 ids.append(int(reference.logits(cfg, sd, ids)[-1].argmax()))
             logits = reference.logits(cfg, sd, ids).float()
         expected = {"name": name, "modelType": cfg["model_type"], "inputIds": ids, "promptLength": PROMPT,
-                    "segmentLength": SEGMENT, "tolerance": TOLERANCE,
+                    "segmentLength": SEGMENT, "tolerance": TOLERANCE, "greedyContinuation": True,
                     "logits": {"shape": list(logits.shape), "data": [float(x) for x in logits.reshape(-1).tolist()]}}
         with open(os.path.join(out, name + ".expected.json"), "w") as f:
             json.dump(expected, f)
@@ -248,7 +248,27 @@ def make(out, names=None, seed=1):
             with open(os.path.join(out, variant + ".expected.json"), "w") as f:
                 json.dump(dict(expected, name=variant, memory=memory), f)
         results[name] = (cfg, sd, ids, logits)
+    if names is None:
+        _finetuned(out, results["llama"][2])
     return results
+
+
+def _finetuned(out, ids):
+    """llama+infini after 3 fine-tuning steps (window 0, gates opened): the exported package must reproduce the
+    trained torch model (torch_model.py, itself tested against the graphs), memory and all."""
+    from .finetune import finetune
+    from .torch_model import ImportedModel
+    name = "llama+infini-finetuned"
+    tokens = np.random.default_rng(5).integers(0, VOCAB, size=300)
+    finetune(os.path.join(out, "llama+infini"), os.path.join(out, name), tokens, window=0, segment=SEGMENT, segments=3,
+             batch=2, lr=3e-2, steps=3, log=lambda m: None)
+    with torch.no_grad():
+        logits = ImportedModel(os.path.join(out, name))(torch.tensor([ids]))[0]
+    expected = {"name": name, "modelType": "llama", "inputIds": ids, "promptLength": PROMPT, "segmentLength": SEGMENT,
+                "tolerance": TOLERANCE, "greedyContinuation": False,
+                "logits": {"shape": list(logits.shape), "data": [float(x) for x in logits.reshape(-1).tolist()]}}
+    with open(os.path.join(out, name + ".expected.json"), "w") as f:
+        json.dump(expected, f)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ import picocli.CommandLine.Command;
 /** The {@code engram} command. */
 @Command(name = "engram", mixinStandardHelpOptions = true, version = "engram 0.1.0-SNAPSHOT",
         description = "Run transformer models over contexts far longer than their attention window.",
-        subcommands = {DemoCommand.class, RunCommand.class, EvalCommand.class, GenerateCommand.class, InspectCommand.class, ConformanceCommand.class,
-                PlanCommand.class, ProvidersCommand.class, WeightsCommand.class, BenchCommand.class, ServeCommand.class,
-                ImportCommand.class,
+        subcommands = {DemoCommand.class, RunCommand.class, EvalCommand.class, GenerateCommand.class, InspectCommand.class,
+                ConformanceCommand.class, PlanCommand.class, ProvidersCommand.class, WeightsCommand.class, BenchCommand.class,
+                ServeCommand.class, ImportCommand.class, TokenizeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Engram implements Runnable {
     @CommandLine.Spec

@@ -191,6 +191,29 @@ class PackageValidationTest {
                 "engram.json: 'segmentLength' is 0; valid: an integer in [1, 16777216]"), p);
     }
 
+    /** The positional fields imported checkpoints use: learned positions and llama3 rope scaling, each checked by name. */
+    @Test
+    void learnedPositionsAndRopeScalingAreChecked() throws IOException {
+        Path pkg = copy();
+        String original = Files.readString(pkg.resolve("engram.json"));
+        String rope = "\"positional\": \\{[^}]*\\}"; // the architecture's (the layers' own are strings)
+        assertTrue(original.matches("(?s).*" + rope + ".*"), original);
+        Files.writeString(pkg.resolve("engram.json"), original.replaceFirst(rope, "\"positional\": {\"type\": \"learned\"}"));
+        assertEquals(List.of("engram.json: 'architecture.positional.maxPositions' is missing; valid: an integer in [1, 16777216]"),
+                problems(pkg));
+        Files.writeString(pkg.resolve("engram.json"), original.replaceFirst(rope, "\"positional\": {\"type\": \"rope\", "
+                + "\"scaling\": {\"type\": \"yarn\", \"factor\": 0, \"lowFreqFactor\": 4, \"highFreqFactor\": 1, "
+                + "\"originalMaxPositions\": 8192}}"));
+        assertEquals(List.of("engram.json: 'architecture.positional.scaling.type' is 'yarn'; valid: llama3",
+                "engram.json: 'architecture.positional.scaling.factor' is 0; valid: a finite number > 0",
+                "engram.json: 'architecture.positional.scaling.highFreqFactor' is 1.0; valid: a number > lowFreqFactor (4.0)"),
+                problems(pkg));
+        Files.writeString(pkg.resolve("engram.json"), original.replaceFirst(rope, "\"positional\": {\"type\": \"alibi\", "
+                + "\"maxPositions\": 8}"));
+        assertEquals(List.of("engram.json: 'architecture.positional.maxPositions' is set but type is 'alibi'; valid: only with learned"),
+                problems(pkg));
+    }
+
     @Test
     void aManifestThatIsNotJsonOrAMissingDirectoryIsOneClearProblem() throws IOException {
         Path pkg = copy();
