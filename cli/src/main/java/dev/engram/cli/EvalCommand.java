@@ -136,7 +136,7 @@ final class EvalCommand implements Callable<Integer> {
             int to = Math.min(from + segment, last - 1);
             float[][] logits = engine.ingestAll(List.of(sequence), List.of(Arrays.copyOfRange(tokens, from, to))).get(0);
             for (int p = from; p < to; p++) {
-                nll -= logSoftmax(logits[p - from], tokens[p + 1]);
+                nll -= dev.engram.runtime.LogProbs.of(logits[p - from], tokens[p + 1]);
                 while (next < ends.length && ends[next] == p + 2) {
                     double seconds = (System.nanoTime() - start) / 1e9;
                     rows.add(new Row(strategy, ends[next], ends[next] - 1, nll / (ends[next] - 1), (p + 1) / Math.max(seconds, 1e-9)));
@@ -147,18 +147,6 @@ final class EvalCommand implements Callable<Integer> {
         return rows;
     }
 
-    /** log softmax(logits)[target], in double, with the maximum subtracted first. */
-    static double logSoftmax(float[] logits, int target) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (float x : logits) {
-            max = Math.max(max, x);
-        }
-        double sum = 0;
-        for (float x : logits) {
-            sum += Math.exp(x - max);
-        }
-        return logits[target] - max - Math.log(sum);
-    }
 
     private static void print(PrintWriter out, List<Row> rows) {
         out.printf("%-14s %10s %12s %12s %12s %10s%n", "strategy", "tokens", "mean NLL", "perplexity", "bits/token", "tokens/s");

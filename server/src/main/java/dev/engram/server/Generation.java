@@ -75,15 +75,7 @@ final class Generation {
      */
     record Scored(int token, double logprob, int[] topIds, double[] topLogprobs) {
         static Scored of(float[] logits, int token, int top) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (float x : logits) {
-                max = Math.max(max, x);
-            }
-            double sum = 0;
-            for (float x : logits) {
-                sum += Math.exp(x - max);
-            }
-            double logZ = max + Math.log(sum);
+            double logZ = dev.engram.runtime.LogProbs.logNormalizer(logits);
             int k = Math.min(top, logits.length);
             int[] ids = new int[k];
             double[] lps = new double[k];
