@@ -3,7 +3,7 @@
 # A folder with jars stands for its jars (DIR/*); a folder of classes (a plugin's target/classes, with
 # META-INF or packages inside) is used as it is; a .jar file is used as it is.
 plugin_class_path() {
-  local entries=() p
+  local entries=() p paths
   local IFS=':'
   read -r -a paths <<< "$1"
   for p in "${paths[@]}"; do

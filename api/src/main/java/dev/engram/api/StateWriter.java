@@ -22,7 +22,7 @@ public final class StateWriter {
     private String nextName;
 
     /**
-     * One written value: {@code kind} is int, long, boolean, double, floats or longs; {@code start} its first byte
+     * One written value: {@code kind} is int, long, boolean, double, floats, ints or longs; {@code start} its first byte
      * in the payload, {@code length} its bytes (an array's count prefix included); {@code name} null unless given.
      */
     public record Field(String name, String kind, int start, int length) {

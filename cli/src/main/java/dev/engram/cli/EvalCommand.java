@@ -76,12 +76,12 @@ final class EvalCommand implements Callable<Integer> {
         UserFiles.output("--json", json);
         UserFiles.output("--chart", chart);
         List<String> names = strategies == null ? List.of(AS_CONFIGURED) : strategies;
+        checkStrategies(names);
+        String given = options.memory;
         List<Row> rows = new ArrayList<>();
         int[] tokens = null;
         for (String name : names) {
-            if (!name.equals(AS_CONFIGURED)) {
-                options.memory = name;
-            }
+            options.memory = name.equals(AS_CONFIGURED) ? given : name;
             try (Engine engine = options.load()) {
                 engine.warnings().forEach(w -> spec.commandLine().getErr().println("warning: " + w));
                 if (tokens == null) {
@@ -103,6 +103,24 @@ final class EvalCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
+    }
+
+    /** Every name once, and each a strategy --memory knows (or as-configured): checked before any scoring. */
+    private static void checkStrategies(List<String> names) {
+        dev.engram.spi.ProviderRegistry registry = dev.engram.spi.ProviderRegistry.load(Thread.currentThread().getContextClassLoader());
+        List<String> known = new ArrayList<>(List.of(AS_CONFIGURED, "none"));
+        known.addAll(registry.attentionNames());
+        known.addAll(registry.memoryNames());
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (String n : names) {
+            if (!seen.add(n)) {
+                throw InvalidInputException.outOfRange("--strategies", n, "each name once");
+            }
+            if (!known.contains(n)) {
+                throw new InvalidInputException("--strategies", "'" + n + "' is no strategy" + dev.engram.spi.Suggestions.suggestion(n, known)
+                        + "; valid: " + known);
+            }
+        }
     }
 
     /** The prefix lengths to report, ascending; every one must fit in the input. */

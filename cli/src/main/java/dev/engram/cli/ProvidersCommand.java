@@ -53,12 +53,16 @@ final class ProvidersCommand implements Runnable {
             }
             ProviderConfig defaults = p.configSchema().defaults();
             List<String> caps = new ArrayList<>();
-            for (Capability c : Capability.values()) {
-                if (ProviderRegistry.declares(p, c, defaults)) {
-                    caps.add(c.name().toLowerCase(Locale.ROOT));
+            try {
+                for (Capability c : Capability.values()) {
+                    if (ProviderRegistry.declares(p, c, defaults)) {
+                        caps.add(c.name().toLowerCase(Locale.ROOT));
+                    }
                 }
+                out.printf("    capabilities: %s%n", caps.isEmpty() ? "none" : String.join(", ", caps));
+            } catch (RuntimeException e) {
+                out.printf("    capabilities: not listed (%s)%n", e.getMessage());
             }
-            out.printf("    capabilities: %s%n", caps.isEmpty() ? "none" : String.join(", ", caps));
             List<String> weights = new ArrayList<>();
             try {
                 for (WeightSpec w : p.weights(EXAMPLE_LAYER, defaults)) {

@@ -65,6 +65,10 @@ final class WeightsCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "Seed for --init random (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--with-optional", description = "Also add the weights the provider can do without (e.g. lsh-knn's"
+            + " rotations, else drawn from its seed). Off by default: a zero rotation would put every key in one bucket.")
+    boolean withOptional;
+
     @Spec
     CommandSpec spec;
 
@@ -106,6 +110,9 @@ final class WeightsCommand implements Callable<Integer> {
         for (int i = range[0]; i <= range[1]; i++) {
             Map<String, Tensor> initial = init.equals("random") ? TestData.weights(specs, seed + 1_000_003L * i) : Map.of();
             for (WeightSpec w : specs) {
+                if (!w.required() && !withOptional) {
+                    continue;
+                }
                 String name = "layers." + i + "." + provider + "." + w.name();
                 Tensor existing = tensors.get(name);
                 if (existing != null) {
@@ -145,12 +152,16 @@ final class WeightsCommand implements Callable<Integer> {
             return new int[] {0, layerCount - 1};
         }
         Matcher m = RANGE.matcher(text.trim());
-        int from = m.matches() ? Integer.parseInt(m.group(1)) : -1;
-        int to = m.matches() ? (m.group(2) == null ? from : Integer.parseInt(m.group(2))) : -1;
-        if (!m.matches() || from > to || to >= layerCount) {
+        long from = -1;
+        long to = -1;
+        if (m.matches() && m.group(1).length() < 10 && (m.group(2) == null || m.group(2).length() < 10)) {
+            from = Long.parseLong(m.group(1));
+            to = m.group(2) == null ? from : Long.parseLong(m.group(2));
+        }
+        if (from < 0 || from > to || to >= layerCount) {
             throw InvalidInputException.outOfRange("--layers", text, "all, a layer or a range (low-high) within 0-" + (layerCount - 1));
         }
-        return new int[] {from, to};
+        return new int[] {(int) from, (int) to};
     }
 
     /** Names the new weights file in engram.json (replaced in one step; JSON comments in it are not kept). */

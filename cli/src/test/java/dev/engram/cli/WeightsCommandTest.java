@@ -58,22 +58,33 @@ class WeightsCommandTest {
     @Test
     void randomValuesAreSeededAndAShapeClashWritesNothing() throws IOException {
         Path pkg = copyOfWindowModel();
+        // by default only the required gate: lsh-knn draws its rotations from its seed, and zero rotations would hash
+        // every key into one bucket
+        Path gateOnly = dir.resolve("gate-only");
+        Files.createDirectories(gateOnly);
+        for (Path f : Files.list(pkg).toList()) {
+            Files.copy(f, gateOnly.resolve(f.getFileName()));
+        }
+        assertEquals(0, CliRun.of("weights", "--model", gateOnly.toString(), "--provider", "lsh-knn").exit());
+        assertEquals(java.util.Set.of("layers.0.lsh-knn.gate", "layers.1.lsh-knn.gate"),
+                SafeTensors.read(gateOnly.resolve("memory.safetensors")).keySet());
+
         assertEquals(0, CliRun.of("weights", "--model", pkg.toString(), "--provider", "lsh-knn", "--init", "random",
-                "--seed", "7", "--layers", "0").exit());
+                "--seed", "7", "--layers", "0", "--with-optional").exit());
         Map<String, Tensor> first = SafeTensors.read(pkg.resolve("memory.safetensors"));
         Path other = dir.resolve("other");
         Files.createDirectories(other);
         Path pkg2 = Files.move(pkg, other.resolve("pkg"));
         Path fresh = copyOfWindowModel();
         assertEquals(0, CliRun.of("weights", "--model", fresh.toString(), "--provider", "lsh-knn", "--init", "random",
-                "--seed", "7", "--layers", "0").exit());
+                "--seed", "7", "--layers", "0", "--with-optional").exit());
         Map<String, Tensor> second = SafeTensors.read(fresh.resolve("memory.safetensors"));
         assertEquals(first.keySet(), second.keySet());
         first.forEach((k, t) -> assertTrue(t.bitEquals(second.get(k)), k + ": the same seed gives the same values"));
 
         byte[] before = Files.readAllBytes(pkg2.resolve("memory.safetensors"));
         CliRun clash = CliRun.of("weights", "--model", pkg2.toString(), "--provider", "lsh-knn", "--set", "buckets=32",
-                "--layers", "0");
+                "--layers", "0", "--with-optional");
         assertEquals(2, clash.exit(), clash.all());
         assertTrue(clash.err().contains("has shape") && clash.err().contains("nothing was written"), clash.all());
         assertArrayEquals(before, Files.readAllBytes(pkg2.resolve("memory.safetensors")));
@@ -85,6 +96,9 @@ class WeightsCommandTest {
         CliRun layers = CliRun.of("weights", "--model", pkg.toString(), "--provider", "infini", "--layers", "1-5");
         assertEquals(2, layers.exit(), layers.all());
         assertTrue(layers.err().contains("--layers") && layers.err().contains("0-1"), layers.all());
+        CliRun huge = CliRun.of("weights", "--model", pkg.toString(), "--provider", "infini", "--layers", "99999999999");
+        assertEquals(2, huge.exit(), huge.all());
+        assertTrue(huge.err().contains("--layers"), huge.all());
         CliRun name = CliRun.of("weights", "--model", pkg.toString(), "--provider", "infiny");
         assertEquals(2, name.exit(), name.all());
         assertTrue(name.err().contains("did you mean 'infini'?"), name.all());

@@ -92,6 +92,9 @@ public final class ProviderRegistry {
                 usable.add(p);
             } catch (ProviderException e) {
                 broken.add(new BrokenPlugin(name, p.getClass().getName(), e.getMessage()));
+            } catch (RuntimeException e) {
+                broken.add(new BrokenPlugin(name, p.getClass().getName(), "provider '" + name + "' (" + p.getClass().getName()
+                        + ") failed when asked for its versions or config schema: " + e));
             }
         }
         for (BrokenPlugin b : broken) {
@@ -338,7 +341,7 @@ public final class ProviderRegistry {
         }
         Weights weights = null;
         if (config != null) {
-            if (spec.kvHeads() != spec.heads() && !p.supports(Capability.GROUPED_QUERY_HEADS, config)) {
+            if (spec.kvHeads() != spec.heads() && !declares(p, Capability.GROUPED_QUERY_HEADS, config)) {
                 problems.add("kvHeads is " + spec.kvHeads() + " but '" + p.name()
                         + "' does not support grouped-query heads; valid: kvHeads == heads (" + spec.heads() + ")");
             }

@@ -41,6 +41,11 @@ public final class SnapshotSupport {
         return LAST_LAYOUT.get();
     }
 
+    /** Forgets this thread's last layout, so that a snapshot not saved through {@link #save} leaves none behind. */
+    public static void clearLastLayout() {
+        LAST_LAYOUT.remove();
+    }
+
     /**
      * Checks {@code snapshot} belongs here, lets {@code readState} parse the whole payload into new
      * objects and return the action that installs them, and runs that action only when parsing

@@ -164,7 +164,7 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
             start += other.q().dim(1);
         }
         TestData.Inputs now = in.get(last);
-        boolean perHead = a.read(segment(start, now)) instanceof Readout.PerHead;
+        boolean perHead = fresh().read(segment(start, now)) instanceof Readout.PerHead; // asked of a third instance
         List<Tensor> x = readAndCombine(a, segment(start, now), now.local());
         List<Tensor> y = readAndCombine(b, segment(start, now), now.local());
         int output = perHead ? 1 : 0; // the combine of a per-head readout; the addend of a model-space one

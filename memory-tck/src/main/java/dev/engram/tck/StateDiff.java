@@ -48,17 +48,19 @@ final class StateDiff {
     private static String detail(StateWriter.Field f, byte[] pe, byte[] pa, int at) {
         int offset = at - f.start();
         switch (f.kind()) {
-            case "floats", "longs" -> {
-                int width = f.kind().equals("floats") ? Float.BYTES : Long.BYTES;
+            case "floats", "longs", "ints" -> {
+                int width = f.kind().equals("longs") ? Long.BYTES : Integer.BYTES;
                 if (offset < Integer.BYTES) {
                     return " in length: expected " + readInt(pe, f.start()) + " but was " + readInt(pa, f.start());
                 }
                 int element = (offset - Integer.BYTES) / width;
                 int pos = f.start() + Integer.BYTES + element * width;
-                return " at element " + element + ": expected " + value(pe, pos, width) + " but was " + value(pa, pos, width);
+                return " at element " + element + ": expected " + value(pe, pos, width, f.kind()) + " but was "
+                        + value(pa, pos, width, f.kind());
             }
             case "int", "boolean" -> {
-                return ": expected " + value(pe, f.start(), Integer.BYTES) + " but was " + value(pa, f.start(), Integer.BYTES);
+                return ": expected " + value(pe, f.start(), Integer.BYTES, "ints") + " but was "
+                        + value(pa, f.start(), Integer.BYTES, "ints");
             }
             default -> {
                 return ": expected " + value(pe, f.start(), Long.BYTES) + " but was " + value(pa, f.start(), Long.BYTES);
@@ -71,10 +73,18 @@ final class StateDiff {
     }
 
     private static String value(byte[] b, int pos, int width) {
+        return value(b, pos, width, width == Float.BYTES ? "floats" : "longs");
+    }
+
+    private static String value(byte[] b, int pos, int width, String kind) {
         if (pos + width > b.length) {
             return "(absent)";
         }
         ByteBuffer buf = ByteBuffer.wrap(b, pos, width);
-        return width == Float.BYTES ? String.valueOf(buf.getFloat()) : String.valueOf(buf.getLong());
+        return switch (kind) {
+            case "floats" -> String.valueOf(buf.getFloat());
+            case "ints" -> String.valueOf(buf.getInt());
+            default -> String.valueOf(buf.getLong());
+        };
     }
 }

@@ -235,20 +235,36 @@ public final class Engine implements AutoCloseable {
         boolean accept(int token, float[] logits);
     }
 
+    /** Rows of prompt logits handed over at a time when scoring a prompt: a bound on the memory one request takes. */
+    private int promptChunkRows() {
+        return Math.max(1, Math.min(segmentLength, (16 << 20) / Math.max(1, vocab))); // <= 64 MiB of float logits
+    }
+
+    /** Logits of a slice of the prompt: {@code rows[j]} follows prompt token {@code from + j} (it predicts token from + j + 1). */
+    @FunctionalInterface
+    public interface PromptRows {
+        void accept(int from, float[][] rows);
+    }
+
     /**
      * Like {@link #generateWhile}, but each token comes with the logits it was sampled from (the model's raw
-     * distribution, before temperature and top-k/top-p), for log-probabilities; and with {@code promptLogits} non-null
-     * the prompt's own logits [prompt.length][vocabSize] are handed to it first (row i predicts prompt token i + 1),
-     * for scoring a prompt ("echo"). {@code params.maxTokens()} may be 0: then only the prompt is fed.
+     * distribution, before temperature and top-k/top-p), for log-probabilities; and with {@code promptRows} non-null the
+     * prompt's own logits are handed over slice by slice as the prompt is fed (at most a segment, and at most 64 MiB,
+     * at a time), for scoring a prompt ("echo") without holding [prompt length x vocab] floats.
+     * {@code params.maxTokens()} may be 0: then only the prompt is fed.
      */
-    public int[] generateScored(ModelSequence sequence, int[] prompt, GenerationParams params,
-                                java.util.function.Consumer<float[][]> promptLogits, ScoredToken onToken) {
+    public int[] generateScored(ModelSequence sequence, int[] prompt, GenerationParams params, PromptRows promptRows,
+                                ScoredToken onToken) {
         Sampler sampler = new Sampler(params, vocab);
-        float[] logits;
-        if (promptLogits != null) {
-            float[][] rows = ingestAll(List.of(sequence), List.of(prompt)).get(0);
-            promptLogits.accept(rows);
-            logits = rows[rows.length - 1];
+        float[] logits = null;
+        if (promptRows != null) {
+            int chunk = promptChunkRows();
+            for (int from = 0; from < prompt.length; from += chunk) {
+                int to = Math.min(prompt.length, from + chunk);
+                float[][] rows = ingestAll(List.of(sequence), List.of(java.util.Arrays.copyOfRange(prompt, from, to))).get(0);
+                promptRows.accept(from, rows);
+                logits = rows[rows.length - 1];
+            }
         } else {
             logits = ingest(sequence, prompt);
         }

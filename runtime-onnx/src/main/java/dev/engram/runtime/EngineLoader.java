@@ -153,7 +153,11 @@ public final class EngineLoader {
                 } else if (!Boolean.TRUE.equals(file.get(ConfigLoader.REPLACE_LAYERS))
                         && own instanceof Map<?, ?> ownLayers && file.get("layers") instanceof Map<?, ?> fileLayers) {
                     // the file is laid over the package's own plan: what it does not say stays as trained
-                    file.put("layers", ConfigLoader.layered((Map<String, Object>) ownLayers, (Map<String, Object>) fileLayers));
+                    try {
+                        file.put("layers", ConfigLoader.layered((Map<String, Object>) ownLayers, (Map<String, Object>) fileLayers));
+                    } catch (ConfigException e) {
+                        throw new ConfigException(configFile.toString(), e.problems());
+                    }
                     layeredFile = true;
                 }
                 tree = file;

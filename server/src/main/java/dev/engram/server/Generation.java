@@ -79,15 +79,15 @@ final class Generation {
             int k = Math.min(top, logits.length);
             int[] ids = new int[k];
             double[] lps = new double[k];
-            boolean[] taken = new boolean[logits.length];
             for (int r = 0; r < k; r++) {
+                // the next in (higher logit, then lower id) order after the one picked before
                 int best = -1;
                 for (int i = 0; i < logits.length; i++) {
-                    if (!taken[i] && (best < 0 || logits[i] > logits[best])) {
+                    boolean after = r == 0 || logits[i] < logits[ids[r - 1]] || (logits[i] == logits[ids[r - 1]] && i > ids[r - 1]);
+                    if (after && (best < 0 || logits[i] > logits[best])) {
                         best = i;
                     }
                 }
-                taken[best] = true;
                 ids[r] = best;
                 lps[r] = logits[best] - logZ;
             }
@@ -120,11 +120,13 @@ final class Generation {
         List<Scored> promptScores = new java.util.ArrayList<>();
         List<Scored> scores = new java.util.ArrayList<>();
         boolean scoring = r.logprobs() >= 0;
-        java.util.function.Consumer<float[][]> onPrompt = !(scoring && r.echo()) ? null : rows -> {
+        Engine.PromptRows onPrompt = !(scoring && r.echo()) ? null : (from, rows) -> {
             int[] p = r.prompt();
-            promptScores.add(Scored.unscored(p[0]));
-            for (int i = 1; i < p.length; i++) {
-                promptScores.add(Scored.of(rows[i - 1], p[i], r.logprobs()));
+            if (from == 0) {
+                promptScores.add(Scored.unscored(p[0]));
+            }
+            for (int j = 0; j < rows.length && from + j + 1 < p.length; j++) {
+                promptScores.add(Scored.of(rows[j], p[from + j + 1], r.logprobs()));
             }
         };
         engine.setSegmentListener((s, t, n) -> cancel.check());

@@ -21,7 +21,15 @@ final class Requests {
 
     private static final Set<String> COMMON = Set.of("model", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop",
             "stream", "stream_options", "n", "logprobs", "presence_penalty", "frequency_penalty", "logit_bias", "user",
-            "session", "session_append");
+            "session", "session_append",
+            // OpenAI fields accepted and ignored: none of them can change the answer (server/README.md, "Request fields")
+            "store", "metadata", "service_tier", "prompt_cache_key", "safety_identifier",
+            // OpenAI fields checked below: honoured where they ask for what Engram does, refused naming the field where not
+            "response_format", "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call", "modalities",
+            "audio", "prediction", "reasoning_effort", "web_search_options", "verbosity");
+    /** Fields that, set to anything but their neutral value, would ask for what Engram does not do: refused, not ignored. */
+    private static final Set<String> UNSUPPORTED = Set.of("tools", "functions", "function_call", "audio", "prediction",
+            "reasoning_effort", "web_search_options", "verbosity");
     private static final Set<String> COMPLETION_ONLY = Set.of("prompt", "best_of", "echo", "suffix");
     private static final Set<String> CHAT_ONLY = Set.of("messages", "max_completion_tokens", "top_logprobs");
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
@@ -223,6 +231,10 @@ final class Requests {
             }
             for (Iterator<String> it = so.fieldNames(); it.hasNext(); ) {
                 String f = it.next();
+                if (f.equals("include_obfuscation")) {
+                    bool((ObjectNode) so, f, false); // padding against side channels: our chunks have none to hide
+                    continue;
+                }
                 if (!f.equals("include_usage")) {
                     throw ApiError.invalid("stream_options." + f, "Unrecognized request argument supplied: stream_options." + f);
                 }
@@ -233,6 +245,7 @@ final class Requests {
             }
         }
         exactly(body, "n", 1);
+        openAiFields(body);
         boolean echo = false;
         if (!chat) {
             exactly(body, "best_of", 1);
@@ -414,6 +427,46 @@ final class Requests {
             }
         }
         return stop;
+    }
+
+    /**
+     * The OpenAI request fields beyond sampling: the ignorable ones must at least have their type; the rest are
+     * honoured when they ask for plain text without tools, and refused naming the field otherwise.
+     */
+    private static void openAiFields(ObjectNode body) {
+        for (String f : UNSUPPORTED) {
+            if (field(body, f) != null) {
+                throw ApiError.invalid(f, f + " is not supported by engram serve (a text model without tools); valid: absent or null");
+            }
+        }
+        JsonNode choice = field(body, "tool_choice");
+        if (choice != null && !(choice.isTextual() && choice.asText().equals("none"))) {
+            throw ApiError.invalid("tool_choice", "tool_choice is " + choice + "; valid: \"none\" (no tools are supported)");
+        }
+        bool(body, "parallel_tool_calls", false); // without tools it changes nothing; the type is still checked
+        bool(body, "store", false);
+        for (String text : List.of("service_tier", "prompt_cache_key", "safety_identifier")) {
+            JsonNode n = field(body, text);
+            if (n != null && !n.isTextual()) {
+                throw ApiError.invalid(text, text + " is " + n + "; valid: a string");
+            }
+        }
+        JsonNode metadata = field(body, "metadata");
+        if (metadata != null && !metadata.isObject()) {
+            throw ApiError.invalid("metadata", "metadata is " + metadata + "; valid: an object of string values");
+        }
+        JsonNode format = field(body, "response_format");
+        if (format != null) {
+            String type = format.isObject() ? format.path("type").asText("") : "";
+            if (!type.equals("text")) {
+                throw ApiError.invalid("response_format", "response_format is " + format + "; valid: {\"type\": \"text\"}"
+                        + " (JSON modes and schemas are not supported)");
+            }
+        }
+        JsonNode modalities = field(body, "modalities");
+        if (modalities != null && !(modalities.isArray() && modalities.size() == 1 && "text".equals(modalities.get(0).asText()))) {
+            throw ApiError.invalid("modalities", "modalities is " + modalities + "; valid: [\"text\"]");
+        }
     }
 
     static int integer(ObjectNode body, String name, int min, int max) {

@@ -779,8 +779,20 @@ public final class Server implements AutoCloseable {
 
     // ---------------------------------------------------------------- completions
 
+    /** The header that names a session for clients that cannot add a body field; the body's "session" must agree. */
+    static final String SESSION_HEADER = "Engram-Session";
+
     private void completion(Exchange ex, String owner, boolean chat) throws Exception {
         ObjectNode body = Requests.object(ex.body(options.maxBodyBytes()), false);
+        String fromHeader = ex.request.getHeaders().get(SESSION_HEADER);
+        if (fromHeader != null) {
+            com.fasterxml.jackson.databind.JsonNode inBody = Requests.field(body, "session");
+            if (inBody != null && !(inBody.isTextual() && inBody.asText().equals(fromHeader.strip()))) {
+                throw ApiError.invalid("session", "the body's session " + inBody + " and the " + SESSION_HEADER
+                        + " header '" + fromHeader.strip() + "' differ; give one, or the same in both");
+            }
+            body.put("session", fromHeader.strip());
+        }
         Requests.Completion r = Requests.completion(body, chat, modelName, defaultWorker.tokenizer, defaultWorker.engine.vocabSize(),
                 options, defaultWorker.chatTemplate);
         Session s = r.session() == null ? null : session(r.session(), owner, "session");

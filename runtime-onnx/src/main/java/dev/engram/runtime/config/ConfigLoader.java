@@ -167,9 +167,12 @@ public final class ConfigLoader {
         return TOP_LEVEL.contains(first) && (first.equals("layers") ? name.startsWith(PROPERTY_PREFIX + "layers.") : true);
     }
 
-    /** Names other than ENGRAM__... that the launcher or the build use, so they are not mistaken for misspelt overrides. */
-    private static final List<String> OTHER_ENGRAM_VARIABLES = List.of("ENGRAM_JAVA", "ENGRAM_OPTS", "ENGRAM_PLUGINS",
-            "ENGRAM_TEST_NO_INSTALL");
+    /**
+     * The environment variables Engram reads other than ENGRAM__ overrides (the launcher's, ./test's and engram serve's
+     * API keys), so they are not taken for misspelt overrides. A new ENGRAM_* variable is added here.
+     */
+    public static final List<String> OTHER_ENGRAM_VARIABLES = List.of("ENGRAM_JAVA", "ENGRAM_OPTS", "ENGRAM_PLUGINS",
+            "ENGRAM_TEST_NO_INSTALL", "ENGRAM_API_KEY");
 
     /**
      * Environment variables and system properties that look like config overrides but match none, one warning each:
@@ -268,9 +271,18 @@ public final class ConfigLoader {
     public static Map<String, Object> layered(Map<String, Object> base, Map<String, Object> over) {
         Map<String, Object> result = deepCopy(base);
         for (Map.Entry<String, Object> e : over.entrySet()) {
-            String key = e.getKey().equals("default") ? "default" : rangeKey(result, e.getKey().replace(' ', '-'));
-            if (!key.equals(e.getKey()) && !result.containsKey(key) && result.containsKey(e.getKey())) {
+            String key = e.getKey().equals("default") ? "default" : rangeKey(result, e.getKey());
+            if (!result.containsKey(key)) {
                 key = e.getKey();
+                int[] mine = rangeOf(key);
+                for (String theirs : base.keySet()) {
+                    int[] r = rangeOf(theirs);
+                    if (mine != null && r != null && mine[0] <= r[1] && r[0] <= mine[1]) {
+                        throw new ConfigException("layers key '" + key + "' overlaps the package's own range '" + theirs
+                                + "': laid over the package, a range must be one of its ranges (write '" + theirs
+                                + "') or lie outside them; or give 'replaceLayers: true' to replace the package's layers");
+                    }
+                }
             }
             Object mine = result.get(key);
             if (!(mine instanceof Map<?, ?> mineMap) || !(e.getValue() instanceof Map<?, ?> theirs)) {
@@ -280,20 +292,36 @@ public final class ConfigLoader {
             Map<String, Object> merged = new LinkedHashMap<>((Map<String, Object>) mineMap);
             for (Map.Entry<?, ?> section : theirs.entrySet()) {
                 String name = String.valueOf(section.getKey());
-                Object was = merged.get(name);
-                Object now = section.getValue();
-                if (was instanceof Map<?, ?> wasMap && now instanceof Map<?, ?> nowMap
-                        && java.util.Objects.equals(wasMap.get("provider"), nowMap.get("provider"))) {
-                    Map<String, Object> keys = new LinkedHashMap<>((Map<String, Object>) wasMap);
-                    keys.putAll((Map<String, Object>) nowMap);
+                Object was = asSection(merged.get(name));
+                Object now = asSection(section.getValue());
+                boolean sameProvider = was instanceof Map<?, ?> wasMap && now instanceof Map<?, ?> nowMap
+                        && (!nowMap.containsKey("provider") || java.util.Objects.equals(wasMap.get("provider"), nowMap.get("provider")));
+                if (sameProvider) {
+                    Map<String, Object> keys = new LinkedHashMap<>((Map<String, Object>) was);
+                    keys.putAll((Map<String, Object>) now);
                     merged.put(name, keys);
                 } else {
-                    merged.put(name, now);
+                    merged.put(name, section.getValue());
                 }
             }
             result.put(key, merged);
         }
         return result;
+    }
+
+    /** A section written as a provider name ({@code memory: infini}) as the mapping it stands for; "none" stays as it is. */
+    private static Object asSection(Object section) {
+        return section instanceof String s && !s.equals("none") ? Map.of("provider", s) : section;
+    }
+
+    /** [from, to] of a layers key that is a layer or a range, else null (default, or not a range). */
+    private static int[] rangeOf(String key) {
+        Matcher m = RANGE.matcher(key.trim());
+        if (!m.matches()) {
+            return null;
+        }
+        int from = Integer.parseInt(m.group(1));
+        return new int[] {from, m.group(2) == null ? from : Integer.parseInt(m.group(2))};
     }
 
     /**

@@ -62,11 +62,13 @@ public final class NativeLibraries {
         }
         try {
             String platform = platform();
-            JarFile jar = ortJar(platform);
-            if (jar == null) {
-                return; // libraries come from java.library.path or an exploded class path: nothing to copy
+            Path dir;
+            try (JarFile jar = ortJar(platform)) {
+                if (jar == null) {
+                    return; // libraries come from java.library.path or an exploded class path: nothing to copy
+                }
+                dir = extract(jar, "ai/onnxruntime/native/" + platform + "/", cacheRoot());
             }
-            Path dir = extract(jar, "ai/onnxruntime/native/" + platform + "/", cacheRoot());
             System.setProperty(ORT_NATIVE_PATH, dir.toString());
             removeStale(Path.of(System.getProperty("java.io.tmpdir")), Instant.now());
         } catch (IOException | UncheckedIOException | IllegalStateException e) {
@@ -126,12 +128,16 @@ public final class NativeLibraries {
             return target;
         }
         Files.createDirectories(cacheRoot);
+        removeAbandonedStaging(cacheRoot, Instant.now());
         Path staging = Files.createTempDirectory(cacheRoot, ".extracting-");
         try {
             for (JarEntry e : entries) {
                 try (InputStream in = jar.getInputStream(e)) {
                     Files.copy(in, staging.resolve(e.getName().substring(prefix.length())));
                 }
+            }
+            if (complete(target, entries, prefix)) {
+                return target; // another start finished its copy while this one was copying
             }
             if (Files.exists(target)) {
                 deleteTree(target); // incomplete: a file was truncated or removed
@@ -149,6 +155,19 @@ public final class NativeLibraries {
             }
         }
         return target;
+    }
+
+    /** Staging folders of extractions killed before their move: older than {@link #STALE_AFTER}, no start is still copying. */
+    static void removeAbandonedStaging(Path cacheRoot, Instant now) {
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(cacheRoot, ".extracting-*")) {
+            for (Path p : s) {
+                if (Files.getLastModifiedTime(p).toInstant().isBefore(now.minus(STALE_AFTER))) {
+                    deleteTree(p);
+                }
+            }
+        } catch (IOException | UncheckedIOException ignored) {
+            // another start is cleaning up too, or the cache is not ours to clean
+        }
     }
 
     private static boolean complete(Path dir, List<JarEntry> entries, String prefix) throws IOException {

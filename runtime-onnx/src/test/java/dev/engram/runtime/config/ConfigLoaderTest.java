@@ -120,6 +120,24 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void layeringKeepsTheFilesRangeSpellingsShorthandsAndMissingProvidersAndNamesAnOverlap() {
+        Map<String, Object> pkg = Map.of("default", Map.of("attention", Map.of("provider", "window", "window", 0)),
+                "6-11", Map.of("memory", Map.of("provider", "infini", "update", "delta")));
+        // "6 - 11" is the package's 6-11; a section without provider, or a bare name of the same provider, merges
+        assertEquals(Map.of("default", Map.of("attention", Map.of("provider", "window", "window", 0)),
+                        "6-11", Map.of("memory", Map.of("provider", "infini", "update", "linear"))),
+                ConfigLoader.layered(pkg, Map.of("6 - 11", Map.of("memory", Map.of("update", "linear")))));
+        assertEquals(Map.of("default", Map.of("attention", Map.of("provider", "window", "window", 0)),
+                        "6-11", Map.of("memory", Map.of("provider", "infini", "update", "delta"))),
+                ConfigLoader.layered(pkg, Map.of("6-11", Map.of("memory", "infini"))));
+        // a new range outside the package's keeps its spelling; one overlapping them is named
+        assertTrue(ConfigLoader.layered(pkg, Map.of("0 - 2", Map.of("memory", "none"))).containsKey("0 - 2"));
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> ConfigLoader.layered(pkg, Map.of("4-7", Map.of("memory", "none"))));
+        assertTrue(e.getMessage().contains("layers key '4-7' overlaps the package's own range '6-11'"), e.getMessage());
+    }
+
+    @Test
     void replaceLayersMustBeABoolean() throws IOException {
         ConfigException e = assertThrows(ConfigException.class, () -> loader.load(write("""
                 replaceLayers: yes please
@@ -278,7 +296,8 @@ class ConfigLoaderTest {
                         + " did you mean -Dengram.layers.default.memory.decay?"),
                 ConfigLoader.unmatchedOverrides(
                         Map.of("ENGRAM_layers__default__memory__decay", "0.9", "ENGRAM__layer__default__memory__decay", "0.9",
-                                "ENGRAM_JAVA", "/usr/bin/java", "ENGRAM_PLUGINS", "x", "PATH", "/bin", "ENGRAM_PLUGIN", "y"),
+                                "ENGRAM_JAVA", "/usr/bin/java", "ENGRAM_PLUGINS", "x", "PATH", "/bin", "ENGRAM_PLUGIN", "y",
+                                "ENGRAM_API_KEY", "k1"),
                         Map.of("engram.layer.default.memory.decay", "0.9", "engram.kernels", "scalar",
                                 "engram.layers.default.memory.decay", "0.9", "engram.home", "/x")));
     }

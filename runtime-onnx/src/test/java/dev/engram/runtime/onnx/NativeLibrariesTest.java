@@ -80,6 +80,18 @@ class NativeLibrariesTest {
     }
 
     @Test
+    void aStagingFolderLeftByAKilledExtractionIsRemovedOnceStale() throws IOException {
+        Path cache = Files.createDirectories(tmp.resolve("cache"));
+        Path old = Files.createDirectory(cache.resolve(".extracting-123"));
+        Files.writeString(old.resolve("libonnxruntime.so"), "half a library");
+        Files.setLastModifiedTime(old, FileTime.from(Instant.now().minus(NativeLibraries.STALE_AFTER).minus(Duration.ofMinutes(1))));
+        Path young = Files.createDirectory(cache.resolve(".extracting-456"));
+        NativeLibraries.removeAbandonedStaging(cache, Instant.now());
+        assertFalse(Files.exists(old));
+        assertTrue(Files.exists(young), "a copy in progress");
+    }
+
+    @Test
     void anotherBuildOfTheLibrariesGetsItsOwnFolder() throws IOException {
         Path cache = tmp.resolve("cache");
         Path a;

@@ -1,0 +1,121 @@
+package dev.engram.server;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.http.HttpRequest;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** OpenAI's request fields beyond sampling, and a session named by the Engram-Session header. */
+class OpenAiSchemaTest {
+    @TempDir
+    static Path tmp;
+    static Path model;
+    static Server server;
+    static Http http;
+
+    @BeforeAll
+    static void start() {
+        model = TestModel.create(tmp);
+        server = Server.start(model, 0, tmp.resolve("data"), ServeOptions.defaults().withAccessLog(false));
+        http = new Http(server.uri());
+    }
+
+    @AfterAll
+    static void stop() {
+        server.close();
+    }
+
+    private static Map<String, Object> chat(Object... extra) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("model", "tiny-infini");
+        m.put("messages", List.of(Map.of("role", "user", "content", "the key is")));
+        m.put("max_tokens", 4);
+        m.put("temperature", 0);
+        for (int i = 0; i < extra.length; i += 2) {
+            m.put((String) extra[i], extra[i + 1]);
+        }
+        return m;
+    }
+
+    @Test
+    void theApiKeyVariableIsNotTakenForAMisspeltConfigOverride() {
+        assertTrue(dev.engram.runtime.config.ConfigLoader.OTHER_ENGRAM_VARIABLES.contains(ServeOptions.API_KEY_ENV));
+        assertEquals(List.of(), dev.engram.runtime.config.ConfigLoader.unmatchedOverrides(Map.of(ServeOptions.API_KEY_ENV, "k"), Map.of()));
+    }
+
+    @Test
+    void fieldsThatCannotChangeTheAnswerAreAcceptedAndChangeNothing() {
+        String plain = http.post("/v1/chat/completions", chat()).json().get("choices").get(0).get("message").get("content").asText();
+        Http.Resp r = http.post("/v1/chat/completions", chat("store", false, "metadata", Map.of("k", "v"), "service_tier", "auto",
+                "parallel_tool_calls", true, "response_format", Map.of("type", "text"), "modalities", List.of("text"),
+                "tool_choice", "none", "prompt_cache_key", "abc", "safety_identifier", "u1", "user", "someone"));
+        assertEquals(200, r.status(), r.body());
+        assertEquals(plain, r.json().get("choices").get(0).get("message").get("content").asText());
+        // Spring AI sends include_obfuscation whenever it asks for stream usage
+        Http.Resp streamed = http.post("/v1/chat/completions", chat("stream", true,
+                "stream_options", Map.of("include_usage", true, "include_obfuscation", false)));
+        assertEquals(200, streamed.status(), streamed.body());
+        assertTrue(streamed.body().contains("\"usage\""), streamed.body());
+    }
+
+    @Test
+    void fieldsThatWouldChangeWhatWasAskedForAreRefusedNamingThem() {
+        Object[][] cases = {
+                {"tools", List.of(Map.of("type", "function", "function", Map.of("name", "f")))},
+                {"tool_choice", "auto"},
+                {"response_format", Map.of("type", "json_object")},
+                {"modalities", List.of("text", "audio")},
+                {"reasoning_effort", "high"},
+                {"functions", List.of(Map.of("name", "f"))},
+                {"metadata", "not an object"},
+                {"store", "yes"},
+                {"no_such_field", 1},
+        };
+        for (Object[] c : cases) {
+            Http.Resp r = http.post("/v1/chat/completions", chat(c[0], c[1]));
+            assertEquals(400, r.status(), c[0] + ": " + r.body());
+            assertEquals(c[0], r.json().path("error").path("param").asText(), r.body());
+        }
+    }
+
+    private static Http.Resp postWithSession(Map<String, Object> body, String session) throws Exception {
+        HttpRequest.Builder b = http.builder("/v1/completions").header("Content-Type", "application/json")
+                .header(Server.SESSION_HEADER, session)
+                .POST(HttpRequest.BodyPublishers.ofString(Requests.MAPPER.writeValueAsString(body)));
+        return http.send(b);
+    }
+
+    @Test
+    void aSessionNamedByTheHeaderIsUsedAsTheBodyFieldWouldBe() throws Exception {
+        String id = http.post("/v1/sessions", "").json().get("id").asText();
+        Http.Resp append = http.post("/v1/sessions/" + id + "/append", Map.of("tokens", new int[] {1, 2, 3, 4, 5, 6, 7, 8, 9}));
+        assertEquals(200, append.status(), append.body());
+        Map<String, Object> q = new LinkedHashMap<>(Map.of("model", "tiny-infini", "prompt", new int[] {6}, "max_tokens", 3,
+                "temperature", 0));
+        Http.Resp viaHeader = postWithSession(q, id);
+        assertEquals(200, viaHeader.status(), viaHeader.body());
+        q.put("session", id);
+        Http.Resp viaBody = http.post("/v1/completions", q);
+        assertArrayEquals(Http.ints(viaBody.json().get("choices").get(0).get("token_ids")),
+                Http.ints(viaHeader.json().get("choices").get(0).get("token_ids")));
+        assertEquals(id, viaHeader.json().get("session").asText());
+        Http.Resp same = postWithSession(q, id);
+        assertEquals(200, same.status(), "the same id in both is fine");
+        q.put("session", "sess_other");
+        Http.Resp differ = postWithSession(q, id);
+        assertEquals(400, differ.status(), differ.body());
+        assertEquals("session", differ.json().path("error").path("param").asText());
+        q.remove("session");
+        Http.Resp unknown = postWithSession(q, "sess_doesnotexist");
+        assertEquals(404, unknown.status(), unknown.body());
+    }
+}
