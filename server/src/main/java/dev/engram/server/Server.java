@@ -152,6 +152,11 @@ public final class Server implements AutoCloseable {
                         .getUptime(), (tEngine - t0) / 1_000_000, (tIndex - tEngine) / 1_000_000, store.sessions.size(),
                 (tListen - tIndex) / 1_000_000));
         startKernelWarmUp();
+        if (store.hasUnverified()) {
+            Thread verify = new Thread(store::verifyRest, "engram-session-verify");
+            verify.setDaemon(true);
+            verify.start();
+        }
     }
 
     /**
