@@ -1145,6 +1145,9 @@ public final class Server implements AutoCloseable {
             String type = code >= 500 ? "server_error" : "invalid_request_error";
             ApiError e = new ApiError(code, type, null, null, message == null ? "HTTP " + code : message, null);
             response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+            // Jetty answers these before any handler read the body, and then closes the connection: saying so lets a
+            // client open a new one for its next request instead of failing on this one (seen with java.net.http).
+            response.getHeaders().put(HttpHeader.CONNECTION, "close");
             response.write(true, ByteBuffer.wrap(Requests.MAPPER.writeValueAsBytes(errorBody(e))), callback);
         }
     }
