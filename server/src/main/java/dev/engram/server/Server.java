@@ -152,6 +152,11 @@ public final class Server implements AutoCloseable {
                         .getUptime(), (tEngine - t0) / 1_000_000, (tIndex - tEngine) / 1_000_000, store.sessions.size(),
                 (tListen - tIndex) / 1_000_000));
         startKernelWarmUp();
+        if (store.hasUnverified()) {
+            Thread verify = new Thread(store::verifyRest, "engram-session-verify");
+            verify.setDaemon(true);
+            verify.start();
+        }
     }
 
     /**
@@ -1224,6 +1229,9 @@ public final class Server implements AutoCloseable {
             String type = code >= 500 ? "server_error" : "invalid_request_error";
             ApiError e = new ApiError(code, type, null, null, message == null ? "HTTP " + code : message, null);
             response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+            // Jetty answers these before any handler read the body, and then closes the connection: saying so lets a
+            // client open a new one for its next request instead of failing on this one (seen with java.net.http).
+            response.getHeaders().put(HttpHeader.CONNECTION, "close");
             response.write(true, ByteBuffer.wrap(Requests.MAPPER.writeValueAsBytes(errorBody(e))), callback);
         }
     }

@@ -101,10 +101,17 @@ final class SessionStore {
      */
     void loadIndex() {
         int skipped = 0;
+        long budget = verifyAtStartBytes;
         try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.session")) {
             for (Path f : files) {
                 try {
-                    Session s = readIndexed(f);
+                    long size = Files.size(f);
+                    boolean verifyNow = size <= budget;
+                    budget -= verifyNow ? size : 0;
+                    Session s = verifyNow ? readIndexed(f) : readHeaderOnly(f, size);
+                    if (s != null && !verifyNow) {
+                        unverified.add(s);
+                    }
                     if (s != null) {
                         sessions.put(s.id, s);
                     } else {
@@ -119,6 +126,59 @@ final class SessionStore {
             throw new UncheckedIOException("cannot list " + dir, e);
         }
         skippedFiles = skipped;
+    }
+
+    /**
+     * Bytes of session files read and checked while the store opens; files beyond it are checked by {@link #verifyRest}
+     * after the server is ready (or when first used, whichever comes first), so a data dir of many large sessions
+     * does not hold up a restart (-Dengram.serve.verifyAtStartBytes).
+     */
+    static volatile long verifyAtStartBytes = Long.getLong("engram.serve.verifyAtStartBytes", 256L << 20);
+
+    /** Sessions indexed from their header only, to be checked by {@link #verifyRest}. */
+    private final List<Session> unverified = new ArrayList<>();
+
+    /** Checks the files {@link #loadIndex} left unchecked (damage is recorded on the session); for a background thread. */
+    void verifyRest() {
+        for (Session s : unverified) {
+            if (s.deleted || s.damage != null) {
+                continue;
+            }
+            s.lock.lock();
+            try {
+                if (!s.deleted && s.live == null) {
+                    String problem = checkWhole(Files.readAllBytes(file(s.id)));
+                    if (problem != null) {
+                        markDamaged(s, problem);
+                    }
+                }
+            } catch (IOException e) {
+                markDamaged(s, "cannot be read (" + e.getMessage() + ")");
+            } finally {
+                s.lock.unlock();
+            }
+        }
+        unverified.clear();
+    }
+
+    /** Whether some files were indexed unchecked (then {@link #verifyRest} has work). */
+    boolean hasUnverified() {
+        return !unverified.isEmpty();
+    }
+
+    private Session readHeaderOnly(Path f, long size) throws IOException {
+        byte[] head;
+        try (InputStream in = Files.newInputStream(f)) {
+            byte[] fixed = in.readNBytes(MAGIC.length + 8);
+            int len = fixed.length < MAGIC.length + 8 ? 0 : ByteBuffer.wrap(fixed).getInt(MAGIC.length + 4);
+            byte[] meta = len > 0 && len <= (1 << 20) ? in.readNBytes(len) : new byte[0];
+            head = ByteBuffer.allocate(fixed.length + meta.length).put(fixed).put(meta).array();
+        }
+        Session s = readHeader(f, head);
+        if (s != null) {
+            s.snapshotBytes = size;
+        }
+        return s;
     }
 
     /** The session a file holds, with {@link Session#damage} set when its checksum fails; null for another model's. */

@@ -155,6 +155,44 @@ class BadInputTest {
         }
     }
 
+    /** Files beyond the start-up budget are checked after /ready, in the background, or on first use. */
+    @Test
+    void sessionsBeyondTheStartBudgetAreCheckedAfterReady() throws Exception {
+        Path model = TestModel.create(tmp.resolve("m"));
+        Path data = tmp.resolve("data");
+        List<String> ids = new ArrayList<>();
+        try (Server a = Server.start(model, 0, data, ServeOptions.defaults().withAccessLog(false))) {
+            Http http = new Http(a.uri());
+            for (int i = 0; i < 3; i++) {
+                ids.add(http.post("/v1/sessions", "").json().get("id").asText());
+                assertEquals(200, http.post("/v1/sessions/" + ids.get(i) + "/append", Map.of("tokens", new int[] {1, 2, 3})).status());
+            }
+        }
+        Path damaged = data.resolve("sessions").resolve(ids.get(1) + ".session");
+        byte[] b = Files.readAllBytes(damaged);
+        b[b.length - 9] ^= 1;
+        Files.write(damaged, b);
+        long before = SessionStore.verifyAtStartBytes;
+        SessionStore.verifyAtStartBytes = 0; // every file indexed from its header only
+        try (Server server = Server.start(model, 0, data, ServeOptions.defaults().withAccessLog(false))) {
+            Http http = new Http(server.uri());
+            long deadline = System.nanoTime() + 20_000_000_000L;
+            while (!http.get("/v1/sessions/" + ids.get(1)).json().get("damaged").asBoolean() && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertTrue(http.get("/v1/sessions/" + ids.get(1)).json().get("damaged").asBoolean(), "found by the background check");
+            assertEquals(1.0, values(http.get("/metrics").body()).get("engram_sessions{state=\"damaged\"}"));
+            for (String id : List.of(ids.get(0), ids.get(2))) {
+                assertTrue(!http.get("/v1/sessions/" + id).json().get("damaged").asBoolean(), id);
+                Map<String, Object> ask = new LinkedHashMap<>(Map.of("model", "tiny-infini", "prompt", new int[] {1}, "max_tokens", 2,
+                        "session", id));
+                assertEquals(200, http.post("/v1/completions", ask).status(), "a healthy session answers");
+            }
+        } finally {
+            SessionStore.verifyAtStartBytes = before;
+        }
+    }
+
     /** Every family has # HELP and # TYPE, and the session gauges count what the data dir and memory hold. */
     @Test
     void metricsDescribeEveryFamilyAndMatchTheState() throws Exception {
