@@ -651,14 +651,24 @@ abstract class SequenceStateContract<S extends SequenceState> {
         List<List<Tensor>> aloneB = run(fresh(), inB, 0, inB.size());
         java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(2);
         long deadline = System.nanoTime() + CONCURRENT_MILLIS * 1_000_000L;
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         ExecutorService threads = Executors.newFixedThreadPool(2);
         try {
-            var a = threads.submit(() -> runRepeatedly(inA, aloneA, start, deadline, "instance A"));
-            var b = threads.submit(() -> runRepeatedly(inB, aloneB, start, deadline, "instance B"));
-            a.get();
-            b.get();
-        } catch (java.util.concurrent.ExecutionException e) {
-            throw e.getCause() instanceof AssertionError ae ? ae : new AssertionError(e.getCause());
+            var a = threads.submit(() -> runRepeatedly(inA, aloneA, start, deadline, stop, "instance A"));
+            var b = threads.submit(() -> runRepeatedly(inB, aloneB, start, deadline, stop, "instance B"));
+            // both threads have ended before this check returns, failed or not: a thread still running would go on
+            // calling the provider during the next check
+            Throwable failure = null;
+            for (var f : List.of(a, b)) {
+                try {
+                    f.get();
+                } catch (java.util.concurrent.ExecutionException e) {
+                    failure = failure != null ? failure : e.getCause();
+                }
+            }
+            if (failure != null) {
+                throw failure instanceof AssertionError ae ? ae : new AssertionError(failure);
+            }
         } finally {
             threads.shutdownNow();
         }
@@ -667,12 +677,17 @@ abstract class SequenceStateContract<S extends SequenceState> {
     /** How long the two-thread check keeps both threads busy. */
     static final long CONCURRENT_MILLIS = 300;
 
-    private Void runRepeatedly(List<TestData.Inputs> inputs, List<List<Tensor>> alone,
-                               java.util.concurrent.CyclicBarrier start, long deadline, String who) throws Exception {
+    private Void runRepeatedly(List<TestData.Inputs> inputs, List<List<Tensor>> alone, java.util.concurrent.CyclicBarrier start,
+                               long deadline, java.util.concurrent.atomic.AtomicBoolean stop, String who) throws Exception {
         start.await(10, java.util.concurrent.TimeUnit.SECONDS);
-        for (int round = 0; round == 0 || System.nanoTime() < deadline; round++) {
-            assertBitEqual(alone, run(fresh(), inputs, 0, inputs.size()),
-                    who + " while another instance ran on another thread (run " + round + ")");
+        try {
+            for (int round = 0; !stop.get() && (round == 0 || System.nanoTime() < deadline); round++) {
+                assertBitEqual(alone, run(fresh(), inputs, 0, inputs.size()),
+                        who + " while another instance ran on another thread (run " + round + ")");
+            }
+        } catch (Throwable t) {
+            stop.set(true); // the other thread ends its run too
+            throw t;
         }
         return null;
     }
