@@ -15,6 +15,8 @@ there and back again ." started at a random offset (it is predictable, so the on
 are the passkey digits). The passkey block starts at a uniformly random position (or a given depth in
 [0, 1]) between the <bos> and the question. Training loss and accuracy count only the K answer digits.
 """
+import math
+
 import numpy as np
 
 DIGITS = [str(d) for d in range(10)]
@@ -41,7 +43,9 @@ def sample(rng, length, digits=5, depth=None):
     room = length - 1 - key_block - ask_block
     if room < 0:
         raise ValueError(f"length {length} is too short for a {digits}-digit passkey")
-    pos = int(rng.integers(room + 1)) if depth is None else int(round(depth * room))
+    # floor(x + 0.5), Java's Math.round, not Python's round (half to even): the Java twin places the same depth
+    # at the same position (depth 0.25 at room 82 is position 21 in both)
+    pos = int(rng.integers(room + 1)) if depth is None else int(math.floor(depth * room + 0.5))
     passkey = rng.integers(0, 10, size=digits)
     ids = np.empty(length, dtype=np.int64)
     ids[0] = BOS
