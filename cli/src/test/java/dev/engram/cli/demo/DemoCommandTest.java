@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import javax.imageio.ImageIO;
@@ -20,6 +21,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** `engram demo`'s passkey experiment: the depths, --json (issue 15's shape), --only, and a chart that fits. */
 class DemoCommandTest {
+    static final Map<String, Integer> TRAIN_TOKENS = Map.of("passkey-window", 4 * 32, "passkey-infini", 192 * 32,
+            "passkey-lsh-knn", 32 * 32, "passkey-continuous", 16 * 32);
+
     @TempDir
     Path dir;
 
@@ -48,7 +52,8 @@ class DemoCommandTest {
             assertTrue(accuracy >= 0 && accuracy <= 1 && exact >= 0 && exact <= 1, row.toString());
             assertTrue(exact <= accuracy, "an exact answer has every digit right: " + row);
             assertTrue(Set.of(64, 96).contains(row.get("tokens").asInt()), row.toString());
-            assertTrue(row.get("train_tokens").asInt() >= 512, "every bundled model was trained on >= 16 segments: " + row);
+            // the longest training contexts models/README.md lists (segments x 32)
+            assertEquals(TRAIN_TOKENS.get(row.get("model").asText()), row.get("train_tokens").asInt(), row.toString());
         }
         assertEquals(new TreeSet<>(List.of(0.0, 0.25, 0.5, 0.75, 0.9, 1.0)), depths);
         assertEquals(Set.of("passkey-continuous", "passkey-infini", "passkey-lsh-knn", "passkey-window"), models);
