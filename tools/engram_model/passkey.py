@@ -15,6 +15,8 @@ there and back again ." started at a random offset (it is predictable, so the on
 are the passkey digits). The passkey block starts at a uniformly random position (or a given depth in
 [0, 1]) between the <bos> and the question. Training loss and accuracy count only the K answer digits.
 """
+import math
+
 import numpy as np
 
 DIGITS = [str(d) for d in range(10)]
@@ -41,7 +43,9 @@ def sample(rng, length, digits=5, depth=None):
     room = length - 1 - key_block - ask_block
     if room < 0:
         raise ValueError(f"length {length} is too short for a {digits}-digit passkey")
-    pos = int(rng.integers(room + 1)) if depth is None else int(round(depth * room))
+    # floor(x + 0.5), Java's Math.round, not Python's round (half to even): the Java twin places the same depth
+    # at the same position (depth 0.25 at room 82 is position 21 in both)
+    pos = int(rng.integers(room + 1)) if depth is None else int(math.floor(depth * room + 0.5))
     passkey = rng.integers(0, 10, size=digits)
     ids = np.empty(length, dtype=np.int64)
     ids[0] = BOS
@@ -85,3 +89,56 @@ def tokenizer_json():
         "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": None, "decoder": None,
         "model": {"type": "WordLevel", "vocab": dict(TOKEN_ID), "unk_token": "<unk>"},
     }
+
+
+class JavaSplittableRandom:
+    """java.util.SplittableRandom(seed) (SplitMix64 with the golden gamma), as far as passkey.sample uses a
+    random source: ``integers(high)`` and ``integers(low, high, size)`` draw one nextInt(bound) per value, in
+    order. With it, sample() here and PasskeyTask.sample(new SplittableRandom(seed), ...) in the Java demo lay
+    out the same sequence (cli/src/test/resources/passkey-golden.json holds both sides to that)."""
+    _GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+    _MASK = (1 << 64) - 1
+
+    def __init__(self, seed):
+        self._seed = seed & self._MASK
+
+    def next_int(self):
+        self._seed = (self._seed + self._GOLDEN_GAMMA) & self._MASK
+        z = self._seed
+        z = ((z ^ (z >> 33)) * 0x62A9D9ED799705F5) & self._MASK
+        z = (((z ^ (z >> 28)) * 0xCB24D0A5C88C35B3) & self._MASK) >> 32
+        return z - (1 << 32) if z >= 1 << 31 else z  # Java's (int) cast
+
+    def next_bounded(self, bound):
+        """nextInt(bound): RandomSupport.boundedNextInt (power of two: low bits; else rejection on r >>> 1)."""
+        if bound <= 0:
+            raise ValueError(f"bound {bound}: must be positive")
+        r = self.next_int()
+        m = bound - 1
+        if bound & m == 0:
+            return r & m
+        u = (r & 0xFFFFFFFF) >> 1
+        while True:
+            r = u % bound
+            if u + m - r < 1 << 31:  # no int overflow in u + m - r
+                return r
+            u = (self.next_int() & 0xFFFFFFFF) >> 1
+
+    def integers(self, low, high=None, size=None):
+        if high is None:
+            low, high = 0, low
+        if size is None:
+            return low + self.next_bounded(high - low)
+        return np.array([low + self.next_bounded(high - low) for _ in range(size)], dtype=np.int64)
+
+
+def golden_cases():
+    """Fixed (seed, length, depth) cases and the sequences sample() gives with JavaSplittableRandom(seed): the
+    fixture that the Java PasskeyTaskTest compares PasskeyTask against."""
+    cases = []
+    for seed, length, depth in [(1, 64, 0.0), (2, 64, 1.0), (3, 80, 0.3), (42, 128, 0.5), (7, 512, 0.9),
+                                (-5, 96, 0.25), (123456789, 200, 0.75), (9, 33, 0.0)]:
+        ids, key, k = sample(JavaSplittableRandom(seed), length, 5, depth)
+        cases.append({"seed": seed, "length": length, "depth": depth, "digits": 5, "ids": [int(i) for i in ids],
+                      "passkey": [int(d) for d in key], "keyPosition": int(k)})
+    return cases

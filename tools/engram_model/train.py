@@ -70,12 +70,26 @@ def evaluate(model, rng, segments, trials=64, digits=5, depth=None, device="cpu"
     return float((pred[m] == ids[:, 1:][m]).float().mean()), float(ok.all(-1).float().mean())
 
 
-def training_batch(rng, size, length, digits, segment, boundary=0.0):
-    """passkey.batch, except that each sample with probability ``boundary`` has its passkey block
-    (<passkey-is> d1..dK .) placed so that it ends at a segment's last token or crosses into the next
-    segment: the hard placements for a model whose local attention sees its own segment only. With
-    boundary 0 this is passkey.batch itself (the same random stream)."""
-    if boundary <= 0:
+def last_segment_position(rng, length, digits, segment):
+    """A passkey block position k (the index of <passkey-is>) inside the question's own segment, the last one:
+    uniform over the positions where the whole block lies in that segment before the question, and with
+    probability 1/4 directly before the question ("... <passkey-is> d1..dK . <what-is-the-passkey>", depth 1).
+    Where the segment has no room for the block before the question, the block ends right before it."""
+    room = length - 1 - (digits + 2) - (digits + 1)
+    last = 1 + room  # directly before the question
+    first = max(1, (length - digits - 1) // segment * segment)  # the segment that holds the question token
+    if first > last or rng.random() < 0.25:
+        return last
+    return int(rng.integers(first, last + 1))
+
+
+def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segment=0.0):
+    """passkey.batch, except that each sample with probability ``last_segment`` has its passkey block in the
+    question's own segment (last_segment_position), and with probability ``boundary`` placed so that it ends
+    at a segment's last token or crosses into the next segment: the hard placements for a model whose local
+    attention sees its own segment only. With both 0 this is passkey.batch itself (the same random stream;
+    with last_segment 0 the stream of the earlier boundary-only runs)."""
+    if boundary <= 0 and last_segment <= 0:
         return passkey.batch(rng, size, length, digits)
     block = digits + 2
     room = length - 1 - block - (digits + 1)
@@ -83,7 +97,11 @@ def training_batch(rng, size, length, digits, segment, boundary=0.0):
     keys = np.empty((size, digits), dtype=np.int64)
     for i in range(size):
         depth = None
-        if rng.random() < boundary:
+        u = rng.random()
+        if u < last_segment:
+            if room > 0:
+                depth = (last_segment_position(rng, length, digits, segment) - 1) / room
+        elif u < last_segment + boundary:
             # the block starts at k = b - j for a segment boundary b and j in 1..block: it ends at b - 1
             # (j = block) or crosses b; k = 1 + pos with 0 <= pos <= room
             choices = [b - j for b in range(segment, length, segment) for j in range(1, block + 1)
@@ -124,6 +142,12 @@ def main(argv=None):
     ap.add_argument("--boundary", type=float, default=0.0,
                     help="fraction of samples whose passkey block ends at or crosses a segment boundary (0: uniform "
                     "placement only)")
+    ap.add_argument("--last-segment", type=float, default=0.0,
+                    help="fraction of samples whose passkey block lies in the question's own (last) segment, a quarter "
+                    "of them directly before the question (0: none besides what uniform placement gives)")
+    ap.add_argument("--eval-depths", default="",
+                    help="comma-separated depths in [0, 1] (1 = directly before the question) the final eval also "
+                    "runs at, each at every --eval-mults length (empty: random depth only)")
     ap.add_argument("--eval-mults", default="1,4",
                     help="the final eval runs at these multiples of --max-segments (comma-separated)")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -136,6 +160,11 @@ def main(argv=None):
                     "config must match. A fresh optimizer warms up again; the steps and seconds of the earlier run "
                     "(from OUT.train_log.json beside it) are added to the manifest's totals")
     args = ap.parse_args(argv)
+    for name in ["boundary", "last_segment"]:
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: must be in [0, 1]")
+    if args.boundary + args.last_segment > 1.0:
+        ap.error(f"--boundary {args.boundary} + --last-segment {args.last_segment}: the fractions must sum to at most 1")
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -177,7 +206,8 @@ def main(argv=None):
             hi = max(2, round(2 + frac * (args.max_segments - 2)))
             lo = min(hi, max(1, round(1 + frac * (args.min_segments - 1))))
         nseg = int(rng.integers(lo, hi + 1))
-        ids, mask, _ = training_batch(rng, args.batch, nseg * args.segment, args.digits, args.segment, args.boundary)
+        ids, mask, _ = training_batch(rng, args.batch, nseg * args.segment, args.digits, args.segment, args.boundary,
+                                     args.last_segment)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
         loss, acc = answer_loss(model, ids, mask)
         opt.zero_grad(set_to_none=True)
@@ -198,6 +228,9 @@ def main(argv=None):
         segs = args.max_segments * mult
         d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, device=args.device)
         evals[f"{segs}seg"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
+        for depth in [float(x) for x in args.eval_depths.split(",") if x.strip()]:
+            d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, depth=depth, device=args.device)
+            evals[f"{segs}seg@{depth:g}"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
     print("eval", json.dumps(evals), flush=True)
 
     training = {"task": "passkey", "strategy": args.strategy, "seed": args.seed, "steps": steps_done,
@@ -205,6 +238,7 @@ def main(argv=None):
                 "segments": [args.min_segments, args.max_segments],
                 "segmentLength": args.segment, "curriculum": args.curriculum, "digits": args.digits,
                 **({"boundary": args.boundary} if args.boundary else {}),
+                **({"lastSegment": args.last_segment} if args.last_segment else {}),
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
     if earlier is not None:
         stages = earlier.get("stages", [dict((k, v) for k, v in earlier.items() if k != "stages")])

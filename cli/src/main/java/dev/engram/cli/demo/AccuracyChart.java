@@ -1,8 +1,8 @@
 package dev.engram.cli.demo;
 
-import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
+import java.awt.FontMetrics;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
@@ -10,74 +10,160 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import javax.imageio.ImageIO;
 
 /**
- * The demo's PNG: mean passkey accuracy against context length (log scale), one line per model.
- * Drawn with Java2D: a chart this small does not justify a plotting dependency in the CLI.
+ * The demo's PNG: one heat map per model, context length (rows) x passkey depth (columns), each cell the
+ * exact-match rate with its value written in it. Drawn with Java2D; every size is taken from the font metrics of
+ * the text it must hold, so long model names and labels widen the image instead of being cut.
  */
 public final class AccuracyChart {
-    private static final Color[] COLORS = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c),
-            new Color(0xff7f0e), new Color(0x9467bd), new Color(0x8c564b)};
+    private static final Font TITLE = new Font(Font.SANS_SERIF, Font.BOLD, 16);
+    private static final Font PANEL = new Font(Font.SANS_SERIF, Font.BOLD, 13);
+    private static final Font LABEL = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
+    private static final int MARGIN = 20;
+    private static final int GAP = 30;
+    private static final int CELL_H = 30;
+    private static final int PANELS_PER_ROW = 2;
 
     private AccuracyChart() {
     }
 
-    public static void write(Path file, List<PasskeyDemo.Result> results) throws IOException {
-        int width = 800;
-        int height = 480;
-        int left = 70;
-        int right = 200;
-        int top = 40;
-        int bottom = 60;
+    public static void write(Path file, List<PasskeyDemo.Result> results, int trials) throws IOException {
+        if (results.isEmpty()) {
+            throw new IllegalArgumentException("results: no model to draw");
+        }
+        BufferedImage scratch = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
+        Graphics2D m = scratch.createGraphics();
+        FontMetrics title = m.getFontMetrics(TITLE);
+        FontMetrics panel = m.getFontMetrics(PANEL);
+        FontMetrics label = m.getFontMetrics(LABEL);
+        m.dispose();
+
+        String heading = "Passkey retrieval: exact match by context length and depth";
+        String caption = String.format(Locale.ROOT, "%d trials per cell, greedy decoding. Depth 0 = right after <bos>, "
+                + "1 = directly before the question (in its own segment).", trials);
+        String xAxis = "passkey depth";
+        int cellW = label.stringWidth("100%") + 24;
+        for (String name : PasskeyDemo.DEPTH_NAMES) {
+            cellW = Math.max(cellW, label.stringWidth(name) + 12);
+        }
+        int rowLabelW = label.stringWidth("tokens") + 10;
+        int rows = 0;
+        for (PasskeyDemo.Result r : results) {
+            rows = Math.max(rows, r.lengths().length);
+            for (int length : r.lengths()) {
+                rowLabelW = Math.max(rowLabelW, label.stringWidth(PasskeyDemo.human(length)) + 10);
+            }
+        }
+        int cols = PasskeyDemo.DEPTHS.length;
+        int gridW = rowLabelW + cols * cellW;
+        int panelW = gridW;
+        for (PasskeyDemo.Result r : results) {
+            panelW = Math.max(panelW, panel.stringWidth(panelTitle(r)));
+        }
+        int lineH = label.getHeight();
+        int panelH = panel.getHeight() + 6 + lineH + 4 + rows * CELL_H + 6 + lineH;
+        int perRow = Math.min(PANELS_PER_ROW, results.size());
+        int panelRows = (results.size() + perRow - 1) / perRow;
+        int legendH = 14 + 6 + lineH;
+        int width = Math.max(2 * MARGIN + perRow * panelW + (perRow - 1) * GAP,
+                2 * MARGIN + Math.max(title.stringWidth(heading), label.stringWidth(caption)));
+        int height = MARGIN + title.getHeight() + lineH + 10 + panelRows * panelH + (panelRows - 1) * GAP + 16 + legendH
+                + MARGIN;
+
         BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = image.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
+        g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
         g.setColor(Color.WHITE);
         g.fillRect(0, 0, width, height);
         g.setColor(Color.BLACK);
-        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 15));
-        g.drawString("Passkey retrieval accuracy vs context length", left, 25);
-        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
-        int plotW = width - left - right;
-        int plotH = height - top - bottom;
-        g.drawRect(left, top, plotW, plotH);
-        int[] lengths = results.get(0).lengths();
-        double minLog = Math.log(lengths[0]);
-        double maxLog = Math.log(lengths[lengths.length - 1]);
-        double span = Math.max(maxLog - minLog, 1e-9);
-        for (int pct = 0; pct <= 100; pct += 25) {
-            int y = top + plotH - pct * plotH / 100;
-            g.setColor(new Color(0xdddddd));
-            g.drawLine(left, y, left + plotW, y);
-            g.setColor(Color.BLACK);
-            g.drawString(pct + "%", left - 40, y + 4);
-        }
-        for (int length : lengths) {
-            int x = left + (int) ((Math.log(length) - minLog) / span * plotW);
-            g.drawString(PasskeyDemo.human(length), x - 12, top + plotH + 20);
-        }
-        g.drawString("context length (tokens, log scale)", left + plotW / 2 - 100, height - 15);
+        g.setFont(TITLE);
+        int y = MARGIN + title.getAscent();
+        g.drawString(heading, MARGIN, y);
+        g.setFont(LABEL);
+        y += title.getDescent() + label.getAscent();
+        g.drawString(caption, MARGIN, y);
+        int panelsTop = y + label.getDescent() + 10;
+
         for (int i = 0; i < results.size(); i++) {
             PasskeyDemo.Result r = results.get(i);
-            g.setColor(COLORS[i % COLORS.length]);
-            g.setStroke(new BasicStroke(2.5f));
-            int px = -1;
-            int py = -1;
-            for (int li = 0; li < r.lengths().length; li++) {
-                int x = left + (int) ((Math.log(r.lengths()[li]) - minLog) / span * plotW);
-                int y = top + plotH - (int) Math.round(r.meanAccuracy(li) * plotH);
-                g.fillOval(x - 4, y - 4, 8, 8);
-                if (px >= 0) {
-                    g.drawLine(px, py, x, y);
-                }
-                px = x;
-                py = y;
+            int x0 = MARGIN + (i % perRow) * (panelW + GAP);
+            int y0 = panelsTop + (i / perRow) * (panelH + GAP);
+            g.setColor(Color.BLACK);
+            g.setFont(PANEL);
+            g.drawString(panelTitle(r), x0, y0 + panel.getAscent());
+            g.setFont(LABEL);
+            int headerY = y0 + panel.getHeight() + 6;
+            g.drawString("tokens", x0, headerY + label.getAscent());
+            for (int di = 0; di < cols; di++) {
+                String name = PasskeyDemo.DEPTH_NAMES[di];
+                g.drawString(name, x0 + rowLabelW + di * cellW + (cellW - label.stringWidth(name)) / 2,
+                        headerY + label.getAscent());
             }
-            g.drawString(r.model() + " (" + r.strategy() + ")", left + plotW + 12, top + 20 + 20 * i);
+            int gridTop = headerY + lineH + 4;
+            for (int li = 0; li < r.lengths().length; li++) {
+                int cy = gridTop + li * CELL_H;
+                g.setColor(Color.BLACK);
+                String len = PasskeyDemo.human(r.lengths()[li]);
+                g.drawString(len, x0 + rowLabelW - 8 - label.stringWidth(len), cy + (CELL_H + label.getAscent()) / 2 - 2);
+                for (int di = 0; di < cols; di++) {
+                    double v = r.exact()[li][di];
+                    Color c = color(v);
+                    int cx = x0 + rowLabelW + di * cellW;
+                    g.setColor(c);
+                    g.fillRect(cx, cy, cellW - 2, CELL_H - 2);
+                    g.setColor(luminance(c) < 0.45 ? Color.WHITE : Color.BLACK);
+                    String text = String.format(Locale.ROOT, "%.0f%%", 100 * v);
+                    g.drawString(text, cx + (cellW - 2 - label.stringWidth(text)) / 2,
+                            cy + (CELL_H - 2 + label.getAscent()) / 2 - 2);
+                }
+            }
+            g.setColor(Color.DARK_GRAY);
+            g.drawString(xAxis, x0 + rowLabelW + (cols * cellW - label.stringWidth(xAxis)) / 2,
+                    gridTop + rows * CELL_H + 6 + label.getAscent());
         }
+
+        // Colour legend: 0% .. 100% exact match.
+        int legendTop = panelsTop + panelRows * panelH + (panelRows - 1) * GAP + 16;
+        int legendW = Math.min(300, width - 2 * MARGIN - label.stringWidth("exact match") - 10);
+        for (int px = 0; px < legendW; px++) {
+            g.setColor(color(px / (double) (legendW - 1)));
+            g.fillRect(MARGIN + px, legendTop, 1, 14);
+        }
+        g.setColor(Color.BLACK);
+        g.drawString("0%", MARGIN, legendTop + 14 + 6 + label.getAscent());
+        g.drawString("100%", MARGIN + legendW - label.stringWidth("100%"), legendTop + 14 + 6 + label.getAscent());
+        g.drawString("exact match", MARGIN + legendW + 10, legendTop + 12);
         g.dispose();
-        Files.createDirectories(file.toAbsolutePath().getParent());
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
         ImageIO.write(image, "png", file.toFile());
+    }
+
+    static String panelTitle(PasskeyDemo.Result r) {
+        return r.model() + " (" + r.strategy() + ")"
+                + (r.trainTokens() > 0 ? ", trained to " + PasskeyDemo.human(r.trainTokens()) + " tokens" : "");
+    }
+
+    /** Red (0) through yellow (0.5) to green (1). */
+    static Color color(double v) {
+        double t = Math.max(0, Math.min(1, v));
+        int[] lo = {0xd7, 0x30, 0x27};
+        int[] mid = {0xfe, 0xe0, 0x8b};
+        int[] hi = {0x1a, 0x98, 0x50};
+        int[] a = t < 0.5 ? lo : mid;
+        int[] b = t < 0.5 ? mid : hi;
+        double f = t < 0.5 ? t / 0.5 : (t - 0.5) / 0.5;
+        return new Color((int) Math.round(a[0] + f * (b[0] - a[0])), (int) Math.round(a[1] + f * (b[1] - a[1])),
+                (int) Math.round(a[2] + f * (b[2] - a[2])));
+    }
+
+    private static double luminance(Color c) {
+        return (0.299 * c.getRed() + 0.587 * c.getGreen() + 0.114 * c.getBlue()) / 255;
     }
 }

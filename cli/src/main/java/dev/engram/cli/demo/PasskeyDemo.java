@@ -1,10 +1,15 @@
 package dev.engram.cli.demo;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.EngineLoader;
 import dev.engram.runtime.GenerationParams;
 import dev.engram.runtime.ModelSequence;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -19,18 +24,25 @@ import me.tongfei.progressbar.ProgressBarStyle;
 
 /**
  * Passkey retrieval with the bundled trained models: for each model, context length and passkey
- * depth, plant a passkey, ask for it at the end, and count exact answers (greedy decoding).
+ * depth, plant a passkey, ask for it at the end, and count answers (greedy decoding).
  */
 public final class PasskeyDemo {
-    /** Where the passkey sits in the filler: near the start, the middle and the end. */
-    static final double[] DEPTHS = {0.05, 0.5, 0.95};
-    static final String[] DEPTH_NAMES = {"start", "middle", "end"};
+    /**
+     * Where the passkey block sits in the filler: 0 directly after {@code <bos>}, 1 directly before the question
+     * (in the question's own, last segment: what a model must repeat from one sentence ago).
+     */
+    public static final double[] DEPTHS = {0, 0.25, 0.5, 0.75, 0.9, 1};
+    static final String[] DEPTH_NAMES = {"0", "0.25", "0.5", "0.75", "0.9", "1 (last seg)"};
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-    /** One model's results: accuracy [length][depth], ingest tokens/s per length, state bytes per length. */
-    public record Result(String model, String strategy, int[] lengths, double[][] accuracy, double[] tokensPerSecond,
-                         long[] stateBytes) {
-        double meanAccuracy(int li) {
-            return Arrays.stream(accuracy[li]).average().orElse(0);
+    /**
+     * One model's results: exact-match rate and per-digit accuracy [length][depth], ingest tokens/s per length,
+     * state bytes per length; {@code trainTokens} is the longest training context (0 when the manifest does not say).
+     */
+    public record Result(String model, String strategy, int trainTokens, int[] lengths, double[][] exact,
+                         double[][] digitAccuracy, double[] tokensPerSecond, long[] stateBytes) {
+        double meanExact(int li) {
+            return Arrays.stream(exact[li]).average().orElse(0);
         }
     }
 
@@ -42,6 +54,9 @@ public final class PasskeyDemo {
     private final PrintWriter out;
 
     public PasskeyDemo(List<Path> models, int[] lengths, int trials, int digits, long seed, PrintWriter out) {
+        if (trials < 1) {
+            throw new IllegalArgumentException("trials " + trials + ": must be >= 1");
+        }
         this.models = List.copyOf(models);
         this.lengths = lengths.clone();
         this.trials = trials;
@@ -50,7 +65,7 @@ public final class PasskeyDemo {
         this.out = out;
     }
 
-    public List<Result> run() {
+    public List<Result> run() throws IOException {
         long total = (long) models.size() * Arrays.stream(lengths).asLongStream().sum() * DEPTHS.length * trials;
         List<Result> results = new ArrayList<>();
         try (ProgressBar bar = new ProgressBarBuilder().setTaskName("passkey").setInitialMax(total)
@@ -64,8 +79,15 @@ public final class PasskeyDemo {
         return results;
     }
 
-    private Result evaluate(Path dir, Engine engine, ProgressBar bar) {
-        double[][] accuracy = new double[lengths.length][DEPTHS.length];
+    /** The random stream of one trial: distinct for every (seed, length, depth, trial) within the demo's ranges. */
+    static SplittableRandom trialRandom(long seed, int length, int depthIndex, int trial) {
+        long key = ((seed * 1_000_003L + length) * 64 + depthIndex) * 1_000_033L + trial;
+        return new SplittableRandom(key);
+    }
+
+    private Result evaluate(Path dir, Engine engine, ProgressBar bar) throws IOException {
+        double[][] exact = new double[lengths.length][DEPTHS.length];
+        double[][] digitAcc = new double[lengths.length][DEPTHS.length];
         double[] speed = new double[lengths.length];
         long[] bytes = new long[lengths.length];
         for (int li = 0; li < lengths.length; li++) {
@@ -73,9 +95,10 @@ public final class PasskeyDemo {
             long nanos = 0;
             for (int di = 0; di < DEPTHS.length; di++) {
                 int hits = 0;
+                int digitHits = 0;
                 for (int t = 0; t < trials; t++) {
-                    SplittableRandom random = new SplittableRandom(seed * 1_000_003L + lengths[li] * 31L + di * 7L + t);
-                    PasskeyTask.Sample sample = PasskeyTask.sample(random, lengths[li], digits, DEPTHS[di]);
+                    PasskeyTask.Sample sample = PasskeyTask.sample(trialRandom(seed, lengths[li], di, t), lengths[li],
+                            digits, DEPTHS[di]);
                     ModelSequence sequence = engine.newSequence();
                     long start = System.nanoTime();
                     int[] answer = engine.generate(sequence, sample.prompt(), GenerationParams.greedy(digits), id -> { });
@@ -83,13 +106,34 @@ public final class PasskeyDemo {
                     tokens += sample.prompt().length;
                     bytes[li] = Math.max(bytes[li], sequence.stateBytes());
                     hits += Arrays.equals(answer, sample.passkey()) ? 1 : 0;
+                    for (int i = 0; i < digits; i++) {
+                        digitHits += i < answer.length && answer[i] == sample.passkey()[i] ? 1 : 0;
+                    }
                     bar.stepBy(lengths[li]);
                 }
-                accuracy[li][di] = hits / (double) trials;
+                exact[li][di] = hits / (double) trials;
+                digitAcc[li][di] = digitHits / (double) (trials * digits);
             }
             speed[li] = tokens / (nanos / 1e9);
         }
-        return new Result(dir.getFileName().toString(), strategyOf(engine), lengths, accuracy, speed, bytes);
+        return new Result(dir.getFileName().toString(), strategyOf(engine), trainTokens(dir), lengths, exact, digitAcc,
+                speed, bytes);
+    }
+
+    /**
+     * The longest context the model was trained on, from the manifest's {@code training} field (train.py's
+     * {@code segments} [min, max] times {@code segmentLength}, over all stages); 0 when it has none.
+     */
+    static int trainTokens(Path dir) throws IOException {
+        JsonNode training = JSON.readTree(dir.resolve("engram.json").toFile()).path("training");
+        List<JsonNode> stages = new ArrayList<>();
+        stages.add(training);
+        training.path("stages").forEach(stages::add);
+        int longest = 0;
+        for (JsonNode stage : stages) {
+            longest = Math.max(longest, stage.path("segments").path(1).asInt(0) * stage.path("segmentLength").asInt(0));
+        }
+        return longest;
     }
 
     private static String strategyOf(Engine engine) {
@@ -99,18 +143,72 @@ public final class PasskeyDemo {
         return String.join("+", seen.keySet());
     }
 
+    /** The table: exact match per depth (Markdown, so it pastes into a README), then digit accuracy, speed, state. */
     public void print(List<Result> results) {
         out.println();
-        out.printf(Locale.ROOT, "Passkey retrieval, %d-digit passkey, %d trials per cell, greedy decoding%n", digits, trials);
-        out.printf(Locale.ROOT, "%-18s %-12s %8s %7s %7s %7s %12s %12s%n", "model", "strategy", "context", DEPTH_NAMES[0],
-                DEPTH_NAMES[1], DEPTH_NAMES[2], "tokens/s", "state bytes");
+        out.printf(Locale.ROOT, "Passkey retrieval, %d-digit passkey, %d trials per cell, greedy decoding: exact match by"
+                + " depth (0 = right after <bos>, 1 = directly before the question, in its segment)%n", digits, trials);
+        StringBuilder head = new StringBuilder("| model | strategy | trained to | context |");
+        StringBuilder rule = new StringBuilder("|---|---|---:|---:|");
+        for (String name : DEPTH_NAMES) {
+            head.append(' ').append(name).append(" |");
+            rule.append("---:|");
+        }
+        head.append(" digits | tokens/s | state bytes |");
+        rule.append("---:|---:|---:|");
+        out.println(head);
+        out.println(rule);
         for (Result r : results) {
             for (int li = 0; li < r.lengths().length; li++) {
-                out.printf(Locale.ROOT, "%-18s %-12s %8s %6.0f%% %6.0f%% %6.0f%% %12.0f %12d%n", r.model(), r.strategy(),
-                        human(r.lengths()[li]), 100 * r.accuracy()[li][0], 100 * r.accuracy()[li][1],
-                        100 * r.accuracy()[li][2], r.tokensPerSecond()[li], r.stateBytes()[li]);
+                StringBuilder row = new StringBuilder();
+                row.append(String.format(Locale.ROOT, "| %s | %s | %s | %s |", r.model(), r.strategy(),
+                        r.trainTokens() > 0 ? human(r.trainTokens()) : "?", human(r.lengths()[li])));
+                for (int di = 0; di < DEPTHS.length; di++) {
+                    row.append(String.format(Locale.ROOT, " %.0f%% |", 100 * r.exact()[li][di]));
+                }
+                double digitMean = Arrays.stream(r.digitAccuracy()[li]).average().orElse(0);
+                row.append(String.format(Locale.ROOT, " %.0f%% | %.0f | %d |", 100 * digitMean, r.tokensPerSecond()[li],
+                        r.stateBytes()[li]));
+                out.println(row);
             }
         }
+    }
+
+    /**
+     * Issue 15's JSON: {"experiments": [{"name": "passkey", "rows": [...]}]}, one row per model, length and depth;
+     * "accuracy" is the per-digit accuracy, "exact" the whole-passkey rate, both fractions in [0, 1].
+     */
+    public void writeJson(Path file, List<Result> results) throws IOException {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (Result r : results) {
+            for (int li = 0; li < r.lengths().length; li++) {
+                for (int di = 0; di < DEPTHS.length; di++) {
+                    Map<String, Object> row = new LinkedHashMap<>();
+                    row.put("model", r.model());
+                    row.put("strategy", r.strategy());
+                    row.put("tokens", r.lengths()[li]);
+                    row.put("train_tokens", r.trainTokens());
+                    row.put("depth", DEPTHS[di]);
+                    row.put("accuracy", r.digitAccuracy()[li][di]);
+                    row.put("exact", r.exact()[li][di]);
+                    row.put("trials", trials);
+                    row.put("tokens_per_second", Math.round(r.tokensPerSecond()[li]));
+                    row.put("state_bytes", r.stateBytes()[li]);
+                    rows.add(row);
+                }
+            }
+        }
+        Map<String, Object> experiment = new LinkedHashMap<>();
+        experiment.put("name", "passkey");
+        experiment.put("digits", digits);
+        experiment.put("trials", trials);
+        experiment.put("seed", seed);
+        experiment.put("rows", rows);
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
+        JSON.writeValue(file.toFile(), Map.of("experiments", List.of(experiment)));
     }
 
     static String human(int tokens) {

@@ -20,6 +20,15 @@ public final class PasskeyTask {
     private PasskeyTask() {
     }
 
+    /** Filler tokens in a sequence of {@code length}: the passkey block can follow 0..room of them. */
+    public static int room(int length, int digits) {
+        int room = length - 1 - (digits + 2) - (digits + 1);
+        if (room < 0) {
+            throw new IllegalArgumentException("length " + length + " is too short for a " + digits + "-digit passkey");
+        }
+        return room;
+    }
+
     /** A prompt (everything up to and including the question) and its passkey. */
     public record Sample(int[] prompt, int[] passkey) {
     }
@@ -29,13 +38,21 @@ public final class PasskeyTask {
      * {@code length - digits} tokens. {@code depth} in [0, 1] places the passkey block within the filler.
      */
     public static Sample sample(SplittableRandom random, int length, int digits, double depth) {
-        int keyBlock = digits + 2;
-        int askBlock = digits + 1;
-        int room = length - 1 - keyBlock - askBlock;
-        if (room < 0) {
-            throw new IllegalArgumentException("length " + length + " is too short for a " + digits + "-digit passkey");
+        if (!(depth >= 0 && depth <= 1)) {
+            throw new IllegalArgumentException("depth " + depth + ": must be in [0, 1]");
         }
-        int position = (int) Math.round(depth * room);
+        return sampleAt(random, length, digits, (int) Math.round(depth * room(length, digits)));
+    }
+
+    /**
+     * As {@link #sample}, with the passkey block after {@code position} filler tokens: {@code <passkey-is>} at
+     * index {@code 1 + position}; {@code position == room(length, digits)} puts it directly before the question.
+     */
+    public static Sample sampleAt(SplittableRandom random, int length, int digits, int position) {
+        int room = room(length, digits);
+        if (position < 0 || position > room) {
+            throw new IllegalArgumentException("position " + position + ": must be in [0, " + room + "] at length " + length);
+        }
         int[] passkey = new int[digits];
         for (int i = 0; i < digits; i++) {
             passkey[i] = random.nextInt(10);

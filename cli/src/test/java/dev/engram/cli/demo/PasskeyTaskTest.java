@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -54,6 +58,42 @@ class PasskeyTaskTest {
             start = ok ? offset : -1;
         }
         assertEquals(true, start >= 0, "filler is the repeating text from one offset: " + Arrays.toString(stream));
+    }
+
+    /** cli/src/test/resources/passkey-golden.json: written by passkey.golden_cases() (Python, emulating the JDK's
+     * SplittableRandom), checked there by tools/tests/test_passkey.py; here against the JDK and PasskeyTask. */
+    @Test
+    void theJavaAndPythonGeneratorsGiveTheSameSequencesForTheSameSeed() throws IOException {
+        JsonNode cases = new ObjectMapper().readTree(Path.of("src", "test", "resources", "passkey-golden.json").toFile());
+        assertEquals(8, cases.size());
+        for (JsonNode c : cases) {
+            int length = c.get("length").asInt();
+            int digits = c.get("digits").asInt();
+            PasskeyTask.Sample s = PasskeyTask.sample(new SplittableRandom(c.get("seed").asLong()), length, digits,
+                    c.get("depth").asDouble());
+            int[] ids = new int[length];
+            JsonNode expected = c.get("ids");
+            for (int i = 0; i < length; i++) {
+                ids[i] = expected.get(i).asInt();
+            }
+            String what = "seed " + c.get("seed") + " length " + length + " depth " + c.get("depth");
+            assertArrayEquals(Arrays.copyOf(ids, length - digits), s.prompt(), what + ": prompt");
+            assertArrayEquals(Arrays.copyOfRange(ids, length - digits, length), s.passkey(), what + ": passkey");
+            assertEquals(PasskeyTask.KEY, s.prompt()[c.get("keyPosition").asInt()], what);
+        }
+    }
+
+    @Test
+    void sampleAtPutsTheBlockAfterThatManyFillerTokens() {
+        int room = PasskeyTask.room(512, 5);
+        assertEquals(512 - 1 - 7 - 6, room);
+        int[] p = PasskeyTask.sampleAt(new SplittableRandom(4), 512, 5, room).prompt();
+        assertEquals(PasskeyTask.KEY, p[1 + room]);
+        assertEquals(PasskeyTask.DOT, p[p.length - 2], "depth 1: the block ends right before the question");
+        assertEquals(PasskeyTask.ASK, p[p.length - 1]);
+        assertArrayEquals(p, PasskeyTask.sample(new SplittableRandom(4), 512, 5, 1.0).prompt());
+        assertThrows(IllegalArgumentException.class, () -> PasskeyTask.sampleAt(new SplittableRandom(1), 512, 5, room + 1));
+        assertThrows(IllegalArgumentException.class, () -> PasskeyTask.sample(new SplittableRandom(1), 512, 5, 1.5));
     }
 
     @Test

@@ -1,0 +1,67 @@
+"""The passkey task's generators: train.py's depth-covering sampler and the Java twin's fixture."""
+import json
+import os
+
+import numpy as np
+
+from engram_model import passkey, train
+
+JDK_NEXT_INT_SEED0 = 821115357  # jshell: new java.util.SplittableRandom(0).nextInt()
+JDK_NEXT_INT10_SEED0 = 8  # new java.util.SplittableRandom(0).nextInt(10)
+FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "cli", "src", "test", "resources", "passkey-golden.json")
+
+
+def key_positions(ids):
+    return [int(np.flatnonzero(row == passkey.KEY)[0]) for row in ids]
+
+
+def test_last_segment_placements_lie_in_the_question_segment_and_reach_the_question():
+    rng = np.random.default_rng(5)
+    for length in [64, 96, 512, 1000]:
+        ids, mask, keys = train.training_batch(rng, 400, length, 5, 32, boundary=0.0, last_segment=1.0)
+        ks = key_positions(ids)
+        direct = length - 7 - 6  # <passkey-is> d1..d5 . then directly <what-is-the-passkey>
+        first = (length - 6) // 32 * 32  # the question's segment starts here
+        if first > direct:  # no room for the block inside the question's segment: directly before it
+            assert set(ks) == {direct}
+            continue
+        assert min(ks) >= first and max(ks) == direct
+        # every position of the segment that fits the block is drawn, depth 1 for about 1/4 + 3/4 / positions
+        assert set(ks) == set(range(first, direct + 1))
+        share = ks.count(direct) / len(ks)
+        expected = 0.25 + 0.75 / (direct + 1 - first)
+        assert abs(share - expected) < 0.08, (length, share, expected)
+        for row, key, k in zip(ids, keys, ks):
+            assert list(row[k + 1:k + 6]) == list(key) and row[k + 6] == passkey.DOT
+            assert list(row[-5:]) == list(key) and row[-6] == passkey.ASK
+        assert mask[:, -5:].all() and not mask[:, :-5].any()
+    # depth 1 has no filler between the block and the question
+    ids, _, _ = train.training_batch(np.random.default_rng(0), 64, 64, 5, 32, last_segment=1.0)
+    assert any(list(r[-13:-11]) == [passkey.KEY, r[-5]] and r[-7] == passkey.DOT for r in ids)
+
+
+def test_mixed_placements_keep_their_shares_and_zero_fractions_are_the_old_stream():
+    rng = np.random.default_rng(0)
+    length = 16 * 32
+    ids, _, _ = train.training_batch(rng, 2000, length, 5, 32, boundary=0.3, last_segment=0.25)
+    ks = np.array(key_positions(ids))
+    in_last = (ks >= length - 32).mean()
+    # uniform placement lands in the last segment with probability 20/499; boundary placements too
+    uniform_last = 20 / 499
+    assert abs(in_last - (0.25 + 0.45 * uniform_last + 0.3 * 7 / (15 * 7))) < 0.03, in_last
+    crossing = ((ks % 32) + 7 > 32).mean()  # the block ends at or after a segment's last token
+    assert crossing > 0.3
+    a = train.training_batch(np.random.default_rng(3), 8, 256, 5, 32)
+    b = passkey.batch(np.random.default_rng(3), 8, 256, 5)
+    assert all((x == y).all() for x, y in zip(a, b))
+
+
+def test_java_splittable_random_matches_known_java_values():
+    # values of the JDK's new SplittableRandom(0): nextInt() and nextInt(10) (jshell, Java 21)
+    assert passkey.JavaSplittableRandom(0).next_int() == JDK_NEXT_INT_SEED0
+    assert passkey.JavaSplittableRandom(0).next_bounded(10) == JDK_NEXT_INT10_SEED0
+    # the Java PasskeyTaskTest checks this fixture against the JDK's SplittableRandom and PasskeyTask;
+    # here it is checked against passkey.sample with the emulated stream
+    with open(FIXTURE) as f:
+        fixture = json.load(f)
+    assert fixture == passkey.golden_cases()
