@@ -24,10 +24,10 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
-        description = {"Perplexity of a text under a model, scored segment by segment as the memory sees it: every token",
-                "after the first is predicted from all before it (through the window and the memory), and the mean",
-                "negative log-likelihood over the first N tokens is reported for each --lengths N, per strategy.",
-                "Perplexity = exp(mean NLL), bits per token = mean NLL / ln 2."})
+        description = "Perplexity of a text under a model, scored segment by segment as the memory sees it: every token"
+                + " after the first is predicted from all before it (through the window and the memory), and the mean"
+                + " negative log-likelihood over the first N tokens is reported for each --lengths N, per strategy."
+                + " Perplexity = exp(mean NLL), bits per token = mean NLL / ln 2.")
 final class EvalCommand implements Callable<Integer> {
     /** The name of the row scored with the package's own configuration (or --config / --memory). */
     static final String AS_CONFIGURED = "as-configured";

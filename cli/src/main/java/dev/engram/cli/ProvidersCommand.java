@@ -20,9 +20,10 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
 @Command(name = "providers", mixinStandardHelpOptions = true,
-        description = {"List the attention and memory providers on the class path: where each comes from (jar, version),",
-                "its configuration keys with defaults, its capabilities and weights (with default config), and any plugin",
-                "that failed to load, with the reason. Plugins reach ./engram through ENGRAM_PLUGINS (a folder of jars or a jar)."})
+        description = "List the attention and memory providers on the class path: where each comes from (jar, version),"
+                + " its configuration keys with defaults, its capabilities and weights (with default config), and any plugin"
+                + " that failed to load, with the reason. Plugins reach ./engram through ENGRAM_PLUGINS (folders of jars"
+                + " or classes, or jars).")
 final class ProvidersCommand implements Runnable {
     /** The shape the weight list is shown for: weight shapes depend on the layer. */
     static final LayerSpec EXAMPLE_LAYER = new LayerSpec(4, 4, 16, 16, 64);

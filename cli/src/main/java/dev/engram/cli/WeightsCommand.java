@@ -35,10 +35,10 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "weights", mixinStandardHelpOptions = true,
-        description = {"Add a provider's initial weights to a model package, so that a config can give the package that"
+        description = "Add a provider's initial weights to a model package, so that a config can give the package that"
                 + " memory (or attention): every weight the provider declares for the package's layer shape, named"
                 + " layers.{i}.{provider}.{weight} in the package's safetensors file. Weights already there are kept"
-                + " (a different shape is an error); the file is replaced in one step."})
+                + " (a different shape is an error); the file is replaced in one step.")
 final class WeightsCommand implements Callable<Integer> {
     private static final Pattern RANGE = Pattern.compile("(\\d+)(?:-(\\d+))?");
 
