@@ -61,6 +61,22 @@ final class CachedAttention implements Attention {
     private final float[] slopes;
     /** -1 for an unbounded (full) cache, else the number of tokens kept before a segment. */
     private final int window;
+    /**
+     * {@code window} only: the first {@code sinks} tokens of the sequence stay in the cache for good (StreamingLLM's
+     * attention sinks), in slots [0, sinkCount), beside the {@code window} tokens that follow them.
+     */
+    private final int sinks;
+    /** Sink tokens captured so far (min(sinks, tokens seen)). */
+    private int sinkCount;
+    /** sinkRaw[g][j * keyDim + d]: sink j's key before rotary encoding, re-rotated when the sinks move (below). */
+    private final float[][] sinkRaw;
+    /**
+     * The position the sinks are placed at: StreamingLLM gives relative positions by place in the cache, so the sinks
+     * sit directly before the oldest other token the next segment sees (positions vs .. vs + sinkCount - 1); keys are
+     * cached rotated, so the sinks' keys are rotated again from {@link #sinkRaw} whenever this moves.
+     */
+    private long sinkStart;
+    private final Rope sinkRope;
 
     /** keys[g][d][t]: dimension d of cached token t's (rotated) key, kv head g. */
     private float[][][] keys;
@@ -86,7 +102,7 @@ final class CachedAttention implements Attention {
 
     CachedAttention(LayerContext context, int stateVersion, PositionalEncoding positional, double ropeTheta,
                     dev.engram.baselines.position.RopeScaling ropeScaling, int window) {
-        this(context, stateVersion, positional, ropeTheta, ropeScaling, window, false);
+        this(context, stateVersion, positional, ropeTheta, ropeScaling, window, false, 0);
     }
 
     /**
@@ -94,7 +110,7 @@ final class CachedAttention implements Attention {
      *                p - window < j <= p, Mistral's sliding window) instead of the segment plus {@code window} tokens
      */
     CachedAttention(LayerContext context, int stateVersion, PositionalEncoding positional, double ropeTheta,
-                    dev.engram.baselines.position.RopeScaling ropeScaling, int window, boolean sliding) {
+                    dev.engram.baselines.position.RopeScaling ropeScaling, int window, boolean sliding, int sinks) {
         this.context = context;
         this.spec = context.spec();
         this.stateVersion = stateVersion;
@@ -110,6 +126,9 @@ final class CachedAttention implements Attention {
         this.slopes = positional == PositionalEncoding.ALIBI ? Alibi.slopes(heads) : null;
         this.window = window;
         this.slidingWindow = sliding ? window : 0;
+        this.sinks = window >= 0 ? sinks : 0;
+        this.sinkRaw = new float[kvHeads][this.sinks * keyDim];
+        this.sinkRope = positional == PositionalEncoding.ROPE && this.sinks > 0 ? new Rope(keyDim, ropeTheta, ropeScaling) : null;
         this.maxTokens = (Integer.MAX_VALUE - 16) / Math.max(keyDim, valueDim);
         if (window > maxTokens - INITIAL_TOKENS) {
             throw InvalidInputException.outOfRange("window", window, "<= " + (maxTokens - INITIAL_TOKENS)
@@ -123,7 +142,7 @@ final class CachedAttention implements Attention {
     }
 
     private int initialCapacity() {
-        return window < 0 ? INITIAL_TOKENS : window + INITIAL_TOKENS;
+        return window < 0 ? INITIAL_TOKENS : window + sinks + INITIAL_TOKENS;
     }
 
     private void allocate(int tokens) {
@@ -167,21 +186,56 @@ final class CachedAttention implements Attention {
         // Validate everything before touching any state: a bad segment leaves the cache as it was.
         int n = stage(segment, 0);
         length += n;
-        if (window >= 0 && length > window) {
-            int drop = length - window;
+        long next = segment.startPosition() + n;
+        if (sinks > 0) {
+            sinkCount = (int) Math.min(sinks, Math.max(sinkCount, next)); // positions start at 0: the first tokens
+        }
+        int fixed = sinkCount; // slots [0, fixed) hold the sinks and are never evicted
+        if (window >= 0 && length - fixed > window) {
+            int drop = length - fixed - window;
             for (int g = 0; g < kvHeads; g++) {
                 for (int d = 0; d < keyDim; d++) {
-                    System.arraycopy(keys[g][d], drop, keys[g][d], 0, window);
+                    System.arraycopy(keys[g][d], fixed + drop, keys[g][d], fixed, window);
                 }
                 float[][] vg = values[g];
-                System.arraycopy(vg, 0, valueSpare, 0, drop);
-                System.arraycopy(vg, drop, vg, 0, window);
-                System.arraycopy(valueSpare, 0, vg, window, drop);
+                System.arraycopy(vg, fixed, valueSpare, 0, drop);
+                System.arraycopy(vg, fixed + drop, vg, fixed, window);
+                System.arraycopy(valueSpare, 0, vg, fixed + window, drop);
             }
-            System.arraycopy(positions, drop, positions, 0, window);
-            length = window;
+            System.arraycopy(positions, fixed + drop, positions, fixed, window);
+            length = fixed + window;
+        }
+        if (sinkCount > 0) {
+            placeSinks(length > sinkCount ? positions[sinkCount] : next);
         }
         return outputView;
+    }
+
+    /**
+     * Puts the sinks directly before position {@code oldest} (the oldest other token the next segment sees): their
+     * positions become oldest - sinkCount .. oldest - 1 and, under RoPE, their keys are rotated there from the raw
+     * ones. While no token has been evicted between them and the window this is where they were written (no change).
+     */
+    private void placeSinks(long oldest) {
+        long start = oldest - sinkCount;
+        if (start == sinkStart) {
+            return;
+        }
+        for (int j = 0; j < sinkCount; j++) {
+            positions[j] = start + j;
+        }
+        if (sinkRope != null) {
+            float[] rotated = new float[sinkCount * keyDim]; // once per segment at most, and only for a moved window
+            for (int g = 0; g < kvHeads; g++) {
+                sinkRope.rotate(sinkRaw[g], 0, rotated, 0, start, sinkCount);
+                for (int j = 0; j < sinkCount; j++) {
+                    for (int d = 0; d < keyDim; d++) {
+                        keys[g][d][j] = rotated[j * keyDim + d];
+                    }
+                }
+            }
+        }
+        sinkStart = start;
     }
 
     /**
@@ -233,6 +287,14 @@ final class CachedAttention implements Attention {
         Tensor v = call.v;
         int kSrc = k.offset() + g * n * keyDim;
         float[] ka = k.array();
+        // sink tokens not captured yet: their raw keys, for rotating them again when they move (slots past
+        // sinkCount are scratch until attend commits, so attendRows changes no state here either)
+        for (int i = 0; i < n && call.start + i < sinks; i++) {
+            int j = (int) (call.start + i);
+            if (j >= sinkCount) {
+                System.arraycopy(ka, kSrc + i * keyDim, sinkRaw[g], j * keyDim, keyDim);
+            }
+        }
         if (rope != null) {
             float[] rotated = scratch.rotatedKeys(n * keyDim);
             rope.rotate(ka, kSrc, rotated, 0, call.start, n);
@@ -338,6 +400,8 @@ final class CachedAttention implements Attention {
             allocate(initialCapacity());
         }
         length = 0;
+        sinkCount = 0;
+        sinkStart = 0;
     }
 
     /**
@@ -367,6 +431,12 @@ final class CachedAttention implements Attention {
                 }
                 w.name("values[" + g + "]").writeFloats(flat, 0, length * valueDim);
             }
+            if (sinks > 0) { // only with sinks, so a window without them keeps its payload of before
+                w.name("sinkCount").writeInt(sinkCount);
+                for (int g = 0; g < kvHeads; g++) {
+                    w.name("sinkKeys[" + g + "]").writeFloats(sinkRaw[g], 0, sinkCount * keyDim);
+                }
+            }
         });
     }
 
@@ -393,7 +463,7 @@ final class CachedAttention implements Attention {
             throw new SnapshotException("snapshot.window is " + describeWindow(savedWindow) + "; this attention's is "
                     + describeWindow(window));
         }
-        long[] savedPositions = r.readLongsUpTo("positions", window >= 0 ? window : maxTokens);
+        long[] savedPositions = r.readLongsUpTo("positions", window >= 0 ? window + sinks : maxTokens);
         int tokens = savedPositions.length;
         for (int t = 0; t < tokens; t++) {
             if (savedPositions[t] < 0) {
@@ -406,7 +476,24 @@ final class CachedAttention implements Attention {
             k[g] = requireFinite(r.readFloats("keys[" + g + "]", tokens * keyDim), "keys[" + g + "]");
             v[g] = requireFinite(r.readFloats("values[" + g + "]", tokens * valueDim), "values[" + g + "]");
         }
+        int savedSinks = 0;
+        float[][] raw = new float[kvHeads][];
+        if (sinks > 0) {
+            savedSinks = r.readInt();
+            if (savedSinks < 0 || savedSinks > Math.min(sinks, tokens)) {
+                throw new SnapshotException("snapshot.sinkCount is " + savedSinks + "; valid: [0, " + Math.min(sinks, tokens) + "]");
+            }
+            for (int g = 0; g < kvHeads; g++) {
+                raw[g] = requireFinite(r.readFloats("sinkKeys[" + g + "]", savedSinks * keyDim), "sinkKeys[" + g + "]");
+            }
+        }
+        int restoredSinks = savedSinks;
         return () -> {
+            sinkCount = restoredSinks;
+            sinkStart = restoredSinks > 0 ? savedPositions[0] : 0;
+            for (int g = 0; g < kvHeads && restoredSinks > 0; g++) {
+                System.arraycopy(raw[g], 0, sinkRaw[g], 0, restoredSinks * keyDim);
+            }
             if (tokens > capacity) {
                 ensureCapacity(tokens);
             }
@@ -442,8 +529,10 @@ final class CachedAttention implements Attention {
      */
     @Override
     public long stateBytes() {
-        long tokens = window >= 0 ? window : length;
-        return tokens * (kvHeads * (long) (keyDim + valueDim) * Float.BYTES + Long.BYTES);
+        long tokens = window >= 0 ? window + sinks : length;
+        return tokens * (kvHeads * (long) (keyDim + valueDim) * Float.BYTES + Long.BYTES)
+                + (long) sinks * kvHeads * keyDim * Float.BYTES; // the sinks' raw keys
+
     }
 
     /** Tokens cached now (for tests and diagnostics). */

@@ -33,8 +33,13 @@ public final class WindowAttentionProvider implements AttentionProvider {
             "true: each token sees exactly the window keys ending at itself (Mistral's sliding window; window >= 1) instead of"
                     + " its segment plus the window tokens before it");
 
+    public static final ConfigKey<Integer> SINKS = ConfigKey.ofInt("sinks", 0,
+            "the first N tokens stay in the cache for good beside the window (StreamingLLM's attention sinks), placed"
+                    + " directly before the window's oldest token")
+            .check(v -> v >= 0 && v <= MAX_WINDOW, "an integer in [0, " + MAX_WINDOW + "]");
+
     private static final ConfigSchema SCHEMA = ConfigSchema.of(java.util.stream.Stream.concat(
-            java.util.stream.Stream.of(WINDOW, SLIDING), FullAttentionProvider.ROPE_KEYS.stream()).toArray(ConfigKey<?>[]::new));
+            java.util.stream.Stream.of(WINDOW, SLIDING, SINKS), FullAttentionProvider.ROPE_KEYS.stream()).toArray(ConfigKey<?>[]::new));
 
     @Override
     public String name() {
@@ -77,10 +82,14 @@ public final class WindowAttentionProvider implements AttentionProvider {
         Positional.check(context.spec(), config);
         checkSliding(config);
         return new CachedAttention(context, stateVersion(), config.get(POSITIONAL), config.get(ROPE_THETA),
-                Positional.scaling(config), config.get(WINDOW), config.get(SLIDING));
+                Positional.scaling(config), config.get(WINDOW), config.get(SLIDING), config.get(SINKS));
     }
 
     private static void checkSliding(ProviderConfig config) {
+        if (config.get(SLIDING) && config.get(SINKS) > 0) {
+            throw new dev.engram.api.ConfigException("sinks", List.of("'sinks' is " + config.get(SINKS)
+                    + " with sliding: true; valid: 0 (sinks keep a window's first tokens; a sliding window has none)"));
+        }
         if (config.get(SLIDING) && config.get(WINDOW) < 1) {
             throw new dev.engram.api.ConfigException("window", List.of("'window' is " + config.get(WINDOW)
                     + " with sliding: true; valid: an integer >= 1 (the keys each token sees, itself included)"));
