@@ -82,6 +82,7 @@ final class GenerateCommand implements Callable<Integer> {
                 }
             }
             Set<Integer> stopSet = new LinkedHashSet<>(stopTokens);
+            engine.requireRoom(sequence.position(), (long) prompt.length + maxTokens, "--max-tokens");
             GenerationParams params = new GenerationParams(maxTokens, temperature, topK, topP, seed, stopSet);
             Tokenizer tokenizer = engine.tokenizer();
             Tokenizer.StreamDecoder decoder = tokenizer.streamDecoder();

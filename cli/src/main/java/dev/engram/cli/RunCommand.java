@@ -63,6 +63,7 @@ final class RunCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         UserFiles.input("--resume", resume);
         UserFiles.output("--save", save); // before the work, not after the whole input was ingested
+        UserFiles.output("--logits-out", logitsOut);
         try (Engine engine = options.load()) {
             engine.warnings().forEach(w -> err.println("warning: " + w));
             ModelSequence sequence = engine.newSequence();

@@ -42,6 +42,10 @@ final class TokenizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        UserFiles.output("--ids-out", out); // before any file is tokenized
+        for (Path input : inputs) {
+            UserFiles.input("--input", input);
+        }
         List<String> problems = new ArrayList<>();
         List<String> warnings = new ArrayList<>();
         ModelPackage pkg = ModelPackage.read(model, problems);

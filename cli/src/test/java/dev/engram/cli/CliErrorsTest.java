@@ -52,6 +52,8 @@ class CliErrorsTest {
         assertFalse(toDir.out().contains("ingested"), toDir.all());
         CliRun toProc = fails(run("--tokens", "1,2", "--save", "/proc/x.bin"), "--save", "/proc/x.bin", "cannot be written");
         assertFalse(toProc.out().contains("ingested"), toProc.all());
+        CliRun logits = fails(run("--tokens", "1,2", "--logits-out", "/proc/l.npy"), "--logits-out", "cannot be written");
+        assertFalse(logits.out().contains("ingested"), logits.all());
         fails(run("--input", dir.resolve("missing.txt").toString()), "--input", "does not exist");
         fails(run("--token-file", dir.toString()), "--token-file", "is a directory");
         Path junk = Files.writeString(dir.resolve("junk.snap"), "not a snapshot");

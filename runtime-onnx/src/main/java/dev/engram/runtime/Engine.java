@@ -177,6 +177,18 @@ public final class Engine implements AutoCloseable {
         this.listener = listener == null ? (s, t, n) -> { } : listener;
     }
 
+    /**
+     * Refuses, before any work, a request that would run past the model's last learned position (GPT-2-style learned
+     * positions; nothing to check otherwise): {@code tokens} fed after {@code position}, naming {@code field}.
+     */
+    public void requireRoom(long position, long tokens, String field) {
+        if (maxPositions > 0 && position + tokens > maxPositions) {
+            throw new InvalidInputException(field, "would take the sequence to position " + (position + tokens - 1)
+                    + ", past the model's last learned position " + (maxPositions - 1) + " (it has "
+                    + Math.max(0, maxPositions - position) + " positions left after " + position + " tokens)");
+        }
+    }
+
     /** A new empty sequence with the configured attention and memory on every layer. */
     public ModelSequence newSequence() {
         return new ModelSequence(this, factory.newSequence(), segmentLength);

@@ -14,6 +14,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import dev.engram.runtime.model.ModelPackage;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -103,6 +105,12 @@ class PackageValidationTest {
         Files.writeString(manifest, json.replace("\"head.onnx\"", "\"../../../../etc/passwd\""));
         assertEquals(List.of("engram.json: 'files.head' is '../../../../etc/passwd'; valid: a path inside the package directory"),
                 problems(pkg));
+        // the chat template's file too: refused before anything (tokenizer, graphs) is opened
+        Files.writeString(manifest, json.replace("\"weights\": \"memory.safetensors\",",
+                "\"weights\": \"memory.safetensors\", \"tokenizerConfig\": \"../tokenizer.json\","));
+        List<String> p = new ArrayList<>();
+        ModelPackage read = ModelPackage.read(pkg, p);
+        assertTrue(read == null || read.refusedPaths(), "a tokenizerConfig outside the package stops the load: " + p);
     }
 
     @Test

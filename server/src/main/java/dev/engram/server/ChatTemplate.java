@@ -103,7 +103,8 @@ final class ChatTemplate {
         }
         for (TemplateError e : r.getErrors()) {
             if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
-                throw ApiError.invalid("messages", "the model's chat template (tokenizer_config.json) failed: " + e.getMessage()
+                // the package's fault, not the request's (a refusal by raise_exception is the 400 above)
+                throw ApiError.internal("the model's chat template (tokenizer_config.json) failed: " + e.getMessage()
                         + (e.getLineno() > 0 ? " (line " + e.getLineno() + ")" : ""));
             }
         }

@@ -549,7 +549,7 @@ public final class Server implements AutoCloseable {
         m.put("resident", s.resident);
         m.put("damaged", s.damage != null);
         if (s.damage != null) {
-            m.put("damage", "its file " + s.damage + "; restore it from a backup or delete the session");
+            m.put("damage", "its file " + s.damage + "; delete the session, or restore its file from a backup and restart the server (the check is made once)");
         }
         m.put("created", s.createdEpochSeconds);
         m.put("last_used", s.lastUsedMillis / 1000);
@@ -801,6 +801,8 @@ public final class Server implements AutoCloseable {
         Requests.Completion r = Requests.completion(body, chat, modelName, defaultWorker.tokenizer, defaultWorker.engine.vocabSize(),
                 options, defaultWorker.chatTemplate);
         Session s = r.session() == null ? null : session(r.session(), owner, "session");
+        (s == null ? defaultWorker : worker(s.strategy)).engine.requireRoom(s == null ? 0 : s.tokens,
+                (long) r.prompt().length + r.maxTokens(), chat && body.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens");
         ensureAccepting();
         Generation.Cancel cancel = new Generation.Cancel(options.requestTimeout().toMillis());
         ex.request.addFailureListener(t -> cancel.clientGone.set(true));

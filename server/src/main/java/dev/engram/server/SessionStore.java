@@ -322,7 +322,7 @@ final class SessionStore {
      */
     static ApiError damaged(Session s) {
         return new ApiError(500, "server_error", "session", "session_damaged", "session '" + s.id + "' is damaged on disk (its file "
-                + s.damage + "); no other session is affected: restore its file from a backup or delete the session", null);
+                + s.damage + "); no other session is affected: delete the session, or restore its file from a backup and restart the server", null);
     }
 
     long damagedCount() {

@@ -61,6 +61,7 @@ public final class ModelPackage {
             names.add(nullToEmpty(l.post()));
         });
         f.tokenizer().ifPresent(names::add);
+        f.tokenizerConfig().ifPresent(names::add);
         if (f.weights() != null) {
             names.add(f.weights());
         }
