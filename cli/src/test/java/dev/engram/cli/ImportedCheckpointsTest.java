@@ -136,6 +136,19 @@ class ImportedCheckpointsTest {
      * A memory added on import contributes nothing until trained: every logit of the package with the memory equals
      * the plain import's bit for bit, over 26 tokens (3 complete segments of 8, so the memory is written and read).
      */
+    /** GPT-2's learned positions end at n_positions (64 here): a generation that would pass them is refused up front. */
+    @Test
+    void generatingPastTheLastLearnedPositionIsRefusedBeforeAnyWork() {
+        assumePython();
+        String pkg = dir.resolve("gpt2").toString();
+        CliRun ok = CliRun.of("generate", "--model", pkg, "--tokens", "1,2,3", "--max-tokens", "61", "--ids");
+        assertEquals(0, ok.exit(), ok.all());
+        CliRun past = CliRun.of("generate", "--model", pkg, "--tokens", "1,2,3", "--max-tokens", "62", "--ids");
+        assertEquals(2, past.exit(), past.all());
+        assertTrue(past.err().contains("--max-tokens") && past.err().contains("last learned position 63"), past.all());
+        assertEquals("", past.out().strip(), "nothing was generated: " + past.all());
+    }
+
     @Test
     void aMemoryAddedOnImportLeavesTheOutputsUnchanged() throws IOException {
         assumePython();
