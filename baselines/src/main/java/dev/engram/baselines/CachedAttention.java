@@ -77,6 +77,7 @@ final class CachedAttention implements Attention {
      */
     private long sinkStart;
     private final Rope sinkRope;
+    private final float[] sinkRotated;
 
     /** keys[g][d][t]: dimension d of cached token t's (rotated) key, kv head g. */
     private float[][][] keys;
@@ -129,6 +130,7 @@ final class CachedAttention implements Attention {
         this.sinks = window >= 0 ? sinks : 0;
         this.sinkRaw = new float[kvHeads][this.sinks * keyDim];
         this.sinkRope = positional == PositionalEncoding.ROPE && this.sinks > 0 ? new Rope(keyDim, ropeTheta, ropeScaling) : null;
+        this.sinkRotated = new float[this.sinks * keyDim];
         this.maxTokens = (Integer.MAX_VALUE - 16) / Math.max(keyDim, valueDim);
         if (window > maxTokens - INITIAL_TOKENS) {
             throw InvalidInputException.outOfRange("window", window, "<= " + (maxTokens - INITIAL_TOKENS)
@@ -225,7 +227,7 @@ final class CachedAttention implements Attention {
             positions[j] = start + j;
         }
         if (sinkRope != null) {
-            float[] rotated = new float[sinkCount * keyDim]; // once per segment at most, and only for a moved window
+            float[] rotated = sinkRotated; // sized for all sinks once; reused every time the window moves
             for (int g = 0; g < kvHeads; g++) {
                 sinkRope.rotate(sinkRaw[g], 0, rotated, 0, start, sinkCount);
                 for (int j = 0; j < sinkCount; j++) {

@@ -109,14 +109,13 @@ class AttentionSinksTest {
         return r;
     }
 
+    /** Rotate-half RoPE at {@code position}, theta 10000: the plain reference's ({@link ReferenceAttention#rope}). */
     private static double[] rotate(float[] x, long position) {
-        double[] y = new double[8];
-        for (int i = 0; i < 4; i++) {
-            double a = position * Math.pow(10000.0, -2.0 * i / 8);
-            y[i] = x[i] * Math.cos(a) - x[i + 4] * Math.sin(a);
-            y[i + 4] = x[i + 4] * Math.cos(a) + x[i] * Math.sin(a);
+        double[] d = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            d[i] = x[i];
         }
-        return y;
+        return ReferenceAttention.rope(d, Math.toIntExact(position), 10000.0);
     }
 
     @Test
