@@ -90,7 +90,9 @@ def make_memory(spec, cfg):
                                      widths=tuple(spec.pop("widths", (0.005, 0.01))), lam=float(spec.pop("lambda", 0.5)),
                                      tau=float(spec.pop("tau", 0.5)), samples=int(spec.pop("samples", 512)),
                                      sigma_min2=float(spec.pop("sigmaMin2", 1e-4)),
-                                     reset_every=int(spec.pop("resetEvery", 0)), input_gate=spec.pop("inputGate", None))
+                                     reset_every=int(spec.pop("resetEvery", 0)), input_gate=spec.pop("inputGate", None),
+                                     sticky=bool(spec.pop("sticky", False)), bins=int(spec.pop("bins", 128)),
+                                     seed=int(spec.pop("seed", 0)))
     else:
         raise ValueError(f"unknown memory provider '{p}'")
     if spec:

@@ -11,6 +11,7 @@ Shapes: q [B, H, N, dk], k [B, G, N, dk], v [B, G, N, dv] (lsh attention: v [B, 
 """
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -336,19 +337,24 @@ class LshKnnMemory(nn.Module):
 
 
 class ContinuousMemory(nn.Module):
-    """∞-former continuous memory, SCHEMES.md section 2 (non-sticky; optional conv input gate, resetEvery).
-    State: (B [B, basis, e] or None when empty, tokens written since the last reset). Keeps the graph:
+    """∞-former continuous memory, SCHEMES.md section 2 (optional sticky memories, conv input gate, resetEvery).
+    State: (B [B, basis, e] or None when empty, tokens written since the last reset, sticky draws taken from
+    the seeded stream). Keeps the graph (not through the sticky sample points, which are discrete draws):
     the ridge solve is a fixed matrix per position set (built in double, rounded to float32)."""
     readout = "model"
 
     def __init__(self, heads, dk, dv, model_dim, basis=512, widths=(0.005, 0.01), lam=0.5, tau=0.5,
-                 samples=512, sigma_min2=1e-4, reset_every=0, input_gate=None):
+                 samples=512, sigma_min2=1e-4, reset_every=0, input_gate=None, sticky=False, bins=128, seed=0):
         super().__init__()
         nw = len(widths)
         assert basis % nw == 0
         self.heads, self.dk, self.dv, self.e = heads, dk, dv, model_dim
         self.basis, self.widths, self.lam, self.tau = basis, list(widths), lam, tau
         self.samples, self.sigma_min2, self.reset_every, self.input_gate = samples, sigma_min2, reset_every, input_gate
+        self.sticky, self.bins, self.seed = bool(sticky), int(bins), int(seed)
+        # sticky uniforms: None = torch.rand while training, the seeded Java stream (uniform_stream) in eval mode;
+        # a tensor [M] = these uniforms for every sticky write (tests against tools/engram_ref)
+        self.given_uniforms = None
         centres = torch.linspace(0, 1, basis // nw, dtype=torch.float64)
         # index j = W * c + w
         self.register_buffer("centres", centres.repeat_interleave(nw), persistent=False)
@@ -374,6 +380,8 @@ class ContinuousMemory(nn.Module):
             c["resetEvery"] = self.reset_every
         if self.input_gate:
             c["inputGate"] = self.input_gate
+        if self.sticky:
+            c.update({"sticky": True, "bins": self.bins, "seed": self.seed})
         return c
 
     def weights(self):
@@ -386,7 +394,8 @@ class ContinuousMemory(nn.Module):
         return w
 
     def init_state(self, batch):
-        return (None, 0)
+        # (B or None, tokens written since the last reset, sticky draws taken from the seeded stream)
+        return (None, 0, 0)
 
     def psi(self, t):
         """[basis, len(t)] Gaussian pdfs in double."""
@@ -417,8 +426,9 @@ class ContinuousMemory(nn.Module):
         return self._fits[key]
 
     def read(self, q, state, h=None):
-        coef, _ = state
+        coef = state[0]
         b, hh, n, _ = q.shape
+        self.last_mu = self.last_sigma2 = None
         if coef is None:
             return torch.zeros(b, n, self.e)
         kmat = torch.matmul(coef, self.proj_key.T).reshape(b, self.basis, hh, self.dk).transpose(1, 2)
@@ -437,7 +447,9 @@ class ContinuousMemory(nn.Module):
         return local
 
     def write(self, k, v, h, state):
-        coef, written = state
+        """The segment's write. Sticky: the sample points come from this segment's read (read() precedes write()
+        in with_memory, as in the Java memory, which remembers the read's float32 mu, sigma2 for its write)."""
+        coef, written, draws = state
         n = h.shape[1]
         x = h
         if self.input_gate == "conv":
@@ -448,6 +460,63 @@ class ContinuousMemory(nn.Module):
         if coef is None:
             coef = torch.matmul(self._fit_matrix("first", n), x)
         else:
-            old = torch.matmul(self._sample_matrix(), coef)  # [B, M, e]
+            if self.sticky:
+                uniforms, draws = self._uniforms(x.shape[0], draws)
+                old = torch.matmul(self.sticky_sample_matrix(self.last_mu.detach(), self.last_sigma2.detach(),
+                                                             uniforms), coef)  # [B, M, e]
+            else:
+                old = torch.matmul(self._sample_matrix(), coef)  # [B, M, e]
             coef = torch.matmul(self._fit_matrix("update", n), torch.cat([old, x], dim=1))
-        return coef, written + n
+        return coef, written + n, draws
+
+    def _uniforms(self, batch, draws):
+        """([B, M] double uniforms in [0, 1), draws taken after them)."""
+        m = self.samples
+        if self.given_uniforms is not None:
+            return self.given_uniforms.to(torch.float64).reshape(1, m).expand(batch, m), draws
+        if self.training:
+            return torch.rand(batch, m, dtype=torch.float64), draws
+        u = torch.from_numpy(uniform_stream(self.seed, draws, m))
+        return u.reshape(1, m).expand(batch, m), draws + m
+
+    def sticky_sample_matrix(self, mu, sigma2, uniforms):
+        """psi(s)^T [B, M, basis] at the sticky sample points s of SCHEMES.md section 2: D = bins equal bins on
+        [0, 1], p_j = sum over heads and queries of Phi((edge_{j+1} - mu)/sigma) - Phi((edge_j - mu)/sigma)
+        (mu, sigma2 [B, H, n] of this segment's read, taken as float32 like the Java memory's), M bins drawn by
+        inverse CDF (the first j whose cumulative p exceeds u; the last bin when rounding leaves the total
+        below u; all bins equally likely when p is all zero), s = the drawn bins' left edges, ascending."""
+        b = mu.shape[0]
+        d = self.bins
+        m = mu.to(torch.float32).to(torch.float64).reshape(b, -1, 1)
+        sd = torch.sqrt(sigma2.to(torch.float32).to(torch.float64)).reshape(b, -1, 1)
+        edges = torch.arange(d + 1, dtype=torch.float64) / d
+        cdf = torch.special.ndtr((edges[None, None, :] - m) / sd)  # [B, H*n, D + 1]
+        p = (cdf[..., 1:] - cdf[..., :-1]).sum(dim=1)  # [B, D]
+        total = p.sum(-1, keepdim=True)
+        p = torch.where(total > 0, p, torch.ones_like(p))
+        cum = torch.cumsum(p, dim=-1) / torch.where(total > 0, total, torch.full_like(total, float(d)))
+        idx = torch.searchsorted(cum.contiguous(), uniforms.contiguous(), right=True).clamp_max(d - 1)
+        return self._edge_table()[torch.sort(idx, dim=-1).values]  # [B, M, basis]
+
+    def _edge_table(self):
+        key = ("edges", self.bins)
+        if key not in self._fits:
+            e = torch.arange(self.bins, dtype=torch.float64) / self.bins
+            self._fits[key] = self.psi(e).T.to(torch.float32)  # [D, basis], psi at each bin's left edge
+        return self._fits[key]
+
+
+_GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+
+
+def uniform_stream(seed, start, count):
+    """Draws start..start+count-1 of the sticky uniform stream of `seed`: java.util.SplittableRandom(seed)'s
+    nextDouble() sequence (SplitMix64: mix64(seed + (k + 1) gamma) >>> 11, times 2^-53), as the Java memory's
+    UniformStream computes it. float64 numpy [count]."""
+    k = np.arange(start + 1, start + count + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed & 0xFFFFFFFFFFFFFFFF) + k * np.uint64(_GOLDEN_GAMMA)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53

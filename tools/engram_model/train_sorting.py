@@ -1,0 +1,224 @@
+"""Trains one tiny sorting-by-frequency model (the ∞-former paper's section 4.1 task, sorting.py) and exports
+it as a model package.
+
+    cd tools && python3 -m engram_model.train_sorting --strategy continuous --out ../models/sorting-continuous \\
+        --train-length 256 --minutes 40 --threads 1
+
+Strategies (2 layers, model dim 64, 4 heads of 16, segments of 32 tokens, vocabulary 22: the same dense size):
+    window      window attention over the segment and one segment back, no memory (the paper's
+                Transformer-XL baseline: sees the last 33-64 tokens)
+    continuous  window 0 (the segment only) + continuous memory with sticky memories (basis 64, samples 64,
+                64 bins, tau 0.75) in both layers
+    infini      window 0 + infini (delta rule) in both layers
+Training: input lengths L (multiples of the segment) drawn log-uniformly from --min-length..--train-length
+(L0); the loss is the cross-entropy of the 20 answer tokens given the true earlier ones (teacher forcing).
+Evaluation (evaluate()): greedy decoding, each answer position fed the model's own previous output, at
+L0, 2 L0, 4 L0 and 8 L0; per-position accuracy (the paper's metric) and the share of exact answers.
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import export, sorting
+from .model import EngramModel, ModelConfig
+from .train import param_groups
+
+STRATEGIES = ["window", "continuous", "infini"]
+
+
+def strategy_config(strategy, segment=32, layers=2, tau=0.75):
+    local0 = {"provider": "window", "window": 0, "positional": "rope", "ropeTheta": 10000.0}
+    if strategy == "infini":
+        att, mem = local0, {"provider": "infini", "update": "delta"}
+    elif strategy == "continuous":
+        att, mem = local0, {"provider": "continuous", "basis": 64, "widths": [0.01, 0.02], "lambda": 0.5,
+                            "tau": tau, "samples": 64, "sticky": True, "bins": 64, "seed": 0}
+    elif strategy == "window":
+        att, mem = dict(local0, window=segment), None
+    else:
+        raise ValueError(f"unknown strategy '{strategy}': valid {STRATEGIES}")
+    return ModelConfig(vocab=len(sorting.VOCAB), layers=layers, model_dim=64, heads=4, kv_heads=4, key_dim=16,
+                       value_dim=16, segment=segment, positional="rope", theta=10000.0,
+                       attention=[dict(att) for _ in range(layers)],
+                       memory=[dict(mem) if mem else None for _ in range(layers)])
+
+
+def answer_loss(model, ids, mask):
+    logits, _ = model(ids)
+    pred = logits[:, :-1][mask[:, 1:]]  # logits at t predict token t + 1
+    target = ids[:, 1:][mask[:, 1:]]
+    loss = F.cross_entropy(pred, target)
+    return loss, (pred.argmax(-1) == target).float().mean()
+
+
+@torch.no_grad()
+def greedy(model, prompt, steps=sorting.SYMBOLS):
+    """Greedy continuation [B, steps] of prompt [B, P], segment by segment as the Java runtime generates: the
+    segments before the one holding the prompt's last token are run once; the open segment is re-run with each
+    new token (causal, so its earlier outputs do not change) and committed to the state when it is full."""
+    seg = model.cfg.segment
+    b, p = prompt.shape
+    s0 = (p - 1) // seg * seg
+    states = model.init_state(b)
+    if s0 > 0:
+        _, states = model(prompt[:, :s0], states=states, start=0)
+    cur = prompt[:, s0:]
+    out = []
+    for _ in range(steps):
+        logits, _ = model.forward_segment(cur, s0, states)
+        nxt = logits[:, -1].argmax(-1)
+        out.append(nxt)
+        cur = torch.cat([cur, nxt[:, None]], dim=1)
+        if cur.shape[1] > seg:
+            _, states = model.forward_segment(cur[:, :seg], s0, states)
+            s0 += seg
+            cur = cur[:, seg:]
+    return torch.stack(out, dim=1)
+
+
+@torch.no_grad()
+def evaluate(model, rng, length, trials=64, batch=32):
+    """(per-position accuracy, exact-answer share) of greedy answers at ``length`` input symbols."""
+    was = model.training
+    model.eval()
+    hits, exact = 0, 0
+    for start in range(0, trials, batch):
+        n = min(batch, trials - start)
+        ids, _ = sorting.training_batch(rng, n, length)
+        ids = torch.from_numpy(ids)
+        pred = greedy(model, ids[:, :sorting.prompt_length(length)])
+        ok = pred == ids[:, -sorting.SYMBOLS:]
+        hits += int(ok.sum())
+        exact += int(ok.all(-1).sum())
+    model.train(was)
+    return hits / (trials * sorting.SYMBOLS), exact / trials
+
+
+def draw_length(rng, lo, hi, segment):
+    """A multiple of ``segment`` in [lo, hi], log-uniform."""
+    x = math.exp(rng.uniform(math.log(lo), math.log(hi + segment)))
+    return int(min(hi, max(lo, x // segment * segment)))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--strategy", required=True, choices=STRATEGIES)
+    ap.add_argument("--out", required=True, help="package directory to write")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--minutes", type=float, default=30.0, help="stop after this wall-clock time")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--segment", type=int, default=32)
+    ap.add_argument("--train-length", type=int, default=256, help="L0: the longest training input (symbols)")
+    ap.add_argument("--min-length", type=int, default=32, help="the shortest training input (symbols)")
+    ap.add_argument("--tau", type=float, default=0.75, help="continuous: the old signal's share of [0, 1]")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--eval-every", type=int, default=500, help="greedy eval at L0 every this many steps (0: off)")
+    ap.add_argument("--eval-mults", default="1,2,4,8", help="the final eval's lengths, multiples of L0")
+    ap.add_argument("--eval-trials", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--resume", help="continue from OUT.model.pt written by this script (same strategy config)")
+    args = ap.parse_args(argv)
+    if args.train_length % args.segment or args.min_length % args.segment:
+        ap.error(f"--train-length {args.train_length} and --min-length {args.min_length}: must be multiples of "
+                 f"--segment {args.segment} (the answer then lies in one segment)")
+    if not 0 < args.min_length <= args.train_length:
+        ap.error(f"--min-length {args.min_length}: must be in [1, --train-length {args.train_length}]")
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    cfg = strategy_config(args.strategy, args.segment, tau=args.tau)
+    model = EngramModel(cfg)
+    earlier = None
+    if args.resume:
+        ckpt = torch.load(args.resume, map_location="cpu")
+        if ckpt["config"] != cfg.to_dict():
+            raise SystemExit(f"--resume {args.resume}: its config differs from --strategy {args.strategy}'s")
+        model.load_state_dict(ckpt["state"])
+        log_path = args.resume[:-len(".model.pt")] + ".train_log.json"
+        if os.path.exists(log_path):
+            with open(log_path) as f:
+                earlier = json.load(f)["training"]
+    nparams = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
+
+    def lr_at(step):
+        if step < args.warmup:
+            return args.lr * (step + 1) / args.warmup
+        frac = (step - args.warmup) / max(1, args.steps - args.warmup)
+        return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+    base = os.path.normpath(args.out)
+    log, t0, ema, step = [], time.time(), None, 0
+    erng_seed = args.seed + 1000
+    print(f"{args.strategy}: {nparams} parameters, seed {args.seed}, L0 {args.train_length}", flush=True)
+    for step in range(args.steps):
+        if time.time() - t0 > args.minutes * 60:
+            print(f"time limit reached after {step} steps", flush=True)
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        length = draw_length(rng, args.min_length, args.train_length, args.segment)
+        ids, mask = sorting.training_batch(rng, args.batch, length)
+        loss, acc = answer_loss(model, torch.from_numpy(ids), torch.from_numpy(mask))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        if step % args.log_every == 0 or step == args.steps - 1:
+            entry = {"step": step, "loss": round(loss.item(), 4), "lossEma": round(ema, 4),
+                     "tokenAcc": round(acc.item(), 3), "length": length, "seconds": round(time.time() - t0, 1)}
+            if args.eval_every and step % args.eval_every == 0 and step > 0:
+                a, e = evaluate(model, np.random.default_rng(erng_seed), args.train_length, trials=32)
+                entry["greedyAcc"] = round(a, 3)
+                torch.save({"config": cfg.to_dict(), "state": model.state_dict()}, base + ".partial.model.pt")
+            log.append(entry)
+            print(json.dumps(entry), flush=True)
+    steps_done = step + 1 if step == args.steps - 1 else step
+
+    evals = {}
+    for mult in [int(x) for x in args.eval_mults.split(",")]:
+        length = args.train_length * mult
+        a, e = evaluate(model, np.random.default_rng(erng_seed + mult), length, trials=args.eval_trials)
+        evals[str(length)] = {"accuracy": round(a, 3), "exact": round(e, 3)}
+        print("eval", length, json.dumps(evals[str(length)]), flush=True)
+
+    training = {"task": "sorting", "strategy": args.strategy, "seed": args.seed, "steps": steps_done,
+                "finalLoss": round(ema, 4), "batch": args.batch, "lr": args.lr,
+                "lengths": [args.min_length, args.train_length], "trainTokens": sorting.sequence_length(
+                    args.train_length), "segmentLength": args.segment,
+                **({"tau": args.tau} if args.strategy == "continuous" else {}),
+                "minutes": round((time.time() - t0) / 60, 1), "seconds": round(time.time() - t0, 1),
+                "parameters": nparams, "eval": evals}
+    stages = [dict(training)]
+    if earlier is not None:
+        stages = earlier.get("stages", [dict((k, v) for k, v in earlier.items() if k != "stages")]) + stages
+        training["steps"] = sum(st["steps"] for st in stages)
+        training["seconds"] = round(sum(st["seconds"] for st in stages), 1)
+        training["minutes"] = round(training["seconds"] / 60, 1)
+    training["stages"] = stages
+    model = model.eval()
+    export.export_package(model, args.out, f"sorting-{args.strategy}", training=training,
+                          tokenizer=sorting.tokenizer_json())
+    torch.save({"config": cfg.to_dict(), "state": model.state_dict()}, base + ".model.pt")
+    with open(base + ".train_log.json", "w") as f:
+        json.dump({"training": training, "log": log}, f, indent=1)
+    if os.path.exists(base + ".partial.model.pt"):
+        os.remove(base + ".partial.model.pt")
+    print(f"wrote {args.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
