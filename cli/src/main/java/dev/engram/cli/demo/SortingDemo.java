@@ -1,0 +1,290 @@
+package dev.engram.cli.demo;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.engram.runtime.Engine;
+import dev.engram.runtime.EngineLoader;
+import dev.engram.runtime.GenerationParams;
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Font;
+import java.awt.FontMetrics;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.TreeSet;
+import javax.imageio.ImageIO;
+
+/**
+ * The ∞-former paper's sorting-by-frequency experiment (arXiv 2109.00301 section 4.1) with the bundled sorting
+ * models: for each model and input length (1, 2, 4 and 8 times the model's training length L0), draw sequences
+ * ({@link SortingTask}), let the model answer greedily (each answer position fed its own previous output) and count
+ * per-position accuracy (the paper's metric) and whole answers exactly right.
+ */
+public final class SortingDemo {
+    /** The input lengths, as multiples of the model's training length L0. */
+    public static final int[] MULTIPLES = {1, 2, 4, 8};
+    /** What the paper reports, stated beside the table. */
+    public static final String PAPER_SHAPE = "Paper (Fig. 2, lengths 4K-16K): Transformer-XL slightly ahead at the "
+            + "shortest length and falling sharply as the length grows; the ∞-former changes little.";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** One model's results per input length: per-position accuracy and exact-answer share (fractions 0..1). */
+    public record Result(String model, String strategy, int trainLength, int[] lengths, double[] accuracy,
+                         double[] exact) {
+    }
+
+    private final List<Path> models;
+    private final int[] lengths;
+    private final int trials;
+    private final long seed;
+    private final PrintWriter out;
+
+    /**
+     * @param lengths input lengths (symbols) to measure every model at; null: {@link #MULTIPLES} of each model's L0
+     */
+    public SortingDemo(List<Path> models, int[] lengths, int trials, long seed, PrintWriter out) {
+        if (trials < 1) {
+            throw new IllegalArgumentException("trials " + trials + ": must be >= 1");
+        }
+        if (lengths != null) {
+            for (int length : lengths) {
+                if (length < 1) {
+                    throw new IllegalArgumentException("length " + length + ": must be >= 1 symbol");
+                }
+            }
+        }
+        this.models = List.copyOf(models);
+        this.lengths = lengths == null ? null : lengths.clone();
+        this.trials = trials;
+        this.seed = seed;
+        this.out = out;
+    }
+
+    /** Whether the package at {@code dir} was trained on this task (its manifest's training.task is "sorting"). */
+    public static boolean isSortingModel(Path dir) throws IOException {
+        return "sorting".equals(JSON.readTree(dir.resolve("engram.json").toFile()).path("training").path("task").asText());
+    }
+
+    public List<Result> run() throws IOException {
+        List<Result> results = new ArrayList<>();
+        for (Path dir : models) {
+            int trainLength = trainLength(dir);
+            int[] chosen = lengths;
+            if (chosen == null) {
+                if (trainLength <= 0) {
+                    throw new IllegalArgumentException(dir + ": the manifest's training.lengths gives no training "
+                            + "length L0; pass the lengths to measure");
+                }
+                chosen = new int[MULTIPLES.length];
+                for (int i = 0; i < chosen.length; i++) {
+                    chosen[i] = MULTIPLES[i] * trainLength;
+                }
+            }
+            try (Engine engine = new EngineLoader().systemOverrides(false).load(dir)) {
+                if (engine.manifest().architecture().vocabSize() < SortingTask.BOS + 1) {
+                    throw new IllegalArgumentException(dir + ": vocabulary " + engine.manifest().architecture().vocabSize()
+                            + " is too small for the sorting task's " + (SortingTask.BOS + 1) + " ids");
+                }
+                double[] accuracy = new double[chosen.length];
+                double[] exact = new double[chosen.length];
+                for (int li = 0; li < chosen.length; li++) {
+                    int hits = 0;
+                    int whole = 0;
+                    for (int t = 0; t < trials; t++) {
+                        SortingTask.Sample s = SortingTask.sample(trialRandom(seed, chosen[li], t), chosen[li]);
+                        int[] answer = engine.generate(engine.newSequence(), s.prompt(),
+                                GenerationParams.greedy(SortingTask.SYMBOLS), id -> { });
+                        int right = 0;
+                        for (int i = 0; i < SortingTask.SYMBOLS; i++) {
+                            right += i < answer.length && answer[i] == s.answer()[i] ? 1 : 0;
+                        }
+                        hits += right;
+                        whole += right == SortingTask.SYMBOLS ? 1 : 0;
+                    }
+                    accuracy[li] = hits / (double) (trials * SortingTask.SYMBOLS);
+                    exact[li] = whole / (double) trials;
+                }
+                results.add(new Result(dir.getFileName().toString(), strategyOf(engine), trainLength, chosen, accuracy,
+                        exact));
+            }
+        }
+        return results;
+    }
+
+    /** The random stream of one trial: distinct for every (seed, length, trial) within the demo's ranges. */
+    static SplittableRandom trialRandom(long seed, int length, int trial) {
+        return new SplittableRandom((seed * 1_000_003L + length) * 1_000_033L + trial + 0x5047L);
+    }
+
+    /** L0: the longest training input (train_sorting.py's training.lengths [min, max], over all stages); 0 if absent. */
+    static int trainLength(Path dir) throws IOException {
+        JsonNode training = JSON.readTree(dir.resolve("engram.json").toFile()).path("training");
+        int longest = training.path("lengths").path(1).asInt(0);
+        for (JsonNode stage : training.path("stages")) {
+            longest = Math.max(longest, stage.path("lengths").path(1).asInt(0));
+        }
+        return longest;
+    }
+
+    private static String strategyOf(Engine engine) {
+        Map<String, Boolean> seen = new LinkedHashMap<>();
+        engine.plan().layers().forEach(l -> seen.put(l.memory().map(m -> m.provider())
+                .orElse(l.attention().provider()), true));
+        return String.join("+", seen.keySet());
+    }
+
+    /** The table (Markdown): per-position accuracy and exact answers by input length, the paper's shape beside it. */
+    public void print(List<Result> results) {
+        out.println();
+        out.printf(Locale.ROOT, "Sorting by frequency (the ∞-former paper's section 4.1): %d symbols, %d trials per cell, "
+                + "greedy decoding (each answer position fed the model's own previous output); length = input symbols, "
+                + "L0 = the model's longest training input; chance per position 5%%%n", SortingTask.SYMBOLS, trials);
+        out.println(PAPER_SHAPE);
+        out.println("| model | strategy | L0 | length | x L0 | per-position accuracy | exact |");
+        out.println("|---|---|---:|---:|---:|---:|---:|");
+        for (Result r : results) {
+            for (int li = 0; li < r.lengths().length; li++) {
+                out.printf(Locale.ROOT, "| %s | %s | %d | %d | %s | %.1f%% | %.0f%% |%n", r.model(), r.strategy(),
+                        r.trainLength(), r.lengths()[li], r.trainLength() > 0
+                                ? String.format(Locale.ROOT, "%.3g", r.lengths()[li] / (double) r.trainLength()) : "?",
+                        100 * r.accuracy()[li], 100 * r.exact()[li]);
+            }
+        }
+        out.flush();
+    }
+
+    /** Issue 15's JSON rows: {model, strategy, tokens (input length), train_tokens (L0), accuracy, exact}. */
+    public List<Map<String, Object>> jsonRows(List<Result> results) {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (Result r : results) {
+            for (int li = 0; li < r.lengths().length; li++) {
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("model", r.model());
+                row.put("strategy", r.strategy());
+                row.put("tokens", r.lengths()[li]);
+                row.put("train_tokens", r.trainLength());
+                row.put("accuracy", r.accuracy()[li]);
+                row.put("exact", r.exact()[li]);
+                row.put("trials", trials);
+                rows.add(row);
+            }
+        }
+        return rows;
+    }
+
+    // ------------------------------------------------------------------------------------------------ chart
+
+    private static final Font TITLE = new Font(Font.SANS_SERIF, Font.BOLD, 16);
+    private static final Font LABEL = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
+    private static final Color[] LINES = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c),
+            new Color(0xff7f0e), new Color(0x9467bd), new Color(0x8c564b)};
+
+    /** The PNG: per-position accuracy (y, 0-100%) against input length (x, log scale), one line per model. */
+    public void chart(Path file, List<Result> results) throws IOException {
+        if (results.isEmpty()) {
+            throw new IllegalArgumentException("results: no model to draw");
+        }
+        TreeSet<Integer> xs = new TreeSet<>();
+        results.forEach(r -> java.util.Arrays.stream(r.lengths()).forEach(xs::add));
+        String heading = "Sorting by frequency: per-position accuracy against input length";
+        String caption = String.format(Locale.ROOT, "%d trials per point, greedy decoding; dashed: chance (5%%). %s",
+                trials, PAPER_SHAPE);
+        BufferedImage scratch = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
+        Graphics2D m = scratch.createGraphics();
+        FontMetrics title = m.getFontMetrics(TITLE);
+        FontMetrics label = m.getFontMetrics(LABEL);
+        m.dispose();
+        int legendW = 0;
+        for (Result r : results) {
+            legendW = Math.max(legendW, label.stringWidth(legend(r)) + 30);
+        }
+        int margin = 20;
+        int axisW = label.stringWidth("100%") + 10;
+        int plotW = Math.max(360, 90 * xs.size());
+        int plotH = 260;
+        int width = Math.max(2 * margin + axisW + plotW + 20 + legendW,
+                2 * margin + Math.max(title.stringWidth(heading), label.stringWidth(caption)));
+        int top = margin + title.getHeight() + label.getHeight() + 16;
+        int height = top + plotH + 2 * label.getHeight() + 12 + margin;
+        BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = image.createGraphics();
+        g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
+        g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+        g.setColor(Color.WHITE);
+        g.fillRect(0, 0, width, height);
+        g.setColor(Color.BLACK);
+        g.setFont(TITLE);
+        g.drawString(heading, margin, margin + title.getAscent());
+        g.setFont(LABEL);
+        g.drawString(caption, margin, margin + title.getHeight() + label.getAscent() + 4);
+        int x0 = margin + axisW;
+        double lo = Math.log(xs.first());
+        double span = Math.max(1e-9, Math.log(xs.last()) - lo);
+        java.util.function.IntUnaryOperator px = length -> xs.size() == 1 ? x0 + plotW / 2
+                : x0 + 10 + (int) Math.round((plotW - 20) * (Math.log(length) - lo) / span);
+        java.util.function.DoubleToIntFunction py = v -> top + (int) Math.round(plotH * (1 - v));
+        for (int pct = 0; pct <= 100; pct += 20) {
+            int y = py.applyAsInt(pct / 100.0);
+            g.setColor(new Color(0xdddddd));
+            g.drawLine(x0, y, x0 + plotW, y);
+            g.setColor(Color.BLACK);
+            String t = pct + "%";
+            g.drawString(t, x0 - 6 - label.stringWidth(t), y + label.getAscent() / 2 - 1);
+        }
+        g.setColor(Color.GRAY);
+        g.setStroke(new BasicStroke(1f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {5f, 4f}, 0f));
+        g.drawLine(x0, py.applyAsInt(1.0 / SortingTask.SYMBOLS), x0 + plotW, py.applyAsInt(1.0 / SortingTask.SYMBOLS));
+        g.setStroke(new BasicStroke(1f));
+        g.setColor(Color.BLACK);
+        g.drawRect(x0, top, plotW, plotH);
+        for (int length : xs) {
+            String t = String.valueOf(length);
+            int x = px.applyAsInt(length);
+            g.drawLine(x, top + plotH, x, top + plotH + 4);
+            g.drawString(t, x - label.stringWidth(t) / 2, top + plotH + 6 + label.getAscent());
+        }
+        String xAxis = "input length (symbols, log scale)";
+        g.drawString(xAxis, x0 + (plotW - label.stringWidth(xAxis)) / 2, top + plotH + 8 + label.getHeight()
+                + label.getAscent());
+        for (int i = 0; i < results.size(); i++) {
+            Result r = results.get(i);
+            Color c = LINES[i % LINES.length];
+            g.setColor(c);
+            g.setStroke(new BasicStroke(2.5f));
+            for (int li = 0; li < r.lengths().length; li++) {
+                int x = px.applyAsInt(r.lengths()[li]);
+                int y = py.applyAsInt(r.accuracy()[li]);
+                g.fillOval(x - 4, y - 4, 8, 8);
+                if (li > 0) {
+                    g.drawLine(px.applyAsInt(r.lengths()[li - 1]), py.applyAsInt(r.accuracy()[li - 1]), x, y);
+                }
+            }
+            int ly = top + 10 + i * (label.getHeight() + 6);
+            int lx = x0 + plotW + 20;
+            g.drawLine(lx, ly, lx + 20, ly);
+            g.setColor(Color.BLACK);
+            g.drawString(legend(r), lx + 26, ly + label.getAscent() / 2 - 1);
+        }
+        g.dispose();
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
+        ImageIO.write(image, "png", file.toFile());
+    }
+
+    private static String legend(Result r) {
+        return r.model() + " (" + r.strategy() + (r.trainLength() > 0 ? ", L0 " + r.trainLength() : "") + ")";
+    }
+}
