@@ -159,8 +159,9 @@ class PackageRunner:
                     with torch.no_grad():
                         t.copy_(weights[key])
                     used.add(key)
-            self.attention.append(att)
-            self.memory.append(mem)
+            # eval mode, as the Java runtime runs: a sticky continuous memory then draws its seeded uniform stream
+            self.attention.append(att.eval())
+            self.memory.append(mem.eval() if mem is not None else None)
         unused = set(weights) - used
         if unused:
             raise ValueError(f"memory.safetensors has unused tensors {sorted(unused)}")

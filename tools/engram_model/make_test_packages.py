@@ -30,6 +30,7 @@ KNN = {"provider": "lsh-knn", "capacity": 20, "rounds": 2, "buckets": 4, "k": 4}
 KNN_EXACT = {"provider": "lsh-knn", "capacity": 64, "k": 3, "exact": True}
 CONT = {"provider": "continuous", "basis": 16, "widths": [0.05, 0.1], "lambda": 0.5, "tau": 0.5, "samples": 16}
 CONT_GATED = dict(CONT, inputGate="conv", resetEvery=12)
+CONT_STICKY = dict(CONT, sticky=True, bins=8, seed=5)
 
 # name -> (kvHeads, positional, [attention per layer], [memory per layer])
 CASES = {
@@ -41,6 +42,7 @@ CASES = {
     "infini-linear": (2, "alibi", [FULL("alibi"), WIN(3, "alibi")], [INFINI("linear"), None]),
     "continuous": (2, "rope", [WIN(0), WIN(0)], [CONT, CONT]),
     "continuous-gated": (2, "rope", [WIN(2), WIN(2)], [CONT_GATED, None]),
+    "continuous-sticky": (2, "rope", [WIN(0), WIN(2)], [CONT_STICKY, dict(CONT_STICKY, seed=-3)]),
     "lsh-knn": (2, "rope", [WIN(0), WIN(0)], [KNN, KNN]),
     "lsh-knn-exact": (2, "rope", [WIN(0), WIN(0)], [KNN_EXACT, KNN_EXACT]),
     "mixed": (4, "rope", [WIN(3), LSH], [CONT, KNN]),

@@ -106,6 +106,66 @@ def draw_length(rng, lo, hi, segment):
     return int(min(hi, max(lo, x // segment * segment)))
 
 
+def demo_trial_seed(seed, length, trial):
+    """SortingDemo.trialRandom's seed (Java long arithmetic, wrapping): the random stream of one demo trial."""
+    return ((seed * 1_000_003 + length) * 1_000_033 + trial + 0x5047) & ((1 << 64) - 1)
+
+
+def demo_fixture(out_dir, seed=7, demo_seed=42, trials=3, multiples=(1, 2, 4, 8)):
+    """A tiny random sorting package (dim 16; layer 0: the segment + sticky continuous memory, layer 1: window 32)
+    at OUT_DIR/sorting-tiny and the greedy answers the PyTorch model gives for SortingDemo's trials (its seeds,
+    SortingTask's sequences): OUT_DIR/sorting-tiny.expected.json, for the Java SortingDemoTest."""
+    torch.manual_seed(seed)
+    cont = {"provider": "continuous", "basis": 16, "widths": [0.05, 0.1], "lambda": 0.5, "tau": 0.75, "samples": 16,
+            "sticky": True, "bins": 8, "seed": 3}
+    cfg = ModelConfig(vocab=len(sorting.VOCAB), layers=2, model_dim=16, heads=4, kv_heads=2, key_dim=4, value_dim=4,
+                      segment=32, positional="rope", theta=10000.0, mlp_ratio=2,
+                      attention=[{"provider": "window", "window": 0, "positional": "rope", "ropeTheta": 10000.0},
+                                 {"provider": "window", "window": 32, "positional": "rope", "ropeTheta": 10000.0}],
+                      memory=[cont, None])
+    model = EngramModel(cfg)
+    with torch.no_grad():  # O(1) weights, so the memory moves the answers
+        for name, p in model.named_parameters():
+            if name.endswith("mu_weight") or name.endswith("sigma_weight"):
+                p.normal_(0, 0.3)
+            elif name.endswith("_bias") or name.endswith(".bias"):
+                p.normal_(0, 0.3)
+            elif p.dim() >= 2:
+                p.normal_(0, 1 / math.sqrt(p.shape[-1]))
+            else:
+                p.normal_(1 if "norm" in name and name.endswith("weight") else 0, 0.1)
+    model.eval()
+    length0 = 32
+    pkg = os.path.join(out_dir, "sorting-tiny")
+    export.export_package(model, pkg, "sorting-tiny", training={"task": "sorting", "seed": seed, "steps": 0,
+                                                                "lengths": [length0, length0]},
+                          tokenizer=sorting.tokenizer_json())
+    lengths = [m * length0 for m in multiples]
+    answers, accuracy, exact, margin = [], [], [], float("inf")
+    for length in lengths:
+        hits = whole = 0
+        for t in range(trials):
+            ids, y = sorting.sample(sorting.JavaSplittableRandom(demo_trial_seed(demo_seed, length, t)), length)
+            prompt = torch.from_numpy(ids[None, :sorting.prompt_length(length)])
+            out = greedy(model, prompt)[0]
+            with torch.no_grad():  # the gap between the best two logits at every answer step (rounding robustness)
+                logits, _ = model(torch.cat([prompt[0], out])[None])
+            top = logits[0, prompt.shape[1] - 1:-1].topk(2, dim=-1).values
+            margin = min(margin, float((top[:, 0] - top[:, 1]).min()))
+            right = int((out.numpy() == y).sum())
+            hits += right
+            whole += right == sorting.SYMBOLS
+            answers.append({"length": length, "trial": t, "answer": [int(a) for a in out]})
+        accuracy.append(hits / (trials * sorting.SYMBOLS))
+        exact.append(whole / trials)
+    doc = {"description": "train_sorting.demo_fixture: the PyTorch model's greedy answers for SortingDemo's trials",
+           "seed": demo_seed, "trials": trials, "lengths": lengths, "accuracy": accuracy, "exact": exact,
+           "minLogitMargin": margin, "answers": answers}
+    with open(os.path.join(out_dir, "sorting-tiny.expected.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+    return doc
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--strategy", required=True, choices=STRATEGIES)

@@ -6,6 +6,7 @@ import dev.engram.api.InvalidInputException;
 import dev.engram.cli.demo.Experiment;
 import dev.engram.cli.demo.MechanismDemo;
 import dev.engram.cli.demo.PasskeyExperiment;
+import dev.engram.cli.demo.SortingExperiment;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -29,7 +30,7 @@ import picocli.CommandLine.Spec;
                 "--long goes on to 64K tokens; --mechanisms runs the untrained mechanism comparison instead."})
 final class DemoCommand implements Callable<Integer> {
     /** Every experiment, in the order they run; each runs on the packages whose manifest names its task. */
-    static final List<Experiment> EXPERIMENTS = List.of(new PasskeyExperiment());
+    static final List<Experiment> EXPERIMENTS = List.of(new PasskeyExperiment(), new SortingExperiment());
 
     @Option(names = "--models", paramLabel = "DIR", description = "Folder of model packages (default: the bundled models/).")
     Path models;

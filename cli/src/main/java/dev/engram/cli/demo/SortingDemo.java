@@ -2,6 +2,7 @@ package dev.engram.cli.demo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.engram.api.InvalidInputException;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.EngineLoader;
 import dev.engram.runtime.GenerationParams;
@@ -34,6 +35,8 @@ import javax.imageio.ImageIO;
 public final class SortingDemo {
     /** The input lengths, as multiples of the model's training length L0. */
     public static final int[] MULTIPLES = {1, 2, 4, 8};
+    /** With --long. */
+    public static final int[] LONG_MULTIPLES = {1, 2, 4, 8, 16};
     /** What the paper reports, stated beside the table. */
     public static final String PAPER_SHAPE = "Paper (Fig. 2, lengths 4K-16K): Transformer-XL slightly ahead at the "
             + "shortest length and falling sharply as the length grows; the ∞-former changes little.";
@@ -45,55 +48,43 @@ public final class SortingDemo {
     }
 
     private final List<Path> models;
-    private final int[] lengths;
+    private final int[] multiples;
     private final int trials;
     private final long seed;
     private final PrintWriter out;
 
-    /**
-     * @param lengths input lengths (symbols) to measure every model at; null: {@link #MULTIPLES} of each model's L0
-     */
-    public SortingDemo(List<Path> models, int[] lengths, int trials, long seed, PrintWriter out) {
+    /** @param multiples the input lengths to measure each model at, as multiples of its training length L0 */
+    public SortingDemo(List<Path> models, int[] multiples, int trials, long seed, PrintWriter out) {
         if (trials < 1) {
             throw new IllegalArgumentException("trials " + trials + ": must be >= 1");
         }
-        if (lengths != null) {
-            for (int length : lengths) {
-                if (length < 1) {
-                    throw new IllegalArgumentException("length " + length + ": must be >= 1 symbol");
-                }
+        for (int m : multiples) {
+            if (m < 1) {
+                throw new IllegalArgumentException("multiple " + m + " of the training length: must be >= 1");
             }
         }
         this.models = List.copyOf(models);
-        this.lengths = lengths == null ? null : lengths.clone();
+        this.multiples = multiples.clone();
         this.trials = trials;
         this.seed = seed;
         this.out = out;
-    }
-
-    /** Whether the package at {@code dir} was trained on this task (its manifest's training.task is "sorting"). */
-    public static boolean isSortingModel(Path dir) throws IOException {
-        return "sorting".equals(JSON.readTree(dir.resolve("engram.json").toFile()).path("training").path("task").asText());
     }
 
     public List<Result> run() throws IOException {
         List<Result> results = new ArrayList<>();
         for (Path dir : models) {
             int trainLength = trainLength(dir);
-            int[] chosen = lengths;
-            if (chosen == null) {
-                if (trainLength <= 0) {
-                    throw new IllegalArgumentException(dir + ": the manifest's training.lengths gives no training "
-                            + "length L0; pass the lengths to measure");
-                }
-                chosen = new int[MULTIPLES.length];
-                for (int i = 0; i < chosen.length; i++) {
-                    chosen[i] = MULTIPLES[i] * trainLength;
-                }
+            if (trainLength <= 0) {
+                throw new InvalidInputException("--models", dir + ": its manifest's training.lengths gives no training "
+                        + "length L0 (train_sorting.py writes [min, max] input symbols)");
+            }
+            int[] chosen = new int[multiples.length];
+            for (int i = 0; i < chosen.length; i++) {
+                chosen[i] = multiples[i] * trainLength;
             }
             try (Engine engine = new EngineLoader().systemOverrides(false).load(dir)) {
                 if (engine.manifest().architecture().vocabSize() < SortingTask.BOS + 1) {
-                    throw new IllegalArgumentException(dir + ": vocabulary " + engine.manifest().architecture().vocabSize()
+                    throw new InvalidInputException("--models", dir + ": vocabulary " + engine.manifest().architecture().vocabSize()
                             + " is too small for the sorting task's " + (SortingTask.BOS + 1) + " ids");
                 }
                 double[] accuracy = new double[chosen.length];
@@ -162,6 +153,16 @@ public final class SortingDemo {
             }
         }
         out.flush();
+    }
+
+    /** The experiment's JSON object: {"name": "sorting", "trials", "seed", "rows": {@link #jsonRows}}. */
+    public Map<String, Object> json(List<Result> results) {
+        Map<String, Object> experiment = new LinkedHashMap<>();
+        experiment.put("name", SortingExperiment.NAME);
+        experiment.put("trials", trials);
+        experiment.put("seed", seed);
+        experiment.put("rows", jsonRows(results));
+        return experiment;
     }
 
     /** Issue 15's JSON rows: {model, strategy, tokens (input length), train_tokens (L0), accuracy, exact}. */
