@@ -147,8 +147,7 @@ public final class SortingDemo {
         for (Result r : results) {
             for (int li = 0; li < r.lengths().length; li++) {
                 out.printf(Locale.ROOT, "| %s | %s | %d | %d | %s | %.1f%% | %.0f%% |%n", r.model(), r.strategy(),
-                        r.trainLength(), r.lengths()[li], r.trainLength() > 0
-                                ? String.format(Locale.ROOT, "%.3g", r.lengths()[li] / (double) r.trainLength()) : "?",
+                        r.trainLength(), r.lengths()[li], multiple(r.lengths()[li], r.trainLength()),
                         100 * r.accuracy()[li], 100 * r.exact()[li]);
             }
         }
@@ -163,6 +162,14 @@ public final class SortingDemo {
         experiment.put("seed", seed);
         experiment.put("rows", jsonRows(results));
         return experiment;
+    }
+
+    private static String multiple(int length, int trainLength) {
+        if (trainLength <= 0) {
+            return "?";
+        }
+        return length % trainLength == 0 ? String.valueOf(length / trainLength)
+                : String.format(Locale.ROOT, "%.2f", length / (double) trainLength);
     }
 
     /** Issue 15's JSON rows: {model, strategy, tokens (input length), train_tokens (L0), accuracy, exact}. */
