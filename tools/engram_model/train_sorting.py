@@ -220,6 +220,7 @@ def main(argv=None):
         return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
     base = os.path.normpath(args.out)
+    os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)  # the partial checkpoints go beside OUT
     log, t0, ema, step = [], time.time(), None, 0
     erng_seed = args.seed + 1000
     print(f"{args.strategy}: {nparams} parameters, seed {args.seed}, L0 {args.train_length}", flush=True)
