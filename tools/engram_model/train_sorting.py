@@ -166,6 +166,32 @@ def demo_fixture(out_dir, seed=7, demo_seed=42, trials=3, multiples=(1, 2, 4, 8)
     return doc
 
 
+@torch.no_grad()
+def evaluate_demo(model, lengths, trials, seed=42, batch=25):
+    """The demo's trials (SortingDemo: the same seeds, hence the same sequences) in PyTorch: per length, greedy
+    per-position accuracy and exact share (what `engram demo --only sorting` reports) and, for comparison, the
+    teacher-forced per-position accuracy (each answer position given the true earlier ones)."""
+    model.eval()
+    rows = []
+    for length in lengths:
+        seqs = [sorting.sample(sorting.JavaSplittableRandom(demo_trial_seed(seed, length, t)), length)[0]
+                for t in range(trials)]
+        ids = torch.from_numpy(np.stack(seqs))
+        hits = whole = forced = 0
+        for s in range(0, trials, batch):
+            part = ids[s:s + batch]
+            y = part[:, -sorting.SYMBOLS:]
+            ok = greedy(model, part[:, :sorting.prompt_length(length)]) == y
+            hits += int(ok.sum())
+            whole += int(ok.all(-1).sum())
+            logits, _ = model(part[:, :-1])
+            forced += int((logits[:, -sorting.SYMBOLS:].argmax(-1) == y).sum())
+        n = trials * sorting.SYMBOLS
+        rows.append({"length": length, "accuracy": hits / n, "exact": whole / trials, "teacherForced": forced / n,
+                     "trials": trials})
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--strategy", required=True, choices=STRATEGIES)
@@ -187,7 +213,20 @@ def main(argv=None):
     ap.add_argument("--eval-trials", type=int, default=64)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--resume", help="continue from OUT.model.pt written by this script (same strategy config)")
+    ap.add_argument("--evaluate", metavar="CKPT", help="only evaluate the checkpoint OUT.model.pt: the demo's trials "
+                    "(--eval-trials, --demo-seed) at --eval-mults x --train-length, greedy and teacher-forced; prints JSON")
+    ap.add_argument("--demo-seed", type=int, default=42, help="with --evaluate: the demo's --seed")
     args = ap.parse_args(argv)
+    if args.evaluate:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        ckpt = torch.load(args.evaluate, map_location="cpu")
+        model = EngramModel(ModelConfig.from_dict(ckpt["config"]))
+        model.load_state_dict(ckpt["state"])
+        lengths = [args.train_length * int(m) for m in args.eval_mults.split(",")]
+        for row in evaluate_demo(model, lengths, args.eval_trials, args.demo_seed):
+            print(json.dumps(row), flush=True)
+        return
     if args.train_length % args.segment or args.min_length % args.segment:
         ap.error(f"--train-length {args.train_length} and --min-length {args.min_length}: must be multiples of "
                  f"--segment {args.segment} (the answer then lies in one segment)")
