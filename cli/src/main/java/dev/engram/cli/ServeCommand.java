@@ -20,7 +20,7 @@ import picocli.CommandLine.Spec;
                 "restart loses no acknowledged append. Also /health, /ready,",
                 "/metrics (Prometheus). Stops gracefully on SIGINT/SIGTERM. See server/README.md."})
 final class ServeCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "The model package (a folder with engram.json).")
+    @Option(names = "--model", paramLabel = "DIR", description = "The model package (a folder with engram.json). Required.")
     Path model;
 
     @Option(names = "--port", defaultValue = "8080", description = "TCP port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
@@ -38,7 +38,8 @@ final class ServeCommand implements Callable<Integer> {
         String sessionStore;
     }
 
-    @ArgGroup(exclusive = true, multiplicity = "1")
+    /** Checked in {@link #call} with --model, so that one message names everything missing. */
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
     SessionsAt sessionsAt;
 
     @Option(names = "--host", defaultValue = "127.0.0.1",
@@ -112,7 +113,7 @@ final class ServeCommand implements Callable<Integer> {
         }
     }
 
-    /** --session-store, or --data-dir (picocli has checked that exactly one is given). */
+    /** --session-store, or --data-dir (picocli has checked that at most one is given; {@link #call}, that one is). */
     SessionStoreLocation sessions() {
         if (sessionsAt.dataDir != null) {
             return new SessionStoreLocation.Directory(sessionsAt.dataDir);
@@ -132,6 +133,17 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
+        java.util.List<String> missing = new java.util.ArrayList<>();
+        if (model == null) {
+            missing.add("'--model=DIR'");
+        }
+        if (sessionsAt == null) {
+            missing.add("'--data-dir=DIR' (or '--session-store=DIR|URL')");
+        }
+        if (!missing.isEmpty()) {
+            throw new ParameterException(spec.commandLine(), "Missing required option" + (missing.size() > 1 ? "s: " : ": ")
+                    + String.join(", ", missing));
+        }
         if (port < 0 || port > 65535) {
             throw new ParameterException(spec.commandLine(), "--port is " + port + "; valid: 0 (any free port) to 65535");
         }

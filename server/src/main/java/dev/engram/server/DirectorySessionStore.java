@@ -242,7 +242,7 @@ final class DirectorySessionStore extends SessionStore {
 
     /** Writes the session's state atomically; returns when it is on disk. Caller holds the lock. */
     private void write(Session s, ModelSequence seq, long version) {
-        byte[] record = SessionRecord.encode(metadata(s, seq, version), seq.snapshot());
+        byte[] record = SessionRecord.encode(metadata(s, seq, version), snapshot(seq));
         SnapshotFiles.writeAtomically(file(s.id), record);
         stored(s, seq, version, record.length);
     }

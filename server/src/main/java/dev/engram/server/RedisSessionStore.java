@@ -15,6 +15,7 @@ import redis.clients.jedis.ConnectionPoolConfig;
 import redis.clients.jedis.DefaultJedisClientConfig;
 import redis.clients.jedis.RedisClient;
 import redis.clients.jedis.SslOptions;
+import redis.clients.jedis.SslVerifyMode;
 import redis.clients.jedis.exceptions.JedisException;
 
 /**
@@ -106,8 +107,8 @@ final class RedisSessionStore extends SessionStore {
                 .socketTimeoutMillis(timeout).blockingSocketTimeoutMillis(timeout).user(location.user()).password(location.password())
                 .database(location.database()).resp2().clientName("engram-serve");
         if (location.tls()) {
-            // the JVM's trust store (javax.net.ssl.trustStore), the server's certificate and host name verified
-            config.sslOptions(SslOptions.defaults());
+            // the JVM's trust store (javax.net.ssl.trustStore); the server's certificate chain and host name are verified
+            config.sslOptions(SslOptions.builder().sslVerifyMode(SslVerifyMode.FULL).build());
         }
         ConnectionPoolConfig pool = new ConnectionPoolConfig();
         pool.setMaxTotal(location.poolSize());
@@ -257,7 +258,7 @@ final class RedisSessionStore extends SessionStore {
 
     @Override
     void create(Session s, ModelSequence seq, int maxSessions) {
-        byte[] record = SessionRecord.encode(metadata(s, seq, 1), seq.snapshot());
+        byte[] record = SessionRecord.encode(metadata(s, seq, 1), snapshot(seq));
         byte[] meta = metadata(s, seq, 1).json();
         long r = number(write(c -> c.eval(CREATE, List.of(sessionKey(s.id), allKey(), ownerKey(s.owner)),
                 List.of(bytes(Integer.toString(maxSessions)), record, meta, bytes(s.id)))));
@@ -356,7 +357,7 @@ final class RedisSessionStore extends SessionStore {
         }
         long from = s.liveVersion;
         SessionRecord.Metadata meta = metadata(s, seq, from + 1);
-        byte[] record = SessionRecord.encode(meta, seq.snapshot());
+        byte[] record = SessionRecord.encode(meta, snapshot(seq));
         long r = number(write(c -> c.eval(WRITE, List.of(sessionKey(s.id), leaseKey(s.id)),
                 List.of(held.token, bytes(Long.toString(from)), record, meta.json()))));
         if (r == -2) {

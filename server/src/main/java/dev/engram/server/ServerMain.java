@@ -27,7 +27,13 @@ public final class ServerMain {
             switch (a) {
                 case "--model" -> model = Path.of(v);
                 case "--data-dir" -> data = new SessionStoreLocation.Directory(Path.of(v));
-                case "--session-store" -> data = SessionStoreLocation.parse(v);
+                case "--session-store" -> {
+                    try {
+                        data = SessionStoreLocation.parse(v);
+                    } catch (IllegalArgumentException e) {
+                        usage(e.getMessage());
+                    }
+                }
                 case "--idle-session-s" -> o = o.withIdleSessionTimeout(Duration.ofSeconds(Long.parseLong(v)));
                 case "--port" -> port = Integer.parseInt(v);
                 case "--api-key" -> o = o.withApiKey(v);

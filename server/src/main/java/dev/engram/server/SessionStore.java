@@ -144,12 +144,25 @@ abstract class SessionStore implements AutoCloseable {
         s.dropLive();
         ModelSequence seq = engine.newSequence();
         try {
-            seq.restore(stored.bytes());
+            restore(seq, stored.bytes());
         } catch (dev.engram.api.SnapshotException e) {
             markDamaged(s, "holds a state this model cannot restore: " + e.getMessage());
             throw damaged(s);
         }
         s.setLive(seq, stored.version());
+    }
+
+    /**
+     * The one place a session's state becomes stored bytes, and {@link #restore} the one place it comes back: opaque to the
+     * stores (the runtime's snapshot format is the runtime's business).
+     */
+    static byte[] snapshot(ModelSequence seq) {
+        return seq.snapshot();
+    }
+
+    /** Restores {@link #snapshot}'s bytes into a fresh sequence. */
+    static void restore(ModelSequence seq, byte[] bytes) {
+        seq.restore(bytes);
     }
 
     /** The metadata to store for the session's state {@code seq} as {@code version}. */

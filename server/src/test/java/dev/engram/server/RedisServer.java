@@ -74,7 +74,7 @@ final class RedisServer implements BeforeAllCallback, AfterAllCallback {
                     + " 'apt-get install redis-server' (Debian/Ubuntu; ./test installs it when missing)");
         }
         ProcessBuilder pb = new ProcessBuilder(exe, "--port", Integer.toString(port), "--bind", "127.0.0.1", "--dir", dir.toString(),
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no", "--logfile",
+                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no", "--enable-debug-command", "local", "--logfile",
                 dir.resolve("redis.log").toString());
         pb.redirectErrorStream(true);
         pb.redirectOutput(dir.resolve("redis.out").toFile());

@@ -108,6 +108,32 @@ class RedisSessionStoreTest {
     }
 
     @Test
+    void aSlowRedisAnswers503WithinTheTimeoutAndNothingChanges() throws Exception {
+        Path model = TestModel.create(tmp);
+        SessionStoreLocation quick = SessionStoreLocation.parse(REDIS.url("timeout_ms=300"));
+        try (Server server = Server.start(model, 0, quick, ServeOptions.defaults().withAccessLog(false))) {
+            Http http = new Http(server.uri());
+            String id = http.post("/v1/sessions", "").json().get("id").asText();
+            assertEquals(200, http.post("/v1/sessions/" + id + "/append", Map.of("tokens", new int[] {1, 2, 3})).status());
+            // Redis busy for 2.5 s (a long command, a fork on a big dataset): every call gives up after 300 ms, so the
+            // append is answered while Redis still sleeps (had it waited, Redis would have answered and it would be a 200)
+            Thread slow = new Thread(() -> REDIS.command("DEBUG SLEEP 2.5"));
+            slow.start();
+            Thread.sleep(100);
+            Http.Resp append = http.post("/v1/sessions/" + id + "/append", Map.of("tokens", new int[] {4, 5}));
+            assertEquals(503, append.status(), append.body());
+            assertEquals("session_store_unavailable", append.json().get("error").get("code").asText());
+            slow.join();
+            while (!"+PONG".equals(REDIS.command("PING"))) {
+                Thread.sleep(20); // until Redis woke up
+            }
+            assertEquals(3, http.get("/v1/sessions/" + id).json().get("tokens").asInt(), "the refused append left nothing");
+            assertEquals(200, http.post("/v1/sessions/" + id + "/append", Map.of("tokens", new int[] {4, 5})).status());
+            assertEquals(5, http.get("/v1/sessions/" + id).json().get("tokens").asInt());
+        }
+    }
+
+    @Test
     void limitsKeysAndEvictionWorkAcrossServersAsWithADirectory() {
         Path model = TestModel.create(tmp);
         ServeOptions o = ServeOptions.defaults().withAccessLog(false).withApiKey("key-one, key-two").withMaxSessions(3)
