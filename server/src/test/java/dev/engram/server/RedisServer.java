@@ -52,7 +52,12 @@ final class RedisServer implements BeforeAllCallback, AfterAllCallback {
         }
     }
 
+    /** redis-server's path: -Dengram.test.redisServer=PATH, else the usual places and PATH. */
     static String executable() {
+        String given = System.getProperty("engram.test.redisServer");
+        if (given != null) {
+            return Files.isExecutable(Path.of(given)) ? given : null;
+        }
         for (String candidate : List.of("/usr/bin/redis-server", "/usr/local/bin/redis-server")) {
             if (Files.isExecutable(Path.of(candidate))) {
                 return candidate;
@@ -71,7 +76,8 @@ final class RedisServer implements BeforeAllCallback, AfterAllCallback {
         String exe = executable();
         if (exe == null) {
             fail("redis-server is not installed, and the Redis session tests need a real one: install it with"
-                    + " 'apt-get install redis-server' (Debian/Ubuntu; ./test installs it when missing)");
+                    + " 'apt-get install redis-server' (Debian/Ubuntu; ./test installs it when missing), or name it with"
+                    + " -Dengram.test.redisServer=PATH");
         }
         ProcessBuilder pb = new ProcessBuilder(exe, "--port", Integer.toString(port), "--bind", "127.0.0.1", "--dir", dir.toString(),
                 "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no", "--enable-debug-command", "local", "--logfile",
