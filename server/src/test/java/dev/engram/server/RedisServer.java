@@ -134,6 +134,15 @@ final class RedisServer implements BeforeAllCallback, AfterAllCallback {
         }
     }
 
+    /** Sends one command and returns without waiting for its answer (the socket stays open until closed). */
+    Socket send(String inline) throws IOException {
+        Socket s = new Socket();
+        s.connect(new InetSocketAddress("127.0.0.1", port), 500);
+        s.getOutputStream().write((inline + "\r\n").getBytes(StandardCharsets.UTF_8));
+        s.getOutputStream().flush();
+        return s;
+    }
+
     private String ping() {
         return command("PING");
     }
