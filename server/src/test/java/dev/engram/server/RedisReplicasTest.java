@@ -116,6 +116,18 @@ class RedisReplicasTest {
         assertEquals(oneReplica.get("logprobs"), viaB.get("logprobs"));
         assertEquals(oneReplica.get("logprobs"), viaA.get("logprobs"));
         assertArrayEquals(TestModel.greedy(model, 6, PROMPT, doc), Http.ints(viaB.get("token_ids")));
+
+        // a completion that appends to the session (prompt and answer enter its memory) takes the same lease
+        Map<String, Object> remember = new LinkedHashMap<>(Map.of("model", "tiny-infini", "prompt", new int[] {7, 1, 7}, "max_tokens", 4,
+                "temperature", 0, "session_append", true));
+        remember.put("session", alternating);
+        JsonNode appendedViaB = b.http().post("/v1/completions", remember).json().get("choices").get(0);
+        remember.put("session", single);
+        JsonNode appendedViaA = a.http().post("/v1/completions", remember).json().get("choices").get(0);
+        assertEquals(appendedViaA.get("token_ids"), appendedViaB.get("token_ids"));
+        assertEquals(tokens(a.http(), single), tokens(a.http(), alternating));
+        assertEquals(ask(a.http(), single).get("logprobs"), ask(a.http(), alternating).get("logprobs"),
+                "replica a's copy of the session was replaced by the version b stored");
     }
 
     @Test
