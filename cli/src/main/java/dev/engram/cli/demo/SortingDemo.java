@@ -206,8 +206,7 @@ public final class SortingDemo {
         TreeSet<Integer> xs = new TreeSet<>();
         results.forEach(r -> java.util.Arrays.stream(r.lengths()).forEach(xs::add));
         String heading = "Sorting by frequency: per-position accuracy against input length";
-        String caption = String.format(Locale.ROOT, "%d trials per point, greedy decoding; dashed: chance (5%%). %s",
-                trials, PAPER_SHAPE);
+        String caption = String.format(Locale.ROOT, "%d trials per point, greedy decoding; dashed: chance (5%%).", trials);
         BufferedImage scratch = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
         Graphics2D m = scratch.createGraphics();
         FontMetrics title = m.getFontMetrics(TITLE);
@@ -219,11 +218,11 @@ public final class SortingDemo {
         }
         int margin = 20;
         int axisW = label.stringWidth("100%") + 10;
-        int plotW = Math.max(360, 90 * xs.size());
+        int plotW = Math.max(480, 90 * xs.size());
         int plotH = 260;
         int width = Math.max(2 * margin + axisW + plotW + 20 + legendW,
-                2 * margin + Math.max(title.stringWidth(heading), label.stringWidth(caption)));
-        int top = margin + title.getHeight() + label.getHeight() + 16;
+                2 * margin + Math.max(title.stringWidth(heading), label.stringWidth(PAPER_SHAPE)));
+        int top = margin + title.getHeight() + 2 * label.getHeight() + 16;
         int height = top + plotH + 2 * label.getHeight() + 12 + margin;
         BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = image.createGraphics();
@@ -236,6 +235,7 @@ public final class SortingDemo {
         g.drawString(heading, margin, margin + title.getAscent());
         g.setFont(LABEL);
         g.drawString(caption, margin, margin + title.getHeight() + label.getAscent() + 4);
+        g.drawString(PAPER_SHAPE, margin, margin + title.getHeight() + label.getHeight() + label.getAscent() + 4);
         int x0 = margin + axisW;
         double lo = Math.log(xs.first());
         double span = Math.max(1e-9, Math.log(xs.last()) - lo);
