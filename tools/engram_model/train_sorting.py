@@ -246,9 +246,13 @@ def main(argv=None):
             raise SystemExit(f"--resume {args.resume}: its config differs from --strategy {args.strategy}'s")
         model.load_state_dict(ckpt["state"])
         log_path = args.resume[:-len(".model.pt")] + ".train_log.json"
+        earlier_log = []
         if os.path.exists(log_path):
             with open(log_path) as f:
-                earlier = json.load(f)["training"]
+                doc = json.load(f)
+            earlier = doc["training"]
+            stage = len(earlier.get("stages", [earlier]))
+            earlier_log = [dict(e, stage=e.get("stage", stage)) for e in doc["log"]]
     nparams = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
 
@@ -261,6 +265,7 @@ def main(argv=None):
     base = os.path.normpath(args.out)
     os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)  # the partial checkpoints go beside OUT
     log, t0, ema, step = [], time.time(), None, 0
+    stage_no = 1 + (len(earlier.get("stages", [earlier])) if earlier is not None else 0)
     erng_seed = args.seed + 1000
     print(f"{args.strategy}: {nparams} parameters, seed {args.seed}, L0 {args.train_length}", flush=True)
     for step in range(args.steps):
@@ -284,7 +289,7 @@ def main(argv=None):
                 a, e = evaluate(model, np.random.default_rng(erng_seed), args.train_length, trials=32)
                 entry["greedyAcc"] = round(a, 3)
                 torch.save({"config": cfg.to_dict(), "state": model.state_dict()}, base + ".partial.model.pt")
-            log.append(entry)
+            log.append(dict(entry, stage=stage_no) if earlier is not None else entry)
             print(json.dumps(entry), flush=True)
     steps_done = step + 1 if step == args.steps - 1 else step
 
@@ -314,7 +319,7 @@ def main(argv=None):
                           tokenizer=sorting.tokenizer_json())
     torch.save({"config": cfg.to_dict(), "state": model.state_dict()}, base + ".model.pt")
     with open(base + ".train_log.json", "w") as f:
-        json.dump({"training": training, "log": log}, f, indent=1)
+        json.dump({"training": training, "log": (earlier_log if args.resume else []) + log}, f, indent=1)
     if os.path.exists(base + ".partial.model.pt"):
         os.remove(base + ".partial.model.pt")
     print(f"wrote {args.out}", flush=True)

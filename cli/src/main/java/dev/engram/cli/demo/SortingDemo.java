@@ -38,7 +38,7 @@ public final class SortingDemo {
     /** With --long. */
     public static final int[] LONG_MULTIPLES = {1, 2, 4, 8, 16};
     /** What the paper reports, stated beside the table. */
-    public static final String PAPER_SHAPE = "Paper (Fig. 2, lengths 4K-16K): Transformer-XL slightly ahead at the "
+    public static final String PAPER_SHAPE = "Paper (section 4.1): Transformer-XL slightly ahead at the "
             + "shortest length and falling sharply as the length grows; the ∞-former changes little.";
     private static final ObjectMapper JSON = new ObjectMapper();
 
