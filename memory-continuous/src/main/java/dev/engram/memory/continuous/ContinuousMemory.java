@@ -5,6 +5,7 @@ import dev.engram.api.LayerSpec;
 import dev.engram.api.LongTermMemory;
 import dev.engram.api.NonFiniteStateException;
 import dev.engram.api.Readout;
+import dev.engram.api.SamplingDraws;
 import dev.engram.api.Segment;
 import dev.engram.api.Snapshot;
 import dev.engram.api.SnapshotException;
@@ -457,7 +458,7 @@ final class ContinuousMemory implements LongTermMemory {
     }
 
     private long drawUniforms(Segment segment) {
-        Tensor u = segment.uniforms();
+        Tensor u = segment.extension(SamplingDraws.class).map(SamplingDraws::uniforms).orElse(null);
         if (u != null) {
             float[] a = u.array();
             for (int i = 0; i < samples; i++) {
@@ -549,7 +550,7 @@ final class ContinuousMemory implements LongTermMemory {
     }
 
     private void checkUniforms(Segment segment) {
-        Tensor u = segment.uniforms();
+        Tensor u = segment.extension(SamplingDraws.class).map(SamplingDraws::uniforms).orElse(null);
         if (sticky && u != null && u.size() != samples) {
             throw new InvalidInputException("segment.uniforms", "has " + u.size() + " values; valid: exactly "
                     + "'samples' (" + samples + ") draws in [0, 1)");
@@ -589,6 +590,30 @@ final class ContinuousMemory implements LongTermMemory {
         pending = false;
         pendingCount = 0;
         derivedValid = false;
+    }
+
+    /**
+     * A copy with this state: the coefficients, counters, the remembered sticky read and the structures derived from
+     * the coefficients (copied, not rebuilt). The weights' transposes are rebuilt by the constructor (small).
+     */
+    @Override
+    public ContinuousMemory copy() {
+        ContinuousMemory c = new ContinuousMemory(context, provider);
+        System.arraycopy(coefficients, 0, c.coefficients, 0, coefficients.length);
+        c.empty = empty;
+        c.tokensSinceReset = tokensSinceReset;
+        c.draws = draws;
+        c.pending = pending;
+        c.pendingCount = pendingCount;
+        c.pendingMu = pendingMu.clone();
+        c.pendingSigma2 = pendingSigma2.clone();
+        c.derivedValid = derivedValid;
+        if (derivedValid) {
+            System.arraycopy(values, 0, c.values, 0, values.length);
+            System.arraycopy(keyMu, 0, c.keyMu, 0, keyMu.length);
+            System.arraycopy(keySigma, 0, c.keySigma, 0, keySigma.length);
+        }
+        return c;
     }
 
     @Override

@@ -329,6 +329,12 @@ final class LshAttention implements Attention {
         // nothing carries over between segments
     }
 
+    /** Nothing carries over between segments, so a copy is a new instance (its rotations regenerate from the seed). */
+    @Override
+    public LshAttention copy() {
+        return new LshAttention(context);
+    }
+
     @Override
     public Snapshot snapshot() {
         return SnapshotSupport.save(context, 1, w -> { });

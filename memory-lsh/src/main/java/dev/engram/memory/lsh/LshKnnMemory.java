@@ -173,6 +173,16 @@ final class LshKnnMemory implements LongTermMemory {
         }
     }
 
+    /** A copy with this state: each kv head's store copied (the rotations and gates are shared, read-only weights). */
+    @Override
+    public LshKnnMemory copy() {
+        LshKnnMemory c = new LshKnnMemory(context);
+        for (int g = 0; g < stores.length; g++) {
+            c.stores[g] = stores[g].copy();
+        }
+        return c;
+    }
+
     @Override
     public Snapshot snapshot() {
         return SnapshotSupport.save(context, STATE_VERSION, w -> {

@@ -59,6 +59,28 @@ public final class LshKnnStore {
         }
     }
 
+    /**
+     * An independent copy: the stored pairs in the same slots, the same hash tables and counters, so it searches and
+     * evicts exactly as this store would. Costs a copy of the arrays in use (search scratch is the copy's own).
+     */
+    public LshKnnStore copy() {
+        LshKnnStore c = new LshKnnStore(dk, dv, capacity, rounds, buckets, rotations, rotationHead);
+        int slots = keys.length / dk;
+        c.keys = keys.clone();
+        c.values = values.clone();
+        c.bucketOf = bucketOf.clone();
+        c.mark = new int[slots];
+        c.candidates = new int[slots];
+        if (tables != null) {
+            for (int i = 0; i < tables.length; i++) {
+                c.tables[i] = tables[i].copy();
+            }
+        }
+        c.written = written;
+        c.count = count;
+        return c;
+    }
+
     public int count() {
         return count;
     }
