@@ -8,12 +8,6 @@ package dev.engram.api;
 public interface Attention extends SequenceState {
     LayerSpec spec();
 
-    /** {@inheritDoc} */
-    @Override
-    default Attention copy() {
-        return null;
-    }
-
     /**
      * Attends and, where the attention keeps a cache, appends the segment to it.
      *

@@ -24,12 +24,6 @@ package dev.engram.api;
 public interface LongTermMemory extends SequenceState {
     LayerSpec spec();
 
-    /** {@inheritDoc} */
-    @Override
-    default LongTermMemory copy() {
-        return null;
-    }
-
     /** Reads with this segment's queries, using only what earlier segments wrote. */
     Readout read(Segment segment);
 

@@ -29,6 +29,9 @@ public interface SequenceState {
      * instance and {@link #restore restoring} this one's {@link #snapshot} into it, which is correct but slower.
      * The test kit checks a copy's independence either way.
      *
+     * <p>Declare the override with the implementing class as its return type ({@code public MyMemory copy()}); the
+     * runtime requires a copy of the same class as the original.
+     *
      * @return a new instance of the same class, or null where this state does not copy itself
      */
     default SequenceState copy() {

@@ -70,9 +70,9 @@ final class PlanCommand implements Callable<Integer> {
             Segment segment = new Segment(sequence.position(), in.q(), in.k(), in.v(), in.h());
             double norm = 0;
             for (SequenceStack.Layer l : sequence.layers()) {
-                Tensor out = Tensor.zeros(layer.heads(), segmentLength, layer.valueDim());
-                LayerStep.run(l.attention(), l.memory().orElse(null), segment, out, null, null);
-                for (float x : out.toArray()) {
+                Tensor output = Tensor.zeros(layer.heads(), segmentLength, layer.valueDim());
+                LayerStep.run(l.attention(), l.memory().orElse(null), segment, output, null, null);
+                for (float x : output.toArray()) {
                     norm += x * x;
                 }
             }

@@ -95,7 +95,7 @@ public final class SequenceStack {
 
     private Layer copyOf(int i, Layer l) {
         Layer fresh = null;
-        Attention a = l.attention().copy();
+        Attention a = sameClass(l.attention(), l.attention().copy(), Attention.class);
         if (a == null) {
             fresh = fresh(i);
             a = fresh.attention();
@@ -103,7 +103,7 @@ public final class SequenceStack {
         }
         Optional<LongTermMemory> m = Optional.empty();
         if (l.memory().isPresent()) {
-            LongTermMemory c = l.memory().get().copy();
+            LongTermMemory c = sameClass(l.memory().get(), l.memory().get().copy(), LongTermMemory.class);
             if (c == null) {
                 fresh = fresh != null ? fresh : fresh(i);
                 c = fresh.memory().orElseThrow();
@@ -112,6 +112,19 @@ public final class SequenceStack {
             m = Optional.of(c);
         }
         return new Layer(a, m);
+    }
+
+    /** The provider's copy, checked to be what it copied (null: the provider has none). */
+    private static <T extends SequenceState> T sameClass(T original, SequenceState copy, Class<T> kind) {
+        if (copy == null) {
+            return null;
+        }
+        if (copy.getClass() != original.getClass() || copy == original) {
+            throw new IllegalStateException(original.getClass().getName() + ".copy() returned "
+                    + (copy == original ? "the instance itself" : "a " + copy.getClass().getName())
+                    + "; it must return a new instance of its own class (or null to be copied through a snapshot)");
+        }
+        return kind.cast(copy);
     }
 
     private Layer fresh(int i) {

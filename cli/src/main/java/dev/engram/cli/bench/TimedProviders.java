@@ -132,7 +132,7 @@ public final class TimedProviders {
 
             @Override
             public Attention copy() {
-                Attention c = a.copy();
+                Attention c = (Attention) a.copy();
                 return c == null ? null : timedAttention(c);
             }
 
@@ -202,7 +202,7 @@ public final class TimedProviders {
 
             @Override
             public LongTermMemory copy() {
-                LongTermMemory c = m.copy();
+                LongTermMemory c = (LongTermMemory) m.copy();
                 return c == null ? null : timedMemory(c);
             }
 
