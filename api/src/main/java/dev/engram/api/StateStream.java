@@ -25,6 +25,10 @@ import java.util.zip.CheckedOutputStream;
  *   magic "ENGRAMST" (8 bytes) | format version (int) | content kind (string: "layer" or "sequence")
  *   | the content's fields, in the order its writer gives them | CRC32C of every byte before it (int)
  * </pre>
+ * A content may store the running CRC32C after its header as well (an int among its fields), so that a reader can tell
+ * a damaged header from a header that does not match before it has read the whole stream.
+ * <pre>
+ * </pre>
  * A string is an int byte length and UTF-8; a byte block an int length and the bytes; a {@link Snapshot} entry its
  * provider name (string), state version (int), layer shape (5 ints) and payload (byte block).
  *
@@ -107,6 +111,15 @@ public final class StateStream {
             writeInt(spec.heads()).writeInt(spec.kvHeads()).writeInt(spec.keyDim()).writeInt(spec.valueDim())
                     .writeInt(spec.modelDim());
             return writeBytes(s.payload());
+        }
+
+        /**
+         * Writes the running checksum of everything so far, for a reader to check a header with
+         * {@link Reader#checkRunningChecksum} before it reports a mismatch in it (a damaged header is then called
+         * damaged, not "another model"). The same running CRC32C goes on to the end.
+         */
+        public Writer writeRunningChecksum() {
+            return writeInt((int) checked.getChecksum().getValue());
         }
 
         /** Appends the checksum of everything written and flushes. Write nothing after it. */
@@ -232,6 +245,15 @@ public final class StateStream {
             }
             byte[] payload = readBytes(field + ".payload", Integer.MAX_VALUE - 16);
             return new Snapshot(provider, stateVersion, spec, payload);
+        }
+
+        /** Checks a {@link Writer#writeRunningChecksum()}: everything read so far is undamaged. */
+        public void checkRunningChecksum(String section) {
+            int computed = (int) checked.getChecksum().getValue();
+            int stored = readInt(section + " checksum");
+            if (stored != computed) {
+                throw new SnapshotException(what + " checksum of its " + section + " does not match: the stream is damaged");
+            }
         }
 
         /**

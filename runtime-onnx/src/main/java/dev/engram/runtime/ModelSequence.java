@@ -149,8 +149,9 @@ public final class ModelSequence {
      * Writes the whole state to {@code out} as a {@link StateStream} of kind "sequence" (flushed, not closed):
      * <pre>
      *   model name (string) | layers, vocabulary size, segment length (ints)
-     *   | per layer: its attention's and its memory's strategy ("provider {key=value, ...}" with every configuration
-     *     key, defaults included; "none" for no memory) (strings)
+     *   | per layer: its attention's and then its memory's strategy: provider name (string; "none" for no memory),
+     *     number of configuration keys (int), each key and value (strings; every key, defaults included)
+     *   | the running checksum of the header so far (int), checked before the header is compared
      *   | position at the last boundary (long) | layers (int)
      *   | per layer: the attention's snapshot entry, a memory flag (int 0/1) and the memory's snapshot entry
      *   | pending tokens (int count, ints)
@@ -165,9 +166,12 @@ public final class ModelSequence {
         w.writeInt(stack.layers().size());
         w.writeInt(owner.vocabSize());
         w.writeInt(pending.length);
-        for (String strategy : strategies()) {
-            w.writeString(strategy);
+        for (Strategy strategy : strategies()) {
+            w.writeString(strategy.provider());
+            w.writeInt(strategy.config().size());
+            strategy.config().forEach((k, v) -> w.writeString(k).writeString(v));
         }
+        w.writeRunningChecksum();
         stack.write(w);
         w.writeInt(pendingCount);
         for (int i = 0; i < pendingCount; i++) {
@@ -206,19 +210,34 @@ public final class ModelSequence {
         int layers = r.readInt("layers");
         int vocab = r.readInt("vocabulary size");
         int segmentLength = r.readInt("segment length");
-        requireModel(model, layers, vocab, segmentLength);
-        List<String> expected = strategies();
-        for (int i = 0; i < expected.size(); i++) {
-            String saved = r.readString("strategy");
-            if (!saved.equals(expected.get(i))) {
-                throw new SnapshotException(WHAT + " layer " + (i / 2) + " " + (i % 2 == 0 ? "attention" : "memory")
-                        + " was saved with strategy '" + saved + "'; this engine runs '" + expected.get(i)
-                        + "': load it into an engine with the same configuration");
+        List<Strategy> expected = strategies();
+        if (layers < 0 || layers > 1 << 16) {
+            throw new SnapshotException(WHAT + " claims " + layers + " layers (the stream is damaged)");
+        }
+        List<Strategy> saved = new java.util.ArrayList<>();
+        for (int i = 0; i < 2 * layers; i++) {
+            String where = WHAT + " layer " + (i / 2) + " " + (i % 2 == 0 ? "attention" : "memory");
+            String provider = r.readString("strategy provider");
+            int keys = r.readInt("strategy size");
+            if (keys < 0 || keys > 4096) {
+                throw new SnapshotException(where + " has " + keys + " configuration keys (the stream is damaged)");
             }
+            TreeMap<String, String> config = new TreeMap<>();
+            for (int k = 0; k < keys; k++) {
+                config.put(r.readString("strategy key"), r.readString("strategy value"));
+            }
+            saved.add(new Strategy(provider, config));
+        }
+        r.checkRunningChecksum("header");
+        requireModel(model, layers, vocab, segmentLength);
+        for (int i = 0; i < expected.size(); i++) {
+            expected.get(i).requireSame(WHAT + " layer " + (i / 2) + " " + (i % 2 == 0 ? "attention" : "memory"),
+                    saved.get(i));
         }
         SequenceStack.Saved layersSaved = stack.read(r);
         int[] tokens = readPending(r);
         r.finish(true);
+        checkTokens(tokens);
         install(layersSaved, tokens);
     }
 
@@ -237,21 +256,27 @@ public final class ModelSequence {
         }
     }
 
+    /** The pending tokens as stored; their values are checked once the checksum has passed ({@link #checkTokens}). */
     private int[] readPending(StateStream.Reader r) {
         int count = r.readInt("pending token count");
         if (count < 0 || count >= pending.length) {
             throw new SnapshotException(WHAT + " has " + count + " pending tokens; valid: 0 to " + (pending.length - 1)
-                    + " (segment length " + pending.length + ")");
+                    + " (segment length " + pending.length + "; the stream is damaged)");
         }
         int[] tokens = new int[count];
         for (int i = 0; i < count; i++) {
             tokens[i] = r.readInt("pending token " + i);
+        }
+        return tokens;
+    }
+
+    private void checkTokens(int[] tokens) {
+        for (int i = 0; i < tokens.length; i++) {
             if (tokens[i] < 0 || tokens[i] >= owner.vocabSize()) {
                 throw new SnapshotException(WHAT + " pending token " + i + " is " + tokens[i] + "; valid: [0, "
                         + (owner.vocabSize() - 1) + "]");
             }
         }
-        return tokens;
     }
 
     /** Installs parsed state; the stack restores every layer into new instances before replacing any. */
@@ -262,18 +287,47 @@ public final class ModelSequence {
         clearRows();
     }
 
-    /** Per layer the attention's and the memory's strategy, as {@link #save} writes them. */
-    private List<String> strategies() {
-        List<String> out = new java.util.ArrayList<>();
-        for (LayerPlan lp : owner.plan().layers()) {
-            out.add(describe(lp.attention()));
-            out.add(lp.memory().map(ModelSequence::describe).orElse("none"));
+    /** A layer's attention or memory as configured: the provider and every configuration key, defaults included. */
+    private record Strategy(String provider, TreeMap<String, String> config) {
+        static final Strategy NONE = new Strategy("none", new TreeMap<>());
+
+        static Strategy of(ProviderChoice choice) {
+            TreeMap<String, String> config = new TreeMap<>();
+            choice.config().asMap().forEach((k, v) -> config.put(k, String.valueOf(v)));
+            return new Strategy(choice.provider(), config);
         }
-        return out;
+
+        /** Fails, naming the provider or the keys that differ, unless {@code saved} is this strategy. */
+        void requireSame(String where, Strategy saved) {
+            if (!saved.provider.equals(provider)) {
+                throw new SnapshotException(where + " was saved with provider '" + saved.provider + "'; this engine runs '"
+                        + provider + "': load it into an engine with the same configuration");
+            }
+            List<String> differences = new java.util.ArrayList<>();
+            java.util.TreeSet<String> keys = new java.util.TreeSet<>(config.keySet());
+            keys.addAll(saved.config.keySet());
+            for (String k : keys) {
+                String was = saved.config.get(k);
+                String now = config.get(k);
+                if (!java.util.Objects.equals(was, now)) {
+                    differences.add(k + " " + (was == null ? "unset" : was) + " (this engine: " + (now == null ? "unset" : now) + ")");
+                }
+            }
+            if (!differences.isEmpty()) {
+                throw new SnapshotException(where + " '" + provider + "' was saved with " + String.join(", ", differences)
+                        + ": load it into an engine with the same configuration");
+            }
+        }
     }
 
-    private static String describe(ProviderChoice choice) {
-        return choice.provider() + " " + new TreeMap<>(choice.config().asMap());
+    /** Per layer the attention's and the memory's strategy, as {@link #save} writes them. */
+    private List<Strategy> strategies() {
+        List<Strategy> out = new java.util.ArrayList<>();
+        for (LayerPlan lp : owner.plan().layers()) {
+            out.add(Strategy.of(lp.attention()));
+            out.add(lp.memory().map(Strategy::of).orElse(Strategy.NONE));
+        }
+        return out;
     }
 
     /** {@link #save}'s bytes in an array. */
