@@ -199,6 +199,57 @@ final class ContinuousMemory implements LongTermMemory {
         this.binRow = new float[e];
     }
 
+    /** For {@link #copy()}: the same configuration and shared read-only weight layouts, new state and scratch. */
+    private ContinuousMemory(ContinuousMemory o) {
+        this.context = o.context;
+        this.provider = o.provider;
+        this.spec = o.spec;
+        this.size = o.size;
+        this.e = o.e;
+        this.heads = o.heads;
+        this.dk = o.dk;
+        this.dv = o.dv;
+        this.samples = o.samples;
+        this.bins = o.bins;
+        this.sticky = o.sticky;
+        this.gated = o.gated;
+        this.seed = o.seed;
+        this.resetEvery = o.resetEvery;
+        this.sigmaMin2 = o.sigmaMin2;
+        this.invSqrtDk = o.invSqrtDk;
+        this.fits = o.fits;
+        this.basis = o.basis;
+        this.centres = o.centres;
+        this.widthSquares = o.widthSquares;
+        this.widthCount = o.widthCount;
+        this.exponentCut = o.exponentCut;
+        this.projKey = o.projKey;
+        this.projValueT = o.projValueT;
+        this.outT = o.outT;
+        this.muWeight = o.muWeight;
+        this.sigmaWeight = o.sigmaWeight;
+        this.muBias = o.muBias;
+        this.sigmaBias = o.sigmaBias;
+        this.gateWeightT = o.gateWeightT;
+        this.gateBias = o.gateBias;
+        this.psiEdges = o.psiEdges;
+        this.coefficients = new float[o.coefficients.length];
+        this.next = new float[o.next.length];
+        this.values = new float[o.values.length];
+        this.keyMu = new double[o.keyMu.length];
+        this.keySigma = new double[o.keySigma.length];
+        this.scratchE = new double[e];
+        this.halfInverse = new double[widthCount];
+        this.normaliser = new double[widthCount];
+        this.binP = new double[bins];
+        this.binPhi = new double[bins + 1];
+        this.binCumulative = new double[bins];
+        this.binCounts = new int[bins];
+        this.uniforms = new double[samples];
+        this.binSum = new float[size];
+        this.binRow = new float[e];
+    }
+
     private static float[] transpose(float[] a, int rows, int cols) {
         float[] t = new float[a.length];
         for (int r = 0; r < rows; r++) {
@@ -594,11 +645,11 @@ final class ContinuousMemory implements LongTermMemory {
 
     /**
      * A copy with this state: the coefficients, counters, the remembered sticky read and the structures derived from
-     * the coefficients (copied, not rebuilt). The weights' transposes are rebuilt by the constructor (small).
+     * the coefficients (copied, not rebuilt). The weights' read-only layouts are shared; scratch is the copy's own.
      */
     @Override
     public ContinuousMemory copy() {
-        ContinuousMemory c = new ContinuousMemory(context, provider);
+        ContinuousMemory c = new ContinuousMemory(this);
         System.arraycopy(coefficients, 0, c.coefficients, 0, coefficients.length);
         c.empty = empty;
         c.tokensSinceReset = tokensSinceReset;
