@@ -27,9 +27,9 @@ import java.util.Map;
  * scratch, so the bits do not depend on the threads.
  */
 final class LshAttention implements Attention {
-    /** Logit a token gives itself: it wins only when nothing else is allowed (SCHEMES.md 3). */
+    /** Logit a token gives itself: it wins only when nothing else is allowed (docs/schemes.md section 3). */
     static final float SELF_LOGIT = -1e5f;
-    /** Logit of a later position under the causal mask (SCHEMES.md 3): beside the self logit its weight is exactly 0. */
+    /** Logit of a later position under the causal mask (docs/schemes.md section 3): beside the self logit its weight is exactly 0. */
     static final float CAUSAL_LOGIT = -1e9f;
     /** Scores held per block of query rows: a window row's scores stay in cache while the block uses them. */
     private static final int SCORE_BUDGET = 1 << 16;
@@ -70,7 +70,7 @@ final class LshAttention implements Attention {
         }
     }
 
-    /** The SCHEMES.md 3 default: largest power of two <= 2 * Npadded / chunk, at least 2. */
+    /** The docs/schemes.md section 3 default: largest power of two <= 2 * Npadded / chunk, at least 2. */
     static int defaultBuckets(int paddedLength, int chunk) {
         long target = 2L * paddedLength / chunk;
         if (target < 2) {
@@ -213,7 +213,10 @@ final class LshAttention implements Attention {
         int block = s.block;
         for (int b = 0; b < own; b += block) {
             int rows = Math.min(block, own - b);
-            KERNELS.scores(s.windowQueries, b * dk, rows, dk, s.keysByDim, keyCount, s.scores);
+            // whole groups of four rows, so the kernels' one-row paths (cold after a long ingest) never run: the
+            // rows past the chunk's own compute throwaway values from stale queries
+            int groups = (rows + 3) / 4;
+            KERNELS.scores(s.windowQueries, b * dk, 4 * groups, dk, s.keysByDim, keyCount, s.scores);
             for (int r = 0; r < rows; r++) {
                 float[] row = s.scores[r];
                 int i = s.keyPos[s.windowOwn + b + r];
@@ -234,13 +237,12 @@ final class LshAttention implements Attention {
                 s.lse[r] = lse;
                 s.inverseSum[r] = 1.0 / sum;
             }
-            for (int g = 0; g < rows; g += 4) {
-                int group = Math.min(4, rows - g);
-                for (int k = 0; k < group; k++) {
+            for (int g = 0; g < 4 * groups; g += 4) {
+                for (int k = 0; k < 4; k++) {
                     s.groupWeights[k] = s.scores[g + k];
                     s.groupOut[k] = s.roundOut[g + k];
                 }
-                KERNELS.causalWeightedSum(s.groupWeights, group, s.windowValues, keyCount, dv, s.groupOut);
+                KERNELS.causalWeightedSum(s.groupWeights, 4, s.windowValues, keyCount, dv, s.groupOut);
             }
             for (int r = 0; r < rows; r++) {
                 fold(s, s.keyPos[s.windowOwn + b + r], s.roundOut[r], s.lse[r], s.inverseSum[r], dv);
@@ -248,9 +250,13 @@ final class LshAttention implements Attention {
         }
     }
 
-    /** Query rows per block: the scores of a block stay in cache while it is used; at least the 4 a kernel pass takes. */
+    /**
+     * Query rows per block: the scores of a block stay in cache while it is used; a multiple of the 4 rows a kernel
+     * pass takes.
+     */
     private static int blockRows(int ownRows, int windowRows) {
-        return (int) Math.max(4, Math.min(ownRows, SCORE_BUDGET / Math.max(1, windowRows)));
+        int rows = (int) Math.max(4, Math.min(ownRows, SCORE_BUDGET / Math.max(1, windowRows)));
+        return (rows + 3) / 4 * 4;
     }
 
     /**
@@ -287,7 +293,7 @@ final class LshAttention implements Attention {
         // the current chunk's window, copied contiguous once per chunk (the sorted order scatters it)
         float[][] keysByDim = new float[0][];   // normalised keys of the window, transposed [dk][2 * chunk]
         float[][] windowValues = new float[0][]; // values of the window, then TAIL zero rows [2 * chunk + TAIL][dv]
-        float[] windowQueries = new float[0];   // raw queries of the chunk's own tokens [chunk, dk]
+        float[] windowQueries = new float[0];   // raw queries of the chunk's own tokens [chunk rounded up to 4, dk]
         int windowOwn;                          // window index where the chunk's own tokens start
         float[][] scores = new float[0][];      // a block of query rows' logits, then weights [block][window + TAIL]
         float[][] roundOut = new float[0][];    // the block's weighted values [block][dv]
@@ -330,10 +336,10 @@ final class LshAttention implements Attention {
             if (windowValues.length < windowRows + TAIL || windowValues[0].length != dv) {
                 windowValues = new float[windowRows + TAIL][dv];
             }
-            if (windowQueries.length < ownRows * dk) {
-                windowQueries = new float[ownRows * dk];
-            }
             block = blockRows(ownRows, windowRows);
+            if (windowQueries.length < (ownRows + 3) / 4 * 4 * dk) { // whole groups of four rows are scored
+                windowQueries = new float[(ownRows + 3) / 4 * 4 * dk];
+            }
             if (scores.length < block || scores[0].length < windowRows + TAIL) {
                 scores = new float[block][windowRows + TAIL];
                 lse = new double[block];
