@@ -36,6 +36,12 @@ final class LshAttention implements Attention {
     private static final FloatKernels KERNELS = FloatKernels.get();
     /** Zero value rows after a window (and zero weights after a weight row): see {@link #attendChunk}. */
     private static final int TAIL = 3;
+    /**
+     * Windows are scored as a multiple of this many columns (the padding weighs exactly 0), so the kernels' loops
+     * always end on whole vectors of up to 16 floats: their leftover paths, never taken on full segments, are not
+     * met first in a decode step, where C2 would drop the compiled loop (an uncommon trap) and run it interpreted.
+     */
+    private static final int COLUMNS = 16;
 
     private final LayerContext context;
     private final LayerSpec spec;
@@ -206,7 +212,8 @@ final class LshAttention implements Attention {
      * <p>The weighted values run four rows per call of {@code causalWeightedSum}, whose row r sees r more value
      * rows than row 0: the window's values are followed by {@link #TAIL} zero rows and each weight row by as
      * many zero weights, so every row sums exactly the window (the extra terms add 0 * 0), and each value row
-     * read serves four query rows.
+     * read serves four query rows. The window is scored over {@link #columns} columns, the padding's logits set
+     * to -1e9 (weight exactly 0 beside the self logit) and its value rows zero.
      */
     private void attendChunk(HeadScratch s, int keyCount, int dk, int dv, int head) {
         int own = keyCount - s.windowOwn;
@@ -216,7 +223,8 @@ final class LshAttention implements Attention {
             // whole groups of four rows, so the kernels' one-row paths (cold after a long ingest) never run: the
             // rows past the chunk's own compute throwaway values from stale queries
             int groups = (rows + 3) / 4;
-            KERNELS.scores(s.windowQueries, b * dk, 4 * groups, dk, s.keysByDim, keyCount, s.scores);
+            int cols = columns(keyCount);
+            KERNELS.scores(s.windowQueries, b * dk, 4 * groups, dk, s.keysByDim, cols, s.scores);
             for (int r = 0; r < rows; r++) {
                 float[] row = s.scores[r];
                 int i = s.keyPos[s.windowOwn + b + r];
@@ -227,13 +235,14 @@ final class LshAttention implements Attention {
                     row[t] = logit;
                     max = Math.max(max, logit);
                 }
-                float sum = KERNELS.expMinusMax(row, keyCount);
+                java.util.Arrays.fill(row, keyCount, cols, CAUSAL_LOGIT); // padding columns: weight exactly 0
+                float sum = KERNELS.expMinusMax(row, cols);
                 double lse = max + Math.log(sum);
                 if (!Double.isFinite(lse)) {
                     throw new NonFiniteStateException(context.describe() + " head " + head + " token " + i
                             + ": a logit overflowed float32 (query norm too large)");
                 }
-                java.util.Arrays.fill(row, keyCount, keyCount + TAIL, 0f);
+                java.util.Arrays.fill(row, cols, cols + TAIL, 0f);
                 s.lse[r] = lse;
                 s.inverseSum[r] = 1.0 / sum;
             }
@@ -242,7 +251,7 @@ final class LshAttention implements Attention {
                     s.groupWeights[k] = s.scores[g + k];
                     s.groupOut[k] = s.roundOut[g + k];
                 }
-                KERNELS.causalWeightedSum(s.groupWeights, 4, s.windowValues, keyCount, dv, s.groupOut);
+                KERNELS.causalWeightedSum(s.groupWeights, 4, s.windowValues, cols, dv, s.groupOut);
             }
             for (int r = 0; r < rows; r++) {
                 fold(s, s.keyPos[s.windowOwn + b + r], s.roundOut[r], s.lse[r], s.inverseSum[r], dv);
@@ -254,6 +263,11 @@ final class LshAttention implements Attention {
      * Query rows per block: the scores of a block stay in cache while it is used; a multiple of the 4 rows a kernel
      * pass takes.
      */
+    /** A window of {@code keys} keys is scored over this many columns: a multiple of {@link #COLUMNS}. */
+    static int columns(int keys) {
+        return (keys + COLUMNS - 1) / COLUMNS * COLUMNS;
+    }
+
     private static int blockRows(int ownRows, int windowRows) {
         int rows = (int) Math.max(4, Math.min(ownRows, SCORE_BUDGET / Math.max(1, windowRows)));
         return (rows + 3) / 4 * 4;
@@ -291,11 +305,11 @@ final class LshAttention implements Attention {
         double[] proj = new double[0];    // [buckets / 2]
         int[] keyPos = new int[0];        // [2 * chunk] window positions, previous chunk first
         // the current chunk's window, copied contiguous once per chunk (the sorted order scatters it)
-        float[][] keysByDim = new float[0][];   // normalised keys of the window, transposed [dk][2 * chunk]
-        float[][] windowValues = new float[0][]; // values of the window, then TAIL zero rows [2 * chunk + TAIL][dv]
+        float[][] keysByDim = new float[0][];   // the window's normalised keys, transposed [dk][columns(2 * chunk)]
+        float[][] windowValues = new float[0][]; // the window's values, then zero rows [columns(2 * chunk) + TAIL][dv]
         float[] windowQueries = new float[0];   // raw queries of the chunk's own tokens [chunk rounded up to 4, dk]
         int windowOwn;                          // window index where the chunk's own tokens start
-        float[][] scores = new float[0][];      // a block of query rows' logits, then weights [block][window + TAIL]
+        float[][] scores = new float[0][];      // a block of rows' logits, then weights [block][columns + TAIL]
         float[][] roundOut = new float[0][];    // the block's weighted values [block][dv]
         double[] lse = new double[0];           // the block's row logsumexps [block]
         double[] inverseSum = new double[0];    // the block's 1 / sum of softmax numerators [block]
@@ -330,18 +344,19 @@ final class LshAttention implements Attention {
             if (keyPos.length < windowRows) {
                 keyPos = new int[windowRows];
             }
-            if (keysByDim.length != dk || keysByDim[0].length < windowRows) {
-                keysByDim = new float[dk][windowRows];
+            int cols = columns(windowRows);
+            if (keysByDim.length != dk || keysByDim[0].length < cols) {
+                keysByDim = new float[dk][cols];
             }
-            if (windowValues.length < windowRows + TAIL || windowValues[0].length != dv) {
-                windowValues = new float[windowRows + TAIL][dv];
+            if (windowValues.length < cols + TAIL || windowValues[0].length != dv) {
+                windowValues = new float[cols + TAIL][dv];
             }
             block = blockRows(ownRows, windowRows);
             if (windowQueries.length < (ownRows + 3) / 4 * 4 * dk) { // whole groups of four rows are scored
                 windowQueries = new float[(ownRows + 3) / 4 * 4 * dk];
             }
-            if (scores.length < block || scores[0].length < windowRows + TAIL) {
-                scores = new float[block][windowRows + TAIL];
+            if (scores.length < block || scores[0].length < cols + TAIL) {
+                scores = new float[block][cols + TAIL];
                 lse = new double[block];
                 inverseSum = new double[block];
             }
@@ -398,7 +413,7 @@ final class LshAttention implements Attention {
                     copyKeyAndValue(j, count++, va, vOff, dk, dv);
                 }
             }
-            for (int t = count; t < count + TAIL; t++) {
+            for (int t = count; t < columns(count) + TAIL; t++) { // padding and tail: weight 0 times 0
                 java.util.Arrays.fill(windowValues[t], 0f);
             }
             return count;
