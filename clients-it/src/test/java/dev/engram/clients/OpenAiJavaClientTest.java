@@ -29,7 +29,6 @@ import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionCreateParams;
 import com.openai.models.models.Model;
 import java.util.List;
-import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
 /** The official OpenAI Java SDK (com.openai:openai-java), unmodified, against a real engram serve. */
@@ -55,6 +54,12 @@ class OpenAiJavaClientTest {
     void modelsListTheServedPackage() {
         List<Model> models = alice.models().list().items();
         assertEquals(List.of(NAME), models.stream().map(Model::id).toList());
+    }
+
+    @Test
+    void theBaseUrlNeedsV1() {
+        OpenAIClient withoutV1 = OpenAIOkHttpClient.builder().baseUrl(engram.server.uri().toString()).apiKey(KEY_A).maxRetries(0).build();
+        assertEquals(404, assertThrows(NotFoundException.class, () -> withoutV1.models().list()).statusCode());
     }
 
     @Test
@@ -194,9 +199,5 @@ class OpenAiJavaClientTest {
         assertEquals(500, damaged.statusCode());
         assertEquals("session_damaged", damaged.code().orElseThrow());
         assertTrue(OpenAIServiceException.class.isInstance(damaged));
-    }
-
-    static String joined(List<String> parts) {
-        return parts.stream().collect(Collectors.joining());
     }
 }
