@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.ai.chat.prompt.Prompt;
@@ -42,39 +43,35 @@ class RateLimitTest {
         try (Server server = Server.start(Engram.MODEL, 0, tmp.resolve("data"), options)) {
             URI uri = server.uri();
             String endless = Engram.json(Map.of("model", Engram.NAME, "prompt", "<bos> the", "max_tokens", 1_000_000, "stream", true));
-            for (int i = 0; i < 2; i++) {
-                busy.add(http.sendAsync(HttpRequest.newBuilder(uri.resolve("/v1/completions")).header("Content-Type", "application/json")
-                        .POST(HttpRequest.BodyPublishers.ofString(endless)).build(), HttpResponse.BodyHandlers.ofInputStream()));
-                awaitQueueDepth(http, uri, i + 1);
-            }
-            String base = uri + "/v1";
+            try {
+                for (int i = 0; i < 2; i++) {
+                    busy.add(http.sendAsync(HttpRequest.newBuilder(uri.resolve("/v1/completions")).header("Content-Type", "application/json")
+                            .POST(HttpRequest.BodyPublishers.ofString(endless)).build(), HttpResponse.BodyHandlers.ofInputStream()));
+                    awaitQueueDepth(http, uri, i + 1);
+                }
+                String base = uri + "/v1";
 
-            RateLimitException openai = assertThrows(RateLimitException.class, () -> OpenAIOkHttpClient.builder().baseUrl(base)
-                    .apiKey("unused").maxRetries(0).build().completions().create(CompletionCreateParams.builder().model(Engram.NAME)
-                            .prompt("<bos>").maxTokens(1).build()));
-            assertEquals(429, openai.statusCode());
-            assertEquals("1", openai.headers().values("Retry-After").get(0));
+                RateLimitException openai = assertThrows(RateLimitException.class, () -> OpenAIOkHttpClient.builder().baseUrl(base)
+                        .apiKey("unused").maxRetries(0).build().completions().create(CompletionCreateParams.builder().model(Engram.NAME)
+                                .prompt("<bos>").maxTokens(1).build()));
+                assertEquals(429, openai.statusCode());
+                assertEquals("1", openai.headers().values("Retry-After").get(0));
 
-            dev.langchain4j.exception.RateLimitException langchain4j = assertThrows(dev.langchain4j.exception.RateLimitException.class,
-                    () -> dev.langchain4j.model.openai.OpenAiChatModel.builder().baseUrl(base).apiKey("unused").modelName(Engram.NAME)
-                            .maxRetries(0).maxTokens(1).build().chat(UserMessage.from("<bos>")));
-            assertEquals(429, LangChain4jOpenAiClientTest.status(langchain4j));
+                dev.langchain4j.exception.RateLimitException langchain4j = assertThrows(dev.langchain4j.exception.RateLimitException.class,
+                        () -> dev.langchain4j.model.openai.OpenAiChatModel.builder().baseUrl(base).apiKey("unused").modelName(Engram.NAME)
+                                .maxRetries(0).maxTokens(1).build().chat(UserMessage.from("<bos>")));
+                assertEquals(429, LangChain4jOpenAiClientTest.status(langchain4j));
 
-            RateLimitException spring = SpringAiClientTest.cause(RateLimitException.class, assertThrows(RuntimeException.class,
-                    () -> org.springframework.ai.openai.OpenAiChatModel.builder().options(org.springframework.ai.openai.OpenAiChatOptions
-                            .builder().baseUrl(base).apiKey("unused").model(Engram.NAME).maxRetries(0).maxTokens(1).build()).build()
-                            .call(new Prompt("<bos>"))));
-            assertEquals(429, spring.statusCode());
-        } finally {
-            for (CompletableFuture<HttpResponse<InputStream>> f : busy) { // the server stops a stream whose client left
-                f.thenAccept(r -> {
-                    try {
-                        r.body().close();
-                    } catch (java.io.IOException ignored) {
-                        // closing is all that is wanted
-                    }
-                });
-                f.cancel(true);
+                RateLimitException spring = SpringAiClientTest.cause(RateLimitException.class, assertThrows(RuntimeException.class,
+                        () -> org.springframework.ai.openai.OpenAiChatModel.builder().options(org.springframework.ai.openai.OpenAiChatOptions
+                                .builder().baseUrl(base).apiKey("unused").model(Engram.NAME).maxRetries(0).maxTokens(1).build()).build()
+                                .call(new Prompt("<bos>"))));
+                assertEquals(429, spring.statusCode());
+            } finally {
+                // the server stops a stream whose client left: the running one first, then the one it let start
+                for (CompletableFuture<HttpResponse<InputStream>> f : busy) {
+                    f.get(30, TimeUnit.SECONDS).body().close();
+                }
             }
         }
     }

@@ -182,16 +182,22 @@ public final class EngramModel implements AutoCloseable {
             List<ChatMessage> newTurn = newTurn(request.messages());
             String[] system = {c.lastSystemMessage};
             int[] prompt = turnTokens(newTurn, c.sequence.position() == 0, c.lastSystemMessage, system);
-            byte[] before = c.sequence.snapshot(); // a failed turn leaves the conversation as it was
+            // A failed turn leaves the conversation as it was: read back from its file when there is a store, else
+            // restored from a snapshot taken here.
+            byte[] before = store == null ? c.sequence.snapshot() : null;
             try {
                 ChatResponse r = run(c.sequence, prompt, settings, onText, c);
-                c.lastSystemMessage = system[0];
                 if (store != null) {
-                    store.save(new ConversationStore.Meta(c.memoryId, c.lastSystemMessage), c.sequence);
+                    store.save(new ConversationStore.Meta(c.memoryId, system[0]), c.sequence);
                 }
+                c.lastSystemMessage = system[0];
                 return r;
             } catch (RuntimeException ex) {
-                c.sequence.restore(before);
+                if (store != null) {
+                    resident.remove(c.memoryId);
+                } else {
+                    c.sequence.restore(before);
+                }
                 throw ex;
             }
         } finally {
