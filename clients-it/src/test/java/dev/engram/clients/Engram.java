@@ -99,12 +99,21 @@ final class Engram {
                 Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                     server.close();
                     engine.close();
+                    deleteTree(data);
                 }));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
         }
         return shared;
+    }
+
+    private static void deleteTree(Path dir) {
+        try (var all = Files.walk(dir)) {
+            all.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            System.err.println("could not delete " + dir + ": " + e);
+        }
     }
 
     /** The base URL every OpenAI client here needs: the server's root plus {@code /v1}. */
