@@ -7,6 +7,7 @@ import dev.langchain4j.memory.chat.MessageWindowChatMemory;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.service.AiServices;
 import dev.langchain4j.service.MemoryId;
+import dev.langchain4j.service.TokenStream;
 import dev.langchain4j.service.UserMessage;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -16,6 +17,10 @@ import org.junit.jupiter.api.io.TempDir;
 class AiServiceTest {
     interface Assistant {
         String chat(@MemoryId String user, @UserMessage String message);
+    }
+
+    interface StreamingAssistant {
+        TokenStream chat(@MemoryId String user, @UserMessage String message);
     }
 
     /**
@@ -56,5 +61,34 @@ class AiServiceTest {
             assertEquals("6 1 6 1 2", assistant.chat("alice", "<what-is-the-passkey>"));
             assertEquals("2 0 2 6 9", assistant.chat("bob", "<what-is-the-passkey>"));
         }
+    }
+
+    @Test
+    void aStreamingAiServiceKeepsTheConversationToo() {
+        try (EngramModel model = EngramModel.builder().model(PasskeyConversationTest.MODEL).promptFormat(PromptFormat.RAW).build()) {
+            StreamingAssistant assistant = AiServices.builder(StreamingAssistant.class).streamingChatModel(model.streamingChatModel())
+                    .chatMemoryProvider(id -> MessageWindowChatMemory.withMaxMessages(4))
+                    .chatRequestTransformer(AiServiceTest::passkeyRequest)
+                    .build();
+            streamed(assistant.chat("carol", PasskeyConversationTest.turnOne("9 0 5 5 1")));
+            for (int i = 0; i < 12; i++) {
+                streamed(assistant.chat("carol", PasskeyConversationTest.FILLER + " " + PasskeyConversationTest.FILLER));
+            }
+            assertEquals("9 0 5 5 1", streamed(assistant.chat("carol", "<what-is-the-passkey>")));
+            assertEquals(37 + 12 * 48 + 1 + 5, model.conversationTokens("carol"));
+        }
+    }
+
+    /** The streamed text, checked against the complete response; the in-process model answers before start() returns. */
+    static String streamed(TokenStream stream) {
+        StringBuilder pieces = new StringBuilder();
+        java.util.concurrent.atomic.AtomicReference<String> complete = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicReference<Throwable> error = new java.util.concurrent.atomic.AtomicReference<>();
+        stream.onPartialResponse(pieces::append).onCompleteResponse(r -> complete.set(r.aiMessage().text())).onError(error::set).start();
+        if (error.get() != null) {
+            throw new AssertionError(error.get());
+        }
+        assertEquals(complete.get(), pieces.toString());
+        return complete.get();
     }
 }

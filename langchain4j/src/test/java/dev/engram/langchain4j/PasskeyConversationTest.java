@@ -2,6 +2,7 @@ package dev.engram.langchain4j;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.engram.runtime.Engine;
@@ -91,6 +92,19 @@ class PasskeyConversationTest {
             assertEquals(FinishReason.LENGTH, alice.finishReason());
             assertEquals(1, alice.tokenUsage().inputTokenCount(), "only the new turn is fed, never the history");
             assertEquals(fed + 1 + 5, model.conversationTokens("alice"), "the question and the answer are in the state too");
+        }
+    }
+
+    /** The control: the bundled window baseline (attention to the segment and 32 tokens before it, no memory) cannot. */
+    @Test
+    void withoutALongTermMemoryTheSameConversationIsNotAnswered() {
+        try (EngramModel model = EngramModel.builder().model(Path.of("../models/passkey-window")).promptFormat(PromptFormat.RAW).build()) {
+            ChatModel chat = model.chatModel();
+            chat.chat(say("alice", turnOne("4 2 7 1 9"), 0));
+            for (int i = 0; i < FILLER_TURNS; i++) {
+                chat.chat(say("alice", FILLER + " " + FILLER, 0));
+            }
+            assertNotEquals("4 2 7 1 9", chat.chat(say("alice", "<what-is-the-passkey>", 5)).aiMessage().text());
         }
     }
 
