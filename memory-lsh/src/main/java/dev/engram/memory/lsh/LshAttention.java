@@ -21,9 +21,9 @@ import java.util.Map;
  * <p>Per (head, round, chunk) the window's keys are copied transposed and its values row by row into
  * contiguous scratch, and the chunk's queries are scored against the whole window at once on the shared
  * {@link FloatKernels} (SIMD registers where the JVM has the Vector API): {@code scores} for q . k, the masks
- * written over the scores, {@code expMinusMax} for the softmax numerators and {@code causalWeightedSum} (one
- * row at a time, so every row sees the whole window) for the weighted values. Only the rounds' logsumexp
- * mix stays in double. Heads run on {@link ParallelHeads}: each head whole on one thread with that thread's
+ * written over the scores, {@code expMinusMax} for the softmax numerators and {@code causalWeightedSum} (four
+ * rows per call, zero-padded so that every row sees exactly the window; see {@link #attendChunk}) for the
+ * weighted values. Only the rounds' logsumexp mix stays in double. Heads run on {@link ParallelHeads}: each head whole on one thread with that thread's
  * scratch, so the bits do not depend on the threads.
  */
 final class LshAttention implements Attention {
