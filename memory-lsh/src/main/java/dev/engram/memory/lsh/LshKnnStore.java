@@ -4,7 +4,7 @@ import java.util.Arrays;
 
 /**
  * One kv head's FIFO store of L2-normalised keys and their values, with {@code rounds} angular hash tables
- * over it (shared/SCHEMES.md section 4). Each table maps a bucket to the slots hashed there, oldest first;
+ * over it (docs/schemes.md section 4). Each table maps a bucket to the slots hashed there, oldest first;
  * since eviction is FIFO, the evicted pair is always at the front of its bucket in every table, so the
  * index stays consistent in O(rounds) per eviction.
  *
