@@ -6,7 +6,7 @@ import java.util.function.Consumer;
  * What one layer does for one segment between its dense blocks, written once for every caller (the runtime's
  * pipeline, the conformance runner, {@code engram plan}, the demos): the attention's output, the memory's read, the
  * readout combined with that output (per head) or handed on as a model-space addend, then the memory's write
- * (docs: the pipeline order of the scheme specification, section 0). A token never reads its own segment from
+ * (docs/schemes.md section 0). A token never reads its own segment from
  * memory, because the write comes last.
  */
 public final class LayerStep {
