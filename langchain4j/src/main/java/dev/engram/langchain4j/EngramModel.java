@@ -183,8 +183,8 @@ public final class EngramModel implements AutoCloseable {
             String[] system = {c.lastSystemMessage};
             int[] prompt = turnTokens(newTurn, c.sequence.position() == 0, c.lastSystemMessage, system);
             // A failed turn leaves the conversation as it was: read back from its file when there is a store, else
-            // restored from a snapshot taken here.
-            byte[] before = store == null ? c.sequence.snapshot() : null;
+            // rolled back to a checkpoint taken here (per-provider state copies, nothing serialised).
+            ModelSequence.Checkpoint before = store == null ? c.sequence.checkpoint() : null;
             try {
                 ChatResponse r = run(c.sequence, prompt, settings, onText, c);
                 if (store != null) {
@@ -196,7 +196,7 @@ public final class EngramModel implements AutoCloseable {
                 if (store != null) {
                     resident.remove(c.memoryId);
                 } else {
-                    c.sequence.restore(before);
+                    c.sequence.rollback(before);
                 }
                 throw ex;
             }
