@@ -70,14 +70,14 @@ final class CompletionsHandler {
         } else {
             ModelWorker w = engines.worker(s.strategy);
             job = sessions.onSession(s, cancel, r.sessionAppend(), (seq, lease) -> {
-                byte[] before = r.sessionAppend() ? null : seq.snapshot();
-                Generation.Outcome out = Generation.run(w.engine, w.tokenizer, seq, r, cancel, onText);
-                if (r.sessionAppend()) {
-                    cancel.check();
-                    store.persist(s, seq, lease);
-                } else {
-                    seq.restore(before);
+                if (!r.sessionAppend()) {
+                    // a question only: it runs on a fork (per-provider state copies), so the session is never
+                    // touched, even by a failure half-way, and nothing is serialised
+                    return Generation.run(w.engine, w.tokenizer, seq.fork(), r, cancel, onText);
                 }
+                Generation.Outcome out = Generation.run(w.engine, w.tokenizer, seq, r, cancel, onText);
+                cancel.check();
+                store.persist(s, seq, lease);
                 return out;
             });
         }
