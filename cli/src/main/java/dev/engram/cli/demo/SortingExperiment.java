@@ -13,7 +13,7 @@ import java.util.Map;
  */
 public final class SortingExperiment implements Experiment {
     public static final String NAME = "sorting";
-    /** About 40 s for the three bundled models on the 2-core machine (models/sorting.md). */
+    /** About 40 s for the three bundled models on the 2-core machine (models/README.md ("Sorting by frequency")). */
     static final int DEFAULT_TRIALS = 20;
 
     @Override

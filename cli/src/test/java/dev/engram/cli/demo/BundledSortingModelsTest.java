@@ -11,11 +11,11 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * The bundled sorting models (models/sorting.md) in the Java runtime against the PyTorch checkpoints beside them:
+ * The bundled sorting models (models/README.md ("Sorting by frequency")) in the Java runtime against the PyTorch checkpoints beside them:
  * on the demo's trials (seed 42, 20 trials, L0 and 8 L0) every greedy per-position accuracy equals what
  * {@code train_sorting.py --evaluate models/sorting-NAME.model.pt --eval-trials 20} computes from the torch model
  * (the numbers below), and the continuous model stays above chance at 8 L0. A retrained model changes these numbers
- * on purpose: rerun --evaluate and update them with models/sorting.md.
+ * on purpose: rerun --evaluate and update them with models/README.md ("Sorting by frequency").
  */
 class BundledSortingModelsTest {
     /** model, accuracy at L0 = 256 and at 8 L0 = 2048 (PyTorch, train_sorting --evaluate, 2026-12-04). */
