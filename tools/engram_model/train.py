@@ -150,6 +150,9 @@ def main(argv=None):
                     "runs at, each at every --eval-mults length (empty: random depth only)")
     ap.add_argument("--eval-mults", default="1,4",
                     help="the final eval runs at these multiples of --max-segments (comma-separated)")
+    ap.add_argument("--length-draw", choices=["uniform", "loguniform"], default="uniform",
+                    help="how a batch's number of segments is drawn from [min, max]: uniform, or log-uniform (as many "
+                         "batches per octave, so long contexts stay in the mix at a fraction of their cost)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--warmup", type=int, default=100)
@@ -205,7 +208,10 @@ def main(argv=None):
             frac = step / args.curriculum
             hi = max(2, round(2 + frac * (args.max_segments - 2)))
             lo = min(hi, max(1, round(1 + frac * (args.min_segments - 1))))
-        nseg = int(rng.integers(lo, hi + 1))
+        if args.length_draw == "loguniform":
+            nseg = min(hi, int(math.exp(rng.uniform(math.log(lo), math.log(hi + 1)))))
+        else:
+            nseg = int(rng.integers(lo, hi + 1))
         ids, mask, _ = training_batch(rng, args.batch, nseg * args.segment, args.digits, args.segment, args.boundary,
                                      args.last_segment)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
@@ -236,6 +242,7 @@ def main(argv=None):
     training = {"task": "passkey", "strategy": args.strategy, "seed": args.seed, "steps": steps_done,
                 "finalLoss": round(ema, 4), "batch": args.batch, "lr": args.lr,
                 "segments": [args.min_segments, args.max_segments],
+                **({"lengthDraw": args.length_draw} if args.length_draw != "uniform" else {}),
                 "segmentLength": args.segment, "curriculum": args.curriculum, "digits": args.digits,
                 **({"boundary": args.boundary} if args.boundary else {}),
                 **({"lastSegment": args.last_segment} if args.last_segment else {}),

@@ -142,15 +142,23 @@ def alibi_slopes(heads, dtype=torch.float64):
 class CachedAttention:
     """`full` (window=None) or `window` (window=W >= 0): causal softmax attention with 1/sqrt(dk)
     over the cached tokens (all earlier tokens for full; the last W before the segment for window)
-    plus the segment itself. The cache keeps raw (un-rotated) keys and their absolute positions."""
+    plus the segment itself. The cache keeps raw (un-rotated) keys and their absolute positions.
+
+    `sinks` (window only; StreamingLLM, arXiv 2309.17453): the sequence's first `sinks` tokens are
+    never evicted. The paper positions tokens by their place in the cache, so the sinks are placed
+    directly before the oldest window token the segment sees (or before the segment itself when the
+    window part is empty): positions oldest - S .. oldest - 1 for S sinks, under RoPE and ALiBi alike.
+    While no token has left the window yet this is exactly where they were written."""
 
     def __init__(self, heads, kv_heads, window=None, positional="rope", rope_theta=10000.0,
-                 dtype=torch.float64):
+                 dtype=torch.float64, sinks=0):
         assert positional in ("none", "rope", "alibi")
-        self.H, self.G, self.window = heads, kv_heads, window
+        assert sinks == 0 or window is not None, "sinks go with a window"
+        self.H, self.G, self.window, self.sinks = heads, kv_heads, window, sinks
         self.positional, self.theta, self.dtype = positional, rope_theta, dtype
-        self.k = self.v = None
+        self.k = self.v = None                             # the window part (full: every earlier token)
         self.pos = torch.zeros(0, dtype=torch.long)
+        self.sk = self.sv = None                           # the sinks' raw keys and values
         self.next_pos = 0                                  # absolute position of the next token
 
     def forward(self, q, k, v):
@@ -160,11 +168,20 @@ class CachedAttention:
         start = self.next_pos
         self.next_pos += N
         qpos = torch.arange(start, start + N)
-        if self.k is None:
-            K, V, kpos = k, v, qpos
-        else:
-            K, V = torch.cat([self.k, k], dim=1), torch.cat([self.v, v], dim=1)
-            kpos = torch.cat([self.pos, qpos])
+        parts_k, parts_v, parts_pos = [], [], []
+        if self.sk is not None:
+            count = self.sk.shape[1]
+            oldest = int(self.pos[0]) if self.k is not None and self.k.shape[1] > 0 else start
+            parts_k.append(self.sk)
+            parts_v.append(self.sv)
+            parts_pos.append(torch.arange(oldest - count, oldest))
+        if self.k is not None:
+            parts_k.append(self.k)
+            parts_v.append(self.v)
+            parts_pos.append(self.pos)
+        K = torch.cat(parts_k + [k], dim=1)
+        V = torch.cat(parts_v + [v], dim=1)
+        kpos = torch.cat(parts_pos + [qpos])
         if self.positional == "rope":
             qr, kr = rope(q, qpos, self.theta), rope(K, kpos, self.theta)
         else:
@@ -179,10 +196,17 @@ class CachedAttention:
                 logits = logits - slopes[h] * dist
             logits = logits.masked_fill(dist < 0, float("-inf"))
             out[h] = torch.softmax(logits, dim=1) @ V[g]
-        # update the cache
-        if self.window is None:
-            self.k, self.v, self.pos = K, V, kpos
-        else:
-            lo = max(0, K.shape[1] - self.window)            # keep the last `window` tokens
-            self.k, self.v, self.pos = K[:, lo:], V[:, lo:], kpos[lo:]
+        # update the cache: the segment's tokens at positions < sinks become sinks, the rest join the window part
+        new_sinks = max(0, min(self.sinks, start + N) - start)
+        if new_sinks:
+            self.sk = k[:, :new_sinks] if self.sk is None else torch.cat([self.sk, k[:, :new_sinks]], dim=1)
+            self.sv = v[:, :new_sinks] if self.sv is None else torch.cat([self.sv, v[:, :new_sinks]], dim=1)
+        k, v, qpos = k[:, new_sinks:], v[:, new_sinks:], qpos[new_sinks:]
+        Kw = k if self.k is None else torch.cat([self.k, k], dim=1)
+        Vw = v if self.v is None else torch.cat([self.v, v], dim=1)
+        Pw = torch.cat([self.pos, qpos])
+        if self.window is not None:
+            lo = max(0, Kw.shape[1] - self.window)           # keep the last `window` tokens
+            Kw, Vw, Pw = Kw[:, lo:], Vw[:, lo:], Pw[lo:]
+        self.k, self.v, self.pos = Kw, Vw, Pw
         return out

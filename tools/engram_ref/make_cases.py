@@ -156,7 +156,8 @@ def run_case(case, dtype=torch.float64):
         diag["ties"] = mem.boundary_ties
     elif p in ("full", "window"):
         att = CachedAttention(H, G, None if p == "full" else cfg.get("window", 512),
-                              cfg.get("positional", "rope"), cfg.get("ropeTheta", 10000.0), dtype)
+                              cfg.get("positional", "rope"), cfg.get("ropeTheta", 10000.0), dtype,
+                              sinks=cfg.get("sinks", 0))
         for s in segs:
             out.append({"output": att.forward(s["q"], s["k"], s["v"])})
     else:
@@ -368,6 +369,16 @@ CASES = [
     (BAS, "torch-window0-rope", lambda d: attn_case(
         "window", d, 2, 2, 4, 2, [3, 4, 2], {"window": 0, "positional": "rope"}),
      "window 0: the segment only, rope at absolute positions", False),
+    (BAS, "torch-window3-sinks2-rope", lambda d: attn_case(
+        "window", d, 2, 1, 4, 3, [4, 3, 5, 2, 4, 3], {"window": 3, "sinks": 2, "positional": "rope", "ropeTheta": 100.0}),
+     "window 3 with 2 attention sinks (StreamingLLM), rope theta 100: the sinks sit directly before the oldest window "
+     "token, so their rotation moves as the window slides", False),
+    (BAS, "torch-window0-sinks3-alibi", lambda d: attn_case(
+        "window", d, 4, 2, 4, 2, [2, 2, 3, 4, 2], {"window": 0, "sinks": 3, "positional": "alibi"}),
+     "window 0 with 3 sinks captured over two segments, alibi: the sinks sit directly before each segment", False),
+    (BAS, "torch-window2-sinks1-none-gqa", lambda d: attn_case(
+        "window", d, 4, 2, 3, 3, [1, 3, 2, 4, 1], {"window": 2, "sinks": 1, "positional": "none"}),
+     "window 2 with 1 sink, no positional encoding, H = 4 on G = 2, a one-token first segment", False),
 ]
 
 

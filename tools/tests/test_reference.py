@@ -322,6 +322,16 @@ def test_conformance_checker_can_fail(tmp_path):
     assert make_cases.worst_violation(case["expected"], got, case["tolerance"]) > 1
 
 
+def test_window_sinks_change_what_the_reference_computes():
+    """The hand-derived sinks case fails without the sink (token 0 would leave the window like any other)."""
+    case = make_cases.load_case(Path(make_cases.ROOT) / make_cases.BAS / "hand-window1-sinks1-none.json")
+    got, _ = make_cases.run_case(case)
+    assert make_cases.worst_violation(case["expected"], got, case["tolerance"]) <= 1
+    case["config"] = dict(case["config"], sinks=0)
+    got, _ = make_cases.run_case(case)
+    assert make_cases.worst_violation(case["expected"], got, case["tolerance"]) > 1
+
+
 JAVA_CASES = sorted(p for d in (make_cases.INF, make_cases.CON, make_cases.LSH, make_cases.BAS)
                     for p in (Path(make_cases.ROOT) / d).glob("*.json") if not p.name.startswith("torch-"))
 

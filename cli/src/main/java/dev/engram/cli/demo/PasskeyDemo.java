@@ -175,10 +175,11 @@ public final class PasskeyDemo {
     }
 
     /**
-     * Issue 15's JSON: {"experiments": [{"name": "passkey", "rows": [...]}]}, one row per model, length and depth;
-     * "accuracy" is the per-digit accuracy, "exact" the whole-passkey rate, both fractions in [0, 1].
+     * This experiment's object in the --json file: {"name": "passkey", "digits", "trials", "seed", "rows": [...]}, one
+     * row per model, length and depth; "accuracy" is the per-digit accuracy, "exact" the whole-passkey rate, both
+     * fractions in [0, 1].
      */
-    public void writeJson(Path file, List<Result> results) throws IOException {
+    public Map<String, Object> json(List<Result> results) {
         List<Map<String, Object>> rows = new ArrayList<>();
         for (Result r : results) {
             for (int li = 0; li < r.lengths().length; li++) {
@@ -204,11 +205,7 @@ public final class PasskeyDemo {
         experiment.put("trials", trials);
         experiment.put("seed", seed);
         experiment.put("rows", rows);
-        Path parent = file.toAbsolutePath().getParent();
-        if (parent != null) {
-            Files.createDirectories(parent);
-        }
-        JSON.writeValue(file.toFile(), Map.of("experiments", List.of(experiment)));
+        return experiment;
     }
 
     static String human(int tokens) {

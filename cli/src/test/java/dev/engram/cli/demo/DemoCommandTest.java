@@ -101,6 +101,42 @@ class DemoCommandTest {
     }
 
     @Test
+    void eachExperimentRunsOnlyOnThePackagesTrainedForItsTask() throws IOException {
+        Path models = dir.resolve("models");
+        copyPackage(BundledModelsTest.MODELS.resolve("passkey-window"), models.resolve("passkey-window"));
+        Path other = models.resolve("sorting-like");
+        copyPackage(BundledModelsTest.MODELS.resolve("passkey-infini"), other);
+        ObjectMapper mapper = new ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode manifest =
+                (com.fasterxml.jackson.databind.node.ObjectNode) mapper.readTree(other.resolve("engram.json").toFile());
+        ((com.fasterxml.jackson.databind.node.ObjectNode) manifest.get("training")).put("task", "some-other-task");
+        mapper.writeValue(other.resolve("engram.json").toFile(), manifest);
+        Path json = dir.resolve("demo.json");
+        CliRun r = CliRun.of("demo", "--models", models.toString(), "--lengths", "64", "--trials", "1",
+                "--json", json.toString(), "--chart", dir.resolve("demo.png").toString());
+        assertEquals(0, r.exit(), r.all());
+        Set<String> seen = new TreeSet<>();
+        new ObjectMapper().readTree(json.toFile()).get("experiments").get(0).get("rows")
+                .forEach(row -> seen.add(row.get("model").asText()));
+        assertEquals(Set.of("passkey-window"), seen, "the package trained for another task is not a passkey model");
+
+        Files.delete(models.resolve("passkey-window").resolve("engram.json"));
+        CliRun none = CliRun.of("demo", "--models", models.toString(), "--only", "passkey", "--lengths", "64",
+                "--trials", "1", "--chart", dir.resolve("demo2.png").toString());
+        assertEquals(2, none.exit(), none.all());
+        assertTrue(none.err().contains("experiment 'passkey' has no model package"), none.err());
+    }
+
+    private static void copyPackage(Path from, Path to) throws IOException {
+        Files.createDirectories(to);
+        try (var files = Files.list(from)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, to.resolve(f.getFileName()));
+            }
+        }
+    }
+
+    @Test
     void helpSaysLongGoesOnTo64K() {
         CliRun r = CliRun.of("demo", "--help");
         assertEquals(0, r.exit(), r.all());
