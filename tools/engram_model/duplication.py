@@ -70,3 +70,32 @@ def golden_cases():
         ids = sample(JavaSplittableRandom(seed), length)
         cases.append({"seed": seed, "length": length, "ids": [int(i) for i in ids]})
     return cases
+
+
+def demo_trial_seed(seed, trial):
+    """The SplittableRandom seed of the Java demo's trial ``trial`` (DuplicationDemo.trialRandom: seed * 1000003 +
+    trial in Java long arithmetic)."""
+    v = (seed * 1_000_003 + trial) & ((1 << 64) - 1)
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def demo_expectations(pkg_dir, seed, trials):
+    """What `engram demo`'s duplication experiment must count on a full-attention package, computed here from the
+    package's files alone (export.PackageRunner) on the demo's own sequences: per trial the number of second-w tokens
+    the greedy prediction gets right."""
+    import json
+    import os
+
+    import torch
+
+    from .export import PackageRunner
+    runner = PackageRunner(pkg_dir)
+    with open(os.path.join(pkg_dir, "engram.json")) as f:
+        length = json.load(f)["training"]["length"]
+    correct = []
+    for t in range(trials):
+        ids = torch.from_numpy(sample(JavaSplittableRandom(demo_trial_seed(seed, t)), length))[None]
+        pred = runner.run(ids)[0].argmax(-1)
+        m = half(length)
+        correct.append(int((pred[m:-1] == ids[0, m + 1:]).sum()))
+    return {"seed": seed, "trials": trials, "length": length, "scored": half(length) - 1, "correct": correct}

@@ -108,10 +108,13 @@ def export_package(model: EngramModel, out_dir, name, training=None, tokenizer=N
         json.dump(manifest(model, name, training, tokenizer is not None), f, indent=2)
 
 
-def check_graphs(out_dir, layers, learned=False):
+def check_graphs(out_dir, layers, learned=None):
     """onnx.checker plus the graph I/O names and dynamic axes the format requires (needs the onnx package);
-    ``learned``: the embed graph also takes position_ids."""
+    ``learned``: the embed graph also takes position_ids (None: as the package's engram.json says)."""
     import onnx
+    if learned is None:
+        with open(os.path.join(out_dir, "engram.json")) as f:
+            learned = json.load(f)["architecture"]["positional"]["type"] == "learned"
     embed_in = ["input_ids", "position_ids"] if learned else ["input_ids"]
     expect = {"embed.onnx": (embed_in, ["hidden"]), "head.onnx": (["hidden"], ["logits"])}
     for i in range(layers):

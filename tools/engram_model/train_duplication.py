@@ -27,7 +27,7 @@ from . import duplication, export, safetensors_io, schemes
 from .model import EngramModel, ModelConfig
 
 
-def model_config(attention, rounds, length, dim, heads, buckets, chunk):
+def model_config(attention, rounds, length, dim, heads, buckets, chunk, max_positions=None):
     if attention == "full":
         att = {"provider": "full", "positional": "none"}
     elif attention == "lsh":
@@ -36,7 +36,7 @@ def model_config(attention, rounds, length, dim, heads, buckets, chunk):
         raise ValueError(f"attention '{attention}': valid: full, lsh")
     kd = dim // heads
     return ModelConfig(vocab=duplication.VOCAB, layers=1, model_dim=dim, heads=heads, kv_heads=heads, key_dim=kd,
-                       value_dim=kd, segment=length, positional="learned", max_positions=length,
+                       value_dim=kd, segment=length, positional="learned", max_positions=max_positions or length,
                        attention=[att], memory=[None])
 
 
@@ -93,15 +93,23 @@ def evaluate(model, rng, gen, length, trials, batch=8):
     return accs / n, exacts / n
 
 
-def second_half_logits(model, ids):
+def second_half_logits(model, ids, block=None):
     """Logits [B, N/2, V] at positions N/2 .. N-1 (the predictions of the second w and one past it), equal to the
     whole-sequence forward's there but cheaper: in a one-layer model the first half's outputs feed only their own
     (unscored) predictions, so post and head run on the second half only, and `full` attention computes only the
     second half's queries (the first half's keys and values enter as its cache, the path the segment-by-segment run
-    takes). `lsh` attends over the whole sequence (the sort and chunks involve every position) and is sliced."""
+    takes). `lsh` attends over the whole sequence (the sort and chunks involve every position) and is sliced.
+    ``block`` (full only): (first, count) computes only the queries first .. first + count - 1 (first >= N/2), the
+    earlier keys and values again as the cache: logits [B, count, V] at those positions."""
     (layer,) = model.layers
     n = ids.shape[1]
     m = n // 2
+    if block is not None:
+        if isinstance(layer.attention, schemes.LshAttention):
+            raise ValueError("a query block needs full attention (lsh sorts the whole sequence)")
+        m, count = block
+        ids = ids[:, :m + count]
+        n = m + count
     pos = torch.arange(n).expand(ids.shape[0], n)
     x = model.embed(ids, pos)
     q, k, v, _ = layer.pre(x)
@@ -132,6 +140,9 @@ def main(argv=None):
     ap.add_argument("--name", help="package name (default: the --out folder's name)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--length", type=int, default=1024, help="sequence length N (|w| = N/2 - 1)")
+    ap.add_argument("--max-positions", type=int, default=0,
+                    help="the learned position table's size (default: --length); a curriculum's short first stage sets "
+                    "the final length here, so that the next stage can --resume it at that length")
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--pos-init", default="sinusoid", choices=["sinusoid", "random"],
@@ -139,6 +150,9 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=20000)
     ap.add_argument("--minutes", type=float, default=60.0, help="stop after this wall-clock time")
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--query-block", type=int, default=0,
+                    help="full only: score a random contiguous block of this many second-w positions per step instead "
+                    "of the whole second w (0: all), which cuts the attention's cost; the earlier tokens are its cache")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--warmup", type=int, default=100)
@@ -157,7 +171,10 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed + 17)
-    cfg = model_config(args.attention, args.rounds, args.length, args.dim, args.heads, args.buckets, args.chunk)
+    if args.max_positions and args.max_positions < args.length:
+        ap.error(f"--max-positions {args.max_positions}: must be >= --length {args.length}")
+    cfg = model_config(args.attention, args.rounds, args.length, args.dim, args.heads, args.buckets, args.chunk,
+                       args.max_positions)
     model = EngramModel(cfg)
     if args.pos_init == "sinusoid":
         with torch.no_grad():
@@ -167,7 +184,8 @@ def main(argv=None):
     earlier = None
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu")
-        if ckpt["config"] != cfg.to_dict():
+        same = lambda c: {k: v for k, v in c.items() if k != "segment"}  # a curriculum stage changes the length
+        if same(ckpt["config"]) != same(cfg.to_dict()):
             raise SystemExit(f"--resume {args.resume}: its config {ckpt['config']} differs from {cfg.to_dict()}")
         model.load_state_dict(ckpt["state"])
         earlier = ckpt.get("training")
@@ -184,7 +202,8 @@ def main(argv=None):
         t = {"task": "duplication", "attention": args.attention, "seed": args.seed, "steps": steps_done,
              "finalLoss": None if ema is None else round(ema, 4), "batch": args.batch, "lr": args.lr,
              "length": args.length, "modelDim": args.dim, "heads": args.heads,
-             "posInit": args.pos_init, "seconds": round(time.time() - t0, 1), "parameters": nparams}
+             "posInit": args.pos_init,
+             **({"queryBlock": args.query_block} if args.query_block and args.attention == "full" else {}), "seconds": round(time.time() - t0, 1), "parameters": nparams}
         if args.attention == "lsh":
             t.update({"rounds": args.rounds, "buckets": args.buckets, "chunk": args.chunk,
                       "rotations": "fresh random draw per step"})
@@ -223,8 +242,13 @@ def main(argv=None):
         ids = torch.from_numpy(ids)
         redraw_rotations(model, gen)
         m = args.length // 2
-        pred = second_half_logits(model, ids)[:, :-1].reshape(-1, duplication.VOCAB)
-        target = ids[:, m + 1:].reshape(-1)
+        if args.query_block and args.attention == "full":
+            first = int(rng.integers(m, args.length - args.query_block))  # targets first + 1 .. first + block
+            pred = second_half_logits(model, ids, (first, args.query_block)).reshape(-1, duplication.VOCAB)
+            target = ids[:, first + 1:first + 1 + args.query_block].reshape(-1)
+        else:
+            pred = second_half_logits(model, ids)[:, :-1].reshape(-1, duplication.VOCAB)
+            target = ids[:, m + 1:].reshape(-1)
         loss = F.cross_entropy(pred, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -67,6 +67,12 @@ def test_second_half_shortcut_equals_the_whole_forward(attention):
     ids = torch.from_numpy(duplication.batch(np.random.default_rng(1), 3, 32)[0])
     whole, _ = model(ids)
     assert torch.allclose(train_duplication.second_half_logits(model, ids), whole[:, 16:], atol=1e-5)
+    if attention == "full":  # a block of queries, the tokens before it as the cache
+        got = train_duplication.second_half_logits(model, ids, (20, 7))
+        assert got.shape == (3, 7, 128) and torch.allclose(got, whole[:, 20:27], atol=1e-5)
+    else:
+        with pytest.raises(ValueError, match="full attention"):
+            train_duplication.second_half_logits(model, ids, (20, 7))
 
 
 def test_learned_positions_change_the_logits_and_are_refused_past_the_table():

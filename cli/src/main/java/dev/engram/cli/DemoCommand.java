@@ -3,6 +3,7 @@ package dev.engram.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.engram.api.InvalidInputException;
+import dev.engram.cli.demo.DuplicationDemo;
 import dev.engram.cli.demo.Experiment;
 import dev.engram.cli.demo.MechanismDemo;
 import dev.engram.cli.demo.PasskeyExperiment;
@@ -29,12 +30,12 @@ import picocli.CommandLine.Spec;
                 "--long goes on to 64K tokens; --mechanisms runs the untrained mechanism comparison instead."})
 final class DemoCommand implements Callable<Integer> {
     /** Every experiment, in the order they run; each runs on the packages whose manifest names its task. */
-    static final List<Experiment> EXPERIMENTS = List.of(new PasskeyExperiment());
+    static final List<Experiment> EXPERIMENTS = List.of(new PasskeyExperiment(), new DuplicationDemo());
 
     @Option(names = "--models", paramLabel = "DIR", description = "Folder of model packages (default: the bundled models/).")
     Path models;
 
-    @Option(names = "--trials", paramLabel = "N", description = "Trials per cell (default: each experiment's own; passkey 20).")
+    @Option(names = "--trials", paramLabel = "N", description = "Trials per cell (default: each experiment's own; passkey 20, duplication 16).")
     Integer trials;
 
     @Option(names = "--lengths", split = ",", paramLabel = "N",
