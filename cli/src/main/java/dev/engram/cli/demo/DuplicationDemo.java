@@ -122,14 +122,9 @@ public final class DuplicationDemo implements Experiment {
      * {@code seed} (the provider's Well19937c stream), and scores the second w of each.
      */
     static Cell evaluate(Model m, Integer rounds, int trials, long seed) {
-        Map<List<String>, String> overrides = new LinkedHashMap<>();
-        if (rounds != null) {
-            overrides.put(List.of("layers", "default", "attention", "rounds"), String.valueOf(rounds));
-            overrides.put(List.of("layers", "default", "attention", "seed"), String.valueOf(seed));
-        }
         long right = 0;
         int exact = 0;
-        try (Engine engine = new EngineLoader().systemOverrides(false).overrides(overrides).load(m.dir())) {
+        try (Engine engine = open(m, rounds, seed)) {
             for (int first = 0; first < trials; first += BATCH) {
                 List<ModelSequence> sequences = new ArrayList<>();
                 List<int[]> inputs = new ArrayList<>();
@@ -147,6 +142,19 @@ public final class DuplicationDemo implements Experiment {
         }
         return new Cell(m, rounds, right / (double) ((long) trials * DuplicationTask.scored(m.length())),
                 exact / (double) trials, trials);
+    }
+
+    /**
+     * The package's engine, `lsh` with {@code rounds} rounds and rotation seed {@code seed} over the package's memory
+     * config (config layering: these overrides win); null rounds: as packaged.
+     */
+    static Engine open(Model m, Integer rounds, long seed) {
+        Map<List<String>, String> overrides = new LinkedHashMap<>();
+        if (rounds != null) {
+            overrides.put(List.of("layers", "default", "attention", "rounds"), String.valueOf(rounds));
+            overrides.put(List.of("layers", "default", "attention", "seed"), String.valueOf(seed));
+        }
+        return new EngineLoader().systemOverrides(false).overrides(overrides).load(m.dir());
     }
 
     /** The paper's table: a row per trained model, a column per evaluation (full, then 1, 2, 4, 8 rounds). */

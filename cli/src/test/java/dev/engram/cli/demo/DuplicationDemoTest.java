@@ -6,12 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.engram.cli.CliRun;
+import dev.engram.runtime.Engine;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -88,6 +90,23 @@ class DuplicationDemoTest {
         assertTrue(Files.exists(png), out);
         BufferedImage image = ImageIO.read(png.toFile());
         assertTrue(image.getWidth() > 400 && image.getHeight() > 100, image.getWidth() + "x" + image.getHeight());
+    }
+
+    /** The evaluation's rounds reach the lsh provider (else every column would be the trained rounds). */
+    @Test
+    void theRoundsOverrideReplacesThePackagedRounds() throws IOException {
+        DuplicationDemo.Model m = DuplicationDemo.model(PACKAGES.resolve("dup-tiny-lsh2"));
+        assertEquals("lsh", m.attention());
+        assertEquals(2, m.trainRounds());
+        try (Engine packaged = DuplicationDemo.open(m, null, 5); Engine eight = DuplicationDemo.open(m, 8, 5)) {
+            // the typed values the provider is built from
+            Map<String, Object> before = packaged.plan().layers().get(0).attention().config().asMap();
+            Map<String, Object> after = eight.plan().layers().get(0).attention().config().asMap();
+            assertEquals("2", String.valueOf(before.get("rounds")), before.toString());
+            assertEquals("8", String.valueOf(after.get("rounds")), after.toString());
+            assertEquals("5", String.valueOf(after.get("seed")), after.toString());
+            assertEquals(String.valueOf(before.get("buckets")), String.valueOf(after.get("buckets")));
+        }
     }
 
     @Test
