@@ -116,3 +116,16 @@ def test_lsh_package_carries_no_rotations(tmp_path):
     man = json.load(open(tmp_path / "engram.json"))
     assert man["memory"]["layers"]["default"]["attention"] == {"provider": "lsh", "rounds": 2, "buckets": 4,
                                                                "chunk": 8, "causal": True}
+
+
+def test_demo_fixture_is_what_the_tiny_package_counts_from_its_files():
+    """cli/src/test/resources/duplication-demo-expected.json (the Java DuplicationDemoTest's expectation) is what
+    PackageRunner counts on the demo's sequences, and those sequences are the Java demo's (seed * 1000003 + trial)."""
+    pytest.importorskip("onnx")
+    res = os.path.join(os.path.dirname(FIXTURE), "duplication")
+    with open(os.path.join(os.path.dirname(FIXTURE), "duplication-demo-expected.json")) as f:
+        fixture = json.load(f)
+    assert duplication.demo_expectations(os.path.join(res, "dup-tiny-full"), fixture["seed"], fixture["trials"]) == fixture
+    assert duplication.demo_trial_seed(42, 3) == 42 * 1_000_003 + 3
+    assert duplication.demo_trial_seed(-1, 0) == -1_000_003  # Java long arithmetic, not Python's unbounded ints
+    assert duplication.demo_trial_seed(1 << 62, 0) == ((1 << 62) * 1_000_003 + (1 << 63)) % (1 << 64) - (1 << 63)

@@ -109,6 +109,18 @@ class DuplicationDemoTest {
         }
     }
 
+    /**
+     * Regression floor for the bundled models/dup-full (99.9% per token at 16 trials when it was bundled; issue 15's
+     * target is 99%): 4 sequences at N = 1024, teacher-forced, must stay at or above 99%.
+     */
+    @Test
+    void theBundledFullModelStillCopies() throws IOException {
+        DuplicationDemo.Model m = DuplicationDemo.model(BundledModelsTest.MODELS.resolve("dup-full"));
+        assertEquals(1024, m.length());
+        DuplicationDemo.Cell c = DuplicationDemo.evaluate(m, null, 4, 7);
+        assertTrue(c.accuracy() >= 0.99, "per-token accuracy " + c.accuracy());
+    }
+
     @Test
     void aDuplicationPackageWithAnotherAttentionIsRefusedNamingTheField() throws IOException {
         Path pkg = dir.resolve("models/dup-window");
