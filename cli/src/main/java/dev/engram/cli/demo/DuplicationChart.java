@@ -58,7 +58,8 @@ public final class DuplicationChart {
         }
         int lineH = label.getHeight();
         int gridW = rowLabelW + columns.length * cellW;
-        int width = 2 * MARGIN + Math.max(gridW, Math.max(title.stringWidth(heading), label.stringWidth(caption)));
+        // a few pixels beyond the measured text: antialiased glyphs can reach past their advance width
+        int width = 2 * MARGIN + 8 + Math.max(gridW, Math.max(title.stringWidth(heading), label.stringWidth(caption)));
         int height = MARGIN + title.getHeight() + lineH + 12 + lineH + 4 + models.size() * CELL_H + MARGIN;
 
         BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);

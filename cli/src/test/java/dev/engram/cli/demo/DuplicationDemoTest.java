@@ -90,6 +90,7 @@ class DuplicationDemoTest {
         assertTrue(Files.exists(png), out);
         BufferedImage image = ImageIO.read(png.toFile());
         assertTrue(image.getWidth() > 400 && image.getHeight() > 100, image.getWidth() + "x" + image.getHeight());
+        DemoCommandTest.assertEdgesBlank(image);
     }
 
     /** The evaluation's rounds reach the lsh provider (else every column would be the trained rounds). */
