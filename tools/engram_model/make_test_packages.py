@@ -48,7 +48,7 @@ CASES = {
     "full-learned": (2, "learned", [FULL("none"), FULL("none")], [None, None]),
     "lsh-learned": (4, "learned", [LSH, WIN(4, "none")], [None, None]),
 }
-LEARNED_POSITIONS = 64  # the learned table's size in those cases (the parity input and `engram generate` fit in it)
+LEARNED_POSITIONS = 256  # the learned table's size there: the parity input and ParityPackagesTest's `engram run` (105 tokens) fit
 SEGMENT = 6
 
 
