@@ -8,7 +8,7 @@ public enum Capability {
     VARIABLE_SEGMENT_LENGTH,
     /** Output at position i never depends on a later position (causal). */
     CAUSAL,
-    /** Uses random draws (seeded); {@link Segment#uniforms()} can supply them. */
+    /** Uses random draws (seeded); a {@link SamplingDraws} segment extension can supply them. */
     STOCHASTIC,
     /** State size does not grow with the number of tokens seen. */
     CONSTANT_STATE_SIZE,

@@ -1,5 +1,8 @@
 package dev.engram.api;
 
+import java.util.List;
+import java.util.Optional;
+
 /**
  * One segment of one layer's attention inputs, as the pre-attention block produced them.
  *
@@ -12,11 +15,22 @@ package dev.engram.api;
  * @param q        queries [H, N, dk]
  * @param k        keys [G, N, dk]
  * @param v        values [G, N, dv] (or [H, N, dv] for shared-QK attention)
- * @param h        attention-input hidden states [N, e]
- * @param uniforms random draws in [0, 1) for stochastic schemes; null means "use the provider's seeded generator"
+ * @param h          attention-input hidden states [N, e]
+ * @param extensions inputs only some providers take ({@link SegmentExtension}, for example the ∞-former's
+ *                   {@link SamplingDraws}), at most one of each type; null or empty for none. A provider asks for the
+ *                   one it understands with {@link #extension}; the others never see them.
  */
-public record Segment(long startPosition, Tensor q, Tensor k, Tensor v, Tensor h, Tensor uniforms) {
+public record Segment(long startPosition, Tensor q, Tensor k, Tensor v, Tensor h, List<SegmentExtension> extensions) {
     public Segment {
+        extensions = extensions == null ? List.of() : List.copyOf(extensions);
+        for (int i = 0; i < extensions.size(); i++) {
+            for (int j = 0; j < i; j++) {
+                if (extensions.get(j).getClass() == extensions.get(i).getClass()) {
+                    throw new InvalidInputException("segment.extensions", "has two " + extensions.get(i).getClass()
+                            .getSimpleName() + "; valid: at most one extension of each type");
+                }
+            }
+        }
         if (startPosition < 0) {
             throw InvalidInputException.outOfRange("segment.startPosition", startPosition, ">= 0");
         }
@@ -28,23 +42,39 @@ public record Segment(long startPosition, Tensor q, Tensor k, Tensor v, Tensor h
         if (n == 0) {
             throw InvalidInputException.outOfRange("segment length", 0, ">= 1 token");
         }
-        if (uniforms != null) {
-            if (uniforms.rank() != 1) {
-                throw new ShapeMismatchException("segment.uniforms", "has rank " + uniforms.rank() + "; expected [M]");
-            }
-            float[] u = uniforms.array();
-            for (int i = 0; i < uniforms.size(); i++) {
-                float x = u[uniforms.offset() + i];
-                if (!(x >= 0f && x < 1f)) {
-                    throw InvalidInputException.outOfRange("segment.uniforms[" + i + "]", x, "[0, 1)");
-                }
-            }
-        }
+    }
+
+    /** A segment with no extensions. */
+    public Segment(long startPosition, Tensor q, Tensor k, Tensor v, Tensor h) {
+        this(startPosition, q, k, v, h, List.of());
     }
 
     /** A segment with queries, keys and values only. */
     public static Segment of(long startPosition, Tensor q, Tensor k, Tensor v) {
-        return new Segment(startPosition, q, k, v, null, null);
+        return new Segment(startPosition, q, k, v, null, List.of());
+    }
+
+    /** This segment with {@code extension} added (replacing one of the same type). */
+    public Segment with(SegmentExtension extension) {
+        java.util.Objects.requireNonNull(extension, "extension is null");
+        List<SegmentExtension> list = new java.util.ArrayList<>(extensions.size() + 1);
+        for (SegmentExtension e : extensions) {
+            if (e.getClass() != extension.getClass()) {
+                list.add(e);
+            }
+        }
+        list.add(extension);
+        return new Segment(startPosition, q, k, v, h, list);
+    }
+
+    /** The extension of {@code type} the caller supplied, if any. */
+    public <T extends SegmentExtension> Optional<T> extension(Class<T> type) {
+        for (SegmentExtension e : extensions) {
+            if (type.isInstance(e)) {
+                return Optional.of(type.cast(e));
+            }
+        }
+        return Optional.empty();
     }
 
     private static int agree(int n, Tensor t, int axis, String field) {

@@ -21,6 +21,23 @@ public interface SequenceState {
      */
     void restore(Snapshot snapshot);
 
+    /**
+     * An independent copy of this state, for forking a sequence and for checkpoints: the copy and this instance then
+     * change independently (a call on one never changes what the other returns), and the copy continues exactly as
+     * this one would, bit for bit. It should cost a copy of the state's arrays (or share what neither will change),
+     * not a serialisation. Optional: the default returns null, and the runtime then makes the copy by creating a new
+     * instance and {@link #restore restoring} this one's {@link #snapshot} into it, which is correct but slower.
+     * The test kit checks a copy's independence either way.
+     *
+     * <p>Declare the override with the implementing class as its return type ({@code public MyMemory copy()}); the
+     * runtime requires a copy of the same class as the original.
+     *
+     * @return a new instance of the same class, or null where this state does not copy itself
+     */
+    default SequenceState copy() {
+        return null;
+    }
+
     /** Bytes of float state held now (caches, matrices, stores), excluding fixed weights. */
     long stateBytes();
 }

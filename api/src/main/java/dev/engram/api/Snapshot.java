@@ -1,9 +1,5 @@
 package dev.engram.api;
 
-import java.io.ByteArrayOutputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.BufferUnderflowException;
 import java.nio.charset.StandardCharsets;
@@ -14,12 +10,8 @@ import java.util.zip.CRC32C;
  * The saved state of one {@link SequenceState}: a header that says whose state it is, and the
  * provider's own payload.
  *
- * <p>Binary format (big-endian), version {@value #FORMAT_VERSION}:
- * <pre>
- *   magic "ENGRAMSS" (8 bytes) | format version (int) | provider name (int length + UTF-8)
- *   | provider state version (int) | heads, kvHeads, keyDim, valueDim, modelDim (5 ints)
- *   | payload length (int) | payload | CRC32C of everything before it (int)
- * </pre>
+ * <p>In bytes ({@link #toBytes()}) it is a {@link StateStream} of kind "layer" holding this one entry; a whole
+ * sequence's file holds one entry per layer state in the same format.
  *
  * @param provider      the provider's registered name
  * @param stateVersion  the version of the provider's payload layout
@@ -30,8 +22,6 @@ import java.util.zip.CRC32C;
  *                      content.
  */
 public record Snapshot(String provider, int stateVersion, LayerSpec spec, byte[] payload) {
-    public static final int FORMAT_VERSION = 1;
-    private static final byte[] MAGIC = "ENGRAMSS".getBytes(StandardCharsets.US_ASCII);
     private static final int MAX_NAME_BYTES = 256;
 
     public Snapshot {
@@ -73,58 +63,53 @@ public record Snapshot(String provider, int stateVersion, LayerSpec spec, byte[]
         }
     }
 
+    /** This snapshot alone as a {@link StateStream} of kind "layer" (one checksum over it all). */
     public byte[] toBytes() {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream(payload.length + 96);
-        try (DataOutputStream out = new DataOutputStream(bytes)) {
-            out.write(MAGIC);
-            out.writeInt(FORMAT_VERSION);
-            byte[] name = provider.getBytes(StandardCharsets.UTF_8);
-            out.writeInt(name.length);
-            out.write(name);
-            out.writeInt(stateVersion);
-            out.writeInt(spec.heads());
-            out.writeInt(spec.kvHeads());
-            out.writeInt(spec.keyDim());
-            out.writeInt(spec.valueDim());
-            out.writeInt(spec.modelDim());
-            out.writeInt(payload.length);
-            out.write(payload);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        CRC32C crc = new CRC32C();
-        byte[] body = bytes.toByteArray();
-        crc.update(body);
-        return ByteBuffer.allocate(body.length + 4).put(body).putInt((int) crc.getValue()).array();
+        return StateStream.toBytes(out -> {
+            StateStream.Writer w = new StateStream.Writer(out, LAYER_KIND);
+            w.writeSnapshot(this);
+            w.finish();
+        });
     }
 
-    /** Parses and verifies {@code bytes}; every defect is a {@link SnapshotException} that says what is wrong. */
+    /**
+     * Parses and verifies {@link #toBytes()}'s bytes; every defect is a {@link SnapshotException} that says what is
+     * wrong. The format of Engram before state format 2 ("ENGRAMSS" version 1) is still read.
+     */
     public static Snapshot fromBytes(byte[] bytes) {
         Objects.requireNonNull(bytes, "bytes is null");
-        if (bytes.length < MAGIC.length + 4 + 4) {
+        if (bytes.length >= LEGACY_MAGIC.length && java.util.Arrays.equals(bytes, 0, LEGACY_MAGIC.length, LEGACY_MAGIC, 0,
+                LEGACY_MAGIC.length)) {
+            return fromLegacyBytes(bytes);
+        }
+        StateStream.Reader r = new StateStream.Reader(new java.io.ByteArrayInputStream(bytes), LAYER_KIND, "snapshot");
+        Snapshot s = r.readSnapshot("layer");
+        r.finish(true);
+        return s;
+    }
+
+    static final String LAYER_KIND = "layer";
+    private static final byte[] LEGACY_MAGIC = "ENGRAMSS".getBytes(StandardCharsets.US_ASCII);
+    private static final int LEGACY_VERSION = 1;
+
+    /** The version 1 layout: magic, version, name, state version, spec, payload length, payload, CRC32C. */
+    private static Snapshot fromLegacyBytes(byte[] bytes) {
+        if (bytes.length < LEGACY_MAGIC.length + 4 + 4) {
             throw new SnapshotException("snapshot is " + bytes.length + " bytes; too short to be an Engram snapshot");
         }
         ByteBuffer in = ByteBuffer.wrap(bytes);
-        byte[] magic = new byte[MAGIC.length];
-        in.get(magic);
-        if (!java.util.Arrays.equals(magic, MAGIC)) {
-            throw new SnapshotException("snapshot.magic is not ENGRAMSS: not an Engram snapshot");
-        }
+        in.position(LEGACY_MAGIC.length);
         int format = in.getInt();
-        if (format > FORMAT_VERSION) {
-            throw new SnapshotException("snapshot.formatVersion is " + format + "; valid: " + FORMAT_VERSION
-                    + " (this Engram's snapshot format): the snapshot was written by a newer Engram; restore it with"
-                    + " that version or newer");
-        }
-        if (format != FORMAT_VERSION) {
-            throw new SnapshotException("snapshot.formatVersion is " + format + "; valid: " + FORMAT_VERSION
-                    + " (this Engram's snapshot format): the header is damaged or not from Engram");
+        if (format != LEGACY_VERSION) {
+            throw new SnapshotException("snapshot (ENGRAMSS) format version is " + format + "; valid: "
+                    + LEGACY_VERSION + " (the old provider snapshot format) or a state stream of format "
+                    + StateStream.FORMAT_VERSION);
         }
         CRC32C crc = new CRC32C();
         crc.update(bytes, 0, bytes.length - 4);
         int stored = ByteBuffer.wrap(bytes, bytes.length - 4, 4).getInt();
         if (stored != (int) crc.getValue()) {
-            throw new SnapshotException("snapshot.checksum does not match its contents: the snapshot is damaged");
+            throw new SnapshotException("snapshot checksum does not match its contents: the snapshot is damaged");
         }
         try {
             int nameLength = in.getInt();

@@ -1,6 +1,7 @@
 package dev.engram.api;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -38,8 +39,25 @@ class SegmentTest {
 
     @Test
     void uniformsMustLieInTheUnitInterval() {
-        InvalidInputException e = assertThrows(InvalidInputException.class, () -> new Segment(0,
-                Tensor.zeros(2, 1, 4), null, null, null, Tensor.of(new float[] {0.5f, 1f}, 2)));
+        InvalidInputException e = assertThrows(InvalidInputException.class,
+                () -> new SamplingDraws(Tensor.of(new float[] {0.5f, 1f}, 2)));
         assertEquals("segment.uniforms[1]: is 1.0; valid: [0, 1)", e.getMessage());
+    }
+
+    /** A provider finds the extension of its type; others are absent; one of a type at a time. */
+    @Test
+    void extensionsAreTypedAndOptional() {
+        Segment plain = Segment.of(0, Tensor.zeros(2, 1, 4), null, null);
+        assertTrue(plain.extension(SamplingDraws.class).isEmpty());
+        SamplingDraws draws = new SamplingDraws(Tensor.of(new float[] {0.25f}, 1));
+        Segment with = plain.with(draws);
+        assertSame(draws, with.extension(SamplingDraws.class).orElseThrow());
+        assertTrue(plain.extension(SamplingDraws.class).isEmpty(), "with() leaves the original as it was");
+        SamplingDraws other = new SamplingDraws(Tensor.of(new float[] {0.5f}, 1));
+        assertSame(other, with.with(other).extension(SamplingDraws.class).orElseThrow(), "replaced, not added");
+        assertEquals(1, with.with(other).extensions().size());
+        assertEquals("segment.extensions: has two SamplingDraws; valid: at most one extension of each type",
+                assertThrows(InvalidInputException.class, () -> new Segment(0, Tensor.zeros(2, 1, 4), null, null, null,
+                        java.util.List.of(draws, other))).getMessage());
     }
 }

@@ -75,10 +75,43 @@ class SnapshotTest {
     void truncationAndForeignBytesAreNamed() {
         byte[] good = snapshot.toBytes();
         assertTrue(assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(Arrays.copyOf(good, good.length - 9)))
-                .getMessage().contains("checksum"));
-        assertEquals("snapshot.magic is not ENGRAMSS: not an Engram snapshot",
+                .getMessage().startsWith("snapshot is truncated"));
+        assertTrue(assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(Arrays.copyOf(good, good.length - 2)))
+                .getMessage().startsWith("snapshot is truncated (at its checksum)"));
+        assertEquals("snapshot does not start with ENGRAMST: not an Engram state stream",
                 assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(new byte[40])).getMessage());
-        assertTrue(assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(new byte[3])).getMessage().contains("too short"));
+        assertEquals("snapshot is truncated (at magic)",
+                assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(new byte[3])).getMessage());
+        byte[] longer = Arrays.copyOf(good, good.length + 1);
+        assertEquals("snapshot has bytes after its checksum: the stream is damaged",
+                assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(longer)).getMessage());
+    }
+
+    /**
+     * The documented layout, built here byte by byte with DataOutputStream and CRC32C: magic, format version 2, kind
+     * "layer", the entry (provider, state version, spec, payload), then the checksum of everything before it.
+     */
+    @Test
+    void theBytesAreTheDocumentedStateStream() throws IOException {
+        java.io.ByteArrayOutputStream expected = new java.io.ByteArrayOutputStream();
+        try (java.io.DataOutputStream d = new java.io.DataOutputStream(expected)) {
+            d.writeBytes("ENGRAMST");
+            d.writeInt(2);
+            d.writeInt(5);
+            d.writeBytes("layer");
+            d.writeInt(6);
+            d.writeBytes("infini");
+            d.writeInt(3);
+            for (int x : new int[] {4, 2, 8, 8, 16}) {
+                d.writeInt(x);
+            }
+            d.writeInt(snapshot.payload().length);
+            d.write(snapshot.payload());
+        }
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(expected.toByteArray());
+        new java.io.DataOutputStream(expected).writeInt((int) crc.getValue());
+        assertArrayEquals(expected.toByteArray(), snapshot.toBytes());
     }
 
     /** The same snapshot with another format version, checksum recomputed, so the version is the only defect. */
@@ -93,15 +126,38 @@ class SnapshotTest {
 
     @Test
     void aSnapshotFromANewerFormatSaysSoAndWhatThisEngramReads() {
-        assertEquals("snapshot.formatVersion is " + (Snapshot.FORMAT_VERSION + 1) + "; valid: " + Snapshot.FORMAT_VERSION
-                + " (this Engram's snapshot format): the snapshot was written by a newer Engram; restore it with that"
-                + " version or newer",
-                assertThrows(SnapshotException.class,
-                        () -> Snapshot.fromBytes(withFormatVersion(Snapshot.FORMAT_VERSION + 1))).getMessage());
-        assertEquals("snapshot.formatVersion is 0; valid: " + Snapshot.FORMAT_VERSION
-                + " (this Engram's snapshot format): the header is damaged or not from Engram",
+        assertEquals("snapshot format version is 3; valid: 2 (this Engram's state format): it was written by a newer"
+                + " Engram; load it with that version or newer",
+                assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(withFormatVersion(3))).getMessage());
+        assertEquals("snapshot format version is 0; valid: 2 (this Engram's state format)",
                 assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(withFormatVersion(0))).getMessage());
-        assertEquals("infini", Snapshot.fromBytes(withFormatVersion(Snapshot.FORMAT_VERSION)).provider(), "the helper changes nothing else");
+        assertEquals("infini", Snapshot.fromBytes(withFormatVersion(StateStream.FORMAT_VERSION)).provider(),
+                "the helper changes nothing else");
+    }
+
+    /** A provider snapshot in the format before the state stream (ENGRAMSS version 1), built by hand, still reads. */
+    @Test
+    void aVersionOneSnapshotIsStillRead() throws IOException {
+        java.io.ByteArrayOutputStream old = new java.io.ByteArrayOutputStream();
+        try (java.io.DataOutputStream d = new java.io.DataOutputStream(old)) {
+            d.writeBytes("ENGRAMSS");
+            d.writeInt(1);
+            d.writeInt(6);
+            d.writeBytes("infini");
+            d.writeInt(3);
+            for (int x : new int[] {4, 2, 8, 8, 16}) {
+                d.writeInt(x);
+            }
+            d.writeInt(snapshot.payload().length);
+            d.write(snapshot.payload());
+        }
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(old.toByteArray());
+        new java.io.DataOutputStream(old).writeInt((int) crc.getValue());
+        assertEquals(snapshot, Snapshot.fromBytes(old.toByteArray()));
+        byte[] damaged = old.toByteArray();
+        damaged[30] ^= 1;
+        assertTrue(assertThrows(SnapshotException.class, () -> Snapshot.fromBytes(damaged)).getMessage().contains("checksum"));
     }
 
     @Test

@@ -55,6 +55,7 @@ final class CachedAttention implements Attention {
     private final float scale;
     private final PositionalEncoding positional;
     private final double ropeTheta;
+    private final dev.engram.baselines.position.RopeScaling ropeScaling;
     /** > 0: keys at least this far behind a query are masked (sliding window); 0: none are. */
     private final int slidingWindow;
     private final Rope rope;
@@ -123,6 +124,7 @@ final class CachedAttention implements Attention {
         this.scale = (float) (1.0 / Math.sqrt(keyDim));
         this.positional = positional;
         this.ropeTheta = ropeTheta;
+        this.ropeScaling = ropeScaling;
         this.rope = positional == PositionalEncoding.ROPE ? new Rope(keyDim, ropeTheta, ropeScaling) : null;
         this.slopes = positional == PositionalEncoding.ALIBI ? Alibi.slopes(heads) : null;
         this.window = window;
@@ -404,6 +406,28 @@ final class CachedAttention implements Attention {
         length = 0;
         sinkCount = 0;
         sinkStart = 0;
+    }
+
+    /** A copy with this cache: the cached keys, values and positions, and the sinks (scratch is the copy's own). */
+    @Override
+    public CachedAttention copy() {
+        CachedAttention c = new CachedAttention(context, stateVersion, positional, ropeTheta, ropeScaling, window,
+                slidingWindow != 0, sinks);
+        c.ensureCapacity(length);
+        for (int g = 0; g < kvHeads; g++) {
+            for (int d = 0; d < keyDim; d++) {
+                System.arraycopy(keys[g][d], 0, c.keys[g][d], 0, length);
+            }
+            for (int t = 0; t < length; t++) {
+                System.arraycopy(values[g][t], 0, c.values[g][t], 0, valueDim);
+            }
+            System.arraycopy(sinkRaw[g], 0, c.sinkRaw[g], 0, sinkRaw[g].length);
+        }
+        System.arraycopy(positions, 0, c.positions, 0, length);
+        c.length = length;
+        c.sinkCount = sinkCount;
+        c.sinkStart = sinkStart;
+        return c;
     }
 
     /**

@@ -2,8 +2,7 @@ package dev.engram.cli;
 
 import com.google.inject.Guice;
 import dev.engram.api.LayerSpec;
-import dev.engram.api.LongTermMemory;
-import dev.engram.api.Readout;
+import dev.engram.api.LayerStep;
 import dev.engram.api.Segment;
 import dev.engram.api.Tensor;
 import dev.engram.runtime.EngramModule;
@@ -15,7 +14,6 @@ import dev.engram.tck.TestData;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Collections;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -69,17 +67,12 @@ final class PlanCommand implements Callable<Integer> {
         SequenceStack sequence = factory.newSequence();
         for (int s = 0; s < segments; s++) {
             TestData.Inputs in = TestData.inputs(layer, segmentLength, s);
-            Segment segment = new Segment(sequence.position(), in.q(), in.k(), in.v(), in.h(), null);
+            Segment segment = new Segment(sequence.position(), in.q(), in.k(), in.v(), in.h());
             double norm = 0;
             for (SequenceStack.Layer l : sequence.layers()) {
-                Tensor local = l.attention().attend(segment);
-                Optional<LongTermMemory> memory = l.memory();
-                if (memory.isPresent()) {
-                    Readout r = memory.get().read(segment);
-                    local = memory.get().combine(local.copy(), r);
-                    memory.get().write(segment);
-                }
-                for (float x : local.toArray()) {
+                Tensor output = Tensor.zeros(layer.heads(), segmentLength, layer.valueDim());
+                LayerStep.run(l.attention(), l.memory().orElse(null), segment, output, null, null);
+                for (float x : output.toArray()) {
                     norm += x * x;
                 }
             }

@@ -2,9 +2,11 @@ package dev.engram.cli;
 
 import dev.engram.server.ServeOptions;
 import dev.engram.server.Server;
+import dev.engram.server.SessionStoreLocation;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -14,18 +16,31 @@ import picocli.CommandLine.Spec;
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = {"Serve a model package over HTTP: OpenAI-compatible /v1/completions and /v1/chat/completions",
                 "(streaming as server-sent events), /v1/models, and memory sessions (/v1/sessions) persisted as",
-                "snapshots under --data-dir, so a restart loses no acknowledged append. Also /health, /ready,",
+                "snapshots under --data-dir, or in Redis shared by many replicas (--session-store redis://...), so a",
+                "restart loses no acknowledged append. Also /health, /ready,",
                 "/metrics (Prometheus). Stops gracefully on SIGINT/SIGTERM. See server/README.md."})
 final class ServeCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "The model package (a folder with engram.json).")
+    @Option(names = "--model", paramLabel = "DIR", description = "The model package (a folder with engram.json). Required.")
     Path model;
 
     @Option(names = "--port", defaultValue = "8080", description = "TCP port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     int port;
 
-    @Option(names = "--data-dir", required = true, paramLabel = "DIR",
-            description = "Where sessions live (created if missing). One server per data dir.")
-    Path dataDir;
+    /** Where sessions live: exactly one of --data-dir and --session-store. */
+    static final class SessionsAt {
+        @Option(names = "--data-dir", required = true, paramLabel = "DIR",
+                description = "Where sessions live (created if missing). One server per data dir. Same as --session-store DIR.")
+        Path dataDir;
+
+        @Option(names = "--session-store", required = true, paramLabel = "DIR|URL",
+                description = {"Where sessions live: a directory (as --data-dir), or Redis shared by many replicas:",
+                        SessionStoreLocation.REDIS_FORM + ". See server/README.md."})
+        String sessionStore;
+    }
+
+    /** Checked in {@link #call} with --model, so that one message names everything missing. */
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
+    SessionsAt sessionsAt;
 
     @Option(names = "--host", defaultValue = "127.0.0.1",
             description = "Interface to bind (default: ${DEFAULT-VALUE}; 0.0.0.0 for every interface).")
@@ -98,6 +113,18 @@ final class ServeCommand implements Callable<Integer> {
         }
     }
 
+    /** --session-store, or --data-dir (picocli has checked that at most one is given; {@link #call}, that one is). */
+    SessionStoreLocation sessions() {
+        if (sessionsAt.dataDir != null) {
+            return new SessionStoreLocation.Directory(sessionsAt.dataDir);
+        }
+        try {
+            return SessionStoreLocation.parse(sessionsAt.sessionStore);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
+        }
+    }
+
     private void atLeast(String option, long value, long min) {
         if (value < min) {
             throw new ParameterException(spec.commandLine(), option + " is " + value + "; valid: >= " + min);
@@ -106,12 +133,24 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
+        java.util.List<String> missing = new java.util.ArrayList<>();
+        if (model == null) {
+            missing.add("'--model=DIR'");
+        }
+        if (sessionsAt == null) {
+            missing.add("'--data-dir=DIR' (or '--session-store=DIR|URL')");
+        }
+        if (!missing.isEmpty()) {
+            throw new ParameterException(spec.commandLine(), "Missing required option" + (missing.size() > 1 ? "s: " : ": ")
+                    + String.join(", ", missing));
+        }
         if (port < 0 || port > 65535) {
             throw new ParameterException(spec.commandLine(), "--port is " + port + "; valid: 0 (any free port) to 65535");
         }
         ServeOptions o = options();
+        SessionStoreLocation sessions = sessions();
         try {
-            return Server.serve(model, port, dataDir, o);
+            return Server.serve(model, port, sessions, o);
         } catch (java.io.UncheckedIOException | IllegalStateException e) {
             spec.commandLine().getErr().println("engram serve: " + e.getMessage());
             return 2;

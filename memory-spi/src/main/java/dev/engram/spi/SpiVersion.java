@@ -12,12 +12,18 @@ package dev.engram.spi;
  * {@code OLDEST_SUPPORTED} to the new {@code CURRENT}. A provider built against a newer SPI than this runtime's is
  * refused (it may call what this runtime lacks), and so is one older than {@code OLDEST_SUPPORTED}: each with a clear
  * error at load time instead of a NoSuchMethodError in the middle of a request.
+ *
+ * <p>History: 1, the first. 2: the ∞-former's {@code uniforms} left the core {@code Segment} record for the typed
+ * {@code SamplingDraws} extension (a plugin compiled against 1 that reads {@code segment.uniforms()} would fail with a
+ * NoSuchMethodError, so 1 is no longer supported and such a plugin is refused at load time, naming the version), and
+ * the state types gained {@code copy()} for cheap forks (a default method: a plugin rebuilt against 2 needs no change
+ * for it).
  */
 public final class SpiVersion {
-    /** The version this SPI is: bump it with every change to this module's types. */
-    public static final int CURRENT = 1;
+    /** The version this SPI is: bump it with every change to this module's types (or the api's they use). */
+    public static final int CURRENT = 2;
     /** The oldest version whose compiled providers still work here: raise it when a change breaks them. */
-    public static final int OLDEST_SUPPORTED = 1;
+    public static final int OLDEST_SUPPORTED = 2;
 
     private SpiVersion() {
     }

@@ -184,6 +184,24 @@ class ProviderRegistryTest {
     }
 
     /**
+     * A plugin built against SPI 1 (before the sampling draws left the core Segment record) is refused when loaded,
+     * naming both versions, instead of failing with a NoSuchMethodError when its memory first reads a segment.
+     */
+    @Test
+    void aPluginBuiltAgainstSpiOneIsRefusedByName(@TempDir Path dir) throws IOException {
+        assertEquals(2, SpiVersion.OLDEST_SUPPORTED, "SPI 1 plugins cannot run here (Segment.uniforms() is gone)");
+        Path classes = Files.createDirectory(dir.resolve("classes"));
+        PluginDirs.compile(classes, Map.of("old.Old", PluginDirs.memoryProvider("old", "Old", "old", 1, null)), true);
+        PluginDirs.register(classes, LongTermMemoryProvider.class, "old.Old");
+        try (URLClassLoader loader = PluginDirs.loader(classes)) {
+            ProviderException e = assertThrows(ProviderException.class, () -> ProviderRegistry.load(loader).memory("old"));
+            assertEquals("provider 'old' (old.Old) was built against engram memory-spi version 1; this runtime provides"
+                    + " version " + SpiVersion.CURRENT + ": rebuild the plugin against memory-spi " + SpiVersion.CURRENT
+                    + " or use a matching Engram", e.getMessage());
+        }
+    }
+
+    /**
      * Loads a folder whose only plugin is broken: loading succeeds with the problem recorded once, a lookup of any
      * memory fails with that problem, and the registry still answers for what works. Returns the lookup's error.
      */

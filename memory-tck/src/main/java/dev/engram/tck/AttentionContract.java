@@ -38,12 +38,12 @@ public abstract class AttentionContract extends SequenceStateContract<Attention>
 
     @Override
     final List<Tensor> produce(Attention attention, long start, TestData.Inputs in) {
-        return List.of(attention.attend(new Segment(start, in.q(), in.k(), in.v(), in.h(), null)));
+        return List.of(attention.attend(new Segment(start, in.q(), in.k(), in.v(), in.h())));
     }
 
     @Override
     final List<Tensor> partialRows(Attention attention, long start, TestData.Inputs in, int from) {
-        return List.of(attention.attendRows(new Segment(start, in.q(), in.k(), in.v(), in.h(), null), from).copy());
+        return List.of(attention.attendRows(new Segment(start, in.q(), in.k(), in.v(), in.h()), from).copy());
     }
 
     @Override

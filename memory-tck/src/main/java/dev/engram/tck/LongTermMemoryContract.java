@@ -39,7 +39,7 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
     }
 
     static Segment segment(long start, TestData.Inputs in) {
-        return new Segment(start, in.q(), in.k(), in.v(), in.h(), null);
+        return new Segment(start, in.q(), in.k(), in.v(), in.h());
     }
 
     @Override

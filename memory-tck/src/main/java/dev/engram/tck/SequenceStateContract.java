@@ -409,6 +409,81 @@ abstract class SequenceStateContract<S extends SequenceState> {
         assertSameState(uninterrupted.snapshot().toBytes(), second, "final state");
     }
 
+    /**
+     * The copy a runtime makes to fork a sequence or hold a checkpoint: the provider's {@code copy()}, which must be a
+     * new instance of its own class, or, where the provider has none, a new instance with this state's snapshot restored.
+     */
+    @SuppressWarnings("unchecked")
+    final S copyOf(S state) {
+        SequenceState copy = state.copy();
+        if (copy == null) {
+            S fresh = fresh();
+            fresh.restore(state.snapshot());
+            return fresh;
+        }
+        assertTrue(copy != state, "copy() returned the instance itself; it must return a new, independent one");
+        assertEquals(state.getClass(), copy.getClass(), "copy() must return an instance of the state's own class");
+        return (S) copy;
+    }
+
+    /**
+     * A fork's future never changes the original: after half the segments the state is copied; then, segment by
+     * segment, the original and the copy alternate, the copy fed other inputs. The original's outputs and final state
+     * are bit-identical to a run that was never copied, and a second copy fed the original's inputs gives the same
+     * outputs too (a copy continues exactly as the original would).
+     */
+    @Test
+    void aForkNeverChangesTheOriginalAndContinuesAsItWould() {
+        List<TestData.Inputs> in = inputs(spec());
+        int half = in.size() / 2;
+        S uninterrupted = fresh();
+        List<List<Tensor>> expected = run(uninterrupted, in, 0, in.size());
+
+        S original = fresh();
+        run(original, in, 0, half);
+        byte[] atFork = original.snapshot().toBytes();
+        S fork = copyOf(original);
+        S twin = copyOf(original);
+        assertSameState(atFork, fork, "a copy snapshots to the original's bytes");
+        assertEquals(original.stateBytes(), fork.stateBytes(), "stateBytes of a copy");
+        List<List<Tensor>> actual = new ArrayList<>();
+        long start = 0;
+        for (int s = 0; s < half; s++) {
+            start += in.get(s).q().dim(1);
+        }
+        for (int s = half; s < in.size(); s++) {
+            actual.add(step(original, start, in.get(s)));
+            step(fork, start, TestData.inputs(spec(), length(s), 900 + s)); // the fork's own, different future
+            start += in.get(s).q().dim(1);
+        }
+        assertBitEqual(expected.subList(half, in.size()), actual, "the original beside its fork");
+        assertSameState(uninterrupted.snapshot().toBytes(), original, "the original's final state beside its fork");
+        assertBitEqual(expected.subList(half, in.size()), run(twin, in, half, in.size()), "a copy fed the original's inputs");
+    }
+
+    /**
+     * A checkpoint (a copy held aside) rolls back bit-exactly, as often as asked: the segments after it give the same
+     * outputs every time they are run from a copy of it, and running them never changes the checkpoint.
+     */
+    @Test
+    void rollbackToACheckpointIsBitExactAndRepeatable() {
+        List<TestData.Inputs> in = inputs(spec());
+        int half = in.size() / 2;
+        S state = fresh();
+        run(state, in, 0, half);
+        S checkpoint = copyOf(state);
+        byte[] atCheckpoint = checkpoint.snapshot().toBytes();
+        List<List<Tensor>> first = run(state, in, half, in.size());
+        byte[] end = state.snapshot().toBytes();
+        for (int attempt = 1; attempt <= 2; attempt++) {
+            S rolledBack = copyOf(checkpoint);
+            assertSameState(atCheckpoint, rolledBack, "rollback " + attempt + " restores the checkpoint's state");
+            assertBitEqual(first, run(rolledBack, in, half, in.size()), "the segments after rollback " + attempt);
+            assertSameState(end, rolledBack, "the state after rollback " + attempt + " and the same segments");
+            assertSameState(atCheckpoint, checkpoint, "the checkpoint after rollback " + attempt + " was used");
+        }
+    }
+
     @Test
     void resetReturnsToTheEmptyState() {
         List<TestData.Inputs> in = inputs(spec());

@@ -121,6 +121,22 @@ class ContractCatchesFlawsTest {
         @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.PARTIAL_ROWS_HIDDEN_STATE); }
     }
 
+    static class CopySharesState extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.COPY_SHARES_STATE); }
+    }
+
+    static class CopyForgetsState extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.COPY_FORGETS_STATE); }
+    }
+
+    @Test
+    void aForkThatSharesOrForgetsTheStateIsCaught() {
+        // shared state leaks a fork's future into the original, and a rolled-back copy's run into the checkpoint
+        Set<String> both = Set.of("aForkNeverChangesTheOriginalAndContinuesAsItWould", "rollbackToACheckpointIsBitExactAndRepeatable");
+        assertEquals(both, failedChecks(CopySharesState.class));
+        assertEquals(both, failedChecks(CopyForgetsState.class));
+    }
+
     private static Set<String> failedChecks(Class<?> suite) {
         Set<String> failed = new TreeSet<>();
         List<Event> events = EngineTestKit.engine("junit-jupiter").selectors(selectClass(suite)).execute()

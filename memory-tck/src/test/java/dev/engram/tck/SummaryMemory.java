@@ -60,7 +60,11 @@ final class SummaryMemory implements LongTermMemoryProvider {
         /** write() clears the first value of the segment's v after summing it (an input used as scratch). */
         WRITES_INPUT,
         /** combine() halves its gate weight's first value each call (a weight used as state). */
-        WRITES_WEIGHT
+        WRITES_WEIGHT,
+        /** copy() returns a new instance that shares the state array: a fork's writes reach the original. */
+        COPY_SHARES_STATE,
+        /** copy() returns an empty instance: a fork forgets the past. */
+        COPY_FORGETS_STATE
     }
 
     static final ConfigKey<Double> SCALE = ConfigKey.ofDouble("scale", 1.0, "readout scale").check(v -> v > 0, "> 0");
@@ -240,6 +244,18 @@ final class SummaryMemory implements LongTermMemoryProvider {
             if (flaw == Flaw.WRITES_INPUT) {
                 a[v.offset()] = 0f;
             }
+        }
+
+        @Override
+        public Memory copy() {
+            if (flaw != Flaw.COPY_SHARES_STATE && flaw != Flaw.COPY_FORGETS_STATE) {
+                return null; // the kit copies through a snapshot, as the runtime does for a provider without copy()
+            }
+            Memory c = new Memory(context);
+            if (flaw == Flaw.COPY_SHARES_STATE) {
+                c.sums = sums;
+            }
+            return c;
         }
 
         @Override

@@ -7,8 +7,7 @@ import dev.engram.api.Capability;
 import dev.engram.api.EngramException;
 import dev.engram.api.InvalidInputException;
 import dev.engram.api.LayerSpec;
-import dev.engram.api.LongTermMemory;
-import dev.engram.api.Readout;
+import dev.engram.api.LayerStep;
 import dev.engram.api.Segment;
 import dev.engram.api.Tensor;
 import dev.engram.runtime.config.EnginePlan;
@@ -30,14 +29,14 @@ import java.util.function.IntPredicate;
  * Attention and LongTermMemory providers run in Java between them (shared/SCHEMES.md section 0).
  *
  * <p>Per segment of N tokens, for a batch of independent sequences: embed; per layer the pre block
- * (q, k, v, h), then per sequence Attention.attend, LongTermMemory.read, combine (per-head readout)
- * or the model-space addend, LongTermMemory.write; the post block (hidden, attention, addend); the
+ * (q, k, v, h), then per sequence the {@link LayerStep} (Attention.attend, LongTermMemory.read, combine for a
+ * per-head readout or the model-space addend, LongTermMemory.write); the post block (hidden, attention, addend); the
  * head. Segments are aligned to absolute positions: a segment runs into the state only once it is
  * full, so the state after input fed in pieces equals the state after input fed at once, bit for bit.
  * The tokens of an incomplete last segment are evaluated without changing the state: where every layer
  * declares {@link Capability#PARTIAL_ROWS}, only their new rows run, against the keys and values held
  * for the segment's earlier rows (decoding costs one row per layer plus attention over the cache);
- * otherwise the segment so far runs from the boundary state, which is then put back. Their logits equal
+ * otherwise the segment so far runs on a fork of the boundary state, which is then dropped. Their logits equal
  * those of input fed at once to float rounding (ONNX Runtime blocks its kernels by row count).
  *
  * <p>Not thread-safe: one batch at a time (the graph buffers are shared). Create it with {@link EngineLoader}.
@@ -314,7 +313,7 @@ public final class Engine implements AutoCloseable {
         Map<ModelSequence, Boolean> seen = new IdentityHashMap<>();
         for (int b = 0; b < batch; b++) {
             ModelSequence s = sequences.get(b);
-            if (s.owner != this) {
+            if (s.owner() != this) {
                 throw new InvalidInputException("sequences[" + b + "]", "was created by another engine");
             }
             if (seen.put(s, Boolean.TRUE) != null) {
@@ -339,7 +338,7 @@ public final class Engine implements AutoCloseable {
         while (true) {
             group.clear();
             for (int b = 0; b < batch; b++) {
-                if (sequences.get(b).pendingCount + tokens.get(b).length - cursor[b] >= segmentLength) {
+                if (tokens.get(b).length - cursor[b] >= sequences.get(b).room()) {
                     group.add(b);
                 }
             }
@@ -352,48 +351,43 @@ public final class Engine implements AutoCloseable {
             for (int g = 0; g < group.size(); g++) {
                 int b = group.get(g);
                 ModelSequence s = sequences.get(b);
-                taken[g] = segmentLength - s.pendingCount;
-                System.arraycopy(tokens.get(b), cursor[b], s.pending, s.pendingCount, taken[g]);
-                s.pendingCount = segmentLength;
+                taken[g] = s.room();
+                s.appendPending(tokens.get(b), cursor[b], taken[g]);
                 head |= all != null || cursor[b] + taken[g] == tokens.get(b).length;
             }
-            forward(sequences, group, segmentLength, head);
+            forward(sequences, group, stacksOf(sequences, group), segmentLength, head);
             for (int g = 0; g < group.size(); g++) {
                 int b = group.get(g);
                 ModelSequence s = sequences.get(b);
                 collect(b, segmentLength, taken[g], cursor[b], tokens.get(b).length, g, group.size(), last, all);
                 cursor[b] += taken[g];
-                s.stack.advance(segmentLength);
-                s.pendingCount = 0;
-                s.boundary = null;
-                s.clearRows();
+                s.completeSegment();
             }
             listener.segmentDone(group.size(), segmentLength, System.nanoTime() - start);
         }
         // Incomplete last segments: their tokens join the pending ones and are evaluated without changing the
-        // state, either row by row (PARTIAL_ROWS) or from a checkpoint that is then put back. A failure here gives the
+        // state, either row by row (PARTIAL_ROWS) or on a fork of the boundary state. A failure here gives the
         // sequences not yet evaluated the tokens of their segment in progress back; complete segments that this
         // call already ran stay consumed.
         int[] pendingBefore = new int[batch];
         for (int b = 0; b < batch; b++) {
             ModelSequence s = sequences.get(b);
-            pendingBefore[b] = s.pendingCount;
+            pendingBefore[b] = s.pendingTokens();
             int rest = tokens.get(b).length - cursor[b];
             if (rest > 0) {
-                System.arraycopy(tokens.get(b), cursor[b], s.pending, s.pendingCount, rest);
-                s.pendingCount += rest;
+                s.appendPending(tokens.get(b), cursor[b], rest);
             }
         }
         try {
             if (partialRows) {
                 evaluateRows(sequences, tokens, cursor, last, all);
             } else {
-                evaluateFromCheckpoint(sequences, tokens, cursor, last, all);
+                evaluateOnForks(sequences, tokens, cursor, last, all);
             }
         } catch (RuntimeException e) {
             for (int b = 0; b < batch; b++) {
                 if (cursor[b] < tokens.get(b).length) {
-                    sequences.get(b).pendingCount = pendingBefore[b];
+                    sequences.get(b).truncatePending(pendingBefore[b]);
                 }
             }
             throw e;
@@ -411,7 +405,7 @@ public final class Engine implements AutoCloseable {
             group.clear();
             for (int b = 0; b < sequences.size(); b++) {
                 ModelSequence s = sequences.get(b);
-                if (cursor[b] < tokens.get(b).length && s.pendingCount - s.rowsHeld() == m) {
+                if (cursor[b] < tokens.get(b).length && s.pendingTokens() - s.rowsHeld() == m) {
                     group.add(b);
                 }
             }
@@ -428,33 +422,28 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** Without PARTIAL_ROWS: every pending row runs from the boundary state, which is then put back. */
-    private void evaluateFromCheckpoint(List<ModelSequence> sequences, List<int[]> tokens, int[] cursor,
-                                        float[][] last, float[][][] all) {
+    /**
+     * Without PARTIAL_ROWS: every pending row runs on a fork of the boundary state, which is then dropped, so the
+     * sequence's own state never changes (nothing to put back, even when a provider fails halfway).
+     */
+    private void evaluateOnForks(List<ModelSequence> sequences, List<int[]> tokens, int[] cursor, float[][] last,
+                                 float[][][] all) {
         List<Integer> group = new ArrayList<>(sequences.size());
         for (int n = 1; n < segmentLength; n++) {
             group.clear();
             for (int b = 0; b < sequences.size(); b++) {
-                if (cursor[b] < tokens.get(b).length && sequences.get(b).pendingCount == n) {
+                if (cursor[b] < tokens.get(b).length && sequences.get(b).pendingTokens() == n) {
                     group.add(b);
                 }
             }
             if (group.isEmpty()) {
                 continue;
             }
+            List<SequenceStack> forks = new ArrayList<>(group.size());
             for (int b : group) {
-                ModelSequence s = sequences.get(b);
-                if (s.boundary == null) {
-                    s.boundary = s.stack.checkpoint();
-                }
+                forks.add(sequences.get(b).stack().fork());
             }
-            try {
-                forward(sequences, group, n, true);
-            } finally {
-                for (int b : group) {
-                    sequences.get(b).stack.rollback(sequences.get(b).boundary);
-                }
-            }
+            forward(sequences, group, forks, n, true);
             for (int g = 0; g < group.size(); g++) {
                 int b = group.get(g);
                 int rest = tokens.get(b).length - cursor[b];
@@ -462,6 +451,14 @@ public final class Engine implements AutoCloseable {
                 cursor[b] += rest;
             }
         }
+    }
+
+    private static List<SequenceStack> stacksOf(List<ModelSequence> sequences, List<Integer> group) {
+        List<SequenceStack> stacks = new ArrayList<>(group.size());
+        for (int b : group) {
+            stacks.add(sequences.get(b).stack());
+        }
+        return stacks;
     }
 
     /** Copies the logits of the last {@code fresh} rows of a segment of {@code n} tokens (slot g of the batch). */
@@ -484,34 +481,31 @@ public final class Engine implements AutoCloseable {
     /**
      * What one layer does for one sequence of the batch between its pre and post blocks: from the pre block's
      * outputs (slot g of qArr, kArr, vArr, hArr, each for {@code rows} rows) it fills the attention output and the
-     * memory addend of those rows.
+     * memory addend of those rows, by {@link LayerStep}.
      */
     @FunctionalInterface
-    private interface LayerStep {
-        void run(int g, ModelSequence s, int layer, Tensor attnOut, Tensor addendOut);
+    private interface SlotStep {
+        void run(int g, int layer, Tensor attnOut, Tensor addendOut);
     }
 
-    /** One segment of {@code n} tokens (their ids in each sequence's pending buffer) through every layer. */
-    private void forward(List<ModelSequence> sequences, List<Integer> group, int n, boolean head) {
+    /**
+     * One segment of {@code n} tokens (their ids in each sequence's pending buffer) through every layer, into
+     * {@code stacks} (slot g's state: the sequence's own for a complete segment, a fork for one in progress).
+     */
+    private void forward(List<ModelSequence> sequences, List<Integer> group, List<SequenceStack> stacks, int n, boolean head) {
         int H = spec.heads();
         int G = spec.kvHeads();
         int dk = spec.keyDim();
         int dv = spec.valueDim();
         int e = spec.modelDim();
         runLayers(sequences, group, n, new int[group.size()], head, "a segment of " + n + " tokens",
-                (g, s, layer, attnOut, addendOut) -> {
-                    SequenceStack.Layer l = s.stack.layers().get(layer);
-                    Segment segment = new Segment(s.stack.position(), Tensor.view(qArr, g * H * n * dk, H, n, dk),
+                (g, layer, attnOut, addendOut) -> {
+                    SequenceStack stack = stacks.get(g);
+                    SequenceStack.Layer l = stack.layers().get(layer);
+                    Segment segment = new Segment(stack.position(), Tensor.view(qArr, g * H * n * dk, H, n, dk),
                             Tensor.view(kArr, g * G * n * dk, G, n, dk), Tensor.view(vArr, g * G * n * dv, G, n, dv),
-                            Tensor.view(hArr, g * n * e, n, e), null);
-                    attnOut.copyFrom(l.attention().attend(segment).requireShape("layer " + layer + " attention output", H, n, dv));
-                    if (l.memory().isPresent()) {
-                        LongTermMemory m = l.memory().get();
-                        mix(m, m.read(segment), attnOut, addendOut, layer);
-                        m.write(segment);
-                    } else {
-                        addendOut.fill(0f);
-                    }
+                            Tensor.view(hArr, g * n * e, n, e));
+                    LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
                 });
     }
 
@@ -529,39 +523,31 @@ public final class Engine implements AutoCloseable {
         int e = spec.modelDim();
         ensurePacks();
         int[] from = new int[group.size()];
+        SegmentRows[] rows = new SegmentRows[group.size()];
         for (int g = 0; g < from.length; g++) {
-            ModelSequence s = sequences.get(group.get(g));
-            if (s.rows == null) {
-                s.rows = new SegmentRows(layerCount(), G, segmentLength, dk, dv);
-            }
-            from[g] = s.rows.held;
+            rows[g] = sequences.get(group.get(g)).rows(layerCount(), G, dk, dv);
+            from[g] = rows[g].held;
         }
         runLayers(sequences, group, m, from, true, m + " new rows of a segment in progress",
-                (g, s, layer, attnOut, addendOut) -> {
-                    SequenceStack.Layer l = s.stack.layers().get(layer);
+                (g, layer, attnOut, addendOut) -> {
+                    SequenceStack stack = sequences.get(group.get(g)).stack();
+                    SequenceStack.Layer l = stack.layers().get(layer);
                     int f = from[g];
                     int n = f + m;
-                    s.rows.put(layer, f, m, kArr, g * G * m * dk, vArr, g * G * m * dv);
-                    s.rows.pack(layer, n, packK, packV);
+                    rows[g].put(layer, f, m, kArr, g * G * m * dk, vArr, g * G * m * dv);
+                    rows[g].pack(layer, n, packK, packV);
                     for (int h = 0; h < H; h++) {
                         java.util.Arrays.fill(packQ, h * n * dk, (h * n + f) * dk, 0f);
                         System.arraycopy(qArr, g * H * m * dk + h * m * dk, packQ, (h * n + f) * dk, m * dk);
                     }
                     java.util.Arrays.fill(packH, 0, f * e, 0f);
                     System.arraycopy(hArr, g * m * e, packH, f * e, m * e);
-                    Segment segment = new Segment(s.stack.position(), Tensor.view(packQ, 0, H, n, dk),
-                            Tensor.view(packK, 0, G, n, dk), Tensor.view(packV, 0, G, n, dv), Tensor.view(packH, 0, n, e), null);
-                    attnOut.copyFrom(l.attention().attendRows(segment, f)
-                            .requireShape("layer " + layer + " attention rows", H, m, dv));
-                    if (l.memory().isPresent()) {
-                        LongTermMemory mem = l.memory().get();
-                        mix(mem, mem.readRows(segment, f), attnOut, addendOut, layer);
-                    } else {
-                        addendOut.fill(0f);
-                    }
+                    Segment segment = new Segment(stack.position(), Tensor.view(packQ, 0, H, n, dk),
+                            Tensor.view(packK, 0, G, n, dk), Tensor.view(packV, 0, G, n, dv), Tensor.view(packH, 0, n, e));
+                    LayerStep.rows(l.attention(), l.memory().orElse(null), segment, f, attnOut, addendOut);
                 });
         for (int g = 0; g < from.length; g++) {
-            sequences.get(group.get(g)).rows.held = from[g] + m;
+            rows[g].held = from[g] + m;
         }
     }
 
@@ -570,7 +556,7 @@ public final class Engine implements AutoCloseable {
      * embedded, then per layer the pre block, the step per sequence, the post block; the head when {@code head}.
      */
     private void runLayers(List<ModelSequence> sequences, List<Integer> group, int rows, int[] first, boolean head,
-                           String what, LayerStep step) {
+                           String what, SlotStep step) {
         int batch = group.size();
         Workspace w = pool.get(batch, rows);
         int qLen = spec.heads() * rows * spec.keyDim();
@@ -580,16 +566,16 @@ public final class Engine implements AutoCloseable {
         int aLen = spec.heads() * rows * spec.valueDim();
         ensureArrays(batch, rows);
         for (int g = 0; g < batch; g++) {
-            int[] p = sequences.get(group.get(g)).pending;
+            ModelSequence s = sequences.get(group.get(g));
             for (int i = 0; i < rows; i++) {
-                idsArr[g * rows + i] = p[first[g] + i];
+                idsArr[g * rows + i] = s.pendingToken(first[g] + i);
             }
         }
         pool.ids.put(0, idsArr, 0, batch * rows);
         if (pool.positions != null) {
             // pending[0] is at the sequence's segment boundary; positions go into the same reused array after the ids
             for (int g = 0; g < batch; g++) {
-                long start = sequences.get(group.get(g)).stack.position() + first[g];
+                long start = sequences.get(group.get(g)).stack().position() + first[g];
                 for (int i = 0; i < rows; i++) {
                     idsArr[g * rows + i] = start + i;
                 }
@@ -607,7 +593,7 @@ public final class Engine implements AutoCloseable {
                 pool.v.get(0, vArr, 0, batch * vLen);
                 pool.h.get(0, hArr, 0, batch * hLen);
                 for (int g = 0; g < batch; g++) {
-                    step.run(g, sequences.get(group.get(g)), layer,
+                    step.run(g, layer,
                             Tensor.view(attnArr, g * aLen, spec.heads(), rows, spec.valueDim()),
                             Tensor.view(addendArr, g * hLen, rows, spec.modelDim()));
                 }
@@ -623,22 +609,6 @@ public final class Engine implements AutoCloseable {
         } catch (OrtException ex) {
             throw new EngramException("ONNX Runtime failed while running " + what + " for " + batch + " sequences: "
                     + ex.getMessage(), ex);
-        }
-    }
-
-    /**
-     * A readout into the layer's outputs: a per-head one combined into {@code attnOut} (copied at once: what a memory
-     * returns is valid only until its next call, and write() may follow), a model-space one into {@code addendOut}.
-     */
-    private static void mix(LongTermMemory m, Readout r, Tensor attnOut, Tensor addendOut, int layer) {
-        Tensor combined = m.combine(attnOut, r);
-        if (combined != attnOut) {
-            attnOut.copyFrom(combined.requireShape("layer " + layer + " combined output", attnOut.shape()));
-        }
-        if (r instanceof Readout.ModelSpace ms) {
-            addendOut.copyFrom(ms.addend().requireShape("layer " + layer + " memory addend", addendOut.shape()));
-        } else {
-            addendOut.fill(0f);
         }
     }
 

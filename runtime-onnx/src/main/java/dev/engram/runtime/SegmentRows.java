@@ -23,6 +23,24 @@ final class SegmentRows {
         this.values = new float[layers][kvHeads * segmentLength * valueDim];
     }
 
+    private SegmentRows(SegmentRows from) {
+        this.segmentLength = from.segmentLength;
+        this.keyDim = from.keyDim;
+        this.valueDim = from.valueDim;
+        this.keys = new float[from.keys.length][];
+        this.values = new float[from.values.length][];
+        for (int l = 0; l < keys.length; l++) {
+            keys[l] = from.keys[l].clone();
+            values[l] = from.values[l].clone();
+        }
+        this.held = from.held;
+    }
+
+    /** An independent copy (a fork or checkpoint keeps decoding from the same rows, so its logits stay bit-identical). */
+    SegmentRows copy() {
+        return new SegmentRows(this);
+    }
+
     /** Stores {@code rows} new rows of layer {@code layer} at [from, from + rows) from k [G, rows, dk] and v [G, rows, dv]. */
     void put(int layer, int from, int rows, float[] k, int kOffset, float[] v, int vOffset) {
         int kvHeads = keys[layer].length / (segmentLength * keyDim);

@@ -81,15 +81,18 @@ public final class SequenceFactory {
         if (!problems.isEmpty()) {
             throw new ConfigException("configured layers", problems);
         }
-        List<SequenceStack.Layer> layers = new ArrayList<>();
-        for (int i = 0; i < plan.layers().size(); i++) {
+        SequenceStack.LayerMaker maker = i -> {
             LayerPlan lp = plan.layers().get(i);
             var attention = registry.attention(lp.attention().provider()).create(attentions.get(i));
             Optional<LayerContext> memoryContext = memories.get(i);
             var memory = lp.memory().map(m -> registry.memory(m.provider()).create(memoryContext.orElseThrow()));
-            layers.add(new SequenceStack.Layer(attention, memory));
+            return new SequenceStack.Layer(attention, memory);
+        };
+        List<SequenceStack.Layer> layers = new ArrayList<>();
+        for (int i = 0; i < plan.layers().size(); i++) {
+            layers.add(maker.newLayer(i));
         }
-        return new SequenceStack(layers);
+        return new SequenceStack(layers, maker);
     }
 
     /** The validated context, or null with the problems added, prefixed with the layer and provider. */

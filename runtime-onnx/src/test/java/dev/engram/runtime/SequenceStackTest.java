@@ -1,7 +1,6 @@
 package dev.engram.runtime;
 
 import dev.engram.runtime.model.WeightSource;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,7 +9,6 @@ import com.google.inject.Guice;
 import dev.engram.api.ConfigException;
 import dev.engram.api.LayerSpec;
 import dev.engram.api.Segment;
-import dev.engram.api.SnapshotException;
 import dev.engram.api.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -42,37 +40,73 @@ class SequenceStackTest {
         s.advance(tokens);
     }
 
+    /** Tokens each state of the stack has counted (the fakes count tokens), attention and memory per layer. */
+    private static List<Long> counts(SequenceStack s) {
+        List<Long> out = new java.util.ArrayList<>();
+        for (SequenceStack.Layer l : s.layers()) {
+            out.add(((Fakes.Counter) l.attention()).tokens);
+            l.memory().ifPresent(m -> out.add(((Fakes.Counter) m).tokens));
+        }
+        return out;
+    }
+
+    /**
+     * The fakes have no copy() of their own, so forks and checkpoints go through their snapshots into new instances
+     * the factory makes: a fork keeps the past and then moves alone, a rollback puts the checkpoint back as often as asked.
+     */
     @Test
-    void guiceWiresThePlanAndSnapshotsRoundTrip() throws IOException {
+    void guiceWiresThePlanAndForksAndCheckpointsAreIndependentCopies() throws IOException {
         SequenceFactory f = factory("layers: {default: {attention: fake-window}, \"1\": {memory: fake-memory}}", 2);
         SequenceStack s = f.newSequence();
         assertTrue(s.layers().get(1).memory().isPresent());
         feed(s, 5);
         feed(s, 3);
-        byte[] snap = s.snapshot();
-        SequenceStack t = f.newSequence();
-        t.restore(snap);
+        SequenceStack t = s.fork();
+        feed(s, 4);
         assertEquals(8, t.position());
-        assertArrayEquals(snap, t.snapshot());
+        assertEquals(List.of(8L, 8L, 8L), counts(t), "the fork kept the past and saw none of the original's future");
+        assertEquals(List.of(12L, 12L, 12L), counts(s));
+        feed(t, 1);
+        assertEquals(List.of(12L, 12L, 12L), counts(s), "the fork's future does not reach the original");
+
+        SequenceStack.Checkpoint c = s.checkpoint();
+        feed(s, 2);
+        s.rollback(c);
+        assertEquals(12, s.position());
+        assertEquals(List.of(12L, 12L, 12L), counts(s));
+        feed(s, 7);
+        s.rollback(c);
+        assertEquals(List.of(12L, 12L, 12L), counts(s), "a checkpoint stays valid after a rollback");
         t.reset();
         assertEquals(0, t.position());
+        assertEquals(List.of(0L, 0L, 0L), counts(t));
     }
 
     @Test
-    void aSnapshotOfAnotherLayoutIsRefusedAndChangesNothing() throws IOException {
+    void aCheckpointOfAnotherLayoutIsRefusedAndChangesNothing() throws IOException {
         SequenceStack withMemory = factory("layers: {default: {attention: fake-window, memory: fake-memory}}", 2).newSequence();
         SequenceStack without = factory("layers: {default: {attention: fake-window}}", 2).newSequence();
         feed(without, 4);
-        byte[] before = without.snapshot();
-        SnapshotException e = assertThrows(SnapshotException.class, () -> without.restore(withMemory.snapshot()));
-        assertEquals("sequence snapshot layer 0 has long-term memory; the configured layer has none", e.getMessage());
-        assertArrayEquals(before, without.snapshot());
-        byte[] damaged = before.clone();
-        damaged[20] ^= 1;
-        assertTrue(assertThrows(SnapshotException.class, () -> without.restore(damaged)).getMessage().contains("checksum"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> without.rollback(withMemory.checkpoint()));
+        assertEquals("the checkpoint's layer 0 holds attention Counter / memory Counter; this stack's holds attention"
+                + " Counter: roll back to a checkpoint of this sequence or a fork of it", e.getMessage());
+        assertEquals(List.of(4L, 4L), counts(without));
+        assertEquals(4, without.position());
         SequenceStack three = factory("layers: {default: {attention: fake-window}}", 3).newSequence();
-        assertEquals("sequence snapshot has 2 layers; this model has 3",
-                assertThrows(SnapshotException.class, () -> three.restore(before)).getMessage());
+        assertEquals("the checkpoint has 2 layers; this stack has 3: roll back to a checkpoint of this sequence or of a"
+                + " fork of it", assertThrows(IllegalArgumentException.class, () -> three.rollback(without.checkpoint()))
+                .getMessage());
+    }
+
+    /** A stack made without a factory can fork only providers that copy themselves, and says so. */
+    @Test
+    void aStackWithoutALayerMakerNamesTheProviderThatCannotCopy() throws IOException {
+        SequenceStack made = factory("layers: {default: {attention: fake-window}}", 1).newSequence();
+        SequenceStack bare = new SequenceStack(made.layers());
+        IllegalStateException e = assertThrows(IllegalStateException.class, bare::fork);
+        assertEquals("layer 0's attention Counter has no copy() and this stack was built without a LayerMaker: make"
+                + " stacks with SequenceFactory to fork them", e.getMessage());
     }
 
     @Test

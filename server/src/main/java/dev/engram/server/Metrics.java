@@ -70,11 +70,12 @@ final class Metrics {
     /** What each gauge family reports; a gauge without an entry here fails the scrape in tests (and never ships). */
     static final Map<String, String> GAUGE_HELP = Map.of(
             "engram_queue_depth", "requests waiting or running, per loaded strategy",
-            "engram_sessions", "sessions by state: on_disk (every session: its file is written before any answer), resident"
+            "engram_sessions", "sessions by state: on_disk (every stored session: its file or Redis record is written before any answer; NaN while Redis does not answer), resident"
                     + " (also held in memory), damaged (its file fails its checksum or cannot be restored)",
             "engram_session_files_skipped", "files in the sessions folder not indexed at start: unreadable, or another model's (the log names them)",
             "engram_session_memory_bytes", "state bytes of the resident sessions (the budget --session-memory-bytes applies to)",
             "engram_jvm_memory_bytes", "JVM heap: heap_used and heap_max",
+            "engram_session_store_up", "1 while the session store answered its last request (always for a directory), 0 while Redis does not",
             "engram_ready", "1 while accepting work, 0 while shutting down");
 
     /** One gauge value; {@code nameAndLabels} as "name{label=\"v\"}". */

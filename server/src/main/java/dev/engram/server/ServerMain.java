@@ -5,8 +5,8 @@ import java.time.Duration;
 
 /**
  * Standalone entry (the CLI's {@code engram serve} calls {@link Server#serve} directly):
- * {@code java -cp ... dev.engram.server.ServerMain --model DIR --port N --data-dir DIR [--api-key K]
- * [--host H] [--config FILE] [--max-tokens N] [--queue N] [--timeout-s N]}. The API key may also come
+ * {@code java -cp ... dev.engram.server.ServerMain --model DIR --port N (--data-dir DIR | --session-store DIR|redis://...)
+ * [--api-key K] [--host H] [--config FILE] [--max-tokens N] [--queue N] [--timeout-s N] [--idle-session-s N]}. The API key may also come
  * from {@value ServeOptions#API_KEY_ENV}.
  */
 public final class ServerMain {
@@ -15,7 +15,7 @@ public final class ServerMain {
 
     public static void main(String[] args) throws Exception {
         Path model = null;
-        Path data = null;
+        SessionStoreLocation data = null;
         int port = 8080;
         ServeOptions o = ServeOptions.defaults();
         for (int i = 0; i < args.length; i++) {
@@ -26,7 +26,15 @@ public final class ServerMain {
             String v = args[++i];
             switch (a) {
                 case "--model" -> model = Path.of(v);
-                case "--data-dir" -> data = Path.of(v);
+                case "--data-dir" -> data = new SessionStoreLocation.Directory(Path.of(v));
+                case "--session-store" -> {
+                    try {
+                        data = SessionStoreLocation.parse(v);
+                    } catch (IllegalArgumentException e) {
+                        usage(e.getMessage());
+                    }
+                }
+                case "--idle-session-s" -> o = o.withIdleSessionTimeout(Duration.ofSeconds(Long.parseLong(v)));
                 case "--port" -> port = Integer.parseInt(v);
                 case "--api-key" -> o = o.withApiKey(v);
                 case "--host" -> o = o.withHost(v);
@@ -38,7 +46,7 @@ public final class ServerMain {
             }
         }
         if (model == null || data == null) {
-            usage("--model and --data-dir are required");
+            usage("--model and --data-dir (or --session-store) are required");
         }
         o = o.withApiKeysFromEnvironment(System.getenv());
         System.exit(Server.serve(model, port, data, o));
@@ -46,8 +54,8 @@ public final class ServerMain {
 
     private static void usage(String problem) {
         System.err.println("engram serve: " + problem);
-        System.err.println("usage: --model DIR --port N --data-dir DIR [--api-key K] [--host H] [--config FILE] "
-                + "[--max-tokens N] [--queue N] [--timeout-s N]");
+        System.err.println("usage: --model DIR --port N (--data-dir DIR | --session-store DIR|redis://...) [--api-key K] [--host H]"
+                + " [--config FILE] [--max-tokens N] [--queue N] [--timeout-s N] [--idle-session-s N]");
         System.exit(2);
     }
 }

@@ -5,10 +5,10 @@ import java.util.Map;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * A memory session: a {@link ModelSequence} that lives across requests. Its snapshot on disk is always
- * the last acknowledged state; {@link #live} is a cache of it (null when evicted to disk). {@link #live}
- * is only touched while holding {@link #lock}, and only on its strategy's worker thread (eviction
- * merely drops it, with tryLock).
+ * A memory session as this server sees it: a {@link ModelSequence} that lives across requests. Its stored snapshot
+ * (a file, or Redis: {@link SessionStore}) is always the last acknowledged state; {@link #live} is a cache of it (null
+ * when evicted), at {@link #liveVersion}. {@link #live} is only touched while holding {@link #lock}, and only on its
+ * strategy's worker thread (eviction merely drops it, with tryLock).
  */
 final class Session {
     final String id;
@@ -23,6 +23,10 @@ final class Session {
     volatile long stateBytes;
     volatile long snapshotBytes;
     volatile long lastUsedMillis;
+    /** The stored version as this server last saw it (SessionRecord.Metadata#version). */
+    volatile long version;
+    /** The version {@link #live} holds; guarded by {@link #lock}. */
+    long liveVersion;
     volatile boolean deleted;
     /** Guarded by {@link #lock}. */
     ModelSequence live;
@@ -39,14 +43,16 @@ final class Session {
         this.lastUsedMillis = System.currentTimeMillis();
     }
 
-    /** Drops the in-memory state (the disk snapshot stays authoritative). Caller holds the lock. */
+    /** Drops the in-memory state (the stored snapshot stays authoritative). Caller holds the lock. */
     void dropLive() {
         live = null;
         resident = false;
     }
 
-    void setLive(ModelSequence sequence) {
+    void setLive(ModelSequence sequence, long atVersion) {
         live = sequence;
+        liveVersion = atVersion;
+        version = Math.max(version, atVersion);
         resident = sequence != null;
     }
 }

@@ -1,256 +1,128 @@
 package dev.engram.server;
 
-import com.fasterxml.jackson.core.type.TypeReference;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.engram.api.SnapshotFiles;
+import dev.engram.runtime.Engine;
 import dev.engram.runtime.ModelSequence;
-import java.io.DataInputStream;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.channels.OverlappingFileLockException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.security.SecureRandom;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
-import java.util.zip.CRC32C;
 
 /**
- * Sessions on disk under {@code dataDir/sessions/{id}.session}, one file each, written atomically
- * ({@link SnapshotFiles#writeAtomically}) before any append or committing completion is acknowledged.
- * File: "ENGRAMSV", int format 1, int metadata length, metadata JSON (UTF-8), the
- * {@link ModelSequence#snapshot()} bytes, CRC32C of everything before it.
+ * Where sessions are kept: one storage interface, a {@link SessionRecord} (metadata: owner key hash, tokens, strategy,
+ * version; the snapshot bytes; a checksum) per session, with two implementations: {@link DirectorySessionStore} (one
+ * file each under the data dir, one server) and {@link RedisSessionStore} (shared by many servers, with per-session
+ * leases). This class holds what both share: this server's {@link Session} objects with their in-memory state (for a
+ * directory every session; for Redis a cache of the sessions it used), memory eviction, and damage bookkeeping.
+ *
+ * <p>Writes happen under a {@link Lease}: every change of a session's state (an append, a session-appending completion)
+ * takes one before it starts and hands it to {@link #persist}, which writes only while it is still held.
  */
-final class SessionStore {
-    private static final System.Logger LOG = System.getLogger(SessionStore.class.getName());
-    private static final byte[] MAGIC = "ENGRAMSV".getBytes(StandardCharsets.US_ASCII);
-    private static final int FORMAT = 1;
+abstract class SessionStore implements AutoCloseable {
     static final Pattern ID = Pattern.compile("[A-Za-z0-9_-]{1,64}");
-    private static final ObjectMapper JSON = new ObjectMapper();
-
-    private final Path dir;
-    private final String model;
-    private final SecureRandom random = new SecureRandom();
-    final Map<String, Session> sessions = new ConcurrentHashMap<>();
-    /** Files in the sessions folder that were not indexed at start: unreadable, or another model's (see the log). */
-    volatile int skippedFiles;
-
-    private final FileChannel lockChannel;
-
-    /** Opens the data dir and locks it: two servers writing one dir would lose each other's appends. */
-    SessionStore(Path dataDir, String model) {
-        this.dir = dataDir.resolve("sessions");
-        this.model = model;
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot create the session directory " + dir, e);
-        }
-        Path lockFile = dataDir.resolve(LOCK_FILE);
-        FileChannel channel = null;
-        try {
-            channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-            if (channel.tryLock() == null) {
-                throw new OverlappingFileLockException();
-            }
-        } catch (OverlappingFileLockException e) {
-            closeQuietly(channel);
-            throw new IllegalStateException("--data-dir " + dataDir.toAbsolutePath() + " is in use by another engram serve ("
-                    + lockFile.getFileName() + " is locked); give each server its own data dir");
-        } catch (IOException e) {
-            closeQuietly(channel);
-            throw new UncheckedIOException("cannot lock " + lockFile, e);
-        }
-        this.lockChannel = channel;
-    }
-
-    static final String LOCK_FILE = "engram-serve.lock";
-
-    private static void closeQuietly(FileChannel c) {
-        try {
-            if (c != null) {
-                c.close();
-            }
-        } catch (IOException ignored) {
-            // nothing was locked through it
-        }
-    }
-
-    /** Releases the data dir for the next server. */
-    void close() {
-        closeQuietly(lockChannel);
-    }
+    /** The data dir's lock file ({@link DirectorySessionStore}). */
+    static final String LOCK_FILE = DirectorySessionStore.LOCK_FILE;
 
     /**
-     * Reads every session file and checks its checksum, so a damaged session is known (listed as damaged, counted in
-     * /metrics) before anyone uses it. A file whose header cannot be read at all is logged and skipped; neither
-     * stops the server.
-     */
-    void loadIndex() {
-        int skipped = 0;
-        long budget = verifyAtStartBytes;
-        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.session")) {
-            for (Path f : files) {
-                try {
-                    long size = Files.size(f);
-                    boolean verifyNow = size <= budget;
-                    budget -= verifyNow ? size : 0;
-                    Session s = verifyNow ? readIndexed(f) : readHeaderOnly(f, size);
-                    if (s != null && !verifyNow) {
-                        unverified.add(s);
-                    }
-                    if (s != null) {
-                        sessions.put(s.id, s);
-                    } else {
-                        skipped++;
-                    }
-                } catch (IOException | RuntimeException e) {
-                    skipped++;
-                    LOG.log(System.Logger.Level.WARNING, "skipping session file " + f + ": " + e.getMessage());
-                }
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot list " + dir, e);
-        }
-        skippedFiles = skipped;
-    }
-
-    /**
-     * Bytes of session files read and checked while the store opens; files beyond it are checked by {@link #verifyRest}
-     * after the server is ready (or when first used, whichever comes first), so a data dir of many large sessions
-     * does not hold up a restart (-Dengram.serve.verifyAtStartBytes).
+     * Bytes of session files read and checked while a directory store opens; files beyond it are checked by
+     * {@link #afterReady} (or when first used, whichever comes first), so a data dir of many large sessions does not
+     * hold up a restart (-Dengram.serve.verifyAtStartBytes).
      */
     static volatile long verifyAtStartBytes = Long.getLong("engram.serve.verifyAtStartBytes", 256L << 20);
 
-    /** Sessions indexed from their header only, to be checked by {@link #verifyRest}. */
-    private final List<Session> unverified = new ArrayList<>();
+    protected final String model;
+    private final SecureRandom random = new SecureRandom();
+    /** This server's sessions by id: with a directory, every session; with Redis, those it has seen (a cache). */
+    final Map<String, Session> sessions = new ConcurrentHashMap<>();
 
-    /** Checks the files {@link #loadIndex} left unchecked (damage is recorded on the session); for a background thread. */
-    void verifyRest() {
-        for (Session s : unverified) {
-            if (s.deleted || s.damage != null) {
-                continue;
-            }
-            s.lock.lock();
-            try {
-                if (!s.deleted && s.live == null) {
-                    String problem = checkWhole(Files.readAllBytes(file(s.id)));
-                    if (problem != null) {
-                        markDamaged(s, problem);
-                    }
-                }
-            } catch (IOException e) {
-                markDamaged(s, "cannot be read (" + e.getMessage() + ")");
-            } finally {
-                s.lock.unlock();
-            }
-        }
-        unverified.clear();
+    protected SessionStore(String model) {
+        this.model = model;
     }
 
-    /** Whether some files were indexed unchecked (then {@link #verifyRest} has work). */
-    boolean hasUnverified() {
-        return !unverified.isEmpty();
+    /** An exclusive right to write one session's state, until closed (or, for Redis, lost). */
+    interface Lease extends AutoCloseable {
+        /** Nothing to serialize beyond this server's own worker (a directory has one server). */
+        Lease LOCAL = () -> { };
+
+        @Override
+        void close();
     }
 
-    private Session readHeaderOnly(Path f, long size) throws IOException {
-        byte[] head;
-        try (InputStream in = Files.newInputStream(f)) {
-            byte[] fixed = in.readNBytes(MAGIC.length + 8);
-            int len = fixed.length < MAGIC.length + 8 ? 0 : ByteBuffer.wrap(fixed).getInt(MAGIC.length + 4);
-            byte[] meta = len > 0 && len <= (1 << 20) ? in.readNBytes(len) : new byte[0];
-            head = ByteBuffer.allocate(fixed.length + meta.length).put(fixed).put(meta).array();
-        }
-        Session s = readHeader(f, head);
-        if (s != null) {
-            s.snapshotBytes = size;
-        }
-        return s;
+    /** The state bytes and the version they are. */
+    record State(byte[] bytes, long version) {
     }
 
-    /** The session a file holds, with {@link Session#damage} set when its checksum fails; null for another model's. */
-    private Session readIndexed(Path f) throws IOException {
-        byte[] all = Files.readAllBytes(f);
-        Session s = readHeader(f, all);
-        if (s != null) {
-            String problem = checkWhole(all);
-            if (problem != null) {
-                markDamaged(s, problem);
-            }
-        }
-        return s;
+    // ---------------------------------------------------------------- what each store does
+
+    /** The session with this id (metadata current), or null when there is none. */
+    abstract Session find(String id);
+
+    /** The sessions of this owner (metadata current), in any order. */
+    abstract List<Session> list(String owner);
+
+    /** How many sessions the store holds (every server's). */
+    abstract long count();
+
+    /** Stores a new session, initial state {@code seq}, unless the store already holds {@code maxSessions} (429). */
+    abstract void create(Session s, ModelSequence seq, int maxSessions);
+
+    /** Takes the session's write lease, waiting up to {@code waitMillis} for another holder (503 timeout after). */
+    abstract Lease lease(Session s, long waitMillis);
+
+    /** Writes the session's state as its next version, only while {@code lease} is held; returns once stored. Caller holds s.lock. */
+    abstract void persist(Session s, ModelSequence seq, Lease lease);
+
+    /** The stored state when {@link Session#live} is missing or older than what is stored, else null. Caller holds s.lock. */
+    abstract State stateIfStale(Session s);
+
+    /** Removes the session (memory and store). */
+    abstract void delete(Session s);
+
+    /** What a damaged session's error says about where it is and what to do. */
+    abstract String damageAdvice(Session s);
+
+    /** What {@code GET /v1/sessions/{id}} says of a damaged session ("damage"). */
+    abstract String damageSummary(Session s);
+
+    /** Whether other servers share this store (then a cached state is checked against the stored version before use). */
+    abstract boolean shared();
+
+    /** Work left for after the server is ready (a directory's unchecked files); runs on a background thread. */
+    void afterReady() {
     }
 
-    /** What is wrong with a whole session file's framing and checksum, or null. */
-    private static String checkWhole(byte[] all) {
-        if (all.length < MAGIC.length + 12) {
-            return "is truncated (" + all.length + " bytes)";
-        }
-        CRC32C crc = new CRC32C();
-        crc.update(all, 0, all.length - 4);
-        if (ByteBuffer.wrap(all).getInt(all.length - 4) != (int) crc.getValue()) {
-            return "fails its checksum";
-        }
-        int metaLen = ByteBuffer.wrap(all).getInt(MAGIC.length + 4);
-        if (metaLen < 0 || MAGIC.length + 8L + metaLen > all.length - 4) {
-            return "has a metadata length of " + metaLen + " in " + all.length + " bytes";
-        }
-        return null;
+    /** Whether {@link #afterReady} has work. */
+    boolean hasWorkAfterReady() {
+        return false;
     }
 
-    /** Records why the session cannot be used; the log names its file, answers to clients do not. */
-    void markDamaged(Session s, String what) {
-        if (s.damage == null) {
-            LOG.log(System.Logger.Level.WARNING, "session '" + s.id + "' is damaged: its file " + file(s.id) + " " + what);
-        }
-        s.damage = what;
+    /** Files not indexed at start (a directory's unreadable or foreign files). */
+    int skippedFiles() {
+        return 0;
     }
 
-    private Session readHeader(Path f, byte[] all) throws IOException {
-        try (InputStream raw = new java.io.ByteArrayInputStream(all); DataInputStream in = new DataInputStream(raw)) {
-            byte[] magic = in.readNBytes(MAGIC.length);
-            if (!Arrays.equals(magic, MAGIC)) {
-                throw new IOException("not an Engram session file");
-            }
-            int format = in.readInt();
-            if (format != FORMAT) {
-                throw new IOException("session format " + format + "; this server reads " + FORMAT);
-            }
-            int len = in.readInt();
-            if (len < 2 || len > (1 << 20)) {
-                throw new IOException("metadata length " + len);
-            }
-            Map<String, Object> meta = JSON.readValue(in.readNBytes(len), new TypeReference<>() { });
-            if (!model.equals(meta.get("model"))) {
-                LOG.log(System.Logger.Level.WARNING, "skipping session file " + f + ": it belongs to model '" + meta.get("model")
-                        + "', not '" + model + "'; ignored");
-                return null;
-            }
-            @SuppressWarnings("unchecked")
-            Map<String, String> strategy = (Map<String, String>) meta.getOrDefault("strategy", Map.of());
-            String id = (String) meta.get("id");
-            if (id == null || !ID.matcher(id).matches() || !f.getFileName().toString().equals(id + ".session")) {
-                throw new IOException("id '" + id + "' does not match the file name");
-            }
-            Session s = new Session(id, (String) meta.getOrDefault("owner", ""), strategy, Server.strategyKey(strategy),
-                    ((Number) meta.getOrDefault("created", 0)).longValue());
-            s.tokens = ((Number) meta.getOrDefault("tokens", 0)).longValue();
-            s.stateBytes = ((Number) meta.getOrDefault("stateBytes", 0)).longValue();
-            s.snapshotBytes = all.length;
-            return s;
+    /** Whether the store answered its last request (Redis); a directory always does. */
+    boolean reachable() {
+        return true;
+    }
+
+    /** For the start-up line: where the sessions are (no password). */
+    abstract String describe();
+
+    @Override
+    public abstract void close();
+
+    // ---------------------------------------------------------------- shared
+
+    /** 429 when the store already holds {@code maxSessions}. */
+    void checkRoom(long maxSessions) {
+        long n = count();
+        if (n >= maxSessions) {
+            throw new ApiError(429, "rate_limit_error", null, "too_many_sessions", (shared() ? "the session store holds " : "this server holds ")
+                    + n + " sessions (maxSessions " + maxSessions + "); delete some", null);
         }
     }
 
@@ -260,87 +132,81 @@ final class SessionStore {
         return "sess_" + HexFormat.of().formatHex(b);
     }
 
-    Path file(String id) {
-        return dir.resolve(id + ".session");
-    }
-
-    /** Writes the session's state atomically; returns when it is on disk. Caller holds the lock. */
-    void persist(Session s, ModelSequence seq) {
-        if (s.deleted) {
+    /**
+     * Makes {@link Session#live} the stored state: restored when evicted, or when another server wrote a newer version.
+     * A state the model cannot restore marks the session damaged (500). Caller holds s.lock.
+     */
+    void makeLive(Session s, Engine engine) {
+        State stored = stateIfStale(s);
+        if (stored == null) {
             return;
         }
-        byte[] state = seq.snapshot();
-        Map<String, Object> meta = new LinkedHashMap<>();
-        meta.put("id", s.id);
-        meta.put("model", model);
-        meta.put("owner", s.owner);
-        meta.put("strategy", s.strategy);
-        meta.put("created", s.createdEpochSeconds);
-        meta.put("tokens", seq.position());
-        meta.put("stateBytes", seq.stateBytes());
-        byte[] m;
+        s.dropLive();
+        ModelSequence seq = engine.newSequence();
         try {
-            m = JSON.writeValueAsBytes(meta);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        ByteBuffer b = ByteBuffer.allocate(MAGIC.length + 8 + m.length + state.length + 4);
-        b.put(MAGIC).putInt(FORMAT).putInt(m.length).put(m).put(state);
-        CRC32C crc = new CRC32C();
-        crc.update(b.array(), 0, b.position());
-        b.putInt((int) crc.getValue());
-        SnapshotFiles.writeAtomically(file(s.id), b.array());
-        s.tokens = seq.position();
-        s.stateBytes = seq.residentBytes(); // the memory budget counts the decode cache too
-        s.snapshotBytes = b.capacity();
-    }
-
-    /** The session's sequence state bytes from disk (checked); a damaged file is a {@link #damaged} error. */
-    byte[] readState(Session s) {
-        if (s.damage != null) {
+            restore(seq, stored.bytes());
+        } catch (dev.engram.api.SnapshotException e) {
+            markDamaged(s, "holds a state this model cannot restore: " + e.getMessage());
             throw damaged(s);
         }
-        byte[] all;
-        try {
-            all = Files.readAllBytes(file(s.id));
-        } catch (IOException e) {
-            markDamaged(s, "cannot be read (" + e.getMessage() + ")");
-            throw damaged(s);
-        }
-        String problem = checkWhole(all);
-        if (problem != null) {
-            markDamaged(s, problem);
-            throw damaged(s);
-        }
-        int start = MAGIC.length + 8 + ByteBuffer.wrap(all).getInt(MAGIC.length + 4);
-        return Arrays.copyOfRange(all, start, all.length - 4);
+        s.setLive(seq, stored.version());
     }
 
     /**
-     * A 500 naming the session and what is wrong with its file, not where the file is (the log says that); the session
-     * stays listed (as damaged) and every other session is untouched.
+     * The one place a session's state becomes stored bytes, and {@link #restore} the one place it comes back: opaque to the
+     * stores (the runtime's snapshot format is the runtime's business).
      */
-    static ApiError damaged(Session s) {
-        return new ApiError(500, "server_error", "session", "session_damaged", "session '" + s.id + "' is damaged on disk (its file "
-                + s.damage + "); no other session is affected: delete the session, or restore its file from a backup and restart the server", null);
+    static byte[] snapshot(ModelSequence seq) {
+        return seq.snapshot();
+    }
+
+    /** Restores {@link #snapshot}'s bytes into a fresh sequence. */
+    static void restore(ModelSequence seq, byte[] bytes) {
+        seq.restore(bytes);
+    }
+
+    /** The metadata to store for the session's state {@code seq} as {@code version}. */
+    SessionRecord.Metadata metadata(Session s, ModelSequence seq, long version) {
+        return new SessionRecord.Metadata(s.id, model, s.owner, s.strategy, s.createdEpochSeconds, seq.position(), seq.stateBytes(),
+                version);
+    }
+
+    /** After a write: the session's figures as stored. */
+    static void stored(Session s, ModelSequence seq, long version, long recordBytes) {
+        s.tokens = seq.position();
+        s.stateBytes = seq.residentBytes(); // the memory budget counts the decode cache too
+        s.snapshotBytes = recordBytes;
+        s.version = version;
+        s.liveVersion = version;
+    }
+
+    /** Records why the session cannot be used; the log says where it is, answers to clients do not. */
+    void markDamaged(Session s, String what) {
+        if (s.damage == null) {
+            System.getLogger(getClass().getName()).log(System.Logger.Level.WARNING, "session '" + s.id + "' is damaged: "
+                    + damageLocation(s) + " " + what);
+        }
+        s.damage = what;
+    }
+
+    /** For the log: where the session's record is (a file path, a Redis key). */
+    abstract String damageLocation(Session s);
+
+    /**
+     * A 500 naming the session and what is wrong with its record, not where it is (the log says that); the session stays
+     * listed (as damaged) and every other session is untouched.
+     */
+    ApiError damaged(Session s) {
+        return new ApiError(500, "server_error", "session", "session_damaged", "session '" + s.id + "' is damaged "
+                + damageAdvice(s), null);
     }
 
     long damagedCount() {
         return sessions.values().stream().filter(s -> s.damage != null).count();
     }
 
-    void delete(Session s) {
-        s.lock.lock();
-        try {
-            s.deleted = true;
-            s.dropLive();
-            sessions.remove(s.id);
-            Files.deleteIfExists(file(s.id));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot delete " + file(s.id), e);
-        } finally {
-            s.lock.unlock();
-        }
+    long residentCount() {
+        return sessions.values().stream().filter(s -> s.resident).count();
     }
 
     long residentBytes() {
@@ -353,7 +219,7 @@ final class SessionStore {
         return sum;
     }
 
-    /** Evicts (to disk: drops the memory copy) sessions idle longer than {@code idleMillis}, then LRU ones above {@code budget}. */
+    /** Evicts (drops the memory copy; the store keeps it) sessions idle longer than {@code idleMillis}, then LRU ones above {@code budget}. */
     int evict(long idleMillis, long budget) {
         long now = System.currentTimeMillis();
         int evicted = 0;

@@ -103,44 +103,54 @@ public final class TimedProviders {
 
         @Override
         public Attention create(LayerContext context) {
-            Attention a = ((AttentionProvider) p).create(context);
-            return new Attention() {
-                @Override
-                public LayerSpec spec() {
-                    return a.spec();
-                }
-
-                @Override
-                public Tensor attend(Segment segment) {
-                    return timed(() -> a.attend(segment));
-                }
-
-                @Override
-                public Tensor attendRows(Segment segment, int from) {
-                    return timed(() -> a.attendRows(segment, from));
-                }
-
-                @Override
-                public void reset() {
-                    a.reset();
-                }
-
-                @Override
-                public Snapshot snapshot() {
-                    return a.snapshot();
-                }
-
-                @Override
-                public void restore(Snapshot snapshot) {
-                    a.restore(snapshot);
-                }
-
-                @Override
-                public long stateBytes() {
-                    return a.stateBytes();
-                }
-            };
+            return timedAttention(((AttentionProvider) p).create(context));
         }
+    }
+
+    /** {@code a} with its calls timed; its copies (forks of a sequence) are timed too. */
+    private Attention timedAttention(Attention a) {
+        return new Attention() {
+            @Override
+            public LayerSpec spec() {
+                return a.spec();
+            }
+
+            @Override
+            public Tensor attend(Segment segment) {
+                return timed(() -> a.attend(segment));
+            }
+
+            @Override
+            public Tensor attendRows(Segment segment, int from) {
+                return timed(() -> a.attendRows(segment, from));
+            }
+
+            @Override
+            public void reset() {
+                a.reset();
+            }
+
+            @Override
+            public Attention copy() {
+                Attention c = (Attention) a.copy();
+                return c == null ? null : timedAttention(c);
+            }
+
+            @Override
+            public Snapshot snapshot() {
+                return a.snapshot();
+            }
+
+            @Override
+            public void restore(Snapshot snapshot) {
+                a.restore(snapshot);
+            }
+
+            @Override
+            public long stateBytes() {
+                return a.stateBytes();
+            }
+        };
     }
 
     private final class TimedMemoryProvider extends Delegating implements LongTermMemoryProvider {
@@ -150,56 +160,66 @@ public final class TimedProviders {
 
         @Override
         public LongTermMemory create(LayerContext context) {
-            LongTermMemory m = ((LongTermMemoryProvider) p).create(context);
-            return new LongTermMemory() {
-                @Override
-                public LayerSpec spec() {
-                    return m.spec();
-                }
-
-                @Override
-                public Readout read(Segment segment) {
-                    return timed(() -> m.read(segment));
-                }
-
-                @Override
-                public Readout readRows(Segment segment, int from) {
-                    return timed(() -> m.readRows(segment, from));
-                }
-
-                @Override
-                public Tensor combine(Tensor local, Readout readout) {
-                    return timed(() -> m.combine(local, readout));
-                }
-
-                @Override
-                public void write(Segment segment) {
-                    timed(() -> {
-                        m.write(segment);
-                        return null;
-                    });
-                }
-
-                @Override
-                public void reset() {
-                    m.reset();
-                }
-
-                @Override
-                public Snapshot snapshot() {
-                    return m.snapshot();
-                }
-
-                @Override
-                public void restore(Snapshot snapshot) {
-                    m.restore(snapshot);
-                }
-
-                @Override
-                public long stateBytes() {
-                    return m.stateBytes();
-                }
-            };
+            return timedMemory(((LongTermMemoryProvider) p).create(context));
         }
+    }
+
+    /** {@code m} with its calls timed; its copies (forks of a sequence) are timed too. */
+    private LongTermMemory timedMemory(LongTermMemory m) {
+        return new LongTermMemory() {
+            @Override
+            public LayerSpec spec() {
+                return m.spec();
+            }
+
+            @Override
+            public Readout read(Segment segment) {
+                return timed(() -> m.read(segment));
+            }
+
+            @Override
+            public Readout readRows(Segment segment, int from) {
+                return timed(() -> m.readRows(segment, from));
+            }
+
+            @Override
+            public Tensor combine(Tensor local, Readout readout) {
+                return timed(() -> m.combine(local, readout));
+            }
+
+            @Override
+            public void write(Segment segment) {
+                timed(() -> {
+                    m.write(segment);
+                    return null;
+                });
+            }
+
+            @Override
+            public void reset() {
+                m.reset();
+            }
+
+            @Override
+            public LongTermMemory copy() {
+                LongTermMemory c = (LongTermMemory) m.copy();
+                return c == null ? null : timedMemory(c);
+            }
+
+            @Override
+            public Snapshot snapshot() {
+                return m.snapshot();
+            }
+
+            @Override
+            public void restore(Snapshot snapshot) {
+                m.restore(snapshot);
+            }
+
+            @Override
+            public long stateBytes() {
+                return m.stateBytes();
+            }
+        };
     }
 }

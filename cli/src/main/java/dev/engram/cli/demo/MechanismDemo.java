@@ -3,7 +3,7 @@ package dev.engram.cli.demo;
 import dev.engram.api.Attention;
 import dev.engram.api.LayerSpec;
 import dev.engram.api.LongTermMemory;
-import dev.engram.api.Readout;
+import dev.engram.api.LayerStep;
 import dev.engram.api.Segment;
 import dev.engram.api.Tensor;
 import dev.engram.spi.ProviderRegistry;
@@ -175,14 +175,10 @@ public final class MechanismDemo implements Callable<Integer> {
     }
 
     private static Tensor step(Attention attention, LongTermMemory memory, Segment segment) {
-        Tensor local = attention.attend(segment);
-        if (memory == null) {
-            return local;
-        }
-        Readout readout = memory.read(segment);
-        Tensor combined = memory.combine(local.copy(), readout).copy();
-        memory.write(segment);
-        return combined;
+        LayerSpec spec = attention.spec();
+        Tensor out = Tensor.zeros(spec.heads(), segment.length(), spec.valueDim());
+        LayerStep.run(attention, memory, segment, out, null, null);
+        return out;
     }
 
     private static float[] randomVector(SplittableRandom random, float norm) {

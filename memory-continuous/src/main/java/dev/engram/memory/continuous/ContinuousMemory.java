@@ -5,6 +5,7 @@ import dev.engram.api.LayerSpec;
 import dev.engram.api.LongTermMemory;
 import dev.engram.api.NonFiniteStateException;
 import dev.engram.api.Readout;
+import dev.engram.api.SamplingDraws;
 import dev.engram.api.Segment;
 import dev.engram.api.Snapshot;
 import dev.engram.api.SnapshotException;
@@ -186,6 +187,57 @@ final class ContinuousMemory implements LongTermMemory {
         this.values = new float[size * hv];
         this.keyMu = new double[hk];
         this.keySigma = new double[hk];
+        this.scratchE = new double[e];
+        this.halfInverse = new double[widthCount];
+        this.normaliser = new double[widthCount];
+        this.binP = new double[bins];
+        this.binPhi = new double[bins + 1];
+        this.binCumulative = new double[bins];
+        this.binCounts = new int[bins];
+        this.uniforms = new double[samples];
+        this.binSum = new float[size];
+        this.binRow = new float[e];
+    }
+
+    /** For {@link #copy()}: the same configuration and shared read-only weight layouts, new state and scratch. */
+    private ContinuousMemory(ContinuousMemory o) {
+        this.context = o.context;
+        this.provider = o.provider;
+        this.spec = o.spec;
+        this.size = o.size;
+        this.e = o.e;
+        this.heads = o.heads;
+        this.dk = o.dk;
+        this.dv = o.dv;
+        this.samples = o.samples;
+        this.bins = o.bins;
+        this.sticky = o.sticky;
+        this.gated = o.gated;
+        this.seed = o.seed;
+        this.resetEvery = o.resetEvery;
+        this.sigmaMin2 = o.sigmaMin2;
+        this.invSqrtDk = o.invSqrtDk;
+        this.fits = o.fits;
+        this.basis = o.basis;
+        this.centres = o.centres;
+        this.widthSquares = o.widthSquares;
+        this.widthCount = o.widthCount;
+        this.exponentCut = o.exponentCut;
+        this.projKey = o.projKey;
+        this.projValueT = o.projValueT;
+        this.outT = o.outT;
+        this.muWeight = o.muWeight;
+        this.sigmaWeight = o.sigmaWeight;
+        this.muBias = o.muBias;
+        this.sigmaBias = o.sigmaBias;
+        this.gateWeightT = o.gateWeightT;
+        this.gateBias = o.gateBias;
+        this.psiEdges = o.psiEdges;
+        this.coefficients = new float[o.coefficients.length];
+        this.next = new float[o.next.length];
+        this.values = new float[o.values.length];
+        this.keyMu = new double[o.keyMu.length];
+        this.keySigma = new double[o.keySigma.length];
         this.scratchE = new double[e];
         this.halfInverse = new double[widthCount];
         this.normaliser = new double[widthCount];
@@ -457,7 +509,7 @@ final class ContinuousMemory implements LongTermMemory {
     }
 
     private long drawUniforms(Segment segment) {
-        Tensor u = segment.uniforms();
+        Tensor u = segment.extension(SamplingDraws.class).map(SamplingDraws::uniforms).orElse(null);
         if (u != null) {
             float[] a = u.array();
             for (int i = 0; i < samples; i++) {
@@ -549,7 +601,7 @@ final class ContinuousMemory implements LongTermMemory {
     }
 
     private void checkUniforms(Segment segment) {
-        Tensor u = segment.uniforms();
+        Tensor u = segment.extension(SamplingDraws.class).map(SamplingDraws::uniforms).orElse(null);
         if (sticky && u != null && u.size() != samples) {
             throw new InvalidInputException("segment.uniforms", "has " + u.size() + " values; valid: exactly "
                     + "'samples' (" + samples + ") draws in [0, 1)");
@@ -589,6 +641,30 @@ final class ContinuousMemory implements LongTermMemory {
         pending = false;
         pendingCount = 0;
         derivedValid = false;
+    }
+
+    /**
+     * A copy with this state: the coefficients, counters, the remembered sticky read and the structures derived from
+     * the coefficients (copied, not rebuilt). The weights' read-only layouts are shared; scratch is the copy's own.
+     */
+    @Override
+    public ContinuousMemory copy() {
+        ContinuousMemory c = new ContinuousMemory(this);
+        System.arraycopy(coefficients, 0, c.coefficients, 0, coefficients.length);
+        c.empty = empty;
+        c.tokensSinceReset = tokensSinceReset;
+        c.draws = draws;
+        c.pending = pending;
+        c.pendingCount = pendingCount;
+        c.pendingMu = pendingMu.clone();
+        c.pendingSigma2 = pendingSigma2.clone();
+        c.derivedValid = derivedValid;
+        if (derivedValid) {
+            System.arraycopy(values, 0, c.values, 0, values.length);
+            System.arraycopy(keyMu, 0, c.keyMu, 0, keyMu.length);
+            System.arraycopy(keySigma, 0, c.keySigma, 0, keySigma.length);
+        }
+        return c;
     }
 
     @Override

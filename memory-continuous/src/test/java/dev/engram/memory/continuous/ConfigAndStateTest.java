@@ -97,8 +97,8 @@ class ConfigAndStateTest {
         LayerSpec spec = new LayerSpec(1, 1, 2, 2, 3);
         ContinuousMemory m = Fixtures.randomMemory(spec, Map.of("basis", 8, "samples", 4, "widths", "0.1,0.2",
                 "sticky", true), 1);
-        Segment bad = new Segment(0, TestData.normal(1, 1f, 1, 2, 2), null, null, TestData.normal(1, 1f, 2, 3),
-                Tensor.of(new float[] {0.1f, 0.2f}, 2));
+        Segment bad = new Segment(0, TestData.normal(1, 1f, 1, 2, 2), null, null, TestData.normal(1, 1f, 2, 3))
+                .with(new dev.engram.api.SamplingDraws(Tensor.of(new float[] {0.1f, 0.2f}, 2)));
         InvalidInputException e = assertThrows(InvalidInputException.class, () -> m.read(bad));
         assertTrue(e.getMessage().contains("segment.uniforms"), e.getMessage());
     }

@@ -24,6 +24,7 @@ final class Fixtures {
     }
 
     static void write(LongTermMemory m, Tensor h, Tensor uniforms) {
-        m.write(new Segment(0, null, null, null, h, uniforms));
+        Segment segment = new Segment(0, null, null, null, h);
+        m.write(uniforms == null ? segment : segment.with(new dev.engram.api.SamplingDraws(uniforms)));
     }
 }

@@ -230,6 +230,15 @@ final class InfiniMemory implements LongTermMemory {
         java.util.Arrays.fill(normaliser, 0f);
     }
 
+    /** A copy with this state: M and z per kv head (the scratch buffers are the copy's own). */
+    @Override
+    public InfiniMemory copy() {
+        InfiniMemory c = new InfiniMemory(context, stateVersion);
+        System.arraycopy(memory, 0, c.memory, 0, memory.length);
+        System.arraycopy(normaliser, 0, c.normaliser, 0, normaliser.length);
+        return c;
+    }
+
     @Override
     public Snapshot snapshot() {
         return SnapshotSupport.save(context, stateVersion, w -> w.name("memory").writeFloats(memory).name("normaliser").writeFloats(normaliser));

@@ -19,6 +19,14 @@ final class IntQueue {
         size++;
     }
 
+    IntQueue copy() {
+        IntQueue c = new IntQueue();
+        c.items = items.clone();
+        c.head = head;
+        c.size = size;
+        return c;
+    }
+
     int removeFirst() {
         if (size == 0) {
             throw new IllegalStateException("bucket is empty");

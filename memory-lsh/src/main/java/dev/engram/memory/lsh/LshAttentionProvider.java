@@ -14,7 +14,7 @@ import java.util.List;
 
 /**
  * Reformer LSH attention (Kitaev et al. 2020, arXiv 2001.04451), provider {@code lsh}: shared-QK attention
- * restricted to hash buckets, exactly as shared/SCHEMES.md section 3 states. Stateless across segments:
+ * restricted to hash buckets, exactly as docs/schemes.md section 3 states. Stateless across segments:
  * it attends within the segment only.
  */
 public final class LshAttentionProvider implements AttentionProvider {

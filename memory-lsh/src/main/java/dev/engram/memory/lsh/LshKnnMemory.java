@@ -11,8 +11,15 @@ import dev.engram.api.Tensor;
 import dev.engram.spi.Gates;
 import dev.engram.spi.LayerContext;
 import dev.engram.spi.SnapshotSupport;
+import dev.engram.spi.kernel.ParallelHeads;
 
-/** One (sequence, layer) instance of {@link LshKnnProvider}: G stores, read, gate, write. */
+/**
+ * One (sequence, layer) instance of {@link LshKnnProvider}: G stores, read, gate, write.
+ *
+ * <p>Reads and writes split the kv heads between the calling thread and the plugin helper threads
+ * ({@link ParallelHeads}): a kv head's store, with its search scratch, and the query heads that read it are handled
+ * whole by one thread, with that thread's scratch, so the results do not depend on the threads.
+ */
 final class LshKnnMemory implements LongTermMemory {
     private static final int STATE_VERSION = 1;
 
@@ -28,10 +35,13 @@ final class LshKnnMemory implements LongTermMemory {
     private final float[] gates;
     private LshKnnStore[] stores;
 
-    private final float[] qn;
-    private final int[] slots;
-    private final float[] scores;
-    private final double[] acc;
+    /** Per thread slot ({@link ParallelHeads}): one query's search and readout scratch. */
+    private final ReadScratch[] scratch;
+    /** The segment being read or written, for the per-kv-head work on whichever thread runs it. */
+    private Segment current;
+    private int currentFrom;
+    private final ParallelHeads.HeadWork readKvHead = this::readKvHead;
+    private final ParallelHeads.HeadWork writeKvHead = this::writeKvHead;
     private float[] readData = new float[0];
     private Tensor readTensor;
     private float[] combinedData = new float[0];
@@ -52,10 +62,24 @@ final class LshKnnMemory implements LongTermMemory {
                 .orElseGet(() -> Rotations.generate(seed, spec.kvHeads(), spec.keyDim(), rounds, buckets));
         this.gates = Gates.sigmoids(context.weights().get(LshKnnProvider.GATE));
         this.stores = newStores();
-        this.qn = new float[spec.keyDim()];
-        this.slots = new int[k];
-        this.scores = new float[k];
-        this.acc = new double[spec.valueDim()];
+        this.scratch = new ReadScratch[ParallelHeads.slots(spec.kvHeads())];
+        for (int i = 0; i < scratch.length; i++) {
+            scratch[i] = new ReadScratch(spec.keyDim(), spec.valueDim(), k);
+        }
+    }
+
+    private static final class ReadScratch {
+        final float[] qn;
+        final int[] slots;
+        final float[] scores;
+        final double[] acc;
+
+        ReadScratch(int dk, int dv, int k) {
+            qn = new float[dk];
+            slots = new int[k];
+            scores = new float[k];
+            acc = new double[dv];
+        }
     }
 
     private LshKnnStore[] newStores() {
@@ -83,11 +107,10 @@ final class LshKnnMemory implements LongTermMemory {
     }
 
     private Readout readFrom(Segment segment, int from) {
-        Tensor q = segment.requireQ(spec);
+        segment.requireQ(spec);
         int n = segment.length();
         int rows = n - from;
         int heads = spec.heads();
-        int dk = spec.keyDim();
         int dv = spec.valueDim();
         if (readTensor == null || readTensor.dim(1) != rows) {
             if (readData.length < heads * rows * dv) {
@@ -95,25 +118,56 @@ final class LshKnnMemory implements LongTermMemory {
             }
             readTensor = Tensor.view(readData, 0, heads, rows, dv);
         }
+        current = segment;
+        currentFrom = from;
+        try {
+            ParallelHeads.run(spec.kvHeads(), (long) heads * rows * searchCost(), readKvHead);
+        } finally {
+            current = null;
+        }
+        return new Readout.PerHead(readTensor);
+    }
+
+    /** Multiply-adds of one query's search, roughly: its hashes and the scores of its expected candidates. */
+    private long searchCost() {
+        int dk = spec.keyDim();
+        long stored = stores[0].count();
+        if (exact) {
+            return stored * dk;
+        }
+        return (long) rounds * dk * (buckets / 2) + stored * rounds / buckets * dk;
+    }
+
+    /** The query heads that read kv head g, every row from {@link #currentFrom}, on the thread of {@code slot}. */
+    private void readKvHead(int g, int slot) {
+        ReadScratch s = scratch[slot];
+        Tensor q = current.q();
+        int n = current.length();
+        int from = currentFrom;
+        int rows = n - from;
+        int dk = spec.keyDim();
+        int dv = spec.valueDim();
+        int group = spec.heads() / spec.kvHeads();
         float[] qa = q.array();
-        for (int h = 0; h < heads; h++) {
-            LshKnnStore store = stores[spec.kvHeadOf(h)];
+        LshKnnStore store = stores[g];
+        for (int h = g * group; h < (g + 1) * group; h++) {
             for (int i = from; i < n; i++) {
-                LshKnnStore.normalise(qa, q.offset() + (h * n + i) * dk, qn, 0, dk);
-                int found = store.search(qn, 0, k, exact, slots, scores);
+                LshKnnStore.normalise(qa, q.offset() + (h * n + i) * dk, s.qn, 0, dk);
+                int found = store.search(s.qn, 0, k, exact, s.slots, s.scores);
                 int o = (h * rows + i - from) * dv;
                 if (found == 0) {
                     java.util.Arrays.fill(readData, o, o + dv, 0f);
                     continue;
                 }
                 // softmax(scale * score) over the found pairs, best first; scores[0] is the maximum
+                double[] acc = s.acc;
                 java.util.Arrays.fill(acc, 0.0);
                 double sum = 0;
                 float[] values = store.valueArray();
                 for (int t = 0; t < found; t++) {
-                    double w = Math.exp(scale * ((double) scores[t] - scores[0]));
+                    double w = Math.exp(scale * ((double) s.scores[t] - s.scores[0]));
                     sum += w;
-                    int vo = store.valueOffset(slots[t]);
+                    int vo = store.valueOffset(s.slots[t]);
                     for (int e = 0; e < dv; e++) {
                         acc[e] += w * values[vo + e];
                     }
@@ -126,7 +180,6 @@ final class LshKnnMemory implements LongTermMemory {
                 }
             }
         }
-        return new Readout.PerHead(readTensor);
     }
 
     @Override
@@ -153,16 +206,28 @@ final class LshKnnMemory implements LongTermMemory {
 
     @Override
     public void write(Segment segment) {
-        Tensor kt = segment.requireK(spec);
-        Tensor vt = segment.requireV(spec);
+        segment.requireK(spec);
+        segment.requireV(spec);
         int n = segment.length();
+        long hashes = exact ? 0 : (long) rounds * spec.keyDim() * (buckets / 2);
+        current = segment;
+        try {
+            ParallelHeads.run(stores.length, (long) stores.length * n * (spec.keyDim() + hashes), writeKvHead);
+        } finally {
+            current = null;
+        }
+    }
+
+    /** Appends the segment's pairs of kv head g to its store (the thread's slot is not needed: the store is g's own). */
+    private void writeKvHead(int g, int slot) {
+        Tensor kt = current.k();
+        Tensor vt = current.v();
+        int n = current.length();
         int dk = spec.keyDim();
         int dv = spec.valueDim();
         int first = Math.max(0, n - capacity); // earlier pairs of an over-long segment would be evicted at once
-        for (int g = 0; g < stores.length; g++) {
-            for (int i = first; i < n; i++) {
-                stores[g].append(kt.array(), kt.offset() + (g * n + i) * dk, vt.array(), vt.offset() + (g * n + i) * dv);
-            }
+        for (int i = first; i < n; i++) {
+            stores[g].append(kt.array(), kt.offset() + (g * n + i) * dk, vt.array(), vt.offset() + (g * n + i) * dv);
         }
     }
 
@@ -171,6 +236,16 @@ final class LshKnnMemory implements LongTermMemory {
         for (LshKnnStore s : stores) {
             s.clear();
         }
+    }
+
+    /** A copy with this state: each kv head's store copied (the rotations and gates are shared, read-only weights). */
+    @Override
+    public LshKnnMemory copy() {
+        LshKnnMemory c = new LshKnnMemory(context);
+        for (int g = 0; g < stores.length; g++) {
+            c.stores[g] = stores[g].copy();
+        }
+        return c;
     }
 
     @Override

@@ -15,7 +15,7 @@ import java.util.List;
 
 /**
  * A Memorizing-Transformers-style kNN memory indexed with Reformer's angular LSH, provider {@code lsh-knn}
- * (shared/SCHEMES.md section 4): per kv head a FIFO store of past normalised keys and values, {@code rounds}
+ * (docs/schemes.md section 4): per kv head a FIFO store of past normalised keys and values, {@code rounds}
  * hash tables, top-{@code k} retrieval over the union of the query's buckets, and a sigmoid gate.
  */
 public final class LshKnnProvider implements LongTermMemoryProvider {

@@ -4,7 +4,7 @@ import java.util.Arrays;
 
 /**
  * One kv head's FIFO store of L2-normalised keys and their values, with {@code rounds} angular hash tables
- * over it (shared/SCHEMES.md section 4). Each table maps a bucket to the slots hashed there, oldest first;
+ * over it (docs/schemes.md section 4). Each table maps a bucket to the slots hashed there, oldest first;
  * since eviction is FIFO, the evicted pair is always at the front of its bucket in every table, so the
  * index stays consistent in O(rounds) per eviction.
  *
@@ -57,6 +57,28 @@ public final class LshKnnStore {
         } else {
             tables = null;
         }
+    }
+
+    /**
+     * An independent copy: the stored pairs in the same slots, the same hash tables and counters, so it searches and
+     * evicts exactly as this store would. Costs a copy of the arrays in use (search scratch is the copy's own).
+     */
+    public LshKnnStore copy() {
+        LshKnnStore c = new LshKnnStore(dk, dv, capacity, rounds, buckets, rotations, rotationHead);
+        int slots = keys.length / dk;
+        c.keys = keys.clone();
+        c.values = values.clone();
+        c.bucketOf = bucketOf.clone();
+        c.mark = new int[slots];
+        c.candidates = new int[slots];
+        if (tables != null) {
+            for (int i = 0; i < tables.length; i++) {
+                c.tables[i] = tables[i].copy();
+            }
+        }
+        c.written = written;
+        c.count = count;
+        return c;
     }
 
     public int count() {

@@ -6,7 +6,7 @@ import java.util.List;
 import org.apache.commons.math3.random.Well19937c;
 
 /**
- * A plain, double-precision reference of shared/SCHEMES.md sections 3 and 4, written from the spec
+ * A plain, double-precision reference of docs/schemes.md sections 3 and 4, written from the spec
  * without sharing code with the providers: explicit sorts, literal masks (-1e9, -1e5), every round kept
  * and combined at the end, brute-force candidate lists. Slow and obvious on purpose.
  */
@@ -230,7 +230,7 @@ final class PlainReference {
         return out;
     }
 
-    /** The kNN memory of SCHEMES.md section 4 for one layer, kept as plain lists. */
+    /** The kNN memory of docs/schemes.md section 4 for one layer, kept as plain lists. */
     static final class Knn {
         final int heads;
         final int kvHeads;

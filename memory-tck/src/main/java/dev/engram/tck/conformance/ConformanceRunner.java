@@ -4,8 +4,10 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.engram.api.Attention;
 import dev.engram.api.EngramException;
+import dev.engram.api.LayerStep;
 import dev.engram.api.LongTermMemory;
 import dev.engram.api.Readout;
+import dev.engram.api.SamplingDraws;
 import dev.engram.api.Segment;
 import dev.engram.api.Tensor;
 import dev.engram.spi.ProviderRegistry;
@@ -118,25 +120,35 @@ public final class ConformanceRunner {
         LongTermMemory memory = registry.newMemory(c.provider(), 0, c.layer(), c.config(), c.weights());
         for (int s = 0; s < c.segments().size(); s++) {
             Segment segment = segment(c, s, position);
-            Map<String, Tensor> out = new LinkedHashMap<>();
-            Readout readout = memory.read(segment);
-            switch (readout) {
-                case Readout.PerHead p -> {
-                    out.put("memory", p.values().copy());
-                    Tensor local = c.segments().get(s).get("local");
+            int n = segment.length();
+            Tensor local = c.segments().get(s).get("local");
+            if (local != null) {
+                local.requireShape("segments[" + s + "].local", c.layer().heads(), n, c.layer().valueDim());
+            }
+            Tensor attnOut = local != null ? local.copy() : Tensor.zeros(c.layer().heads(), n, c.layer().valueDim());
+            Tensor addendOut = Tensor.zeros(n, c.layer().modelDim());
+            Map<String, Tensor> seen = new LinkedHashMap<>();
+            final int index = s;
+            LayerStep.run(null, memory, segment, attnOut, addendOut, readout -> {
+                if (readout instanceof Readout.PerHead p) {
                     if (local == null) {
-                        throw new MalformedCaseException(c.name() + ": segments[" + s + "].local is missing; provider '"
+                        throw new MalformedCaseException(c.name() + ": segments[" + index + "].local is missing; provider '"
                                 + c.provider() + "' combines its readout with the local attention output [H, N, dv]");
                     }
-                    local.requireShape("segments[" + s + "].local", c.layer().heads(), segment.length(), c.layer().valueDim());
-                    out.put("output", memory.combine(local.copy(), readout).copy());
+                    seen.put("memory", p.values().copy());
                 }
-                case Readout.ModelSpace m -> out.put("output", m.addend().copy());
+                new TreeMap<>(readout.diagnostics()).forEach((k, v) -> seen.put(k, v.copy()));
+            });
+            Map<String, Tensor> out = new LinkedHashMap<>();
+            if (seen.containsKey("memory")) {
+                out.put("memory", seen.remove("memory"));
+                out.put("output", attnOut);
+            } else {
+                out.put("output", addendOut);
             }
-            new TreeMap<>(readout.diagnostics()).forEach((k, v) -> out.put(k, v.copy()));
-            memory.write(segment);
+            out.putAll(seen);
             outputs.add(out);
-            position += segment.length();
+            position += n;
         }
         return outputs;
     }
@@ -144,7 +156,9 @@ public final class ConformanceRunner {
     private static Segment segment(ConformanceCase c, int s, long position) {
         Map<String, Tensor> in = c.segments().get(s);
         try {
-            return new Segment(position, in.get("q"), in.get("k"), in.get("v"), in.get("h"), in.get("uniforms"));
+            Segment segment = new Segment(position, in.get("q"), in.get("k"), in.get("v"), in.get("h"));
+            // the ∞-former's sampling draws travel as the typed extension only stochastic providers read
+            return in.get("uniforms") == null ? segment : segment.with(new SamplingDraws(in.get("uniforms")));
         } catch (EngramException e) {
             throw new MalformedCaseException(c.name() + ": segments[" + s + "]: " + e.getMessage(), e);
         }

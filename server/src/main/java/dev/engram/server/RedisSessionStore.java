@@ -1,0 +1,455 @@
+package dev.engram.server;
+
+import dev.engram.runtime.ModelSequence;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import redis.clients.jedis.ConnectionPoolConfig;
+import redis.clients.jedis.DefaultJedisClientConfig;
+import redis.clients.jedis.RedisClient;
+import redis.clients.jedis.SslOptions;
+import redis.clients.jedis.SslVerifyMode;
+import redis.clients.jedis.exceptions.JedisException;
+
+/**
+ * Sessions in Redis, shared by any number of servers (server README, "Sessions in Redis"). Keys, under
+ * {@code engram:MODEL:}:
+ * <ul>
+ *   <li>{@code session:ID}: a hash with {@code record} (the {@link SessionRecord}: metadata, snapshot, CRC32C), {@code meta}
+ *       (its metadata JSON alone, for listing without the state), {@code version} and {@code bytes} (the record's size);
+ *       every write replaces the four fields at once, in one script;</li>
+ *   <li>{@code sessions} and {@code owner:HASH}: sets of ids, for the session limit and the listing per API key;</li>
+ *   <li>{@code lease:ID}: the write lease, {@code SET NX PX} with a fencing token from the counter {@code fence}.</li>
+ * </ul>
+ * A change of a session's state takes its lease (waiting while another server holds it), and the write script stores it
+ * only if that lease still holds this token and the stored version is the one the change started from: a server that
+ * lost its lease (expired during a pause, then taken) writes nothing and answers 409. A server keeps the sessions it
+ * used in memory, at the version it last stored or read, and checks that version before each use. Every Redis call
+ * has the location's timeout; a call that fails answers 503 and changes nothing here (reads are retried once, on a
+ * fresh connection, because the first after a Redis restart finds its pooled connection closed).
+ */
+final class RedisSessionStore extends SessionStore {
+    private static final System.Logger LOG = System.getLogger(RedisSessionStore.class.getName());
+    private static final byte[] RECORD = bytes("record");
+    private static final byte[] META = bytes("meta");
+    private static final byte[] VERSION = bytes("version");
+    private static final byte[] SIZE = bytes("bytes");
+
+    /** KEYS: session, all ids, owner's ids. ARGV: max sessions, record, meta, id. -(count+1) when full, 0 when the id exists. */
+    private static final byte[] CREATE = bytes("""
+            local n = redis.call('SCARD', KEYS[2])
+            if n >= tonumber(ARGV[1]) then return -n - 1 end
+            if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+            redis.call('HSET', KEYS[1], 'version', '1', 'record', ARGV[2], 'meta', ARGV[3], 'bytes', string.len(ARGV[2]))
+            redis.call('SADD', KEYS[2], ARGV[4])
+            redis.call('SADD', KEYS[3], ARGV[4])
+            return 1""");
+    /** KEYS: lease, fence counter. ARGV: lease ms. The fencing token, or 0 while another holds the lease. */
+    private static final byte[] ACQUIRE = bytes("""
+            local t = redis.call('INCR', KEYS[2])
+            if redis.call('SET', KEYS[1], t, 'NX', 'PX', ARGV[1]) then return t end
+            return 0""");
+    /** KEYS: lease. ARGV: token, lease ms. 1 when still held (and extended). */
+    private static final byte[] RENEW = bytes("""
+            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+            return 0""");
+    /** KEYS: lease. ARGV: token. */
+    private static final byte[] RELEASE = bytes("""
+            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+            return 0""");
+    /**
+     * KEYS: session, lease. ARGV: token, the version the change started from, record, meta. The new version; -2 when the
+     * session was deleted, -1 when the lease is not (or no longer) this token's, -3 when another write came first.
+     */
+    private static final byte[] WRITE = bytes("""
+            local v = redis.call('HGET', KEYS[1], 'version')
+            if not v then return -2 end
+            if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+            if v ~= ARGV[2] then return -3 end
+            local nv = tonumber(v) + 1
+            redis.call('HSET', KEYS[1], 'version', nv, 'record', ARGV[3], 'meta', ARGV[4], 'bytes', string.len(ARGV[3]))
+            return nv""");
+    /** KEYS: session, all ids, owner's ids, lease. ARGV: id. */
+    private static final byte[] DELETE = bytes("""
+            local existed = redis.call('DEL', KEYS[1])
+            redis.call('SREM', KEYS[2], ARGV[1])
+            redis.call('SREM', KEYS[3], ARGV[1])
+            redis.call('DEL', KEYS[4])
+            return existed""");
+    /** KEYS: owner's ids. ARGV: session key prefix. meta, version, bytes of each of the owner's sessions. */
+    private static final byte[] LIST = bytes("""
+            local out = {}
+            for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+              local m = redis.call('HMGET', ARGV[1] .. id, 'meta', 'version', 'bytes')
+              if m[1] then out[#out + 1] = m[1]; out[#out + 1] = m[2]; out[#out + 1] = m[3] end
+            end
+            return out""");
+
+    private final SessionStoreLocation.Redis location;
+    private final RedisClient client;
+    private final String prefix;
+    private final ScheduledExecutorService renewals;
+    private volatile boolean up = true;
+
+    RedisSessionStore(SessionStoreLocation.Redis location, String model) {
+        super(model);
+        this.location = location;
+        this.prefix = "engram:" + model + ":";
+        int timeout = (int) location.timeout().toMillis();
+        DefaultJedisClientConfig.Builder config = DefaultJedisClientConfig.builder().connectionTimeoutMillis(timeout)
+                .socketTimeoutMillis(timeout).blockingSocketTimeoutMillis(timeout).user(location.user()).password(location.password())
+                .database(location.database()).resp2().clientName("engram-serve");
+        if (location.tls()) {
+            // the JVM's trust store (javax.net.ssl.trustStore); the server's certificate chain and host name are verified
+            config.sslOptions(SslOptions.builder().sslVerifyMode(SslVerifyMode.FULL).build());
+        }
+        ConnectionPoolConfig pool = new ConnectionPoolConfig();
+        pool.setMaxTotal(location.poolSize());
+        pool.setMaxIdle(location.poolSize());
+        pool.setMinIdle(0);
+        pool.setMaxWait(location.timeout());
+        // idle connections are checked every second, so those a Redis restart closed are gone before a request needs one
+        pool.setTestWhileIdle(true);
+        pool.setTimeBetweenEvictionRuns(Duration.ofSeconds(1));
+        pool.setNumTestsPerEvictionRun(-1); // all of them
+        this.client = RedisClient.builder().hostAndPort(location.host(), location.port()).clientConfig(config.build()).poolConfig(pool).build();
+        try {
+            client.ping();
+        } catch (JedisException e) {
+            client.close();
+            throw new IllegalStateException("--session-store " + location + ": Redis does not answer within timeout_ms ("
+                    + timeout + " ms): " + e.getMessage() + "; start Redis there, or correct the URL (" + SessionStoreLocation.REDIS_FORM + ")");
+        }
+        this.renewals = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "engram-lease-renewal");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private byte[] sessionKey(String id) {
+        return bytes(prefix + "session:" + id);
+    }
+
+    private byte[] allKey() {
+        return bytes(prefix + "sessions");
+    }
+
+    private byte[] ownerKey(String owner) {
+        return bytes(prefix + "owner:" + owner);
+    }
+
+    private byte[] leaseKey(String id) {
+        return bytes(prefix + "lease:" + id);
+    }
+
+    /** 503: Redis did not answer (down, slow, or refusing: loading after a restart, out of memory, cannot persist). */
+    private ApiError unavailable(JedisException e) {
+        up = false;
+        forgetIdleConnections();
+        LOG.log(System.Logger.Level.WARNING, "session store " + location + ": " + e);
+        return new ApiError(503, "server_error", null, "session_store_unavailable", "the session store (Redis) is unavailable or did"
+                + " not answer within " + location.timeout().toMillis() + " ms (timeout_ms); nothing was changed by this request;"
+                + " retry later", 1);
+    }
+
+    /**
+     * After a failure the pooled idle connections are likely dead too (Redis restarted, or the network broke): dropped, so
+     * the next call opens a fresh one instead of failing on each stale one in turn.
+     */
+    private void forgetIdleConnections() {
+        try {
+            client.getPool().clear();
+        } catch (RuntimeException ignored) {
+            // the pool destroys them on their next use anyway
+        }
+    }
+
+    /** A call that changes something: never repeated (it may have been applied before the connection failed). */
+    private <T> T write(Function<RedisClient, T> call) {
+        try {
+            T v = call.apply(client);
+            up = true;
+            return v;
+        } catch (JedisException e) {
+            throw unavailable(e);
+        }
+    }
+
+    /** A call that only reads: repeated once, on a fresh connection. */
+    private <T> T read(Function<RedisClient, T> call) {
+        try {
+            T v = call.apply(client);
+            up = true;
+            return v;
+        } catch (JedisException first) {
+            forgetIdleConnections();
+            return write(call);
+        }
+    }
+
+    private static long number(Object o) {
+        return o instanceof Long l ? l : Long.parseLong(new String((byte[]) o, StandardCharsets.UTF_8));
+    }
+
+    /** This server's Session for stored metadata, its figures brought up to date. */
+    private Session cached(byte[] metaJson, byte[] version, byte[] size) {
+        SessionRecord.Metadata meta;
+        try {
+            meta = SessionRecord.Metadata.fromJson(metaJson);
+        } catch (IOException e) {
+            throw new IllegalStateException("a session's metadata in Redis cannot be read: " + e.getMessage(), e);
+        }
+        Session s = sessions.computeIfAbsent(meta.id(), id -> new Session(id, meta.owner(), meta.strategy(),
+                Engines.strategyKey(meta.strategy()), meta.createdEpochSeconds()));
+        s.tokens = meta.tokens();
+        if (!s.resident) {
+            s.stateBytes = meta.stateBytes();
+        }
+        s.snapshotBytes = size == null ? 0 : number(size);
+        s.version = number(version);
+        return s;
+    }
+
+    @Override
+    Session find(String id) {
+        List<byte[]> v = read(c -> c.hmget(sessionKey(id), META, VERSION, SIZE));
+        if (v.get(0) == null) {
+            Session gone = sessions.remove(id);
+            if (gone != null) {
+                gone.deleted = true; // another server deleted it
+            }
+            return null;
+        }
+        return cached(v.get(0), v.get(1), v.get(2));
+    }
+
+    @Override
+    List<Session> list(String owner) {
+        Object r = read(c -> c.eval(LIST, List.of(ownerKey(owner)), List.of(bytes(prefix + "session:"))));
+        List<Session> out = new ArrayList<>();
+        List<?> flat = (List<?>) r;
+        for (int i = 0; i + 2 < flat.size(); i += 3) {
+            out.add(cached((byte[]) flat.get(i), (byte[]) flat.get(i + 1), (byte[]) flat.get(i + 2)));
+        }
+        return out;
+    }
+
+    @Override
+    long count() {
+        return read(c -> c.scard(allKey()));
+    }
+
+    @Override
+    boolean reachable() {
+        return up;
+    }
+
+    @Override
+    void create(Session s, ModelSequence seq, int maxSessions) {
+        byte[] record = SessionRecord.encode(metadata(s, seq, 1), snapshot(seq));
+        byte[] meta = metadata(s, seq, 1).json();
+        long r = number(write(c -> c.eval(CREATE, List.of(sessionKey(s.id), allKey(), ownerKey(s.owner)),
+                List.of(bytes(Integer.toString(maxSessions)), record, meta, bytes(s.id)))));
+        if (r < 0) {
+            throw new ApiError(429, "rate_limit_error", null, "too_many_sessions", "the session store holds " + (-r - 1)
+                    + " sessions (maxSessions " + maxSessions + "); delete some", null);
+        }
+        if (r == 0) {
+            throw ApiError.internal("session id " + s.id + " is taken; retry");
+        }
+        stored(s, seq, 1, record.length);
+        s.setLive(seq, 1);
+        sessions.put(s.id, s);
+    }
+
+    /** A held lease: its fencing token, renewed every third of the lease time until closed. */
+    private final class RedisLease implements Lease {
+        final String id;
+        final byte[] token;
+        final ScheduledFuture<?> renewal;
+        volatile boolean lost;
+        private boolean closed;
+
+        RedisLease(String id, long token) {
+            this.id = id;
+            this.token = bytes(Long.toString(token));
+            long every = Math.max(50, location.lease().toMillis() / 3);
+            this.renewal = renewals.scheduleAtFixedRate(this::renew, every, every, TimeUnit.MILLISECONDS);
+        }
+
+        private void renew() {
+            try {
+                Object r = client.eval(RENEW, List.of(leaseKey(id)), List.of(token, bytes(Long.toString(location.lease().toMillis()))));
+                if (number(r) == 0) {
+                    lost = true;
+                    renewal.cancel(false);
+                }
+            } catch (JedisException e) {
+                // not fatal yet: the lease lasts until its time runs out, and the write checks it then
+                LOG.log(System.Logger.Level.WARNING, "renewing the lease of session '" + id + "': " + e);
+            }
+        }
+
+        @Override
+        public synchronized void close() {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            renewal.cancel(false);
+            try {
+                client.eval(RELEASE, List.of(leaseKey(id)), List.of(token));
+            } catch (JedisException e) {
+                // it expires by itself after lease_ms
+                LOG.log(System.Logger.Level.WARNING, "releasing the lease of session '" + id + "': " + e);
+            }
+        }
+    }
+
+    @Override
+    Lease lease(Session s, long waitMillis) {
+        long deadline = System.nanoTime() + waitMillis * 1_000_000;
+        long pause = 2;
+        while (true) {
+            long token = number(write(c -> c.eval(ACQUIRE, List.of(leaseKey(s.id), bytes(prefix + "fence")),
+                    List.of(bytes(Long.toString(location.lease().toMillis()))))));
+            if (token > 0) {
+                return new RedisLease(s.id, token);
+            }
+            long left = (deadline - System.nanoTime()) / 1_000_000;
+            if (left <= 0) {
+                throw new ApiError(503, "timeout_error", "session", "session_busy", "session '" + s.id + "' is being changed by another"
+                        + " request (through this or another server) and did not come free within " + waitMillis
+                        + " ms (requestTimeout); nothing was changed; retry", 1);
+            }
+            try {
+                Thread.sleep(Math.min(pause, left));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new Generation.Cancelled();
+            }
+            pause = Math.min(50, pause * 2);
+        }
+    }
+
+    private ApiError conflict(Session s, String why) {
+        return new ApiError(409, "conflict_error", "session", "session_conflict", "session '" + s.id + "': " + why
+                + "; nothing was written; the session is as it was before this request: retry", 1);
+    }
+
+    @Override
+    void persist(Session s, ModelSequence seq, Lease lease) {
+        RedisLease held = (RedisLease) lease;
+        if (held.lost) {
+            throw conflict(s, "this server lost its write lease (held past lease_ms " + location.lease().toMillis() + " ms without renewal)");
+        }
+        long from = s.liveVersion;
+        SessionRecord.Metadata meta = metadata(s, seq, from + 1);
+        byte[] record = SessionRecord.encode(meta, snapshot(seq));
+        long r = number(write(c -> c.eval(WRITE, List.of(sessionKey(s.id), leaseKey(s.id)),
+                List.of(held.token, bytes(Long.toString(from)), record, meta.json()))));
+        if (r == -2) {
+            s.deleted = true;
+            throw ApiError.notFound("session", "no session '" + s.id + "' (deleted while this request ran)");
+        } else if (r == -1) {
+            throw conflict(s, "this server's write lease expired and was taken by another request");
+        } else if (r == -3) {
+            throw conflict(s, "another write came first");
+        }
+        stored(s, seq, r, record.length);
+    }
+
+    @Override
+    State stateIfStale(Session s) {
+        if (s.damage != null) {
+            throw damaged(s);
+        }
+        List<byte[]> v = read(c -> c.hmget(sessionKey(s.id), VERSION));
+        if (v.get(0) == null) {
+            s.deleted = true;
+            sessions.remove(s.id);
+            throw ApiError.notFound("session", "no session '" + s.id + "' (deleted)");
+        }
+        if (s.live != null && s.liveVersion == number(v.get(0))) {
+            return null;
+        }
+        List<byte[]> vr = read(c -> c.hmget(sessionKey(s.id), VERSION, RECORD));
+        if (vr.get(0) == null || vr.get(1) == null) {
+            s.deleted = true;
+            sessions.remove(s.id);
+            throw ApiError.notFound("session", "no session '" + s.id + "' (deleted)");
+        }
+        byte[] record = vr.get(1);
+        String problem = SessionRecord.problem(record);
+        if (problem != null) {
+            markDamaged(s, problem);
+            throw damaged(s);
+        }
+        return new State(SessionRecord.state(record), number(vr.get(0)));
+    }
+
+    @Override
+    void delete(Session s) {
+        s.lock.lock();
+        try {
+            write(c -> c.eval(DELETE, List.of(sessionKey(s.id), allKey(), ownerKey(s.owner), leaseKey(s.id)), List.of(bytes(s.id))));
+            s.deleted = true;
+            s.dropLive();
+            sessions.remove(s.id);
+        } finally {
+            s.lock.unlock();
+        }
+    }
+
+    /** Also forgets idle sessions this server only had metadata of: Redis holds them, and every use reads them again. */
+    @Override
+    int evict(long idleMillis, long budget) {
+        int evicted = super.evict(idleMillis, budget);
+        long now = System.currentTimeMillis();
+        sessions.values().removeIf(s -> !s.resident && s.damage == null && now - s.lastUsedMillis > idleMillis && !s.lock.isLocked());
+        return evicted;
+    }
+
+    @Override
+    String damageLocation(Session s) {
+        return "its record (Redis key " + prefix + "session:" + s.id + ")";
+    }
+
+    @Override
+    String damageAdvice(Session s) {
+        return "in the session store (its record " + s.damage + "); no other session is affected: delete the session";
+    }
+
+    @Override
+    String damageSummary(Session s) {
+        return "its record " + s.damage + "; delete the session";
+    }
+
+    @Override
+    boolean shared() {
+        return true;
+    }
+
+    @Override
+    String describe() {
+        return "sessions " + location;
+    }
+
+    @Override
+    public void close() {
+        renewals.shutdownNow();
+        client.close();
+    }
+}
