@@ -36,6 +36,8 @@ def manifest(model, name, training=None, tokenizer=True):
     positional = {"type": cfg.positional}
     if cfg.positional == "rope":
         positional["theta"] = float(cfg.theta)
+    if cfg.positional == "learned":
+        positional["maxPositions"] = int(cfg.max_positions)
     m = {
         "format": FORMAT,
         "name": name,
@@ -74,8 +76,13 @@ def export_graphs(model, out_dir, batch=2, tokens=5):
     model = model.eval()
     with torch.no_grad():
         ids = torch.randint(0, cfg.vocab, (B, N), dtype=torch.int64)
-        _onnx(model.embed, (ids,), os.path.join(out_dir, "embed.onnx"), ["input_ids"], ["hidden"],
-              {"input_ids": bn, "hidden": bn})
+        if model.embed.learned:  # the embed graph also takes the absolute positions (runtime-onnx OnnxGraphs)
+            positions = torch.arange(N, dtype=torch.int64).expand(B, N).contiguous()
+            _onnx(model.embed, (ids, positions), os.path.join(out_dir, "embed.onnx"), ["input_ids", "position_ids"],
+                  ["hidden"], {"input_ids": bn, "position_ids": bn, "hidden": bn})
+        else:
+            _onnx(model.embed, (ids,), os.path.join(out_dir, "embed.onnx"), ["input_ids"], ["hidden"],
+                  {"input_ids": bn, "hidden": bn})
         hidden = torch.randn(B, N, cfg.model_dim)
         for i, layer in enumerate(model.layers):
             _onnx(layer.pre, (hidden,), os.path.join(out_dir, f"layer_{i}_pre.onnx"), ["hidden"],
@@ -101,10 +108,15 @@ def export_package(model: EngramModel, out_dir, name, training=None, tokenizer=N
         json.dump(manifest(model, name, training, tokenizer is not None), f, indent=2)
 
 
-def check_graphs(out_dir, layers):
-    """onnx.checker plus the graph I/O names and dynamic axes the format requires (needs the onnx package)."""
+def check_graphs(out_dir, layers, learned=None):
+    """onnx.checker plus the graph I/O names and dynamic axes the format requires (needs the onnx package);
+    ``learned``: the embed graph also takes position_ids (None: as the package's engram.json says)."""
     import onnx
-    expect = {"embed.onnx": (["input_ids"], ["hidden"]), "head.onnx": (["hidden"], ["logits"])}
+    if learned is None:
+        with open(os.path.join(out_dir, "engram.json")) as f:
+            learned = json.load(f)["architecture"]["positional"]["type"] == "learned"
+    embed_in = ["input_ids", "position_ids"] if learned else ["input_ids"]
+    expect = {"embed.onnx": (embed_in, ["hidden"]), "head.onnx": (["hidden"], ["logits"])}
     for i in range(layers):
         expect[f"layer_{i}_pre.onnx"] = (["hidden"], ["q", "k", "v", "h"])
         expect[f"layer_{i}_post.onnx"] = (["hidden", "attn", "addend"], ["out"])
@@ -136,7 +148,8 @@ class PackageRunner:
         pos = a["positional"]
         cfg = ModelConfig(vocab=a["vocabSize"], layers=a["layers"], model_dim=a["modelDim"], heads=a["heads"],
                           kv_heads=a["kvHeads"], key_dim=a["keyDim"], value_dim=a["valueDim"],
-                          segment=man["segmentLength"], positional=pos["type"], theta=pos.get("theta", 10000.0))
+                          segment=man["segmentLength"], positional=pos["type"], theta=pos.get("theta", 10000.0),
+                          max_positions=pos.get("maxPositions", 0))
         weights = safetensors_io.read(os.path.join(pkg_dir, man["files"]["weights"]))
         tree = man["memory"]["layers"]
         self.attention, self.memory = [], []
@@ -173,7 +186,11 @@ class PackageRunner:
 
     @torch.no_grad()
     def segment(self, ids, start, states):
-        x = self.pieces.embed(ids)
+        if self.cfg.positional == "learned":
+            positions = torch.arange(start, start + ids.shape[1], dtype=torch.int64).expand(ids.shape[0], -1)
+            x = self.pieces.embed(ids, positions.contiguous())
+        else:
+            x = self.pieces.embed(ids)
         new = []
         for i, (att, mem) in enumerate(zip(self.attention, self.memory)):
             ast, mst = states[i]

@@ -46,7 +46,11 @@ CASES = {
     "lsh-knn": (2, "rope", [WIN(0), WIN(0)], [KNN, KNN]),
     "lsh-knn-exact": (2, "rope", [WIN(0), WIN(0)], [KNN_EXACT, KNN_EXACT]),
     "mixed": (4, "rope", [WIN(3), LSH], [CONT, KNN]),
+    # learned absolute positions in the embed graph (the duplication models): attention without its own encoding
+    "full-learned": (2, "learned", [FULL("none"), FULL("none")], [None, None]),
+    "lsh-learned": (4, "learned", [LSH, WIN(4, "none")], [None, None]),
 }
+LEARNED_POSITIONS = 256  # the learned table's size there: the parity input and ParityPackagesTest's `engram run` (105 tokens) fit
 SEGMENT = 6
 
 
@@ -55,7 +59,8 @@ def random_model(name, seed=0, segment=SEGMENT):
     kv, pos, att, mem = CASES[name]
     torch.manual_seed(seed)
     cfg = ModelConfig(vocab=32, layers=2, model_dim=16, heads=4, kv_heads=kv, key_dim=4, value_dim=4,
-                      segment=segment, positional=pos, theta=10000.0, mlp_ratio=2, attention=att, memory=mem)
+                      segment=segment, positional=pos, theta=10000.0, mlp_ratio=2, attention=att, memory=mem,
+                      max_positions=LEARNED_POSITIONS if pos == "learned" else 0)
     model = EngramModel(cfg)
     with torch.no_grad():
         for mod in model.modules():

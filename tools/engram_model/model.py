@@ -36,7 +36,8 @@ class ModelConfig:
     key_dim: int = 16
     value_dim: int = 16
     segment: int = 32
-    positional: str = "rope"  # rope | alibi | none (the window/full attention's encoding)
+    positional: str = "rope"  # rope | alibi | none (the window/full attention's encoding) | learned (see Embed)
+    max_positions: int = 0  # learned only: the size of the absolute position table
     theta: float = 10000.0
     eps: float = 1e-5
     mlp_ratio: int = 4
@@ -56,7 +57,8 @@ def make_attention(spec, cfg):
     p = spec.pop("provider")
     if p in ("full", "window"):
         window = None if p == "full" else int(spec.pop("window", 512))
-        positional = spec.pop("positional", cfg.positional)
+        # learned positions are added by the embed graph; the attention then applies none (EngineLoader's rule)
+        positional = spec.pop("positional", "none" if cfg.positional == "learned" else cfg.positional)
         theta = float(spec.pop("ropeTheta", cfg.theta))
         a = schemes.WindowAttention(cfg.heads, cfg.kv_heads, cfg.key_dim, cfg.value_dim, window, positional, theta)
     elif p == "lsh":
@@ -101,12 +103,26 @@ def make_memory(spec, cfg):
 
 
 class Embed(nn.Module):
+    """Token embedding; with ``positional: learned`` plus a learned absolute position embedding (GPT-2 style), and the
+    exported embed graph then takes ``position_ids`` [B, N] too (runtime-onnx OnnxGraphs, Engine: absolute positions
+    from 0, refused at or past ``max_positions``)."""
+
     def __init__(self, cfg):
         super().__init__()
         self.tok = nn.Embedding(cfg.vocab, cfg.model_dim)
+        self.learned = cfg.positional == "learned"
+        if self.learned:
+            if cfg.max_positions <= 0:
+                raise ValueError(f"max_positions {cfg.max_positions}: learned positions need a table size >= 1")
+            self.pos = nn.Embedding(cfg.max_positions, cfg.model_dim)
 
-    def forward(self, input_ids):
-        return self.tok(input_ids)
+    def forward(self, input_ids, position_ids=None):
+        x = self.tok(input_ids)
+        if self.learned:
+            if position_ids is None:
+                raise ValueError("learned positions: the embed needs position_ids")
+            x = x + self.pos(position_ids)
+        return x
 
 
 class Pre(nn.Module):
@@ -202,7 +218,15 @@ class EngramModel(nn.Module):
         return [layer.init_state(batch) for layer in self.layers]
 
     def forward_segment(self, input_ids, start, states):
-        x = self.embed(input_ids)
+        if self.embed.learned:
+            n = input_ids.shape[1]
+            if start + n > self.cfg.max_positions:
+                raise ValueError(f"positions {start}..{start + n - 1}: past the learned table's last position "
+                                 f"{self.cfg.max_positions - 1}")
+            pos = torch.arange(start, start + n, device=input_ids.device).expand(input_ids.shape[0], n)
+            x = self.embed(input_ids, pos)
+        else:
+            x = self.embed(input_ids)
         new_states = []
         for layer, st in zip(self.layers, states):
             x, st = layer(x, start, st)

@@ -3,6 +3,7 @@ package dev.engram.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.engram.api.InvalidInputException;
+import dev.engram.cli.demo.DuplicationDemo;
 import dev.engram.cli.demo.Experiment;
 import dev.engram.cli.demo.MechanismDemo;
 import dev.engram.cli.demo.PasskeyExperiment;
@@ -23,19 +24,22 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"The main job: each bundled experiment with its trained models, side by side. passkey: retrieval",
-                "at growing context lengths, the passkey planted at depth 0, 0.25, 0.5, 0.75, 0.9 of the filler or directly",
-                "before the question (exact match by length and depth, digit accuracy, tokens/s, memory footprint, a heat",
-                "map per model). Every experiment prints its table and writes its chart; --json writes all rows.",
-                "--long goes on to 64K tokens; --mechanisms runs the untrained mechanism comparison instead."})
+        description = {"The main job: each source paper's own experiment with the bundled trained models, side by side.",
+                "sorting (the infinity-former's sorting by frequency: per-position accuracy at 1, 2, 4, 8 times the training",
+                "length), duplication (Reformer's 0 w 0 w copy: per-token accuracy, trained and evaluated with 1-8 hash",
+                "rounds beside full attention), passkey (retrieval at growing context lengths, the passkey at depth 0, 0.25,",
+                "0.5, 0.75, 0.9 of the filler or directly before the question: a heat map per model). Every experiment",
+                "prints its table and writes its chart; --json writes all rows.",
+                "--long takes passkey on to 64K tokens; --mechanisms runs the untrained mechanism comparison instead."})
 final class DemoCommand implements Callable<Integer> {
     /** Every experiment, in the order they run; each runs on the packages whose manifest names its task. */
-    static final List<Experiment> EXPERIMENTS = List.of(new PasskeyExperiment(), new SortingExperiment());
+    static final List<Experiment> EXPERIMENTS = List.of(new SortingExperiment(), new DuplicationDemo(),
+            new PasskeyExperiment());
 
     @Option(names = "--models", paramLabel = "DIR", description = "Folder of model packages (default: the bundled models/).")
     Path models;
 
-    @Option(names = "--trials", paramLabel = "N", description = "Trials per cell (default: each experiment's own; passkey 20).")
+    @Option(names = "--trials", paramLabel = "N", description = "Trials per cell (default: each experiment's own; passkey 20, duplication 16).")
     Integer trials;
 
     @Option(names = "--lengths", split = ",", paramLabel = "N",

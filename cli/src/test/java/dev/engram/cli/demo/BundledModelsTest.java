@@ -40,9 +40,9 @@ class BundledModelsTest {
 
     static Stream<Path> bundledModels() throws IOException {
         try (Stream<Path> s = Files.list(MODELS)) {
-            List<Path> packages = new java.util.ArrayList<>();
+            List<Path> packages = new ArrayList<>();
             for (Path p : s.filter(p -> Files.exists(p.resolve("engram.json"))).sorted().toList()) {
-                if (Experiment.taskOf(p).equals("passkey")) { // the sorting models have their own test
+                if (Experiment.taskOf(p).equals("passkey")) { // the sorting and duplication models have their own tests
                     packages.add(p);
                 }
             }

@@ -78,7 +78,7 @@ class DemoCommandTest {
     }
 
     /** Nothing drawn touches the border: a label running off the image would leave ink in the last columns. */
-    private static void assertEdgesBlank(BufferedImage image) {
+    static void assertEdgesBlank(BufferedImage image) {
         int w = image.getWidth();
         int h = image.getHeight();
         for (int y = 0; y < h; y++) {
@@ -97,7 +97,7 @@ class DemoCommandTest {
     void onlyRefusesAnUnknownExperimentAndListsTheKnownOnes() {
         CliRun r = CliRun.of("demo", "--only", "passkey,needle", "--lengths", "64", "--trials", "1");
         assertEquals(2, r.exit(), r.all());
-        assertTrue(r.err().contains("no experiment named 'needle'; available: [passkey, sorting]"), r.err());
+        assertTrue(r.err().contains("no experiment named 'needle'; available: [sorting, duplication, passkey]"), r.err());
     }
 
     @Test
