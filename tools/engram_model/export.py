@@ -1,4 +1,4 @@
-"""Writes a model package in the "engram-model/1" format (notes/model-format.md, runtime-onnx/README.md):
+"""Writes a model package in the "engram-model/1" format (runtime-onnx/README.md, "Model package format"):
 
     engram.json, embed.onnx, layer_{i}_pre.onnx, layer_{i}_post.onnx, head.onnx, memory.safetensors,
     tokenizer.json (optional)

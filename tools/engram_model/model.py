@@ -1,5 +1,5 @@
 """A small decoder-only transformer whose layers each take a local attention and an optional long-term
-memory, run segment by segment exactly as shared/SCHEMES.md section 0 and notes/model-format.md state:
+memory, run segment by segment exactly as docs/schemes.md section 0 and runtime-onnx/README.md ("Model package format") state:
 
     pre (LayerNorm, q/k/v projections)  -> q, k, v, h           (q/k/v without positional encoding)
     local attention (PE applied there)   -> A_local [B, H, N, dv]

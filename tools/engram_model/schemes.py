@@ -1,6 +1,6 @@
-"""Differentiable PyTorch versions of the local attentions and long-term memories of shared/SCHEMES.md.
+"""Differentiable PyTorch versions of the local attentions and long-term memories of docs/schemes.md.
 
-Written for training and export of the models in this package, following SCHEMES.md (sections 0-5) and
+Written for training and export of the models in this package, following docs/schemes.md (sections 0-5) and
 baselines/README.md (positional conventions) to the letter. tools/engram_ref/ is the project's plain
 reference of the same math; these modules are batched ([B, ...]), keep the autograd graph across segments
 and return new state instead of mutating it. TODO(unify): once engram_ref is settled, test the two against
@@ -52,7 +52,7 @@ def sigmoid_gate_combine(gate_logits, local, memory):
 
 # --------------------------------------------------------------------------------------------- attention
 def with_memory(memory, q, k, v, h, local, state):
-    """SCHEMES.md section 0 steps (3)-(5) for one layer: read the memory with this segment's queries (earlier
+    """docs/schemes.md section 0 steps (3)-(5) for one layer: read the memory with this segment's queries (earlier
     segments only), combine (gated per head) or return a model-space addend, then write the segment.
     Returns (attn, addend or None, new state); ``memory`` None gives (local, None, state)."""
     if memory is None:
@@ -128,7 +128,7 @@ def lsh_hash(x, rotations):
 
 
 class LshAttention(nn.Module):
-    """Reformer LSH attention, SCHEMES.md section 3: shared QK, per-round sort + chunk, self mask -1e5,
+    """Reformer LSH attention, docs/schemes.md section 3: shared QK, per-round sort + chunk, self mask -1e5,
     causal -1e9, rounds mixed by logsumexp. Needs explicit ``buckets`` (the rotations are a weight).
     No positional encoding (the Java `lsh` attention has none). Stateless across segments."""
 
@@ -204,7 +204,7 @@ class LshAttention(nn.Module):
 
 # --------------------------------------------------------------------------------------------- memories
 class InfiniMemory(nn.Module):
-    """Infini-attention, SCHEMES.md section 1. State (M [B, G, dk, dv], z [B, G, dk]); keeps the graph."""
+    """Infini-attention, docs/schemes.md section 1. State (M [B, G, dk, dv], z [B, G, dk]); keeps the graph."""
     readout = "per_head"
 
     def __init__(self, heads, kv_heads, dk, dv, update="delta", eps=1e-6, beta_init=0.0):
@@ -251,7 +251,7 @@ class InfiniMemory(nn.Module):
 
 
 class LshKnnMemory(nn.Module):
-    """LSH-indexed kNN memory, SCHEMES.md section 4. State: normalised keys [B, G, S, dk], values
+    """LSH-indexed kNN memory, docs/schemes.md section 4. State: normalised keys [B, G, S, dk], values
     [B, G, S, dv], bucket codes [B, G, S, rounds] (FIFO, at most `capacity`). Differentiable through the
     scores and the stored keys/values (the candidate and top-k selection are not)."""
     readout = "per_head"
@@ -337,7 +337,7 @@ class LshKnnMemory(nn.Module):
 
 
 class ContinuousMemory(nn.Module):
-    """∞-former continuous memory, SCHEMES.md section 2 (optional sticky memories, conv input gate, resetEvery).
+    """∞-former continuous memory, docs/schemes.md section 2 (optional sticky memories, conv input gate, resetEvery).
     State: (B [B, basis, e] or None when empty, tokens written since the last reset, sticky draws taken from
     the seeded stream). Keeps the graph (not through the sticky sample points, which are discrete draws):
     the ridge solve is a fixed matrix per position set (built in double, rounded to float32)."""
@@ -480,7 +480,7 @@ class ContinuousMemory(nn.Module):
         return u.reshape(1, m).expand(batch, m), draws + m
 
     def sticky_sample_matrix(self, mu, sigma2, uniforms):
-        """psi(s)^T [B, M, basis] at the sticky sample points s of SCHEMES.md section 2: D = bins equal bins on
+        """psi(s)^T [B, M, basis] at the sticky sample points s of docs/schemes.md section 2: D = bins equal bins on
         [0, 1], p_j = sum over heads and queries of Phi((edge_{j+1} - mu)/sigma) - Phi((edge_j - mu)/sigma)
         (mu, sigma2 [B, H, n] of this segment's read, taken as float32 like the Java memory's), M bins drawn by
         inverse CDF (the first j whose cumulative p exceeds u; the last bin when rounding leaves the total

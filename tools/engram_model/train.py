@@ -117,7 +117,7 @@ def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segmen
 def param_groups(model, weight_decay):
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        # no weight decay on the memory gates (SCHEMES.md training lessons), norms, biases, embeddings
+        # no weight decay on the memory gates (docs/schemes.md training lessons), norms, biases, embeddings
         if p.dim() < 2 or "memory" in name or "embed" in name:
             no_decay.append(p)
         else:

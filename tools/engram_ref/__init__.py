@@ -1,4 +1,4 @@
-"""engram_ref: an independent, plain PyTorch reference of shared/SCHEMES.md (float64 capable).
+"""engram_ref: an independent, plain PyTorch reference of docs/schemes.md (float64 capable).
 
 Modules: infini (section 1), continuous (section 2), lsh (section 3 + the section 5 baselines
 full/window with none/rope/alibi), knn (section 4), make_cases (conformance case writer).

@@ -1,4 +1,4 @@
-"""The infinity-former continuous memory (SCHEMES.md section 2, provider `continuous`).
+"""The infinity-former continuous memory (docs/schemes.md section 2, provider `continuous`).
 
 Basis: N = `basis` Gaussian pdfs psi_j(t) = Normal(t; c_j, w_j^2). Centres linspace(0, 1, N / W)
 (W = len(widths), 2 by default), each centre taken with every width: index j = W * c + w

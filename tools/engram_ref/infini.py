@@ -1,4 +1,4 @@
-"""Infini-attention compressive memory (SCHEMES.md section 1, provider `infini`).
+"""Infini-attention compressive memory (docs/schemes.md section 1, provider `infini`).
 
 State per kv head g: M[g] (dk x dv) and z[g] (dk), zero at start.
   read:  A_mem = sigma(Q) M / max(sigma(Q) z, eps)      (one scalar denominator per query row)

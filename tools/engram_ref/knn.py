@@ -1,4 +1,4 @@
-"""LSH-indexed kNN memory (SCHEMES.md section 4, provider `lsh-knn`).
+"""LSH-indexed kNN memory (docs/schemes.md section 4, provider `lsh-knn`).
 
 Per kv head a FIFO store of (L2-normalised key, value), at most `capacity` pairs. Read for query
 head h (kv head g = h // (H/G)): normalise the query; candidates = stored pairs sharing the query's

@@ -1,4 +1,4 @@
-"""Reformer LSH attention (SCHEMES.md section 3, provider `lsh`) and the section 5 baselines
+"""Reformer LSH attention (docs/schemes.md section 3, provider `lsh`) and the section 5 baselines
 `full` and `window` with positional encodings none / rope / alibi.
 
 Conventions (copied into tools/README.md):

@@ -1,4 +1,4 @@
-"""Conformance cases (shared/CONFORMANCE.md) computed by this independent torch reference.
+"""Conformance cases (docs/conformance.md) computed by this independent torch reference.
 
     cd /work/main && python3 -m tools.engram_ref.make_cases            # regenerate every torch-*.json
     python3 -m tools.engram_ref.make_cases --check FILE.json ...       # run any case through the reference

@@ -1,4 +1,4 @@
-"""engram_model.schemes against plain loop implementations written from shared/SCHEMES.md and
+"""engram_model.schemes against plain loop implementations written from docs/schemes.md and
 baselines/README.md (double precision, one token / one head at a time), plus a few hand-computed values.
 Run: cd tools && python3 -m pytest -q tests/test_model_schemes.py"""
 import math
@@ -73,7 +73,7 @@ def test_window_and_full_attention_match_the_definition():
 
 # ------------------------------------------------------------------------------------------ lsh
 def naive_lsh(q, v, rot, chunk, causal=True):
-    """SCHEMES.md section 3 for one head: q [N, dk], v [N, dv], rot [dk, rounds, nb/2]."""
+    """docs/schemes.md section 3 for one head: q [N, dk], v [N, dv], rot [dk, rounds, nb/2]."""
     n, dk = q.shape
     rounds, half = rot.shape[1], rot.shape[2]
     npad = -(-n // chunk) * chunk

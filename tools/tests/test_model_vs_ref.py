@@ -1,5 +1,5 @@
 """engram_model.schemes (batched, float32, differentiable, used for training and export) against the
-independent engram_ref (plain float64 reference of SCHEMES.md), 3 segments each; skipped when
+independent engram_ref (plain float64 reference of docs/schemes.md), 3 segments each; skipped when
 engram_ref is missing. Run: cd tools && python3 -m pytest -q tests/test_model_vs_ref.py"""
 import os
 import sys

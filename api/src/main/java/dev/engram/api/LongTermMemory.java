@@ -4,7 +4,7 @@ package dev.engram.api;
  * A long-term memory beside the local attention window, for one (sequence, layer).
  *
  * <p>Per segment the pipeline calls {@link #read}, then {@link #combine} (per-head readouts only),
- * then {@link #write} (shared/SCHEMES.md section 0): a token never reads its own segment from memory.
+ * then {@link #write} (docs/schemes.md section 0): a token never reads its own segment from memory.
  *
  * <p><b>Who owns which buffer, and for how long.</b>
  * <ul>

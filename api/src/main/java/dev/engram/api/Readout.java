@@ -4,7 +4,7 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * What a {@link LongTermMemory} read returns for one segment (shared/SCHEMES.md section 0).
+ * What a {@link LongTermMemory} read returns for one segment (docs/schemes.md section 0).
  *
  * <p>Either a per-head readout that {@link LongTermMemory#combine} mixes with the local attention
  * output (Infini-attention, kNN memory), or a model-space addend that the post-attention block adds

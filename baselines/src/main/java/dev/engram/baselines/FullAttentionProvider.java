@@ -16,7 +16,7 @@ import java.util.List;
 
 /**
  * {@code full}: exact causal softmax attention over every past token of the sequence, with a KV
- * cache that grows with it (shared/SCHEMES.md section 5). Quadratic total cost, linear memory.
+ * cache that grows with it (docs/schemes.md section 5). Quadratic total cost, linear memory.
  */
 public final class FullAttentionProvider implements AttentionProvider {
     public static final String NAME = "full";

@@ -15,7 +15,7 @@ import java.util.List;
 
 /**
  * {@code window}: Transformer-XL-style attention over the current segment (causal) plus a cache of
- * the last {@code window} tokens before it (shared/SCHEMES.md section 5). Constant cost per token,
+ * the last {@code window} tokens before it (docs/schemes.md section 5). Constant cost per token,
  * constant state, forgets everything older.
  */
 public final class WindowAttentionProvider implements AttentionProvider {

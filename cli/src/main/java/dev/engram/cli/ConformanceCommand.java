@@ -23,7 +23,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "conformance", mixinStandardHelpOptions = true,
-        description = {"Check attention and memory providers against conformance cases (shared/CONFORMANCE.md).",
+        description = {"Check attention and memory providers against conformance cases (docs/conformance.md).",
                 "Prints one line per case and exits 1 when any case fails or cannot be run."})
 final class ConformanceCommand implements Callable<Integer> {
     @Parameters(arity = "1..*", paramLabel = "CASE", description = "Case files, or folders searched for *.json.")

@@ -118,7 +118,7 @@ class EngramCliTest {
     @Test
     void providersShowOriginCapabilitiesAndWeights() {
         CliRun r = run("providers");
-        // infini keeps one gate per head (SCHEMES.md: beta [H]); the example layer has 4 heads
+        // infini keeps one gate per head (docs/schemes.md: beta [H]); the example layer has 4 heads
         assertTrue(r.out().contains("memory infini  (dev.engram.memory.infini."), r.out());
         assertTrue(r.out().matches("(?s).*memory infini  \\([^)]*, (jar|classes) [^)]*\\).*"), r.out());
         assertTrue(r.out().contains("weights (heads 4, kvHeads 4, head dims 16, model dim 64; in a package layers.{i}.infini.NAME): beta [4]"),

@@ -39,7 +39,7 @@ class WeightsCommandTest {
         assertEquals(0, add.exit(), add.all());
         assertTrue(add.out().contains("added 2 weights for 'infini' on layers 0-1 (layers.0.infini.beta [4], layers.1.infini.beta [4]);"
                 + " kept 0 already there"), add.out());
-        // infini's gate is beta [H] (SCHEMES.md); the package has 4 heads
+        // infini's gate is beta [H] (docs/schemes.md); the package has 4 heads
         Map<String, Tensor> w = SafeTensors.read(pkg.resolve("memory.safetensors"));
         assertEquals(2, w.size(), w.keySet().toString());
         assertArrayEquals(new int[] {4}, w.get("layers.1.infini.beta").shape());

@@ -4,7 +4,7 @@ import dev.engram.api.Tensor;
 
 /**
  * The per-head sigmoid gate that Infini-attention and the kNN memory share:
- * out = g_h * memory + (1 - g_h) * local, g_h = sigmoid(logit_h) (shared/SCHEMES.md sections 1 and 4).
+ * out = g_h * memory + (1 - g_h) * local, g_h = sigmoid(logit_h) (docs/schemes.md sections 1 and 4).
  */
 public final class Gates {
     private Gates() {

@@ -4,7 +4,7 @@ import java.util.Arrays;
 import java.util.Objects;
 
 /**
- * A learned parameter a provider needs, by the name shared/SCHEMES.md gives it.
+ * A learned parameter a provider needs, by the name docs/schemes.md gives it.
  *
  * @param required false for weights the provider can do without (for example rotations it can generate from a seed)
  */

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Test;
  *     protected Map<String, Object> config() { return Map.of("decay", 0.9); }   // optional
  * }
  * }</pre>
- * Each step runs read, combine and write as the pipeline does (shared/SCHEMES.md section 0).
+ * Each step runs read, combine and write as the pipeline does (docs/schemes.md section 0).
  * Readout diagnostics are expected per head and token, [H, N] or [H, N, d].
  */
 public abstract class LongTermMemoryContract extends SequenceStateContract<LongTermMemory> {

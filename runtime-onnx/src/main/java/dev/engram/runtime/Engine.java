@@ -26,7 +26,7 @@ import java.util.function.IntPredicate;
 
 /**
  * Runs a model package segment by segment: ONNX Runtime executes the dense blocks, the configured
- * Attention and LongTermMemory providers run in Java between them (shared/SCHEMES.md section 0).
+ * Attention and LongTermMemory providers run in Java between them (docs/schemes.md section 0).
  *
  * <p>Per segment of N tokens, for a batch of independent sequences: embed; per layer the pre block
  * (q, k, v, h), then per sequence the {@link LayerStep} (Attention.attend, LongTermMemory.read, combine for a

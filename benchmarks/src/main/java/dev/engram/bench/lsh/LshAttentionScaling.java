@@ -29,7 +29,7 @@ public final class LshAttentionScaling {
         int maxN = args.length > 1 ? Integer.parseInt(args[1]) : 65536;
         ProviderRegistry registry = ProviderRegistry.load();
         LayerSpec spec = new LayerSpec(1, 1, DIM, DIM, DIM);
-        // rounds and buckets per column; buckets 0 = the SCHEMES.md default rule (grows with N)
+        // rounds and buckets per column; buckets 0 = the docs/schemes.md default rule (grows with N)
         int[] rounds = {1, 4, 4};
         int[] buckets = {0, 0, 64};
         String[] labels = {"lsh r=1", "lsh r=4", "lsh r=4 b=64"};

@@ -15,7 +15,7 @@ import java.util.List;
 
 /**
  * Provider {@code continuous}: the ∞-former's continuous long-term memory (Martins et al. 2022,
- * arXiv 2109.00301) with sticky memories, exactly as shared/SCHEMES.md section 2 states.
+ * arXiv 2109.00301) with sticky memories, exactly as docs/schemes.md section 2 states.
  */
 public final class ContinuousMemoryProvider implements LongTermMemoryProvider {
     public static final String NAME = "continuous";

@@ -3,7 +3,7 @@ package dev.engram.memory.continuous;
 import java.util.List;
 
 /**
- * The ∞-former's Gaussian radial basis (shared/SCHEMES.md section 2): {@code basis / widths.size()}
+ * The ∞-former's Gaussian radial basis (docs/schemes.md section 2): {@code basis / widths.size()}
  * centres at linspace(0, 1, .), each taken with every width, index j = W * c + w.
  * psi_j(t) = Normal(t; c_j, w_j^2).
  */

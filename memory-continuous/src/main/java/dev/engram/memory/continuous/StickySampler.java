@@ -3,7 +3,7 @@ package dev.engram.memory.continuous;
 import org.apache.commons.math3.special.Erf;
 
 /**
- * Sticky memories (shared/SCHEMES.md section 2): D equal bins on [0, 1] weighted by the previous read's
+ * Sticky memories (docs/schemes.md section 2): D equal bins on [0, 1] weighted by the previous read's
  * Gaussians, M bins drawn by inverse CDF, sample points at the bins' left edges, sorted ascending.
  */
 final class StickySampler {

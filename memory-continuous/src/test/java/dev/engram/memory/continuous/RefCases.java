@@ -10,7 +10,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Builds conformance cases (shared/CONFORMANCE.md) whose expected values come from
+ * Builds conformance cases (docs/conformance.md) whose expected values come from
  * {@link ReferenceContinuous}, never from the fast path. {@link RefCaseGeneratorTest} writes
  * {@link #all()} to src/test/resources/conformance/ref-*.json; {@link ReferenceAgreementTest} builds
  * more of them with other seeds in memory.

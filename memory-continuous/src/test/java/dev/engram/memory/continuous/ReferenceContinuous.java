@@ -6,7 +6,7 @@ import java.util.SplittableRandom;
 import org.apache.commons.math3.special.Erf;
 
 /**
- * A plain double-precision reference of shared/SCHEMES.md section 2, written straight from the text and
+ * A plain double-precision reference of docs/schemes.md section 2, written straight from the text and
  * independently of the fast path: K and V are formed in full, s = q K_h^T / sqrt(dk) is computed per
  * basis function, every write builds F over all M + n positions and solves (F F^T + lambda I) B = F X
  * with a hand-written Cholesky, sticky sampling draws sample by sample. Only two facts are shared with

@@ -17,7 +17,7 @@ import dev.engram.spi.kernel.ParallelHeads;
 /**
  * Infini-attention's compressive memory for one (sequence, layer): per kv head a matrix M (dk x dv)
  * and a normaliser z (dk), read with sigma(Q) M / max(sigma(Q) z, eps) and written with the linear or
- * delta rule (shared/SCHEMES.md section 1, arXiv 2404.07143).
+ * delta rule (docs/schemes.md section 1, arXiv 2404.07143).
  *
  * <p>The products sigma(Q) M and sigma(K)^T V and the feature map run on {@link FloatKernels} (SIMD
  * registers where the JVM offers the Vector API), the small loops in {@link Kernels}; heads run on

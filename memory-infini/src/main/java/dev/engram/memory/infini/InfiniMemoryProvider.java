@@ -14,7 +14,7 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 
-/** Provider {@code infini}: Infini-attention's compressive memory (shared/SCHEMES.md section 1). */
+/** Provider {@code infini}: Infini-attention's compressive memory (docs/schemes.md section 1). */
 public final class InfiniMemoryProvider implements LongTermMemoryProvider {
     /** The memory update rule. */
     public enum Update { LINEAR, DELTA }

@@ -1,7 +1,7 @@
 package dev.engram.memory.infini;
 
 /**
- * A plain double-precision Infini-attention written straight from shared/SCHEMES.md section 1, with
+ * A plain double-precision Infini-attention written straight from docs/schemes.md section 1, with
  * no buffers, no layout tricks and no shared code with the fast path. Arrays are [head][token][dim].
  */
 final class InfiniReference {

@@ -14,7 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** A parsed conformance case (shared/CONFORMANCE.md). Parsing checks every field and names the one at fault. */
+/** A parsed conformance case (docs/conformance.md). Parsing checks every field and names the one at fault. */
 public record ConformanceCase(
         String name,
         Kind kind,

@@ -24,7 +24,7 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Runs conformance cases (shared/CONFORMANCE.md) against the providers of a registry.
+ * Runs conformance cases (docs/conformance.md) against the providers of a registry.
  *
  * <p>A memory case runs, per segment: read; for a per-head readout, {@code output} = combine(local,
  * readout) and {@code memory} = the raw readout; for a model-space readout, {@code output} = the

@@ -6,7 +6,7 @@ import java.util.Map;
 /** Where a layer's provider weights come from: a model package's safetensors, or a map in tests. */
 @FunctionalInterface
 public interface WeightSource {
-    /** The weights of {@code provider} for {@code layer}, by the names in shared/SCHEMES.md. */
+    /** The weights of {@code provider} for {@code layer}, by the names in docs/schemes.md. */
     Map<String, Tensor> weights(int layer, String provider);
 
     static WeightSource none() {
