@@ -4,7 +4,6 @@ import java.awt.Color;
 import java.awt.Font;
 import java.awt.FontMetrics;
 import java.awt.Graphics2D;
-import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -19,10 +18,9 @@ import javax.imageio.ImageIO;
  * the text it must hold, so long model names and labels widen the image instead of being cut.
  */
 public final class AccuracyChart {
-    private static final Font TITLE = new Font(Font.SANS_SERIF, Font.BOLD, 16);
     private static final Font PANEL = new Font(Font.SANS_SERIF, Font.BOLD, 13);
-    private static final Font LABEL = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
-    private static final int MARGIN = 20;
+    private static final Font LABEL = ChartCanvas.LABEL;
+    private static final int MARGIN = ChartCanvas.MARGIN;
     private static final int GAP = 30;
     private static final int CELL_H = 30;
     private static final int PANELS_PER_ROW = 2;
@@ -34,12 +32,9 @@ public final class AccuracyChart {
         if (results.isEmpty()) {
             throw new IllegalArgumentException("results: no model to draw");
         }
-        BufferedImage scratch = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
-        Graphics2D m = scratch.createGraphics();
-        FontMetrics title = m.getFontMetrics(TITLE);
-        FontMetrics panel = m.getFontMetrics(PANEL);
-        FontMetrics label = m.getFontMetrics(LABEL);
-        m.dispose();
+        FontMetrics title = ChartCanvas.metrics(ChartCanvas.TITLE);
+        FontMetrics panel = ChartCanvas.metrics(PANEL);
+        FontMetrics label = ChartCanvas.metrics(LABEL);
 
         String heading = "Passkey retrieval: exact match by context length and depth";
         String caption = String.format(Locale.ROOT, "%d trials per cell, greedy decoding. Depth 0 = right after <bos>, "
@@ -69,24 +64,13 @@ public final class AccuracyChart {
         int panelRows = (results.size() + perRow - 1) / perRow;
         int legendH = 14 + 6 + lineH;
         int width = Math.max(2 * MARGIN + perRow * panelW + (perRow - 1) * GAP,
-                2 * MARGIN + Math.max(title.stringWidth(heading), label.stringWidth(caption)));
+                ChartCanvas.headingWidth(heading, caption));
         int height = MARGIN + title.getHeight() + lineH + 10 + panelRows * panelH + (panelRows - 1) * GAP + 16 + legendH
                 + MARGIN;
 
         BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = image.createGraphics();
-        g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-        g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, width, height);
-        g.setColor(Color.BLACK);
-        g.setFont(TITLE);
-        int y = MARGIN + title.getAscent();
-        g.drawString(heading, MARGIN, y);
-        g.setFont(LABEL);
-        y += title.getDescent() + label.getAscent();
-        g.drawString(caption, MARGIN, y);
-        int panelsTop = y + label.getDescent() + 10;
+        Graphics2D g = ChartCanvas.blank(image);
+        int panelsTop = ChartCanvas.heading(g, heading, caption) + 10;
 
         for (int i = 0; i < results.size(); i++) {
             PasskeyDemo.Result r = results.get(i);

@@ -4,7 +4,6 @@ import java.awt.Color;
 import java.awt.Font;
 import java.awt.FontMetrics;
 import java.awt.Graphics2D;
-import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -19,9 +18,8 @@ import javax.imageio.ImageIO;
  * with the value written in it; cells not run are grey. Sizes come from the font metrics of the text they hold.
  */
 public final class DuplicationChart {
-    private static final Font TITLE = new Font(Font.SANS_SERIF, Font.BOLD, 16);
-    private static final Font LABEL = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
-    private static final int MARGIN = 20;
+    private static final Font LABEL = ChartCanvas.LABEL;
+    private static final int MARGIN = ChartCanvas.MARGIN;
     private static final int CELL_H = 34;
     private static final Color NOT_RUN = new Color(0xdd, 0xdd, 0xdd);
 
@@ -33,11 +31,8 @@ public final class DuplicationChart {
         if (models.isEmpty()) {
             throw new IllegalArgumentException("cells: no model to draw");
         }
-        BufferedImage scratch = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
-        Graphics2D m = scratch.createGraphics();
-        FontMetrics title = m.getFontMetrics(TITLE);
-        FontMetrics label = m.getFontMetrics(LABEL);
-        m.dispose();
+        FontMetrics title = ChartCanvas.metrics(ChartCanvas.TITLE);
+        FontMetrics label = ChartCanvas.metrics(LABEL);
 
         String heading = "Duplication (Reformer section 5): per-token accuracy of the copy";
         String caption = String.format(Locale.ROOT, "0 w 0 w, N = %s tokens, teacher-forced, %d sequences per cell. "
@@ -58,24 +53,12 @@ public final class DuplicationChart {
         }
         int lineH = label.getHeight();
         int gridW = rowLabelW + columns.length * cellW;
-        // a few pixels beyond the measured text: antialiased glyphs can reach past their advance width
-        int width = 2 * MARGIN + 8 + Math.max(gridW, Math.max(title.stringWidth(heading), label.stringWidth(caption)));
+        int width = Math.max(2 * MARGIN + ChartCanvas.GLYPH_SLACK + gridW, ChartCanvas.headingWidth(heading, caption));
         int height = MARGIN + title.getHeight() + lineH + 12 + lineH + 4 + models.size() * CELL_H + MARGIN;
 
         BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = image.createGraphics();
-        g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-        g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, width, height);
-        g.setColor(Color.BLACK);
-        g.setFont(TITLE);
-        int y = MARGIN + title.getAscent();
-        g.drawString(heading, MARGIN, y);
-        g.setFont(LABEL);
-        y += title.getDescent() + label.getAscent();
-        g.drawString(caption, MARGIN, y);
-        int headerY = y + label.getDescent() + 12;
+        Graphics2D g = ChartCanvas.blank(image);
+        int headerY = ChartCanvas.heading(g, heading, caption) + 12;
         g.drawString("trained with", MARGIN, headerY + label.getAscent());
         for (int c = 0; c < columns.length; c++) {
             g.drawString(columns[c], MARGIN + rowLabelW + c * cellW + (cellW - label.stringWidth(columns[c])) / 2,

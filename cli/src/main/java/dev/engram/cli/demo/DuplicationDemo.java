@@ -62,7 +62,7 @@ public final class DuplicationDemo implements Experiment {
     @Override
     public Map<String, Object> run(List<Path> packages, Settings settings, Path chart, PrintWriter out)
             throws IOException {
-        int trials = settings.trials() != null ? settings.trials() : DEFAULT_TRIALS;
+        int trials = settings.trialsOr(DEFAULT_TRIALS);
         List<Model> models = new ArrayList<>();
         for (Path dir : packages) {
             models.add(model(dir));

@@ -37,6 +37,10 @@ public interface Experiment {
      * default, {@code lengths} null likewise.
      */
     record Settings(Integer trials, int[] lengths, boolean longRun, long seed) {
+        /** The user's --trials, else the experiment's own default. */
+        int trialsOr(int experimentDefault) {
+            return trials != null ? trials : experimentDefault;
+        }
     }
 
     /** The task a package was trained for, from its manifest; "passkey" when it says none. */

@@ -22,7 +22,7 @@ public final class PasskeyExperiment implements Experiment {
     @Override
     public Map<String, Object> run(List<Path> packages, Settings settings, Path chart, PrintWriter out)
             throws IOException {
-        int trials = settings.trials() != null ? settings.trials() : DEFAULT_TRIALS;
+        int trials = settings.trialsOr(DEFAULT_TRIALS);
         int[] lengths = settings.lengths() != null ? settings.lengths() : settings.longRun() ? LONG_LENGTHS : LENGTHS;
         PasskeyDemo demo = new PasskeyDemo(packages, lengths, trials, DIGITS, settings.seed(), out);
         List<PasskeyDemo.Result> results = demo.run();

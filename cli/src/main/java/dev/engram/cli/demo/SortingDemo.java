@@ -11,7 +11,6 @@ import java.awt.Color;
 import java.awt.Font;
 import java.awt.FontMetrics;
 import java.awt.Graphics2D;
-import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -193,8 +192,7 @@ public final class SortingDemo {
 
     // ------------------------------------------------------------------------------------------------ chart
 
-    private static final Font TITLE = new Font(Font.SANS_SERIF, Font.BOLD, 16);
-    private static final Font LABEL = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
+    private static final Font LABEL = ChartCanvas.LABEL;
     private static final Color[] LINES = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c),
             new Color(0xff7f0e), new Color(0x9467bd), new Color(0x8c564b)};
 
@@ -207,35 +205,23 @@ public final class SortingDemo {
         results.forEach(r -> java.util.Arrays.stream(r.lengths()).forEach(xs::add));
         String heading = "Sorting by frequency: per-position accuracy against input length";
         String caption = String.format(Locale.ROOT, "%d trials per point, greedy decoding; dashed: chance (5%%).", trials);
-        BufferedImage scratch = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
-        Graphics2D m = scratch.createGraphics();
-        FontMetrics title = m.getFontMetrics(TITLE);
-        FontMetrics label = m.getFontMetrics(LABEL);
-        m.dispose();
+        FontMetrics title = ChartCanvas.metrics(ChartCanvas.TITLE);
+        FontMetrics label = ChartCanvas.metrics(LABEL);
         int legendW = 0;
         for (Result r : results) {
             legendW = Math.max(legendW, label.stringWidth(legend(r)) + 30);
         }
-        int margin = 20;
+        int margin = ChartCanvas.MARGIN;
         int axisW = label.stringWidth("100%") + 10;
         int plotW = Math.max(480, 90 * xs.size());
         int plotH = 260;
         int width = Math.max(2 * margin + axisW + plotW + 20 + legendW,
-                2 * margin + Math.max(title.stringWidth(heading), label.stringWidth(PAPER_SHAPE)));
+                ChartCanvas.headingWidth(heading, caption, PAPER_SHAPE));
         int top = margin + title.getHeight() + 2 * label.getHeight() + 16;
         int height = top + plotH + 2 * label.getHeight() + 12 + margin;
         BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = image.createGraphics();
-        g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-        g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, width, height);
-        g.setColor(Color.BLACK);
-        g.setFont(TITLE);
-        g.drawString(heading, margin, margin + title.getAscent());
-        g.setFont(LABEL);
-        g.drawString(caption, margin, margin + title.getHeight() + label.getAscent() + 4);
-        g.drawString(PAPER_SHAPE, margin, margin + title.getHeight() + label.getHeight() + label.getAscent() + 4);
+        Graphics2D g = ChartCanvas.blank(image);
+        ChartCanvas.heading(g, heading, caption, PAPER_SHAPE);
         int x0 = margin + axisW;
         double lo = Math.log(xs.first());
         double span = Math.max(1e-9, Math.log(xs.last()) - lo);

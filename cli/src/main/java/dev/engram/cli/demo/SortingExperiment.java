@@ -24,7 +24,7 @@ public final class SortingExperiment implements Experiment {
     @Override
     public Map<String, Object> run(List<Path> packages, Settings settings, Path chart, PrintWriter out)
             throws IOException {
-        int trials = settings.trials() != null ? settings.trials() : DEFAULT_TRIALS;
+        int trials = settings.trialsOr(DEFAULT_TRIALS);
         SortingDemo demo = new SortingDemo(packages, settings.longRun() ? SortingDemo.LONG_MULTIPLES
                 : SortingDemo.MULTIPLES, trials, settings.seed(), out);
         List<SortingDemo.Result> results = demo.run();
