@@ -3,21 +3,65 @@ package dev.engram.runtime;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
-/** Picks the next token from logits: greedy, or temperature with top-k and top-p. Buffers are reused per call. */
+/**
+ * Picks the next token from logits: greedy, or temperature with top-k and top-p, after OpenAI's logit bias and
+ * frequency/presence penalties (counted over the tokens this sampler has chosen). Buffers are reused per call; the
+ * caller's logits are never written.
+ */
 public final class Sampler {
     private final GenerationParams params;
     private final SplittableRandom random;
     private final double[] probs;
     private final long[] order;
+    /** How often each token has been chosen so far; null when no penalty needs it. */
+    private final int[] chosen;
+    /** The adjusted logits; null when nothing adjusts them. */
+    private final float[] adjusted;
 
     public Sampler(GenerationParams params, int vocabSize) {
+        for (int id : params.logitBias().keySet()) {
+            if (id >= vocabSize) {
+                throw dev.engram.api.InvalidInputException.outOfRange("logitBias", id,
+                        "token ids in [0, " + (vocabSize - 1) + "] (the model's vocabulary)");
+            }
+        }
         this.params = params;
         this.random = new SplittableRandom(params.seed());
         this.probs = new double[vocabSize];
         this.order = new long[vocabSize];
+        boolean penalised = params.frequencyPenalty() != 0 || params.presencePenalty() != 0;
+        this.chosen = penalised ? new int[vocabSize] : null;
+        this.adjusted = params.adjustsLogits() ? new float[vocabSize] : null;
     }
 
     public int next(float[] logits) {
+        int id = choose(adjust(logits));
+        if (chosen != null) {
+            chosen[id]++;
+        }
+        return id;
+    }
+
+    /** logit_j + bias_j - count_j * frequencyPenalty - (count_j > 0 ? presencePenalty : 0), as OpenAI defines them. */
+    private float[] adjust(float[] logits) {
+        if (adjusted == null) {
+            return logits;
+        }
+        System.arraycopy(logits, 0, adjusted, 0, logits.length);
+        for (var bias : params.logitBias().entrySet()) {
+            adjusted[bias.getKey()] += bias.getValue().floatValue();
+        }
+        if (chosen != null) {
+            for (int i = 0; i < adjusted.length; i++) {
+                if (chosen[i] > 0) {
+                    adjusted[i] -= (float) (chosen[i] * params.frequencyPenalty() + params.presencePenalty());
+                }
+            }
+        }
+        return adjusted;
+    }
+
+    private int choose(float[] logits) {
         if (params.temperature() == 0) {
             return argmax(logits);
         }

@@ -1,6 +1,8 @@
 package dev.engram.runtime;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Set;
@@ -126,5 +128,53 @@ class SamplerTest {
         for (int i = 0; i < 100; i++) {
             assertEquals(a.next(logits), b.next(logits));
         }
+    }
+
+    @Test
+    void logitBiasAndPenaltiesFollowOpenAisFormulaUnderGreedyDecoding() {
+        // logits [3, 2.5, 0]: greedy picks 0. With frequency 0.4 and presence 0.2, after choosing 0 once its logit is
+        // 3 - 0.4 - 0.2 = 2.4 < 2.5, so 1 comes next; then 1 is at 2.5 - 0.6 = 1.9 and 0 (2.4) wins again; 0 twice:
+        // 3 - 0.8 - 0.2 = 2.0 > 1.9, so 0 again; then 0 at 3 - 1.2 - 0.2 = 1.6 < 1.9: 1.
+        float[] logits = {3f, 2.5f, 0f};
+        Sampler s = new Sampler(params(0, 0, 1, 0).withPenalties(0.4, 0.2), 3);
+        int[] picks = new int[5];
+        for (int i = 0; i < picks.length; i++) {
+            picks[i] = s.next(logits);
+        }
+        assertArrayEquals(new int[] {0, 1, 0, 0, 1}, picks);
+        assertArrayEquals(new float[] {3f, 2.5f, 0f}, logits, "the caller's logits are never written");
+
+        // a bias of +3.5 on token 2 makes it the argmax (3.5 > 3); -100 on token 0 rules it out
+        Sampler biased = new Sampler(params(0, 0, 1, 0).withLogitBias(java.util.Map.of(2, 3.5, 0, -100.0)), 3);
+        assertEquals(2, biased.next(logits));
+        Sampler banned = new Sampler(params(0, 0, 1, 0).withLogitBias(java.util.Map.of(0, -100.0)), 3);
+        assertEquals(1, banned.next(logits));
+    }
+
+    @Test
+    void aNegativePresencePenaltyRepeatsAndBiasWorksWhenSampling() {
+        // temperature 1 with a +100 bias: token 1's probability is within e^-90 of 1, so every draw is 1
+        Sampler s = new Sampler(params(1, 0, 1, 7).withLogitBias(java.util.Map.of(1, 100.0)), 3);
+        for (int i = 0; i < 50; i++) {
+            assertEquals(1, s.next(new float[] {3f, 2.5f, 0f}));
+        }
+        // greedy, presence -2: the first choice (0) is pushed further up, so it repeats even against a close rival
+        Sampler sticky = new Sampler(params(0, 0, 1, 0).withPenalties(0, -2), 2);
+        assertEquals(0, sticky.next(new float[] {1f, 0.9f}));
+        assertEquals(0, sticky.next(new float[] {1f, 2.5f}), "1 + 2 = 3 > 2.5");
+    }
+
+    @Test
+    void outOfRangePenaltiesAndBiasesAreRefusedByName() {
+        var e = assertThrows(dev.engram.api.InvalidInputException.class, () -> params(0, 0, 1, 0).withPenalties(2.5, 0));
+        assertTrue(e.getMessage().contains("frequencyPenalty"), e.getMessage());
+        e = assertThrows(dev.engram.api.InvalidInputException.class, () -> params(0, 0, 1, 0).withPenalties(0, Double.NaN));
+        assertTrue(e.getMessage().contains("presencePenalty"), e.getMessage());
+        e = assertThrows(dev.engram.api.InvalidInputException.class,
+                () -> params(0, 0, 1, 0).withLogitBias(java.util.Map.of(1, 101.0)));
+        assertTrue(e.getMessage().contains("logitBias[1]"), e.getMessage());
+        GenerationParams outside = params(0, 0, 1, 0).withLogitBias(java.util.Map.of(3, 1.0));
+        e = assertThrows(dev.engram.api.InvalidInputException.class, () -> new Sampler(outside, 3));
+        assertTrue(e.getMessage().contains("logitBias") && e.getMessage().contains("[0, 2]"), e.getMessage());
     }
 }

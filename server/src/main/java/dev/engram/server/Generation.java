@@ -108,7 +108,8 @@ final class Generation {
      */
     static Outcome run(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
                        Consumer<String> onText) {
-        GenerationParams params = new GenerationParams(r.maxTokens(), r.temperature(), r.topK(), r.topP(), r.seed(), Set.of());
+        GenerationParams params = new GenerationParams(r.maxTokens(), r.temperature(), r.topK(), r.topP(), r.seed(), Set.of(),
+                r.frequencyPenalty(), r.presencePenalty(), r.logitBias());
         List<String> stops = r.stop();
         Tokenizer.StreamDecoder decoder = tokenizer.streamDecoder();
         StringBuilder text = new StringBuilder();

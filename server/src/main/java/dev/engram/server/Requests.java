@@ -44,10 +44,13 @@ final class Requests {
      *                 {@code top_logprobs} 0-20)
      * @param echo     legacy completions: the prompt's tokens come back first, scored (the first one has no
      *                 log-probability: nothing precedes it)
+     * @param frequencyPenalty OpenAI's {@code frequency_penalty} in [-2, 2]; {@code presencePenalty} likewise
+     * @param logitBias token id -> bias in [-100, 100] ({@code logit_bias})
      */
     record Completion(boolean chat, int[] prompt, int maxTokens, double temperature, double topP, int topK, long seed,
                       List<String> stop, boolean stream, boolean includeUsage, String session, boolean sessionAppend,
-                      int logprobs, boolean echo) {
+                      int logprobs, boolean echo, double frequencyPenalty, double presencePenalty,
+                      Map<Integer, Double> logitBias) {
     }
 
     /** The most alternatives a request may ask for: OpenAI's limits (5 for legacy completions, 20 for chat). */
@@ -270,15 +273,9 @@ final class Requests {
             throw ApiError.invalid("logprobs", "logprobs with stream: true is not supported yet; valid: stream false"
                     + " (the whole answer carries them)");
         }
-        for (String penalty : List.of("presence_penalty", "frequency_penalty")) {
-            if (number(body, penalty, 0, -2, 2) != 0) {
-                throw ApiError.invalid(penalty, penalty + " is not supported; valid: 0");
-            }
-        }
-        JsonNode bias = field(body, "logit_bias");
-        if (bias != null && !(bias.isObject() && bias.isEmpty())) {
-            throw ApiError.invalid("logit_bias", "logit_bias is not supported; valid: null or {}");
-        }
+        double presencePenalty = number(body, "presence_penalty", 0, -2, 2);
+        double frequencyPenalty = number(body, "frequency_penalty", 0, -2, 2);
+        Map<Integer, Double> logitBias = logitBias(body, vocab);
         JsonNode user = field(body, "user");
         if (user != null && !user.isTextual()) {
             throw ApiError.invalid("user", "user must be a string");
@@ -300,7 +297,38 @@ final class Requests {
                     + " has no tokens; valid: at least one token");
         }
         return new Completion(chat, prompt, maxTokens, temperature, topP, topK, seed, stop, stream, includeUsage, session,
-                sessionAppend, logprobs, echo);
+                sessionAppend, logprobs, echo, frequencyPenalty, presencePenalty, logitBias);
+    }
+
+    /** OpenAI's {@code logit_bias}: {"token id": bias in [-100, 100], ...}; null or {} for none. */
+    private static Map<Integer, Double> logitBias(ObjectNode body, int vocab) {
+        JsonNode node = field(body, "logit_bias");
+        if (node == null) {
+            return Map.of();
+        }
+        if (!node.isObject()) {
+            throw ApiError.invalid("logit_bias", "logit_bias must be an object of token id -> bias; valid: "
+                    + "{\"50256\": -100, ...} with ids in [0, " + (vocab - 1) + "] and biases in [-100, 100]");
+        }
+        Map<Integer, Double> bias = new java.util.LinkedHashMap<>();
+        for (var e : node.properties()) {
+            int id;
+            try {
+                id = Integer.parseInt(e.getKey());
+            } catch (NumberFormatException ex) {
+                id = -1;
+            }
+            if (id < 0 || id >= vocab) {
+                throw ApiError.invalid("logit_bias", "logit_bias key '" + e.getKey() + "' is not a token id; valid: "
+                        + "ids in [0, " + (vocab - 1) + "] as strings");
+            }
+            if (!e.getValue().isNumber() || !(Math.abs(e.getValue().asDouble()) <= 100)) {
+                throw ApiError.invalid("logit_bias", "logit_bias[" + id + "] is " + e.getValue() + "; valid: a number in "
+                        + "[-100, 100]");
+            }
+            bias.put(id, e.getValue().asDouble());
+        }
+        return bias;
     }
 
     private static int[] prompt(ObjectNode body, Tokenizer tokenizer, int vocab, boolean startsSequence) {

@@ -87,6 +87,46 @@ class OpenAiSchemaTest {
         }
     }
 
+    private static int[] tokenIds(Http.Resp r) {
+        assertEquals(200, r.status(), r.body());
+        com.fasterxml.jackson.databind.JsonNode ids = r.json().get("choices").get(0).get("token_ids");
+        int[] out = new int[ids.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = ids.get(i).asInt();
+        }
+        return out;
+    }
+
+    @Test
+    void logitBiasAndPenaltiesAreHonoured() {
+        int[] plain = tokenIds(http.post("/v1/chat/completions", chat()));
+        // +100 on one token makes it the argmax at every step (every logit of this model is far below 100 apart)
+        int forced = plain[0] == 3 ? 4 : 3;
+        int[] biased = tokenIds(http.post("/v1/chat/completions", chat("logit_bias", Map.of(String.valueOf(forced), 100))));
+        assertArrayEquals(new int[] {forced, forced, forced, forced}, biased);
+        // -100 on the plain answer's first token: it is never chosen first
+        int[] banned = tokenIds(http.post("/v1/chat/completions", chat("logit_bias", Map.of(String.valueOf(plain[0]), -100))));
+        assertTrue(banned[0] != plain[0], java.util.Arrays.toString(banned));
+        // with the +100 bias, a frequency penalty of 2 cannot overturn it (100 - 2 * 3 > every rival) but zero
+        // penalties change nothing: the request is accepted and the same as without them
+        assertArrayEquals(plain, tokenIds(http.post("/v1/chat/completions", chat("presence_penalty", 0, "frequency_penalty", 0))));
+        assertArrayEquals(biased, tokenIds(http.post("/v1/chat/completions", chat("logit_bias",
+                Map.of(String.valueOf(forced), 100), "frequency_penalty", 2))));
+        // a negative presence penalty raises a token once chosen: the forced repeat stays
+        int[] once = tokenIds(http.post("/v1/chat/completions", chat("logit_bias", Map.of(String.valueOf(forced), 100),
+                "presence_penalty", -2)));
+        assertArrayEquals(biased, once);
+        Object[][] bad = {
+                {"logit_bias", Map.of("x", 1)}, {"logit_bias", Map.of("999999", 1)}, {"logit_bias", Map.of("1", 101)},
+                {"logit_bias", List.of(1)}, {"presence_penalty", 2.5}, {"frequency_penalty", -3},
+        };
+        for (Object[] c : bad) {
+            Http.Resp r = http.post("/v1/chat/completions", chat(c[0], c[1]));
+            assertEquals(400, r.status(), c[0] + ": " + r.body());
+            assertEquals(c[0], r.json().path("error").path("param").asText(), r.body());
+        }
+    }
+
     private static Http.Resp postWithSession(Map<String, Object> body, String session) throws Exception {
         HttpRequest.Builder b = http.builder("/v1/completions").header("Content-Type", "application/json")
                 .header(Server.SESSION_HEADER, session)
