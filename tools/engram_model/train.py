@@ -114,6 +114,17 @@ def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segmen
     return ids, mask, keys
 
 
+def warmup_cosine(lr, warmup, steps):
+    """The learning rate at each step: linear warm-up over `warmup` steps, then a cosine from lr down to lr / 10 at
+    `steps` (every training script here uses this schedule)."""
+    def lr_at(step):
+        if step < warmup:
+            return lr * (step + 1) / warmup
+        frac = (step - warmup) / max(1, steps - warmup)
+        return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+    return lr_at
+
+
 def param_groups(model, weight_decay):
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -188,11 +199,7 @@ def main(argv=None):
     nparams = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
 
-    def lr_at(step):
-        if step < args.warmup:
-            return args.lr * (step + 1) / args.warmup
-        frac = (step - args.warmup) / max(1, args.steps - args.warmup)
-        return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+    lr_at = warmup_cosine(args.lr, args.warmup, args.steps)
 
     log, t0, ema = [], time.time(), None
     step = 0

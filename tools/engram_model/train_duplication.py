@@ -15,7 +15,6 @@ the torch checkpoint (OUT.model.pt) and log (OUT.train_log.json) are written bes
 """
 import argparse
 import json
-import math
 import os
 import time
 
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 
 from . import duplication, export, safetensors_io, schemes
 from .model import EngramModel, ModelConfig
+from .train import warmup_cosine
 
 
 def model_config(attention, rounds, length, dim, heads, buckets, chunk, max_positions=None):
@@ -192,11 +192,7 @@ def main(argv=None):
     nparams = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=args.weight_decay)
 
-    def lr_at(step):
-        if step < args.warmup:
-            return args.lr * (step + 1) / args.warmup
-        frac = (step - args.warmup) / max(1, args.steps - args.warmup)
-        return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+    lr_at = warmup_cosine(args.lr, args.warmup, args.steps)
 
     def training_record(steps_done, ema, evals=None):
         t = {"task": "duplication", "attention": args.attention, "seed": args.seed, "steps": steps_done,

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from . import export, sorting
 from .model import EngramModel, ModelConfig
-from .train import param_groups
+from .train import param_groups, warmup_cosine
 
 STRATEGIES = ["window", "continuous", "infini"]
 
@@ -256,11 +256,7 @@ def main(argv=None):
     nparams = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
 
-    def lr_at(step):
-        if step < args.warmup:
-            return args.lr * (step + 1) / args.warmup
-        frac = (step - args.warmup) / max(1, args.steps - args.warmup)
-        return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+    lr_at = warmup_cosine(args.lr, args.warmup, args.steps)
 
     base = os.path.normpath(args.out)
     os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)  # the partial checkpoints go beside OUT

@@ -136,7 +136,8 @@ public final class PasskeyDemo {
         return longest;
     }
 
-    private static String strategyOf(Engine engine) {
+    /** The strategy a package runs, as the demo tables name it: each layer's memory provider, else its attention's. */
+    static String strategyOf(Engine engine) {
         Map<String, Boolean> seen = new LinkedHashMap<>();
         engine.plan().layers().forEach(l -> seen.put(l.memory().map(m -> m.provider())
                 .orElse(l.attention().provider()), true));

@@ -105,7 +105,7 @@ public final class SortingDemo {
                     accuracy[li] = hits / (double) (trials * SortingTask.SYMBOLS);
                     exact[li] = whole / (double) trials;
                 }
-                results.add(new Result(dir.getFileName().toString(), strategyOf(engine), trainLength, chosen, accuracy,
+                results.add(new Result(dir.getFileName().toString(), PasskeyDemo.strategyOf(engine), trainLength, chosen, accuracy,
                         exact));
             }
         }
@@ -125,13 +125,6 @@ public final class SortingDemo {
             longest = Math.max(longest, stage.path("lengths").path(1).asInt(0));
         }
         return longest;
-    }
-
-    private static String strategyOf(Engine engine) {
-        Map<String, Boolean> seen = new LinkedHashMap<>();
-        engine.plan().layers().forEach(l -> seen.put(l.memory().map(m -> m.provider())
-                .orElse(l.attention().provider()), true));
-        return String.join("+", seen.keySet());
     }
 
     /** The table (Markdown): per-position accuracy and exact answers by input length, the paper's shape beside it. */
