@@ -32,7 +32,8 @@ public record GenerationParams(int maxTokens, double temperature, int topK, doub
     public GenerationParams {
         for (var penalty : Map.of("frequencyPenalty", frequencyPenalty, "presencePenalty", presencePenalty).entrySet()) {
             if (!(Math.abs(penalty.getValue()) <= MAX_PENALTY)) {
-                throw InvalidInputException.outOfRange(penalty.getKey(), penalty.getValue(), "[-2, 2] (0 = off)");
+                throw InvalidInputException.outOfRange(penalty.getKey(), penalty.getValue(),
+                        "[" + -MAX_PENALTY + ", " + MAX_PENALTY + "] (0 = off)");
             }
         }
         logitBias = Map.copyOf(logitBias);
@@ -41,7 +42,8 @@ public record GenerationParams(int maxTokens, double temperature, int topK, doub
                 throw InvalidInputException.outOfRange("logitBias", bias.getKey(), "token ids >= 0");
             }
             if (!(Math.abs(bias.getValue()) <= MAX_LOGIT_BIAS)) {
-                throw InvalidInputException.outOfRange("logitBias[" + bias.getKey() + "]", bias.getValue(), "[-100, 100]");
+                throw InvalidInputException.outOfRange("logitBias[" + bias.getKey() + "]", bias.getValue(),
+                        "[" + -MAX_LOGIT_BIAS + ", " + MAX_LOGIT_BIAS + "]");
             }
         }
         if (maxTokens < 0) {

@@ -15,6 +15,12 @@ public final class Sampler {
     private final long[] order;
     /** How often each token has been chosen so far; null when no penalty needs it. */
     private final int[] chosen;
+    /** The distinct tokens chosen so far, in order (the only ones a penalty touches), and how many. */
+    private final int[] distinct;
+    private int distinctCount;
+    /** The logit bias as parallel arrays, unpacked once (no map iteration per token). */
+    private final int[] biasIds;
+    private final float[] biasValues;
     /** The adjusted logits; null when nothing adjusts them. */
     private final float[] adjusted;
 
@@ -31,13 +37,19 @@ public final class Sampler {
         this.order = new long[vocabSize];
         boolean penalised = params.frequencyPenalty() != 0 || params.presencePenalty() != 0;
         this.chosen = penalised ? new int[vocabSize] : null;
+        this.distinct = penalised ? new int[vocabSize] : null;
+        this.biasIds = params.logitBias().keySet().stream().mapToInt(Integer::intValue).toArray();
+        this.biasValues = new float[biasIds.length];
+        for (int i = 0; i < biasIds.length; i++) {
+            biasValues[i] = params.logitBias().get(biasIds[i]).floatValue();
+        }
         this.adjusted = params.adjustsLogits() ? new float[vocabSize] : null;
     }
 
     public int next(float[] logits) {
         int id = choose(adjust(logits));
-        if (chosen != null) {
-            chosen[id]++;
+        if (chosen != null && chosen[id]++ == 0) {
+            distinct[distinctCount++] = id;
         }
         return id;
     }
@@ -48,15 +60,12 @@ public final class Sampler {
             return logits;
         }
         System.arraycopy(logits, 0, adjusted, 0, logits.length);
-        for (var bias : params.logitBias().entrySet()) {
-            adjusted[bias.getKey()] += bias.getValue().floatValue();
+        for (int i = 0; i < biasIds.length; i++) {
+            adjusted[biasIds[i]] += biasValues[i];
         }
-        if (chosen != null) {
-            for (int i = 0; i < adjusted.length; i++) {
-                if (chosen[i] > 0) {
-                    adjusted[i] -= (float) (chosen[i] * params.frequencyPenalty() + params.presencePenalty());
-                }
-            }
+        for (int i = 0; i < distinctCount; i++) {
+            int id = distinct[i];
+            adjusted[id] -= (float) (chosen[id] * params.frequencyPenalty() + params.presencePenalty());
         }
         return adjusted;
     }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.engram.runtime.GenerationParams;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -273,8 +274,8 @@ final class Requests {
             throw ApiError.invalid("logprobs", "logprobs with stream: true is not supported yet; valid: stream false"
                     + " (the whole answer carries them)");
         }
-        double presencePenalty = number(body, "presence_penalty", 0, -2, 2);
-        double frequencyPenalty = number(body, "frequency_penalty", 0, -2, 2);
+        double presencePenalty = number(body, "presence_penalty", 0, -GenerationParams.MAX_PENALTY, GenerationParams.MAX_PENALTY);
+        double frequencyPenalty = number(body, "frequency_penalty", 0, -GenerationParams.MAX_PENALTY, GenerationParams.MAX_PENALTY);
         Map<Integer, Double> logitBias = logitBias(body, vocab);
         JsonNode user = field(body, "user");
         if (user != null && !user.isTextual()) {
@@ -308,7 +309,8 @@ final class Requests {
         }
         if (!node.isObject()) {
             throw ApiError.invalid("logit_bias", "logit_bias must be an object of token id -> bias; valid: "
-                    + "{\"50256\": -100, ...} with ids in [0, " + (vocab - 1) + "] and biases in [-100, 100]");
+                    + "{\"50256\": -100, ...} with ids in [0, " + (vocab - 1) + "] and biases in [" + -GenerationParams.MAX_LOGIT_BIAS + ", "
+                    + GenerationParams.MAX_LOGIT_BIAS + "]");
         }
         Map<Integer, Double> bias = new java.util.LinkedHashMap<>();
         for (var e : node.properties()) {
@@ -322,9 +324,9 @@ final class Requests {
                 throw ApiError.invalid("logit_bias", "logit_bias key '" + e.getKey() + "' is not a token id; valid: "
                         + "ids in [0, " + (vocab - 1) + "] as strings");
             }
-            if (!e.getValue().isNumber() || !(Math.abs(e.getValue().asDouble()) <= 100)) {
+            if (!e.getValue().isNumber() || !(Math.abs(e.getValue().asDouble()) <= GenerationParams.MAX_LOGIT_BIAS)) {
                 throw ApiError.invalid("logit_bias", "logit_bias[" + id + "] is " + e.getValue() + "; valid: a number in "
-                        + "[-100, 100]");
+                        + "[" + -GenerationParams.MAX_LOGIT_BIAS + ", " + GenerationParams.MAX_LOGIT_BIAS + "]");
             }
             bias.put(id, e.getValue().asDouble());
         }

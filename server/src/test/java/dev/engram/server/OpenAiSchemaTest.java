@@ -116,6 +116,31 @@ class OpenAiSchemaTest {
         int[] once = tokenIds(http.post("/v1/chat/completions", chat("logit_bias", Map.of(String.valueOf(forced), 100),
                 "presence_penalty", -2)));
         assertArrayEquals(biased, once);
+        // a frequency penalty changes the greedy choice by OpenAI's formula: with every token's log-probability
+        // returned (top_logprobs 16 = the whole vocabulary; the model's own, unpenalised), each chosen token must be the
+        // argmax of log p - 2 x (times already chosen). 20 tokens from 16 force repeats, so the penalty has to bite.
+        Http.Resp penalised = http.post("/v1/chat/completions", chat("max_tokens", 20, "frequency_penalty", 2,
+                "logprobs", true, "top_logprobs", 16));
+        assertEquals(200, penalised.status(), penalised.body());
+        Map<String, Integer> times = new java.util.HashMap<>();
+        int overturned = 0;
+        for (com.fasterxml.jackson.databind.JsonNode step : penalised.json().get("choices").get(0).get("logprobs").get("content")) {
+            assertEquals(16, step.get("top_logprobs").size(), "the whole vocabulary: " + step);
+            String best = null;
+            double bestScore = Double.NEGATIVE_INFINITY;
+            for (com.fasterxml.jackson.databind.JsonNode alt : step.get("top_logprobs")) {
+                double score = alt.get("logprob").asDouble() - 2.0 * times.getOrDefault(alt.get("token").asText(), 0);
+                if (score > bestScore) {
+                    bestScore = score;
+                    best = alt.get("token").asText();
+                }
+            }
+            String token = step.get("token").asText();
+            assertEquals(best, token, "the penalised argmax at " + step);
+            overturned += token.equals(step.get("top_logprobs").get(0).get("token").asText()) ? 0 : 1;
+            times.merge(token, 1, Integer::sum);
+        }
+        assertTrue(overturned > 0, "the penalty never changed a choice: the check would pass without it");
         Object[][] bad = {
                 {"logit_bias", Map.of("x", 1)}, {"logit_bias", Map.of("999999", 1)}, {"logit_bias", Map.of("1", 101)},
                 {"logit_bias", List.of(1)}, {"presence_penalty", 2.5}, {"frequency_penalty", -3},
