@@ -23,11 +23,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import export, sorting
 from .model import EngramModel, ModelConfig
-from .train import param_groups, warmup_cosine
+from .train import answer_loss, param_groups, warmup_cosine
 
 STRATEGIES = ["window", "continuous", "infini"]
 
@@ -47,14 +46,6 @@ def strategy_config(strategy, segment=32, layers=2, tau=0.75):
                        value_dim=16, segment=segment, positional="rope", theta=10000.0,
                        attention=[dict(att) for _ in range(layers)],
                        memory=[dict(mem) if mem else None for _ in range(layers)])
-
-
-def answer_loss(model, ids, mask):
-    logits, _ = model(ids)
-    pred = logits[:, :-1][mask[:, 1:]]  # logits at t predict token t + 1
-    target = ids[:, 1:][mask[:, 1:]]
-    loss = F.cross_entropy(pred, target)
-    return loss, (pred.argmax(-1) == target).float().mean()
 
 
 @torch.no_grad()

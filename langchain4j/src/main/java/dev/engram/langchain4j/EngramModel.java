@@ -205,7 +205,8 @@ public final class EngramModel implements AutoCloseable {
         }
     }
 
-    private record Settings(int maxTokens, double temperature, double topP, int topK, long seed, List<String> stops) {
+    private record Settings(int maxTokens, double temperature, double topP, int topK, long seed, List<String> stops,
+                            double frequencyPenalty, double presencePenalty) {
     }
 
     private Settings settings(ChatRequestParameters p) {
@@ -219,10 +220,12 @@ public final class EngramModel implements AutoCloseable {
         if (p.modelName() != null && !p.modelName().equals(name)) {
             throw new InvalidRequestException("modelName is '" + p.modelName() + "'; this is the Engram model '" + name + "'");
         }
-        for (String f : new String[] {"frequencyPenalty", "presencePenalty"}) {
-            Double v = f.equals("frequencyPenalty") ? p.frequencyPenalty() : p.presencePenalty();
-            if (v != null && v != 0) {
-                throw new UnsupportedFeatureException(f + " is " + v + "; valid: 0 (penalties are not implemented in-process)");
+        double frequency = p.frequencyPenalty() == null ? 0 : p.frequencyPenalty();
+        double presence = p.presencePenalty() == null ? 0 : p.presencePenalty();
+        for (var penalty : java.util.Map.of("frequencyPenalty", frequency, "presencePenalty", presence).entrySet()) {
+            if (!(Math.abs(penalty.getValue()) <= GenerationParams.MAX_PENALTY)) {
+                throw new InvalidRequestException(penalty.getKey() + " is " + penalty.getValue() + "; valid: ["
+                        + -GenerationParams.MAX_PENALTY + ", " + GenerationParams.MAX_PENALTY + "] (0 = off)");
             }
         }
         int max = p.maxOutputTokens() == null ? defaultMaxOutputTokens : p.maxOutputTokens();
@@ -248,7 +251,8 @@ public final class EngramModel implements AutoCloseable {
                 throw new InvalidRequestException("stopSequences: a stop sequence is empty; valid: non-empty strings");
             }
         }
-        return new Settings(max, t, topP, topK, seed == null ? ThreadLocalRandom.current().nextLong() : seed, stops);
+        return new Settings(max, t, topP, topK, seed == null ? ThreadLocalRandom.current().nextLong() : seed, stops,
+                frequency, presence);
     }
 
     /** The messages after the last assistant message: the rest is in the conversation's state already. */
@@ -332,8 +336,9 @@ public final class EngramModel implements AutoCloseable {
                     + "assistant message, or only empty text)");
         }
         engine.requireRoom(sequence.position(), (long) prompt.length + s.maxTokens() + 1, "maxOutputTokens");
-        GenerationParams params = s.temperature() == 0 ? GenerationParams.greedy(s.maxTokens())
-                : GenerationParams.sampled(s.maxTokens(), s.temperature(), s.topP(), s.seed()).withTopK(s.topK());
+        GenerationParams params = (s.temperature() == 0 ? GenerationParams.greedy(s.maxTokens())
+                : GenerationParams.sampled(s.maxTokens(), s.temperature(), s.topP(), s.seed()).withTopK(s.topK()))
+                .withPenalties(s.frequencyPenalty(), s.presencePenalty());
         StopText text = new StopText(tokenizer.streamDecoder(), s.stops(), onText);
         int[] generated;
         if (prompt.length == 0) {

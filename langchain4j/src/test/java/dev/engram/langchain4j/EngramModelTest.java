@@ -118,6 +118,10 @@ class EngramModelTest {
                     .parameters(EngramChatRequestParameters.builder().memoryId("x").temperature(3.0).build()).build();
             InvalidRequestException t = assertThrows(InvalidRequestException.class, () -> model.chatModel().chat(hot));
             assertTrue(t.getMessage().startsWith("temperature is 3.0; valid: [0, 2]"), t.getMessage());
+            ChatRequest penalised = ChatRequest.builder().messages(UserMessage.from("the"))
+                    .parameters(EngramChatRequestParameters.builder().memoryId("x").frequencyPenalty(2.5).build()).build();
+            assertTrue(assertThrows(InvalidRequestException.class, () -> model.chatModel().chat(penalised)).getMessage()
+                    .startsWith("frequencyPenalty is 2.5; valid: [-2.0, 2.0]"));
             assertTrue(assertThrows(InvalidRequestException.class, () -> model.chatModel().chat(request("x", -1, UserMessage.from("the"))))
                     .getMessage().startsWith("maxOutputTokens is -1"));
             ChatRequest tools = ChatRequest.builder().messages(UserMessage.from("the")).parameters(EngramChatRequestParameters.builder()

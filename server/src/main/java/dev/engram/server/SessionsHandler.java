@@ -205,13 +205,14 @@ final class SessionsHandler {
             }
             if (text != null) {
                 if (!text.isTextual()) {
-                    throw ApiError.invalid("text", "text must be a string");
+                    throw ApiError.invalid("text", "text must be a string; got " + text.getNodeType().name().toLowerCase(java.util.Locale.ROOT));
                 }
                 textInput = text.asText();
                 tokens = dw.tokenizer.encode(textInput, atStart);
             } else {
                 if (!ids.isArray()) {
-                    throw ApiError.invalid("tokens", "tokens must be an array of token ids");
+                    throw ApiError.invalid("tokens", "tokens must be an array of token ids in [0, " + (dw.engine.vocabSize() - 1)
+                            + "]; got " + ids.getNodeType().name().toLowerCase(java.util.Locale.ROOT));
                 }
                 tokens = Requests.tokenIds(ids, "tokens", dw.engine.vocabSize());
             }

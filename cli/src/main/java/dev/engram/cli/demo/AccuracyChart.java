@@ -6,11 +6,9 @@ import java.awt.FontMetrics;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import javax.imageio.ImageIO;
 
 /**
  * The demo's PNG: one heat map per model, context length (rows) x passkey depth (columns), each cell the
@@ -122,11 +120,7 @@ public final class AccuracyChart {
         g.drawString("100%", MARGIN + legendW - label.stringWidth("100%"), legendTop + 14 + 6 + label.getAscent());
         g.drawString("exact match", MARGIN + legendW + 10, legendTop + 12);
         g.dispose();
-        Path parent = file.toAbsolutePath().getParent();
-        if (parent != null) {
-            Files.createDirectories(parent);
-        }
-        ImageIO.write(image, "png", file.toFile());
+        ChartCanvas.write(image, file);
     }
 
     static String panelTitle(PasskeyDemo.Result r) {

@@ -6,6 +6,10 @@ import java.awt.FontMetrics;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import javax.imageio.ImageIO;
 
 /**
  * What the demo's charts share: their fonts and margin, a white antialiased canvas, and the heading block (a bold
@@ -69,5 +73,14 @@ final class ChartCanvas {
             y += label.getDescent();
         }
         return y;
+    }
+
+    /** Writes {@code image} as a PNG to {@code file}, creating its folder. */
+    static void write(BufferedImage image, Path file) throws IOException {
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
+        ImageIO.write(image, "png", file.toFile());
     }
 }

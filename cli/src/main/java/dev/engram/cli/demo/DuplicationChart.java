@@ -6,11 +6,9 @@ import java.awt.FontMetrics;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import javax.imageio.ImageIO;
 
 /**
  * The duplication experiment's PNG: the paper's table as a heat map, a row per trained model, a column per evaluation
@@ -82,11 +80,7 @@ public final class DuplicationChart {
             }
         }
         g.dispose();
-        Path parent = file.toAbsolutePath().getParent();
-        if (parent != null) {
-            Files.createDirectories(parent);
-        }
-        ImageIO.write(image, "png", file.toFile());
+        ChartCanvas.write(image, file);
     }
 
     private static String lengths(List<DuplicationDemo.Model> models) {

@@ -24,7 +24,8 @@ public final class PasskeyTask {
     public static int room(int length, int digits) {
         int room = length - 1 - (digits + 2) - (digits + 1);
         if (room < 0) {
-            throw new IllegalArgumentException("length " + length + " is too short for a " + digits + "-digit passkey");
+            throw new IllegalArgumentException("length " + length + " is too short for a " + digits + "-digit passkey;"
+                    + " valid: >= " + (length - room) + " tokens (bos, the passkey block and the question)");
         }
         return room;
     }

@@ -14,7 +14,6 @@ import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -23,7 +22,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.TreeSet;
-import javax.imageio.ImageIO;
 
 /**
  * The ∞-former paper's sorting-by-frequency experiment (arXiv 2109.00301 section 4.1) with the bundled sorting
@@ -264,11 +262,7 @@ public final class SortingDemo {
             g.drawString(legend(r), lx + 26, ly + label.getAscent() / 2 - 1);
         }
         g.dispose();
-        Path parent = file.toAbsolutePath().getParent();
-        if (parent != null) {
-            Files.createDirectories(parent);
-        }
-        ImageIO.write(image, "png", file.toFile());
+        ChartCanvas.write(image, file);
     }
 
     private static String legend(Result r) {
