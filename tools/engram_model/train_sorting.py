@@ -233,7 +233,7 @@ def main(argv=None):
     earlier = None
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu")
-        if ckpt["config"] != cfg.to_dict():
+        if ModelConfig.from_dict(ckpt["config"]) != cfg:  # a field added since fills in its default
             raise SystemExit(f"--resume {args.resume}: its config differs from --strategy {args.strategy}'s")
         model.load_state_dict(ckpt["state"])
         log_path = args.resume[:-len(".model.pt")] + ".train_log.json"

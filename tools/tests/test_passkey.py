@@ -65,3 +65,16 @@ def test_java_splittable_random_matches_known_java_values():
     with open(FIXTURE) as f:
         fixture = json.load(f)
     assert fixture == passkey.golden_cases()
+
+
+def test_resume_continues_a_bundled_checkpoint_written_before_max_positions_existed(tmp_path):
+    # models/passkey-window.model.pt was saved before ModelConfig gained max_positions; the recipes in
+    # models/README.md resume such checkpoints, so a field added since must take its default, not refuse them.
+    bundled = os.path.join(os.path.dirname(__file__), "..", "..", "models", "passkey-window.model.pt")
+    saved = __import__("torch").load(bundled, map_location="cpu")["config"]
+    assert "max_positions" not in saved
+    out = tmp_path / "resumed"
+    train.main(["--strategy", "window", "--resume", bundled, "--out", str(out), "--steps", "1", "--batch", "2",
+                "--min-segments", "1", "--max-segments", "1", "--curriculum", "0", "--threads", "1",
+                "--eval-mults", "1"])
+    assert (out / "engram.json").exists()
