@@ -161,7 +161,15 @@ public final class ModelSequence {
      * state itself stay bit-exact).
      */
     public void save(OutputStream out) {
-        StateStream.Writer w = new StateStream.Writer(out, KIND);
+        saveFields(new StateStream.Writer(out, KIND));
+    }
+
+    /**
+     * Writes {@link #save}'s fields (from the model name on) into a stream another format opened, then the stream's
+     * checksum: a format that stores a sequence with data of its own (the server's session records) puts its fields
+     * first, and the whole has one header and one checksum. {@link #loadFields} reads it back.
+     */
+    public void saveFields(StateStream.Writer w) {
         w.writeString(owner.manifest().name());
         w.writeInt(stack.layers().size());
         w.writeInt(owner.vocabSize());
@@ -205,7 +213,14 @@ public final class ModelSequence {
             }
             return;
         }
-        StateStream.Reader r = new StateStream.Reader(buffered, KIND, WHAT);
+        loadFields(new StateStream.Reader(buffered, KIND, WHAT));
+    }
+
+    /**
+     * Reads {@link #saveFields}'s fields from a stream another format opened and has read its own fields of, to the
+     * stream's end and checksum, with every check of {@link #load}: nothing changes unless all of it passes.
+     */
+    public void loadFields(StateStream.Reader r) {
         String model = r.readString("model name");
         int layers = r.readInt("layers");
         int vocab = r.readInt("vocabulary size");

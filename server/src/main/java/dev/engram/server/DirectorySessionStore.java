@@ -5,13 +5,14 @@ import dev.engram.runtime.ModelSequence;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -157,10 +158,7 @@ final class DirectorySessionStore extends SessionStore {
     private Session readHeaderOnly(Path f, long size) throws IOException {
         byte[] head;
         try (InputStream in = Files.newInputStream(f)) {
-            byte[] fixed = in.readNBytes(SessionRecord.PREFIX);
-            int len = fixed.length < SessionRecord.PREFIX ? 0 : ByteBuffer.wrap(fixed).getInt(SessionRecord.MAGIC.length + 4);
-            byte[] meta = len > 0 && len <= (1 << 20) ? in.readNBytes(len) : new byte[0];
-            head = ByteBuffer.allocate(fixed.length + meta.length).put(fixed).put(meta).array();
+            head = in.readNBytes(SessionRecord.HEAD_BYTES);
         }
         Session s = readHeader(f, head);
         if (s != null) {
@@ -193,7 +191,13 @@ final class DirectorySessionStore extends SessionStore {
         if (id == null || !ID.matcher(id).matches() || !f.getFileName().toString().equals(id + ".session")) {
             throw new IOException("id '" + id + "' does not match the file name");
         }
-        Session s = new Session(id, meta.owner(), meta.strategy(), Engines.strategyKey(meta.strategy()), meta.createdEpochSeconds());
+        // the file's modification time is when the session was last used (touch), by the policy's clock
+        Session s = new Session(id, meta.owner(), meta.strategy(), Engines.strategyKey(meta.strategy()), meta.createdEpochSeconds(),
+                Files.getLastModifiedTime(f).toMillis());
+        s.ttlSeconds = meta.ttlSeconds();
+        s.pinned = meta.pinned();
+        ownTtls |= meta.ttlSeconds() > 0;
+        s.checkpointBytes = checkpointDirBytes(id);
         s.tokens = meta.tokens();
         s.stateBytes = meta.stateBytes();
         s.snapshotBytes = all.length;
@@ -203,6 +207,31 @@ final class DirectorySessionStore extends SessionStore {
 
     Path file(String id) {
         return dir.resolve(id + ".session");
+    }
+
+    /** A session's checkpoints: {@code sessions/ID.checkpoints/NAME.session}, each a {@link SessionRecord}. */
+    private Path checkpointDir(String id) {
+        return dir.resolve(id + ".checkpoints");
+    }
+
+    private Path checkpointFile(String id, String name) {
+        return checkpointDir(id).resolve(name + ".session");
+    }
+
+    private long checkpointDirBytes(String id) {
+        Path d = checkpointDir(id);
+        if (!Files.isDirectory(d)) {
+            return 0;
+        }
+        long sum = 0;
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(d, "*.session")) {
+            for (Path f : files) {
+                sum += Files.size(f);
+            }
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "cannot list " + d + ": " + e.getMessage());
+        }
+        return sum;
     }
 
     @Override
@@ -223,6 +252,7 @@ final class DirectorySessionStore extends SessionStore {
     @Override
     void create(Session s, ModelSequence seq, int maxSessions) {
         checkRoom(maxSessions);
+        ownTtls |= s.ttlSeconds > 0;
         write(s, seq, 1);
         s.setLive(seq, 1);
         sessions.put(s.id, s);
@@ -236,15 +266,175 @@ final class DirectorySessionStore extends SessionStore {
     @Override
     void persist(Session s, ModelSequence seq, Lease lease) {
         if (!s.deleted) {
+            keepAsPrevious(s);
             write(s, seq, s.version + 1);
         }
     }
 
+    /**
+     * Makes the session's file, before it is replaced, its checkpoint {@value #PREVIOUS}: a hard link to the same bytes
+     * (nothing is copied or serialised), moved into place atomically; a copy where the file system has no links.
+     */
+    private void keepAsPrevious(Session s) {
+        Path target = checkpointFile(s.id, PREVIOUS);
+        Path tmp = target.resolveSibling(PREVIOUS + ".session.tmp");
+        try {
+            Files.createDirectories(target.getParent());
+            Files.deleteIfExists(tmp);
+            try {
+                Files.createLink(tmp, file(s.id));
+            } catch (UnsupportedOperationException | IOException noLinks) {
+                Files.copy(file(s.id), tmp);
+            }
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot keep the previous state of session '" + s.id + "'", e);
+        }
+        s.checkpointBytes = checkpointDirBytes(s.id);
+    }
+
     /** Writes the session's state atomically; returns when it is on disk. Caller holds the lock. */
     private void write(Session s, ModelSequence seq, long version) {
-        byte[] record = SessionRecord.encode(metadata(s, seq, version), snapshot(seq));
+        byte[] record = encode(s, seq, version);
         SnapshotFiles.writeAtomically(file(s.id), record);
         stored(s, seq, version, record.length);
+        touch(s);
+    }
+
+    @Override
+    void touch(Session s) {
+        long now = nowMillis();
+        s.lastUsedMillis = now;
+        try {
+            // the file's time is the last use, so a restart knows when the session's time to live runs out
+            Files.setLastModifiedTime(file(s.id), FileTime.fromMillis(now));
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.DEBUG, "cannot set the time of " + file(s.id) + ": " + e.getMessage());
+        }
+    }
+
+    @Override
+    byte[] record(Session s) {
+        if (s.damage != null) {
+            throw damaged(s);
+        }
+        byte[] all;
+        try {
+            all = Files.readAllBytes(file(s.id));
+        } catch (IOException e) {
+            markDamaged(s, "cannot be read (" + e.getMessage() + ")");
+            throw damaged(s);
+        }
+        String problem = SessionRecord.problem(all);
+        if (problem != null) {
+            markDamaged(s, problem);
+            throw damaged(s);
+        }
+        return all;
+    }
+
+    @Override
+    long saveCheckpoint(Session s, String name, ModelSequence seq) {
+        byte[] record = encode(s, seq, s.version);
+        try {
+            Files.createDirectories(checkpointDir(s.id));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + checkpointDir(s.id), e);
+        }
+        SnapshotFiles.writeAtomically(checkpointFile(s.id, name), record);
+        s.checkpointBytes = checkpointDirBytes(s.id);
+        return record.length;
+    }
+
+    @Override
+    byte[] checkpointRecord(Session s, String name) {
+        Path f = checkpointFile(s.id, name);
+        try {
+            return Files.exists(f) ? Files.readAllBytes(f) : null;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read checkpoint '" + name + "' of session '" + s.id + "'", e);
+        }
+    }
+
+    @Override
+    List<CheckpointInfo> checkpoints(Session s) {
+        List<CheckpointInfo> out = new ArrayList<>();
+        Path d = checkpointDir(s.id);
+        if (!Files.isDirectory(d)) {
+            return out;
+        }
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(d, "*.session")) {
+            for (Path f : files) {
+                String name = f.getFileName().toString();
+                name = name.substring(0, name.length() - ".session".length());
+                byte[] head;
+                try (InputStream in = Files.newInputStream(f)) {
+                    head = in.readNBytes(SessionRecord.HEAD_BYTES);
+                }
+                long tokens;
+                try {
+                    tokens = SessionRecord.header(head).tokens();
+                } catch (IOException e) {
+                    tokens = -1; // damaged: listed, and a rollback to it is refused naming what is wrong
+                }
+                out.add(new CheckpointInfo(name, tokens, Files.getLastModifiedTime(f).toMillis() / 1000, Files.size(f)));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list the checkpoints of session '" + s.id + "'", e);
+        }
+        return out;
+    }
+
+    @Override
+    boolean deleteCheckpoint(Session s, String name) {
+        try {
+            boolean existed = Files.deleteIfExists(checkpointFile(s.id, name));
+            s.checkpointBytes = checkpointDirBytes(s.id);
+            return existed;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete checkpoint '" + name + "' of session '" + s.id + "'", e);
+        }
+    }
+
+    @Override
+    Usage usage(String owner) {
+        long n = 0;
+        long bytes = 0;
+        for (Session s : sessions.values()) {
+            if (s.owner.equals(owner)) {
+                n++;
+                bytes += s.snapshotBytes + s.checkpointBytes;
+            }
+        }
+        return new Usage(n, bytes);
+    }
+
+    @Override
+    long storedBytes() {
+        long bytes = 0;
+        for (Session s : sessions.values()) {
+            bytes += s.snapshotBytes + s.checkpointBytes;
+        }
+        return bytes;
+    }
+
+    @Override
+    int expireDue() {
+        int n = 0;
+        for (Session s : sessions.values()) {
+            if (expired(s, s.lastUsedMillis) && s.lock.tryLock()) {
+                try {
+                    if (!s.deleted && expired(s, s.lastUsedMillis)) {
+                        delete(s);
+                        expiredCount.incrementAndGet();
+                        n++;
+                    }
+                } finally {
+                    s.lock.unlock();
+                }
+            }
+        }
+        return n;
     }
 
     @Override
@@ -267,7 +457,7 @@ final class DirectorySessionStore extends SessionStore {
             markDamaged(s, problem);
             throw damaged(s);
         }
-        return new State(SessionRecord.state(all), s.version);
+        return new State(all, s.version);
     }
 
     @Override
@@ -299,6 +489,15 @@ final class DirectorySessionStore extends SessionStore {
             s.dropLive();
             sessions.remove(s.id);
             Files.deleteIfExists(file(s.id));
+            Path d = checkpointDir(s.id);
+            if (Files.isDirectory(d)) {
+                try (DirectoryStream<Path> files = Files.newDirectoryStream(d)) {
+                    for (Path f : files) {
+                        Files.deleteIfExists(f);
+                    }
+                }
+                Files.deleteIfExists(d);
+            }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot delete " + file(s.id), e);
         } finally {

@@ -16,6 +16,10 @@ final class Metrics {
     private final Map<String, AtomicLong> tokens = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> rejections = new ConcurrentHashMap<>();
     final AtomicLong inFlight = new AtomicLong();
+    /** Session lifecycle events by kind ({@link #SESSION_EVENTS}); a store may register its own counter (expired). */
+    final Map<String, AtomicLong> sessionEvents = new ConcurrentHashMap<>();
+    static final java.util.List<String> SESSION_EVENTS = java.util.List.of("created", "forked", "imported", "exported", "checkpointed",
+            "rolled_back", "expired");
 
     private static final java.util.Set<String> METHODS = java.util.Set.of("GET", "POST", "DELETE", "PUT", "HEAD", "OPTIONS");
 
@@ -28,6 +32,10 @@ final class Metrics {
 
     void tokens(String kind, long n) {
         tokens.computeIfAbsent(kind, k -> new AtomicLong()).addAndGet(n);
+    }
+
+    void sessionEvent(String kind) {
+        sessionEvents.computeIfAbsent(kind, k -> new AtomicLong()).incrementAndGet();
     }
 
     void rejected(String reason) {
@@ -49,6 +57,12 @@ final class Metrics {
         family(sb, "engram_rejected_requests_total", "counter", "requests refused before running: queue_full, timeout, shutting_down");
         new TreeMap<>(rejections).forEach((k, v) -> sb.append("engram_rejected_requests_total{reason=\"").append(k).append("\"} ")
                 .append(v.get()).append('\n'));
+        family(sb, "engram_session_events_total", "counter", "session lifecycle events: created, forked, imported, exported,"
+                + " checkpointed, rolled_back, expired (deleted when their time to live ran out)");
+        for (String kind : SESSION_EVENTS) {
+            sb.append("engram_session_events_total{event=\"").append(kind).append("\"} ")
+                    .append(sessionEvents.getOrDefault(kind, new AtomicLong()).get()).append('\n');
+        }
         family(sb, "engram_http_requests_in_flight", "gauge", "HTTP requests being handled");
         sb.append("engram_http_requests_in_flight ").append(inFlight.get()).append('\n');
         Map<String, StringBuilder> byFamily = new TreeMap<>();
@@ -74,6 +88,7 @@ final class Metrics {
                     + " (also held in memory), damaged (its file fails its checksum or cannot be restored)",
             "engram_session_files_skipped", "files in the sessions folder not indexed at start: unreadable, or another model's (the log names them)",
             "engram_session_memory_bytes", "state bytes of the resident sessions (the budget --session-memory-bytes applies to)",
+            "engram_session_stored_bytes", "bytes of every stored session record and checkpoint (NaN while Redis does not answer)",
             "engram_jvm_memory_bytes", "JVM heap: heap_used and heap_max",
             "engram_session_store_up", "1 while the session store answered its last request (always for a directory), 0 while Redis does not",
             "engram_ready", "1 while accepting work, 0 while shutting down");

@@ -59,6 +59,13 @@ final class ProbesHandler {
                 stored = -1; // Redis did not answer: the scrape still succeeds, engram_session_store_up says why
             }
             g.gauge("engram_sessions{state=\"on_disk\"}", stored < 0 ? Double.NaN : stored);
+            double storedBytes;
+            try {
+                storedBytes = stored < 0 ? Double.NaN : store.storedBytes();
+            } catch (ApiError unreachable) {
+                storedBytes = Double.NaN;
+            }
+            g.gauge("engram_session_stored_bytes", storedBytes);
             g.gauge("engram_sessions{state=\"resident\"}", store.residentCount());
             g.gauge("engram_sessions{state=\"damaged\"}", store.damagedCount());
             g.gauge("engram_session_files_skipped", store.skippedFiles());

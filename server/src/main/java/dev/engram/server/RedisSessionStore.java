@@ -41,13 +41,19 @@ final class RedisSessionStore extends SessionStore {
     private static final byte[] META = bytes("meta");
     private static final byte[] VERSION = bytes("version");
     private static final byte[] SIZE = bytes("bytes");
+    private static final byte[] USED = bytes("used");
+    private static final byte[] CHECKPOINT_BYTES = bytes("ckpt_bytes");
 
-    /** KEYS: session, all ids, owner's ids. ARGV: max sessions, record, meta, id. -(count+1) when full, 0 when the id exists. */
+    /**
+     * KEYS: session, all ids, owner's ids. ARGV: max sessions, record, meta, id, now (ms), time to live (ms, 0: never),
+     * owner. -(count+1) when full, 0 when the id exists.
+     */
     private static final byte[] CREATE = bytes("""
             local n = redis.call('SCARD', KEYS[2])
             if n >= tonumber(ARGV[1]) then return -n - 1 end
             if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-            redis.call('HSET', KEYS[1], 'version', '1', 'record', ARGV[2], 'meta', ARGV[3], 'bytes', string.len(ARGV[2]))
+            redis.call('HSET', KEYS[1], 'version', '1', 'record', ARGV[2], 'meta', ARGV[3], 'bytes', string.len(ARGV[2]),
+              'used', ARGV[5], 'ttl_ms', ARGV[6], 'owner', ARGV[7], 'ckpt_bytes', '0')
             redis.call('SADD', KEYS[2], ARGV[4])
             redis.call('SADD', KEYS[3], ARGV[4])
             return 1""");
@@ -65,8 +71,10 @@ final class RedisSessionStore extends SessionStore {
             if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
             return 0""");
     /**
-     * KEYS: session, lease. ARGV: token, the version the change started from, record, meta. The new version; -2 when the
-     * session was deleted, -1 when the lease is not (or no longer) this token's, -3 when another write came first.
+     * KEYS: session, lease, checkpoints, checkpoint listing. ARGV: token, the version the change started from, record,
+     * meta, now (ms), the replaced state's tokens. The new version; -2 when the session was deleted, -1 when the lease
+     * is not (or no longer) this token's, -3 when another write came first. The replaced record becomes the checkpoint
+     * "previous" (copied inside Redis).
      */
     private static final byte[] WRITE = bytes("""
             local v = redis.call('HGET', KEYS[1], 'version')
@@ -74,21 +82,82 @@ final class RedisSessionStore extends SessionStore {
             if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
             if v ~= ARGV[2] then return -3 end
             local nv = tonumber(v) + 1
-            redis.call('HSET', KEYS[1], 'version', nv, 'record', ARGV[3], 'meta', ARGV[4], 'bytes', string.len(ARGV[3]))
+            local old = redis.call('HGET', KEYS[1], 'record')
+            local had = redis.call('HSTRLEN', KEYS[3], 'previous')
+            redis.call('HSET', KEYS[3], 'previous', old)
+            redis.call('HSET', KEYS[4], 'previous', ARGV[6] .. ',' .. math.floor(tonumber(ARGV[5]) / 1000) .. ',' .. string.len(old))
+            redis.call('HINCRBY', KEYS[1], 'ckpt_bytes', string.len(old) - had)
+            redis.call('HSET', KEYS[1], 'version', nv, 'record', ARGV[3], 'meta', ARGV[4], 'bytes', string.len(ARGV[3]), 'used', ARGV[5])
             return nv""");
-    /** KEYS: session, all ids, owner's ids, lease. ARGV: id. */
+    /** KEYS: session. ARGV: now (ms). Sets the last use of a session that exists. */
+    private static final byte[] TOUCH = bytes("""
+            if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'used', ARGV[1]) end
+            return 0""");
+    /**
+     * KEYS: session, checkpoints, checkpoint listing. ARGV: name, record, "tokens,created s". The record's size; -2 when
+     * the session was deleted.
+     */
+    private static final byte[] SAVE_CHECKPOINT = bytes("""
+            if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+            local had = redis.call('HSTRLEN', KEYS[2], ARGV[1])
+            redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+            redis.call('HSET', KEYS[3], ARGV[1], ARGV[3] .. ',' .. string.len(ARGV[2]))
+            redis.call('HINCRBY', KEYS[1], 'ckpt_bytes', string.len(ARGV[2]) - had)
+            return string.len(ARGV[2])""");
+    /** KEYS: session, checkpoints, checkpoint listing. ARGV: name. 1 when it existed. */
+    private static final byte[] DELETE_CHECKPOINT = bytes("""
+            local had = redis.call('HSTRLEN', KEYS[2], ARGV[1])
+            if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
+            redis.call('HDEL', KEYS[3], ARGV[1])
+            if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'ckpt_bytes', -had) end
+            return 1""");
+    /** KEYS: a set of ids. ARGV: session key prefix. {sessions, bytes of their records and checkpoints}. */
+    private static final byte[] USAGE = bytes("""
+            local n = 0
+            local bytes = 0
+            for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+              local m = redis.call('HMGET', ARGV[1] .. id, 'bytes', 'ckpt_bytes')
+              if m[1] then n = n + 1; bytes = bytes + tonumber(m[1]) + tonumber(m[2] or '0') end
+            end
+            return {n, bytes}""");
+    /**
+     * KEYS: all ids. ARGV: key prefix, now (ms). Deletes every session (with its checkpoints and lease) unused for longer
+     * than its time to live; returns their ids.
+     */
+    private static final byte[] EXPIRE = bytes("""
+            local gone = {}
+            local now = tonumber(ARGV[2])
+            for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+              local key = ARGV[1] .. 'session:' .. id
+              local m = redis.call('HMGET', key, 'used', 'ttl_ms', 'owner')
+              local ttl = tonumber(m[2] or '0')
+              if not m[1] then
+                redis.call('SREM', KEYS[1], id)
+              elseif ttl > 0 and now - tonumber(m[1]) > ttl then
+                redis.call('DEL', key, ARGV[1] .. 'ckpt:' .. id, ARGV[1] .. 'ckptmeta:' .. id, ARGV[1] .. 'lease:' .. id)
+                redis.call('SREM', KEYS[1], id)
+                redis.call('SREM', ARGV[1] .. 'owner:' .. (m[3] or ''), id)
+                gone[#gone + 1] = id
+              end
+            end
+            return gone""");
+    /** KEYS: session, all ids, owner's ids, lease, checkpoints, checkpoint listing. ARGV: id. */
     private static final byte[] DELETE = bytes("""
             local existed = redis.call('DEL', KEYS[1])
+            redis.call('DEL', KEYS[5], KEYS[6])
             redis.call('SREM', KEYS[2], ARGV[1])
             redis.call('SREM', KEYS[3], ARGV[1])
             redis.call('DEL', KEYS[4])
             return existed""");
-    /** KEYS: owner's ids. ARGV: session key prefix. meta, version, bytes of each of the owner's sessions. */
+    /** KEYS: owner's ids. ARGV: session key prefix. meta, version, bytes, used, ckpt_bytes of each of the owner's sessions. */
     private static final byte[] LIST = bytes("""
             local out = {}
             for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-              local m = redis.call('HMGET', ARGV[1] .. id, 'meta', 'version', 'bytes')
-              if m[1] then out[#out + 1] = m[1]; out[#out + 1] = m[2]; out[#out + 1] = m[3] end
+              local m = redis.call('HMGET', ARGV[1] .. id, 'meta', 'version', 'bytes', 'used', 'ckpt_bytes')
+              if m[1] then
+                out[#out + 1] = m[1]; out[#out + 1] = m[2]; out[#out + 1] = m[3]; out[#out + 1] = m[4] or '0'
+                out[#out + 1] = m[5] or '0'
+              end
             end
             return out""");
 
@@ -154,6 +223,16 @@ final class RedisSessionStore extends SessionStore {
         return bytes(prefix + "lease:" + id);
     }
 
+    /** A hash of the session's checkpoint records by name. */
+    private byte[] checkpointKey(String id) {
+        return bytes(prefix + "ckpt:" + id);
+    }
+
+    /** A hash of "tokens,created s,bytes" by checkpoint name, for listing without the records. */
+    private byte[] checkpointListKey(String id) {
+        return bytes(prefix + "ckptmeta:" + id);
+    }
+
     /** 503: Redis did not answer (down, slow, or refusing: loading after a restart, out of memory, cannot persist). */
     private ApiError unavailable(JedisException e) {
         up = false;
@@ -200,11 +279,11 @@ final class RedisSessionStore extends SessionStore {
     }
 
     private static long number(Object o) {
-        return o instanceof Long l ? l : Long.parseLong(new String((byte[]) o, StandardCharsets.UTF_8));
+        return o == null ? 0 : o instanceof Long l ? l : Long.parseLong(new String((byte[]) o, StandardCharsets.UTF_8));
     }
 
     /** This server's Session for stored metadata, its figures brought up to date. */
-    private Session cached(byte[] metaJson, byte[] version, byte[] size) {
+    private Session cached(byte[] metaJson, byte[] version, byte[] size, byte[] used, byte[] checkpointBytes) {
         SessionRecord.Metadata meta;
         try {
             meta = SessionRecord.Metadata.fromJson(metaJson);
@@ -212,7 +291,12 @@ final class RedisSessionStore extends SessionStore {
             throw new IllegalStateException("a session's metadata in Redis cannot be read: " + e.getMessage(), e);
         }
         Session s = sessions.computeIfAbsent(meta.id(), id -> new Session(id, meta.owner(), meta.strategy(),
-                Engines.strategyKey(meta.strategy()), meta.createdEpochSeconds()));
+                Engines.strategyKey(meta.strategy()), meta.createdEpochSeconds(), number(used)));
+        s.ttlSeconds = meta.ttlSeconds();
+        s.pinned = meta.pinned();
+        ownTtls |= meta.ttlSeconds() > 0;
+        s.lastUsedMillis = Math.max(s.lastUsedMillis, number(used));
+        s.checkpointBytes = number(checkpointBytes);
         s.tokens = meta.tokens();
         if (!s.resident) {
             s.stateBytes = meta.stateBytes();
@@ -224,7 +308,7 @@ final class RedisSessionStore extends SessionStore {
 
     @Override
     Session find(String id) {
-        List<byte[]> v = read(c -> c.hmget(sessionKey(id), META, VERSION, SIZE));
+        List<byte[]> v = read(c -> c.hmget(sessionKey(id), META, VERSION, SIZE, USED, CHECKPOINT_BYTES));
         if (v.get(0) == null) {
             Session gone = sessions.remove(id);
             if (gone != null) {
@@ -232,7 +316,7 @@ final class RedisSessionStore extends SessionStore {
             }
             return null;
         }
-        return cached(v.get(0), v.get(1), v.get(2));
+        return cached(v.get(0), v.get(1), v.get(2), v.get(3), v.get(4));
     }
 
     @Override
@@ -240,8 +324,9 @@ final class RedisSessionStore extends SessionStore {
         Object r = read(c -> c.eval(LIST, List.of(ownerKey(owner)), List.of(bytes(prefix + "session:"))));
         List<Session> out = new ArrayList<>();
         List<?> flat = (List<?>) r;
-        for (int i = 0; i + 2 < flat.size(); i += 3) {
-            out.add(cached((byte[]) flat.get(i), (byte[]) flat.get(i + 1), (byte[]) flat.get(i + 2)));
+        for (int i = 0; i + 4 < flat.size(); i += 5) {
+            out.add(cached((byte[]) flat.get(i), (byte[]) flat.get(i + 1), (byte[]) flat.get(i + 2), (byte[]) flat.get(i + 3),
+                    (byte[]) flat.get(i + 4)));
         }
         return out;
     }
@@ -258,10 +343,13 @@ final class RedisSessionStore extends SessionStore {
 
     @Override
     void create(Session s, ModelSequence seq, int maxSessions) {
-        byte[] record = SessionRecord.encode(metadata(s, seq, 1), snapshot(seq));
+        byte[] record = encode(s, seq, 1);
         byte[] meta = metadata(s, seq, 1).json();
+        long now = nowMillis();
+        ownTtls |= s.ttlSeconds > 0;
         long r = number(write(c -> c.eval(CREATE, List.of(sessionKey(s.id), allKey(), ownerKey(s.owner)),
-                List.of(bytes(Integer.toString(maxSessions)), record, meta, bytes(s.id)))));
+                List.of(bytes(Integer.toString(maxSessions)), record, meta, bytes(s.id), bytes(Long.toString(now)),
+                        bytes(Long.toString(ttlMillis(s))), bytes(s.owner)))));
         if (r < 0) {
             throw new ApiError(429, "rate_limit_error", null, "too_many_sessions", "the session store holds " + (-r - 1)
                     + " sessions (maxSessions " + maxSessions + "); delete some", null);
@@ -270,6 +358,7 @@ final class RedisSessionStore extends SessionStore {
             throw ApiError.internal("session id " + s.id + " is taken; retry");
         }
         stored(s, seq, 1, record.length);
+        s.lastUsedMillis = now;
         s.setLive(seq, 1);
         sessions.put(s.id, s);
     }
@@ -357,9 +446,12 @@ final class RedisSessionStore extends SessionStore {
         }
         long from = s.liveVersion;
         SessionRecord.Metadata meta = metadata(s, seq, from + 1);
-        byte[] record = SessionRecord.encode(meta, snapshot(seq));
-        long r = number(write(c -> c.eval(WRITE, List.of(sessionKey(s.id), leaseKey(s.id)),
-                List.of(held.token, bytes(Long.toString(from)), record, meta.json()))));
+        byte[] record = SessionRecord.encode(meta, seq);
+        long now = nowMillis();
+        long tokensBefore = s.tokens;
+        long r = number(write(c -> c.eval(WRITE, List.of(sessionKey(s.id), leaseKey(s.id), checkpointKey(s.id), checkpointListKey(s.id)),
+                List.of(held.token, bytes(Long.toString(from)), record, meta.json(), bytes(Long.toString(now)),
+                        bytes(Long.toString(tokensBefore))))));
         if (r == -2) {
             s.deleted = true;
             throw ApiError.notFound("session", "no session '" + s.id + "' (deleted while this request ran)");
@@ -369,6 +461,7 @@ final class RedisSessionStore extends SessionStore {
             throw conflict(s, "another write came first");
         }
         stored(s, seq, r, record.length);
+        s.lastUsedMillis = now;
     }
 
     @Override
@@ -397,14 +490,101 @@ final class RedisSessionStore extends SessionStore {
             markDamaged(s, problem);
             throw damaged(s);
         }
-        return new State(SessionRecord.state(record), number(vr.get(0)));
+        return new State(record, number(vr.get(0)));
+    }
+
+    @Override
+    byte[] record(Session s) {
+        if (s.damage != null) {
+            throw damaged(s);
+        }
+        byte[] record = read(c -> c.hget(sessionKey(s.id), RECORD));
+        if (record == null) {
+            s.deleted = true;
+            sessions.remove(s.id);
+            throw ApiError.notFound("session", "no session '" + s.id + "' (deleted)");
+        }
+        String problem = SessionRecord.problem(record);
+        if (problem != null) {
+            markDamaged(s, problem);
+            throw damaged(s);
+        }
+        return record;
+    }
+
+    @Override
+    void touch(Session s) {
+        long now = nowMillis();
+        s.lastUsedMillis = now;
+        write(c -> c.eval(TOUCH, List.of(sessionKey(s.id)), List.of(bytes(Long.toString(now)))));
+    }
+
+    @Override
+    long saveCheckpoint(Session s, String name, ModelSequence seq) {
+        byte[] record = encode(s, seq, s.liveVersion);
+        long r = number(write(c -> c.eval(SAVE_CHECKPOINT, List.of(sessionKey(s.id), checkpointKey(s.id), checkpointListKey(s.id)),
+                List.of(bytes(name), record, bytes(seq.position() + "," + nowMillis() / 1000)))));
+        if (r == -2) {
+            s.deleted = true;
+            throw ApiError.notFound("session", "no session '" + s.id + "' (deleted while this request ran)");
+        }
+        return r;
+    }
+
+    @Override
+    byte[] checkpointRecord(Session s, String name) {
+        return read(c -> c.hget(checkpointKey(s.id), bytes(name)));
+    }
+
+    @Override
+    List<CheckpointInfo> checkpoints(Session s) {
+        java.util.Map<byte[], byte[]> all = read(c -> c.hgetAll(checkpointListKey(s.id)));
+        List<CheckpointInfo> out = new ArrayList<>();
+        all.forEach((k, v) -> {
+            String[] f = new String(v, StandardCharsets.UTF_8).split(",");
+            out.add(new CheckpointInfo(new String(k, StandardCharsets.UTF_8), Long.parseLong(f[0]), Long.parseLong(f[1]),
+                    Long.parseLong(f[2])));
+        });
+        return out;
+    }
+
+    @Override
+    boolean deleteCheckpoint(Session s, String name) {
+        return number(write(c -> c.eval(DELETE_CHECKPOINT, List.of(sessionKey(s.id), checkpointKey(s.id), checkpointListKey(s.id)),
+                List.of(bytes(name))))) == 1;
+    }
+
+    @Override
+    Usage usage(String owner) {
+        List<?> r = (List<?>) read(c -> c.eval(USAGE, List.of(ownerKey(owner)), List.of(bytes(prefix + "session:"))));
+        return new Usage(number(r.get(0)), number(r.get(1)));
+    }
+
+    @Override
+    long storedBytes() {
+        List<?> r = (List<?>) read(c -> c.eval(USAGE, List.of(allKey()), List.of(bytes(prefix + "session:"))));
+        return number(r.get(1));
+    }
+
+    @Override
+    int expireDue() {
+        List<?> gone = (List<?>) write(c -> c.eval(EXPIRE, List.of(allKey()), List.of(bytes(prefix), bytes(Long.toString(nowMillis())))));
+        for (Object o : gone) {
+            Session s = sessions.remove(new String((byte[]) o, StandardCharsets.UTF_8));
+            if (s != null) {
+                s.deleted = true;
+            }
+        }
+        expiredCount.addAndGet(gone.size());
+        return gone.size();
     }
 
     @Override
     void delete(Session s) {
         s.lock.lock();
         try {
-            write(c -> c.eval(DELETE, List.of(sessionKey(s.id), allKey(), ownerKey(s.owner), leaseKey(s.id)), List.of(bytes(s.id))));
+            write(c -> c.eval(DELETE, List.of(sessionKey(s.id), allKey(), ownerKey(s.owner), leaseKey(s.id), checkpointKey(s.id),
+                    checkpointListKey(s.id)), List.of(bytes(s.id))));
             s.deleted = true;
             s.dropLive();
             sessions.remove(s.id);
@@ -417,7 +597,7 @@ final class RedisSessionStore extends SessionStore {
     @Override
     int evict(long idleMillis, long budget) {
         int evicted = super.evict(idleMillis, budget);
-        long now = System.currentTimeMillis();
+        long now = nowMillis();
         sessions.values().removeIf(s -> !s.resident && s.damage == null && now - s.lastUsedMillis > idleMillis && !s.lock.isLocked());
         return evicted;
     }

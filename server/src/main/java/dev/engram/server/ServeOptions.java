@@ -27,11 +27,13 @@ import java.util.Objects;
  * @param maxStrategies        distinct per-session strategies (each loads another engine) at most, default included (default 4)
  * @param shutdownGrace        graceful shutdown waits this long for queued and running work (default 30 s)
  * @param accessLog            one JSON line per request on the System.Logger "dev.engram.server.access" (default true)
+ * @param sessionPolicy        sessions' time to live and per-API-key quotas, and the clock they are measured by
+ *                             ({@link SessionPolicy#defaults()}: no expiry, no quotas)
  */
 public record ServeOptions(String host, List<String> apiKeys, Path config, long maxBodyBytes, long maxAppendBytes,
                            int maxTokens, int defaultMaxTokens, int queueCapacity, Duration requestTimeout,
                            Duration idleSessionTimeout, long sessionMemoryBudget, int maxSessions, int maxStrategies,
-                           Duration shutdownGrace, boolean accessLog) {
+                           Duration shutdownGrace, boolean accessLog, SessionPolicy sessionPolicy) {
     /** Environment variable read by {@link #withApiKeysFromEnvironment(Map)}: one key, or several separated by commas. */
     public static final String API_KEY_ENV = "ENGRAM_API_KEY";
 
@@ -55,6 +57,7 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
         positive("sessionMemoryBudget", sessionMemoryBudget);
         positive("maxSessions", maxSessions);
         positive("maxStrategies", maxStrategies);
+        Objects.requireNonNull(sessionPolicy, "sessionPolicy");
         if (shutdownGrace.isNegative()) {
             throw new IllegalArgumentException("shutdownGrace is " + shutdownGrace + "; valid: >= 0");
         }
@@ -68,12 +71,12 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
 
     public static ServeOptions defaults() {
         return new ServeOptions("127.0.0.1", List.of(), null, 1 << 20, 64L << 20, 1024, 64, 32, Duration.ofSeconds(120),
-                Duration.ofMinutes(10), 1L << 30, 10_000, 4, Duration.ofSeconds(30), true);
+                Duration.ofMinutes(10), 1L << 30, 10_000, 4, Duration.ofSeconds(30), true, SessionPolicy.defaults());
     }
 
     public ServeOptions withHost(String v) {
         return new ServeOptions(v, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
     }
 
     /** The accepted keys; a null or blank key means none (no authentication). */
@@ -83,7 +86,7 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
 
     public ServeOptions withApiKeys(List<String> v) {
         return new ServeOptions(host, v, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
     }
 
     /** Keys from {@value #API_KEY_ENV} in {@code env} when no key is set yet (the --api-key flag wins). */
@@ -100,62 +103,67 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
 
     public ServeOptions withConfig(Path v) {
         return new ServeOptions(host, apiKeys, v, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
     }
 
     public ServeOptions withMaxBodyBytes(long v) {
         return new ServeOptions(host, apiKeys, config, v, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
     }
 
     public ServeOptions withMaxAppendBytes(long v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, v, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
     }
 
     public ServeOptions withMaxTokens(int max, int byDefault) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, max, byDefault, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
     }
 
     public ServeOptions withQueueCapacity(int v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, v,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
     }
 
     public ServeOptions withRequestTimeout(Duration v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                v, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog);
+                v, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
     }
 
     public ServeOptions withIdleSessionTimeout(Duration v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, v, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog);
+                requestTimeout, v, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
     }
 
     public ServeOptions withSessionMemoryBudget(long v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, v, maxSessions, maxStrategies, shutdownGrace, accessLog);
+                requestTimeout, idleSessionTimeout, v, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
     }
 
     public ServeOptions withMaxSessions(int v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, v, maxStrategies, shutdownGrace, accessLog);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, v, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
     }
 
     public ServeOptions withMaxStrategies(int v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, v, shutdownGrace, accessLog);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, v, shutdownGrace, accessLog, sessionPolicy);
     }
 
     public ServeOptions withShutdownGrace(Duration v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, v, accessLog);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, v, accessLog, sessionPolicy);
     }
 
     public ServeOptions withAccessLog(boolean v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, v);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, v, sessionPolicy);
+    }
+
+    public ServeOptions withSessionPolicy(SessionPolicy v) {
+        return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, v);
     }
 
     @Override
@@ -165,6 +173,6 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
                 + ", maxBodyBytes=" + maxBodyBytes + ", maxAppendBytes=" + maxAppendBytes + ", maxTokens=" + maxTokens
                 + ", defaultMaxTokens=" + defaultMaxTokens + ", queueCapacity=" + queueCapacity + ", requestTimeout="
                 + requestTimeout + ", idleSessionTimeout=" + idleSessionTimeout + ", sessionMemoryBudget=" + sessionMemoryBudget
-                + ", maxSessions=" + maxSessions + ", maxStrategies=" + maxStrategies + ", shutdownGrace=" + shutdownGrace + "]";
+                + ", maxSessions=" + maxSessions + ", maxStrategies=" + maxStrategies + ", shutdownGrace=" + shutdownGrace + ", sessionPolicy=" + sessionPolicy + "]";
     }
 }

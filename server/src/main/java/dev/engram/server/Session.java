@@ -33,19 +33,31 @@ final class Session {
     volatile boolean resident;
     /** Why the session's file cannot be used (a failed checksum, a state the model cannot restore), or null when healthy. */
     volatile String damage;
+    /** Its own time to live in seconds, as created ({@code ttl_s}; 0: the server's default). */
+    volatile long ttlSeconds;
+    /** Never expires. */
+    volatile boolean pinned;
+    /** Bytes of its stored checkpoints. */
+    volatile long checkpointBytes;
+    /**
+     * Checkpoints held in memory, by name (a single server's own: with a shared store they are read from the store), for
+     * a rollback that puts back the decode rows too. Guarded by {@link #lock}; dropped with {@link #live}.
+     */
+    final Map<String, ModelSequence.Checkpoint> memoryCheckpoints = new java.util.concurrent.ConcurrentHashMap<>();
 
-    Session(String id, String owner, Map<String, String> strategy, String strategyKey, long createdEpochSeconds) {
+    Session(String id, String owner, Map<String, String> strategy, String strategyKey, long createdEpochSeconds, long nowMillis) {
         this.id = id;
         this.owner = owner;
         this.strategy = Map.copyOf(strategy);
         this.strategyKey = strategyKey;
         this.createdEpochSeconds = createdEpochSeconds;
-        this.lastUsedMillis = System.currentTimeMillis();
+        this.lastUsedMillis = nowMillis;
     }
 
     /** Drops the in-memory state (the stored snapshot stays authoritative). Caller holds the lock. */
     void dropLive() {
         live = null;
+        memoryCheckpoints.clear();
         resident = false;
     }
 

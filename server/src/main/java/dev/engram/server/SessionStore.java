@@ -35,6 +35,13 @@ abstract class SessionStore implements AutoCloseable {
 
     protected final String model;
     private final SecureRandom random = new SecureRandom();
+    /** Time to live, quotas and the clock ({@link #policy(SessionPolicy)}; no expiry and no quotas until set). */
+    protected volatile SessionPolicy policy = SessionPolicy.defaults();
+    /** Sessions deleted because their time to live ran out (by this server). */
+    final java.util.concurrent.atomic.AtomicLong expiredCount = new java.util.concurrent.atomic.AtomicLong();
+    /** The name of the checkpoint every change of a session's state leaves: the state before it. */
+    static final String PREVIOUS = "previous";
+    static final Pattern CHECKPOINT_NAME = Pattern.compile("[A-Za-z0-9_-]{1,64}");
     /** This server's sessions by id: with a directory, every session; with Redis, those it has seen (a cache). */
     final Map<String, Session> sessions = new ConcurrentHashMap<>();
 
@@ -51,8 +58,16 @@ abstract class SessionStore implements AutoCloseable {
         void close();
     }
 
-    /** The state bytes and the version they are. */
+    /** A stored record (a {@link SessionRecord}) and the version it is. */
     record State(byte[] bytes, long version) {
+    }
+
+    /** A stored checkpoint as listed: its name, the tokens its state had seen, when it was taken, its record's size. */
+    record CheckpointInfo(String name, long tokens, long createdEpochSeconds, long bytes) {
+    }
+
+    /** What one owner (API key) holds: sessions and stored bytes (records and checkpoints). */
+    record Usage(long sessions, long bytes) {
     }
 
     // ---------------------------------------------------------------- what each store does
@@ -80,6 +95,36 @@ abstract class SessionStore implements AutoCloseable {
 
     /** Removes the session (memory and store). */
     abstract void delete(Session s);
+
+    /** The session's stored record, current version (what an export sends); a damaged one is a 500. */
+    abstract byte[] record(Session s);
+
+    /**
+     * Stores {@code seq}'s state as the session's checkpoint {@code name}, replacing one of that name; returns its
+     * record's size. Caller holds s.lock.
+     */
+    abstract long saveCheckpoint(Session s, String name, ModelSequence seq);
+
+    /** The stored record of the session's checkpoint {@code name}, or null when it has none of that name. */
+    abstract byte[] checkpointRecord(Session s, String name);
+
+    /** The session's stored checkpoints. */
+    abstract List<CheckpointInfo> checkpoints(Session s);
+
+    /** Deletes the session's checkpoint {@code name}; false when it had none of that name. */
+    abstract boolean deleteCheckpoint(Session s, String name);
+
+    /** Sessions and stored bytes of {@code owner} (every server's). */
+    abstract Usage usage(String owner);
+
+    /** Bytes of every stored session record and checkpoint (every server's). */
+    abstract long storedBytes();
+
+    /** Records that the session was used now (refreshing its time to live). */
+    abstract void touch(Session s);
+
+    /** Deletes the sessions (every server's) whose time to live ran out; returns how many. */
+    abstract int expireDue();
 
     /** What a damaged session's error says about where it is and what to do. */
     abstract String damageAdvice(Session s);
@@ -144,7 +189,7 @@ abstract class SessionStore implements AutoCloseable {
         s.dropLive();
         ModelSequence seq = engine.newSequence();
         try {
-            restore(seq, stored.bytes());
+            SessionRecord.load(stored.bytes(), seq);
         } catch (dev.engram.api.SnapshotException e) {
             markDamaged(s, "holds a state this model cannot restore: " + e.getMessage());
             throw damaged(s);
@@ -152,23 +197,55 @@ abstract class SessionStore implements AutoCloseable {
         s.setLive(seq, stored.version());
     }
 
-    /**
-     * The one place a session's state becomes stored bytes, and {@link #restore} the one place it comes back: opaque to the
-     * stores (the runtime's snapshot format is the runtime's business).
-     */
-    static byte[] snapshot(ModelSequence seq) {
-        return seq.snapshot();
-    }
-
-    /** Restores {@link #snapshot}'s bytes into a fresh sequence. */
-    static void restore(ModelSequence seq, byte[] bytes) {
-        seq.restore(bytes);
-    }
-
     /** The metadata to store for the session's state {@code seq} as {@code version}. */
     SessionRecord.Metadata metadata(Session s, ModelSequence seq, long version) {
         return new SessionRecord.Metadata(s.id, model, s.owner, s.strategy, s.createdEpochSeconds, seq.position(), seq.stateBytes(),
-                version);
+                version, s.ttlSeconds, s.pinned);
+    }
+
+    /** The session's record bytes for its state {@code seq} as {@code version}. */
+    byte[] encode(Session s, ModelSequence seq, long version) {
+        return SessionRecord.encode(metadata(s, seq, version), seq);
+    }
+
+    void policy(SessionPolicy p) {
+        this.policy = p;
+    }
+
+    long nowMillis() {
+        return policy.clock().millis();
+    }
+
+    /** The session's time to live in ms; 0 when it never expires. */
+    long ttlMillis(Session s) {
+        return policy.ttlMillis(s.ttlSeconds, s.pinned);
+    }
+
+    /** Whether the session's time to live ran out (unused longer than it). */
+    boolean expired(Session s, long lastUsedMillis) {
+        long ttl = ttlMillis(s);
+        return ttl > 0 && nowMillis() - lastUsedMillis > ttl;
+    }
+
+    /**
+     * Refuses, before anything is written, a change that would take {@code owner} past a quota: 429 for the number of
+     * sessions, 403 for the stored bytes ({@code addBytes} more).
+     */
+    void checkQuota(String owner, int addSessions, long addBytes) {
+        SessionPolicy p = policy;
+        if (p.maxSessionsPerKey() == 0 && p.maxBytesPerKey() == 0) {
+            return;
+        }
+        Usage u = usage(owner);
+        if (p.maxSessionsPerKey() > 0 && addSessions > 0 && u.sessions() + addSessions > p.maxSessionsPerKey()) {
+            throw new ApiError(403, "permission_error", null, "session_quota_exceeded", "this API key holds " + u.sessions()
+                    + " sessions, its quota (maxSessionsPerKey) is " + p.maxSessionsPerKey() + "; delete some", null);
+        }
+        if (p.maxBytesPerKey() > 0 && (u.bytes() + addBytes > p.maxBytesPerKey() || (addBytes == 0 && u.bytes() > p.maxBytesPerKey()))) {
+            throw new ApiError(403, "permission_error", null, "storage_quota_exceeded", "this API key stores " + u.bytes()
+                    + " bytes of sessions and checkpoints" + (addBytes > 0 ? " and this request adds about " + addBytes : "")
+                    + "; its quota (maxBytesPerKey) is " + p.maxBytesPerKey() + "; delete sessions or checkpoints", null);
+        }
     }
 
     /** After a write: the session's figures as stored. */
@@ -209,19 +286,37 @@ abstract class SessionStore implements AutoCloseable {
         return sessions.values().stream().filter(s -> s.resident).count();
     }
 
+    /** State bytes in memory: every resident session's, and a copy of it per checkpoint it holds in memory. */
     long residentBytes() {
         long sum = 0;
         for (Session s : sessions.values()) {
             if (s.resident) {
-                sum += s.stateBytes;
+                sum += s.stateBytes * (1L + s.memoryCheckpoints.size());
             }
         }
         return sum;
     }
 
-    /** Evicts (drops the memory copy; the store keeps it) sessions idle longer than {@code idleMillis}, then LRU ones above {@code budget}. */
+    /** Whether a session of this server's chose its own time to live (then expiry runs without a default one). */
+    protected boolean anyOwnTtl() {
+        return ownTtls;
+    }
+
+    private volatile long lastExpirySweep;
+
+    /** Set once a session with its own ttl_s is created or seen. */
+    protected volatile boolean ownTtls;
+
+    /**
+     * Deletes the sessions whose time to live ran out, then evicts (drops the memory copy; the store keeps it) sessions
+     * idle longer than {@code idleMillis}, then LRU ones above {@code budget}.
+     */
     int evict(long idleMillis, long budget) {
-        long now = System.currentTimeMillis();
+        long now = nowMillis();
+        if ((policy.defaultTtl().toMillis() > 0 || anyOwnTtl()) && Math.abs(now - lastExpirySweep) >= 1000) {
+            lastExpirySweep = now; // at most once a second: with Redis a sweep reads every session's last use
+            expireDue();
+        }
         int evicted = 0;
         List<Session> resident = new ArrayList<>();
         for (Session s : sessions.values()) {
