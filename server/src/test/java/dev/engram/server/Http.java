@@ -109,6 +109,22 @@ final class Http {
         }
     }
 
+    /** A GET whose body is bytes (an export): the status and the body. */
+    record Bytes(int status, HttpHeaders headers, byte[] body) {
+    }
+
+    Bytes getBytes(String path) {
+        try {
+            HttpResponse<byte[]> r = CLIENT.send(builder(path).GET().build(), HttpResponse.BodyHandlers.ofByteArray());
+            return new Bytes(r.statusCode(), r.headers(), r.body());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
     static int[] ints(JsonNode arr) {
         int[] out = new int[arr.size()];
         for (int i = 0; i < out.length; i++) {

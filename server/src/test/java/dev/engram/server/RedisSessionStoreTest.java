@@ -44,7 +44,7 @@ class RedisSessionStoreTest {
         try (Engine engine = new EngineLoader().systemOverrides(false).load(model);
              RedisSessionStore one = new RedisSessionStore(location(), "tiny-infini");
              RedisSessionStore two = new RedisSessionStore(location(), "tiny-infini")) {
-            Session created = new Session(one.newId(), "", Map.of(), Engines.DEFAULT_STRATEGY, Instant.now().getEpochSecond());
+            Session created = new Session(one.newId(), "", Map.of(), Engines.DEFAULT_STRATEGY, Instant.now().getEpochSecond(), System.currentTimeMillis());
             one.create(created, engine.newSequence(), 100);
 
             Session viaOne = one.find(created.id);
@@ -84,7 +84,7 @@ class RedisSessionStoreTest {
         try (Engine engine = new EngineLoader().systemOverrides(false).load(model);
              RedisSessionStore one = new RedisSessionStore(location(), "tiny-infini");
              RedisSessionStore two = new RedisSessionStore(location(), "tiny-infini")) {
-            Session s = new Session(one.newId(), "", Map.of(), Engines.DEFAULT_STRATEGY, Instant.now().getEpochSecond());
+            Session s = new Session(one.newId(), "", Map.of(), Engines.DEFAULT_STRATEGY, Instant.now().getEpochSecond(), System.currentTimeMillis());
             one.create(s, engine.newSequence(), 100);
             SessionStore.Lease held = one.lease(one.find(s.id), 1000);
             ApiError busy = assertThrows(ApiError.class, () -> two.lease(two.find(s.id), 300));

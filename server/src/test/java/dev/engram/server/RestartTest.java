@@ -74,8 +74,10 @@ class RestartTest {
             assertEquals(200, b.http().post("/v1/sessions/" + id + "/append", Map.of("text", part3)).status());
             int[] continued = TestModel.greedy(model, 10, prompt, TestModel.bytesModVocab(part1), part2, TestModel.bytesModVocab(part3));
             assertArrayEquals(continued, Http.ints(b.http().post("/v1/completions", q).json().get("choices").get(0).get("token_ids")));
-            assertEquals(List.of(id + ".session"), Files.list(data.resolve("sessions")).map(f -> f.getFileName().toString()).toList(),
-                    "no temporary files are left behind");
+            assertEquals(java.util.Set.of(id + ".session", id + ".checkpoints"), Files.list(data.resolve("sessions"))
+                    .map(f -> f.getFileName().toString()).collect(java.util.stream.Collectors.toSet()), "no temporary files are left behind");
+            assertEquals(List.of("previous.session"), Files.list(data.resolve("sessions").resolve(id + ".checkpoints"))
+                    .map(f -> f.getFileName().toString()).toList(), "the state before the last append, and nothing else");
         } finally {
             b.process().destroy(); // SIGTERM: graceful shutdown through the hook
             assertTrue(b.process().waitFor(20, TimeUnit.SECONDS));
