@@ -2,6 +2,7 @@ package dev.engram.cli;
 
 import dev.engram.server.ServeOptions;
 import dev.engram.server.Server;
+import dev.engram.server.SessionPolicy;
 import dev.engram.server.SessionStoreLocation;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -84,6 +85,21 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-sessions", defaultValue = "10000", description = "Sessions on disk at most (default: ${DEFAULT-VALUE}).")
     int maxSessions;
 
+    @Option(names = "--session-ttl-s", defaultValue = "0",
+            description = "A session unused this long is deleted with its checkpoints, unless pinned or created with its own ttl_s;"
+                    + " 0: sessions live until deleted (default: ${DEFAULT-VALUE}).")
+    long sessionTtlSeconds;
+
+    @Option(names = "--max-session-ttl-s", defaultValue = "0", description = "Largest ttl_s a request may give; 0: no bound (default: ${DEFAULT-VALUE}).")
+    long maxSessionTtlSeconds;
+
+    @Option(names = "--max-sessions-per-key", defaultValue = "0", description = "Sessions one API key may hold; 0: no quota (default: ${DEFAULT-VALUE}).")
+    int maxSessionsPerKey;
+
+    @Option(names = "--max-session-bytes-per-key", defaultValue = "0",
+            description = "Stored bytes (sessions and checkpoints) one API key may hold; 0: no quota (default: ${DEFAULT-VALUE}).")
+    long maxSessionBytesPerKey;
+
     @Option(names = "--no-access-log", negatable = false, description = "Do not log one JSON line per request.")
     boolean noAccessLog;
 
@@ -101,13 +117,19 @@ final class ServeCommand implements Callable<Integer> {
         atLeast("--idle-session-s", idleSessionSeconds, 1);
         atLeast("--session-memory-bytes", sessionMemoryBytes, 1);
         atLeast("--max-sessions", maxSessions, 1);
+        atLeast("--session-ttl-s", sessionTtlSeconds, 0);
+        atLeast("--max-session-ttl-s", maxSessionTtlSeconds, 0);
+        atLeast("--max-sessions-per-key", maxSessionsPerKey, 0);
+        atLeast("--max-session-bytes-per-key", maxSessionBytesPerKey, 0);
         try {
             return ServeOptions.defaults().withHost(host).withApiKeys(apiKeys).withApiKeysFromEnvironment(System.getenv())
                     .withConfig(config).withMaxTokens(maxTokens, Math.min(defaultMaxTokens, maxTokens))
                     .withQueueCapacity(queue).withRequestTimeout(Duration.ofSeconds(timeoutSeconds))
                     .withMaxBodyBytes(maxBodyBytes).withMaxAppendBytes(maxAppendBytes)
                     .withIdleSessionTimeout(Duration.ofSeconds(idleSessionSeconds)).withSessionMemoryBudget(sessionMemoryBytes)
-                    .withMaxSessions(maxSessions).withAccessLog(!noAccessLog);
+                    .withMaxSessions(maxSessions).withAccessLog(!noAccessLog)
+                    .withSessionPolicy(SessionPolicy.defaults().withDefaultTtl(Duration.ofSeconds(sessionTtlSeconds))
+                            .withMaxTtl(Duration.ofSeconds(maxSessionTtlSeconds)).withQuotas(maxSessionsPerKey, maxSessionBytesPerKey));
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), "engram serve: " + e.getMessage());
         }

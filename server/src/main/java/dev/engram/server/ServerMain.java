@@ -6,7 +6,7 @@ import java.time.Duration;
 /**
  * Standalone entry (the CLI's {@code engram serve} calls {@link Server#serve} directly):
  * {@code java -cp ... dev.engram.server.ServerMain --model DIR --port N (--data-dir DIR | --session-store DIR|redis://...)
- * [--api-key K] [--host H] [--config FILE] [--max-tokens N] [--queue N] [--timeout-s N] [--idle-session-s N]}. The API key may also come
+ * [--api-key K] [--host H] [--config FILE] [--max-tokens N] [--queue N] [--timeout-s N] [--idle-session-s N] [--session-ttl-s N]}. The API key may also come
  * from {@value ServeOptions#API_KEY_ENV}.
  */
 public final class ServerMain {
@@ -42,6 +42,7 @@ public final class ServerMain {
                 case "--max-tokens" -> o = o.withMaxTokens(Integer.parseInt(v), Math.min(o.defaultMaxTokens(), Integer.parseInt(v)));
                 case "--queue" -> o = o.withQueueCapacity(Integer.parseInt(v));
                 case "--timeout-s" -> o = o.withRequestTimeout(Duration.ofSeconds(Long.parseLong(v)));
+                case "--session-ttl-s" -> o = o.withSessionPolicy(o.sessionPolicy().withDefaultTtl(Duration.ofSeconds(Long.parseLong(v))));
                 default -> usage("unknown option " + a);
             }
         }
@@ -55,7 +56,7 @@ public final class ServerMain {
     private static void usage(String problem) {
         System.err.println("engram serve: " + problem);
         System.err.println("usage: --model DIR --port N (--data-dir DIR | --session-store DIR|redis://...) [--api-key K] [--host H]"
-                + " [--config FILE] [--max-tokens N] [--queue N] [--timeout-s N] [--idle-session-s N]");
+                + " [--config FILE] [--max-tokens N] [--queue N] [--timeout-s N] [--idle-session-s N] [--session-ttl-s N]");
         System.exit(2);
     }
 }

@@ -2,6 +2,7 @@ package dev.engram.bench.state;
 
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.EngineLoader;
+import dev.engram.runtime.GenerationParams;
 import dev.engram.runtime.ModelSequence;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -19,7 +20,9 @@ import java.util.SplittableRandom;
  * What a sequence's state operations cost beside re-ingesting its history: per strategy, a sequence is fed
  * {@code tokens} random tokens (timed: the cost of processing them again), then {@link ModelSequence#fork()},
  * {@link ModelSequence#checkpoint()} + {@link ModelSequence#rollback}, {@link ModelSequence#save} and
- * {@link ModelSequence#load} are timed (the fastest of 15 runs after warm-up) and the saved size is counted. Prints a
+ * {@link ModelSequence#load} are timed (the fastest of 15 runs after warm-up) and the saved size is counted, and so is
+ * a question that leaves the sequence unchanged (5 prompt tokens, 1 generated) run on a fork against one run between a
+ * save and a load (the server's completion on a session before and after it used forks). Prints a
  * Markdown table; asserts nothing (figures go into runtime-onnx/README.md).
  *
  * <pre>
@@ -49,8 +52,9 @@ public final class SequenceStateCost {
         Path models = Path.of(args.length > 1 ? args[1] : "models");
         List<String> only = args.length > 2 ? Arrays.asList(args[2].split(",")) : null;
         System.out.printf(Locale.ROOT, "| strategy (model) | tokens | state MiB | saved MiB | fork ms | checkpoint ms |"
-                + " rollback ms | save ms | load ms | re-ingest s (tok/s) | re-ingest / fork |%n");
-        System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+                + " rollback ms | save ms | load ms | re-ingest s (tok/s) | re-ingest / fork | question on a fork ms |"
+                + " question with save + load ms |%n");
+        System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (Strategy s : STRATEGIES) {
             if (only != null && !only.contains(s.name())) {
                 continue;
@@ -97,9 +101,19 @@ public final class SequenceStateCost {
         if (!Arrays.equals(saved, target.snapshot())) {
             throw new IllegalStateException(s.name() + ": the loaded sequence does not save to the same bytes");
         }
-        System.out.printf(Locale.ROOT, "| %s (%s) | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f (%.0f) | %.0fx |%n",
+        // A question that must leave the sequence as it was (the server's completion on a session without
+        // session_append): 5 prompt tokens and one generated, on a fork (now), or on the sequence itself between a
+        // save and a load (what the server did before the fork existed).
+        int[] question = Arrays.copyOf(text, 5);
+        double onFork = fastest(() -> engine.generate(seq.fork(), question, GenerationParams.greedy(1), null));
+        double withSaveLoad = fastest(() -> {
+            byte[] before = seq.snapshot();
+            engine.generate(seq, question, GenerationParams.greedy(1), null);
+            seq.restore(before);
+        });
+        System.out.printf(Locale.ROOT, "| %s (%s) | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f (%.0f) | %.0fx | %.3f | %.3f |%n",
                 s.name(), s.model(), tokens, seq.stateBytes() / 1048576.0, counter.count / 1048576.0, fork, checkpoint,
-                rollback, save, load, ingestSeconds, tokens / ingestSeconds, ingestSeconds * 1000 / fork);
+                rollback, save, load, ingestSeconds, tokens / ingestSeconds, ingestSeconds * 1000 / fork, onFork, withSaveLoad);
     }
 
     /**
