@@ -131,9 +131,9 @@ final class RedisSessionStore extends SessionStore {
               local key = ARGV[1] .. 'session:' .. id
               local m = redis.call('HMGET', key, 'used', 'ttl_ms', 'owner')
               local ttl = tonumber(m[2] or '0')
-              if not m[1] then
+              if redis.call('EXISTS', key) == 0 then
                 redis.call('SREM', KEYS[1], id)
-              elseif ttl > 0 and now - tonumber(m[1]) > ttl then
+              elseif m[1] and ttl > 0 and now - tonumber(m[1]) > ttl then
                 redis.call('DEL', key, ARGV[1] .. 'ckpt:' .. id, ARGV[1] .. 'ckptmeta:' .. id, ARGV[1] .. 'lease:' .. id)
                 redis.call('SREM', KEYS[1], id)
                 redis.call('SREM', ARGV[1] .. 'owner:' .. (m[3] or ''), id)
