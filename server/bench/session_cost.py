@@ -43,7 +43,8 @@ def timed(runs, f):
 
 def serve(model, data):
     p = subprocess.Popen([os.path.join(ROOT, "engram"), "serve", "--model", os.path.join(ROOT, "models", model), "--port", "0",
-                          "--data-dir", data, "--timeout-s", "7200", "--no-access-log"],
+                          "--data-dir", data, "--timeout-s", "7200", "--no-access-log",
+                          "--max-append-bytes", str(1 << 30)],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = p.stdout.readline()
     m = re.search(r"listening on (http://\S+) ", line)
