@@ -25,6 +25,24 @@ class ServeCommandTest {
         r = run("serve", "--model", dir.toString(), "--data-dir", dir.resolve("d").toString(), "--port", "70000");
         assertEquals("2", r[0]);
         assertTrue(r[1].contains("--port is 70000; valid: 0 (any free port) to 65535"), r[1]);
+        r = run("serve", "--model", dir.toString(), "--data-dir", dir.resolve("d").toString(), "--session-ttl-s", "-1");
+        assertEquals("2", r[0]);
+        assertTrue(r[1].contains("--session-ttl-s is -1; valid: >= 0"), r[1]);
+        r = run("serve", "--model", dir.toString(), "--data-dir", dir.resolve("d").toString(), "--max-session-bytes-per-key", "-5");
+        assertEquals("2", r[0]);
+        assertTrue(r[1].contains("--max-session-bytes-per-key is -5; valid: >= 0"), r[1]);
+    }
+
+    @Test
+    void sessionLifecycleOptionsReachTheServersPolicy() {
+        ServeCommand c = new ServeCommand();
+        new picocli.CommandLine(c).parseArgs("--model", dir.toString(), "--data-dir", dir.resolve("d").toString(), "--session-ttl-s",
+                "60", "--max-session-ttl-s", "3600", "--max-sessions-per-key", "5", "--max-session-bytes-per-key", "1000");
+        dev.engram.server.SessionPolicy p = c.options().sessionPolicy();
+        assertEquals(java.time.Duration.ofSeconds(60), p.defaultTtl());
+        assertEquals(java.time.Duration.ofSeconds(3600), p.maxTtl());
+        assertEquals(5, p.maxSessionsPerKey());
+        assertEquals(1000, p.maxBytesPerKey());
     }
 
     @Test
