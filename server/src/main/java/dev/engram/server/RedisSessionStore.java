@@ -45,15 +45,15 @@ final class RedisSessionStore extends SessionStore {
     private static final byte[] CHECKPOINT_BYTES = bytes("ckpt_bytes");
 
     /**
-     * KEYS: session, all ids, owner's ids. ARGV: max sessions, record, meta, id, now (ms), time to live (ms, 0: never),
-     * owner. -(count+1) when full, 0 when the id exists.
+     * KEYS: session, all ids, owner's ids. ARGV: max sessions, record, meta, id, now (ms), its own time to live (ms, 0:
+     * the server's default), owner, pinned (1/0). -(count+1) when full, 0 when the id exists.
      */
     private static final byte[] CREATE = bytes("""
             local n = redis.call('SCARD', KEYS[2])
             if n >= tonumber(ARGV[1]) then return -n - 1 end
             if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
             redis.call('HSET', KEYS[1], 'version', '1', 'record', ARGV[2], 'meta', ARGV[3], 'bytes', string.len(ARGV[2]),
-              'used', ARGV[5], 'ttl_ms', ARGV[6], 'owner', ARGV[7], 'ckpt_bytes', '0')
+              'used', ARGV[5], 'ttl_ms', ARGV[6], 'owner', ARGV[7], 'pinned', ARGV[8], 'ckpt_bytes', '0')
             redis.call('SADD', KEYS[2], ARGV[4])
             redis.call('SADD', KEYS[3], ARGV[4])
             return 1""");
@@ -121,16 +121,19 @@ final class RedisSessionStore extends SessionStore {
             end
             return {n, bytes}""");
     /**
-     * KEYS: all ids. ARGV: key prefix, now (ms). Deletes every session (with its checkpoints and lease) unused for longer
-     * than its time to live; returns their ids.
+     * KEYS: all ids. ARGV: key prefix, now (ms), the server's default time to live (ms, 0: never). Deletes every session
+     * (with its checkpoints and lease) unused for longer than its time to live (its own, else the default; never when
+     * pinned); returns their ids.
      */
     private static final byte[] EXPIRE = bytes("""
             local gone = {}
             local now = tonumber(ARGV[2])
             for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
               local key = ARGV[1] .. 'session:' .. id
-              local m = redis.call('HMGET', key, 'used', 'ttl_ms', 'owner')
+              local m = redis.call('HMGET', key, 'used', 'ttl_ms', 'owner', 'pinned')
               local ttl = tonumber(m[2] or '0')
+              if ttl == 0 then ttl = tonumber(ARGV[3]) end
+              if m[4] == '1' then ttl = 0 end
               if redis.call('EXISTS', key) == 0 then
                 redis.call('SREM', KEYS[1], id)
               elseif m[1] and ttl > 0 and now - tonumber(m[1]) > ttl then
@@ -349,7 +352,7 @@ final class RedisSessionStore extends SessionStore {
         ownTtls |= s.ttlSeconds > 0;
         long r = number(write(c -> c.eval(CREATE, List.of(sessionKey(s.id), allKey(), ownerKey(s.owner)),
                 List.of(bytes(Integer.toString(maxSessions)), record, meta, bytes(s.id), bytes(Long.toString(now)),
-                        bytes(Long.toString(ttlMillis(s))), bytes(s.owner)))));
+                        bytes(Long.toString(s.ttlSeconds * 1000)), bytes(s.owner), bytes(s.pinned ? "1" : "0")))));
         if (r < 0) {
             throw new ApiError(429, "rate_limit_error", null, "too_many_sessions", "the session store holds " + (-r - 1)
                     + " sessions (maxSessions " + maxSessions + "); delete some", null);
@@ -568,7 +571,8 @@ final class RedisSessionStore extends SessionStore {
 
     @Override
     int expireDue() {
-        List<?> gone = (List<?>) write(c -> c.eval(EXPIRE, List.of(allKey()), List.of(bytes(prefix), bytes(Long.toString(nowMillis())))));
+        List<?> gone = (List<?>) write(c -> c.eval(EXPIRE, List.of(allKey()), List.of(bytes(prefix), bytes(Long.toString(nowMillis())),
+                bytes(Long.toString(policy.defaultTtl().toMillis())))));
         for (Object o : gone) {
             Session s = sessions.remove(new String((byte[]) o, StandardCharsets.UTF_8));
             if (s != null) {
