@@ -9,7 +9,6 @@ import dev.engram.cli.bench.ModelShape;
 import dev.engram.cli.bench.ProcessMemory;
 import dev.engram.cli.bench.PythonTools;
 import dev.engram.cli.bench.Report;
-import dev.engram.cli.bench.Strategies;
 import dev.engram.cli.bench.WeightFiller;
 import dev.engram.runtime.model.ModelManifest;
 import dev.engram.spi.ProviderRegistry;
@@ -97,10 +96,10 @@ public final class BenchCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         loadAtStart = loadAverage();
         List<Integer> lens = parseLengths();
-        List<String> strats = strategies == null ? Strategies.ALL : List.copyOf(strategies);
+        List<String> strats = strategies == null ? MemoryStrategy.ALL : List.copyOf(strategies);
         for (String s : strats) {
-            if (!Strategies.ALL.contains(s)) {
-                throw InvalidInputException.outOfRange("--strategies", s, String.join(", ", Strategies.ALL));
+            if (!MemoryStrategy.ALL.contains(s)) {
+                throw InvalidInputException.outOfRange("--strategies", s, String.join(", ", MemoryStrategy.ALL));
             }
         }
         int nThreads = threads != null ? threads : Math.min(4, Runtime.getRuntime().availableProcessors());
@@ -319,7 +318,7 @@ public final class BenchCommand implements Callable<Integer> {
         h.put("lengths", lens);
         h.put("strategies", strats);
         Map<String, Object> configs = new LinkedHashMap<>();
-        strats.forEach(s -> configs.put(s, Strategies.layer(s, m.segmentLength())));
+        strats.forEach(s -> configs.put(s, MemoryStrategy.layer(s, m.segmentLength())));
         h.put("strategyConfigs", configs);
         return h;
     }

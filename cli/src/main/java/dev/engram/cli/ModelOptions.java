@@ -55,7 +55,7 @@ final class ModelOptions {
         if (memory != null) {
             try {
                 overrides.put(List.of("layers"), JSON.writeValueAsString(
-                        MemoryStrategy.layers(memory, registry, currentLayers(), segmentLength())));
+                        MemoryStrategy.forOption(memory, registry, currentLayers(), segmentLength())));
             } catch (IOException e) {
                 throw new IllegalStateException(e);
             }

@@ -14,6 +14,7 @@ import dev.engram.spi.Provider;
 import dev.engram.spi.ProviderConfig;
 import dev.engram.spi.ProviderRegistry;
 import dev.engram.spi.WeightSpec;
+import dev.engram.runtime.model.WeightKey;
 import dev.engram.tck.TestData;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -113,7 +114,7 @@ final class WeightsCommand implements Callable<Integer> {
                 if (!w.required() && !withOptional) {
                     continue;
                 }
-                String name = "layers." + i + "." + provider + "." + w.name();
+                String name = WeightKey.of(i, provider, w.name());
                 Tensor existing = tensors.get(name);
                 if (existing != null) {
                     if (!Arrays.equals(existing.shape(), w.shape())) {

@@ -1,5 +1,6 @@
 package dev.engram.runtime;
 
+import dev.engram.runtime.model.WeightKey;
 import dev.engram.runtime.model.WeightSource;
 import dev.engram.api.ConfigException;
 import dev.engram.api.LayerSpec;
@@ -332,7 +333,7 @@ public final class EngineLoader {
             ProviderRegistry.context(p, layer, spec, choice.raw(), weights.weights(layer, choice.provider()));
         } catch (ConfigException e) {
             for (String problem : e.problems()) {
-                String key = "layers." + layer + "." + choice.provider() + ".";
+                String key = WeightKey.prefix(layer, choice.provider());
                 problems.add(problem.startsWith("weight '")
                         ? pkg.weightsFileName() + ": " + problem.replaceFirst("^weight '", "weight '" + key)
                         : "layer " + layer + " provider '" + choice.provider() + "': " + problem);

@@ -1,5 +1,6 @@
 package dev.engram.cli.bench;
 
+import dev.engram.cli.MemoryStrategy;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.EngineLoader;
@@ -96,7 +97,7 @@ public final class EngramRunner {
             double prevSeconds = 0;
             for (int length : lengths) {
                 if (prevLen > 0 && budgetSeconds > 0) {
-                    double est = prevSeconds * Math.pow(length / prevLen, Strategies.quadratic(strategy) ? 2 : 1);
+                    double est = prevSeconds * Math.pow(length / prevLen, MemoryStrategy.quadratic(strategy) ? 2 : 1);
                     if (est > budgetSeconds) {
                         out.add(Measurement.skipped(strategy, length,
                                 String.format("estimated %.0f s > budget %.0f s", est, budgetSeconds)));
@@ -155,7 +156,7 @@ public final class EngramRunner {
         int segment = segmentLength();
         Map<List<String>, String> overrides = new LinkedHashMap<>();
         try {
-            overrides.put(List.of("layers"), JSON.writeValueAsString(Strategies.layers(strategy, segment)));
+            overrides.put(List.of("layers"), JSON.writeValueAsString(MemoryStrategy.layers(strategy, segment)));
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
