@@ -1,6 +1,5 @@
 package dev.engram.cli;
 
-import dev.engram.api.Tensor;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.ModelSequence;
 import dev.engram.runtime.SequenceStack;
@@ -10,7 +9,6 @@ import dev.engram.runtime.onnx.GraphSignature;
 import java.io.PrintWriter;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import dev.engram.runtime.model.WeightKey;
