@@ -12,12 +12,14 @@ import dev.engram.runtime.config.ProviderChoice;
 import dev.engram.runtime.config.SessionSettings;
 import dev.engram.runtime.model.ModelManifest;
 import dev.engram.runtime.model.ModelPackage;
+import dev.engram.runtime.onnx.ExecutionProvider;
 import dev.engram.runtime.onnx.OnnxGraphs;
 import dev.engram.runtime.text.Tokenizer;
 import dev.engram.runtime.text.Tokenizers;
 import dev.engram.spi.ConfigKey;
 import dev.engram.spi.Provider;
 import dev.engram.spi.ProviderRegistry;
+import jakarta.inject.Inject;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -33,9 +35,13 @@ import java.util.Optional;
  * safetensors weights, the configuration (the package's default memory configuration, or a YAML file,
  * plus overrides), every graph's inputs and outputs, and every weight the configured providers need.
  * All problems are reported together in one {@link ConfigException}, each naming its file and field.
+ *
+ * <p>The injector creates it ({@link EngineFactory#loader()}), with the provider registry and the execution provider
+ * its modules bind; {@code new EngineLoader()} is the same with the default bindings ({@link EngramModule}).
  */
 public final class EngineLoader {
     private final ProviderRegistry registry;
+    private final ExecutionProvider executionProvider;
     /** Where a plan that may change the trained attention came from (a config file, overrides); null otherwise. */
     private String untrainedAttentionSource;
     private Path configFile;
@@ -44,13 +50,19 @@ public final class EngineLoader {
     private Integer segmentLength;
     private SessionSettings.Device device;
 
-    public EngineLoader(ProviderRegistry registry) {
+    @Inject
+    EngineLoader(ProviderRegistry registry, ExecutionProvider executionProvider) {
         this.registry = registry;
+        this.executionProvider = executionProvider;
     }
 
-    /** With the providers on the context class path. */
+    /** With the default bindings: the providers on the context class path, ONNX Runtime's CPU or CUDA provider. */
     public EngineLoader() {
-        this(ProviderRegistry.load(Thread.currentThread().getContextClassLoader()));
+        this(EngineFactory.create().loader());
+    }
+
+    private EngineLoader(EngineLoader wired) {
+        this(wired.registry, wired.executionProvider);
     }
 
     /**
@@ -125,7 +137,7 @@ public final class EngineLoader {
         }
         Tokenizer tokenizer = Tokenizers.forPackage(pkg.tokenizer().filter(java.nio.file.Files::isRegularFile), m.files().tokenizer().orElse(null),
                 m.architecture().vocabSize(), problems, warnings);
-        OnnxGraphs graphs = OnnxGraphs.open(pkg, session, problems, warnings::add);
+        OnnxGraphs graphs = OnnxGraphs.open(pkg, session, executionProvider, problems, warnings::add);
         if (!problems.isEmpty()) {
             if (graphs != null) {
                 graphs.close();
