@@ -3,7 +3,7 @@ package dev.engram.cli.bench;
 import dev.engram.cli.MemoryStrategy;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.engram.runtime.Engine;
-import dev.engram.runtime.EngineLoader;
+import dev.engram.runtime.EngineFactory;
 import dev.engram.runtime.ModelSequence;
 import dev.engram.spi.ProviderRegistry;
 import java.io.IOException;
@@ -152,7 +152,8 @@ public final class EngramRunner {
     }
 
     private Engine load(String strategy, TimedProviders timer) throws RuntimeException {
-        ProviderRegistry registry = timer.wrap(ProviderRegistry.load(Thread.currentThread().getContextClassLoader()));
+        // the one override: every provider the engine finds is timed (the plugin share of each segment)
+        ProviderRegistry timed = timer.wrap(EngineFactory.create().registry());
         int segment = segmentLength();
         Map<List<String>, String> overrides = new LinkedHashMap<>();
         try {
@@ -161,7 +162,8 @@ public final class EngramRunner {
             throw new IllegalStateException(e);
         }
         overrides.put(List.of("session", "intraOpThreads"), Integer.toString(threads));
-        return new EngineLoader(registry).systemOverrides(false).overrides(overrides).load(model);
+        return EngineFactory.create(b -> b.bind(ProviderRegistry.class).toInstance(timed)).loader()
+                .systemOverrides(false).overrides(overrides).load(model);
     }
 
     private int segmentLength() {
