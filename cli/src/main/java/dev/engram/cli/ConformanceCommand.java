@@ -1,10 +1,10 @@
 package dev.engram.cli;
 
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.conformance.CaseResult;
-import dev.engram.tck.conformance.ConformanceCase;
-import dev.engram.tck.conformance.ConformanceRunner;
-import dev.engram.tck.conformance.MalformedCaseException;
+import dev.engram.conformance.CaseResult;
+import dev.engram.conformance.ConformanceCase;
+import dev.engram.conformance.ConformanceRunner;
+import dev.engram.conformance.MalformedCaseException;
 import dev.engram.api.EngramException;
 import dev.engram.api.SnapshotFiles;
 import java.io.IOException;

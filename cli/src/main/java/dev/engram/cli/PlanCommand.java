@@ -9,7 +9,7 @@ import dev.engram.runtime.SequenceFactory;
 import dev.engram.runtime.SequenceStack;
 import dev.engram.runtime.model.WeightSource;
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.TestData;
+import dev.engram.conformance.SeededData;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Collections;
@@ -55,7 +55,7 @@ final class PlanCommand implements Callable<Integer> {
         ProviderRegistry registry = engines.registry();
         WeightSource randomWeights = (index, provider) -> {
             var p = registry.any(provider);
-            return TestData.weights(p.weights(layer, p.configSchema().defaults()), 17L * index + provider.hashCode());
+            return SeededData.weights(p.weights(layer, p.configSchema().defaults()), 17L * index + provider.hashCode());
         };
         SequenceFactory factory = engines.sequences(config, Collections.nCopies(layers, layer), randomWeights);
         out.print(factory.plan().describe());
@@ -65,7 +65,7 @@ final class PlanCommand implements Callable<Integer> {
         }
         SequenceStack sequence = factory.newSequence();
         for (int s = 0; s < segments; s++) {
-            TestData.Inputs in = TestData.inputs(layer, segmentLength, s);
+            SeededData.Inputs in = SeededData.inputs(layer, segmentLength, s);
             Segment segment = new Segment(sequence.position(), in.q(), in.k(), in.v(), in.h());
             double norm = 0;
             for (SequenceStack.Layer l : sequence.layers()) {

@@ -15,7 +15,7 @@ import dev.engram.spi.ProviderConfig;
 import dev.engram.spi.ProviderRegistry;
 import dev.engram.spi.WeightSpec;
 import dev.engram.runtime.model.WeightKey;
-import dev.engram.tck.TestData;
+import dev.engram.conformance.SeededData;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -109,7 +109,7 @@ final class WeightsCommand implements Callable<Integer> {
         List<String> added = new ArrayList<>();
         List<String> kept = new ArrayList<>();
         for (int i = range[0]; i <= range[1]; i++) {
-            Map<String, Tensor> initial = init.equals("random") ? TestData.weights(specs, seed + 1_000_003L * i) : Map.of();
+            Map<String, Tensor> initial = init.equals("random") ? SeededData.weights(specs, seed + 1_000_003L * i) : Map.of();
             for (WeightSpec w : specs) {
                 if (!w.required() && !withOptional) {
                     continue;
