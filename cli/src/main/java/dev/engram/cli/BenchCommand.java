@@ -1,5 +1,6 @@
 package dev.engram.cli;
 
+import dev.engram.cli.strategy.MemoryStrategy;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.engram.api.ConfigException;
 import dev.engram.api.InvalidInputException;

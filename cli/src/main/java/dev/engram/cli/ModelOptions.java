@@ -1,5 +1,6 @@
 package dev.engram.cli;
 
+import dev.engram.cli.strategy.MemoryStrategy;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.engram.api.InvalidInputException;
 import dev.engram.runtime.Engine;

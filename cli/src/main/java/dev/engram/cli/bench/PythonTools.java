@@ -1,6 +1,6 @@
 package dev.engram.cli.bench;
 
-import dev.engram.cli.MemoryStrategy;
+import dev.engram.cli.strategy.MemoryStrategy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;

@@ -1,6 +1,6 @@
 package dev.engram.cli.bench;
 
-import dev.engram.cli.MemoryStrategy;
+import dev.engram.cli.strategy.MemoryStrategy;
 import dev.engram.runtime.model.WeightKey;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;

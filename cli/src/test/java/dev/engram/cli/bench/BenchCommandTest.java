@@ -1,6 +1,6 @@
 package dev.engram.cli.bench;
 
-import dev.engram.cli.MemoryStrategy;
+import dev.engram.cli.strategy.MemoryStrategy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,4 +1,4 @@
-package dev.engram.cli;
+package dev.engram.cli.strategy;
 
 import dev.engram.api.InvalidInputException;
 import dev.engram.spi.ProviderRegistry;
@@ -63,7 +63,7 @@ public final class MemoryStrategy {
      * @param packageLayers the package's (or config file's) {@code layers} tree, to take the provider's settings from
      * @param segment       the model's segment length (for the presets that depend on it)
      */
-    static Map<String, Object> forOption(String name, ProviderRegistry registry, Map<String, Object> packageLayers, int segment) {
+    public static Map<String, Object> forOption(String name, ProviderRegistry registry, Map<String, Object> packageLayers, int segment) {
         boolean attention = registry.attentionNames().contains(name);
         boolean memory = registry.memoryNames().contains(name);
         Map<String, Object> layer = new LinkedHashMap<>();
