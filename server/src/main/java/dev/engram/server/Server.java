@@ -1,5 +1,6 @@
 package dev.engram.server;
 
+import dev.engram.api.InvalidInputException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
@@ -277,6 +278,8 @@ public final class Server implements AutoCloseable {
                 route(ex);
             } catch (ApiError e) {
                 ex.error(e);
+            } catch (InvalidInputException e) { // the engine's own checks (learned positions, ids) are the client's 400s
+                ex.error(ApiError.invalid(e.field(), e.getMessage()));
             } catch (Generation.Cancelled e) {
                 ex.status = 499;
                 ex.abort(e);
