@@ -12,7 +12,6 @@ import dev.engram.cli.bench.PythonTools;
 import dev.engram.cli.bench.Report;
 import dev.engram.cli.bench.WeightFiller;
 import dev.engram.runtime.model.ModelManifest;
-import dev.engram.spi.ProviderRegistry;
 import dev.engram.spi.kernel.FloatKernels;
 import dev.engram.spi.kernel.ParallelHeads;
 import java.io.IOException;
@@ -204,7 +203,7 @@ public final class BenchCommand implements Callable<Integer> {
             throw new ConfigException(source.toString(), problems);
         }
         int segment = manifest.segmentLength();
-        Map<String, int[]> needed = WeightFiller.needed(ProviderRegistry.load(Thread.currentThread().getContextClassLoader()),
+        Map<String, int[]> needed = WeightFiller.needed(dev.engram.runtime.EngineFactory.create().registry(),
                 manifest.architecture(), strats, segment);
         Path target = model == null ? source : out.resolve("model-" + source.toAbsolutePath().normalize().getFileName() + "-filled");
         Path pkg = WeightFiller.fill(source, target, needed, 1234);

@@ -1,6 +1,5 @@
 package dev.engram.cli;
 
-import dev.engram.spi.ProviderRegistry;
 import dev.engram.conformance.CaseResult;
 import dev.engram.conformance.ConformanceCase;
 import dev.engram.conformance.ConformanceRunner;
@@ -41,7 +40,7 @@ final class ConformanceCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         UserFiles.output("--emit", emit);
-        ConformanceRunner runner = new ConformanceRunner(ProviderRegistry.load());
+        ConformanceRunner runner = new ConformanceRunner(dev.engram.runtime.EngineFactory.create().registry());
         List<Path> files = expand(cases);
         if (emit != null) {
             if (files.size() != 1) {

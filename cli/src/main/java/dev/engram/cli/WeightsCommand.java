@@ -12,7 +12,6 @@ import dev.engram.runtime.model.ModelManifest;
 import dev.engram.runtime.model.SafeTensors;
 import dev.engram.spi.Provider;
 import dev.engram.spi.ProviderConfig;
-import dev.engram.spi.ProviderRegistry;
 import dev.engram.spi.WeightSpec;
 import dev.engram.runtime.model.WeightKey;
 import dev.engram.conformance.SeededData;
@@ -90,7 +89,7 @@ final class WeightsCommand implements Callable<Integer> {
         }
         int layerCount = manifest.architecture().layers();
         int[] range = range(layers, layerCount);
-        Provider p = ProviderRegistry.load(Thread.currentThread().getContextClassLoader()).any(provider);
+        Provider p = dev.engram.runtime.EngineFactory.create().registry().any(provider);
         Map<String, Object> raw = new LinkedHashMap<>();
         for (String s : settings) {
             int eq = s.indexOf('=');
