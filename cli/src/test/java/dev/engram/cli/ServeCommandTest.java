@@ -34,18 +34,6 @@ class ServeCommandTest {
     }
 
     @Test
-    void sessionLifecycleOptionsReachTheServersPolicy() {
-        ServeCommand c = new ServeCommand();
-        new picocli.CommandLine(c).parseArgs("--model", dir.toString(), "--data-dir", dir.resolve("d").toString(), "--session-ttl-s",
-                "60", "--max-session-ttl-s", "3600", "--max-sessions-per-key", "5", "--max-session-bytes-per-key", "1000");
-        dev.engram.server.SessionPolicy p = c.options().sessionPolicy();
-        assertEquals(java.time.Duration.ofSeconds(60), p.defaultTtl());
-        assertEquals(java.time.Duration.ofSeconds(3600), p.maxTtl());
-        assertEquals(5, p.maxSessionsPerKey());
-        assertEquals(1000, p.maxBytesPerKey());
-    }
-
-    @Test
     void modelAndDataDirAreRequired() {
         String[] r = run("serve", "--port", "0");
         assertEquals("2", r[0]);

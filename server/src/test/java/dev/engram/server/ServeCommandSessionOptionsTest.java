@@ -1,0 +1,36 @@
+package dev.engram.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** engram serve's session lifecycle options reach the server's {@link SessionPolicy} (their bounds: cli's ServeCommandTest). */
+class ServeCommandSessionOptionsTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void sessionLifecycleOptionsReachTheServersPolicy() {
+        ServeCommand c = new ServeCommand();
+        new picocli.CommandLine(c).parseArgs("--model", dir.toString(), "--data-dir", dir.resolve("d").toString(), "--session-ttl-s",
+                "60", "--max-session-ttl-s", "3600", "--max-sessions-per-key", "5", "--max-session-bytes-per-key", "1000");
+        SessionPolicy p = c.options().sessionPolicy();
+        assertEquals(Duration.ofSeconds(60), p.defaultTtl());
+        assertEquals(Duration.ofSeconds(3600), p.maxTtl());
+        assertEquals(5, p.maxSessionsPerKey());
+        assertEquals(1000, p.maxBytesPerKey());
+        assertEquals(SessionPolicy.defaults().defaultTtl(), new ServeCommandDefaults().policy().defaultTtl());
+    }
+
+    /** The options' defaults: no expiry, no quotas. */
+    private final class ServeCommandDefaults {
+        SessionPolicy policy() {
+            ServeCommand c = new ServeCommand();
+            new picocli.CommandLine(c).parseArgs("--model", dir.toString(), "--data-dir", dir.resolve("d").toString());
+            return c.options().sessionPolicy();
+        }
+    }
+}
