@@ -22,15 +22,11 @@ class ServeCommandSessionOptionsTest {
         assertEquals(Duration.ofSeconds(3600), p.maxTtl());
         assertEquals(5, p.maxSessionsPerKey());
         assertEquals(1000, p.maxBytesPerKey());
-        assertEquals(SessionPolicy.defaults().defaultTtl(), new ServeCommandDefaults().policy().defaultTtl());
-    }
-
-    /** The options' defaults: no expiry, no quotas. */
-    private final class ServeCommandDefaults {
-        SessionPolicy policy() {
-            ServeCommand c = new ServeCommand();
-            new picocli.CommandLine(c).parseArgs("--model", dir.toString(), "--data-dir", dir.resolve("d").toString());
-            return c.options().sessionPolicy();
-        }
+        ServeCommand byDefault = new ServeCommand();
+        new picocli.CommandLine(byDefault).parseArgs("--model", dir.toString(), "--data-dir", dir.resolve("d").toString());
+        SessionPolicy none = byDefault.options().sessionPolicy();
+        assertEquals(Duration.ZERO, none.defaultTtl(), "sessions live until deleted unless asked otherwise");
+        assertEquals(0, none.maxSessionsPerKey());
+        assertEquals(0, none.maxBytesPerKey());
     }
 }
