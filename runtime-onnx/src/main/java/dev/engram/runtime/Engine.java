@@ -575,23 +575,40 @@ public final class Engine implements AutoCloseable {
         Tensor attnOut = alone ? Tensor.view(attnArr, 0, H, m, dv) : Tensor.view(sc.attn, 0, H, m, dv);
         Tensor addendOut = Tensor.view(addendArr, r0 * e, m, e);
         if (slot.held == null) {
-            Segment segment = alone
-                    ? new Segment(slot.stack.position(), Tensor.view(qArr, 0, H, m, dk), Tensor.view(kArr, 0, G, m, dk),
-                            Tensor.view(vArr, 0, G, m, dv), Tensor.view(hArr, 0, m, e))
-                    : new Segment(slot.stack.position(), gather(qArr, H, total, r0, m, dk, sc.q, 0),
-                            gather(kArr, G, total, r0, m, dk, sc.k, 0), gather(vArr, G, total, r0, m, dv, sc.v, 0),
+            if (alone) {
+                Segment segment = new Segment(slot.stack.position(), Tensor.view(qArr, 0, H, m, dk),
+                        Tensor.view(kArr, 0, G, m, dk), Tensor.view(vArr, 0, G, m, dv), Tensor.view(hArr, 0, m, e));
+                LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
+            } else {
+                try {
+                    Segment segment = new Segment(slot.stack.position(), gather(qArr, H, total, r0, m, dk, sc.q),
+                            gather(kArr, G, total, r0, m, dk, sc.k), gather(vArr, G, total, r0, m, dv, sc.v),
                             Tensor.view(hArr, r0 * e, m, e));
-            LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
+                    LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
+                } finally {
+                    java.util.Arrays.fill(sc.q, 0, H * m * dk, 0f);
+                }
+            }
         } else {
             slot.held.put(layer, f, m, kArr, r0 * dk, total * dk, vArr, r0 * dv, total * dv);
             slot.held.pack(layer, n, sc.k, sc.v);
-            // rows before the new ones: held keys and values, zeros for q and h (by contract not read)
-            Tensor q = gather(qArr, H, total, r0, m, dk, sc.q, f);
-            java.util.Arrays.fill(sc.h, 0, f * e, 0f);
+            // Rows before the new ones: held keys and values, zeros for q and h (by contract not read). The scratch's
+            // q and h are zero between calls, so only the new rows are written here and cleared afterwards: a
+            // decoded token costs O(1) rows of q and h, not O(rows so far).
+            for (int h = 0; h < H; h++) {
+                System.arraycopy(qArr, (h * total + r0) * dk, sc.q, (h * n + f) * dk, m * dk);
+            }
             System.arraycopy(hArr, r0 * e, sc.h, f * e, m * e);
-            Segment segment = new Segment(slot.stack.position(), q, Tensor.view(sc.k, 0, G, n, dk),
-                    Tensor.view(sc.v, 0, G, n, dv), Tensor.view(sc.h, 0, n, e));
-            LayerStep.rows(l.attention(), l.memory().orElse(null), segment, f, attnOut, addendOut);
+            try {
+                Segment segment = new Segment(slot.stack.position(), Tensor.view(sc.q, 0, H, n, dk),
+                        Tensor.view(sc.k, 0, G, n, dk), Tensor.view(sc.v, 0, G, n, dv), Tensor.view(sc.h, 0, n, e));
+                LayerStep.rows(l.attention(), l.memory().orElse(null), segment, f, attnOut, addendOut);
+            } finally {
+                for (int h = 0; h < H; h++) {
+                    java.util.Arrays.fill(sc.q, (h * n + f) * dk, (h * n + n) * dk, 0f);
+                }
+                java.util.Arrays.fill(sc.h, f * e, n * e, 0f);
+            }
         }
         if (!alone) {
             for (int h = 0; h < H; h++) {
@@ -600,20 +617,15 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /**
-     * Columns [r0, r0 + m) of {@code src} [heads, total, d] as [heads, lead + m, d] in {@code dst}, the {@code lead}
-     * rows before them zero.
-     */
-    private static Tensor gather(float[] src, int heads, int total, int r0, int m, int d, float[] dst, int lead) {
-        int n = lead + m;
+    /** Columns [r0, r0 + m) of {@code src} [heads, total, d] as [heads, m, d] in {@code dst}. */
+    private static Tensor gather(float[] src, int heads, int total, int r0, int m, int d, float[] dst) {
         for (int h = 0; h < heads; h++) {
-            java.util.Arrays.fill(dst, h * n * d, (h * n + lead) * d, 0f);
-            System.arraycopy(src, (h * total + r0) * d, dst, (h * n + lead) * d, m * d);
+            System.arraycopy(src, (h * total + r0) * d, dst, h * m * d, m * d);
         }
-        return Tensor.view(dst, 0, heads, n, d);
+        return Tensor.view(dst, 0, heads, m, d);
     }
 
-    /** A thread's arrays for one slot's segment, each with room for a whole segment. */
+    /** A thread's arrays for one slot's segment, each with room for a whole segment; q and h are zero between calls. */
     private static final class Scratch {
         final float[] q;
         final float[] k;

@@ -11,6 +11,7 @@ package dev.engram.cli.bench;
  * @param ingestOutsideOnnxShare share of the ingest call's wall time spent outside OrtSession.run
  * @param decodeSteps            decode steps (one token per session each)
  * @param decodeTokensPerSecond  sessions x decodeSteps / wall time of the steps
+ * @param decodeOutsideOnnxShare share of the decode steps' wall time spent outside OrtSession.run
  * @param p50Millis              median per-token latency: a token's latency is the wall time of the step that made it
  * @param p99Millis              99th percentile of the same
  * @param maxDiffVsAlone         the largest |logit difference| between the first decode step's batched results and the
@@ -18,9 +19,9 @@ package dev.engram.cli.bench;
  */
 public record ConcurrencyResult(String strategy, int sessions, long contextTokens, double ingestTokensPerSecond,
                                 double ingestOutsideOnnxShare, int decodeSteps, double decodeTokensPerSecond,
-                                double p50Millis, double p99Millis, double maxDiffVsAlone, String skipped) {
+                                double decodeOutsideOnnxShare, double p50Millis, double p99Millis, double maxDiffVsAlone, String skipped) {
     static ConcurrencyResult skipped(String strategy, int sessions, String why) {
-        return new ConcurrencyResult(strategy, sessions, 0, 0, 0, 0, 0, 0, 0, 0, why);
+        return new ConcurrencyResult(strategy, sessions, 0, 0, 0, 0, 0, 0, 0, 0, 0, why);
     }
 
     public boolean measured() {

@@ -214,6 +214,7 @@ public final class EngramRunner {
         double outside = 1 - (double) (engine.onnxNanos() - onnx0) / ingestNanos;
         double[] latencies = new double[sessions * steps];
         long decodeNanos = 0;
+        long decodeOnnx = 0;
         double maxDiff = 0;
         for (int step = 0; step < steps; step++) {
             List<Engine.Step> batch = new ArrayList<>(sessions);
@@ -221,10 +222,12 @@ public final class EngramRunner {
                 batch.add(new Engine.Step(seqs.get(i), new int[] {argmax(logits.get(i))}));
             }
             List<ModelSequence> forks = step == 0 ? seqs.stream().map(ModelSequence::fork).toList() : null;
+            long onnxBefore = engine.onnxNanos();
             long d0 = System.nanoTime();
             logits = engine.forwardBatch(batch);
             long dt = System.nanoTime() - d0;
             decodeNanos += dt;
+            decodeOnnx += engine.onnxNanos() - onnxBefore;
             java.util.Arrays.fill(latencies, step * sessions, (step + 1) * sessions, dt / 1e6);
             if (forks != null) { // the same tokens fed to each session's fork alone, outside the timing
                 for (int i = 0; i < sessions; i++) {
@@ -237,7 +240,8 @@ public final class EngramRunner {
         }
         java.util.Arrays.sort(latencies);
         return new ConcurrencyResult(strategy, sessions, contextTokens, contextTokens / (ingestNanos / 1e9), outside,
-                steps, (double) sessions * steps / (decodeNanos / 1e9), ConcurrencyResult.quantile(latencies, 0.5),
+                steps, (double) sessions * steps / (decodeNanos / 1e9), 1 - (double) decodeOnnx / decodeNanos,
+                ConcurrencyResult.quantile(latencies, 0.5),
                 ConcurrencyResult.quantile(latencies, 0.99), maxDiff, null);
     }
 
