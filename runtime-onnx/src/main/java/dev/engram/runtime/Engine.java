@@ -276,7 +276,7 @@ public final class Engine implements AutoCloseable {
     }
 
     /** Rows of prompt logits handed over at a time when scoring a prompt: a bound on the memory one request takes. */
-    private int promptChunkRows() {
+    int promptChunkRows() {
         return Math.max(1, Math.min(segmentLength, (16 << 20) / Math.max(1, vocab))); // <= 64 MiB of float logits
     }
 
@@ -295,36 +295,81 @@ public final class Engine implements AutoCloseable {
      */
     public int[] generateScored(ModelSequence sequence, int[] prompt, GenerationParams params, PromptRows promptRows,
                                 ScoredToken onToken) {
-        Sampler sampler = new Sampler(params, vocab);
-        float[] logits = null;
-        if (promptRows != null) {
-            int chunk = promptChunkRows();
-            for (int from = 0; from < prompt.length; from += chunk) {
-                int to = Math.min(prompt.length, from + chunk);
-                float[][] rows = ingestAll(List.of(sequence), List.of(java.util.Arrays.copyOfRange(prompt, from, to))).get(0);
-                promptRows.accept(from, rows);
-                logits = rows[rows.length - 1];
-            }
-        } else {
-            logits = ingest(sequence, prompt);
+        // the one generation loop: a Generator stepped alone (a server steps many together, Engine.step)
+        Generator g = generator(sequence, prompt, params, promptRows, onToken);
+        while (!g.done()) {
+            step(List.of(g), Integer.MAX_VALUE);
         }
-        int[] out = new int[params.maxTokens()];
-        int[] one = new int[1];
-        int n = 0;
-        while (n < params.maxTokens()) {
-            int token = sampler.next(logits);
-            if (params.stopTokens().contains(token)) {
-                break;
-            }
-            out[n++] = token;
-            boolean more = onToken == null || onToken.accept(token, logits);
-            one[0] = token;
-            logits = ingest(sequence, one);
-            if (!more) {
-                break;
+        if (g.failure() != null) {
+            throw g.failure();
+        }
+        return g.tokens();
+    }
+
+    /**
+     * A generation to advance with {@link #step}, many sequences together: the same feeding, sampling and stopping as
+     * {@link #generateScored} with these arguments (which checks the prompt and parameters now, before anything runs).
+     */
+    public Generator generator(ModelSequence sequence, int[] prompt, GenerationParams params, PromptRows promptRows,
+                               ScoredToken onToken) {
+        return new Generator(this, sequence, prompt, params, promptRows, onToken);
+    }
+
+    /**
+     * One step of many generations (each sequence at most once; those done are skipped): every generator that decodes
+     * feeds its last sampled token, then those feeding their prompt get chunks of it, in order, while
+     * {@code promptBudget} tokens remain (the first always gets at least one, so every step makes progress); all of
+     * it through the dense blocks in one call per graph ({@link #forwardBatch}). Then each samples its next token. A
+     * failure of the engine ends every generator of the step with it (and is rethrown); a callback's failure ends
+     * its own. Returns the tokens fed.
+     */
+    public int step(List<Generator> generators, int promptBudget) {
+        List<Generator> chosen = new ArrayList<>();
+        List<ModelSequence> sequences = new ArrayList<>();
+        List<int[]> tokens = new ArrayList<>();
+        int budget = promptBudget;
+        boolean first = true;
+        for (boolean decoding : new boolean[] {true, false}) {
+            for (Generator g : generators) {
+                if (g.done() || g.feedingPrompt() == decoding || (!decoding && budget <= 0 && !first)) {
+                    continue;
+                }
+                int[] chunk = g.next(decoding ? 1 : budget);
+                try { // one generator running out of learned positions ends only itself
+                    requireRoom(g.sequence().position(), chunk.length, decoding ? "generated tokens" : "prompt");
+                } catch (InvalidInputException e) {
+                    g.fail(e);
+                    continue;
+                }
+                chosen.add(g);
+                sequences.add(g.sequence());
+                tokens.add(chunk);
+                if (!decoding) {
+                    budget -= chunk.length;
+                    first = false;
+                }
             }
         }
-        return java.util.Arrays.copyOf(out, n);
+        if (chosen.isEmpty()) {
+            return 0;
+        }
+        float[][] last = new float[chosen.size()][];
+        float[][][] all = new float[chosen.size()][][];
+        for (int i = 0; i < all.length; i++) {
+            all[i] = chosen.get(i).wantsEveryRow() ? new float[tokens.get(i).length][] : null;
+        }
+        try {
+            run(sequences, tokens, last, all);
+        } catch (RuntimeException e) {
+            chosen.forEach(g -> g.fail(e));
+            throw e;
+        }
+        int total = 0;
+        for (int i = 0; i < chosen.size(); i++) {
+            chosen.get(i).fed(tokens.get(i).length, all[i] != null ? all[i] : new float[][] {last[i]});
+            total += tokens.get(i).length;
+        }
+        return total;
     }
 
     void checkToken(int token, String field) {
@@ -375,7 +420,7 @@ public final class Engine implements AutoCloseable {
                 int left = tokens.get(b).length - cursor[b];
                 if (left > 0) {
                     slots.add(chunk(b, sequences.get(b), tokens.get(b), cursor[b], Math.min(left, sequences.get(b).room()),
-                            all != null));
+                            all != null && all[b] != null));
                 }
             }
             if (slots.isEmpty()) {
@@ -383,7 +428,7 @@ public final class Engine implements AutoCloseable {
             }
             long start = System.nanoTime();
             try {
-                runSlots(slots, all != null);
+                runSlots(slots);
             } catch (RuntimeException e) {
                 for (Slot slot : slots) {
                     slot.sequence.truncatePending(slot.pendingBefore);
@@ -463,7 +508,7 @@ public final class Engine implements AutoCloseable {
 
     /** Copies the head's logits of the slot's fed tokens ({@code all}) or of its last token (when this call ends its tokens). */
     private void collect(Slot slot, int cursor, int total, float[][] last, float[][][] all) {
-        for (int i = 0; all != null && i < slot.logitRows; i++) {
+        for (int i = 0; all != null && all[slot.index] != null && i < slot.logitRows; i++) {
             all[slot.index][cursor + i] = java.util.Arrays.copyOfRange(logitsArr, (slot.headOffset + i) * vocab,
                     (slot.headOffset + i + 1) * vocab);
         }
@@ -480,7 +525,7 @@ public final class Engine implements AutoCloseable {
      * on the plugin helper threads ({@link ParallelHeads}, which the plugins' own per-head loops share). The head runs
      * only on the rows whose logits are wanted.
      */
-    private void runSlots(List<Slot> slots, boolean everyRow) {
+    private void runSlots(List<Slot> slots) {
         int rows = 0;
         int headRows = 0;
         long work = 0;
