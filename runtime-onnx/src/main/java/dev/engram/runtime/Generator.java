@@ -139,6 +139,13 @@ public final class Generator {
         }
     }
 
+    /** Ends it before its next step (a cancelled or timed-out request): {@link #failure()} is {@code why}. */
+    public void cancel(RuntimeException why) {
+        if (!done) {
+            fail(why);
+        }
+    }
+
     void fail(RuntimeException e) {
         failure = e;
         done = true;
