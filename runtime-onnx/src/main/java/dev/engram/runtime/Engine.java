@@ -324,6 +324,11 @@ public final class Engine implements AutoCloseable {
      * its own. Returns the tokens fed.
      */
     public int step(List<Generator> generators, int promptBudget) {
+        for (int i = 0; i < generators.size(); i++) {
+            if (generators.get(i).engine() != this) {
+                throw new InvalidInputException("generators[" + i + "]", "was created by another engine");
+            }
+        }
         List<Generator> chosen = new ArrayList<>();
         List<ModelSequence> sequences = new ArrayList<>();
         List<int[]> tokens = new ArrayList<>();

@@ -54,6 +54,10 @@ public final class Generator {
         this.out = new int[params.maxTokens()];
     }
 
+    Engine engine() {
+        return engine;
+    }
+
     public ModelSequence sequence() {
         return sequence;
     }
