@@ -41,6 +41,9 @@ import java.util.function.IntPredicate;
  * otherwise the segment so far runs on a fork of the boundary state, which is then dropped. Their logits equal
  * those of input fed at once to float rounding (ONNX Runtime blocks its kernels by row count).
  *
+ * <p>Several sequences in one call ({@link #forwardBatch}, {@link #step}) share each ONNX Runtime call: their rows
+ * are concatenated on the token axis (the dense blocks are row-wise), their attention and memory run per sequence.
+ *
  * <p>Not thread-safe: one batch at a time (the graph buffers are shared). Create it with {@link EngineLoader}.
  */
 public final class Engine implements AutoCloseable {
