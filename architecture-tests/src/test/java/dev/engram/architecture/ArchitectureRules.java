@@ -37,6 +37,7 @@ public record ArchitectureRules(String root) {
     String api() { return root + ".api.."; }
     String spi() { return root + ".spi.."; }
     String tck() { return root + ".tck.."; }
+    String conformance() { return root + ".conformance.."; }
     String runtime() { return root + ".runtime.."; }
     String cli() { return root + ".cli.."; }
     String server() { return root + ".server.."; }
@@ -46,11 +47,11 @@ public record ArchitectureRules(String root) {
     List<String> hosts() { return List.of(runtime(), cli(), server()); }
 
     /**
-     * The top-level packages under the root that are NOT plugins: the contract (api, spi), the test kit,
+     * The top-level packages under the root that are NOT plugins: the contract (api, spi), the test kit and its runner,
      * the hosts, the benchmarks and this module. Every other package is a plugin, so a new plugin module
      * is covered by rules 3 and 4 the day it appears, without being listed anywhere.
      */
-    static final List<String> NOT_PLUGINS = List.of("api", "spi", "tck", "runtime", "cli", "server", "bench", "architecture");
+    static final List<String> NOT_PLUGINS = List.of("api", "spi", "tck", "conformance", "runtime", "cli", "server", "bench", "architecture");
 
     /**
      * The plugin {@code packageName} belongs to, or empty for the contract, the test kit and the hosts:
@@ -123,17 +124,33 @@ public record ArchitectureRules(String root) {
 
     // ---- rule 6 -------------------------------------------------------------------------------
     public ArchRule tckDependsOnlyOnContractJunitAndJackson() {
-        String[] allowed = Stream.concat(Stream.of(JAVA, api(), spi(), JACKSON), Stream.of(JUNIT))
+        String[] allowed = Stream.concat(Stream.of(JAVA, api(), spi(), JACKSON, conformance()), Stream.of(JUNIT))
                 .toArray(String[]::new);
         return onlyDependsOn(tck(), allowed)
-                .because("the test kit runs inside every plugin's tests: it may use the contract, JUnit and"
-                        + " Jackson (conformance JSON), nothing of the runtime and no plugin");
+                .because("the test kit runs inside every plugin's tests: it may use the contract, its conformance"
+                        + " runner, JUnit and Jackson (conformance JSON), nothing of the runtime and no plugin");
+    }
+
+    // ---- rule 7 -------------------------------------------------------------------------------
+    public ArchRule conformanceDependsOnlyOnContractAndJackson() {
+        return onlyDependsOn(conformance(), JAVA, api(), spi(), JACKSON)
+                .because("the conformance runner is on the CLI's production class path (engram conformance, engram"
+                        + " plan): the contract and Jackson only, no JUnit, nothing of the runtime and no plugin");
+    }
+
+    // ---- rule 8 -------------------------------------------------------------------------------
+    public ArchRule junitOnlyInTheTestKit() {
+        return noClasses().that().resideOutsideOfPackage(tck())
+                .should().dependOnClassesThat().resideInAnyPackage(JUNIT)
+                .because("JUnit is a test tool: only the test kit's suites use it in main code (the build's enforcer"
+                        + " rule no-junit-in-production keeps it off every other module's class path)");
     }
 
     public List<ArchRule> all() {
         return List.of(apiDependsOnlyOnJava(), spiDependsOnlyOnApi(), pluginsAreIsolated(),
                 examplesPluginUsesOnlyTheContract(), hostsNeverNameAPlugin(), noPackageCycles(),
-                tckDependsOnlyOnContractJunitAndJackson());
+                tckDependsOnlyOnContractJunitAndJackson(), conformanceDependsOnlyOnContractAndJackson(),
+                junitOnlyInTheTestKit());
     }
 
     // ---- shared building blocks ---------------------------------------------------------------

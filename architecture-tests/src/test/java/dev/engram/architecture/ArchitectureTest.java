@@ -31,7 +31,7 @@ class ArchitectureTest {
         JavaClasses classes = EngramClasses.main();
         Set<String> packages = classes.stream().map(JavaClass::getPackageName)
                 .collect(Collectors.toCollection(TreeSet::new));
-        List<String> expected = List.of("dev.engram.api", "dev.engram.spi", "dev.engram.tck",
+        List<String> expected = List.of("dev.engram.api", "dev.engram.spi", "dev.engram.tck", "dev.engram.conformance",
                 "dev.engram.runtime", "dev.engram.cli", "dev.engram.memory.infini",
                 "dev.engram.memory.continuous", "dev.engram.memory.lsh", "dev.engram.baselines",
                 "dev.engram.examples");
@@ -71,7 +71,7 @@ class ArchitectureTest {
         assertTrue(plugins.containsAll(List.of("dev.engram.baselines", "dev.engram.examples", "dev.engram.memory.continuous",
                 "dev.engram.memory.infini", "dev.engram.memory.lsh")), plugins.toString());
         for (String host : List.of("dev.engram.runtime", "dev.engram.cli", "dev.engram.server", "dev.engram.api",
-                "dev.engram.spi", "dev.engram.tck")) {
+                "dev.engram.spi", "dev.engram.tck", "dev.engram.conformance")) {
             assertTrue(plugins.stream().noneMatch(p -> p.equals(host)), host + " classified as a plugin: " + plugins);
         }
     }
@@ -109,5 +109,15 @@ class ArchitectureTest {
     @Test
     void tckDependsOnlyOnContractJunitAndJackson() {
         RULES.tckDependsOnlyOnContractJunitAndJackson().check(EngramClasses.main());
+    }
+
+    @Test
+    void conformanceRunnerDependsOnlyOnContractAndJackson() {
+        RULES.conformanceDependsOnlyOnContractAndJackson().check(EngramClasses.main());
+    }
+
+    @Test
+    void noMainClassOutsideTheTestKitUsesJUnit() {
+        RULES.junitOnlyInTheTestKit().check(EngramClasses.main());
     }
 }

@@ -67,7 +67,7 @@ class RulesCanFailTest {
         assertEquals(Optional.of(F + "memory.infini"), RULES.pluginOf(F + "memory.infini.kernels"));
         assertEquals(Optional.of(F + "memory.fresh"), RULES.pluginOf(F + "memory.fresh"));
         assertEquals(Optional.of(F + "newplugin"), RULES.pluginOf(F + "newplugin.sub"));
-        for (String notAPlugin : List.of("api", "spi", "tck", "runtime.model", "cli", "server", "bench")) {
+        for (String notAPlugin : List.of("api", "spi", "tck", "conformance", "runtime.model", "cli", "server", "bench")) {
             assertEquals(Optional.empty(), RULES.pluginOf(F + notAPlugin), notAPlugin);
         }
         assertEquals(Optional.empty(), RULES.pluginOf("com.example.memory.x"), "outside the root");
@@ -111,6 +111,23 @@ class RulesCanFailTest {
         assertFails(RULES.tckDependsOnlyOnContractJunitAndJackson(), EngramClasses.fixtures("tck"),
                 F + "memory.lsh.CleanLsh", "com.tngtech.archunit.core.domain.PackageMatcher");
         assertPasses(RULES.tckDependsOnlyOnContractJunitAndJackson(), CleanTck.class);
+    }
+
+    @Test
+    void rule7ConformanceRejectsJUnitAndTheRuntime() {
+        assertFails(RULES.conformanceDependsOnlyOnContractAndJackson(), EngramClasses.fixtures("conformance"),
+                "org.junit.jupiter.api.Assertions", F + "runtime.CleanRuntime");
+        assertPasses(RULES.conformanceDependsOnlyOnContractAndJackson(),
+                dev.engram.architecture.fixtures.conformance.CleanConformance.class);
+    }
+
+    @Test
+    void rule8RejectsJUnitOutsideTheTestKit() {
+        // the kit's own JUnit use (CleanTck) is allowed; the conformance runner's and a host's are not
+        assertFails(RULES.junitOnlyInTheTestKit(), EngramClasses.fixtures("tck", "conformance", "cli"),
+                "org.junit.jupiter.api.Assertions");
+        assertPasses(RULES.junitOnlyInTheTestKit(), CleanTck.class, CleanCli.class,
+                dev.engram.architecture.fixtures.conformance.CleanConformance.class);
     }
 
     /** The rule fails; every violation comes from a Leaky* class; each expected target is reported. */

@@ -11,7 +11,7 @@ import dev.engram.api.Segment;
 import dev.engram.api.Snapshot;
 import dev.engram.api.Tensor;
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.TestData;
+import dev.engram.conformance.SeededData;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -35,9 +35,9 @@ class AttentionSinksTest {
             int w = wn[0];
             int n = wn[1];
             Attention a = registry.newAttention("window", 0, SPEC, Map.of("window", w, "sinks", n), Map.of());
-            List<TestData.Inputs> parts = new ArrayList<>();
+            List<SeededData.Inputs> parts = new ArrayList<>();
             for (int s = 0; s < 6; s++) {
-                parts.add(TestData.inputs(SPEC, SEG, 40 + s));
+                parts.add(SeededData.inputs(SPEC, SEG, 40 + s));
                 Tensor out = a.attend(Segment.of((long) SEG * s, parts.get(s).q(), parts.get(s).k(), parts.get(s).v()));
                 for (int h = 0; h < 4; h++) {
                     for (int i = 0; i < SEG; i++) {
@@ -69,7 +69,7 @@ class AttentionSinksTest {
         return tokens;
     }
 
-    private static double[] expected(List<TestData.Inputs> parts, int s, int i, int h, int w, int n) {
+    private static double[] expected(List<SeededData.Inputs> parts, int s, int i, int h, int w, int n) {
         int g = h / 2;
         List<Long> tokens = visible(s, i, w, n);
         int place = tokens.size() - 1; // the query's own place in the cache
@@ -123,7 +123,7 @@ class AttentionSinksTest {
         Attention plain = registry.newAttention("window", 0, SPEC, Map.of("window", 3), Map.of());
         Attention zero = registry.newAttention("window", 0, SPEC, Map.of("window", 3, "sinks", 0), Map.of());
         for (int s = 0; s < 3; s++) {
-            TestData.Inputs in = TestData.inputs(SPEC, SEG, 70 + s);
+            SeededData.Inputs in = SeededData.inputs(SPEC, SEG, 70 + s);
             Tensor a = plain.attend(Segment.of((long) SEG * s, in.q(), in.k(), in.v())).copy();
             Tensor b = zero.attend(Segment.of((long) SEG * s, in.q(), in.k(), in.v()));
             assertTrue(a.bitEquals(b), "segment " + s);
@@ -135,7 +135,7 @@ class AttentionSinksTest {
     void aSnapshotWithSinksRestoresOnlyIntoTheSameSinks() {
         Attention a = registry.newAttention("window", 0, SPEC, Map.of("window", 3, "sinks", 2), Map.of());
         for (int s = 0; s < 3; s++) {
-            TestData.Inputs in = TestData.inputs(SPEC, SEG, 90 + s);
+            SeededData.Inputs in = SeededData.inputs(SPEC, SEG, 90 + s);
             a.attend(Segment.of((long) SEG * s, in.q(), in.k(), in.v()));
         }
         Snapshot snap = a.snapshot();

@@ -14,7 +14,7 @@ import dev.engram.api.Snapshot;
 import dev.engram.api.SnapshotException;
 import dev.engram.api.Tensor;
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.TestData;
+import dev.engram.conformance.SeededData;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -28,7 +28,7 @@ class BaselineBehaviourTest {
     }
 
     private static Segment segment(long start, int tokens, long seed) {
-        TestData.Inputs in = TestData.inputs(SPEC, tokens, seed);
+        SeededData.Inputs in = SeededData.inputs(SPEC, tokens, seed);
         return Segment.of(start, in.q(), in.k(), in.v());
     }
 
@@ -90,8 +90,8 @@ class BaselineBehaviourTest {
         Attention a = attention("full", Map.of());
         a.attend(segment(0, 5, 1));
         byte[] before = a.snapshot().toBytes();
-        TestData.Inputs in = TestData.inputs(SPEC, 3, 2);
-        Tensor badV = TestData.normal(3, 1f, SPEC.kvHeads(), 3, SPEC.valueDim() + 1);
+        SeededData.Inputs in = SeededData.inputs(SPEC, 3, 2);
+        Tensor badV = SeededData.normal(3, 1f, SPEC.kvHeads(), 3, SPEC.valueDim() + 1);
         InvalidInputException e = assertThrows(InvalidInputException.class,
                 () -> a.attend(Segment.of(5, in.q(), in.k(), badV)));
         assertTrue(e.getMessage().contains("segment.v"), e.getMessage());

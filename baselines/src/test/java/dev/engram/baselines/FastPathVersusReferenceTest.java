@@ -8,7 +8,7 @@ import dev.engram.api.Segment;
 import dev.engram.api.Tensor;
 import dev.engram.baselines.position.PositionalEncoding;
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.TestData;
+import dev.engram.conformance.SeededData;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -51,7 +51,7 @@ class FastPathVersusReferenceTest {
         int[] lengths = {1, 7, 3, 12, 2, 9, 30, 5, 16, 1, 40, 24};
         List<ReferenceAttention.Inputs> inputs = new ArrayList<>();
         for (int s = 0; s < lengths.length; s++) {
-            TestData.Inputs in = TestData.inputs(spec, lengths[s], 31 * s + window + 7);
+            SeededData.Inputs in = SeededData.inputs(spec, lengths[s], 31 * s + window + 7);
             inputs.add(new ReferenceAttention.Inputs(in.q(), in.k(), in.v()));
         }
         List<double[]> expected = ReferenceAttention.run(spec, positional, theta, window, inputs);

@@ -11,7 +11,7 @@ import dev.engram.api.LayerSpec;
 import dev.engram.api.Segment;
 import dev.engram.api.Tensor;
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.TestData;
+import dev.engram.conformance.SeededData;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -27,7 +27,7 @@ class SlidingWindowTest {
     void windowOneSeesOnlyItselfAndWindowThreeTheTwoBefore() {
         for (int w : new int[] {1, 3}) {
             Attention a = registry.newAttention("window", 0, SPEC, Map.of("window", w, "sliding", true), Map.of());
-            TestData.Inputs[] parts = {TestData.inputs(SPEC, 5, 1), TestData.inputs(SPEC, 5, 2)};
+            SeededData.Inputs[] parts = {SeededData.inputs(SPEC, 5, 1), SeededData.inputs(SPEC, 5, 2)};
             for (int s = 0; s < 2; s++) {
                 Tensor out = a.attend(Segment.of(5L * s, parts[s].q(), parts[s].k(), parts[s].v()));
                 for (int h = 0; h < 4; h++) {
@@ -53,7 +53,7 @@ class SlidingWindowTest {
     }
 
     /** out for query (segment s, row i, head h) from the definition, keys rotated at their own positions. */
-    private static double[] expected(TestData.Inputs[] parts, int s, int i, int h, int w) {
+    private static double[] expected(SeededData.Inputs[] parts, int s, int i, int h, int w) {
         int g = h / 2;
         long p = 5L * s + i;
         double[] q = rotate(row(parts[s].q(), h, i), p);

@@ -10,7 +10,7 @@ import dev.engram.api.Segment;
 import dev.engram.baselines.position.PositionalEncoding;
 import dev.engram.spi.ProviderRegistry;
 import dev.engram.spi.kernel.ParallelHeads;
-import dev.engram.tck.TestData;
+import dev.engram.conformance.SeededData;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -45,7 +45,7 @@ class ThreadIndependenceTest {
         int[] lengths = {128, 128, 77, 128};
         List<ReferenceAttention.Inputs> inputs = new ArrayList<>();
         for (int s = 0; s < lengths.length; s++) {
-            TestData.Inputs in = TestData.inputs(spec, lengths[s], 17 * s + 5);
+            SeededData.Inputs in = SeededData.inputs(spec, lengths[s], 17 * s + 5);
             inputs.add(new ReferenceAttention.Inputs(in.q(), in.k(), in.v()));
         }
         List<double[]> expected = ReferenceAttention.run(spec, positional, theta, window, inputs);

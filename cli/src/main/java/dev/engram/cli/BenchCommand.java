@@ -1,5 +1,6 @@
 package dev.engram.cli;
 
+import dev.engram.cli.strategy.MemoryStrategy;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.engram.api.ConfigException;
 import dev.engram.api.InvalidInputException;
@@ -10,10 +11,8 @@ import dev.engram.cli.bench.ModelShape;
 import dev.engram.cli.bench.ProcessMemory;
 import dev.engram.cli.bench.PythonTools;
 import dev.engram.cli.bench.Report;
-import dev.engram.cli.bench.Strategies;
 import dev.engram.cli.bench.WeightFiller;
 import dev.engram.runtime.model.ModelManifest;
-import dev.engram.spi.ProviderRegistry;
 import dev.engram.spi.kernel.FloatKernels;
 import dev.engram.spi.kernel.ParallelHeads;
 import java.io.IOException;
@@ -112,10 +111,10 @@ public final class BenchCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         loadAtStart = loadAverage();
         List<Integer> lens = parseLengths();
-        List<String> strats = strategies == null ? Strategies.ALL : List.copyOf(strategies);
+        List<String> strats = strategies == null ? MemoryStrategy.ALL : List.copyOf(strategies);
         for (String s : strats) {
-            if (!Strategies.ALL.contains(s)) {
-                throw InvalidInputException.outOfRange("--strategies", s, String.join(", ", Strategies.ALL));
+            if (!MemoryStrategy.ALL.contains(s)) {
+                throw InvalidInputException.outOfRange("--strategies", s, String.join(", ", MemoryStrategy.ALL));
             }
         }
         List<Integer> given = concurrency == null ? List.of() : concurrency;
@@ -231,7 +230,7 @@ public final class BenchCommand implements Callable<Integer> {
             throw new ConfigException(source.toString(), problems);
         }
         int segment = manifest.segmentLength();
-        Map<String, int[]> needed = WeightFiller.needed(ProviderRegistry.load(Thread.currentThread().getContextClassLoader()),
+        Map<String, int[]> needed = WeightFiller.needed(dev.engram.runtime.EngineFactory.create().registry(),
                 manifest.architecture(), strats, segment);
         Path target = model == null ? source : out.resolve("model-" + source.toAbsolutePath().normalize().getFileName() + "-filled");
         Path pkg = WeightFiller.fill(source, target, needed, 1234);
@@ -361,7 +360,7 @@ public final class BenchCommand implements Callable<Integer> {
             h.put("concurrencyLevels", levels);
         }
         Map<String, Object> configs = new LinkedHashMap<>();
-        strats.forEach(s -> configs.put(s, Strategies.layer(s, m.segmentLength())));
+        strats.forEach(s -> configs.put(s, MemoryStrategy.layer(s, m.segmentLength())));
         h.put("strategyConfigs", configs);
         return h;
     }

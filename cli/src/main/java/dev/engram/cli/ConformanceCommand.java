@@ -1,10 +1,9 @@
 package dev.engram.cli;
 
-import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.conformance.CaseResult;
-import dev.engram.tck.conformance.ConformanceCase;
-import dev.engram.tck.conformance.ConformanceRunner;
-import dev.engram.tck.conformance.MalformedCaseException;
+import dev.engram.conformance.CaseResult;
+import dev.engram.conformance.ConformanceCase;
+import dev.engram.conformance.ConformanceRunner;
+import dev.engram.conformance.MalformedCaseException;
 import dev.engram.api.EngramException;
 import dev.engram.api.SnapshotFiles;
 import java.io.IOException;
@@ -41,7 +40,7 @@ final class ConformanceCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         UserFiles.output("--emit", emit);
-        ConformanceRunner runner = new ConformanceRunner(ProviderRegistry.load());
+        ConformanceRunner runner = new ConformanceRunner(dev.engram.runtime.EngineFactory.create().registry());
         List<Path> files = expand(cases);
         if (emit != null) {
             if (files.size() != 1) {

@@ -1,5 +1,6 @@
 package dev.engram.cli;
 
+import dev.engram.server.ServeCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 

@@ -107,7 +107,7 @@ final class EvalCommand implements Callable<Integer> {
 
     /** Every name once, and each a strategy --memory knows (or as-configured): checked before any scoring. */
     private static void checkStrategies(List<String> names) {
-        dev.engram.spi.ProviderRegistry registry = dev.engram.spi.ProviderRegistry.load(Thread.currentThread().getContextClassLoader());
+        dev.engram.spi.ProviderRegistry registry = dev.engram.runtime.EngineFactory.create().registry();
         List<String> known = new ArrayList<>(List.of(AS_CONFIGURED, "none"));
         known.addAll(registry.attentionNames());
         known.addAll(registry.memoryNames());

@@ -1,6 +1,5 @@
 package dev.engram.cli;
 
-import dev.engram.api.Tensor;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.ModelSequence;
 import dev.engram.runtime.SequenceStack;
@@ -10,11 +9,9 @@ import dev.engram.runtime.onnx.GraphSignature;
 import java.io.PrintWriter;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import dev.engram.runtime.model.WeightKey;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -26,7 +23,6 @@ import picocli.CommandLine.Spec;
                 + " plan (providers and their settings), the weights, and the memory footprint per layer, measured over a"
                 + " few segments of random tokens and extrapolated to 1M tokens.")
 final class InspectCommand implements Callable<Integer> {
-    private static final Pattern WEIGHT = Pattern.compile("layers\\.(\\d+)\\.([a-z][a-z0-9-]*)\\.(.+)");
     static final long MILLION = 1_000_000L;
 
     @Mixin
@@ -91,13 +87,9 @@ final class InspectCommand implements Callable<Integer> {
         out.println("weights (" + engine.modelPackage().weightsFileName() + ", " + names.size() + " tensors"
                 + (names.isEmpty() ? "" : "; those of providers the plan does not use are ignored") + "):");
         for (String name : names) {
-            Matcher m = WEIGHT.matcher(name);
-            String shape = "";
-            if (m.matches()) {
-                Map<String, Tensor> w = engine.modelPackage().weightSource().weights(Integer.parseInt(m.group(1)), m.group(2));
-                Tensor t = w.get(m.group(3));
-                shape = t == null ? "" : " " + Arrays.toString(t.shape());
-            }
+            String shape = WeightKey.parse(name)
+                    .map(k -> engine.modelPackage().weightSource().weights(k.layer(), k.provider()).get(k.weight()))
+                    .map(t -> " " + Arrays.toString(t.shape())).orElse("");
             out.println("  " + name + shape);
         }
     }

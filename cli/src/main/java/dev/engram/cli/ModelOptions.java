@@ -1,8 +1,10 @@
 package dev.engram.cli;
 
+import dev.engram.cli.strategy.MemoryStrategy;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.engram.api.InvalidInputException;
 import dev.engram.runtime.Engine;
+import dev.engram.runtime.EngineFactory;
 import dev.engram.runtime.EngineLoader;
 import dev.engram.runtime.config.ConfigLoader;
 import dev.engram.runtime.model.ModelManifest;
@@ -37,12 +39,12 @@ final class ModelOptions {
     String device;
 
     Engine load() {
-        ProviderRegistry registry = ProviderRegistry.load(Thread.currentThread().getContextClassLoader());
-        EngineLoader loader = new EngineLoader(registry);
+        EngineFactory engines = EngineFactory.create();
+        EngineLoader loader = engines.loader();
         if (config != null) {
             loader.config(config);
         }
-        loader.overrides(explicitOverrides(registry));
+        loader.overrides(explicitOverrides(engines.registry()));
         return loader.load(model);
     }
 
@@ -55,7 +57,7 @@ final class ModelOptions {
         if (memory != null) {
             try {
                 overrides.put(List.of("layers"), JSON.writeValueAsString(
-                        MemoryStrategy.layers(memory, registry, currentLayers(), segmentLength())));
+                        MemoryStrategy.forOption(memory, registry, currentLayers(), segmentLength())));
             } catch (IOException e) {
                 throw new IllegalStateException(e);
             }

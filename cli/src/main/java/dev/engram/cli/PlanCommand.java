@@ -1,16 +1,15 @@
 package dev.engram.cli;
 
-import com.google.inject.Guice;
 import dev.engram.api.LayerSpec;
 import dev.engram.api.LayerStep;
 import dev.engram.api.Segment;
 import dev.engram.api.Tensor;
-import dev.engram.runtime.EngramModule;
+import dev.engram.runtime.EngineFactory;
 import dev.engram.runtime.SequenceFactory;
 import dev.engram.runtime.SequenceStack;
 import dev.engram.runtime.model.WeightSource;
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.TestData;
+import dev.engram.conformance.SeededData;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Collections;
@@ -52,13 +51,13 @@ final class PlanCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         LayerSpec layer = new LayerSpec(heads, kvHeads, headDim, headDim, heads * headDim);
-        ProviderRegistry registry = ProviderRegistry.load();
+        EngineFactory engines = EngineFactory.create();
+        ProviderRegistry registry = engines.registry();
         WeightSource randomWeights = (index, provider) -> {
             var p = registry.any(provider);
-            return TestData.weights(p.weights(layer, p.configSchema().defaults()), 17L * index + provider.hashCode());
+            return SeededData.weights(p.weights(layer, p.configSchema().defaults()), 17L * index + provider.hashCode());
         };
-        SequenceFactory factory = Guice.createInjector(
-                new EngramModule(config, Collections.nCopies(layers, layer), randomWeights)).getInstance(SequenceFactory.class);
+        SequenceFactory factory = engines.sequences(config, Collections.nCopies(layers, layer), randomWeights);
         out.print(factory.plan().describe());
         out.flush(); // the launcher's System.exit does not flush picocli's writer
         if (segments <= 0) {
@@ -66,7 +65,7 @@ final class PlanCommand implements Callable<Integer> {
         }
         SequenceStack sequence = factory.newSequence();
         for (int s = 0; s < segments; s++) {
-            TestData.Inputs in = TestData.inputs(layer, segmentLength, s);
+            SeededData.Inputs in = SeededData.inputs(layer, segmentLength, s);
             Segment segment = new Segment(sequence.position(), in.q(), in.k(), in.v(), in.h());
             double norm = 0;
             for (SequenceStack.Layer l : sequence.layers()) {

@@ -34,8 +34,8 @@ final class ProvidersCommand implements Runnable {
     @Override
     public void run() {
         PrintWriter out = spec.commandLine().getOut();
-        // the context loader, as EngineLoader uses: what an embedding application put there is listed too
-        ProviderRegistry registry = ProviderRegistry.load(Thread.currentThread().getContextClassLoader());
+        // the registry every engine is built with (EngramModule: the context loader), so what an embedding application put there is listed too
+        ProviderRegistry registry = dev.engram.runtime.EngineFactory.create().registry();
         print(out, "attention", registry.attentionNames().stream().map(n -> (Provider) registry.attention(n)).toList());
         print(out, "memory", registry.memoryNames().stream().map(n -> (Provider) registry.memory(n)).toList());
         for (ProviderRegistry.BrokenPlugin b : registry.broken()) {

@@ -12,9 +12,9 @@ import dev.engram.runtime.model.ModelManifest;
 import dev.engram.runtime.model.SafeTensors;
 import dev.engram.spi.Provider;
 import dev.engram.spi.ProviderConfig;
-import dev.engram.spi.ProviderRegistry;
 import dev.engram.spi.WeightSpec;
-import dev.engram.tck.TestData;
+import dev.engram.runtime.model.WeightKey;
+import dev.engram.conformance.SeededData;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -89,7 +89,7 @@ final class WeightsCommand implements Callable<Integer> {
         }
         int layerCount = manifest.architecture().layers();
         int[] range = range(layers, layerCount);
-        Provider p = ProviderRegistry.load(Thread.currentThread().getContextClassLoader()).any(provider);
+        Provider p = dev.engram.runtime.EngineFactory.create().registry().any(provider);
         Map<String, Object> raw = new LinkedHashMap<>();
         for (String s : settings) {
             int eq = s.indexOf('=');
@@ -108,12 +108,12 @@ final class WeightsCommand implements Callable<Integer> {
         List<String> added = new ArrayList<>();
         List<String> kept = new ArrayList<>();
         for (int i = range[0]; i <= range[1]; i++) {
-            Map<String, Tensor> initial = init.equals("random") ? TestData.weights(specs, seed + 1_000_003L * i) : Map.of();
+            Map<String, Tensor> initial = init.equals("random") ? SeededData.weights(specs, seed + 1_000_003L * i) : Map.of();
             for (WeightSpec w : specs) {
                 if (!w.required() && !withOptional) {
                     continue;
                 }
-                String name = "layers." + i + "." + provider + "." + w.name();
+                String name = WeightKey.of(i, provider, w.name());
                 Tensor existing = tensors.get(name);
                 if (existing != null) {
                     if (!Arrays.equals(existing.shape(), w.shape())) {

@@ -132,10 +132,6 @@ class ImportedCheckpointsTest {
         assertTrue(failures.isEmpty(), String.join("\n", failures));
     }
 
-    /**
-     * A memory added on import contributes nothing until trained: every logit of the package with the memory equals
-     * the plain import's bit for bit, over 26 tokens (3 complete segments of 8, so the memory is written and read).
-     */
     /** GPT-2's learned positions end at n_positions (64 here): a generation that would pass them is refused up front. */
     @Test
     void generatingPastTheLastLearnedPositionIsRefusedBeforeAnyWork() {
@@ -149,6 +145,10 @@ class ImportedCheckpointsTest {
         assertEquals("", past.out().strip(), "nothing was generated: " + past.all());
     }
 
+    /**
+     * A memory added on import contributes nothing until trained: every logit of the package with the memory equals
+     * the plain import's bit for bit, over 26 tokens (3 complete segments of 8, so the memory is written and read).
+     */
     @Test
     void aMemoryAddedOnImportLeavesTheOutputsUnchanged() throws IOException {
         assumePython();

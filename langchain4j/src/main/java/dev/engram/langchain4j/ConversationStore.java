@@ -1,13 +1,14 @@
 package dev.engram.langchain4j;
 
+import dev.engram.api.SnapshotException;
+import dev.engram.api.StateStream;
 import dev.engram.runtime.ModelSequence;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.EOFException;
+import java.io.BufferedOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -18,19 +19,21 @@ import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
-import java.util.zip.CRC32C;
 
 /**
- * Every byte of a conversation that reaches the disk goes through here (one place to change when the sequence's
- * persistence API changes): one file per memory id, {@code DIR/<sha-256 of the id, 32 hex digits>.conversation}, holding
- * a magic, a version, the memory id, the last system message fed (or none), the sequence's snapshot and a CRC32C of
- * all of it. A write goes to a temporary file, is forced to the device and renamed over the old one, so a crash leaves
- * either the previous state or the new one, never a mix.
+ * Every byte of a conversation that reaches the disk goes through here: one file per memory id,
+ * {@code DIR/<sha-256 of the id, 32 hex digits>.conversation}, in Engram's one state format ({@link StateStream}, kind
+ * {@value #KIND}): the memory id, the last system message fed (or none) and the sequence's own stream
+ * ({@link ModelSequence#save}, which names the model, its layers and every provider's settings) as one block, under the
+ * format's checksum. The two fields are the conversation's, not the sequence's, so they sit beside its stream rather than
+ * in its header (which the server's sessions and every saved sequence share). A write goes to a temporary file, is
+ * forced to the device and renamed over the old one, so a crash leaves either the previous state or the new one.
  */
 final class ConversationStore {
-    private static final byte[] MAGIC = "ENGRAMLC".getBytes(StandardCharsets.US_ASCII);
-    private static final int VERSION = 1;
+    static final String KIND = "conversation";
     private static final String SUFFIX = ".conversation";
+    /** The files of version 1, before this store wrote the state format ({@link #loadLegacy}). */
+    private static final byte[] LEGACY_MAGIC = "ENGRAMLC".getBytes(StandardCharsets.US_ASCII);
 
     private final Path directory;
 
@@ -65,70 +68,81 @@ final class ConversationStore {
         if (!Files.exists(f)) {
             return null;
         }
-        byte[] all;
-        try {
-            all = Files.readAllBytes(f);
+        String id;
+        String system;
+        byte[] sequence;
+        try (InputStream in = new java.io.BufferedInputStream(Files.newInputStream(f))) {
+            in.mark(LEGACY_MAGIC.length);
+            boolean legacy = java.util.Arrays.equals(in.readNBytes(LEGACY_MAGIC.length), LEGACY_MAGIC);
+            in.reset();
+            if (legacy) {
+                return loadLegacy(memoryId, f, in.readAllBytes(), into);
+            }
+            StateStream.Reader r = new StateStream.Reader(in, KIND, "conversation file");
+            id = r.readString("memory id");
+            system = r.readBoolean("system message flag") ? r.readString("system message") : null;
+            sequence = r.readBytes("sequence", Integer.MAX_VALUE - 8);
+            r.finish(true); // everything is checked before the sequence changes
+        } catch (SnapshotException e) {
+            throw damaged(memoryId, f, e.getMessage());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read conversation '" + memoryId + "' from " + f, e);
         }
-        if (all.length < MAGIC.length + 8) {
-            throw damaged(memoryId, f, "it is " + all.length + " bytes long");
+        if (!id.equals(memoryId)) {
+            throw damaged(memoryId, f, "it belongs to memory id '" + id + "'");
         }
-        CRC32C crc = new CRC32C();
-        crc.update(all, 0, all.length - 4);
-        if (ByteBuffer.wrap(all).getInt(all.length - 4) != (int) crc.getValue()) {
-            throw damaged(memoryId, f, "its checksum does not match");
+        try {
+            into.restore(sequence);
+        } catch (SnapshotException e) {
+            throw damaged(memoryId, f, e.getMessage());
         }
-        try (DataInputStream in = new DataInputStream(new java.io.ByteArrayInputStream(all, 0, all.length - 4))) {
-            byte[] magic = in.readNBytes(MAGIC.length);
-            if (!java.util.Arrays.equals(magic, MAGIC) || in.readInt() != VERSION) {
-                throw damaged(memoryId, f, "it is not an Engram conversation file of version " + VERSION);
+        return new Meta(id, system);
+    }
+
+    /**
+     * A conversation file of version 1 (before this store wrote the state format): magic "ENGRAMLC", version 1, the
+     * memory id, the system message flag and text (Java's modified UTF-8), the sequence's bytes (int length), a CRC32C of
+     * all before it. Read so that no saved conversation is lost; the next save writes the state format.
+     */
+    private static Meta loadLegacy(String memoryId, Path f, byte[] all, ModelSequence into) {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(all, 0, Math.max(0, all.length - 4));
+        if (all.length < LEGACY_MAGIC.length + 8 || java.nio.ByteBuffer.wrap(all).getInt(all.length - 4) != (int) crc.getValue()) {
+            throw damaged(memoryId, f, "its checksum does not match (a version 1 conversation file)");
+        }
+        try (java.io.DataInputStream in = new java.io.DataInputStream(new java.io.ByteArrayInputStream(all, 0, all.length - 4))) {
+            in.skipNBytes(LEGACY_MAGIC.length);
+            if (in.readInt() != 1) {
+                throw damaged(memoryId, f, "it is an ENGRAMLC file of an unknown version");
             }
             String id = in.readUTF();
             if (!id.equals(memoryId)) {
                 throw damaged(memoryId, f, "it belongs to memory id '" + id + "'");
             }
             String system = in.readBoolean() ? in.readUTF() : null;
-            byte[] snapshot = in.readNBytes(in.readInt());
-            into.restore(snapshot);
+            into.restore(in.readNBytes(in.readInt()));
             return new Meta(id, system);
-        } catch (EOFException e) {
-            throw damaged(memoryId, f, "it is truncated");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+        } catch (IOException | SnapshotException e) {
+            throw damaged(memoryId, f, e.getMessage());
         }
     }
 
     /** Writes the conversation's state; when this returns, it is on the device. */
     void save(Meta meta, ModelSequence sequence) {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (DataOutputStream out = new DataOutputStream(bytes)) {
-            out.write(MAGIC);
-            out.writeInt(VERSION);
-            out.writeUTF(meta.memoryId());
-            out.writeBoolean(meta.lastSystemMessage() != null);
-            if (meta.lastSystemMessage() != null) {
-                out.writeUTF(meta.lastSystemMessage());
-            }
-            byte[] snapshot = sequence.snapshot();
-            out.writeInt(snapshot.length);
-            out.write(snapshot);
-            out.flush();
-            CRC32C crc = new CRC32C();
-            crc.update(bytes.toByteArray());
-            out.writeInt((int) crc.getValue());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
         Path f = file(meta.memoryId());
         Path tmp = f.resolveSibling(f.getFileName() + ".tmp");
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                     StandardOpenOption.WRITE)) {
-                ByteBuffer b = ByteBuffer.wrap(bytes.toByteArray());
-                while (b.hasRemaining()) {
-                    ch.write(b);
+                OutputStream out = new BufferedOutputStream(Channels.newOutputStream(ch), 1 << 16);
+                StateStream.Writer w = new StateStream.Writer(out, KIND);
+                w.writeString(meta.memoryId());
+                w.writeBoolean(meta.lastSystemMessage() != null);
+                if (meta.lastSystemMessage() != null) {
+                    w.writeString(meta.lastSystemMessage());
                 }
+                w.writeBytes(sequence.snapshot());
+                w.finish(); // flushes the buffer into the channel
                 ch.force(true);
             }
             try {
@@ -138,6 +152,8 @@ final class ConversationStore {
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot save conversation '" + meta.memoryId() + "' to " + f, e);
+        } catch (UncheckedIOException e) { // the stream writer's
+            throw new UncheckedIOException("cannot save conversation '" + meta.memoryId() + "' to " + f, e.getCause());
         }
     }
 

@@ -483,7 +483,10 @@ public final class EngramModel implements AutoCloseable {
             return this;
         }
 
-        /** The loader, for a config file or overrides ({@code new EngineLoader().config(file)}). */
+        /**
+         * The loader, for a config file or overrides ({@code new EngineLoader().config(file)}), or with other bindings
+         * ({@code EngineFactory.create(overridingModule).loader()}: another execution provider, say).
+         */
         public Builder engineLoader(EngineLoader loader) {
             this.loader = Objects.requireNonNull(loader, "loader");
             return this;

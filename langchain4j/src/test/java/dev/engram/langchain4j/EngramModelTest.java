@@ -161,4 +161,57 @@ class EngramModelTest {
         }
     }
 
+    /**
+     * A conversation file is one state stream of kind "conversation" whose block is the sequence's own stream; a file of
+     * version 1 (magic ENGRAMLC, before the state format) is still read, and the next turn rewrites it in the format.
+     */
+    @Test
+    void conversationFilesAreStateStreamsAndVersionOneFilesStillLoad() throws Exception {
+        Path state = tmp.resolve("state");
+        long tokens;
+        try (EngramModel model = EngramModel.builder().model(PasskeyConversationTest.MODEL).promptFormat(PromptFormat.RAW)
+                .stateDirectory(state).build()) {
+            model.chatModel().chat(request("erin", 2, SystemMessage.from("<bos>"), UserMessage.from("the sky is blue .")));
+            tokens = model.conversationTokens("erin");
+        }
+        Path f;
+        try (var files = Files.list(state)) {
+            f = files.findFirst().orElseThrow();
+        }
+        String system;
+        byte[] sequence;
+        try (var in = Files.newInputStream(f)) {
+            dev.engram.api.StateStream.Reader r = new dev.engram.api.StateStream.Reader(in, "conversation", "test");
+            assertEquals("erin", r.readString("memory id"));
+            system = r.readBoolean("flag") ? r.readString("system") : null;
+            sequence = r.readBytes("sequence", 1 << 30);
+            r.finish(true);
+        }
+        assertEquals("<bos>", system);
+        assertEquals("ENGRAMST", new String(sequence, 0, 8, java.nio.charset.StandardCharsets.US_ASCII),
+                "the block is the sequence's own state stream");
+        // the same conversation written by hand in version 1's layout
+        var bytes = new java.io.ByteArrayOutputStream();
+        try (var out = new java.io.DataOutputStream(bytes)) {
+            out.writeBytes("ENGRAMLC");
+            out.writeInt(1);
+            out.writeUTF("erin");
+            out.writeBoolean(true);
+            out.writeUTF(system);
+            out.writeInt(sequence.length);
+            out.write(sequence);
+        }
+        var crc = new java.util.zip.CRC32C();
+        crc.update(bytes.toByteArray());
+        bytes.write(java.nio.ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
+        Files.write(f, bytes.toByteArray());
+        try (EngramModel model = EngramModel.builder().model(PasskeyConversationTest.MODEL).promptFormat(PromptFormat.RAW)
+                .stateDirectory(state).build()) {
+            assertEquals(tokens, model.conversationTokens("erin"), "the version 1 file is read back");
+            model.chatModel().chat(request("erin", 1, SystemMessage.from("<bos>"), UserMessage.from("the")));
+            assertTrue(model.conversationTokens("erin") > tokens);
+        }
+        assertEquals("ENGRAMST", new String(Files.readAllBytes(f), 0, 8, java.nio.charset.StandardCharsets.US_ASCII),
+                "the next save writes the state format");
+    }
 }

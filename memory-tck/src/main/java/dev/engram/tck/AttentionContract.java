@@ -1,5 +1,6 @@
 package dev.engram.tck;
 
+import dev.engram.conformance.SeededData;
 import dev.engram.api.Attention;
 import dev.engram.api.Segment;
 import dev.engram.api.Tensor;
@@ -32,22 +33,22 @@ public abstract class AttentionContract extends SequenceStateContract<Attention>
     }
 
     @Override
-    final List<Tensor> step(Attention attention, long start, TestData.Inputs in) {
+    final List<Tensor> step(Attention attention, long start, SeededData.Inputs in) {
         return List.of(produce(attention, start, in).get(0).copy());
     }
 
     @Override
-    final List<Tensor> produce(Attention attention, long start, TestData.Inputs in) {
+    final List<Tensor> produce(Attention attention, long start, SeededData.Inputs in) {
         return List.of(attention.attend(new Segment(start, in.q(), in.k(), in.v(), in.h())));
     }
 
     @Override
-    final List<Tensor> partialRows(Attention attention, long start, TestData.Inputs in, int from) {
+    final List<Tensor> partialRows(Attention attention, long start, SeededData.Inputs in, int from) {
         return List.of(attention.attendRows(new Segment(start, in.q(), in.k(), in.v(), in.h()), from).copy());
     }
 
     @Override
-    final void complete(Attention attention, long start, TestData.Inputs in) {
+    final void complete(Attention attention, long start, SeededData.Inputs in) {
         // attend is the whole segment
     }
 }

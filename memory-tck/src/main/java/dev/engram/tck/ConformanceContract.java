@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.conformance.CaseResult;
-import dev.engram.tck.conformance.ConformanceRunner;
+import dev.engram.conformance.CaseResult;
+import dev.engram.conformance.ConformanceRunner;
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.net.URL;

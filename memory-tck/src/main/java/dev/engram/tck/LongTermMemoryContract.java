@@ -1,5 +1,6 @@
 package dev.engram.tck;
 
+import dev.engram.conformance.SeededData;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.engram.api.LayerSpec;
@@ -38,12 +39,12 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
         return provider().create(context);
     }
 
-    static Segment segment(long start, TestData.Inputs in) {
+    static Segment segment(long start, SeededData.Inputs in) {
         return new Segment(start, in.q(), in.k(), in.v(), in.h());
     }
 
     @Override
-    final List<Tensor> step(LongTermMemory memory, long start, TestData.Inputs in) {
+    final List<Tensor> step(LongTermMemory memory, long start, SeededData.Inputs in) {
         Segment segment = segment(start, in);
         List<Tensor> outputs = new ArrayList<>(readAndCombine(memory, segment, in.local()));
         memory.write(segment);
@@ -51,7 +52,7 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
     }
 
     @Override
-    final List<Tensor> produce(LongTermMemory memory, long start, TestData.Inputs in) {
+    final List<Tensor> produce(LongTermMemory memory, long start, SeededData.Inputs in) {
         Readout readout = memory.read(segment(start, in));
         List<Tensor> outputs = new ArrayList<>();
         switch (readout) {
@@ -66,12 +67,12 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
     }
 
     @Override
-    final void complete(LongTermMemory memory, long start, TestData.Inputs in) {
+    final void complete(LongTermMemory memory, long start, SeededData.Inputs in) {
         memory.write(segment(start, in));
     }
 
     @Override
-    final List<Tensor> partialRows(LongTermMemory memory, long start, TestData.Inputs in, int from) {
+    final List<Tensor> partialRows(LongTermMemory memory, long start, SeededData.Inputs in, int from) {
         Segment segment = segment(start, in);
         Readout readout = memory.readRows(segment, from);
         Tensor local = in.local();
@@ -103,7 +104,7 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
 
     @Test
     void aSegmentNeverReadsItsOwnKeysValuesOrHiddenStates() {
-        List<TestData.Inputs> in = inputs(spec());
+        List<SeededData.Inputs> in = inputs(spec());
         int last = in.size() - 1;
         LongTermMemory a = fresh();
         LongTermMemory b = fresh();
@@ -113,9 +114,9 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
         for (int s = 0; s < last; s++) {
             start += in.get(s).q().dim(1);
         }
-        TestData.Inputs original = in.get(last);
-        TestData.Inputs other = TestData.inputs(spec(), original.q().dim(1), 999);
-        TestData.Inputs mixed = new TestData.Inputs(original.q(), other.k(), other.v(), other.h(), original.local());
+        SeededData.Inputs original = in.get(last);
+        SeededData.Inputs other = SeededData.inputs(spec(), original.q().dim(1), 999);
+        SeededData.Inputs mixed = new SeededData.Inputs(original.q(), other.k(), other.v(), other.h(), original.local());
         List<Tensor> x = readAndCombine(a, segment(start, original), original.local());
         List<Tensor> y = readAndCombine(b, segment(start, mixed), original.local());
         for (int i = 0; i < x.size(); i++) {
@@ -129,17 +130,17 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
     void aMisshapedOrNonFiniteLocalIsRejectedByCombineOrUnused() {
         LayerSpec s = spec();
         checkBadInput("local", "local", inputs -> {
-            TestData.Inputs c = inputs.copy();
-            return new TestData.Inputs(c.q(), c.k(), c.v(), c.h(),
-                    TestData.normal(9, 1f, s.heads(), c.local().dim(1), s.valueDim() + 1));
+            SeededData.Inputs c = inputs.copy();
+            return new SeededData.Inputs(c.q(), c.k(), c.v(), c.h(),
+                    SeededData.normal(9, 1f, s.heads(), c.local().dim(1), s.valueDim() + 1));
         });
         checkBadInput("local", "local", inputs -> {
-            TestData.Inputs c = inputs.copy();
+            SeededData.Inputs c = inputs.copy();
             c.local().array()[1] = Float.NaN;
             return c;
         });
         checkBadInput("local", "local", inputs -> {
-            TestData.Inputs c = inputs.copy();
+            SeededData.Inputs c = inputs.copy();
             c.local().array()[c.local().size() - 1] = Float.NEGATIVE_INFINITY;
             return c;
         });
@@ -152,18 +153,18 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
      */
     @Test
     void whatWasWrittenChangesTheOutput() {
-        List<TestData.Inputs> in = inputs(spec());
+        List<SeededData.Inputs> in = inputs(spec());
         int last = in.size() - 1;
         LongTermMemory a = fresh();
         LongTermMemory b = fresh();
         run(a, in, 0, last);
         long start = 0;
         for (int s = 0; s < last; s++) {
-            TestData.Inputs other = TestData.inputs(spec(), in.get(s).q().dim(1), 5000 + s);
+            SeededData.Inputs other = SeededData.inputs(spec(), in.get(s).q().dim(1), 5000 + s);
             step(b, start, other);
             start += other.q().dim(1);
         }
-        TestData.Inputs now = in.get(last);
+        SeededData.Inputs now = in.get(last);
         boolean perHead = fresh().read(segment(start, now)) instanceof Readout.PerHead; // asked of a third instance
         List<Tensor> x = readAndCombine(a, segment(start, now), now.local());
         List<Tensor> y = readAndCombine(b, segment(start, now), now.local());
@@ -175,7 +176,7 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
     @Test
     void theFirstReadSeesAnEmptyMemory() {
         LongTermMemory memory = fresh();
-        TestData.Inputs in = inputs(spec()).get(0);
+        SeededData.Inputs in = inputs(spec()).get(0);
         Readout readout = memory.read(segment(0, in));
         Tensor t = switch (readout) {
             case Readout.PerHead p -> p.values();

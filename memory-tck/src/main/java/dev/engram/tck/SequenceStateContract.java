@@ -1,5 +1,6 @@
 package dev.engram.tck;
 
+import dev.engram.conformance.SeededData;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -106,28 +107,28 @@ abstract class SequenceStateContract<S extends SequenceState> {
 
     /** Weights for {@code spec}; default: seeded random values for every weight the provider declares. */
     protected Map<String, Tensor> weights(LayerSpec spec) {
-        return TestData.weights(providerUnderTest().weights(spec, parsedConfig()), 1234);
+        return SeededData.weights(providerUnderTest().weights(spec, parsedConfig()), 1234);
     }
 
     abstract S create(LayerContext context);
 
     /** Runs one segment through {@code state} and returns copies of every output it produced, each [A, N, B]. */
-    abstract List<Tensor> step(S state, long start, TestData.Inputs inputs);
+    abstract List<Tensor> step(S state, long start, SeededData.Inputs inputs);
 
     /**
      * The output-producing calls of one segment (a memory's read and combine, an attention's attend),
      * returning the tensors exactly as the provider returned them: its own, possibly reused, buffers.
      */
-    abstract List<Tensor> produce(S state, long start, TestData.Inputs inputs);
+    abstract List<Tensor> produce(S state, long start, SeededData.Inputs inputs);
 
     /** The rest of the segment after {@link #produce} (a memory's write; nothing for an attention). */
-    abstract void complete(S state, long start, TestData.Inputs inputs);
+    abstract void complete(S state, long start, SeededData.Inputs inputs);
 
     /**
      * The outputs of rows [from, N) of the segment, computed the PARTIAL_ROWS way (attendRows; readRows and
      * combine with those rows' local output), as copies shaped like {@link #step}'s with N - from tokens.
      */
-    abstract List<Tensor> partialRows(S state, long start, TestData.Inputs inputs, int from);
+    abstract List<Tensor> partialRows(S state, long start, SeededData.Inputs inputs, int from);
 
     final ProviderConfig parsedConfig() {
         return providerUnderTest().configSchema().parse("test config", activeConfig());
@@ -149,16 +150,16 @@ abstract class SequenceStateContract<S extends SequenceState> {
         return supports(Capability.VARIABLE_SEGMENT_LENGTH) ? VARIABLE_LENGTHS[segment % VARIABLE_LENGTHS.length] : 6;
     }
 
-    final List<TestData.Inputs> inputs(LayerSpec spec) {
-        List<TestData.Inputs> list = new ArrayList<>();
+    final List<SeededData.Inputs> inputs(LayerSpec spec) {
+        List<SeededData.Inputs> list = new ArrayList<>();
         for (int s = 0; s < segments(); s++) {
-            list.add(TestData.inputs(spec, length(s), 100 + s));
+            list.add(SeededData.inputs(spec, length(s), 100 + s));
         }
         return list;
     }
 
     /** Runs segments [from, to) and returns every output of every step. */
-    final List<List<Tensor>> run(S state, List<TestData.Inputs> inputs, int from, int to) {
+    final List<List<Tensor>> run(S state, List<SeededData.Inputs> inputs, int from, int to) {
         long start = 0;
         for (int s = 0; s < from; s++) {
             start += inputs.get(s).q().dim(1);
@@ -205,8 +206,8 @@ abstract class SequenceStateContract<S extends SequenceState> {
         Map<String, Tensor> weightsBefore = new java.util.TreeMap<>();
         weights.forEach((name, t) -> weightsBefore.put(name, t.copy()));
         S state = create(ProviderRegistry.context(providerUnderTest(), 0, s, activeConfig(), weights));
-        List<TestData.Inputs> in = inputs(s);
-        List<TestData.Inputs> before = in.stream().map(TestData.Inputs::copy).toList();
+        List<SeededData.Inputs> in = inputs(s);
+        List<SeededData.Inputs> before = in.stream().map(SeededData.Inputs::copy).toList();
         run(state, in, 0, in.size());
         weightsBefore.forEach((name, t) -> assertTrue(t.bitEquals(weights.get(name)),
                 "weight '" + name + "' changed during a run: weights are shared by every sequence of a model, read-only"));
@@ -224,13 +225,13 @@ abstract class SequenceStateContract<S extends SequenceState> {
 
     @Test
     void sameInputsGiveBitIdenticalOutputs() {
-        List<TestData.Inputs> in = inputs(spec());
+        List<SeededData.Inputs> in = inputs(spec());
         assertBitEqual(run(fresh(), in, 0, in.size()), run(fresh(), in, 0, in.size()), "two fresh instances");
     }
 
     @Test
     void outputsAreFinite() {
-        List<TestData.Inputs> in = inputs(spec());
+        List<SeededData.Inputs> in = inputs(spec());
         for (List<Tensor> step : run(fresh(), in, 0, in.size())) {
             for (Tensor t : step) {
                 t.requireFinite("output");
@@ -243,10 +244,10 @@ abstract class SequenceStateContract<S extends SequenceState> {
         if (!supports(Capability.CAUSAL)) {
             return; // declared non-causal: nothing to hold it to
         }
-        List<TestData.Inputs> in = inputs(spec());
+        List<SeededData.Inputs> in = inputs(spec());
         int last = in.size() - 1;
-        List<TestData.Inputs> changed = new ArrayList<>(in);
-        TestData.Inputs perturbed = in.get(last).copy();
+        List<SeededData.Inputs> changed = new ArrayList<>(in);
+        SeededData.Inputs perturbed = in.get(last).copy();
         int n = perturbed.q().dim(1);
         assertTrue(n >= 2, "the last test segment needs two tokens");
         perturbLastToken(perturbed.q(), 1);
@@ -306,7 +307,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
         if (!supports(Capability.PARTIAL_ROWS)) {
             return; // not declared: the runtime re-runs a segment in progress from a checkpoint instead
         }
-        List<TestData.Inputs> in = inputs(spec());
+        List<SeededData.Inputs> in = inputs(spec());
         int at = in.size() - 2; // a state with some segments in it
         S state = fresh();
         run(state, in, 0, at);
@@ -316,7 +317,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
         }
         long start = position;
         byte[] before = state.snapshot().toBytes();
-        TestData.Inputs segment = in.get(at);
+        SeededData.Inputs segment = in.get(at);
         int n = segment.q().dim(1);
         assertTrue(n >= 2, "the test segment needs two tokens");
         S reference = fresh();
@@ -343,9 +344,9 @@ abstract class SequenceStateContract<S extends SequenceState> {
     }
 
     /** A copy with q, h and local of rows [0, from) replaced by large unrelated values; k and v kept. */
-    private static TestData.Inputs garbleRowsBefore(TestData.Inputs in, int from) {
-        TestData.Inputs c = in.copy();
-        Tensor noise = TestData.normal(from + 77L, 40f, 1, 1, c.h().size());
+    private static SeededData.Inputs garbleRowsBefore(SeededData.Inputs in, int from) {
+        SeededData.Inputs c = in.copy();
+        Tensor noise = SeededData.normal(from + 77L, 40f, 1, 1, c.h().size());
         int next = 0;
         for (Tensor t : List.of(c.q(), c.local())) {
             for (int a = 0; a < t.dim(0); a++) {
@@ -392,7 +393,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
 
     @Test
     void snapshotRestoreContinueIsBitIdenticalToNeverStopping() {
-        List<TestData.Inputs> in = inputs(spec());
+        List<SeededData.Inputs> in = inputs(spec());
         int half = in.size() / 2;
         S uninterrupted = fresh();
         List<List<Tensor>> expected = run(uninterrupted, in, 0, in.size());
@@ -434,7 +435,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
      */
     @Test
     void aForkNeverChangesTheOriginalAndContinuesAsItWould() {
-        List<TestData.Inputs> in = inputs(spec());
+        List<SeededData.Inputs> in = inputs(spec());
         int half = in.size() / 2;
         S uninterrupted = fresh();
         List<List<Tensor>> expected = run(uninterrupted, in, 0, in.size());
@@ -453,7 +454,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
         }
         for (int s = half; s < in.size(); s++) {
             actual.add(step(original, start, in.get(s)));
-            step(fork, start, TestData.inputs(spec(), length(s), 900 + s)); // the fork's own, different future
+            step(fork, start, SeededData.inputs(spec(), length(s), 900 + s)); // the fork's own, different future
             start += in.get(s).q().dim(1);
         }
         assertBitEqual(expected.subList(half, in.size()), actual, "the original beside its fork");
@@ -467,7 +468,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
      */
     @Test
     void rollbackToACheckpointIsBitExactAndRepeatable() {
-        List<TestData.Inputs> in = inputs(spec());
+        List<SeededData.Inputs> in = inputs(spec());
         int half = in.size() / 2;
         S state = fresh();
         run(state, in, 0, half);
@@ -486,7 +487,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
 
     @Test
     void resetReturnsToTheEmptyState() {
-        List<TestData.Inputs> in = inputs(spec());
+        List<SeededData.Inputs> in = inputs(spec());
         S state = fresh();
         byte[] empty = state.snapshot().toBytes();
         List<List<Tensor>> firstRun = run(state, in, 0, in.size());
@@ -503,9 +504,9 @@ abstract class SequenceStateContract<S extends SequenceState> {
             return;
         }
         // Four times the usual number of segments, positions continuing, so caches fill and evict.
-        List<TestData.Inputs> in = new ArrayList<>();
+        List<SeededData.Inputs> in = new ArrayList<>();
         for (int s = 0; s < segments() * 4; s++) {
-            in.add(TestData.inputs(spec(), length(s), 500 + s));
+            in.add(SeededData.inputs(spec(), length(s), 500 + s));
         }
         run(state, in, 0, 2);
         long early = state.stateBytes();
@@ -520,7 +521,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
             String field = fields[f];
             float bad = f % 2 == 0 ? Float.NaN : Float.POSITIVE_INFINITY;
             checkBadInput(field, inputs -> {
-                TestData.Inputs c = inputs.copy();
+                SeededData.Inputs c = inputs.copy();
                 tensorOf(c, field).array()[1] = bad;
                 return c;
             });
@@ -531,28 +532,28 @@ abstract class SequenceStateContract<S extends SequenceState> {
     void wrongShapesAreRejectedOrUnusedAndLeaveTheStateUnchanged() {
         LayerSpec s = spec();
         checkBadInput("q", inputs -> {
-            TestData.Inputs c = inputs.copy();
+            SeededData.Inputs c = inputs.copy();
             int n = c.q().dim(1);
-            return new TestData.Inputs(TestData.normal(9, 1f, s.heads(), n, s.keyDim() + 1), c.k(), c.v(), c.h(), c.local());
+            return new SeededData.Inputs(SeededData.normal(9, 1f, s.heads(), n, s.keyDim() + 1), c.k(), c.v(), c.h(), c.local());
         });
         checkBadInput("k", inputs -> {
-            TestData.Inputs c = inputs.copy();
+            SeededData.Inputs c = inputs.copy();
             int n = c.k().dim(1);
-            return new TestData.Inputs(c.q(), TestData.normal(9, 1f, s.kvHeads() + 1, n, s.keyDim()), c.v(), c.h(), c.local());
+            return new SeededData.Inputs(c.q(), SeededData.normal(9, 1f, s.kvHeads() + 1, n, s.keyDim()), c.v(), c.h(), c.local());
         });
         checkBadInput("v", inputs -> {
-            TestData.Inputs c = inputs.copy();
+            SeededData.Inputs c = inputs.copy();
             int n = c.v().dim(1);
-            return new TestData.Inputs(c.q(), c.k(), TestData.normal(9, 1f, c.v().dim(0), n, s.valueDim() + 1), c.h(), c.local());
+            return new SeededData.Inputs(c.q(), c.k(), SeededData.normal(9, 1f, c.v().dim(0), n, s.valueDim() + 1), c.h(), c.local());
         });
         checkBadInput("h", inputs -> {
-            TestData.Inputs c = inputs.copy();
+            SeededData.Inputs c = inputs.copy();
             int n = c.h().dim(0);
-            return new TestData.Inputs(c.q(), c.k(), c.v(), TestData.normal(9, 1f, n, s.modelDim() + 3), c.local());
+            return new SeededData.Inputs(c.q(), c.k(), c.v(), SeededData.normal(9, 1f, n, s.modelDim() + 3), c.local());
         });
     }
 
-    private static Tensor tensorOf(TestData.Inputs inputs, String field) {
+    private static Tensor tensorOf(SeededData.Inputs inputs, String field) {
         return switch (field) {
             case "q" -> inputs.q();
             case "k" -> inputs.k();
@@ -567,19 +568,19 @@ abstract class SequenceStateContract<S extends SequenceState> {
      * that names segment.{field} and the state is exactly as before, or the provider does not use that
      * field: its outputs and the state after the step equal those of the undamaged segment.
      */
-    final void checkBadInput(String field, UnaryOperator<TestData.Inputs> damage) {
+    final void checkBadInput(String field, UnaryOperator<SeededData.Inputs> damage) {
         checkBadInput(field, "segment." + field, damage);
     }
 
     /** As {@link #checkBadInput(String, UnaryOperator)}, for an input whose errors must name {@code named}. */
-    final void checkBadInput(String field, String named, UnaryOperator<TestData.Inputs> damage) {
-        List<TestData.Inputs> in = inputs(spec());
+    final void checkBadInput(String field, String named, UnaryOperator<SeededData.Inputs> damage) {
+        List<SeededData.Inputs> in = inputs(spec());
         S state = fresh();
         run(state, in, 0, 2);
         long start = in.get(0).q().dim(1) + in.get(1).q().dim(1);
         byte[] before = state.snapshot().toBytes();
-        TestData.Inputs good = in.get(2);
-        TestData.Inputs bad = damage.apply(good);
+        SeededData.Inputs good = in.get(2);
+        SeededData.Inputs bad = damage.apply(good);
         try {
             List<Tensor> out = step(state, start, bad);
             S reference = fresh();
@@ -601,7 +602,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
 
     @Test
     void restoreRefusesForeignOrDamagedSnapshotsAndKeepsTheState() {
-        List<TestData.Inputs> in = inputs(spec());
+        List<SeededData.Inputs> in = inputs(spec());
         S state = fresh();
         run(state, in, 0, 2);
         Snapshot good = state.snapshot();
@@ -640,7 +641,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
 
     @Test
     void handingAnInstanceBetweenThreadsGivesTheSameResult() throws Exception {
-        List<TestData.Inputs> in = inputs(spec());
+        List<SeededData.Inputs> in = inputs(spec());
         List<List<Tensor>> expected = run(fresh(), in, 0, in.size());
         S state = fresh();
         ExecutorService a = Executors.newSingleThreadExecutor();
@@ -650,7 +651,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
             long start = 0;
             for (int s = 0; s < in.size(); s++) {
                 final long st = start;
-                final TestData.Inputs inputs = in.get(s);
+                final SeededData.Inputs inputs = in.get(s);
                 // Future.get() is the happens-before edge the confinement contract asks callers for.
                 actual.add((s % 2 == 0 ? a : b).submit(() -> step(state, st, inputs)).get());
                 start += inputs.q().dim(1);
@@ -669,15 +670,15 @@ abstract class SequenceStateContract<S extends SequenceState> {
      */
     @Test
     void twoInstancesNeverShareMutableState() {
-        List<TestData.Inputs> inA = inputs(spec());
-        List<TestData.Inputs> inB = new ArrayList<>();
+        List<SeededData.Inputs> inA = inputs(spec());
+        List<SeededData.Inputs> inB = new ArrayList<>();
         for (int s = 0; s < inA.size(); s++) {
-            inB.add(TestData.inputs(spec(), length(s + 1), 700 + s));
+            inB.add(SeededData.inputs(spec(), length(s + 1), 700 + s));
         }
         List<List<Tensor>> aloneA = new ArrayList<>();
         S solo = fresh();
         long start = 0;
-        for (TestData.Inputs segment : inA) {
+        for (SeededData.Inputs segment : inA) {
             aloneA.add(produce(solo, start, segment).stream().map(Tensor::copy).toList());
             complete(solo, start, segment);
             start += segment.q().dim(1);
@@ -717,10 +718,10 @@ abstract class SequenceStateContract<S extends SequenceState> {
      */
     @Test
     void twoInstancesOnTwoThreadsAtOnceGiveWhatEachGivesAlone() throws Exception {
-        List<TestData.Inputs> inA = inputs(spec());
-        List<TestData.Inputs> inB = new ArrayList<>();
+        List<SeededData.Inputs> inA = inputs(spec());
+        List<SeededData.Inputs> inB = new ArrayList<>();
         for (int s = 0; s < inA.size(); s++) {
-            inB.add(TestData.inputs(spec(), length(s), 900 + s));
+            inB.add(SeededData.inputs(spec(), length(s), 900 + s));
         }
         List<List<Tensor>> aloneA = run(fresh(), inA, 0, inA.size());
         List<List<Tensor>> aloneB = run(fresh(), inB, 0, inB.size());
@@ -752,7 +753,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
     /** How long the two-thread check keeps both threads busy. */
     static final long CONCURRENT_MILLIS = 300;
 
-    private Void runRepeatedly(List<TestData.Inputs> inputs, List<List<Tensor>> alone, java.util.concurrent.CyclicBarrier start,
+    private Void runRepeatedly(List<SeededData.Inputs> inputs, List<List<Tensor>> alone, java.util.concurrent.CyclicBarrier start,
                                long deadline, java.util.concurrent.atomic.AtomicBoolean stop, String who) throws Exception {
         start.await(10, java.util.concurrent.TimeUnit.SECONDS);
         try {
@@ -781,7 +782,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
         long start = 0;
         if (supports(Capability.VARIABLE_SEGMENT_LENGTH)) {
             for (int i = 0; i < lengths.length; i++) {
-                TestData.Inputs in = TestData.inputs(s, lengths[i], 300 + i);
+                SeededData.Inputs in = SeededData.inputs(s, lengths[i], 300 + i);
                 S restored = fresh();
                 restored.restore(Snapshot.fromBytes(state.snapshot().toBytes()));
                 List<Tensor> out = step(state, start, in);
@@ -797,11 +798,11 @@ abstract class SequenceStateContract<S extends SequenceState> {
             }
             return;
         }
-        step(state, 0, TestData.inputs(s, lengths[0], 300));
+        step(state, 0, SeededData.inputs(s, lengths[0], 300));
         byte[] before = state.snapshot().toBytes();
         final long next = lengths[0];
         InvalidInputException e = assertThrows(InvalidInputException.class,
-                () -> step(state, next, TestData.inputs(s, lengths[2], 302)),
+                () -> step(state, next, SeededData.inputs(s, lengths[2], 302)),
                 "VARIABLE_SEGMENT_LENGTH is not declared, so a segment of " + lengths[2] + " tokens after one of "
                         + lengths[0] + " must be refused");
         assertTrue(e.getMessage().contains("segment"), "the error must name the segment: " + e.getMessage());
@@ -814,7 +815,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
         LayerSpec grouped = new LayerSpec(4, 2, s.keyDim(), s.valueDim(), s.modelDim());
         if (supports(Capability.GROUPED_QUERY_HEADS)) {
             S state = create(context(grouped));
-            step(state, 0, TestData.inputs(grouped, 3, 7)).forEach(t -> t.requireFinite("output"));
+            step(state, 0, SeededData.inputs(grouped, 3, 7)).forEach(t -> t.requireFinite("output"));
         } else {
             ConfigException e = assertThrows(ConfigException.class, () -> context(grouped));
             assertTrue(e.getMessage().contains("kvHeads"), e.getMessage());

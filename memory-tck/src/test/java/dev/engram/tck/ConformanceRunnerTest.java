@@ -6,9 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.conformance.CaseResult;
-import dev.engram.tck.conformance.ConformanceCase;
-import dev.engram.tck.conformance.ConformanceRunner;
+import dev.engram.conformance.CaseResult;
+import dev.engram.conformance.ConformanceCase;
+import dev.engram.conformance.ConformanceRunner;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.engram.tck.conformance.ConformanceCase;
+import dev.engram.conformance.ConformanceCase;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -227,14 +227,18 @@ final class SummaryMemory implements LongTermMemoryProvider {
                 }
                 System.arraycopy(sums, 0, staticScratch, 0, sums.length);
                 target = staticScratch;
+                // hold the shared scratch across a sleep, as a long real loop would, so that the other thread's write
+                // lands inside this one even on a machine too loaded to run the two threads truly at once
+                try {
+                    Thread.sleep(1);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
             }
             for (int g = 0; g < s.kvHeads(); g++) {
                 for (int t = 0; t < v.dim(1); t++) {
                     for (int d = 0; d < s.valueDim(); d++) {
                         target[g * s.valueDim() + d] += a[v.offset() + (g * v.dim(1) + t) * s.valueDim() + d];
-                        if (flaw == Flaw.STATIC_SCRATCH) {
-                            Thread.onSpinWait(); // widens the window, as a longer real loop would
-                        }
                     }
                 }
             }

@@ -1,55 +1,41 @@
 package dev.engram.runtime;
 
-import dev.engram.runtime.model.WeightSource;
 import dev.engram.api.ConfigException;
-import dev.engram.api.LayerSpec;
-import dev.engram.api.ProviderException;
-import dev.engram.runtime.config.ConfigLoader;
-import dev.engram.runtime.config.EnginePlan;
-import dev.engram.runtime.config.LayerPlan;
-import dev.engram.runtime.config.ProviderChoice;
 import dev.engram.runtime.config.SessionSettings;
-import dev.engram.runtime.model.ModelManifest;
-import dev.engram.runtime.model.ModelPackage;
-import dev.engram.runtime.onnx.OnnxGraphs;
-import dev.engram.runtime.text.Tokenizer;
-import dev.engram.runtime.text.Tokenizers;
-import dev.engram.spi.ConfigKey;
-import dev.engram.spi.Provider;
-import dev.engram.spi.ProviderRegistry;
+import jakarta.inject.Inject;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Collections;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.Optional;
 
 /**
- * Opens a model package as a ready {@link Engine}: reads and checks the manifest, the files, the
- * safetensors weights, the configuration (the package's default memory configuration, or a YAML file,
- * plus overrides), every graph's inputs and outputs, and every weight the configured providers need.
- * All problems are reported together in one {@link ConfigException}, each naming its file and field.
+ * Opens a model package as a ready {@link Engine}: the settings of one load (a config file, overrides, device,
+ * segment length), then {@link #load}, which the injector's {@link EngineAssembly} carries out (the manifest, the
+ * files, the weights, the configuration into a plan, every graph's session; all problems together in one
+ * {@link ConfigException}, each naming its file and field).
+ *
+ * <p>The injector creates it ({@link EngineFactory#loader()}) with the bindings of its modules; {@code new EngineLoader()}
+ * is {@code EngineFactory.create().loader()}: the default bindings ({@link EngramModule}).
  */
 public final class EngineLoader {
-    private final ProviderRegistry registry;
-    /** Where a plan that may change the trained attention came from (a config file, overrides); null otherwise. */
-    private String untrainedAttentionSource;
+    private final EngineAssembly assembly;
     private Path configFile;
     private Map<List<String>, String> overrides = Map.of();
     private boolean systemOverrides = true;
     private Integer segmentLength;
     private SessionSettings.Device device;
 
-    public EngineLoader(ProviderRegistry registry) {
-        this.registry = registry;
+    @Inject
+    EngineLoader(EngineAssembly assembly) {
+        this.assembly = assembly;
     }
 
-    /** With the providers on the context class path. */
+    /** With the default bindings: the providers on the context class path, ONNX Runtime's CPU or CUDA provider. */
     public EngineLoader() {
-        this(ProviderRegistry.load(Thread.currentThread().getContextClassLoader()));
+        this(EngineFactory.create().loader());
+    }
+
+    private EngineLoader(EngineLoader wired) {
+        this(wired.assembly);
     }
 
     /**
@@ -64,7 +50,7 @@ public final class EngineLoader {
 
     /**
      * Explicit settings by config path (a command line's options), for example {@code [layers, default, memory] -> infini}
-     * or {@code [device] -> cuda}. The one precedence rule, applied in {@link #plan}: these > system properties
+     * or {@code [device] -> cuda}. The one precedence rule, applied when the plan is made: these > system properties
      * ({@code -Dengram.device}) > environment ({@code ENGRAM__device}) > the config file (or the package's memory config)
      * > built-in defaults. Give only what the user set: an entry here always wins.
      */
@@ -94,249 +80,8 @@ public final class EngineLoader {
         return this;
     }
 
+    /** The engine of the package in {@code modelDirectory}, with this loader's settings. */
     public Engine load(Path modelDirectory) {
-        List<String> problems = new ArrayList<>();
-        List<String> warnings = new ArrayList<>();
-        ModelPackage pkg = ModelPackage.read(modelDirectory, problems);
-        if (pkg == null) {
-            throw new ConfigException(modelDirectory.toString(), problems);
-        }
-        ModelManifest m = pkg.manifest();
-        untrainedAttentionSource = null;
-        EnginePlan plan = plan(m, problems, warnings);
-        if (pkg.refusedPaths()) {
-            // a path outside the package: no file of it is opened (tokenizer, graphs), only the config is checked
-            throw new ConfigException(modelDirectory.toString(), List.copyOf(new LinkedHashSet<>(problems)));
-        }
-        LayerSpec spec = m.architecture().layerSpec();
-        if (plan != null) {
-            plan = withModelPositional(plan, m, problems);
-        }
-        if (plan != null && untrainedAttentionSource != null) {
-            warnUntrainedAttention(plan, m, untrainedAttentionSource, warnings);
-        }
-        if (plan != null) {
-            checkWeights(plan, spec, pkg, problems);
-        }
-        SessionSettings session = plan == null ? SessionSettings.defaults() : plan.session();
-        if (device != null) {
-            session = session.withDevice(device);
-        }
-        Tokenizer tokenizer = Tokenizers.forPackage(pkg.tokenizer().filter(java.nio.file.Files::isRegularFile), m.files().tokenizer().orElse(null),
-                m.architecture().vocabSize(), problems, warnings);
-        OnnxGraphs graphs = OnnxGraphs.open(pkg, session, problems, warnings::add);
-        if (!problems.isEmpty()) {
-            if (graphs != null) {
-                graphs.close();
-            }
-            throw new ConfigException(modelDirectory.toString(), List.copyOf(new LinkedHashSet<>(problems)));
-        }
-        EnginePlan finalPlan = new EnginePlan(plan.layers(), session);
-        SequenceFactory factory = new SequenceFactory(registry, finalPlan,
-                Collections.nCopies(m.architecture().layers(), spec), pkg.weightSource());
-        return new Engine(pkg, finalPlan, factory, graphs, segmentLength == null ? m.segmentLength() : segmentLength, warnings,
-                tokenizer);
-    }
-
-    @SuppressWarnings("unchecked")
-    private EnginePlan plan(ModelManifest m, List<String> problems, List<String> warnings) {
-        String source = ModelManifest.FILE_NAME + " 'memory'";
-        Map<String, Object> tree = new LinkedHashMap<>(m.memory());
-        boolean layeredFile = false;
-        if (configFile != null) {
-            source = configFile.toString();
-            try {
-                Map<String, Object> file = new LinkedHashMap<>(ConfigLoader.read(configFile));
-                Object own = m.memory().get("layers");
-                if (!file.containsKey("layers")) {
-                    file.put("layers", own);
-                } else if (!Boolean.TRUE.equals(file.get(ConfigLoader.REPLACE_LAYERS))
-                        && own instanceof Map<?, ?> ownLayers && file.get("layers") instanceof Map<?, ?> fileLayers) {
-                    // the file is laid over the package's own plan: what it does not say stays as trained
-                    try {
-                        file.put("layers", ConfigLoader.layered((Map<String, Object>) ownLayers, (Map<String, Object>) fileLayers));
-                    } catch (ConfigException e) {
-                        throw new ConfigException(configFile.toString(), e.problems());
-                    }
-                    layeredFile = true;
-                }
-                tree = file;
-            } catch (ConfigException e) {
-                problems.add(e.getMessage());
-                return null;
-            }
-        }
-        Map<List<String>, String> all = new LinkedHashMap<>();
-        Map<List<String>, String> origins = Map.of();
-        if (systemOverrides) {
-            all.putAll(ConfigLoader.systemOverrides());
-            origins = ConfigLoader.systemOverrideOrigins();
-            warnings.addAll(ConfigLoader.unmatchedOverrides(System.getenv(), systemPropertyMap()));
-        }
-        all.putAll(overrides);
-        tree = ConfigLoader.withOverrides(tree, all);
-        try {
-            EnginePlan plan = new ConfigLoader(registry).plan(source, tree, m.architecture().layers());
-            if (layeredFile || configFile != null || !all.isEmpty()) {
-                untrainedAttentionSource = overrides.containsKey(List.of("layers")) ? "the command line (--memory)"
-                        : !all.isEmpty() && configFile == null ? "the -D/ENGRAM__ overrides" : source;
-            }
-            return plan;
-        } catch (ConfigException e) {
-            String prefix = source + ": ";
-            ConfigLoader.attributed(e.problems(), origins).forEach(p -> problems.add(prefix + p));
-            return null;
-        }
-    }
-
-    private static Map<String, String> systemPropertyMap() {
-        Map<String, String> map = new LinkedHashMap<>();
-        System.getProperties().stringPropertyNames().forEach(k -> map.put(k, System.getProperty(k)));
-        return map;
-    }
-
-    /**
-     * One warning per distinct change when the attention the config gives a layer differs from the one the package
-     * was trained with (another provider or other keys, e.g. another window): the model then runs with an attention
-     * it never saw, which is allowed (it is how one tries a strategy) but never silent.
-     */
-    private void warnUntrainedAttention(EnginePlan plan, ModelManifest m, String source, List<String> warnings) {
-        EnginePlan trained;
-        try {
-            trained = withModelPositional(new ConfigLoader(registry).plan(ModelManifest.FILE_NAME,
-                    new LinkedHashMap<>(m.memory()), m.architecture().layers()), m, new ArrayList<>());
-        } catch (ConfigException e) {
-            return; // the package's own plan does not load here (e.g. a provider missing): nothing to compare with
-        }
-        if (trained == null) {
-            return;
-        }
-        Map<String, List<Integer>> changes = new LinkedHashMap<>();
-        for (int i = 0; i < plan.layers().size() && i < trained.layers().size(); i++) {
-            ProviderChoice now = plan.layers().get(i).attention();
-            ProviderChoice was = trained.layers().get(i).attention();
-            String change;
-            if (!now.provider().equals(was.provider())) {
-                change = "'" + now.provider() + "' (trained: '" + was.provider() + "')";
-            } else {
-                List<String> keys = new ArrayList<>();
-                now.config().asMap().forEach((k, v) -> {
-                    Object old = was.config().asMap().get(k);
-                    if (!java.util.Objects.equals(v, old)) {
-                        keys.add(k + " " + v + " (trained: " + old + ")");
-                    }
-                });
-                change = keys.isEmpty() ? null : "'" + now.provider() + "' with " + String.join(", ", keys);
-            }
-            if (change != null) {
-                changes.computeIfAbsent(change, k -> new ArrayList<>()).add(i);
-            }
-        }
-        changes.forEach((what, layers) -> warnings.add(source + " gives layer" + (layers.size() > 1 ? "s " : " ")
-                + layers + " the attention " + what + ": the model was not trained so, and its outputs will differ"));
-    }
-
-    /**
-     * Positional encoding belongs to the trained model: an attention whose config has 'positional'
-     * (and 'ropeTheta') gets the manifest's values unless the config sets them, and a config that
-     * sets a different one is an error rather than a silently wrong model.
-     */
-    private EnginePlan withModelPositional(EnginePlan plan, ModelManifest m, List<String> problems) {
-        ModelManifest.Positional pos = m.architecture().positional();
-        List<LayerPlan> layers = new ArrayList<>();
-        for (LayerPlan lp : plan.layers()) {
-            ProviderChoice a = lp.attention();
-            Provider p;
-            try {
-                p = registry.attention(a.provider());
-            } catch (ProviderException e) {
-                problems.add(e.getMessage());
-                return null;
-            }
-            List<String> keys = p.configSchema().keys().stream().map(ConfigKey::name).toList();
-            Map<String, Object> raw = new LinkedHashMap<>(a.raw());
-            String where = "layer " + lp.layer() + " attention '" + a.provider() + "'";
-            // Learned positions are added by the embed graph: the attention itself applies none.
-            String attentionPositional = pos.learned() ? "none" : pos.type();
-            if (keys.contains("positional")) {
-                Object given = raw.get("positional");
-                if (given == null) {
-                    raw.put("positional", attentionPositional);
-                } else if (!String.valueOf(given).toLowerCase(Locale.ROOT).equals(attentionPositional)) {
-                    problems.add(where + ": 'positional' is '" + given + "' but the model was trained with '" + pos.type()
-                            + "' (" + ModelManifest.FILE_NAME + " architecture.positional.type); remove the key or set "
-                            + attentionPositional);
-                }
-            }
-            if (pos.type().equals("rope")) {
-                Map<String, Object> model = new LinkedHashMap<>();
-                model.put("ropeTheta", pos.theta());
-                ModelManifest.RopeScaling sc = pos.scaling();
-                model.put("ropeScaling", sc == null ? "none" : sc.type());
-                if (sc != null) {
-                    model.put("ropeScalingFactor", sc.factor());
-                    model.put("ropeLowFreqFactor", sc.lowFreqFactor());
-                    model.put("ropeHighFreqFactor", sc.highFreqFactor());
-                    model.put("ropeOriginalMaxPositions", sc.originalMaxPositions());
-                }
-                for (Map.Entry<String, Object> e : model.entrySet()) {
-                    String key = e.getKey();
-                    if (!keys.contains(key)) {
-                        if (key.equals("ropeScaling") && sc != null && keys.contains("ropeTheta")) {
-                            problems.add(where + ": the model uses " + sc.type() + " rope scaling ("
-                                    + ModelManifest.FILE_NAME + " architecture.positional.scaling) but this attention has no "
-                                    + "'ropeScaling' key");
-                        }
-                        continue;
-                    }
-                    Object given = raw.get(key);
-                    if (given == null) {
-                        raw.put(key, e.getValue());
-                    } else if (!sameValue(given, e.getValue())) {
-                        problems.add(where + ": '" + key + "' is " + given + " but the model was trained with " + e.getValue()
-                                + " (" + ModelManifest.FILE_NAME + " architecture.positional)");
-                    }
-                }
-            }
-            try {
-                ProviderChoice fixed = new ProviderChoice(a.provider(), p.configSchema().parse(where, raw), raw);
-                layers.add(new LayerPlan(lp.layer(), fixed, lp.memory()));
-            } catch (ConfigException e) {
-                problems.add(e.getMessage());
-            }
-        }
-        return layers.size() == plan.layers().size() ? new EnginePlan(layers, plan.session()) : null;
-    }
-
-    private static boolean sameValue(Object given, Object model) {
-        if (model instanceof Number m) {
-            return given instanceof Number g && g.doubleValue() == m.doubleValue();
-        }
-        return String.valueOf(given).toLowerCase(Locale.ROOT).equals(String.valueOf(model).toLowerCase(Locale.ROOT));
-    }
-
-    private void checkWeights(EnginePlan plan, LayerSpec spec, ModelPackage pkg, List<String> problems) {
-        WeightSource weights = pkg.weightSource();
-        for (LayerPlan lp : plan.layers()) {
-            check(registry.attention(lp.attention().provider()), lp.layer(), spec, lp.attention(), weights, pkg, problems);
-            Optional<ProviderChoice> mem = lp.memory();
-            if (mem.isPresent()) {
-                check(registry.memory(mem.get().provider()), lp.layer(), spec, mem.get(), weights, pkg, problems);
-            }
-        }
-    }
-
-    private static void check(Provider p, int layer, LayerSpec spec, ProviderChoice choice, WeightSource weights,
-                              ModelPackage pkg, List<String> problems) {
-        try {
-            ProviderRegistry.context(p, layer, spec, choice.raw(), weights.weights(layer, choice.provider()));
-        } catch (ConfigException e) {
-            for (String problem : e.problems()) {
-                String key = "layers." + layer + "." + choice.provider() + ".";
-                problems.add(problem.startsWith("weight '")
-                        ? pkg.weightsFileName() + ": " + problem.replaceFirst("^weight '", "weight '" + key)
-                        : "layer " + layer + " provider '" + choice.provider() + "': " + problem);
-            }
-        }
+        return assembly.load(modelDirectory, new EngineAssembly.Request(configFile, overrides, systemOverrides, segmentLength, device));
     }
 }

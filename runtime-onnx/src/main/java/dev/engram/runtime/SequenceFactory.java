@@ -10,7 +10,6 @@ import dev.engram.runtime.config.ProviderChoice;
 import dev.engram.spi.LayerContext;
 import dev.engram.spi.Provider;
 import dev.engram.spi.ProviderRegistry;
-import jakarta.inject.Inject;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -22,7 +21,6 @@ public final class SequenceFactory {
     private final List<LayerSpec> specs;
     private final WeightSource weights;
 
-    @Inject
     public SequenceFactory(ProviderRegistry registry, EnginePlan plan, List<LayerSpec> specs, WeightSource weights) {
         if (specs.size() != plan.layers().size()) {
             throw new IllegalArgumentException("plan has " + plan.layers().size() + " layers but " + specs.size()

@@ -289,7 +289,7 @@ class EngineTest {
 
     @Test
     void thePackagesDefaultMemoryConfigurationIsUsedWithoutAConfigFile() {
-        try (Engine e = com.google.inject.Guice.createInjector(new OnnxEngineModule(TINY, null)).getInstance(Engine.class)) {
+        try (Engine e = EngineFactory.create().loader().load(TINY)) {
             assertTrue(e.plan().layers().get(0).memory().isEmpty());
             assertEquals("gate-memory", e.plan().layers().get(1).memory().orElseThrow().provider());
             assertEquals(4, e.segmentLength());

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.inject.Guice;
 import dev.engram.api.ConfigException;
 import dev.engram.api.LayerSpec;
 import dev.engram.api.Segment;
@@ -27,8 +26,7 @@ class SequenceStackTest {
         Path f = dir.resolve("c.yaml");
         Files.writeString(f, yaml);
         WeightSource weights = (layer, provider) -> provider.equals("fake-memory") ? Map.of("beta", Tensor.zeros(2)) : Map.of();
-        return Guice.createInjector(new EngramModule(f, java.util.Collections.nCopies(layers, SPEC), weights))
-                .getInstance(SequenceFactory.class);
+        return EngineFactory.create().sequences(f, java.util.Collections.nCopies(layers, SPEC), weights);
     }
 
     private static void feed(SequenceStack s, int tokens) {
@@ -113,8 +111,7 @@ class SequenceStackTest {
     void missingWeightsAreReportedWhenTheSequenceIsCreated() throws IOException {
         Path f = dir.resolve("c.yaml");
         Files.writeString(f, "layers: {default: {attention: fake-window, memory: fake-memory}}");
-        SequenceFactory noWeights = Guice.createInjector(new EngramModule(f, List.of(SPEC), WeightSource.none()))
-                .getInstance(SequenceFactory.class);
+        SequenceFactory noWeights = EngineFactory.create().sequences(f, List.of(SPEC), WeightSource.none());
         ConfigException e = assertThrows(ConfigException.class, noWeights::newSequence);
         assertEquals(List.of("layer 0 provider 'fake-memory': weight 'beta' is missing; expected shape [2]"), e.problems());
         assertEquals("configured layers: layer 0 provider 'fake-memory': weight 'beta' is missing; expected shape [2]",
@@ -129,8 +126,7 @@ class SequenceStackTest {
                 : layer == 0 ? Map.of()
                 : layer == 1 ? Map.of("beta", Tensor.zeros(3), "betta", Tensor.zeros(2))
                 : Map.of("beta", Tensor.zeros(2));
-        SequenceFactory factory = Guice.createInjector(new EngramModule(f, java.util.Collections.nCopies(3, SPEC), broken))
-                .getInstance(SequenceFactory.class);
+        SequenceFactory factory = EngineFactory.create().sequences(f, java.util.Collections.nCopies(3, SPEC), broken);
         ConfigException e = assertThrows(ConfigException.class, factory::newSequence);
         assertEquals(List.of(
                 "layer 0 provider 'fake-memory': weight 'beta' is missing; expected shape [2]",

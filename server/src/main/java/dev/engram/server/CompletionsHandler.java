@@ -1,6 +1,7 @@
 package dev.engram.server;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.engram.runtime.Engine;
 import java.time.Instant;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -55,8 +56,12 @@ final class CompletionsHandler {
         Requests.Completion r = Requests.completion(body, chat, modelName, engines.defaultWorker.tokenizer, engines.defaultWorker.engine.vocabSize(),
                 options, engines.defaultWorker.chatTemplate);
         Session s = r.session() == null ? null : sessions.session(r.session(), owner, "session");
-        (s == null ? engines.defaultWorker : engines.worker(s.strategy)).engine.requireRoom(s == null ? 0 : s.tokens,
-                (long) r.prompt().length + r.maxTokens(), chat && body.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens");
+        Engine engine = (s == null ? engines.defaultWorker : engines.worker(s.strategy)).engine;
+        long position = s == null ? 0 : s.tokens;
+        // learned positions, before any work: the prompt alone first, so that a prompt too long is not blamed on max_tokens
+        engine.requireRoom(position, r.prompt().length, chat ? "messages" : "prompt");
+        engine.requireRoom(position, (long) r.prompt().length + r.maxTokens(),
+                chat && body.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens");
         jobs.ensureAccepting();
         Generation.Cancel cancel = new Generation.Cancel(options.requestTimeout().toMillis());
         ex.request.addFailureListener(t -> cancel.clientGone.set(true));

@@ -2,6 +2,7 @@ package dev.engram.server;
 
 import dev.engram.api.ConfigException;
 import dev.engram.runtime.Engine;
+import dev.engram.runtime.EngineFactory;
 import dev.engram.runtime.EngineLoader;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -23,6 +24,7 @@ final class Engines {
     private static final System.Logger LOG = System.getLogger(Engines.class.getName());
     static final String DEFAULT_STRATEGY = "default";
 
+    private final EngineFactory factory;
     private final Path modelDir;
     private final ServeOptions options;
     final ModelWorker defaultWorker;
@@ -38,7 +40,8 @@ final class Engines {
     private volatile boolean accepting = true;
 
     /** Loads the default engine (failing fast with every package problem in one {@link ConfigException}). */
-    Engines(Path modelDir, ServeOptions options) {
+    Engines(EngineFactory factory, Path modelDir, ServeOptions options) {
+        this.factory = factory;
         this.modelDir = modelDir;
         this.options = options;
         this.defaultWorker = new ModelWorker(DEFAULT_STRATEGY, Map.of(), load(Map.of()), options.queueCapacity());
@@ -73,7 +76,7 @@ final class Engines {
 
     private Engine load(Map<String, String> strategy) {
         loads.incrementAndGet();
-        EngineLoader loader = new EngineLoader();
+        EngineLoader loader = factory.loader();
         if (options.config() != null) {
             loader.config(options.config());
         }

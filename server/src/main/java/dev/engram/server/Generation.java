@@ -77,19 +77,25 @@ final class Generation {
         static Scored of(float[] logits, int token, int top) {
             double logZ = dev.engram.runtime.LogProbs.logNormalizer(logits);
             int k = Math.min(top, logits.length);
+            // One pass keeping the k best so far in order: a token enters only if it beats the k-th, so the scan is
+            // O(vocabulary) with an insertion of at most k steps for the few that do. Scanning ids upwards, an equal
+            // logit never beats one already held, which gives the lower-id-first tie rule.
             int[] ids = new int[k];
+            int held = 0;
+            for (int i = 0; i < logits.length && k > 0; i++) {
+                if (held == k && !(logits[i] > logits[ids[k - 1]])) {
+                    continue;
+                }
+                int at = held < k ? held++ : k - 1;
+                while (at > 0 && logits[i] > logits[ids[at - 1]]) {
+                    ids[at] = ids[at - 1];
+                    at--;
+                }
+                ids[at] = i;
+            }
             double[] lps = new double[k];
             for (int r = 0; r < k; r++) {
-                // the next in (higher logit, then lower id) order after the one picked before
-                int best = -1;
-                for (int i = 0; i < logits.length; i++) {
-                    boolean after = r == 0 || logits[i] < logits[ids[r - 1]] || (logits[i] == logits[ids[r - 1]] && i > ids[r - 1]);
-                    if (after && (best < 0 || logits[i] > logits[best])) {
-                        best = i;
-                    }
-                }
-                ids[r] = best;
-                lps[r] = logits[best] - logZ;
+                lps[r] = logits[ids[r]] - logZ;
             }
             return new Scored(token, logits[token] - logZ, ids, lps);
         }

@@ -1,5 +1,6 @@
 package dev.engram.server;
 
+import dev.engram.api.InvalidInputException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
@@ -22,6 +23,11 @@ import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.ServerConnector;
+import com.google.inject.Injector;
+import com.google.inject.Module;
+import com.google.inject.util.Modules;
+import dev.engram.runtime.EngineFactory;
+import dev.engram.runtime.EngramModule;
 import org.eclipse.jetty.server.handler.GracefulHandler;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
@@ -59,20 +65,17 @@ public final class Server implements AutoCloseable {
     private final AtomicBoolean modelWorkStarted = new AtomicBoolean();
     private volatile boolean closed;
 
-    private Server(Path modelDir, int port, SessionStoreLocation location, ServeOptions options) throws Exception {
+    private Server(Path modelDir, int port, SessionStoreLocation location, ServeOptions options, Injector injector) throws Exception {
         this.options = options;
         this.privatePaths = privatePaths(modelDir, location instanceof SessionStoreLocation.Directory d ? d.dataDir() : null,
                 options.config());
         this.auth = new Auth(options.apiKeys());
         long t0 = System.nanoTime();
-        this.engines = new Engines(modelDir, options);
+        this.engines = new Engines(injector.getInstance(EngineFactory.class), modelDir, options);
         long tEngine = System.nanoTime();
         this.modelName = engines.defaultWorker.engine.manifest().name();
         try {
-            this.store = switch (location) {
-                case SessionStoreLocation.Directory d -> new DirectorySessionStore(d.dataDir(), modelName);
-                case SessionStoreLocation.Redis r -> new RedisSessionStore(r, modelName);
-            };
+            this.store = injector.getInstance(ServerModule.SessionStoreOpener.class).open(location, modelName);
         } catch (RuntimeException e) {
             engines.defaultWorker.close();
             throw e;
@@ -143,13 +146,18 @@ public final class Server implements AutoCloseable {
         return start(modelDir, port, new SessionStoreLocation.Directory(dataDir), options);
     }
 
-    /** As {@link #start(Path, int, Path, ServeOptions)}, with sessions in a directory or in Redis. */
-    public static Server start(Path modelDir, int port, SessionStoreLocation sessions, ServeOptions options) {
+    /**
+     * As {@link #start(Path, int, Path, ServeOptions)}, with sessions in a directory or in Redis. The engines and the
+     * session store come from one injector ({@link EngramModule} and {@link ServerModule}); {@code overrides} replace
+     * its bindings (another execution provider, another session store) for everything the server builds.
+     */
+    public static Server start(Path modelDir, int port, SessionStoreLocation sessions, ServeOptions options, Module... overrides) {
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("port is " + port + "; valid: 0 (any free port) to 65535");
         }
         try {
-            return new Server(modelDir, port, sessions, options);
+            return new Server(modelDir, port, sessions, options,
+                    EngineFactory.injector(Modules.combine(new EngramModule(), new ServerModule()), overrides));
         } catch (RuntimeException e) {
             throw e;
         } catch (IOException e) {
@@ -275,6 +283,8 @@ public final class Server implements AutoCloseable {
                 route(ex);
             } catch (ApiError e) {
                 ex.error(e);
+            } catch (InvalidInputException e) { // the engine's own checks (learned positions, ids) are the client's 400s
+                ex.error(ApiError.invalid(e.field(), e.getMessage()));
             } catch (Generation.Cancelled e) {
                 ex.status = 499;
                 ex.abort(e);

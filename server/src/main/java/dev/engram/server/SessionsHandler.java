@@ -220,6 +220,8 @@ final class SessionsHandler {
         if (tokens.length == 0) {
             throw ApiError.invalid("text", "nothing to append: the text has no tokens");
         }
+        String inputField = textInput == null ? "tokens" : "text";
+        engines.worker(s.strategy).engine.requireRoom(s.tokens, tokens.length, inputField); // learned positions: before any work
         jobs.ensureAccepting();
         final int[] checked = tokens;
         final String text = textInput;
@@ -233,6 +235,7 @@ final class SessionsHandler {
                 throw ApiError.invalid("text", "nothing to append: the text has no tokens");
             }
             Engine engine = engines.worker(s.strategy).engine;
+            engine.requireRoom(seq.position(), all.length, inputField); // again under the lock: another append may have run
             int segment = engine.segmentLength();
             int chunk = segment * Math.max(1, 256 / segment);
             int fed = 0;

@@ -1,8 +1,9 @@
 package dev.engram.cli.bench;
 
+import dev.engram.cli.strategy.MemoryStrategy;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.engram.runtime.Engine;
-import dev.engram.runtime.EngineLoader;
+import dev.engram.runtime.EngineFactory;
 import dev.engram.runtime.ModelSequence;
 import dev.engram.spi.ProviderRegistry;
 import java.io.IOException;
@@ -80,7 +81,7 @@ public final class EngramRunner {
             double prevSeconds = 0;
             for (int length : lengths) {
                 if (prevLen > 0 && budgetSeconds > 0) {
-                    double est = prevSeconds * Math.pow(length / prevLen, Strategies.quadratic(strategy) ? 2 : 1);
+                    double est = prevSeconds * Math.pow(length / prevLen, MemoryStrategy.quadratic(strategy) ? 2 : 1);
                     if (est > budgetSeconds) {
                         out.add(Measurement.skipped(strategy, length,
                                 String.format("estimated %.0f s > budget %.0f s", est, budgetSeconds)));
@@ -246,16 +247,18 @@ public final class EngramRunner {
     }
 
     private Engine load(String strategy, TimedProviders timer) throws RuntimeException {
-        ProviderRegistry registry = timer.wrap(ProviderRegistry.load(Thread.currentThread().getContextClassLoader()));
+        // the one override: every provider the engine finds is timed (the plugin share of each segment)
+        ProviderRegistry timed = timer.wrap(EngineFactory.create().registry());
         int segment = segmentLength();
         Map<List<String>, String> overrides = new LinkedHashMap<>();
         try {
-            overrides.put(List.of("layers"), JSON.writeValueAsString(Strategies.layers(strategy, segment)));
+            overrides.put(List.of("layers"), JSON.writeValueAsString(MemoryStrategy.layers(strategy, segment)));
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
         overrides.put(List.of("session", "intraOpThreads"), Integer.toString(threads));
-        return new EngineLoader(registry).systemOverrides(false).overrides(overrides).load(model);
+        return EngineFactory.create(b -> b.bind(ProviderRegistry.class).toInstance(timed)).loader()
+                .systemOverrides(false).overrides(overrides).load(model);
     }
 
     private int segmentLength() {

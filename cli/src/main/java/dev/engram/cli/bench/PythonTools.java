@@ -1,5 +1,6 @@
 package dev.engram.cli.bench;
 
+import dev.engram.cli.strategy.MemoryStrategy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
@@ -71,7 +72,7 @@ public final class PythonTools {
     public JsonNode peer(Path pkg, Path checkpoint, List<Integer> lengths, int threads, List<String> strategies, int segment,
                          double budgetSeconds, double fullKvBudgetSeconds, Path workDir) throws IOException {
         Map<String, Object> trees = new LinkedHashMap<>();
-        strategies.forEach(s -> trees.put(s, Strategies.layer(s, segment)));
+        strategies.forEach(s -> trees.put(s, MemoryStrategy.layer(s, segment)));
         Path strategiesFile = workDir.resolve("strategies.json");
         Files.writeString(strategiesFile, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(trees));
         Path out = workDir.resolve("peer.json");

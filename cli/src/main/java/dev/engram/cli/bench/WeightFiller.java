@@ -1,5 +1,7 @@
 package dev.engram.cli.bench;
 
+import dev.engram.cli.strategy.MemoryStrategy;
+import dev.engram.runtime.model.WeightKey;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.engram.api.ConfigException;
@@ -37,13 +39,13 @@ public final class WeightFiller {
     private WeightFiller() {
     }
 
-    /** The weight keys ("layers.{i}.{provider}.{name}" -> shape) that {@code strategies} need for this architecture. */
+    /** The weight keys ({@link WeightKey} -> shape) that {@code strategies} need for this architecture. */
     public static Map<String, int[]> needed(ProviderRegistry registry, ModelManifest.Architecture arch,
                                             List<String> strategies, int segment) {
         Map<String, int[]> out = new TreeMap<>();
         LayerSpec spec = arch.layerSpec();
         for (String s : strategies) {
-            Map<String, Object> layer = Strategies.layer(s, segment);
+            Map<String, Object> layer = MemoryStrategy.layer(s, segment);
             for (String kind : List.of("attention", "memory")) {
                 if (!(layer.get(kind) instanceof Map<?, ?> section)) {
                     continue;
@@ -60,7 +62,7 @@ public final class WeightFiller {
                 }
                 for (int l = 0; l < arch.layers(); l++) {
                     for (WeightSpec w : specs) {
-                        out.put("layers." + l + "." + name + "." + w.name(), w.shape());
+                        out.put(WeightKey.of(l, name, w.name()), w.shape());
                     }
                 }
             }

@@ -51,7 +51,7 @@ public final class MechanismDemo implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ProviderRegistry registry = ProviderRegistry.load();
+        ProviderRegistry registry = dev.engram.runtime.EngineFactory.create().registry();
         List<Strategy> strategies = new ArrayList<>();
         strategies.add(new Strategy("full", "full", Map.of("positional", "none"), null, Map.of()));
         strategies.add(new Strategy("window", "window", Map.of("positional", "none", "window", window), null, Map.of()));

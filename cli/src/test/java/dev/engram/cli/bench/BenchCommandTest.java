@@ -1,5 +1,6 @@
 package dev.engram.cli.bench;
 
+import dev.engram.cli.strategy.MemoryStrategy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -183,7 +184,7 @@ class BenchCommandTest {
     void filledWeightsCoverEveryProviderOfEveryStrategy() throws Exception {
         var registry = dev.engram.spi.ProviderRegistry.load(Thread.currentThread().getContextClassLoader());
         var m = dev.engram.runtime.model.ModelManifest.read(TINY.resolve("engram.json"), new java.util.ArrayList<>());
-        Map<String, int[]> needed = WeightFiller.needed(registry, m.architecture(), Strategies.ALL, 4);
+        Map<String, int[]> needed = WeightFiller.needed(registry, m.architecture(), MemoryStrategy.ALL, 4);
         assertTrue(needed.containsKey("layers.1.infini.beta"), needed.keySet().toString());
         assertTrue(needed.containsKey("layers.0.continuous.proj_key"), needed.keySet().toString());
         assertTrue(needed.containsKey("layers.0.lsh-knn.gate"), needed.keySet().toString());

@@ -8,7 +8,7 @@ import dev.engram.api.Readout;
 import dev.engram.api.Segment;
 import dev.engram.api.Tensor;
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.TestData;
+import dev.engram.conformance.SeededData;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -18,7 +18,7 @@ class EmaReferenceTest {
     void readCombineAndWriteFollowTheFormula() {
         LayerSpec spec = new LayerSpec(6, 2, 3, 5, 4);
         double decay = 0.7;
-        Tensor gate = TestData.normal(5, 1f, spec.heads());
+        Tensor gate = SeededData.normal(5, 1f, spec.heads());
         LongTermMemory memory = ProviderRegistry.load().newMemory("ema", 0, spec, Map.of("decay", decay), Map.of("gate", gate));
 
         double[][] s = new double[spec.kvHeads()][spec.valueDim()];
@@ -26,7 +26,7 @@ class EmaReferenceTest {
         long position = 0;
         for (int seg = 0; seg < lengths.length; seg++) {
             int n = lengths[seg];
-            TestData.Inputs in = TestData.inputs(spec, n, seg);
+            SeededData.Inputs in = SeededData.inputs(spec, n, seg);
             Segment segment = new Segment(position, in.q(), in.k(), in.v(), in.h(), null);
             Readout readout = memory.read(segment);
             Tensor read = ((Readout.PerHead) readout).values().copy();

@@ -14,7 +14,7 @@ import dev.engram.api.Segment;
 import dev.engram.api.Tensor;
 import dev.engram.spi.ConfigSchema;
 import dev.engram.spi.ProviderConfig;
-import dev.engram.tck.TestData;
+import dev.engram.conformance.SeededData;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -75,10 +75,10 @@ class ConfigAndStateTest {
         Map<String, Object> config = Map.of("basis", 16, "samples", 16, "widths", "0.05,0.1", "sticky", true);
         ContinuousMemory a = Fixtures.randomMemory(spec, config, 8);
         ContinuousMemory b = Fixtures.randomMemory(spec, config, 8);
-        Tensor q = TestData.normal(1, 1f, 2, 5, 4);
-        Tensor h = TestData.normal(2, 1f, 5, 6);
+        Tensor q = SeededData.normal(1, 1f, 2, 5, 4);
+        Tensor h = SeededData.normal(2, 1f, 5, 6);
         Segment first = new Segment(0, q, null, null, h, null);
-        Segment second = new Segment(5, TestData.normal(3, 1f, 2, 5, 4), null, null, TestData.normal(4, 1f, 5, 6), null);
+        Segment second = new Segment(5, SeededData.normal(3, 1f, 2, 5, 4), null, null, SeededData.normal(4, 1f, 5, 6), null);
         a.write(first);
         b.write(first);
         a.read(second);
@@ -97,7 +97,7 @@ class ConfigAndStateTest {
         LayerSpec spec = new LayerSpec(1, 1, 2, 2, 3);
         ContinuousMemory m = Fixtures.randomMemory(spec, Map.of("basis", 8, "samples", 4, "widths", "0.1,0.2",
                 "sticky", true), 1);
-        Segment bad = new Segment(0, TestData.normal(1, 1f, 1, 2, 2), null, null, TestData.normal(1, 1f, 2, 3))
+        Segment bad = new Segment(0, SeededData.normal(1, 1f, 1, 2, 2), null, null, SeededData.normal(1, 1f, 2, 3))
                 .with(new dev.engram.api.SamplingDraws(Tensor.of(new float[] {0.1f, 0.2f}, 2)));
         InvalidInputException e = assertThrows(InvalidInputException.class, () -> m.read(bad));
         assertTrue(e.getMessage().contains("segment.uniforms"), e.getMessage());
@@ -107,7 +107,7 @@ class ConfigAndStateTest {
     void anEmptyMemoryReadsZerosWithoutDiagnosticsAndStateIsNFloats() {
         LayerSpec spec = new LayerSpec(2, 1, 2, 3, 5);
         ContinuousMemory m = Fixtures.randomMemory(spec, Map.of("basis", 8, "samples", 4, "widths", "0.1,0.2"), 1);
-        Readout r = m.read(new Segment(0, TestData.normal(1, 1f, 2, 3, 2), null, null, null, null));
+        Readout r = m.read(new Segment(0, SeededData.normal(1, 1f, 2, 3, 2), null, null, null, null));
         assertTrue(r.diagnostics().isEmpty());
         assertEquals(8L * 5 * 4, m.stateBytes());
         assertNull(r.diagnostics().get("mu"));

@@ -5,7 +5,7 @@ import dev.engram.api.LongTermMemory;
 import dev.engram.api.Segment;
 import dev.engram.api.Tensor;
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.TestData;
+import dev.engram.conformance.SeededData;
 import java.util.Map;
 
 final class Fixtures {
@@ -20,7 +20,7 @@ final class Fixtures {
     static ContinuousMemory randomMemory(LayerSpec spec, Map<String, Object> config, long seed) {
         ContinuousMemoryProvider p = new ContinuousMemoryProvider();
         var parsed = p.configSchema().parse("test", config);
-        return memory(spec, config, TestData.weights(p.weights(spec, parsed), seed));
+        return memory(spec, config, SeededData.weights(p.weights(spec, parsed), seed));
     }
 
     static void write(LongTermMemory m, Tensor h, Tensor uniforms) {

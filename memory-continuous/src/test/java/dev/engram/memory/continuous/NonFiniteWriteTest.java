@@ -9,7 +9,7 @@ import dev.engram.api.NonFiniteStateException;
 import dev.engram.api.Segment;
 import dev.engram.api.Tensor;
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.TestData;
+import dev.engram.conformance.SeededData;
 import java.util.Map;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -32,11 +32,11 @@ class NonFiniteWriteTest {
                 "sticky", sticky);
         var parsed = p.configSchema().parse("test", config);
         return (ContinuousMemory) p.create(ProviderRegistry.context(p, LAYER, SPEC, config,
-                TestData.weights(p.weights(SPEC, parsed), 8)));
+                SeededData.weights(p.weights(SPEC, parsed), 8)));
     }
 
     private static Segment segment(long position, long seed, Tensor h) {
-        return new Segment(position, TestData.normal(seed, 1f, 2, h.dim(0), 4), null, null, h, null);
+        return new Segment(position, SeededData.normal(seed, 1f, 2, h.dim(0), 4), null, null, h, null);
     }
 
     @ParameterizedTest(name = "sticky={0}")
@@ -44,7 +44,7 @@ class NonFiniteWriteTest {
     void aWriteNearTheFloatLimitIsRefusedNamingTheLayerAndChangesNothing(boolean sticky) {
         ContinuousMemory m = memory(sticky);
         ContinuousMemory untouched = memory(sticky);
-        Segment first = segment(0, 1, TestData.normal(2, 1f, 5, 6));
+        Segment first = segment(0, 1, SeededData.normal(2, 1f, 5, 6));
         float[] huge = new float[5 * 6];
         java.util.Arrays.fill(huge, 3e38f);
         Segment bad = segment(5, 3, Tensor.of(huge, 5, 6));
@@ -60,7 +60,7 @@ class NonFiniteWriteTest {
         assertTrue(e.getMessage().endsWith("in this write; the state was left as before the segment"), e.getMessage());
         assertArrayEquals(before, m.snapshot().toBytes(), "the refused write changed the state");
 
-        Segment next = segment(5, 4, TestData.normal(5, 1f, 5, 6));
+        Segment next = segment(5, 4, SeededData.normal(5, 1f, 5, 6));
         m.write(next);
         untouched.write(next);
         assertArrayEquals(untouched.coefficients(), m.coefficients(), "the refused write left a trace");

@@ -65,7 +65,7 @@ class ReconstructionTest {
         ContinuousMemory memory = Fixtures.randomMemory(spec, Map.of("basis", 20, "samples", 9, "lambda", 0.37), 5);
         int before = memory.fits().solves();
         for (int s = 0; s < 6; s++) {
-            Fixtures.write(memory, dev.engram.tck.TestData.normal(s, 1f, s % 2 == 0 ? 5 : 7, 3), null);
+            Fixtures.write(memory, dev.engram.conformance.SeededData.normal(s, 1f, s % 2 == 0 ? 5 : 7, 3), null);
         }
         // first write (n=5), updates with n=7 and n=5: three position sets, however many segments
         assertEquals(3, memory.fits().solves() - before);

@@ -3,9 +3,9 @@ package dev.engram.memory.continuous;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.engram.spi.ProviderRegistry;
-import dev.engram.tck.conformance.CaseResult;
-import dev.engram.tck.conformance.ConformanceCase;
-import dev.engram.tck.conformance.ConformanceRunner;
+import dev.engram.conformance.CaseResult;
+import dev.engram.conformance.ConformanceCase;
+import dev.engram.conformance.ConformanceRunner;
 import java.util.Map;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;

@@ -8,8 +8,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * A model package directory read from disk: the manifest, the paths of its graphs, and its memory
@@ -17,7 +15,6 @@ import java.util.regex.Pattern;
  * loader can report the graphs' and the configuration's problems in the same list.
  */
 public final class ModelPackage {
-    private static final Pattern WEIGHT_KEY = Pattern.compile("layers\\.(\\d+)\\.([a-z][a-z0-9-]*)\\.(.+)");
 
     private final Path directory;
     private final ModelManifest manifest;
@@ -80,19 +77,19 @@ public final class ModelPackage {
         if (!refused && f.weights() != null && exists(directory, f.weights(), "files.weights", problems)) {
             Map<String, Tensor> all = SafeTensors.read(directory.resolve(f.weights()), f.weights(), problems);
             for (Map.Entry<String, Tensor> e : all.entrySet()) {
-                Matcher m = WEIGHT_KEY.matcher(e.getKey());
-                if (!m.matches()) {
-                    problems.add(f.weights() + ": tensor '" + e.getKey() + "' is not named layers.{layer}.{provider}.{weight}");
+                WeightKey key = WeightKey.parse(e.getKey()).orElse(null);
+                if (key == null) {
+                    problems.add(f.weights() + ": tensor '" + e.getKey() + "' is not named " + WeightKey.FORM);
                     continue;
                 }
-                int layer = Integer.parseInt(m.group(1));
+                int layer = key.layer();
                 if (layer >= manifest.architecture().layers()) {
                     problems.add(f.weights() + ": tensor '" + e.getKey() + "' names layer " + layer + "; the model has layers 0 to "
                             + (manifest.architecture().layers() - 1));
                     continue;
                 }
                 weights.computeIfAbsent(layer, k -> new LinkedHashMap<>())
-                        .computeIfAbsent(m.group(2), k -> new LinkedHashMap<>()).put(m.group(3), e.getValue());
+                        .computeIfAbsent(key.provider(), k -> new LinkedHashMap<>()).put(key.weight(), e.getValue());
             }
         }
         return new ModelPackage(directory, manifest, weights, refused);
@@ -165,7 +162,7 @@ public final class ModelPackage {
     public List<String> weightNames() {
         List<String> names = new ArrayList<>();
         weights.forEach((l, byProvider) -> byProvider.forEach((p, byName) -> byName.keySet()
-                .forEach(n -> names.add("layers." + l + "." + p + "." + n))));
+                .forEach(n -> names.add(WeightKey.of(l, p, n)))));
         return names;
     }
 }

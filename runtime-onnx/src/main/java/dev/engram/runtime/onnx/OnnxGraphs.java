@@ -87,28 +87,19 @@ public final class OnnxGraphs implements AutoCloseable {
     }
 
     /**
-     * Opens and checks every graph of {@code pkg}. Problems (unloadable files, wrong names, types,
-     * ranks or static dimensions) go to {@code problems}; returns null if there were any. A CUDA
-     * request that cannot be met falls back to CPU and reports one line to {@code warnings}.
+     * Opens and checks every graph of {@code pkg} on the device {@code provider} selects for {@code settings}.
+     * Problems (unloadable files, wrong names, types, ranks or static dimensions) go to {@code problems}; returns null
+     * if there were any. A device request that cannot be met falls back and reports one line to {@code warnings}.
      */
-    public static OnnxGraphs open(ModelPackage pkg, SessionSettings settings, List<String> problems,
-                                  Consumer<String> warnings) {
+    public static OnnxGraphs open(ModelPackage pkg, SessionSettings settings, ExecutionProvider provider,
+                                  List<String> problems, Consumer<String> warnings) {
         ModelManifest m = pkg.manifest();
         Architecture a = m.architecture();
         OrtEnvironment env = environment();
-        Device device = settings.device();
-        if (device == Device.CUDA) {
-            String reason = cudaUnavailableReason(env, settings, pkg.resolve(m.files().embedding()).toString());
-            if (reason != null) {
-                String warning = "device 'cuda' was requested but the CUDA execution provider is unavailable ("
-                        + reason + "); running on CPU";
-                warnings.accept(warning); // one channel: the caller shows it (the CLI on stderr, the server in its log)
-                device = Device.CPU;
-            }
-        }
+        Device device = provider.select(settings, pkg.resolve(m.files().embedding()).toString(), warnings);
         List<OrtSession> opened = new ArrayList<>();
         int before = problems.size();
-        try (OrtSession.SessionOptions options = options(settings, device)) {
+        try (OrtSession.SessionOptions options = options(settings, device, provider)) {
             OrtSession embed = load(env, options, pkg, m.files().embedding(), embedInputs(a), hiddenPort("hidden", a), problems, opened);
             OrtSession head = load(env, options, pkg, m.files().head(), hiddenPort("hidden", a), headOutputs(a), problems, opened);
             OrtSession[] pre = new OrtSession[a.layers()];
@@ -154,14 +145,15 @@ public final class OnnxGraphs implements AutoCloseable {
         }
     }
 
-    private static String cudaUnavailableReason(OrtEnvironment env, SessionSettings s, String probeGraph) {
+    /** {@link #cudaUnavailableReason(int)}, and whether a session of {@code probeGraph} opens with {@code provider}'s CUDA options. */
+    static String cudaUnavailableReason(SessionSettings s, String probeGraph, ExecutionProvider provider) {
         String reason = cudaUnavailableReason(s.cudaDevice());
         if (reason != null) {
             return reason;
         }
         // The provider library loads; a session proves the driver and the device are there too.
-        try (OrtSession.SessionOptions o = options(s, Device.CUDA)) {
-            env.createSession(probeGraph, o).close();
+        try (OrtSession.SessionOptions o = options(s, Device.CUDA, provider)) {
+            environment().createSession(probeGraph, o).close();
             return null;
         } catch (OrtException | RuntimeException | UnsatisfiedLinkError e) {
             return firstLine(e.getMessage());
@@ -176,7 +168,7 @@ public final class OnnxGraphs implements AutoCloseable {
         return (nl < 0 ? message : message.substring(0, nl)).trim();
     }
 
-    static OrtSession.SessionOptions options(SessionSettings s, Device device) throws OrtException {
+    static OrtSession.SessionOptions options(SessionSettings s, Device device, ExecutionProvider provider) throws OrtException {
         OrtSession.SessionOptions o = new OrtSession.SessionOptions();
         try {
             o.setIntraOpNumThreads(s.intraOpThreads());
@@ -190,9 +182,7 @@ public final class OnnxGraphs implements AutoCloseable {
             });
             o.addConfigEntry("session.intra_op.allow_spinning", s.spinning() ? "1" : "0");
             o.addConfigEntry("session.inter_op.allow_spinning", s.spinning() ? "1" : "0");
-            if (device == Device.CUDA) {
-                o.addCUDA(s.cudaDevice());
-            }
+            provider.addTo(o, s, device);
             return o;
         } catch (OrtException | RuntimeException e) {
             o.close();

@@ -1,4 +1,4 @@
-package dev.engram.tck.conformance;
+package dev.engram.conformance;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;

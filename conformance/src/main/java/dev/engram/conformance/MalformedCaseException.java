@@ -1,4 +1,4 @@
-package dev.engram.tck.conformance;
+package dev.engram.conformance;
 
 import dev.engram.api.EngramException;
 

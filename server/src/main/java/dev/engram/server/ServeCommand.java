@@ -1,8 +1,5 @@
-package dev.engram.cli;
+package dev.engram.server;
 
-import dev.engram.server.ServeOptions;
-import dev.engram.server.Server;
-import dev.engram.server.SessionStoreLocation;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
@@ -19,7 +16,11 @@ import picocli.CommandLine.Spec;
                 "snapshots under --data-dir, or in Redis shared by many replicas (--session-store redis://...), so a",
                 "restart loses no acknowledged append. Also /health, /ready,",
                 "/metrics (Prometheus). Stops gracefully on SIGINT/SIGTERM. See server/README.md."})
-final class ServeCommand implements Callable<Integer> {
+/**
+ * The one command line of the server: {@code engram serve} (the CLI lists this command) and {@link ServerMain} (the
+ * server on its own) both parse their arguments here and start it with {@link Server#serve}.
+ */
+public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR", description = "The model package (a folder with engram.json). Required.")
     Path model;
 

@@ -1,4 +1,4 @@
-package dev.engram.tck;
+package dev.engram.conformance;
 
 import dev.engram.api.LayerSpec;
 import dev.engram.api.Tensor;
@@ -9,8 +9,8 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /** Seeded random tensors, weights and segments for the contract suites. */
-public final class TestData {
-    private TestData() {
+public final class SeededData {
+    private SeededData() {
     }
 
     /** Normal(0, scale^2) values from {@code seed}; the same seed gives the same tensor everywhere. */

@@ -1,4 +1,4 @@
-package dev.engram.tck.conformance;
+package dev.engram.conformance;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
