@@ -155,6 +155,9 @@ final class ModelWorker implements AutoCloseable {
             engine.step(generators, PROMPT_BUDGET);
         } catch (RuntimeException e) {
             // every generator of the step has failed with it; each answers its own request below
+        } catch (Throwable t) { // an Error: the worker thread goes on, the running requests are answered with it
+            IllegalStateException failed = new IllegalStateException("the model failed: " + t, t);
+            generators.forEach(g -> g.cancel(failed));
         }
         for (Iterator<Running> it = running.iterator(); it.hasNext(); ) {
             Running r = it.next();
