@@ -4,6 +4,7 @@ import dev.engram.cli.strategy.MemoryStrategy;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.engram.api.ConfigException;
 import dev.engram.api.InvalidInputException;
+import dev.engram.cli.bench.ConcurrencyResult;
 import dev.engram.cli.bench.EngramRunner;
 import dev.engram.cli.bench.Measurement;
 import dev.engram.cli.bench.ModelShape;
@@ -75,6 +76,17 @@ public final class BenchCommand implements Callable<Integer> {
             + "the reference of the x full-KV ratios (default: --budget-s).")
     Double fullKvBudget;
 
+    @Option(names = "--concurrency", split = ",", paramLabel = "N", description = {"Also serve N sessions together per "
+            + "level (e.g. 1,4,8,16) through one batched engine call per step: aggregate ingest and decode tokens/s and "
+            + "per-token latency p50/p99, beside the level-1 (single-session) figures of the same run. Each session "
+            + "ingests the first --lengths value (plus a stagger of i x segment / N) in one call, then decodes "
+            + "--concurrency-steps greedy tokens. Table, bench.json 'concurrency', concurrency-*.png."})
+    List<Integer> concurrency;
+
+    @Option(names = "--concurrency-steps", paramLabel = "N", description = "Decode steps per level with --concurrency "
+            + "(default: the segment length, so every session crosses one segment boundary).")
+    Integer concurrencySteps;
+
     @picocli.CommandLine.Mixin
     PythonOptions pythonOptions;
 
@@ -86,6 +98,9 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Spec
     CommandSpec spec;
+
+    /** --concurrency, sorted, with level 1 added (empty without the option). */
+    private List<Integer> levels = List.of();
 
     /** /proc/loadavg when the command started (the machine's load is part of every number). */
     private String loadAtStart;
@@ -101,6 +116,18 @@ public final class BenchCommand implements Callable<Integer> {
             if (!MemoryStrategy.ALL.contains(s)) {
                 throw InvalidInputException.outOfRange("--strategies", s, String.join(", ", MemoryStrategy.ALL));
             }
+        }
+        List<Integer> given = concurrency == null ? List.of() : concurrency;
+        for (int i = 0; i < given.size(); i++) {
+            if (given.get(i) == null || given.get(i) < 1 || given.get(i) > 256) {
+                throw InvalidInputException.outOfRange("--concurrency[" + i + "]", given.get(i), "1-256 sessions");
+            }
+        }
+        // level 1, the single-session figure every other level is compared with, is always measured
+        levels = given.isEmpty() ? List.of()
+                : java.util.stream.Stream.concat(java.util.stream.Stream.of(1), given.stream()).distinct().sorted().toList();
+        if (concurrencySteps != null && (concurrencySteps < 1 || concurrencySteps > 100_000)) {
+            throw InvalidInputException.outOfRange("--concurrency-steps", concurrencySteps, "1-100000");
         }
         int nThreads = threads != null ? threads : Math.min(4, Runtime.getRuntime().availableProcessors());
         double budgetS = budget != null ? budget : quick ? 0 : 900;
@@ -234,6 +261,18 @@ public final class BenchCommand implements Callable<Integer> {
             }
         }
 
+        List<ConcurrencyResult> served = new ArrayList<>();
+        if (!levels.isEmpty()) {
+            int steps = concurrencySteps != null ? concurrencySteps : segment;
+            err.println("serving " + levels + " sessions together: context " + lens.get(0) + " tokens each, "
+                    + steps + " decode steps");
+            for (String s : strats) {
+                EngramRunner runner = new EngramRunner(pkg, nThreads, decodeTokens, budgetS, n -> { },
+                        line -> err.println("  " + line));
+                served.addAll(runner.runConcurrency(s, levels, lens.get(0), steps));
+            }
+        }
+
         // 3. the PyTorch peer
         JsonNode peer = null;
         String peerNote;
@@ -262,7 +301,7 @@ public final class BenchCommand implements Callable<Integer> {
         }
 
         // 4. outputs
-        Report report = new Report(results, peer, peerNote);
+        Report report = new Report(results, peer, peerNote, served);
         stdout.print(report.table());
         Map<String, Object> header = header(pkg, manifest, lens, strats, nThreads);
         Path json = out.resolve("bench.json");
@@ -317,6 +356,9 @@ public final class BenchCommand implements Callable<Integer> {
         h.put("decodeTokens", decodeTokens);
         h.put("lengths", lens);
         h.put("strategies", strats);
+        if (!levels.isEmpty()) {
+            h.put("concurrencyLevels", levels);
+        }
         Map<String, Object> configs = new LinkedHashMap<>();
         strats.forEach(s -> configs.put(s, MemoryStrategy.layer(s, m.segmentLength())));
         h.put("strategyConfigs", configs);

@@ -17,6 +17,8 @@ import dev.engram.runtime.model.ModelPackage;
 import dev.engram.runtime.onnx.OnnxGraphs;
 import dev.engram.runtime.onnx.Workspace;
 import dev.engram.runtime.text.Tokenizer;
+import dev.engram.spi.kernel.ParallelHeads;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -38,6 +40,9 @@ import java.util.function.IntPredicate;
  * for the segment's earlier rows (decoding costs one row per layer plus attention over the cache);
  * otherwise the segment so far runs on a fork of the boundary state, which is then dropped. Their logits equal
  * those of input fed at once to float rounding (ONNX Runtime blocks its kernels by row count).
+ *
+ * <p>Several sequences in one call ({@link #forwardBatch}, {@link #step}) share each ONNX Runtime call: their rows
+ * are concatenated on the token axis (the dense blocks are row-wise), their attention and memory run per sequence.
  *
  * <p>Not thread-safe: one batch at a time (the graph buffers are shared). Create it with {@link EngineLoader}.
  */
@@ -68,11 +73,8 @@ public final class Engine implements AutoCloseable {
     /** Every layer's attention and memory declare PARTIAL_ROWS: a segment in progress is evaluated row by row. */
     private final boolean partialRows;
 
-    /** A segment in progress packed for the providers: q [H, n, dk], k and v [G, n, d], h [n, e]. */
-    private float[] packQ = new float[0];
-    private float[] packK = new float[0];
-    private float[] packV = new float[0];
-    private float[] packH = new float[0];
+    /** Per plugin-thread slot (0 = the calling thread), made before a call that uses it: a slot's segment gathered for its providers. */
+    private final Scratch[] scratch = new Scratch[1 + ParallelHeads.helpers()];
 
     private float[] qArr = new float[0];
     private float[] kArr = new float[0];
@@ -205,6 +207,36 @@ public final class Engine implements AutoCloseable {
         return List.of(out);
     }
 
+    /**
+     * One sequence's share of a {@link #forwardBatch} call: the tokens to feed it, a prompt or document chunk or one
+     * decoded token.
+     */
+    public record Step(ModelSequence sequence, int[] tokens) {
+    }
+
+    /**
+     * Feeds every step's tokens to its sequence and returns, per step, the logits [vocabSize] after its last token:
+     * what {@link #ingest(ModelSequence, int[])} on each alone returns, bit for bit where ONNX Runtime's kernels
+     * give each row the same bits whatever the row count (the CPU provider does; {@code BatchingTest}). Steps may
+     * mix decode tokens and ingest chunks of sequences at any positions: the rows of all of them go through each
+     * dense block in one ONNX Runtime call, so the weights are read once for the whole batch, while each
+     * sequence's attention and memory run on its own rows, the sequences in parallel on the plugin helper threads.
+     * A sequence may appear once per call.
+     */
+    public List<float[]> forwardBatch(List<Step> steps) {
+        List<ModelSequence> sequences = new ArrayList<>(steps.size());
+        List<int[]> tokens = new ArrayList<>(steps.size());
+        for (int i = 0; i < steps.size(); i++) {
+            Step step = steps.get(i);
+            if (step == null || step.sequence() == null) {
+                throw new InvalidInputException("steps[" + i + "]", "is null; valid: a sequence and its tokens");
+            }
+            sequences.add(step.sequence());
+            tokens.add(step.tokens());
+        }
+        return ingest(sequences, tokens);
+    }
+
     /** Like {@link #ingest(List, List)} but returns, per sequence, the logits of every token fed: [tokens][vocabSize]. */
     public List<float[][]> ingestAll(List<ModelSequence> sequences, List<int[]> tokens) {
         float[][][] all = new float[sequences.size()][][];
@@ -247,7 +279,7 @@ public final class Engine implements AutoCloseable {
     }
 
     /** Rows of prompt logits handed over at a time when scoring a prompt: a bound on the memory one request takes. */
-    private int promptChunkRows() {
+    int promptChunkRows() {
         return Math.max(1, Math.min(segmentLength, (16 << 20) / Math.max(1, vocab))); // <= 64 MiB of float logits
     }
 
@@ -266,36 +298,86 @@ public final class Engine implements AutoCloseable {
      */
     public int[] generateScored(ModelSequence sequence, int[] prompt, GenerationParams params, PromptRows promptRows,
                                 ScoredToken onToken) {
-        Sampler sampler = new Sampler(params, vocab);
-        float[] logits = null;
-        if (promptRows != null) {
-            int chunk = promptChunkRows();
-            for (int from = 0; from < prompt.length; from += chunk) {
-                int to = Math.min(prompt.length, from + chunk);
-                float[][] rows = ingestAll(List.of(sequence), List.of(java.util.Arrays.copyOfRange(prompt, from, to))).get(0);
-                promptRows.accept(from, rows);
-                logits = rows[rows.length - 1];
-            }
-        } else {
-            logits = ingest(sequence, prompt);
+        // the one generation loop: a Generator stepped alone (a server steps many together, Engine.step)
+        Generator g = generator(sequence, prompt, params, promptRows, onToken);
+        while (!g.done()) {
+            step(List.of(g), Integer.MAX_VALUE);
         }
-        int[] out = new int[params.maxTokens()];
-        int[] one = new int[1];
-        int n = 0;
-        while (n < params.maxTokens()) {
-            int token = sampler.next(logits);
-            if (params.stopTokens().contains(token)) {
-                break;
-            }
-            out[n++] = token;
-            boolean more = onToken == null || onToken.accept(token, logits);
-            one[0] = token;
-            logits = ingest(sequence, one);
-            if (!more) {
-                break;
+        if (g.failure() != null) {
+            throw g.failure();
+        }
+        return g.tokens();
+    }
+
+    /**
+     * A generation to advance with {@link #step}, many sequences together: the same feeding, sampling and stopping as
+     * {@link #generateScored} with these arguments (which checks the prompt and parameters now, before anything runs).
+     */
+    public Generator generator(ModelSequence sequence, int[] prompt, GenerationParams params, PromptRows promptRows,
+                               ScoredToken onToken) {
+        return new Generator(this, sequence, prompt, params, promptRows, onToken);
+    }
+
+    /**
+     * One step of many generations (each sequence at most once; those done are skipped): every generator that decodes
+     * feeds its last sampled token, then those feeding their prompt get chunks of it, in order, while
+     * {@code promptBudget} tokens remain (the first always gets at least one, so every step makes progress); all of
+     * it through the dense blocks in one call per graph ({@link #forwardBatch}). Then each samples its next token. A
+     * failure of the engine ends every generator of the step with it (and is rethrown); a callback's failure ends
+     * its own. Returns the tokens fed.
+     */
+    public int step(List<Generator> generators, int promptBudget) {
+        for (int i = 0; i < generators.size(); i++) {
+            if (generators.get(i).engine() != this) {
+                throw new InvalidInputException("generators[" + i + "]", "was created by another engine");
             }
         }
-        return java.util.Arrays.copyOf(out, n);
+        List<Generator> chosen = new ArrayList<>();
+        List<ModelSequence> sequences = new ArrayList<>();
+        List<int[]> tokens = new ArrayList<>();
+        int budget = promptBudget;
+        boolean first = true;
+        for (boolean decoding : new boolean[] {true, false}) {
+            for (Generator g : generators) {
+                if (g.done() || g.feedingPrompt() == decoding || (!decoding && budget <= 0 && !first)) {
+                    continue;
+                }
+                int[] chunk = g.next(decoding ? 1 : budget);
+                try { // one generator running out of learned positions ends only itself
+                    requireRoom(g.sequence().position(), chunk.length, decoding ? "generated tokens" : "prompt");
+                } catch (InvalidInputException e) {
+                    g.fail(e);
+                    continue;
+                }
+                chosen.add(g);
+                sequences.add(g.sequence());
+                tokens.add(chunk);
+                if (!decoding) {
+                    budget -= chunk.length;
+                    first = false;
+                }
+            }
+        }
+        if (chosen.isEmpty()) {
+            return 0;
+        }
+        float[][] last = new float[chosen.size()][];
+        float[][][] all = new float[chosen.size()][][];
+        for (int i = 0; i < all.length; i++) {
+            all[i] = chosen.get(i).wantsEveryRow() ? new float[tokens.get(i).length][] : null;
+        }
+        try {
+            run(sequences, tokens, last, all);
+        } catch (RuntimeException e) {
+            chosen.forEach(g -> g.fail(e));
+            throw e;
+        }
+        int total = 0;
+        for (int i = 0; i < chosen.size(); i++) {
+            chosen.get(i).fed(tokens.get(i).length, all[i] != null ? all[i] : new float[][] {last[i]});
+            total += tokens.get(i).length;
+        }
+        return total;
     }
 
     void checkToken(int token, String field) {
@@ -333,291 +415,283 @@ public final class Engine implements AutoCloseable {
             }
         }
         int[] cursor = new int[batch];
-        List<Integer> group = new ArrayList<>(batch);
-        // Complete segments, batched across the sequences that have one.
+        List<Slot> slots = new ArrayList<>(batch);
+        // Waves: each takes from every sequence with tokens left its next chunk, up to its segment boundary, and runs
+        // all of them through the dense blocks in one ONNX Runtime call per graph. A chunk that fills its segment runs
+        // the whole segment into the state; one that does not is evaluated without changing the state, row by row
+        // (PARTIAL_ROWS) or on a fork of the boundary state. A failure gives the sequences of the failed wave the
+        // tokens of that wave back; waves already run stay consumed (README, "Open", on a provider failing inside a
+        // complete segment).
         while (true) {
-            group.clear();
+            slots.clear();
             for (int b = 0; b < batch; b++) {
-                if (tokens.get(b).length - cursor[b] >= sequences.get(b).room()) {
-                    group.add(b);
+                int left = tokens.get(b).length - cursor[b];
+                if (left > 0) {
+                    slots.add(chunk(b, sequences.get(b), tokens.get(b), cursor[b], Math.min(left, sequences.get(b).room()),
+                            all != null && all[b] != null));
                 }
             }
-            if (group.isEmpty()) {
-                break;
+            if (slots.isEmpty()) {
+                return;
             }
             long start = System.nanoTime();
-            int[] taken = new int[group.size()];
-            boolean head = false;
-            for (int g = 0; g < group.size(); g++) {
-                int b = group.get(g);
-                ModelSequence s = sequences.get(b);
-                taken[g] = s.room();
-                s.appendPending(tokens.get(b), cursor[b], taken[g]);
-                head |= all != null || cursor[b] + taken[g] == tokens.get(b).length;
+            try {
+                runSlots(slots);
+            } catch (RuntimeException e) {
+                for (Slot slot : slots) {
+                    slot.sequence.truncatePending(slot.pendingBefore);
+                }
+                throw e;
             }
-            forward(sequences, group, stacksOf(sequences, group), segmentLength, head);
-            for (int g = 0; g < group.size(); g++) {
-                int b = group.get(g);
-                ModelSequence s = sequences.get(b);
-                collect(b, segmentLength, taken[g], cursor[b], tokens.get(b).length, g, group.size(), last, all);
-                cursor[b] += taken[g];
-                s.completeSegment();
-            }
-            listener.segmentDone(group.size(), segmentLength, System.nanoTime() - start);
-        }
-        // Incomplete last segments: their tokens join the pending ones and are evaluated without changing the
-        // state, either row by row (PARTIAL_ROWS) or on a fork of the boundary state. A failure here gives the
-        // sequences not yet evaluated the tokens of their segment in progress back; complete segments that this
-        // call already ran stay consumed.
-        int[] pendingBefore = new int[batch];
-        for (int b = 0; b < batch; b++) {
-            ModelSequence s = sequences.get(b);
-            pendingBefore[b] = s.pendingTokens();
-            int rest = tokens.get(b).length - cursor[b];
-            if (rest > 0) {
-                s.appendPending(tokens.get(b), cursor[b], rest);
-            }
-        }
-        try {
-            if (partialRows) {
-                evaluateRows(sequences, tokens, cursor, last, all);
-            } else {
-                evaluateOnForks(sequences, tokens, cursor, last, all);
-            }
-        } catch (RuntimeException e) {
-            for (int b = 0; b < batch; b++) {
-                if (cursor[b] < tokens.get(b).length) {
-                    sequences.get(b).truncatePending(pendingBefore[b]);
+            int complete = 0;
+            for (Slot slot : slots) {
+                collect(slot, cursor[slot.index], tokens.get(slot.index).length, last, all);
+                cursor[slot.index] += slot.taken;
+                if (slot.complete) {
+                    slot.sequence.completeSegment();
+                    complete++;
+                } else if (slot.held != null) {
+                    slot.held.held = slot.first + slot.rows;
                 }
             }
-            throw e;
+            if (complete > 0) {
+                listener.segmentDone(complete, segmentLength, System.nanoTime() - start);
+            }
+        }
+    }
+
+    /** Appends the next {@code take} tokens of sequence {@code b} to its segment in progress and plans their rows. */
+    private Slot chunk(int b, ModelSequence s, int[] tokens, int cursor, int take, boolean everyRow) {
+        int pendingBefore = s.pendingTokens();
+        s.appendPending(tokens, cursor, take);
+        boolean complete = s.room() == 0;
+        boolean finishes = cursor + take == tokens.length;
+        int logitRows = everyRow ? take : finishes ? 1 : 0;
+        if (complete) {
+            return new Slot(b, s, s.stack(), null, 0, segmentLength, take, true, logitRows, pendingBefore);
+        }
+        if (partialRows) {
+            SegmentRows held = s.rows(layerCount(), spec.kvHeads(), spec.keyDim(), spec.valueDim());
+            return new Slot(b, s, s.stack(), held, held.held, s.pendingTokens() - held.held, take, false, logitRows,
+                    pendingBefore);
+        }
+        return new Slot(b, s, s.stack().fork(), null, 0, s.pendingTokens(), take, false, logitRows, pendingBefore);
+    }
+
+    /**
+     * One sequence's share of a batch call: its pending tokens [first, first + rows), run into {@code stack} (its own
+     * for a complete segment, a fork for a segment in progress without PARTIAL_ROWS), or, with {@code held}, evaluated
+     * row by row against the keys and values held for pending rows [0, first). The last {@code taken} rows are the
+     * tokens this call fed; the head runs on the last {@code logitRows} of them.
+     */
+    private static final class Slot {
+        final int index;
+        final ModelSequence sequence;
+        final SequenceStack stack;
+        final SegmentRows held;
+        final int first;
+        final int rows;
+        final int taken;
+        final boolean complete;
+        final int logitRows;
+        final int pendingBefore;
+        /** The slot's first row in the call's rows, and its first row in the head's rows. */
+        int offset;
+        int headOffset;
+
+        Slot(int index, ModelSequence sequence, SequenceStack stack, SegmentRows held, int first, int rows, int taken,
+             boolean complete, int logitRows, int pendingBefore) {
+            this.index = index;
+            this.sequence = sequence;
+            this.stack = stack;
+            this.held = held;
+            this.first = first;
+            this.rows = rows;
+            this.taken = taken;
+            this.complete = complete;
+            this.logitRows = logitRows;
+            this.pendingBefore = pendingBefore;
+        }
+    }
+
+    /** Copies the head's logits of the slot's fed tokens ({@code all}) or of its last token (when this call ends its tokens). */
+    private void collect(Slot slot, int cursor, int total, float[][] last, float[][][] all) {
+        for (int i = 0; all != null && all[slot.index] != null && i < slot.logitRows; i++) {
+            all[slot.index][cursor + i] = java.util.Arrays.copyOfRange(logitsArr, (slot.headOffset + i) * vocab,
+                    (slot.headOffset + i + 1) * vocab);
+        }
+        if (cursor + slot.taken == total) {
+            int row = slot.headOffset + slot.logitRows - 1;
+            last[slot.index] = java.util.Arrays.copyOfRange(logitsArr, row * vocab, (row + 1) * vocab);
         }
     }
 
     /**
-     * PARTIAL_ROWS: only the pending rows not yet evaluated run, one group per row count, against the keys and
-     * values held for the rows before them; no state changes, so nothing is put back.
+     * The slots' rows through every layer in one ONNX Runtime call per graph: the dense blocks are row-wise, so the
+     * rows of all slots are concatenated on the token axis of a batch of one ([1, R, ...]; q/k/v/attn [1, heads, R,
+     * d]); between the pre and post blocks each slot's attention and memory run on its own rows, the slots in parallel
+     * on the plugin helper threads ({@link ParallelHeads}, which the plugins' own per-head loops share). The head runs
+     * only on the rows whose logits are wanted.
      */
-    private void evaluateRows(List<ModelSequence> sequences, List<int[]> tokens, int[] cursor, float[][] last,
-                              float[][][] all) {
-        List<Integer> group = new ArrayList<>(sequences.size());
-        for (int m = 1; m < segmentLength; m++) {
-            group.clear();
-            for (int b = 0; b < sequences.size(); b++) {
-                ModelSequence s = sequences.get(b);
-                if (cursor[b] < tokens.get(b).length && s.pendingTokens() - s.rowsHeld() == m) {
-                    group.add(b);
-                }
-            }
-            if (group.isEmpty()) {
-                continue;
-            }
-            forwardRows(sequences, group, m);
-            for (int g = 0; g < group.size(); g++) {
-                int b = group.get(g);
-                int rest = tokens.get(b).length - cursor[b];
-                collect(b, m, rest, cursor[b], tokens.get(b).length, g, group.size(), last, all);
-                cursor[b] += rest;
+    private void runSlots(List<Slot> slots) {
+        int rows = 0;
+        int headRows = 0;
+        long work = 0;
+        for (Slot slot : slots) {
+            slot.offset = rows;
+            slot.headOffset = headRows;
+            rows += slot.rows;
+            headRows += slot.logitRows;
+            work += (long) slot.rows * (slot.first + slot.rows) * spec.heads() * (spec.keyDim() + spec.valueDim());
+        }
+        int total = rows;
+        long multiplyAdds = work;
+        Workspace w = pool.get(1, total);
+        ensureArrays(total, headRows);
+        for (int t = 0; t < ParallelHeads.slots(slots.size()); t++) {
+            if (scratch[t] == null) {
+                scratch[t] = new Scratch(spec, segmentLength);
             }
         }
-    }
-
-    /**
-     * Without PARTIAL_ROWS: every pending row runs on a fork of the boundary state, which is then dropped, so the
-     * sequence's own state never changes (nothing to put back, even when a provider fails halfway).
-     */
-    private void evaluateOnForks(List<ModelSequence> sequences, List<int[]> tokens, int[] cursor, float[][] last,
-                                 float[][][] all) {
-        List<Integer> group = new ArrayList<>(sequences.size());
-        for (int n = 1; n < segmentLength; n++) {
-            group.clear();
-            for (int b = 0; b < sequences.size(); b++) {
-                if (cursor[b] < tokens.get(b).length && sequences.get(b).pendingTokens() == n) {
-                    group.add(b);
-                }
-            }
-            if (group.isEmpty()) {
-                continue;
-            }
-            List<SequenceStack> forks = new ArrayList<>(group.size());
-            for (int b : group) {
-                forks.add(sequences.get(b).stack().fork());
-            }
-            forward(sequences, group, forks, n, true);
-            for (int g = 0; g < group.size(); g++) {
-                int b = group.get(g);
-                int rest = tokens.get(b).length - cursor[b];
-                collect(b, n, rest, cursor[b], tokens.get(b).length, g, group.size(), last, all);
-                cursor[b] += rest;
-            }
-        }
-    }
-
-    private static List<SequenceStack> stacksOf(List<ModelSequence> sequences, List<Integer> group) {
-        List<SequenceStack> stacks = new ArrayList<>(group.size());
-        for (int b : group) {
-            stacks.add(sequences.get(b).stack());
-        }
-        return stacks;
-    }
-
-    /** Copies the logits of the last {@code fresh} rows of a segment of {@code n} tokens (slot g of the batch). */
-    private void collect(int b, int n, int fresh, int cursor, int total, int g, int groupSize, float[][] last, float[][][] all) {
-        int rowBase = g * n;
-        if (all != null) {
-            for (int i = 0; i < fresh; i++) {
-                float[] row = new float[vocab];
-                System.arraycopy(logitsArr, (rowBase + n - fresh + i) * vocab, row, 0, vocab);
-                all[b][cursor + i] = row;
-            }
-        }
-        if (cursor + fresh == total) {
-            float[] row = new float[vocab];
-            System.arraycopy(logitsArr, (rowBase + n - 1) * vocab, row, 0, vocab);
-            last[b] = row;
-        }
-    }
-
-    /**
-     * What one layer does for one sequence of the batch between its pre and post blocks: from the pre block's
-     * outputs (slot g of qArr, kArr, vArr, hArr, each for {@code rows} rows) it fills the attention output and the
-     * memory addend of those rows, by {@link LayerStep}.
-     */
-    @FunctionalInterface
-    private interface SlotStep {
-        void run(int g, int layer, Tensor attnOut, Tensor addendOut);
-    }
-
-    /**
-     * One segment of {@code n} tokens (their ids in each sequence's pending buffer) through every layer, into
-     * {@code stacks} (slot g's state: the sequence's own for a complete segment, a fork for one in progress).
-     */
-    private void forward(List<ModelSequence> sequences, List<Integer> group, List<SequenceStack> stacks, int n, boolean head) {
-        int H = spec.heads();
-        int G = spec.kvHeads();
-        int dk = spec.keyDim();
-        int dv = spec.valueDim();
         int e = spec.modelDim();
-        runLayers(sequences, group, n, new int[group.size()], head, "a segment of " + n + " tokens",
-                (g, layer, attnOut, addendOut) -> {
-                    SequenceStack stack = stacks.get(g);
-                    SequenceStack.Layer l = stack.layers().get(layer);
-                    Segment segment = new Segment(stack.position(), Tensor.view(qArr, g * H * n * dk, H, n, dk),
-                            Tensor.view(kArr, g * G * n * dk, G, n, dk), Tensor.view(vArr, g * G * n * dv, G, n, dv),
-                            Tensor.view(hArr, g * n * e, n, e));
-                    LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
-                });
-    }
-
-    /**
-     * The next {@code m} pending rows of each sequence in the group, through every layer without changing any
-     * state: per layer the pre block on those rows only, their keys and values appended to the sequence's
-     * {@link SegmentRows}, then attendRows and readRows on the segment so far (rows before the new ones carry
-     * their held keys and values, and zeros for q and h), combine, and the post block. Logits of the m rows.
-     */
-    private void forwardRows(List<ModelSequence> sequences, List<Integer> group, int m) {
-        int H = spec.heads();
-        int G = spec.kvHeads();
-        int dk = spec.keyDim();
-        int dv = spec.valueDim();
-        int e = spec.modelDim();
-        ensurePacks();
-        int[] from = new int[group.size()];
-        SegmentRows[] rows = new SegmentRows[group.size()];
-        for (int g = 0; g < from.length; g++) {
-            rows[g] = sequences.get(group.get(g)).rows(layerCount(), G, dk, dv);
-            from[g] = rows[g].held;
-        }
-        runLayers(sequences, group, m, from, true, m + " new rows of a segment in progress",
-                (g, layer, attnOut, addendOut) -> {
-                    SequenceStack stack = sequences.get(group.get(g)).stack();
-                    SequenceStack.Layer l = stack.layers().get(layer);
-                    int f = from[g];
-                    int n = f + m;
-                    rows[g].put(layer, f, m, kArr, g * G * m * dk, vArr, g * G * m * dv);
-                    rows[g].pack(layer, n, packK, packV);
-                    for (int h = 0; h < H; h++) {
-                        java.util.Arrays.fill(packQ, h * n * dk, (h * n + f) * dk, 0f);
-                        System.arraycopy(qArr, g * H * m * dk + h * m * dk, packQ, (h * n + f) * dk, m * dk);
-                    }
-                    java.util.Arrays.fill(packH, 0, f * e, 0f);
-                    System.arraycopy(hArr, g * m * e, packH, f * e, m * e);
-                    Segment segment = new Segment(stack.position(), Tensor.view(packQ, 0, H, n, dk),
-                            Tensor.view(packK, 0, G, n, dk), Tensor.view(packV, 0, G, n, dv), Tensor.view(packH, 0, n, e));
-                    LayerStep.rows(l.attention(), l.memory().orElse(null), segment, f, attnOut, addendOut);
-                });
-        for (int g = 0; g < from.length; g++) {
-            rows[g].held = from[g] + m;
-        }
-    }
-
-    /**
-     * The dense blocks around {@code step}: the ids of pending tokens [first[g], first[g] + rows) of each sequence
-     * embedded, then per layer the pre block, the step per sequence, the post block; the head when {@code head}.
-     */
-    private void runLayers(List<ModelSequence> sequences, List<Integer> group, int rows, int[] first, boolean head,
-                           String what, SlotStep step) {
-        int batch = group.size();
-        Workspace w = pool.get(batch, rows);
-        int qLen = spec.heads() * rows * spec.keyDim();
-        int kLen = spec.kvHeads() * rows * spec.keyDim();
-        int vLen = spec.kvHeads() * rows * spec.valueDim();
-        int hLen = rows * spec.modelDim();
-        int aLen = spec.heads() * rows * spec.valueDim();
-        ensureArrays(batch, rows);
-        for (int g = 0; g < batch; g++) {
-            ModelSequence s = sequences.get(group.get(g));
-            for (int i = 0; i < rows; i++) {
-                idsArr[g * rows + i] = s.pendingToken(first[g] + i);
+        for (Slot slot : slots) {
+            for (int i = 0; i < slot.rows; i++) {
+                idsArr[slot.offset + i] = slot.sequence.pendingToken(slot.first + i);
             }
         }
-        pool.ids.put(0, idsArr, 0, batch * rows);
+        pool.ids.put(0, idsArr, 0, total);
         if (pool.positions != null) {
             // pending[0] is at the sequence's segment boundary; positions go into the same reused array after the ids
-            for (int g = 0; g < batch; g++) {
-                long start = sequences.get(group.get(g)).stack().position() + first[g];
-                for (int i = 0; i < rows; i++) {
-                    idsArr[g * rows + i] = start + i;
+            for (Slot slot : slots) {
+                long start = slot.sequence.stack().position() + slot.first;
+                for (int i = 0; i < slot.rows; i++) {
+                    idsArr[slot.offset + i] = start + i;
                 }
             }
-            pool.positions.put(0, idsArr, 0, batch * rows);
+            pool.positions.put(0, idsArr, 0, total);
         }
-        rowsRun += (long) batch * rows;
+        rowsRun += total;
+        String what = slots.size() == 1 ? (slots.get(0).complete ? "a segment of " + total + " tokens"
+                : total + " rows of a segment in progress") : total + " rows of " + slots.size() + " sequences";
         try {
             run(graphs.embed(), w.embedIn, w.embedOut);
             int cur = 0; // hiddenA holds the hidden state
             for (int layer = 0; layer < layerCount(); layer++) {
                 run(graphs.pre(layer), w.hiddenIn.get(cur), w.preOut);
-                pool.q.get(0, qArr, 0, batch * qLen);
-                pool.k.get(0, kArr, 0, batch * kLen);
-                pool.v.get(0, vArr, 0, batch * vLen);
-                pool.h.get(0, hArr, 0, batch * hLen);
-                for (int g = 0; g < batch; g++) {
-                    step.run(g, layer,
-                            Tensor.view(attnArr, g * aLen, spec.heads(), rows, spec.valueDim()),
-                            Tensor.view(addendArr, g * hLen, rows, spec.modelDim()));
+                pool.q.get(0, qArr, 0, total * spec.heads() * spec.keyDim());
+                pool.k.get(0, kArr, 0, total * spec.kvHeads() * spec.keyDim());
+                pool.v.get(0, vArr, 0, total * spec.kvHeads() * spec.valueDim());
+                pool.h.get(0, hArr, 0, total * e);
+                int l = layer;
+                if (slots.size() == 1) {
+                    layerStep(slots.get(0), l, total, scratch[0]);
+                } else {
+                    ParallelHeads.run(slots.size(), multiplyAdds, (g, thread) -> layerStep(slots.get(g), l, total, scratch[thread]));
                 }
-                pool.attn.put(0, attnArr, 0, batch * aLen);
-                pool.addend.put(0, addendArr, 0, batch * hLen);
+                pool.attn.put(0, attnArr, 0, total * spec.heads() * spec.valueDim());
+                pool.addend.put(0, addendArr, 0, total * e);
                 run(graphs.post(layer), w.postIn.get(cur), w.postOut.get(cur));
                 cur = 1 - cur;
             }
-            if (head) {
-                run(graphs.head(), w.hiddenIn.get(cur), w.headOut);
-                pool.logits.get(0, logitsArr, 0, batch * rows * vocab);
+            if (headRows > 0) {
+                FloatBuffer hidden = cur == 0 ? pool.hiddenA : pool.hiddenB;
+                Workspace.Head head = pool.head(headRows);
+                for (Slot slot : slots) {
+                    int from = slot.offset + slot.rows - slot.logitRows;
+                    head.hidden.put(slot.headOffset * e, hidden, from * e, slot.logitRows * e);
+                }
+                run(graphs.head(), head.in, head.out);
+                head.logits.get(0, logitsArr, 0, headRows * vocab);
             }
         } catch (OrtException ex) {
-            throw new EngramException("ONNX Runtime failed while running " + what + " for " + batch + " sequences: "
-                    + ex.getMessage(), ex);
+            throw new EngramException("ONNX Runtime failed while running " + what + ": " + ex.getMessage(), ex);
         }
     }
 
-    private void ensurePacks() {
-        if (packQ.length == 0) {
-            packQ = new float[spec.heads() * segmentLength * spec.keyDim()];
-            packK = new float[spec.kvHeads() * segmentLength * spec.keyDim()];
-            packV = new float[spec.kvHeads() * segmentLength * spec.valueDim()];
-            packH = new float[segmentLength * spec.modelDim()];
+    /**
+     * One layer for one slot between the pre and post blocks: its rows of q, k, v, h (columns [offset, offset + rows)
+     * of the call's [heads, R, d] outputs) gathered into per-thread scratch as the provider's segment, the
+     * {@link LayerStep}, and its attention output scattered back. Slots touch disjoint rows, so they run in parallel.
+     */
+    private void layerStep(Slot slot, int layer, int total, Scratch sc) {
+        int H = spec.heads();
+        int G = spec.kvHeads();
+        int dk = spec.keyDim();
+        int dv = spec.valueDim();
+        int e = spec.modelDim();
+        SequenceStack.Layer l = slot.stack.layers().get(layer);
+        int r0 = slot.offset;
+        int m = slot.rows;
+        int f = slot.first;
+        int n = f + m;
+        boolean alone = m == total; // the call's only slot: its rows are the outputs as they stand
+        Tensor attnOut = alone ? Tensor.view(attnArr, 0, H, m, dv) : Tensor.view(sc.attn, 0, H, m, dv);
+        Tensor addendOut = Tensor.view(addendArr, r0 * e, m, e);
+        if (slot.held == null) {
+            if (alone) {
+                Segment segment = new Segment(slot.stack.position(), Tensor.view(qArr, 0, H, m, dk),
+                        Tensor.view(kArr, 0, G, m, dk), Tensor.view(vArr, 0, G, m, dv), Tensor.view(hArr, 0, m, e));
+                LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
+            } else {
+                try {
+                    Segment segment = new Segment(slot.stack.position(), gather(qArr, H, total, r0, m, dk, sc.q),
+                            gather(kArr, G, total, r0, m, dk, sc.k), gather(vArr, G, total, r0, m, dv, sc.v),
+                            Tensor.view(hArr, r0 * e, m, e));
+                    LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
+                } finally {
+                    java.util.Arrays.fill(sc.q, 0, H * m * dk, 0f);
+                }
+            }
+        } else {
+            slot.held.put(layer, f, m, kArr, r0 * dk, total * dk, vArr, r0 * dv, total * dv);
+            slot.held.pack(layer, n, sc.k, sc.v);
+            // Rows before the new ones: held keys and values, zeros for q and h (by contract not read). The scratch's
+            // q and h are zero between calls, so only the new rows are written here and cleared afterwards: a
+            // decoded token costs O(1) rows of q and h, not O(rows so far).
+            for (int h = 0; h < H; h++) {
+                System.arraycopy(qArr, (h * total + r0) * dk, sc.q, (h * n + f) * dk, m * dk);
+            }
+            System.arraycopy(hArr, r0 * e, sc.h, f * e, m * e);
+            try {
+                Segment segment = new Segment(slot.stack.position(), Tensor.view(sc.q, 0, H, n, dk),
+                        Tensor.view(sc.k, 0, G, n, dk), Tensor.view(sc.v, 0, G, n, dv), Tensor.view(sc.h, 0, n, e));
+                LayerStep.rows(l.attention(), l.memory().orElse(null), segment, f, attnOut, addendOut);
+            } finally {
+                for (int h = 0; h < H; h++) {
+                    java.util.Arrays.fill(sc.q, (h * n + f) * dk, (h * n + n) * dk, 0f);
+                }
+                java.util.Arrays.fill(sc.h, f * e, n * e, 0f);
+            }
+        }
+        if (!alone) {
+            for (int h = 0; h < H; h++) {
+                System.arraycopy(sc.attn, h * m * dv, attnArr, (h * total + r0) * dv, m * dv);
+            }
+        }
+    }
+
+    /** Columns [r0, r0 + m) of {@code src} [heads, total, d] as [heads, m, d] in {@code dst}. */
+    private static Tensor gather(float[] src, int heads, int total, int r0, int m, int d, float[] dst) {
+        for (int h = 0; h < heads; h++) {
+            System.arraycopy(src, (h * total + r0) * d, dst, h * m * d, m * d);
+        }
+        return Tensor.view(dst, 0, heads, m, d);
+    }
+
+    /** A thread's arrays for one slot's segment, each with room for a whole segment; q and h are zero between calls. */
+    private static final class Scratch {
+        final float[] q;
+        final float[] k;
+        final float[] v;
+        final float[] h;
+        final float[] attn;
+
+        Scratch(LayerSpec spec, int s) {
+            q = new float[spec.heads() * s * spec.keyDim()];
+            k = new float[spec.kvHeads() * s * spec.keyDim()];
+            v = new float[spec.kvHeads() * s * spec.valueDim()];
+            h = new float[s * spec.modelDim()];
+            attn = new float[spec.heads() * s * spec.valueDim()];
         }
     }
 
@@ -636,17 +710,20 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    private void ensureArrays(int batch, int n) {
-        int bn = batch * segmentLength;
-        if (idsArr.length < bn) {
-            idsArr = new long[bn];
-            qArr = new float[bn * spec.heads() * spec.keyDim()];
-            kArr = new float[bn * spec.kvHeads() * spec.keyDim()];
-            vArr = new float[bn * spec.kvHeads() * spec.valueDim()];
-            hArr = new float[bn * spec.modelDim()];
-            attnArr = new float[bn * spec.heads() * spec.valueDim()];
-            addendArr = new float[bn * spec.modelDim()];
-            logitsArr = new float[bn * vocab];
+
+    private void ensureArrays(int rows, int headRows) {
+        if (idsArr.length < rows) {
+            int capacity = (rows + segmentLength - 1) / segmentLength * segmentLength;
+            idsArr = new long[capacity];
+            qArr = new float[capacity * spec.heads() * spec.keyDim()];
+            kArr = new float[capacity * spec.kvHeads() * spec.keyDim()];
+            vArr = new float[capacity * spec.kvHeads() * spec.valueDim()];
+            hArr = new float[capacity * spec.modelDim()];
+            attnArr = new float[capacity * spec.heads() * spec.valueDim()];
+            addendArr = new float[capacity * spec.modelDim()];
+        }
+        if (logitsArr.length < headRows * vocab) {
+            logitsArr = new float[headRows * vocab];
         }
     }
 

@@ -41,12 +41,16 @@ final class SegmentRows {
         return new SegmentRows(this);
     }
 
-    /** Stores {@code rows} new rows of layer {@code layer} at [from, from + rows) from k [G, rows, dk] and v [G, rows, dv]. */
-    void put(int layer, int from, int rows, float[] k, int kOffset, float[] v, int vOffset) {
+    /**
+     * Stores {@code rows} new rows of layer {@code layer} at [from, from + rows): kv head g's keys start at
+     * {@code kOffset + g * kHeadStride} in {@code k} (rows of dk floats), its values likewise in {@code v}.
+     */
+    void put(int layer, int from, int rows, float[] k, int kOffset, int kHeadStride, float[] v, int vOffset,
+             int vHeadStride) {
         int kvHeads = keys[layer].length / (segmentLength * keyDim);
         for (int g = 0; g < kvHeads; g++) {
-            System.arraycopy(k, kOffset + g * rows * keyDim, keys[layer], (g * segmentLength + from) * keyDim, rows * keyDim);
-            System.arraycopy(v, vOffset + g * rows * valueDim, values[layer], (g * segmentLength + from) * valueDim, rows * valueDim);
+            System.arraycopy(k, kOffset + g * kHeadStride, keys[layer], (g * segmentLength + from) * keyDim, rows * keyDim);
+            System.arraycopy(v, vOffset + g * vHeadStride, values[layer], (g * segmentLength + from) * valueDim, rows * valueDim);
         }
     }
 

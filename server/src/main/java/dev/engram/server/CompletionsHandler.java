@@ -70,8 +70,9 @@ final class CompletionsHandler {
         CompletableFuture<Generation.Outcome> job;
         if (s == null) {
             modelWorkStarted.set(true);
-            job = engines.defaultWorker.submit(() -> Generation.run(engines.defaultWorker.engine, engines.defaultWorker.tokenizer,
-                    engines.defaultWorker.engine.newSequence(), r, cancel, onText));
+            // no session: it joins the worker's batch (continuous batching), stepped together with the others
+            job = engines.defaultWorker.generate(() -> Generation.start(engines.defaultWorker.engine,
+                    engines.defaultWorker.tokenizer, engines.defaultWorker.engine.newSequence(), r, cancel, onText));
         } else {
             ModelWorker w = engines.worker(s.strategy);
             job = sessions.onSession(s, cancel, r.sessionAppend(), (seq, lease) -> {

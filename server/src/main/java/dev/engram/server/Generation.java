@@ -110,58 +110,88 @@ final class Generation {
      * of a stop sequence. Output stops at the first stop sequence (not included; finish "stop") or
      * after max tokens (finish "length"). The sequence consumes the prompt and every generated token, the one
      * that completed a stop sequence included, and {@link Outcome#tokens()} are those tokens: what a session that
-     * appends the completion holds is exactly prompt + token_ids.
+     * appends the completion holds is exactly prompt + token_ids. Runs alone on the calling (worker) thread; a
+     * completion without a session instead joins the worker's batch ({@link #start}, {@link ModelWorker#generate}).
      */
     static Outcome run(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
                        Consumer<String> onText) {
-        GenerationParams params = new GenerationParams(r.maxTokens(), r.temperature(), r.topK(), r.topP(), r.seed(), Set.of(),
-                r.frequencyPenalty(), r.presencePenalty(), r.logitBias());
-        List<String> stops = r.stop();
-        Tokenizer.StreamDecoder decoder = tokenizer.streamDecoder();
-        StringBuilder text = new StringBuilder();
-        int[] emitted = {0};
-        int[] count = {0};
-        int[] tokens = new int[r.maxTokens()];
-        String finish = "length";
-        boolean[] stopped = {false};
-        List<Scored> promptScores = new java.util.ArrayList<>();
-        List<Scored> scores = new java.util.ArrayList<>();
-        boolean scoring = r.logprobs() >= 0;
-        Engine.PromptRows onPrompt = !(scoring && r.echo()) ? null : (from, rows) -> {
-            int[] p = r.prompt();
-            if (from == 0) {
-                promptScores.add(Scored.unscored(p[0]));
-            }
-            for (int j = 0; j < rows.length && from + j + 1 < p.length; j++) {
-                promptScores.add(Scored.of(rows[j], p[from + j + 1], r.logprobs()));
-            }
-        };
         engine.setSegmentListener((s, t, n) -> cancel.check());
         try {
-            cancel.check();
-            engine.generateScored(seq, r.prompt(), params, onPrompt, (token, logits) -> {
+            Task task = start(engine, tokenizer, seq, r, cancel, onText);
+            while (!task.generator.done()) {
+                engine.step(List.of(task.generator), Integer.MAX_VALUE);
+            }
+            return task.finish();
+        } finally {
+            engine.setSegmentListener(null);
+        }
+    }
+
+    /** A completion as a {@link dev.engram.runtime.Generator}, to be stepped (alone or with others) and then finished. */
+    static Task start(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
+                      Consumer<String> onText) {
+        cancel.check();
+        return new Task(engine, tokenizer, seq, r, cancel, onText);
+    }
+
+    /** One completion's generator with its text, stop strings and scores. */
+    static final class Task {
+        final dev.engram.runtime.Generator generator;
+        final Cancel cancel;
+        private final Requests.Completion r;
+        private final Tokenizer.StreamDecoder decoder;
+        private final Consumer<String> onText;
+        private final StringBuilder text = new StringBuilder();
+        private final int[] emitted = {0};
+        private boolean stopped;
+        private final List<Scored> promptScores = new java.util.ArrayList<>();
+        private final List<Scored> scores = new java.util.ArrayList<>();
+
+        private Task(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
+                     Consumer<String> onText) {
+            this.r = r;
+            this.cancel = cancel;
+            this.onText = onText;
+            this.decoder = tokenizer.streamDecoder();
+            GenerationParams params = new GenerationParams(r.maxTokens(), r.temperature(), r.topK(), r.topP(), r.seed(),
+                    Set.of(), r.frequencyPenalty(), r.presencePenalty(), r.logitBias());
+            boolean scoring = r.logprobs() >= 0;
+            Engine.PromptRows onPrompt = !(scoring && r.echo()) ? null : (from, rows) -> {
+                int[] p = r.prompt();
+                if (from == 0) {
+                    promptScores.add(Scored.unscored(p[0]));
+                }
+                for (int j = 0; j < rows.length && from + j + 1 < p.length; j++) {
+                    promptScores.add(Scored.of(rows[j], p[from + j + 1], r.logprobs()));
+                }
+            };
+            this.generator = engine.generator(seq, r.prompt(), params, onPrompt, (token, logits) -> {
                 cancel.check();
                 if (scoring) {
                     scores.add(Scored.of(logits, token, r.logprobs()));
                 }
-                tokens[count[0]++] = token;
                 text.append(decoder.push(token));
-                stopped[0] = emitStopAware(text, stops, emitted, onText, false);
-                return !stopped[0]; // that token is still fed, then generation ends
+                stopped = emitStopAware(text, r.stop(), emitted, onText, false);
+                return !stopped; // that token is still fed, then generation ends
             });
-            if (stopped[0]) {
+        }
+
+        /** Once the generator is done: the outcome, or what ended it (a cancellation, a timeout, a failure). */
+        Outcome finish() {
+            if (generator.failure() != null) {
+                throw generator.failure();
+            }
+            String finish = "length";
+            if (stopped) {
                 finish = "stop";
             } else {
                 text.append(decoder.finish());
-                if (emitStopAware(text, stops, emitted, onText, true)) {
+                if (emitStopAware(text, r.stop(), emitted, onText, true)) {
                     finish = "stop";
                 }
             }
-        } finally {
-            engine.setSegmentListener(null);
+            return new Outcome(generator.tokens(), text.toString(), finish, r.prompt().length, promptScores, scores);
         }
-        return new Outcome(java.util.Arrays.copyOf(tokens, count[0]), text.toString(), finish, r.prompt().length,
-                promptScores, scores);
     }
 
     /** Emits what is safe; returns true (text truncated) when a stop sequence occurs. */

@@ -266,6 +266,11 @@ public final class Server implements AutoCloseable {
         return engines.defaultWorker.depth();
     }
 
+    /** For tests: the default strategy's worker. */
+    ModelWorker defaultWorker() {
+        return engines.defaultWorker;
+    }
+
     // ---------------------------------------------------------------- HTTP
 
     private final class Api extends Handler.Abstract {

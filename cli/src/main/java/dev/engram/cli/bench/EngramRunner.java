@@ -73,24 +73,8 @@ public final class EngramRunner {
                     progress.accept((long) seqs * tokens);
                 }
             });
-            // warm-up, not counted in the progress bar's total: JIT (the plugins' loops), ORT's first runs, buffer
-            // shapes (full segments and the partial lengths decode uses). At least WARM_UP_SEGMENTS segments and
-            // WARM_UP_NANOS of them, since the SIMD kernels run many times slower until C2 has compiled them
-            // (about a second in); then tokens fed one at a time (at least 4 x --decode-tokens and 1.5 s, at most
-            // 256), so the decode path's loops (one row per call) are compiled before they are timed too.
-            ModelSequence warm = engine.newSequence();
-            int[] segmentTokens = tokens(s, vocab, 3);
-            long warmStart = System.nanoTime();
-            for (int i = 0; i < WARM_UP_SEGMENTS || (System.nanoTime() - warmStart < WARM_UP_NANOS && i < 64); i++) {
-                engine.ingest(warm, segmentTokens);
-            }
-            int[] one = new int[1];
-            long decodeStart = System.nanoTime();
-            for (int i = 0; decodeTokens > 0 && i < 256
-                    && (i < 4 * decodeTokens || System.nanoTime() - decodeStart < WARM_UP_NANOS / 2); i++) {
-                one[0] = 1 + i % (vocab - 1);
-                engine.ingest(warm, one);
-            }
+            // warm-up, not counted in the progress bar's total
+            ModelSequence warm = warmUp(engine);
             warm = null; // its state must not count in the heap and RSS measured below
             counting[0] = true;
             double prevLen = 0;
@@ -149,6 +133,117 @@ public final class EngramRunner {
         }
         log.accept(String.format("%s %d: %.0f tokens/s", strategy, length, length / (ingest / 1e9)));
         return new Measurement(strategy, length, length / (ingest / 1e9), decodeMs, heap, rss, stateBytes, segMs, plugin, onnx, null);
+    }
+
+    /**
+     * JIT (the plugins' loops), ORT's first runs, buffer shapes (full segments and the partial lengths decode uses).
+     * At least WARM_UP_SEGMENTS segments and WARM_UP_NANOS of them, since the SIMD kernels run many times slower until
+     * C2 has compiled them (about a second in); then tokens fed one at a time (at least 4 x --decode-tokens and 1.5 s,
+     * at most 256), so the decode path's loops (one row per call) are compiled before they are timed too.
+     */
+    private ModelSequence warmUp(Engine engine) {
+        int s = engine.segmentLength();
+        int vocab = engine.vocabSize();
+        ModelSequence warm = engine.newSequence();
+        int[] segmentTokens = tokens(s, vocab, 3);
+        long warmStart = System.nanoTime();
+        for (int i = 0; i < WARM_UP_SEGMENTS || (System.nanoTime() - warmStart < WARM_UP_NANOS && i < 64); i++) {
+            engine.ingest(warm, segmentTokens);
+        }
+        int[] one = new int[1];
+        long decodeStart = System.nanoTime();
+        for (int i = 0; decodeTokens > 0 && i < 256
+                && (i < 4 * decodeTokens || System.nanoTime() - decodeStart < WARM_UP_NANOS / 2); i++) {
+            one[0] = 1 + i % (vocab - 1);
+            engine.ingest(warm, one);
+        }
+        return warm;
+    }
+
+    /**
+     * {@code engram bench --concurrency}: per level, that many sessions served together through
+     * {@code Engine.forwardBatch} (the rows of all sessions in one ONNX Runtime call per graph): the sessions' contexts
+     * (session i: {@code context} + i S / level tokens, so they sit at different places in their segments) ingested
+     * in one call, then {@code steps} decode steps of one greedy token per session. Level 1 is the single-session
+     * figure the others are compared with. After a warm-up at the largest level.
+     */
+    public List<ConcurrencyResult> runConcurrency(String strategy, List<Integer> levels, int context, int steps) {
+        List<ConcurrencyResult> out = new ArrayList<>();
+        Engine engine;
+        try {
+            engine = load(strategy, new TimedProviders());
+        } catch (RuntimeException e) {
+            String why = "cannot load: " + oneLine(e);
+            levels.forEach(c -> out.add(ConcurrencyResult.skipped(strategy, c, why)));
+            return out;
+        }
+        try (engine) {
+            warmUp(engine);
+            int top = levels.stream().mapToInt(Integer::intValue).max().orElse(1);
+            measureConcurrency(engine, strategy, top, engine.segmentLength(), Math.min(steps, 32)); // warm-up, dropped
+            for (int c : levels) {
+                try {
+                    ConcurrencyResult r = measureConcurrency(engine, strategy, c, context, steps);
+                    log.accept(String.format(java.util.Locale.ROOT, "%s x%d: decode %.0f tokens/s, p99 %.1f ms",
+                            strategy, c, r.decodeTokensPerSecond(), r.p99Millis()));
+                    out.add(r);
+                } catch (RuntimeException e) {
+                    out.add(ConcurrencyResult.skipped(strategy, c, "failed: " + oneLine(e)));
+                }
+            }
+        }
+        return out;
+    }
+
+    private ConcurrencyResult measureConcurrency(Engine engine, String strategy, int sessions, int context, int steps) {
+        int s = engine.segmentLength();
+        int vocab = engine.vocabSize();
+        List<ModelSequence> seqs = new ArrayList<>(sessions);
+        List<Engine.Step> ingest = new ArrayList<>(sessions);
+        long contextTokens = 0;
+        for (int i = 0; i < sessions; i++) {
+            int n = context + (int) ((long) i * s / sessions);
+            ModelSequence seq = engine.newSequence();
+            seqs.add(seq);
+            ingest.add(new Engine.Step(seq, tokens(n, vocab, 100 + i)));
+            contextTokens += n;
+        }
+        long onnx0 = engine.onnxNanos();
+        long t0 = System.nanoTime();
+        List<float[]> logits = engine.forwardBatch(ingest);
+        long ingestNanos = System.nanoTime() - t0;
+        double outside = 1 - (double) (engine.onnxNanos() - onnx0) / ingestNanos;
+        double[] latencies = new double[sessions * steps];
+        long decodeNanos = 0;
+        long decodeOnnx = 0;
+        double maxDiff = 0;
+        for (int step = 0; step < steps; step++) {
+            List<Engine.Step> batch = new ArrayList<>(sessions);
+            for (int i = 0; i < sessions; i++) {
+                batch.add(new Engine.Step(seqs.get(i), new int[] {argmax(logits.get(i))}));
+            }
+            List<ModelSequence> forks = step == 0 ? seqs.stream().map(ModelSequence::fork).toList() : null;
+            long onnxBefore = engine.onnxNanos();
+            long d0 = System.nanoTime();
+            logits = engine.forwardBatch(batch);
+            long dt = System.nanoTime() - d0;
+            decodeNanos += dt;
+            decodeOnnx += engine.onnxNanos() - onnxBefore;
+            java.util.Arrays.fill(latencies, step * sessions, (step + 1) * sessions, dt / 1e6);
+            if (forks != null) { // the same tokens fed to each session's fork alone, outside the timing
+                for (int i = 0; i < sessions; i++) {
+                    float[] alone = engine.ingest(forks.get(i), batch.get(i).tokens());
+                    for (int v = 0; v < vocab; v++) {
+                        maxDiff = Math.max(maxDiff, Math.abs(alone[v] - logits.get(i)[v]));
+                    }
+                }
+            }
+        }
+        java.util.Arrays.sort(latencies);
+        return new ConcurrencyResult(strategy, sessions, contextTokens, contextTokens / (ingestNanos / 1e9), outside,
+                steps, (double) sessions * steps / (decodeNanos / 1e9), 1 - (double) decodeOnnx / decodeNanos,
+                ConcurrencyResult.quantile(latencies, 0.5),
+                ConcurrencyResult.quantile(latencies, 0.99), maxDiff, null);
     }
 
     private Engine load(String strategy, TimedProviders timer) throws RuntimeException {

@@ -24,11 +24,24 @@ public final class Report {
     private final List<Measurement> results;
     private final JsonNode peer; // null when the peer did not run
     private final String peerNote;
+    /** --concurrency results (empty without it); per strategy, level 1 is the single-session figure. */
+    private final List<ConcurrencyResult> concurrency;
 
     public Report(List<Measurement> results, JsonNode peer, String peerNote) {
+        this(results, peer, peerNote, List.of());
+    }
+
+    public Report(List<Measurement> results, JsonNode peer, String peerNote, List<ConcurrencyResult> concurrency) {
         this.results = List.copyOf(results);
         this.peer = peer;
         this.peerNote = peerNote;
+        this.concurrency = List.copyOf(concurrency);
+    }
+
+    /** The strategy's single-session (1 session) result of the same run, or null. */
+    private ConcurrencyResult single(String strategy) {
+        return concurrency.stream().filter(c -> c.strategy().equals(strategy) && c.sessions() == 1 && c.measured())
+                .findFirst().orElse(null);
     }
 
     /** The PyTorch full-attention (growing KV cache) tokens/s at {@code length}, or NaN. */
@@ -59,6 +72,47 @@ public final class Report {
                     f("%.1f", 100 * m.outsideOnnxShare()), num(fk, "%.0f"),
                     num(m.ingestTokensPerSecond() / fk, "%.2f"), num(same, "%.0f"), num(m.ingestTokensPerSecond() / same, "%.2f")});
         }
+        StringBuilder sb = new StringBuilder(format(rows));
+        if (peerNote != null) {
+            sb.append("PyTorch peer: ").append(peerNote).append('\n');
+        }
+        if (!concurrency.isEmpty()) {
+            sb.append('\n').append(concurrencyTable());
+        }
+        return sb.toString();
+    }
+
+    /**
+     * The --concurrency table: per strategy and number of sessions served together, aggregate ingest and decode
+     * tokens/s, per-token latency, each beside the same run's single-session figure (x1 columns).
+     */
+    public String concurrencyTable() {
+        List<String[]> rows = new ArrayList<>();
+        rows.add(new String[] {"strategy", "sessions", "context tok", "ingest tok/s", "x1 ingest", "ingest outside ORT %",
+                "decode tok/s", "x1 decode", "decode outside ORT %", "p50 ms", "p99 ms", "p99 / p99 x1", "max |diff| vs alone"});
+        for (ConcurrencyResult c : concurrency) {
+            if (!c.measured()) {
+                rows.add(new String[] {c.strategy(), Integer.toString(c.sessions()), "skipped: " + c.skipped()});
+                continue;
+            }
+            ConcurrencyResult one = single(c.strategy());
+            double nan = Double.NaN;
+            rows.add(new String[] {c.strategy(), Integer.toString(c.sessions()), Long.toString(c.contextTokens()),
+                    f("%.0f", c.ingestTokensPerSecond()),
+                    num(one == null ? nan : c.ingestTokensPerSecond() / one.ingestTokensPerSecond(), "%.2f"),
+                    f("%.1f", 100 * c.ingestOutsideOnnxShare()), f("%.0f", c.decodeTokensPerSecond()),
+                    num(one == null ? nan : c.decodeTokensPerSecond() / one.decodeTokensPerSecond(), "%.2f"),
+                    f("%.1f", 100 * c.decodeOutsideOnnxShare()), f("%.2f", c.p50Millis()), f("%.2f", c.p99Millis()),
+                    num(one == null ? nan : c.p99Millis() / one.p99Millis(), "%.2f"), f("%.3g", c.maxDiffVsAlone())});
+        }
+        ConcurrencyResult any = concurrency.stream().filter(ConcurrencyResult::measured).findFirst().orElse(null);
+        return "Concurrency: sessions served together (Engine.forwardBatch), contexts ingested in one call, then "
+                + (any == null ? "" : any.decodeSteps() + " ") + "decode steps of one token per session; "
+                + "latency = the step's wall time; x1 = / the single-session row\n" + format(rows);
+    }
+
+    /** A markdown table: the first row is the header, columns after the first two right-aligned; short rows (skips) as they are. */
+    private static String format(List<String[]> rows) {
         int cols = rows.get(0).length;
         int[] w = new int[cols];
         for (String[] r : rows) {
@@ -87,9 +141,6 @@ public final class Report {
                 }
                 sb.append('\n');
             }
-        }
-        if (peerNote != null) {
-            sb.append("PyTorch peer: ").append(peerNote).append('\n');
         }
         return sb.toString();
     }
@@ -127,6 +178,35 @@ public final class Report {
             rows.add(r);
         }
         root.put("results", rows);
+        if (!concurrency.isEmpty()) {
+            List<Map<String, Object>> levels = new ArrayList<>();
+            for (ConcurrencyResult c : concurrency) {
+                Map<String, Object> r = new LinkedHashMap<>();
+                r.put("strategy", c.strategy());
+                r.put("sessions", c.sessions());
+                if (!c.measured()) {
+                    r.put("skipped", c.skipped());
+                } else {
+                    r.put("contextTokens", c.contextTokens());
+                    r.put("ingestTokensPerSecond", c.ingestTokensPerSecond());
+                    r.put("ingestOutsideOnnxShare", c.ingestOutsideOnnxShare());
+                    r.put("decodeSteps", c.decodeSteps());
+                    r.put("decodeTokensPerSecond", c.decodeTokensPerSecond());
+                    r.put("decodeOutsideOnnxShare", c.decodeOutsideOnnxShare());
+                    r.put("p50Millis", c.p50Millis());
+                    r.put("p99Millis", c.p99Millis());
+                    r.put("maxDiffVsAlone", c.maxDiffVsAlone());
+                    ConcurrencyResult one = single(c.strategy());
+                    if (one != null) {
+                        r.put("ingestVsSingle", c.ingestTokensPerSecond() / one.ingestTokensPerSecond());
+                        r.put("decodeVsSingle", c.decodeTokensPerSecond() / one.decodeTokensPerSecond());
+                        r.put("p99VsSingle", c.p99Millis() / one.p99Millis());
+                    }
+                }
+                levels.add(r);
+            }
+            root.put("concurrency", levels);
+        }
         Map<String, Object> p = new LinkedHashMap<>();
         p.put("ran", peer != null);
         if (peerNote != null) {
@@ -174,7 +254,26 @@ public final class Report {
                         10f, new float[] {6f, 4f}, 0f));
             }
         }
-        for (Object[] c : new Object[][] {{speed, "tokens-per-second.png"}, {state, "memory-state.png"}, {rss, "resident-memory.png"}}) {
+        XYChart throughput = concurrencyChart(title + ": sessions served together", "aggregate tokens/s");
+        XYChart latency = concurrencyChart(title + ": per-token decode latency", "ms");
+        Map<String, List<ConcurrencyResult>> levels = new LinkedHashMap<>();
+        for (ConcurrencyResult c : concurrency) {
+            if (c.measured()) {
+                levels.computeIfAbsent(c.strategy(), k -> new ArrayList<>()).add(c);
+            }
+        }
+        for (Map.Entry<String, List<ConcurrencyResult>> e : levels.entrySet()) {
+            List<ConcurrencyResult> cs = e.getValue();
+            double[] x = cs.stream().mapToDouble(ConcurrencyResult::sessions).toArray();
+            throughput.addSeries(e.getKey() + " decode", x, cs.stream().mapToDouble(ConcurrencyResult::decodeTokensPerSecond).toArray());
+            throughput.addSeries(e.getKey() + " ingest", x, cs.stream().mapToDouble(ConcurrencyResult::ingestTokensPerSecond).toArray())
+                    .setMarker(SeriesMarkers.DIAMOND);
+            latency.addSeries(e.getKey() + " p50", x, cs.stream().mapToDouble(ConcurrencyResult::p50Millis).toArray());
+            latency.addSeries(e.getKey() + " p99", x, cs.stream().mapToDouble(ConcurrencyResult::p99Millis).toArray())
+                    .setMarker(SeriesMarkers.DIAMOND);
+        }
+        for (Object[] c : new Object[][] {{speed, "tokens-per-second.png"}, {state, "memory-state.png"}, {rss, "resident-memory.png"},
+                {throughput, "concurrency-throughput.png"}, {latency, "concurrency-latency.png"}}) {
             XYChart chart = (XYChart) c[0];
             if (chart.getSeriesMap().isEmpty()) {
                 continue;
@@ -184,6 +283,16 @@ public final class Report {
             files.add(f);
         }
         return files;
+    }
+
+    private static XYChart concurrencyChart(String title, String yTitle) {
+        XYChart c = new XYChartBuilder().width(900).height(560).title(title).xAxisTitle("sessions")
+                .yAxisTitle(yTitle).build();
+        c.getStyler().setXAxisLogarithmic(true);
+        c.getStyler().setYAxisLogarithmic(true);
+        c.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE);
+        c.getStyler().setMarkerSize(7);
+        return c;
     }
 
     private static XYChart chart(String title, String yTitle) {

@@ -23,17 +23,18 @@ import java.util.List;
  * A registry whose providers are the real ones wrapped with a stopwatch: every call into an attention or memory
  * (attend, attendRows, read, readRows, combine, write) adds its wall time to {@link #nanos()}: the time spent in the Java plugins. The
  * whole time outside ONNX Runtime (plugins plus the runtime's copies and glue) is the segment time minus
- * {@code Engine.onnxNanos()}. Single-threaded use only, like the engine.
+ * {@code Engine.onnxNanos()}. Calls may come from several threads (a batch runs its sequences' plugins on the
+ * plugin helpers); their times add up, so with several sequences the total may exceed the wall time.
  */
 public final class TimedProviders {
-    private long nanos;
+    private final java.util.concurrent.atomic.LongAdder nanos = new java.util.concurrent.atomic.LongAdder();
 
     public long nanos() {
-        return nanos;
+        return nanos.sum();
     }
 
     public void reset() {
-        nanos = 0;
+        nanos.reset();
     }
 
     /** Runs {@code call}, adding its wall time to {@link #nanos()}. */
@@ -42,7 +43,7 @@ public final class TimedProviders {
         try {
             return call.get();
         } finally {
-            nanos += System.nanoTime() - t;
+            nanos.add(System.nanoTime() - t);
         }
     }
 

@@ -107,6 +107,59 @@ class BenchCommandTest {
     }
 
     @Test
+    void concurrencyLevelsAreInTheTableJsonAndCharts() throws Exception {
+        Path out = dir.resolve("served");
+        String[] r = run("bench", "--model", TINY.toString(), "--strategies", "window,infini", "--lengths", "10",
+                "--concurrency", "3,2", "--concurrency-steps", "6", "--out", out.toString(), "--no-peer", "--no-progress",
+                "--decode-tokens", "1", "--threads", "1");
+        JsonNode root = new ObjectMapper().readTree(out.resolve("bench.json").toFile());
+        assertEquals("[1,2,3]", root.path("concurrencyLevels").toString(), "level 1 added, sorted");
+        JsonNode levels = root.path("concurrency");
+        assertEquals(6, levels.size(), levels.toString());
+        for (JsonNode c : levels) {
+            String what = c.toString();
+            int sessions = c.path("sessions").asInt();
+            assertFalse(c.has("skipped"), what);
+            // session i ingests 10 + i * 4 / sessions tokens (segments of 4): the stagger, summed
+            int context = 0;
+            for (int i = 0; i < sessions; i++) {
+                context += 10 + i * 4 / sessions;
+            }
+            assertEquals(context, c.path("contextTokens").asInt(), what);
+            assertEquals(6, c.path("decodeSteps").asInt(), what);
+            for (String f : List.of("ingestTokensPerSecond", "decodeTokensPerSecond", "p50Millis", "p99Millis")) {
+                assertTrue(c.path(f).asDouble() > 0, f + ": " + what);
+            }
+            assertTrue(c.path("p99Millis").asDouble() >= c.path("p50Millis").asDouble(), what);
+            double outside = c.path("ingestOutsideOnnxShare").asDouble(-1);
+            assertTrue(outside > 0 && outside < 1, what);
+            // the batched results are each session's alone, bit for bit (Engine.forwardBatch)
+            assertEquals(0.0, c.path("maxDiffVsAlone").asDouble(-1), what);
+            if (sessions == 1) { // the single-session row is its own reference
+                assertEquals(1.0, c.path("decodeVsSingle").asDouble(), 1e-12, what);
+                assertEquals(1.0, c.path("p99VsSingle").asDouble(), 1e-12, what);
+            } else {
+                assertTrue(c.path("decodeVsSingle").asDouble() > 0 && c.path("p99VsSingle").asDouble() > 0, what);
+            }
+            String s = c.path("strategy").asText();
+            assertTrue(r[0].lines().anyMatch(l -> l.matches("\\| " + s + " +\\| " + sessions + " +\\| +" + c.path("contextTokens").asInt() + " +\\|.*")),
+                    s + " x" + sessions + "\n" + r[0]);
+        }
+        for (String png : List.of("concurrency-throughput.png", "concurrency-latency.png")) {
+            byte[] b = Files.readAllBytes(out.resolve(png));
+            assertTrue(b.length > 1000 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G', png);
+        }
+    }
+
+    @Test
+    void aBadConcurrencyLevelIsRefusedByName() {
+        CliRun r = CliRun.of("bench", "--model", TINY.toString(), "--concurrency", "1,0", "--out", dir.resolve("o").toString(),
+                "--no-peer");
+        assertTrue(r.exit() != 0, r.all());
+        assertTrue(r.err().contains("--concurrency[1]") && r.err().contains("1-256"), r.all());
+    }
+
+    @Test
     void aFolderWithoutPackagesIsRefusedByName() throws java.io.IOException {
         Path empty = Files.createDirectories(dir.resolve("empty"));
         CliRun r = CliRun.of("bench", "--model", empty.toString(), "--out", dir.resolve("o").toString(), "--no-peer");

@@ -18,7 +18,8 @@ import java.util.Map;
  * The graphs' input and output tensors for one shape (B sequences, N tokens), as ONNX Runtime
  * tensors over direct, native-order buffers that every shape shares. Outputs are pinned: ONNX
  * Runtime writes into these buffers, so a segment allocates no tensor memory. A {@link Pool} keeps
- * the few shapes in use (full segments, the last partial one, single tokens while decoding).
+ * the few shapes in use (full segments, the last partial one, single tokens while decoding). The head has its own
+ * input and output buffers ({@link Head}): it runs only on the rows whose logits are wanted.
  */
 public final class Workspace implements AutoCloseable {
     public final int batch;
@@ -34,7 +35,6 @@ public final class Workspace implements AutoCloseable {
     public final OnnxTensor h;
     public final OnnxTensor attn;
     public final OnnxTensor addend;
-    public final OnnxTensor logits;
     private final List<OnnxTensor> all = new ArrayList<>();
     /** Input and pinned-output maps, made once per shape; index 0 reads hiddenA, 1 reads hiddenB. */
     public final Map<String, OnnxTensor> embedIn;
@@ -44,7 +44,6 @@ public final class Workspace implements AutoCloseable {
     public final List<Map<String, OnnxTensor>> postIn;
     /** postOut.get(i) writes the other hidden buffer than postIn.get(i) reads. */
     public final List<Map<String, OnnxTensor>> postOut;
-    public final Map<String, OnnxTensor> headOut;
 
     private Workspace(OrtEnvironment env, Pool pool, int b, int n) throws OrtException {
         Architecture a = pool.arch;
@@ -62,7 +61,6 @@ public final class Workspace implements AutoCloseable {
             h = add(floats(env, pool.h, b, n, a.modelDim()));
             attn = add(floats(env, pool.attn, b, a.heads(), n, a.valueDim()));
             addend = add(floats(env, pool.addend, b, n, a.modelDim()));
-            logits = add(floats(env, pool.logits, b, n, a.vocabSize()));
             embedIn = positions == null ? Map.of("input_ids", ids) : Map.of("input_ids", ids, "position_ids", positions);
             embedOut = Map.of("hidden", hiddenA);
             hiddenIn = List.of(Map.of("hidden", hiddenA), Map.of("hidden", hiddenB));
@@ -70,7 +68,6 @@ public final class Workspace implements AutoCloseable {
             postIn = List.of(Map.of("hidden", hiddenA, "attn", attn, "addend", addend),
                     Map.of("hidden", hiddenB, "attn", attn, "addend", addend));
             postOut = List.of(Map.of("out", hiddenB), Map.of("out", hiddenA));
-            headOut = Map.of("logits", logits);
         } catch (OrtException | RuntimeException e) {
             close();
             throw e;
@@ -110,7 +107,9 @@ public final class Workspace implements AutoCloseable {
         final Architecture arch;
         private final int maxTokens;
         private final OrtEnvironment env;
-        private int capacityBatch;
+        /** Rows (batch x tokens) the shared buffers hold; the head's buffers hold {@code headCapacity} rows. */
+        private int capacityRows;
+        private int headCapacity;
         public LongBuffer ids;
         /** Null unless the architecture has learned positions. */
         public LongBuffer positions;
@@ -122,8 +121,10 @@ public final class Workspace implements AutoCloseable {
         public FloatBuffer h;
         public FloatBuffer attn;
         public FloatBuffer addend;
-        public FloatBuffer logits;
+        private FloatBuffer headHidden;
+        private FloatBuffer logits;
         private final Map<Long, Workspace> shapes = new LinkedHashMap<>(16, 0.75f, true);
+        private final Map<Integer, Head> heads = new LinkedHashMap<>(16, 0.75f, true);
 
         public Pool(OrtEnvironment env, Architecture arch, int maxTokens) {
             this.env = env;
@@ -131,13 +132,17 @@ public final class Workspace implements AutoCloseable {
             this.maxTokens = maxTokens;
         }
 
-        /** The workspace for B = {@code batch}, N = {@code tokens} (at most the segment length). */
+        /**
+         * The workspace for B = {@code batch}, N = {@code tokens}; the buffers grow to hold batch x tokens rows (in
+         * whole segments), which closes the workspaces made before.
+         */
         public Workspace get(int batch, int tokens) {
-            if (tokens < 1 || tokens > maxTokens) {
-                throw new IllegalArgumentException("tokens " + tokens + " outside [1, " + maxTokens + "]");
+            if (tokens < 1 || batch < 1) {
+                throw new IllegalArgumentException("batch " + batch + ", tokens " + tokens + ": both must be >= 1");
             }
-            if (batch > capacityBatch) {
-                grow(batch);
+            long rows = (long) batch * tokens;
+            if (rows > capacityRows) {
+                grow((int) Math.min(Integer.MAX_VALUE, (rows + maxTokens - 1) / maxTokens * maxTokens));
             }
             long key = ((long) batch << 32) | tokens;
             Workspace w = shapes.get(key);
@@ -158,10 +163,38 @@ public final class Workspace implements AutoCloseable {
             return w;
         }
 
-        private void grow(int batch) {
-            close();
-            capacityBatch = batch;
-            long bn = (long) batch * maxTokens;
+        /** The head's input [1, rows, e] and pinned output [1, rows, vocab], over buffers of its own. */
+        public Head head(int rows) {
+            if (rows > headCapacity) {
+                heads.values().forEach(Head::close);
+                heads.clear();
+                headCapacity = Math.max(rows, headCapacity);
+                headHidden = floats((long) headCapacity * arch.modelDim());
+                logits = floats((long) headCapacity * arch.vocabSize());
+            }
+            Head h = heads.get(rows);
+            if (h == null) {
+                if (heads.size() >= MAX_SHAPES) {
+                    var eldest = heads.entrySet().iterator().next();
+                    eldest.getValue().close();
+                    heads.remove(eldest.getKey());
+                }
+                try {
+                    h = new Head(env, this, rows);
+                } catch (OrtException e) {
+                    throw new EngramException("ONNX Runtime could not create the head's tensors for " + rows + " rows: "
+                            + e.getMessage(), e);
+                }
+                heads.put(rows, h);
+            }
+            return h;
+        }
+
+        private void grow(int rows) {
+            shapes.values().forEach(Workspace::close);
+            shapes.clear();
+            capacityRows = rows;
+            long bn = rows;
             ids = direct(bn * 8).asLongBuffer();
             positions = arch.positional() != null && arch.positional().learned() ? direct(bn * 8).asLongBuffer() : null;
             hiddenA = floats(bn * arch.modelDim());
@@ -172,7 +205,6 @@ public final class Workspace implements AutoCloseable {
             h = floats(bn * arch.modelDim());
             attn = floats(bn * arch.heads() * arch.valueDim());
             addend = floats(bn * arch.modelDim());
-            logits = floats(bn * arch.vocabSize());
         }
 
         private static FloatBuffer floats(long n) {
@@ -190,6 +222,41 @@ public final class Workspace implements AutoCloseable {
         public void close() {
             shapes.values().forEach(Workspace::close);
             shapes.clear();
+            heads.values().forEach(Head::close);
+            heads.clear();
+        }
+    }
+
+    /**
+     * The head's tensors for {@code rows} rows: the caller copies the rows whose logits it wants into {@link #hidden},
+     * runs the head on {@link #in} / {@link #out} and reads {@link #logits}.
+     */
+    public static final class Head implements AutoCloseable {
+        public final FloatBuffer hidden;
+        public final FloatBuffer logits;
+        public final Map<String, OnnxTensor> in;
+        public final Map<String, OnnxTensor> out;
+        private final OnnxTensor hiddenTensor;
+        private final OnnxTensor logitsTensor;
+
+        private Head(OrtEnvironment env, Pool pool, int rows) throws OrtException {
+            hidden = pool.headHidden;
+            logits = pool.logits;
+            hiddenTensor = floats(env, pool.headHidden, 1, rows, pool.arch.modelDim());
+            try {
+                logitsTensor = floats(env, pool.logits, 1, rows, pool.arch.vocabSize());
+            } catch (OrtException | RuntimeException e) {
+                hiddenTensor.close();
+                throw e;
+            }
+            in = Map.of("hidden", hiddenTensor);
+            out = Map.of("logits", logitsTensor);
+        }
+
+        @Override
+        public void close() {
+            hiddenTensor.close();
+            logitsTensor.close();
         }
     }
 }

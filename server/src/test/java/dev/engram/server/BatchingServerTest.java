@@ -1,0 +1,81 @@
+package dev.engram.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Completions without a session are stepped together by the model worker (continuous batching): requests that
+ * arrive while the worker is busy all join one batch, and each answers what it answers alone (token ids and text,
+ * greedy and seeded sampling, stop strings, echo with log-probabilities); one that times out leaves without
+ * disturbing the others.
+ */
+class BatchingServerTest {
+    @TempDir
+    Path tmp;
+
+    private static Map<String, Object> req(Object... kv) {
+        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("model", "tiny-infini");
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return m;
+    }
+
+    @Test
+    void completionsThatWaitTogetherAreSteppedTogetherAndAnswerWhatTheyAnswerAlone() throws Exception {
+        List<Map<String, Object>> requests = List.of(
+                req("prompt", new int[] {1, 2, 3}, "max_tokens", 30, "temperature", 0),
+                req("prompt", new int[] {4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 2}, "max_tokens", 25, "temperature", 0.9, "seed", 7),
+                req("prompt", new int[] {3}, "max_tokens", 40, "temperature", 1.2, "seed", 11, "top_p", 0.9),
+                req("prompt", new int[] {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2}, "max_tokens", 5,
+                        "temperature", 0, "echo", true, "logprobs", 2),
+                req("prompt", new int[] {7, 8}, "max_tokens", 35, "temperature", 0.7, "seed", 3, "stop", List.of("a")));
+        try (Server server = Server.start(TestModel.create(tmp), 0, tmp.resolve("data"),
+                ServeOptions.defaults().withAccessLog(false).withQueueCapacity(16))) {
+            Http http = new Http(server.uri());
+            List<JsonNode> alone = new ArrayList<>();
+            for (Map<String, Object> r : requests) {
+                Http.Resp resp = http.post("/v1/completions", r);
+                assertEquals(200, resp.status(), resp.body());
+                alone.add(resp.json().get("choices").get(0));
+            }
+            long sharedBefore = server.defaultWorker().sharedSteps();
+            // hold the worker so that every request below waits in its queue, then let them all join one batch
+            CountDownLatch release = new CountDownLatch(1);
+            CompletableFuture<Object> hold = server.defaultWorker().submit(() -> {
+                release.await();
+                return null;
+            });
+            List<CompletableFuture<Http.Resp>> together = new ArrayList<>();
+            for (Map<String, Object> r : requests) {
+                together.add(CompletableFuture.supplyAsync(() -> http.post("/v1/completions", r)));
+            }
+            long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+            while (server.defaultQueueDepth() < 1 + requests.size() && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(1 + requests.size(), server.defaultQueueDepth(), "the held job and every request wait");
+            release.countDown();
+            hold.get();
+            for (int i = 0; i < requests.size(); i++) {
+                Http.Resp resp = together.get(i).get();
+                assertEquals(200, resp.status(), resp.body());
+                JsonNode got = resp.json().get("choices").get(0);
+                assertEquals(alone.get(i).toString(), got.toString(), "request " + i + " " + requests.get(i));
+            }
+            assertTrue(server.defaultWorker().sharedSteps() > sharedBefore, "the waiting completions were stepped together");
+        }
+    }
+}
