@@ -485,10 +485,8 @@ final class DirectorySessionStore extends SessionStore {
     void delete(Session s) {
         s.lock.lock();
         try {
-            s.deleted = true;
-            s.dropLive();
-            sessions.remove(s.id);
-            Files.deleteIfExists(file(s.id));
+            // checkpoints first, the session file next, the index last: a failure half-way leaves a session that is
+            // still listed and still on disk (deleted again later), never unlisted files outside every quota
             Path d = checkpointDir(s.id);
             if (Files.isDirectory(d)) {
                 try (DirectoryStream<Path> files = Files.newDirectoryStream(d)) {
@@ -498,6 +496,10 @@ final class DirectorySessionStore extends SessionStore {
                 }
                 Files.deleteIfExists(d);
             }
+            Files.deleteIfExists(file(s.id));
+            s.deleted = true;
+            s.dropLive();
+            sessions.remove(s.id);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot delete " + file(s.id), e);
         } finally {

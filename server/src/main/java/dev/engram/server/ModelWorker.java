@@ -24,8 +24,9 @@ import java.util.function.Supplier;
  * generations between steps, and every step feeds all of them at once ({@link Engine#step}: one decode token each,
  * plus up to {@link #PROMPT_BUDGET} prompt tokens of those still reading their prompts), so their rows share each
  * ONNX Runtime call; a finished one leaves at once, a cancelled or timed-out one before the next step. At most
- * {@link #MAX_BATCH} run together; the rest wait in the queue. Other jobs (sessions: appends, their completions,
- * snapshots) run alone between steps, in order of arrival, as before.
+ * {@link #MAX_BATCH} run together; the rest wait, in order of arrival. Other jobs (sessions: appends, their
+ * completions, snapshots) run alone between steps, in order of arrival, whether the batch is full or not; each round
+ * runs only the jobs already waiting when it began, so neither kind can hold the other off.
  */
 final class ModelWorker implements AutoCloseable {
     /** Generations stepped together at most. */
@@ -55,9 +56,15 @@ final class ModelWorker implements AutoCloseable {
     private record Running(Generation.Task task, CompletableFuture<Generation.Outcome> result) {
     }
 
-    /** A waiting job: what runs on the worker thread, and the future that answers it if it never runs. */
-    private record Job(Runnable run, CompletableFuture<?> result) {
+    /**
+     * A waiting job: what runs on the worker thread, the future that answers it if it never runs, and whether it
+     * joins the batch (a generation) or runs alone.
+     */
+    private record Job(Runnable run, CompletableFuture<?> result, boolean joinsBatch) {
     }
+
+    /** Generations taken from the queue that wait for room in the batch, in order of arrival; counted in the capacity. */
+    private final java.util.concurrent.ConcurrentLinkedDeque<Job> waitingForRoom = new java.util.concurrent.ConcurrentLinkedDeque<>();
 
     ModelWorker(String key, Map<String, String> overrides, Engine engine, int capacity) {
         this.key = key;
@@ -84,7 +91,7 @@ final class ModelWorker implements AutoCloseable {
             } finally {
                 exclusive = 0;
             }
-        }, f);
+        }, f, false);
         return f;
     }
 
@@ -100,41 +107,73 @@ final class ModelWorker implements AutoCloseable {
             } catch (Throwable t) {
                 f.completeExceptionally(t);
             }
-        }, f);
+        }, f, true);
         return f;
     }
 
-    private void enqueue(Runnable job, CompletableFuture<?> f) {
-        if (shutdown || !queue.offer(new Job(job, f))) {
+    private void enqueue(Runnable run, CompletableFuture<?> f, boolean joinsBatch) {
+        Job job = new Job(run, f, joinsBatch);
+        if (shutdown || queue.size() + waitingForRoom.size() >= capacity || !queue.offer(job)) {
             if (shutdown) {
                 throw ApiError.unavailable("the server is shutting down");
             }
             throw ApiError.busy("model '" + engine.manifest().name() + "' (strategy " + key + ") has " + capacity
                     + " requests waiting (queueCapacity); retry later", 1);
         }
+        if (stopped && queue.remove(job)) { // close() drained the queue between the check and the offer
+            throw ApiError.unavailable("the server is shutting down");
+        }
     }
 
-    /** Admits waiting jobs (a generation while the batch has room), then steps the batch; until shut down and drained. */
+    /**
+     * Each round: the jobs waiting when it began (those that run alone run now; generations join while the batch has
+     * room, in order of arrival), then one step of the batch; until shut down and drained.
+     */
     private void loop() {
         while (!stopped) {
-            Job job;
-            try {
-                job = running.isEmpty() ? queue.poll(50, TimeUnit.MILLISECONDS)
-                        : running.size() < MAX_BATCH ? queue.poll() : null;
-            } catch (InterruptedException e) {
-                continue; // close() sets stopped first
+            if (running.isEmpty() && waitingForRoom.isEmpty()) {
+                try {
+                    Job first = queue.poll(50, TimeUnit.MILLISECONDS);
+                    if (first != null) {
+                        take(first);
+                    }
+                } catch (InterruptedException e) {
+                    continue; // close() sets stopped first
+                }
             }
-            if (job != null) {
-                job.run().run();
-                continue;
+            for (int n = queue.size(); n > 0; n--) {
+                Job job = queue.poll();
+                if (job == null) {
+                    break;
+                }
+                take(job);
             }
+            admitWhileRoom();
             if (!running.isEmpty()) {
                 step();
-            } else if (shutdown && queue.isEmpty()) {
+                admitWhileRoom();
+            } else if (shutdown && queue.isEmpty() && waitingForRoom.isEmpty()) {
                 return;
             }
         }
         failAll();
+    }
+
+    /** Runs a job that runs alone; a generation joins the batch if it has room and nobody waits before it. */
+    private void take(Job job) {
+        if (!job.joinsBatch()) {
+            job.run().run();
+        } else if (running.size() < MAX_BATCH && waitingForRoom.isEmpty()) {
+            job.run().run();
+        } else {
+            waitingForRoom.add(job);
+        }
+    }
+
+    private void admitWhileRoom() {
+        while (running.size() < MAX_BATCH && !waitingForRoom.isEmpty()) {
+            waitingForRoom.poll().run().run();
+        }
     }
 
     private void step() {
@@ -154,7 +193,8 @@ final class ModelWorker implements AutoCloseable {
             }
             engine.step(generators, PROMPT_BUDGET);
         } catch (RuntimeException e) {
-            // every generator of the step has failed with it; each answers its own request below
+            // Engine.step fails every generator of the step with it; one it did not reach fails here, not step again
+            generators.stream().filter(g -> !g.done()).forEach(g -> g.cancel(e));
         } catch (Throwable t) { // an Error: the worker thread goes on, the running requests are answered with it
             IllegalStateException failed = new IllegalStateException("the model failed: " + t, t);
             generators.forEach(g -> g.cancel(failed));
@@ -180,14 +220,14 @@ final class ModelWorker implements AutoCloseable {
             r.result().completeExceptionally(gone);
         }
         running.clear();
-        for (Job j; (j = queue.poll()) != null; ) {
+        for (Job j; (j = queue.poll()) != null || (j = waitingForRoom.poll()) != null; ) {
             j.result().completeExceptionally(gone);
         }
     }
 
     /** Waiting plus running jobs (each generation of the batch counts). */
     int depth() {
-        return queue.size() + exclusive + batchSize;
+        return queue.size() + waitingForRoom.size() + exclusive + batchSize;
     }
 
     /** Steps that fed more than one generation. */

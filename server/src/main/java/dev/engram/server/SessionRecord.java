@@ -81,12 +81,26 @@ final class SessionRecord {
 
         static Metadata fromJson(byte[] json) throws IOException {
             Map<String, Object> meta = JSON.readValue(json, new TypeReference<>() { });
-            @SuppressWarnings("unchecked")
-            Map<String, String> strategy = (Map<String, String>) meta.getOrDefault("strategy", Map.of());
             if (!(meta.get("id") instanceof String) || !(meta.get("model") instanceof String)) {
                 throw new IOException("its metadata lacks 'id' or 'model'");
             }
-            return new Metadata((String) meta.get("id"), (String) meta.get("model"), (String) meta.getOrDefault("owner", ""), strategy,
+            // an upload's header is the client's word (its checksum is no signature): every field is checked by type
+            Object owner = meta.getOrDefault("owner", "");
+            if (!(owner instanceof String)) {
+                throw new IOException("its metadata's 'owner' is not a string");
+            }
+            Object strategyField = meta.getOrDefault("strategy", Map.of());
+            Map<String, String> strategy = new java.util.LinkedHashMap<>();
+            if (!(strategyField instanceof Map<?, ?> entries)) {
+                throw new IOException("its metadata's 'strategy' is not an object of strings");
+            }
+            for (Map.Entry<?, ?> e : entries.entrySet()) {
+                if (!(e.getValue() instanceof String value)) {
+                    throw new IOException("its metadata's 'strategy' is not an object of strings ('" + e.getKey() + "')");
+                }
+                strategy.put((String) e.getKey(), value);
+            }
+            return new Metadata((String) meta.get("id"), (String) meta.get("model"), (String) owner, strategy,
                     number(meta, "created"), number(meta, "tokens"), number(meta, "stateBytes"), number(meta, "version"),
                     number(meta, "ttl_s"), Boolean.TRUE.equals(meta.get("pinned")));
         }

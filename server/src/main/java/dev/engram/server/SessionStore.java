@@ -335,7 +335,7 @@ abstract class SessionStore implements AutoCloseable {
                 if (total <= budget) {
                     break;
                 }
-                long bytes = s.stateBytes;
+                long bytes = s.stateBytes * (1L + s.memoryCheckpoints.size()); // as residentBytes counts it
                 if (tryDrop(s)) {
                     total -= bytes;
                     evicted++;

@@ -24,6 +24,7 @@ import org.eclipse.jetty.util.Fields;
  * changes the state.
  */
 final class SessionsHandler {
+    private static final System.Logger LOG = System.getLogger(SessionsHandler.class.getName());
     private final ServeOptions options;
     private final Metrics metrics;
     private final Engines engines;
@@ -125,7 +126,7 @@ final class SessionsHandler {
         if (s == null || s.deleted || !s.owner.equals(owner)) {
             throw ApiError.notFound(param, "no session '" + id + "'");
         }
-        if (store.expired(s, s.lastUsedMillis)) {
+        if (store.expired(s, s.lastUsedMillis) && !s.lock.isLocked()) { // a job running on it is a use
             store.delete(s);
             store.expiredCount.incrementAndGet();
             throw ApiError.notFound(param, "no session '" + id + "': it expired, unused for more than its time to live ("
@@ -246,6 +247,14 @@ final class SessionsHandler {
             throw ApiError.invalid("pinned", "a pinned session never expires: give ttl_s or pinned: true, not both");
         }
         return new Lifecycle((Long) ttl, (Boolean) pinned);
+    }
+
+    /** An imported session's own ttl_s / pinned, clamped to --max-session-ttl-s (the upload is not trusted). */
+    private Lifecycle exportedLifecycle(SessionRecord.Metadata meta) {
+        long maxTtl = options.sessionPolicy().maxTtl().toSeconds();
+        long bound = maxTtl > 0 ? maxTtl : Integer.MAX_VALUE;
+        Long ttl = meta.ttlSeconds() > 0 ? Math.min(meta.ttlSeconds(), bound) : null;
+        return new Lifecycle(ttl, meta.pinned() && ttl == null ? Boolean.TRUE : null);
     }
 
     private void create(Exchange ex, String owner) throws Exception {
@@ -371,12 +380,18 @@ final class SessionsHandler {
         try {
             w = engines.worker(meta.strategy());
         } catch (ApiError e) {
+            if (e.status != 400) {
+                throw e; // the server's own state (shutting down, busy), not the snapshot's
+            }
+            throw new ApiError(400, "invalid_request_error", "snapshot", "snapshot_mismatch", "the snapshot's strategy "
+                    + meta.strategy() + " cannot run here: " + e.getMessage(), null);
+        } catch (RuntimeException e) {
             throw new ApiError(400, "invalid_request_error", "snapshot", "snapshot_mismatch", "the snapshot's strategy "
                     + meta.strategy() + " cannot run here: " + e.getMessage(), null);
         }
-        // the request's ttl_s / pinned, else the exported session's
+        // the request's ttl_s / pinned, else the exported session's, held to this server's bounds like a request's
         Lifecycle lifecycle = given.ttlSeconds() != null || given.pinned() != null ? given
-                : new Lifecycle(meta.ttlSeconds() > 0 ? meta.ttlSeconds() : null, meta.pinned() ? Boolean.TRUE : null);
+                : exportedLifecycle(meta);
         Session s = newSession(owner, meta.strategy(), lifecycle, null);
         Generation.Cancel cancel = new Generation.Cancel(options.requestTimeout().toMillis());
         modelWorkStarted.set(true);
@@ -555,7 +570,12 @@ final class SessionsHandler {
                 } finally {
                     s.lastUsedMillis = store.nowMillis();
                     s.lock.unlock();
-                    store.evict(options.idleSessionTimeout().toMillis(), options.sessionMemoryBudget());
+                    try {
+                        store.evict(options.idleSessionTimeout().toMillis(), options.sessionMemoryBudget());
+                    } catch (RuntimeException e) {
+                        // housekeeping for other sessions: it must not turn this job's stored result into a failure
+                        LOG.log(System.Logger.Level.WARNING, "session eviction/expiry failed (retried later): " + e);
+                    }
                 }
             });
         } catch (RuntimeException e) {

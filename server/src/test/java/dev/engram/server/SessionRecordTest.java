@@ -3,6 +3,7 @@ package dev.engram.server;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.engram.runtime.Engine;
@@ -95,6 +96,28 @@ class SessionRecordTest {
                     Http.JSON.valueToTree(TestModel.greedy(model, 6, SessionResourcesTest.PROMPT, SessionResourcesTest.CONTEXT)));
             assertEquals(Http.JSON.valueToTree(TestModel.greedy(model, 6, SessionResourcesTest.PROMPT, SessionResourcesTest.CONTEXT,
                     SessionResourcesTest.TEXT_A)), SessionResourcesTest.ask(http, id).get("token_ids"));
+        }
+    }
+
+    /** An upload's header is the client's word: a field of the wrong type is refused as unreadable, not a crash. */
+    @Test
+    void metadataFieldsOfTheWrongTypeAreRefusedNamingTheField() {
+        String base = "{\"id\": \"sess_a\", \"model\": \"m\", ";
+        for (String[] c : new String[][] {{"\"owner\": 5}", "'owner'"}, {"\"strategy\": 5}", "'strategy'"},
+                {"\"strategy\": {\"layers.default.memory\": 1}}", "'strategy'"}, {"\"strategy\": null}", "'strategy'"}}) {
+            java.io.IOException e = assertThrows(java.io.IOException.class,
+                    () -> SessionRecord.Metadata.fromJson((base + c[0]).getBytes(StandardCharsets.UTF_8)), c[0]);
+            assertTrue(e.getMessage().contains(c[1]), e.getMessage());
+        }
+        SessionRecord.Metadata ok = assertDoesNotThrowMetadata(base + "\"strategy\": {\"layers.default.memory\": \"infini\"}}");
+        assertEquals(Map.of("layers.default.memory", "infini"), ok.strategy());
+    }
+
+    private static SessionRecord.Metadata assertDoesNotThrowMetadata(String json) {
+        try {
+            return SessionRecord.Metadata.fromJson(json.getBytes(StandardCharsets.UTF_8));
+        } catch (java.io.IOException e) {
+            throw new AssertionError(json + ": " + e.getMessage(), e);
         }
     }
 }

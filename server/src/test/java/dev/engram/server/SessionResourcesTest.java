@@ -479,4 +479,27 @@ class SessionResourcesTest {
         assertTrue(s.get("expires_at").isNull());
         assertEquals(0, s.get("checkpoint_bytes").asLong());
     }
+
+    /** An exported session's own ttl_s is held to the importing server's --max-session-ttl-s (the upload is not trusted). */
+    @Test
+    void anImportedTimeToLiveIsClampedToTheServersBound() throws Exception {
+        Http http = start("a");
+        String id = create(http, "{}");
+        append(http, id, CONTEXT);
+        byte[] good = http.getBytes("/v1/sessions/" + id + "/export").body();
+        byte[] longLived;
+        try (Engine e = new EngineLoader().systemOverrides(false).load(model)) {
+            var seq = e.newSequence();
+            SessionRecord.load(good, seq);
+            SessionRecord.Metadata m = SessionRecord.uploaded(good);
+            longLived = SessionRecord.encode(new SessionRecord.Metadata(m.id(), m.model(), m.owner(), m.strategy(),
+                    m.createdEpochSeconds(), m.tokens(), m.stateBytes(), m.version(), Long.MAX_VALUE / 1000, false), seq);
+        }
+        Http bounded = new Http(start("bounded", ServeOptions.defaults().withSessionPolicy(
+                SessionPolicy.defaults().withMaxTtl(Duration.ofSeconds(3600)))).uri());
+        Http.Resp r = bounded.postRaw("/v1/sessions/import", longLived, "application/octet-stream");
+        assertEquals(200, r.status(), r.body());
+        assertEquals(3600, r.json().get("ttl_s").asLong(), r.body());
+        assertEquals(ask(http, id), ask(bounded, r.json().get("id").asText()), "the state itself is imported unchanged");
+    }
 }
