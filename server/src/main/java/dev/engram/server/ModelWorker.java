@@ -230,6 +230,11 @@ final class ModelWorker implements AutoCloseable {
         return queue.size() + waitingForRoom.size() + exclusive + batchSize;
     }
 
+    /** Generations in the batch now; only for a job running on this worker's thread (tests). */
+    int generationsRunningNow() {
+        return running.size();
+    }
+
     /** Steps that fed more than one generation. */
     long sharedSteps() {
         return sharedSteps.get();

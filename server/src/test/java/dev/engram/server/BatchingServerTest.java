@@ -78,4 +78,36 @@ class BatchingServerTest {
             assertTrue(server.defaultWorker().sharedSteps() > sharedBefore, "the waiting completions were stepped together");
         }
     }
+
+    /** A session job (here: a marker job) waits for the jobs before it, not for a generation of a full batch to end. */
+    @Test
+    void aJobRunsBetweenStepsEvenWhileTheBatchIsFull() throws Exception {
+        try (Server server = Server.start(TestModel.create(tmp), 0, tmp.resolve("data"),
+                ServeOptions.defaults().withAccessLog(false).withQueueCapacity(64))) {
+            Http http = new Http(server.uri());
+            ModelWorker worker = server.defaultWorker();
+            CountDownLatch release = new CountDownLatch(1);
+            CompletableFuture<Object> hold = worker.submit(() -> {
+                release.await();
+                return null;
+            });
+            List<CompletableFuture<Http.Resp>> generations = new ArrayList<>();
+            for (int i = 0; i < ModelWorker.MAX_BATCH; i++) {
+                Map<String, Object> r = req("prompt", new int[] {1 + i % 12, 2}, "max_tokens", 60, "temperature", 0.8, "seed", i);
+                generations.add(CompletableFuture.supplyAsync(() -> http.post("/v1/completions", r)));
+            }
+            long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+            while (server.defaultQueueDepth() < 1 + ModelWorker.MAX_BATCH && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(1 + ModelWorker.MAX_BATCH, server.defaultQueueDepth(), "the held job and a full batch's worth wait");
+            CompletableFuture<Integer> marker = worker.submit(worker::generationsRunningNow);
+            release.countDown();
+            hold.get();
+            assertEquals(ModelWorker.MAX_BATCH, marker.get(), "the job ran while the batch was full, before any generation ended");
+            for (CompletableFuture<Http.Resp> g : generations) {
+                assertEquals(200, g.get().status(), g.get().body());
+            }
+        }
+    }
 }
