@@ -420,22 +420,23 @@ public final class Engine implements AutoCloseable {
         // all of them through the dense blocks in one ONNX Runtime call per graph. A chunk that fills its segment runs
         // the whole segment into the state; one that does not is evaluated without changing the state, row by row
         // (PARTIAL_ROWS) or on a fork of the boundary state. A failure gives the sequences of the failed wave the
-        // tokens of that wave back; waves already run stay consumed (README, "Open", on a provider failing inside a
-        // complete segment).
+        // tokens of that wave back; waves already run stay consumed. A sequence whose chunk completed its segment in
+        // the failed wave may have had some layers' memories written before the failure, its own or another
+        // sequence's (README, "Open"): roll it back to a checkpoint before using it again.
         while (true) {
             slots.clear();
-            for (int b = 0; b < batch; b++) {
-                int left = tokens.get(b).length - cursor[b];
-                if (left > 0) {
-                    slots.add(chunk(b, sequences.get(b), tokens.get(b), cursor[b], Math.min(left, sequences.get(b).room()),
-                            all != null && all[b] != null));
-                }
-            }
-            if (slots.isEmpty()) {
-                return;
-            }
             long start = System.nanoTime();
             try {
+                for (int b = 0; b < batch; b++) { // inside the try: a fork that fails here gives the earlier chunks back
+                    int left = tokens.get(b).length - cursor[b];
+                    if (left > 0) {
+                        slots.add(chunk(b, sequences.get(b), tokens.get(b), cursor[b], Math.min(left, sequences.get(b).room()),
+                                all != null && all[b] != null));
+                    }
+                }
+                if (slots.isEmpty()) {
+                    return;
+                }
                 runSlots(slots);
             } catch (RuntimeException e) {
                 for (Slot slot : slots) {
@@ -470,12 +471,17 @@ public final class Engine implements AutoCloseable {
         if (complete) {
             return new Slot(b, s, s.stack(), null, 0, segmentLength, take, true, logitRows, pendingBefore);
         }
-        if (partialRows) {
-            SegmentRows held = s.rows(layerCount(), spec.kvHeads(), spec.keyDim(), spec.valueDim());
-            return new Slot(b, s, s.stack(), held, held.held, s.pendingTokens() - held.held, take, false, logitRows,
-                    pendingBefore);
+        try {
+            if (partialRows) {
+                SegmentRows held = s.rows(layerCount(), spec.kvHeads(), spec.keyDim(), spec.valueDim());
+                return new Slot(b, s, s.stack(), held, held.held, s.pendingTokens() - held.held, take, false, logitRows,
+                        pendingBefore);
+            }
+            return new Slot(b, s, s.stack().fork(), null, 0, s.pendingTokens(), take, false, logitRows, pendingBefore);
+        } catch (RuntimeException e) { // no slot to give the tokens back through: give them back here
+            s.truncatePending(pendingBefore);
+            throw e;
         }
-        return new Slot(b, s, s.stack().fork(), null, 0, s.pendingTokens(), take, false, logitRows, pendingBefore);
     }
 
     /**

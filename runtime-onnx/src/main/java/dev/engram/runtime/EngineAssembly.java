@@ -94,11 +94,16 @@ final class EngineAssembly {
             }
             throw new ConfigException(modelDirectory.toString(), List.copyOf(new LinkedHashSet<>(problems)));
         }
-        EnginePlan finalPlan = new EnginePlan(plan.layers(), session);
-        SequenceFactory factory = new SequenceFactory(registry, finalPlan,
-                Collections.nCopies(m.architecture().layers(), spec), pkg.weightSource());
-        return new Engine(pkg, finalPlan, factory, graphs, request.segmentLength() == null ? m.segmentLength() : request.segmentLength(), warnings,
-                tokenizer);
+        try { // a provider refusing the plan here must not leave the opened ONNX Runtime sessions behind
+            EnginePlan finalPlan = new EnginePlan(plan.layers(), session);
+            SequenceFactory factory = new SequenceFactory(registry, finalPlan,
+                    Collections.nCopies(m.architecture().layers(), spec), pkg.weightSource());
+            return new Engine(pkg, finalPlan, factory, graphs, request.segmentLength() == null ? m.segmentLength() : request.segmentLength(), warnings,
+                    tokenizer);
+        } catch (RuntimeException e) {
+            graphs.close();
+            throw e;
+        }
     }
 
     @SuppressWarnings("unchecked")

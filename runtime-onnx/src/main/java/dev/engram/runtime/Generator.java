@@ -44,6 +44,11 @@ public final class Generator {
         for (int i = 0; i < prompt.length; i++) {
             engine.checkToken(prompt[i], "prompt[" + i + "]");
         }
+        if (params == null) {
+            throw new InvalidInputException("params", "is null; valid: generation parameters (GenerationParams)");
+        }
+        // learned positions: the whole prompt before any chunk of it runs (a prompt budget feeds it in chunks)
+        engine.requireRoom(sequence.position(), prompt.length, "prompt");
         this.engine = engine;
         this.sequence = sequence;
         this.prompt = prompt.clone();
