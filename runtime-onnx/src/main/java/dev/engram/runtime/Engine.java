@@ -539,6 +539,12 @@ public final class Engine implements AutoCloseable {
      * on the plugin helper threads ({@link ParallelHeads}, which the plugins' own per-head loops share). The head runs
      * only on the rows whose logits are wanted.
      */
+    /**
+     * Tests only: a batch's sequences go to the plugin helper threads however small the call (the tiny test models'
+     * calls are far below {@link ParallelHeads#WORTH_A_HELPER}), so that the threaded path is checked too.
+     */
+    static volatile boolean sequencesOnHelpersForTests;
+
     private void runSlots(List<Slot> slots) {
         int rows = 0;
         int headRows = 0;
@@ -551,7 +557,7 @@ public final class Engine implements AutoCloseable {
             work += (long) slot.rows * (slot.first + slot.rows) * spec.heads() * (spec.keyDim() + spec.valueDim());
         }
         int total = rows;
-        long multiplyAdds = work;
+        long multiplyAdds = sequencesOnHelpersForTests ? Math.max(work, ParallelHeads.WORTH_A_HELPER) : work;
         Workspace w = pool.get(1, total);
         ensureArrays(total, headRows);
         for (int t = 0; t < ParallelHeads.slots(slots.size()); t++) {

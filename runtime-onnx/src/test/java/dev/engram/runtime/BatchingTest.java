@@ -117,6 +117,20 @@ class BatchingTest {
         }
     }
 
+    /** The same batch with its sequences handed to the plugin helper threads (each with its own scratch). */
+    @Test
+    void mixedBatchOnTheHelperThreadsEqualsEachSequenceAlone() throws IOException {
+        assertTrue(dev.engram.spi.kernel.ParallelHeads.slots(5) > 1, "the test JVM must have a plugin helper thread");
+        Engine.sequencesOnHelpersForTests = true;
+        try (Engine engine = load(EngineTest.MIXED)) {
+            for (int seed : new int[] {7, 13, 21}) {
+                batchEqualsAlone(engine, seed, new ArrayList<>());
+            }
+        } finally {
+            Engine.sequencesOnHelpersForTests = false;
+        }
+    }
+
     @Test
     void mixedBatchEqualsEachSequenceAloneOnForks() throws IOException {
         try (Engine engine = load(EngineTest.MIXED.replace("\"1\": {memory: gate-memory}",
