@@ -68,10 +68,7 @@ final class ConversationStore {
         if (!Files.exists(f)) {
             return null;
         }
-        String id;
-        String system;
-        byte[] sequence;
-        try (InputStream in = new java.io.BufferedInputStream(Files.newInputStream(f))) {
+        try (InputStream in = new java.io.BufferedInputStream(Files.newInputStream(f), 1 << 16)) {
             in.mark(LEGACY_MAGIC.length);
             boolean legacy = java.util.Arrays.equals(in.readNBytes(LEGACY_MAGIC.length), LEGACY_MAGIC);
             in.reset();
@@ -79,24 +76,20 @@ final class ConversationStore {
                 return loadLegacy(memoryId, f, in.readAllBytes(), into);
             }
             StateStream.Reader r = new StateStream.Reader(in, KIND, "conversation file");
-            id = r.readString("memory id");
-            system = r.readBoolean("system message flag") ? r.readString("system message") : null;
-            sequence = r.readBytes("sequence", Integer.MAX_VALUE - 8);
-            r.finish(true); // everything is checked before the sequence changes
+            String id = r.readString("memory id");
+            String system = r.readBoolean("system message flag") ? r.readString("system message") : null;
+            if (!id.equals(memoryId)) {
+                throw damaged(memoryId, f, "it belongs to memory id '" + id + "'");
+            }
+            // the sequence's own fields to the stream's end and its one checksum, streamed: all of it is checked
+            // before the sequence changes
+            into.loadFields(r);
+            return new Meta(id, system);
         } catch (SnapshotException e) {
             throw damaged(memoryId, f, e.getMessage());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read conversation '" + memoryId + "' from " + f, e);
         }
-        if (!id.equals(memoryId)) {
-            throw damaged(memoryId, f, "it belongs to memory id '" + id + "'");
-        }
-        try {
-            into.restore(sequence);
-        } catch (SnapshotException e) {
-            throw damaged(memoryId, f, e.getMessage());
-        }
-        return new Meta(id, system);
     }
 
     /**
@@ -120,7 +113,11 @@ final class ConversationStore {
                 throw damaged(memoryId, f, "it belongs to memory id '" + id + "'");
             }
             String system = in.readBoolean() ? in.readUTF() : null;
-            into.restore(in.readNBytes(in.readInt()));
+            int length = in.readInt();
+            if (length < 0) {
+                throw damaged(memoryId, f, "its sequence length is " + length + " (a version 1 conversation file)");
+            }
+            into.restore(in.readNBytes(length));
             return new Meta(id, system);
         } catch (IOException | SnapshotException e) {
             throw damaged(memoryId, f, e.getMessage());
@@ -141,8 +138,8 @@ final class ConversationStore {
                 if (meta.lastSystemMessage() != null) {
                     w.writeString(meta.lastSystemMessage());
                 }
-                w.writeBytes(sequence.snapshot());
-                w.finish(); // flushes the buffer into the channel
+                sequence.saveFields(w); // the sequence's fields, then the one checksum; flushes into the channel
+                out.flush();
                 ch.force(true);
             }
             try {
@@ -151,9 +148,19 @@ final class ConversationStore {
                 Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING);
             }
         } catch (IOException e) {
+            deleteQuietly(tmp);
             throw new UncheckedIOException("cannot save conversation '" + meta.memoryId() + "' to " + f, e);
         } catch (UncheckedIOException e) { // the stream writer's
+            deleteQuietly(tmp);
             throw new UncheckedIOException("cannot save conversation '" + meta.memoryId() + "' to " + f, e.getCause());
+        }
+    }
+
+    private static void deleteQuietly(Path tmp) {
+        try {
+            Files.deleteIfExists(tmp);
+        } catch (IOException ignored) {
+            // the failure being reported matters more; a stale .tmp is overwritten by the next save
         }
     }
 
