@@ -597,6 +597,15 @@ final class RedisSessionStore extends SessionStore {
         }
     }
 
+    /**
+     * Always sweep (at most once a second): a session with its own ttl_s may have been created by another replica, or
+     * before every replica restarted, so this one cannot know from what it has seen that none exists.
+     */
+    @Override
+    protected boolean anyOwnTtl() {
+        return true;
+    }
+
     /** Also forgets idle sessions this server only had metadata of: Redis holds them, and every use reads them again. */
     @Override
     int evict(long idleMillis, long budget) {
