@@ -327,9 +327,19 @@ public final class Engine implements AutoCloseable {
      * its own. Returns the tokens fed.
      */
     public int step(List<Generator> generators, int promptBudget) {
-        for (int i = 0; i < generators.size(); i++) {
-            if (generators.get(i).engine() != this) {
+        Map<ModelSequence, Integer> sequenceOf = new IdentityHashMap<>();
+        for (int i = 0; i < generators.size(); i++) { // before anything is consumed: a refused step changes nothing
+            Generator g = generators.get(i);
+            if (g == null) {
+                throw new InvalidInputException("generators[" + i + "]", "is null");
+            }
+            if (g.engine() != this) {
                 throw new InvalidInputException("generators[" + i + "]", "was created by another engine");
+            }
+            Integer earlier = sequenceOf.put(g.sequence(), i);
+            if (earlier != null) {
+                throw new InvalidInputException("generators[" + i + "]", "runs on the same sequence as generators[" + earlier
+                        + "]; valid: each sequence once per step");
             }
         }
         List<Generator> chosen = new ArrayList<>();

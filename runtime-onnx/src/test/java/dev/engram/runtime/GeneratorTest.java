@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -129,6 +130,28 @@ class GeneratorTest {
             assertEquals(cases.get(1).prompt(), got.get(1).promptRows.size(), "every prompt row handed over");
             assertSame(IllegalStateException.class, generators.get(5).failure().getClass());
             assertEquals(2, got.get(5).tokens.size(), "the throwing callback ended only its own generation");
+        }
+    }
+
+    /** Two generators on one sequence (or a null one) are refused naming the entry, before any of the step runs. */
+    @Test
+    void aStepWithASequenceTwiceIsRefusedBeforeAnythingRuns() throws IOException {
+        try (Engine engine = new EngineLoader().systemOverrides(false).load(EngineTest.TINY)) {
+            ModelSequence shared = engine.newSequence();
+            ModelSequence other = engine.newSequence();
+            Generator a = engine.generator(other, new int[] {1, 2}, GenerationParams.greedy(3), null, (t, l) -> true);
+            Generator b = engine.generator(shared, new int[] {3}, GenerationParams.greedy(3), null, (t, l) -> true);
+            Generator c = engine.generator(shared, new int[] {4}, GenerationParams.greedy(3), null, (t, l) -> true);
+            dev.engram.api.InvalidInputException e = assertThrows(dev.engram.api.InvalidInputException.class,
+                    () -> engine.step(List.of(a, b, c), 64));
+            assertEquals("generators[2]", e.field(), e.getMessage());
+            assertTrue(e.getMessage().contains("generators[1]"), e.getMessage());
+            assertEquals(0, other.position(), "nothing ran");
+            assertEquals(0, shared.position(), "nothing ran");
+            java.util.ArrayList<Generator> withNull = new java.util.ArrayList<>(java.util.Arrays.asList(a, null));
+            assertEquals("generators[1]", assertThrows(dev.engram.api.InvalidInputException.class,
+                    () -> engine.step(withNull, 64)).field());
+            assertTrue(engine.step(List.of(a, b), 64) > 0, "the generators are still good");
         }
     }
 }
