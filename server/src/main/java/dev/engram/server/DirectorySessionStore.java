@@ -350,7 +350,9 @@ final class DirectorySessionStore extends SessionStore {
     byte[] checkpointRecord(Session s, String name) {
         Path f = checkpointFile(s.id, name);
         try {
-            return Files.exists(f) ? Files.readAllBytes(f) : null;
+            return Files.readAllBytes(f);
+        } catch (java.nio.file.NoSuchFileException gone) { // never made, or deleted meanwhile: absent either way
+            return null;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read checkpoint '" + name + "' of session '" + s.id + "'", e);
         }
@@ -368,8 +370,14 @@ final class DirectorySessionStore extends SessionStore {
                 String name = f.getFileName().toString();
                 name = name.substring(0, name.length() - ".session".length());
                 byte[] head;
+                long modified;
+                long size;
                 try (InputStream in = Files.newInputStream(f)) {
                     head = in.readNBytes(SessionRecord.HEAD_BYTES);
+                    modified = Files.getLastModifiedTime(f).toMillis() / 1000;
+                    size = Files.size(f);
+                } catch (java.nio.file.NoSuchFileException gone) { // deleted while listing: not a checkpoint any more
+                    continue;
                 }
                 long tokens;
                 try {
@@ -377,8 +385,10 @@ final class DirectorySessionStore extends SessionStore {
                 } catch (IOException e) {
                     tokens = -1; // damaged: listed, and a rollback to it is refused naming what is wrong
                 }
-                out.add(new CheckpointInfo(name, tokens, Files.getLastModifiedTime(f).toMillis() / 1000, Files.size(f)));
+                out.add(new CheckpointInfo(name, tokens, modified, size));
             }
+        } catch (java.nio.file.NoSuchFileException gone) { // the session was deleted while listing
+            return out;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot list the checkpoints of session '" + s.id + "'", e);
         }
