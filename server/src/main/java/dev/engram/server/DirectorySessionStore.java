@@ -315,6 +315,11 @@ final class DirectorySessionStore extends SessionStore {
 
     @Override
     byte[] record(Session s) {
+        return checkedRecord(s);
+    }
+
+    /** The session's file, checked whole; a damaged one is marked and refused (naming what is wrong). */
+    private byte[] checkedRecord(Session s) {
         if (s.damage != null) {
             throw damaged(s);
         }
@@ -452,22 +457,7 @@ final class DirectorySessionStore extends SessionStore {
         if (s.live != null) {
             return null; // this server is the only writer: its copy is always current
         }
-        if (s.damage != null) {
-            throw damaged(s);
-        }
-        byte[] all;
-        try {
-            all = Files.readAllBytes(file(s.id));
-        } catch (IOException e) {
-            markDamaged(s, "cannot be read (" + e.getMessage() + ")");
-            throw damaged(s);
-        }
-        String problem = SessionRecord.problem(all);
-        if (problem != null) {
-            markDamaged(s, problem);
-            throw damaged(s);
-        }
-        return new State(all, s.version);
+        return new State(checkedRecord(s), s.version);
     }
 
     @Override

@@ -25,12 +25,7 @@ class BatchingServerTest {
     Path tmp;
 
     private static Map<String, Object> req(Object... kv) {
-        Map<String, Object> m = new java.util.LinkedHashMap<>();
-        m.put("model", "tiny-infini");
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], kv[i + 1]);
-        }
-        return m;
+        return ServerTest.req(kv);
     }
 
     @Test

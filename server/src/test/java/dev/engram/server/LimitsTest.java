@@ -31,12 +31,7 @@ class LimitsTest {
     }
 
     private static Map<String, Object> req(Object... kv) {
-        Map<String, Object> m = new java.util.LinkedHashMap<>();
-        m.put("model", "tiny-infini");
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], kv[i + 1]);
-        }
-        return m;
+        return ServerTest.req(kv);
     }
 
     @Test
