@@ -28,7 +28,7 @@ import org.springframework.ai.chat.prompt.Prompt;
 
 /**
  * 429 (the server's queue is full) through each client's typed exception. A server with a queue of one request is
- * kept busy by two endless streamed completions (one running, one waiting), then each client asks once.
+ * kept busy by endless streamed completions (a full batch running, one more waiting), then each client asks once.
  */
 class RateLimitTest {
     @TempDir
@@ -44,7 +44,7 @@ class RateLimitTest {
             URI uri = server.uri();
             String endless = Engram.json(Map.of("model", Engram.NAME, "prompt", "<bos> the", "max_tokens", 1_000_000, "stream", true));
             try {
-                for (int i = 0; i < 2; i++) {
+                for (int i = 0; i < ServeOptions.MAX_BATCH + 1; i++) {
                     busy.add(http.sendAsync(HttpRequest.newBuilder(uri.resolve("/v1/completions")).header("Content-Type", "application/json")
                             .POST(HttpRequest.BodyPublishers.ofString(endless)).build(), HttpResponse.BodyHandlers.ofInputStream()));
                     awaitQueueDepth(http, uri, i + 1);
@@ -68,7 +68,7 @@ class RateLimitTest {
                                 .call(new Prompt("<bos>"))));
                 assertEquals(429, spring.statusCode());
             } finally {
-                // the server stops a stream whose client left: the running one first, then the one it let start
+                // the server stops a stream whose client left: the running ones first, then the one it let start
                 for (CompletableFuture<HttpResponse<InputStream>> f : busy) {
                     f.get(30, TimeUnit.SECONDS).body().close();
                 }

@@ -30,7 +30,7 @@ import java.util.function.Supplier;
  */
 final class ModelWorker implements AutoCloseable {
     /** Generations stepped together at most. */
-    static final int MAX_BATCH = 16;
+    static final int MAX_BATCH = ServeOptions.MAX_BATCH;
     /** Prompt tokens fed per step, all generations together (decode tokens come on top): bounds a step's latency. */
     static final int PROMPT_BUDGET = 256;
 

@@ -19,7 +19,8 @@ import java.util.Objects;
  * @param maxAppendBytes       largest body of {@code POST /v1/sessions/{id}/append} (default 64 MiB)
  * @param maxTokens            largest {@code max_tokens} a request may ask for (default 1024)
  * @param defaultMaxTokens     {@code max_tokens} when a request gives none (default 64)
- * @param queueCapacity        requests waiting per loaded model (strategy) before 429 (default 32)
+ * @param queueCapacity        requests waiting per loaded model (strategy) before 429 (default 32); the up to
+ *                             {@link #MAX_BATCH} completions being stepped together are running, not waiting
  * @param requestTimeout       a request not finished by then (queue wait included) ends with 503/timeout (default 120 s)
  * @param idleSessionTimeout   a session unused this long leaves memory (it stays on disk) (default 10 min)
  * @param sessionMemoryBudget  resident sessions' state bytes above this evict the least recently used to disk (default 1 GiB)
@@ -34,6 +35,9 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
                            int maxTokens, int defaultMaxTokens, int queueCapacity, Duration requestTimeout,
                            Duration idleSessionTimeout, long sessionMemoryBudget, int maxSessions, int maxStrategies,
                            Duration shutdownGrace, boolean accessLog, SessionPolicy sessionPolicy) {
+    /** Completions without a session stepped together at most, per loaded model (continuous batching). */
+    public static final int MAX_BATCH = 16;
+
     /** Environment variable read by {@link #withApiKeysFromEnvironment(Map)}: one key, or several separated by commas. */
     public static final String API_KEY_ENV = "ENGRAM_API_KEY";
 
