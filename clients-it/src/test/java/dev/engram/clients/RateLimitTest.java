@@ -28,9 +28,11 @@ import org.springframework.ai.chat.prompt.Prompt;
 
 /**
  * 429 (the server's queue is full) through each client's typed exception. A server with a queue of one request is
- * kept busy by endless streamed completions (a full batch running, one more waiting), then each client asks once.
+ * kept busy by two long session appends (they run alone: one running, one waiting), then each client asks once.
  */
 class RateLimitTest {
+    static final int LONG_APPEND_TOKENS = 1_500_000;
+
     @TempDir
     Path tmp;
 
@@ -39,14 +41,24 @@ class RateLimitTest {
         ServeOptions options = ServeOptions.defaults().withAccessLog(false).withQueueCapacity(1).withMaxTokens(1_000_000, 8)
                 .withRequestTimeout(Duration.ofSeconds(60)).withShutdownGrace(Duration.ofSeconds(1));
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-        List<CompletableFuture<HttpResponse<InputStream>>> busy = new ArrayList<>();
+        List<CompletableFuture<HttpResponse<String>>> busy = new ArrayList<>();
         try (Server server = Server.start(Engram.MODEL, 0, tmp.resolve("data"), options)) {
             URI uri = server.uri();
-            String endless = Engram.json(Map.of("model", Engram.NAME, "prompt", "<bos> the", "max_tokens", 1_000_000, "stream", true));
+            // long enough to outlast the three clients' calls many times over (the model ingests ~100K tokens/s)
+            String longAppend = Engram.json(Map.of("tokens", new int[LONG_APPEND_TOKENS]));
             try {
-                for (int i = 0; i < ServeOptions.MAX_BATCH + 1; i++) {
-                    busy.add(http.sendAsync(HttpRequest.newBuilder(uri.resolve("/v1/completions")).header("Content-Type", "application/json")
-                            .POST(HttpRequest.BodyPublishers.ofString(endless)).build(), HttpResponse.BodyHandlers.ofInputStream()));
+                List<String> ids = new ArrayList<>();
+                for (int i = 0; i < 2; i++) { // created first: a creation is itself a job on the model's worker
+                    HttpResponse<String> created = http.send(HttpRequest.newBuilder(uri.resolve("/v1/sessions"))
+                            .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
+                    assertEquals(200, created.statusCode(), created.body());
+                    ids.add(Engram.JSON.readTree(created.body()).get("id").asText());
+                }
+                for (int i = 0; i < 2; i++) {
+                    String id = ids.get(i);
+                    busy.add(http.sendAsync(HttpRequest.newBuilder(uri.resolve("/v1/sessions/" + id + "/append"))
+                            .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(longAppend)).build(),
+                            HttpResponse.BodyHandlers.ofString()));
                     awaitQueueDepth(http, uri, i + 1);
                 }
                 String base = uri + "/v1";
@@ -68,9 +80,8 @@ class RateLimitTest {
                                 .call(new Prompt("<bos>"))));
                 assertEquals(429, spring.statusCode());
             } finally {
-                // the server stops a stream whose client left: the running ones first, then the one it let start
-                for (CompletableFuture<HttpResponse<InputStream>> f : busy) {
-                    f.get(30, TimeUnit.SECONDS).body().close();
+                for (CompletableFuture<HttpResponse<String>> f : busy) { // the appends finish by themselves
+                    assertEquals(200, f.get(120, TimeUnit.SECONDS).statusCode());
                 }
             }
         }
