@@ -45,6 +45,15 @@ def strategy_config(strategy, segment=32, layers=2):
                        memory=[dict(mem) if mem else None for _ in range(layers)])
 
 
+def optimizer_step(opt, model, loss, ema):
+    """One update of every training script: backward, gradient norm clipped at 1, step; returns the loss EMA (0.95)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+
+
 def answer_loss(model, ids, mask):
     logits, _ = model(ids)
     # logits at position t predict token t+1; the answer digits are the targets where mask is True
@@ -223,11 +232,7 @@ def main(argv=None):
                                      args.last_segment)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
         loss, acc = answer_loss(model, ids, mask)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        ema = optimizer_step(opt, model, loss, ema)
         if step % args.log_every == 0 or step == args.steps - 1:
             entry = {"step": step, "loss": round(loss.item(), 4), "lossEma": round(ema, 4),
                      "digitAcc": round(acc.item(), 3), "segments": nseg, "seconds": round(time.time() - t0, 1)}

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from . import duplication, export, safetensors_io, schemes
 from .model import EngramModel, ModelConfig
-from .train import warmup_cosine
+from .train import optimizer_step, warmup_cosine
 
 
 def model_config(attention, rounds, length, dim, heads, buckets, chunk, max_positions=None):
@@ -246,11 +246,7 @@ def main(argv=None):
             pred = second_half_logits(model, ids)[:, :-1].reshape(-1, duplication.VOCAB)
             target = ids[:, m + 1:].reshape(-1)
         loss = F.cross_entropy(pred, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        ema = optimizer_step(opt, model, loss, ema)
         if step % args.log_every == 0 or step == args.steps - 1:
             acc = (pred.argmax(-1) == target).float().mean().item()
             entry = {"step": step, "loss": round(loss.item(), 4), "lossEma": round(ema, 4), "acc": round(acc, 4),

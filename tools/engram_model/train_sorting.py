@@ -26,7 +26,7 @@ import torch
 
 from . import export, sorting
 from .model import EngramModel, ModelConfig
-from .train import answer_loss, param_groups, warmup_cosine
+from .train import answer_loss, optimizer_step, param_groups, warmup_cosine
 
 STRATEGIES = ["window", "continuous", "infini"]
 
@@ -272,11 +272,7 @@ def main(argv=None):
         length = draw_length(rng, args.min_length, args.train_length, args.segment)
         ids, mask = sorting.training_batch(rng, args.batch, length)
         loss, acc = answer_loss(model, torch.from_numpy(ids), torch.from_numpy(mask))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        ema = optimizer_step(opt, model, loss, ema)
         if step % args.log_every == 0 or step == args.steps - 1:
             entry = {"step": step, "loss": round(loss.item(), 4), "lossEma": round(ema, 4),
                      "tokenAcc": round(acc.item(), 3), "length": length, "seconds": round(time.time() - t0, 1)}
