@@ -217,6 +217,7 @@ def main(argv=None):
         return t
 
     def save(steps_done, ema, evals=None):
+        os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)  # --out may name a folder not made yet
         tmp = base + ".model.pt.tmp"
         torch.save({"config": cfg.to_dict(), "state": model.state_dict(),
                     "training": training_record(steps_done, ema, evals)}, tmp)
