@@ -29,11 +29,15 @@ import dev.engram.spi.kernel.ParallelHeads;
  * after warm-up an {@link #attend} allocates no buffers (a call whose heads run on {@link ParallelHeads}'
  * helpers allocates its small hand-off).
  *
- * <p>Layout, for SIMD loops ({@link FloatKernels}): keys are stored transposed, one array per (kv head, key
- * dimension) indexed by token, and values one array per (kv head, token). Scores are computed for blocks of
- * four queries at once ({@link FloatKernels#scores}: each key row read once per block), the output likewise
- * ({@link FloatKernels#causalWeightedSum}). Each query's arithmetic (sums over d, then over t, in order) does not
- * depend on the blocking, so a query's output is the same whatever segment length it came in.
+ * <p>Layout, for SIMD loops ({@link FloatKernels}): per kv head one key array in tiles of {@link #TILE} tokens
+ * ({@link FloatKernels#tiledKeyIndex}: each tile one run of TILE floats per key dimension) and one value array,
+ * token after token. A decoded token then reads its head's keys, and then its values, front to back in one
+ * stream each, which is what bounds decode at long context (the cache is read whole for every token); the
+ * transposed layout this replaced read keyDim arrays at once and decoded 2x slower at 16K tokens. Scores are
+ * computed for blocks of four queries at once ({@link FloatKernels#tiledScores}: each key vector read once per
+ * block), the output likewise ({@link FloatKernels#causalWeightedSum}). Each query's arithmetic (sums over d,
+ * then over t, in order) does not depend on the blocking, so a query's output is the same whatever segment
+ * length it came in.
  */
 final class CachedAttention implements Attention {
     /** Tokens preallocated for a full cache, and slack beyond the window for a window cache. */
@@ -41,6 +45,9 @@ final class CachedAttention implements Attention {
     /** Queries per block of the score and output loops. */
     private static final int BLOCK = 4;
     private static final FloatKernels KERNELS = FloatKernels.get();
+    /** Tokens per key tile; capacities are whole tiles (and multiples of 16, the widest tile). */
+    private static final int TILE = KERNELS.keyTile();
+    private static final int CAPACITY_STEP = 16;
     /** The largest cache length whose per-head arrays still fit in a Java array. */
     private final int maxTokens;
 
@@ -80,12 +87,10 @@ final class CachedAttention implements Attention {
     private final Rope sinkRope;
     private final float[] sinkRotated;
 
-    /** keys[g][d][t]: dimension d of cached token t's (rotated) key, kv head g. */
-    private float[][][] keys;
-    /** values[g][t]: cached token t's value, kv head g (each slot its own array; eviction moves references). */
-    private float[][][] values;
-    /** Spare references for moving value rows on eviction. */
-    private float[][] valueSpare;
+    /** keys[g][keyIndex(t, d)]: dimension d of cached token t's (rotated) key, kv head g, in tiles. */
+    private float[][] keys;
+    /** values[g][t * valueDim + j]: component j of cached token t's value, kv head g. */
+    private float[][] values;
     /** Absolute position of each cached token (shared by the kv heads). */
     private long[] positions;
     private int capacity;
@@ -97,7 +102,7 @@ final class CachedAttention implements Attention {
     /** The segment being attended, for {@link #attendHead} on whichever thread runs a head. */
     private final Call call = new Call();
     private final ParallelHeads.HeadWork attendHead = this::attendHead;
-    /** Row-major keys or values of one kv head, for snapshots (the payload layout predates the transposed one). */
+    /** Row-major keys of one kv head, for snapshots (the payload layout predates the tiled one). */
     private float[] flat = new float[0];
     private float[] output = new float[0];
     private Tensor outputView;
@@ -133,7 +138,7 @@ final class CachedAttention implements Attention {
         this.sinkRaw = new float[kvHeads][this.sinks * keyDim];
         this.sinkRope = positional == PositionalEncoding.ROPE && this.sinks > 0 ? new Rope(keyDim, ropeTheta, ropeScaling) : null;
         this.sinkRotated = new float[this.sinks * keyDim];
-        this.maxTokens = (Integer.MAX_VALUE - 16) / Math.max(keyDim, valueDim);
+        this.maxTokens = (Integer.MAX_VALUE - 16) / Math.max(keyDim, valueDim) / CAPACITY_STEP * CAPACITY_STEP;
         if (window > maxTokens - INITIAL_TOKENS) {
             throw InvalidInputException.outOfRange("window", window, "<= " + (maxTokens - INITIAL_TOKENS)
                     + " for keyDim " + keyDim + " and valueDim " + valueDim + " (one Java array per kv head)");
@@ -150,11 +155,20 @@ final class CachedAttention implements Attention {
     }
 
     private void allocate(int tokens) {
-        keys = new float[kvHeads][keyDim][tokens];
-        values = new float[kvHeads][tokens][valueDim];
-        valueSpare = new float[tokens][];
-        positions = new long[tokens];
-        capacity = tokens;
+        int slots = wholeSteps(tokens);
+        keys = new float[kvHeads][slots * keyDim];
+        values = new float[kvHeads][slots * valueDim];
+        positions = new long[slots];
+        capacity = slots;
+    }
+
+    /** {@code tokens} rounded up to whole capacity steps (so to whole key tiles too). */
+    private static int wholeSteps(int tokens) {
+        return (tokens + CAPACITY_STEP - 1) / CAPACITY_STEP * CAPACITY_STEP;
+    }
+
+    private int keyIndex(int t, int d) {
+        return FloatKernels.tiledKeyIndex(TILE, keyDim, t, d);
     }
 
     private void ensureCapacity(int tokens) {
@@ -165,17 +179,11 @@ final class CachedAttention implements Attention {
             throw InvalidInputException.outOfRange("cached tokens", tokens, "<= " + maxTokens
                     + " per kv head for keyDim " + keyDim + " and valueDim " + valueDim + " (use 'window' to bound the cache)");
         }
-        int grown = (int) Math.min(maxTokens, Math.max(tokens, 2L * capacity));
-        for (int g = 0; g < kvHeads; g++) {
-            for (int d = 0; d < keyDim; d++) {
-                keys[g][d] = java.util.Arrays.copyOf(keys[g][d], grown);
-            }
-            values[g] = java.util.Arrays.copyOf(values[g], grown);
-            for (int t = capacity; t < grown; t++) {
-                values[g][t] = new float[valueDim];
-            }
+        int grown = (int) Math.min(maxTokens, wholeSteps((int) Math.max(tokens, 2L * capacity)));
+        for (int g = 0; g < kvHeads; g++) { // tiles are contiguous: growing appends tiles
+            keys[g] = java.util.Arrays.copyOf(keys[g], grown * keyDim);
+            values[g] = java.util.Arrays.copyOf(values[g], grown * valueDim);
         }
-        valueSpare = new float[grown][];
         positions = java.util.Arrays.copyOf(positions, grown);
         capacity = grown;
     }
@@ -198,13 +206,8 @@ final class CachedAttention implements Attention {
         if (window >= 0 && length - fixed > window) {
             int drop = length - fixed - window;
             for (int g = 0; g < kvHeads; g++) {
-                for (int d = 0; d < keyDim; d++) {
-                    System.arraycopy(keys[g][d], fixed + drop, keys[g][d], fixed, window);
-                }
-                float[][] vg = values[g];
-                System.arraycopy(vg, fixed, valueSpare, 0, drop);
-                System.arraycopy(vg, fixed + drop, vg, fixed, window);
-                System.arraycopy(valueSpare, 0, vg, fixed + window, drop);
+                moveKeys(keys[g], fixed + drop, fixed, window);
+                System.arraycopy(values[g], (fixed + drop) * valueDim, values[g], fixed * valueDim, window * valueDim);
             }
             System.arraycopy(positions, fixed + drop, positions, fixed, window);
             length = fixed + window;
@@ -213,6 +216,20 @@ final class CachedAttention implements Attention {
             placeSinks(length > sinkCount ? positions[sinkCount] : next);
         }
         return outputView;
+    }
+
+    /** Moves the keys of tokens [from, from + count) to [to, to + count), to &lt; from (a window's eviction). */
+    private void moveKeys(float[] k, int from, int to, int count) {
+        if (from % TILE == 0 && to % TILE == 0) { // whole tiles move as they are (slots past count are scratch)
+            int tiles = (count + TILE - 1) / TILE;
+            System.arraycopy(k, from * keyDim, k, to * keyDim, tiles * TILE * keyDim);
+            return;
+        }
+        for (int t = 0; t < count; t++) { // ascending: a slot is read before anything is written over it
+            for (int d = 0; d < keyDim; d++) {
+                k[keyIndex(to + t, d)] = k[keyIndex(from + t, d)];
+            }
+        }
     }
 
     /**
@@ -234,7 +251,7 @@ final class CachedAttention implements Attention {
                 sinkRope.rotate(sinkRaw[g], 0, rotated, 0, start, sinkCount);
                 for (int j = 0; j < sinkCount; j++) {
                     for (int d = 0; d < keyDim; d++) {
-                        keys[g][d][j] = rotated[j * keyDim + d];
+                        keys[g][keyIndex(j, d)] = rotated[j * keyDim + d];
                     }
                 }
             }
@@ -305,23 +322,20 @@ final class CachedAttention implements Attention {
             ka = rotated;
             kSrc = 0;
         }
-        float[][] kg = keys[g];
+        float[] kg = keys[g];
         for (int i = 0; i < n; i++) {
             int row = kSrc + i * keyDim;
             for (int d = 0; d < keyDim; d++) {
-                kg[d][length + i] = ka[row + d];
+                kg[keyIndex(length + i, d)] = ka[row + d];
             }
         }
-        int vSrc = v.offset() + g * n * valueDim;
-        for (int i = 0; i < n; i++) {
-            System.arraycopy(v.array(), vSrc + i * valueDim, values[g][length + i], 0, valueDim);
-        }
+        System.arraycopy(v.array(), v.offset() + g * n * valueDim, values[g], length * valueDim, n * valueDim);
     }
 
     /** Query rows [from, N) of head h into {@link #output}, with the scratch of thread slot {@code slot}. */
     private void attendHead(int h, int slot) {
         HeadScratch scratch = this.scratch[slot];
-        scratch.ensureTokens(length + call.n); // grown by the thread that uses it, only when it is used
+        scratch.ensureTokens(wholeSteps(length + call.n)); // by the thread that uses it; whole tiles are scored
         if (group == 1) { // head h alone reads kv head h: stage it here, on this head's thread
             stageKvHead(h, scratch);
         }
@@ -349,11 +363,11 @@ final class CachedAttention implements Attention {
         for (int i0 = from; i0 < n; i0 += BLOCK) {
             int block = Math.min(BLOCK, n - i0);
             int first = length + i0; // the last cached token the block's first query sees
-            KERNELS.scores(qa, qOffset + (h * n + i0) * keyDim, block, keyDim, keys[g], first + block, scores);
+            KERNELS.tiledScores(qa, qOffset + (h * n + i0) * keyDim, block, keyDim, keys[g], first + block, scores);
             for (int r = 0; r < block; r++) {
                 inv[r] = softmax(scores[r], first + r, slope, start + i0 + r);
             }
-            KERNELS.causalWeightedSum(scores, block, values[g], first + 1, valueDim, acc);
+            KERNELS.causalWeightedSum(scores, block, values[g], 0, first + 1, valueDim, acc);
             for (int r = 0; r < block; r++) {
                 float[] a = acc[r];
                 float w = inv[r];
@@ -400,7 +414,7 @@ final class CachedAttention implements Attention {
 
     @Override
     public void reset() {
-        if (capacity > initialCapacity()) {
+        if (capacity > wholeSteps(initialCapacity())) {
             allocate(initialCapacity());
         }
         length = 0;
@@ -415,12 +429,8 @@ final class CachedAttention implements Attention {
                 slidingWindow != 0, sinks);
         c.ensureCapacity(length);
         for (int g = 0; g < kvHeads; g++) {
-            for (int d = 0; d < keyDim; d++) {
-                System.arraycopy(keys[g][d], 0, c.keys[g][d], 0, length);
-            }
-            for (int t = 0; t < length; t++) {
-                System.arraycopy(values[g][t], 0, c.values[g][t], 0, valueDim);
-            }
+            System.arraycopy(keys[g], 0, c.keys[g], 0, wholeSteps(length) * keyDim);
+            System.arraycopy(values[g], 0, c.values[g], 0, length * valueDim);
             System.arraycopy(sinkRaw[g], 0, c.sinkRaw[g], 0, sinkRaw[g].length);
         }
         System.arraycopy(positions, 0, c.positions, 0, length);
@@ -441,21 +451,17 @@ final class CachedAttention implements Attention {
             w.name("ropeTheta").writeDouble(ropeTheta);
             w.name("window").writeInt(window);
             w.name("positions").writeLongs(java.util.Arrays.copyOf(positions, length));
-            if (flat.length < length * Math.max(keyDim, valueDim)) {
-                flat = new float[length * Math.max(keyDim, valueDim)];
+            if (flat.length < length * keyDim) {
+                flat = new float[length * keyDim];
             }
             for (int g = 0; g < kvHeads; g++) {
-                for (int d = 0; d < keyDim; d++) {
-                    float[] kd = keys[g][d];
-                    for (int t = 0; t < length; t++) {
-                        flat[t * keyDim + d] = kd[t];
+                for (int t = 0; t < length; t++) {
+                    for (int d = 0; d < keyDim; d++) {
+                        flat[t * keyDim + d] = keys[g][keyIndex(t, d)];
                     }
                 }
                 w.name("keys[" + g + "]").writeFloats(flat, 0, length * keyDim);
-                for (int t = 0; t < length; t++) {
-                    System.arraycopy(values[g][t], 0, flat, t * valueDim, valueDim);
-                }
-                w.name("values[" + g + "]").writeFloats(flat, 0, length * valueDim);
+                w.name("values[" + g + "]").writeFloats(values[g], 0, length * valueDim);
             }
             if (sinks > 0) { // only with sinks, so a window without them keeps its payload of before
                 w.name("sinkCount").writeInt(sinkCount);
@@ -526,10 +532,10 @@ final class CachedAttention implements Attention {
             for (int g = 0; g < kvHeads; g++) {
                 for (int t = 0; t < tokens; t++) {
                     for (int d = 0; d < keyDim; d++) {
-                        keys[g][d][t] = k[g][t * keyDim + d];
+                        keys[g][keyIndex(t, d)] = k[g][t * keyDim + d];
                     }
-                    System.arraycopy(v[g], t * valueDim, values[g][t], 0, valueDim);
                 }
+                System.arraycopy(v[g], 0, values[g], 0, tokens * valueDim);
             }
             System.arraycopy(savedPositions, 0, positions, 0, tokens);
             length = tokens;
