@@ -242,13 +242,17 @@ final class PanamaFloatKernels implements FloatKernels {
     /**
      * The lanes' partial sums are added in lane order at the end, not by {@code reduceLanes(ADD)}, whose order
      * the API leaves open ("may even vary over time"): a row's softmax must not change bits with JIT state.
+     * The running maximum is a compare and a blend, not {@code FloatVector.max}: in the engine C2 left max to the
+     * API's per-lane Java fallback (a quarter of a 16K-token prefill's samples in a profile, docs/performance.md);
+     * it differs from max only for NaN scores, which finite inputs never give.
      */
     @Override
     public float expMinusMax(float[] s, int count) {
         int whole = SPECIES.loopBound(count);
         FloatVector maxes = FloatVector.broadcast(SPECIES, Float.NEGATIVE_INFINITY);
         for (int t = 0; t < whole; t += LANES) {
-            maxes = maxes.max(FloatVector.fromArray(SPECIES, s, t));
+            FloatVector v = FloatVector.fromArray(SPECIES, s, t);
+            maxes = maxes.blend(v, maxes.compare(VectorOperators.LT, v));
         }
         float max = maxes.reduceLanes(VectorOperators.MAX); // max is exact in any order
         for (int t = whole; t < count; t++) {
