@@ -60,6 +60,34 @@ public interface FloatKernels {
     void tiledScores(float[] q, int qOffset, int rows, int dim, float[] keyTiles, int cols, float[][] out);
 
     /**
+     * {@link #tiledScores} over keys stored as bfloat16 ({@link #toBfloat16}): each key value is widened to the float
+     * it stands for, exactly, and the scores are then what {@link #tiledScores} gives for those floats, bit for bit.
+     */
+    void tiledScores(float[] q, int qOffset, int rows, int dim, short[] keyTiles, int cols, float[][] out);
+
+    /** {@link #causalWeightedSum} over value rows stored as bfloat16, widened exactly: the same sums, bit for bit. */
+    void causalWeightedSum(float[][] weights, int rows, short[] values, int valueOffset, int count, int dim,
+                           float[][] out);
+
+    /**
+     * The bfloat16 nearest to {@code x} (ties to even), as its 16 bits: float32's sign, exponent and top 7 mantissa
+     * bits. Infinities stay infinite and a NaN stays a NaN.
+     */
+    static short toBfloat16(float x) {
+        int bits = Float.floatToRawIntBits(x);
+        if (Float.isNaN(x)) {
+            return (short) ((bits >>> 16) | 0x40); // a quiet NaN: rounding could carry a NaN's payload into infinity
+        }
+        int rounding = 0x7FFF + ((bits >>> 16) & 1); // half an ulp, rounding ties to the even neighbour
+        return (short) ((bits + rounding) >>> 16);
+    }
+
+    /** The float a bfloat16 stands for (exact: the 16 bits are float32's upper half). */
+    static float fromBfloat16(short b) {
+        return Float.intBitsToFloat(b << 16);
+    }
+
+    /**
      * Replaces s[0..count) by exp(s[t] - max) and returns their sum (the softmax numerators and denominator;
      * max is the largest s[t]). count &gt;= 1.
      */

@@ -2,8 +2,10 @@ package dev.engram.spi.kernel;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -26,9 +28,25 @@ final class PanamaFloatKernels implements FloatKernels {
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     private static final int LANES = SPECIES.length();
     private static final FloatKernels SCALAR = new ScalarFloatKernels(LANES);
+    /** LANES bfloat16 values, and the ints they widen through. */
+    private static final VectorSpecies<Short> HALVES = VectorSpecies.of(short.class, VectorShape.forBitSize(LANES * Short.SIZE));
+    private static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, SPECIES.vectorShape());
 
     private static FloatVector splat(float x) {
         return FloatVector.broadcast(SPECIES, x);
+    }
+
+    /**
+     * LANES floats from {@code floats} at {@code i}, or, where {@code halves} is given, the LANES bfloat16 values
+     * there widened exactly (into float32's upper half). One loop body serves both storages: the test is the same
+     * for the whole loop, which C2 unswitches.
+     */
+    private static FloatVector load(float[] floats, short[] halves, int i) {
+        if (halves == null) {
+            return FloatVector.fromArray(SPECIES, floats, i);
+        }
+        return ((IntVector) ShortVector.fromArray(HALVES, halves, i).convertShape(VectorOperators.S2I, INTS, 0))
+                .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
     @Override
@@ -52,6 +70,21 @@ final class PanamaFloatKernels implements FloatKernels {
             SCALAR.tiledScores(q, qOffset, rows, dim, keyTiles, cols, out);
             return;
         }
+        tiledScores(q, qOffset, rows, dim, keyTiles, null, cols, out);
+    }
+
+    @Override
+    public void tiledScores(float[] q, int qOffset, int rows, int dim, short[] keyTiles, int cols, float[][] out) {
+        if (LANES < 4 || LANES > 16) {
+            SCALAR.tiledScores(q, qOffset, rows, dim, keyTiles, cols, out);
+            return;
+        }
+        tiledScores(q, qOffset, rows, dim, null, keyTiles, cols, out);
+    }
+
+    /** Keys from {@code floats}, or from {@code halves} where given (see {@link #load}). */
+    private static void tiledScores(float[] q, int qOffset, int rows, int dim, float[] floats, short[] halves,
+                                    int cols, float[][] out) {
         int tiles = (cols + LANES - 1) / LANES;
         int tileSize = LANES * dim;
         int r = 0;
@@ -67,7 +100,7 @@ final class PanamaFloatKernels implements FloatKernels {
                 FloatVector a2 = a0;
                 FloatVector a3 = a0;
                 for (int d = 0; d < dim; d++) {
-                    FloatVector k = FloatVector.fromArray(SPECIES, keyTiles, base + d * LANES);
+                    FloatVector k = load(floats, halves, base + d * LANES);
                     a0 = k.fma(splat(q[q0 + d]), a0);
                     a1 = k.fma(splat(q[q1 + d]), a1);
                     a2 = k.fma(splat(q[q2 + d]), a2);
@@ -89,8 +122,8 @@ final class PanamaFloatKernels implements FloatKernels {
                 FloatVector a1 = a0;
                 for (int d = 0; d < dim; d++) {
                     FloatVector x = splat(q[q0 + d]);
-                    a0 = FloatVector.fromArray(SPECIES, keyTiles, base + d * LANES).fma(x, a0);
-                    a1 = FloatVector.fromArray(SPECIES, keyTiles, base + tileSize + d * LANES).fma(x, a1);
+                    a0 = load(floats, halves, base + d * LANES).fma(x, a0);
+                    a1 = load(floats, halves, base + tileSize + d * LANES).fma(x, a1);
                 }
                 a0.intoArray(o, i * LANES);
                 a1.intoArray(o, (i + 1) * LANES);
@@ -99,7 +132,7 @@ final class PanamaFloatKernels implements FloatKernels {
                 int base = i * tileSize;
                 FloatVector a0 = FloatVector.zero(SPECIES);
                 for (int d = 0; d < dim; d++) {
-                    a0 = FloatVector.fromArray(SPECIES, keyTiles, base + d * LANES).fma(splat(q[q0 + d]), a0);
+                    a0 = load(floats, halves, base + d * LANES).fma(splat(q[q0 + d]), a0);
                 }
                 a0.intoArray(o, i * LANES);
             }
@@ -314,37 +347,53 @@ final class PanamaFloatKernels implements FloatKernels {
             SCALAR.causalWeightedSum(weights, rows, values, valueOffset, count, dim, out);
             return;
         }
+        causalWeightedSum(weights, rows, values, null, valueOffset, count, dim, out);
+    }
+
+    @Override
+    public void causalWeightedSum(float[][] weights, int rows, short[] values, int valueOffset, int count, int dim,
+                                  float[][] out) {
+        if (dim < LANES) {
+            SCALAR.causalWeightedSum(weights, rows, values, valueOffset, count, dim, out);
+            return;
+        }
+        causalWeightedSum(weights, rows, null, values, valueOffset, count, dim, out);
+    }
+
+    /** Value rows from {@code floats}, or from {@code halves} where given (see {@link #load}). */
+    private static void causalWeightedSum(float[][] weights, int rows, float[] floats, short[] halves, int valueOffset,
+                                          int count, int dim, float[][] out) {
         int whole = SPECIES.loopBound(dim);
         int r = 0;
         for (; r + 3 < rows; r += 4) {
             int j = 0;
             for (; j + 2 * LANES <= whole; j += 2 * LANES) {
-                weighFourRowsTwoBlocks(weights, r, values, valueOffset + j, dim, count + r, j, out);
+                weighFourRowsTwoBlocks(weights, r, floats, halves, valueOffset + j, dim, count + r, j, out);
             }
             for (; j < whole; j += LANES) {
-                weighFourRows(weights, r, values, valueOffset + j, dim, count + r, j, out);
+                weighFourRows(weights, r, floats, halves, valueOffset + j, dim, count + r, j, out);
             }
             if (whole < dim) {
-                weighFourRows(weights, r, values, valueOffset + dim - LANES, dim, count + r, dim - LANES, out);
+                weighFourRows(weights, r, floats, halves, valueOffset + dim - LANES, dim, count + r, dim - LANES, out);
             }
         }
         for (; r < rows; r++) {
             int j = 0;
             for (; j + 4 * LANES <= whole; j += 4 * LANES) {
-                weighOneRowFourBlocks(weights[r], values, valueOffset + j, dim, count + r, j, out[r]);
+                weighOneRowFourBlocks(weights[r], floats, halves, valueOffset + j, dim, count + r, j, out[r]);
             }
             for (; j < whole; j += LANES) {
-                weighOneRow(weights[r], values, valueOffset + j, dim, count + r, j, out[r]);
+                weighOneRow(weights[r], floats, halves, valueOffset + j, dim, count + r, j, out[r]);
             }
             if (whole < dim) {
-                weighOneRow(weights[r], values, valueOffset + dim - LANES, dim, count + r, dim - LANES, out[r]);
+                weighOneRow(weights[r], floats, halves, valueOffset + dim - LANES, dim, count + r, dim - LANES, out[r]);
             }
         }
     }
 
     /** Columns [j, j + 2 LANES) of rows r .. r + 3 (as {@link #weighFourRows}): each broadcast weight feeds two. */
-    private static void weighFourRowsTwoBlocks(float[][] weights, int r, float[] values, int base, int dim, int shared,
-                                               int j, float[][] out) {
+    private static void weighFourRowsTwoBlocks(float[][] weights, int r, float[] floats, short[] halves, int base,
+                                               int dim, int shared, int j, float[][] out) {
         float[] w0 = weights[r];
         float[] w1 = weights[r + 1];
         float[] w2 = weights[r + 2];
@@ -359,8 +408,8 @@ final class PanamaFloatKernels implements FloatKernels {
         FloatVector b3 = a0;
         for (int t = 0; t < shared; t++) {
             int vt = base + t * dim;
-            FloatVector v = FloatVector.fromArray(SPECIES, values, vt);
-            FloatVector u = FloatVector.fromArray(SPECIES, values, vt + LANES);
+            FloatVector v = load(floats, halves, vt);
+            FloatVector u = load(floats, halves, vt + LANES);
             FloatVector x = splat(w0[t]);
             a0 = v.fma(x, a0);
             b0 = u.fma(x, b0);
@@ -376,8 +425,8 @@ final class PanamaFloatKernels implements FloatKernels {
         }
         for (int extra = 1; extra <= 3; extra++) { // row r + i sees i more value rows
             int vt = base + (shared + extra - 1) * dim;
-            FloatVector v = FloatVector.fromArray(SPECIES, values, vt);
-            FloatVector u = FloatVector.fromArray(SPECIES, values, vt + LANES);
+            FloatVector v = load(floats, halves, vt);
+            FloatVector u = load(floats, halves, vt + LANES);
             if (extra <= 1) {
                 FloatVector x = splat(w1[shared]);
                 a1 = v.fma(x, a1);
@@ -403,7 +452,8 @@ final class PanamaFloatKernels implements FloatKernels {
     }
 
     /** Columns [j, j + LANES) of rows r .. r + 3; row r sees {@code shared} value rows, each next row one more. */
-    private static void weighFourRows(float[][] weights, int r, float[] values, int base, int dim, int shared, int j,
+    private static void weighFourRows(float[][] weights, int r, float[] floats, short[] halves, int base, int dim,
+                                      int shared, int j,
                                       float[][] out) {
         float[] w0 = weights[r];
         float[] w1 = weights[r + 1];
@@ -414,20 +464,20 @@ final class PanamaFloatKernels implements FloatKernels {
         FloatVector a2 = a0;
         FloatVector a3 = a0;
         for (int t = 0; t < shared; t++) {
-            FloatVector v = FloatVector.fromArray(SPECIES, values, base + t * dim);
+            FloatVector v = load(floats, halves, base + t * dim);
             a0 = v.fma(splat(w0[t]), a0);
             a1 = v.fma(splat(w1[t]), a1);
             a2 = v.fma(splat(w2[t]), a2);
             a3 = v.fma(splat(w3[t]), a3);
         }
-        FloatVector v = FloatVector.fromArray(SPECIES, values, base + shared * dim);
+        FloatVector v = load(floats, halves, base + shared * dim);
         a1 = v.fma(splat(w1[shared]), a1);
         a2 = v.fma(splat(w2[shared]), a2);
         a3 = v.fma(splat(w3[shared]), a3);
-        v = FloatVector.fromArray(SPECIES, values, base + (shared + 1) * dim);
+        v = load(floats, halves, base + (shared + 1) * dim);
         a2 = v.fma(splat(w2[shared + 1]), a2);
         a3 = v.fma(splat(w3[shared + 1]), a3);
-        a3 = FloatVector.fromArray(SPECIES, values, base + (shared + 2) * dim).fma(splat(w3[shared + 2]), a3);
+        a3 = load(floats, halves, base + (shared + 2) * dim).fma(splat(w3[shared + 2]), a3);
         a0.intoArray(out[r], j);
         a1.intoArray(out[r + 1], j);
         a2.intoArray(out[r + 2], j);
@@ -435,7 +485,8 @@ final class PanamaFloatKernels implements FloatKernels {
     }
 
     /** Columns [j, j + 4 LANES) of one row: four independent chains instead of one. */
-    private static void weighOneRowFourBlocks(float[] w, float[] values, int base, int dim, int seen, int j,
+    private static void weighOneRowFourBlocks(float[] w, float[] floats, short[] halves, int base, int dim, int seen,
+                                              int j,
                                               float[] out) {
         FloatVector a0 = FloatVector.zero(SPECIES);
         FloatVector a1 = a0;
@@ -444,10 +495,10 @@ final class PanamaFloatKernels implements FloatKernels {
         for (int t = 0; t < seen; t++) {
             FloatVector x = splat(w[t]);
             int v = base + t * dim;
-            a0 = FloatVector.fromArray(SPECIES, values, v).fma(x, a0);
-            a1 = FloatVector.fromArray(SPECIES, values, v + LANES).fma(x, a1);
-            a2 = FloatVector.fromArray(SPECIES, values, v + 2 * LANES).fma(x, a2);
-            a3 = FloatVector.fromArray(SPECIES, values, v + 3 * LANES).fma(x, a3);
+            a0 = load(floats, halves, v).fma(x, a0);
+            a1 = load(floats, halves, v + LANES).fma(x, a1);
+            a2 = load(floats, halves, v + 2 * LANES).fma(x, a2);
+            a3 = load(floats, halves, v + 3 * LANES).fma(x, a3);
         }
         a0.intoArray(out, j);
         a1.intoArray(out, j + LANES);
@@ -455,10 +506,11 @@ final class PanamaFloatKernels implements FloatKernels {
         a3.intoArray(out, j + 3 * LANES);
     }
 
-    private static void weighOneRow(float[] w, float[] values, int base, int dim, int seen, int j, float[] out) {
+    private static void weighOneRow(float[] w, float[] floats, short[] halves, int base, int dim, int seen, int j,
+                                    float[] out) {
         FloatVector a = FloatVector.zero(SPECIES);
         for (int t = 0; t < seen; t++) {
-            a = FloatVector.fromArray(SPECIES, values, base + t * dim).fma(splat(w[t]), a);
+            a = load(floats, halves, base + t * dim).fma(splat(w[t]), a);
         }
         a.intoArray(out, j);
     }

@@ -96,6 +96,43 @@ public final class ScalarFloatKernels implements FloatKernels {
     }
 
     @Override
+    public void tiledScores(float[] q, int qOffset, int rows, int dim, short[] keyTiles, int cols, float[][] out) {
+        int tiles = (cols + keyTile - 1) / keyTile;
+        for (int r = 0; r < rows; r++) {
+            float[] o = out[r];
+            int row = qOffset + r * dim;
+            for (int i = 0; i < tiles; i++) {
+                int base = i * keyTile * dim;
+                for (int lane = 0; lane < keyTile; lane++) {
+                    float a = 0f;
+                    for (int d = 0; d < dim; d++) {
+                        a = Math.fma(q[row + d], FloatKernels.fromBfloat16(keyTiles[base + d * keyTile + lane]), a);
+                    }
+                    o[i * keyTile + lane] = a;
+                }
+            }
+        }
+    }
+
+    /** Row by row: each output is its own chain over t, as {@link #causalWeightedSum} adds it. */
+    @Override
+    public void causalWeightedSum(float[][] weights, int rows, short[] values, int valueOffset, int count, int dim,
+                                  float[][] out) {
+        for (int r = 0; r < rows; r++) {
+            float[] w = weights[r];
+            float[] o = out[r];
+            java.util.Arrays.fill(o, 0, dim, 0f);
+            for (int t = 0; t < count + r; t++) {
+                float a = w[t];
+                int v = valueOffset + t * dim;
+                for (int j = 0; j < dim; j++) {
+                    o[j] = Math.fma(a, FloatKernels.fromBfloat16(values[v + j]), o[j]);
+                }
+            }
+        }
+    }
+
+    @Override
     public float expMinusMax(float[] s, int count) {
         float max = Float.NEGATIVE_INFINITY;
         for (int t = 0; t < count; t++) {
