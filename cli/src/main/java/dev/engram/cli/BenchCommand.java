@@ -117,8 +117,9 @@ public final class BenchCommand implements Callable<Integer> {
         List<Integer> lens = parseLengths();
         List<String> strats = strategies == null ? MemoryStrategy.ALL : List.copyOf(strategies);
         for (String s : strats) {
-            if (!MemoryStrategy.ALL.contains(s)) {
-                throw InvalidInputException.outOfRange("--strategies", s, String.join(", ", MemoryStrategy.ALL));
+            if (!MemoryStrategy.ALL.contains(s) && !MemoryStrategy.VARIANTS.contains(s)) {
+                throw InvalidInputException.outOfRange("--strategies", s, String.join(", ", MemoryStrategy.ALL) + " or "
+                        + String.join(", ", MemoryStrategy.VARIANTS));
             }
         }
         List<Integer> given = concurrency == null ? List.of() : concurrency;

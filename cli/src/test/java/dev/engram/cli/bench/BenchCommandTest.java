@@ -170,6 +170,21 @@ class BenchCommandTest {
     }
 
     @Test
+    void bfloat16CacheVariantsRunBesideTheFloat32OnesWithHalfTheCacheBytes() throws Exception {
+        run("bench", "--model", TINY.toString(), "--strategies", "full,full-bf16", "--lengths", "40", "--out",
+                dir.toString(), "--no-peer", "--no-progress", "--decode-tokens", "1", "--decode-runs", "1", "--threads", "1");
+        JsonNode results = new ObjectMapper().readTree(dir.resolve("bench.json").toFile()).path("results");
+        assertEquals(2, results.size(), results.toString());
+        long exact = results.get(0).path("stateBytes").asLong();
+        long half = results.get(1).path("stateBytes").asLong();
+        assertEquals("full-bf16", results.get(1).path("strategy").asText());
+        // per cached token and layer: 1 kv head x (dk + dv) components of 4 or 2 bytes, and an 8-byte position
+        assertTrue(half < exact && exact - half > exact / 4, exact + " vs " + half);
+        assertEquals(Map.of("provider", "full", "kvCache", "bfloat16"),
+                dev.engram.cli.strategy.MemoryStrategy.layer("full-bf16", 4).get("attention"));
+    }
+
+    @Test
     void badDecodeRunsAndTokensAreRefusedByName() {
         CliRun runs = CliRun.of("bench", "--model", TINY.toString(), "--decode-runs", "0", "--out",
                 dir.resolve("o").toString(), "--no-peer");
