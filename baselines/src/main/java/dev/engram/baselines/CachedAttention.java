@@ -349,7 +349,10 @@ final class CachedAttention implements Attention {
         int n = segment.length();
         int rows = n - from;
         long start = segment.startPosition();
-        ensureCapacity(length + n);
+        // full: a call of n tokens leaves room for n more, so that the copy a growing cache makes falls in a
+        // prompt's segments rather than in the decode steps after it (a window's cache has its fixed size)
+        int headroom = window < 0 && n > 1 ? n : 0;
+        ensureCapacity((int) Math.max(length + n, Math.min(maxTokens, (long) length + n + headroom)));
         ensureScratch(n, rows);
 
         if (rope != null) {
@@ -670,6 +673,11 @@ final class CachedAttention implements Attention {
     /** Tokens cached now (for tests and diagnostics). */
     int cachedTokens() {
         return length;
+    }
+
+    /** Tokens the arrays hold before they grow (for tests). */
+    int capacity() {
+        return capacity;
     }
 
     /** The arguments of one {@link #stage} call that the per-head work reads. */
