@@ -244,7 +244,7 @@ def _passkey_nll(pkg, length=200, trials=4):
 def test_quantized_trained_model_stays_close_to_float(tmp_path):
     """On the trained passkey-infini model (real weights, 64 dims): the logits of the last sequence stay within 2% (int8)
     and 10% (int4) of the float logits' range; the answer digits' NLL within 0.02 nats (int8) and 0.15 (int4), absolute,
-    since the float model's is near 0. Seen: max |dlogit| 0.42 (int8) and 1.6 (int4) of a range of 34; answer NLL
+    since the float model's is near 0. Seen: max |dlogit| 0.42 (int8) and 1.7 (int4) of a range of 34; answer NLL
     0.055 (int8) and 0.162 (int4) against 0.051."""
     src = os.path.join(MODELS, "passkey-infini")
     nll_f, logits_f = _passkey_nll(src)
