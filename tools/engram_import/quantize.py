@@ -1,6 +1,6 @@
 """Rewrites a model package with int8 or int4 weights (tools/engram_import/README.md, "Quantized packages"):
 
-    python3 -m engram_import.quantize --from PKG --out PKG2 --type int8|int4 [--block 32] [--accuracy-level 0]
+    python3 -m engram_import.quantize --from PKG --out PKG2 --type int8|int4 [--block 32] [--accuracy-level 4]
 
 Every MatMul (or Gemm with alpha 1 and no transA) whose B input is a constant float32 matrix [K, N] in the package's
 dense graphs (embed, each layer's pre and post, head) is replaced; everything else is kept, so the result runs wherever
@@ -16,8 +16,9 @@ the float package runs (the graphs' names, inputs and outputs are unchanged):
   zero point zp = round(-f min(w, 0) / scale) in [0, 15], q = clip(round(w / scale) + zp, 0, 15), keeping the f with
   the least squared error of (q - zp) scale against w; B is [N, k_blocks, block / 2]
   uint8 (element 2j in the low nibble of byte j), scales [N, k_blocks] float32, zero points [N, ceil(k_blocks / 2)]
-  uint8 packed the same way. The activation stays float: `accuracy_level` 0 by default (ONNX Runtime dequantizes and
-  multiplies in float32); 4 lets it quantize the activation to int8 per block (faster, less exact).
+  uint8 packed the same way. `accuracy_level` 4 by default: ONNX Runtime quantizes the activation per row and block to
+  int8 (a_scale = max|a| / 127) and sums integer products (twice as fast as level 0 here); 0 keeps the activation
+  float32 (ONNX Runtime dequantizes the weights and multiplies in float32).
 
 The embedding's Gather stays float32 (a lookup reads one row per token; quantizing it would save disk, not time).
 Other files named by the manifest (memory.safetensors, tokenizer) are copied; the manifest gains
@@ -49,6 +50,8 @@ TINY = 1e-30
 #: (seen on an AVX-512 VNNI machine: the engine and onnx_eval then disagreed by 6e-4 in mean NLL; with 7-bit codes,
 #: 255 x 64 x 2 < 32767, they agree to 1e-6)
 WEIGHT_CODE_MAX = 63
+#: int4: MatMulNBits' accuracy_level unless --accuracy-level says otherwise (int8 activations: the fast kernels)
+INT4_ACCURACY_LEVEL = 4
 #: int4: the fractions of a block's range tried (1 = min..max), the one with the least squared error kept
 INT4_SHRINK = tuple(1.0 - 0.05 * i for i in range(11))
 #: the activation codes round(x / s) in [-127, 127] are stored as uint8 + 128 with that zero point: MatMulInteger's
@@ -299,7 +302,7 @@ def _graph_files(manifest):
     return out
 
 
-def quantize_package(src, out, qtype, block=None, accuracy_level=0, log=None):
+def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None):
     """Writes the package ``out`` from the float package ``src``; returns the new manifest. Raises ImportError_."""
     log = log or (lambda msg: None)
     if qtype not in TYPES:
@@ -309,10 +312,13 @@ def quantize_package(src, out, qtype, block=None, accuracy_level=0, log=None):
     if qtype == "int4":
         block = 32 if block is None else block
         check_block(block)
-    if accuracy_level not in (0, 1, 4):
-        raise ImportError_(f"--accuracy-level is {accuracy_level!r}; valid: 0 (float32, the default), 1 (float32) or 4 (int8 activations)")
-    if qtype == "int8" and accuracy_level:
+    if qtype == "int8" and accuracy_level is not None:
         raise ImportError_("--accuracy-level is for --type int4 (MatMulNBits)")
+    if qtype == "int4":
+        accuracy_level = INT4_ACCURACY_LEVEL if accuracy_level is None else accuracy_level
+        if accuracy_level not in (0, 1, 4):
+            raise ImportError_(f"--accuracy-level is {accuracy_level!r}; valid: 4 (int8 activations, the default), 0 or 1 "
+                               f"(float32 activations)")
     if os.path.exists(out):
         raise ImportError_(f"{out} already exists; choose a new --out directory")
     man_path = os.path.join(src, "engram.json")
@@ -402,8 +408,8 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="the package directory to create (must not exist)")
     p.add_argument("--type", required=True, help="int8 or int4")
     p.add_argument("--block", type=int, default=None, help="int4: rows of K per scale, a power of two >= 16 (default 32)")
-    p.add_argument("--accuracy-level", type=int, default=0,
-                   help="int4: MatMulNBits accuracy_level, 0 (float32 activations, default) or 4 (int8 activations)")
+    p.add_argument("--accuracy-level", type=int, default=None,
+                   help="int4: MatMulNBits accuracy_level, 4 (int8 activations, default) or 0 (float32 activations)")
     a = p.parse_args(argv)
     started = time.time()
     try:

@@ -126,9 +126,12 @@ class OnnxGraph:
             return [torch.matmul(x, w).to(torch.int32)]
         if op == "MatMulNBits":
             only("K", "N", "bits", "block_size", "accuracy_level")
-            if attrs.get("accuracy_level", 0) not in (0, 1):
-                raise NotImplementedError("MatMulNBits accuracy_level 4 (int8 activations) is not emulated")
-            return [torch.matmul(a[0], _dequantize_nbits(a[1:], attrs))]
+            level = attrs.get("accuracy_level", 0)
+            if level in (0, 1):
+                return [torch.matmul(a[0], _dequantize_nbits(a[1:], attrs))]
+            if level == 4:
+                return [_matmul_nbits_int8_activations(a[0], a[1:], attrs)]
+            raise NotImplementedError(f"MatMulNBits accuracy_level {level}")
         raise NotImplementedError(f"ONNX op {op} not supported by onnx_eval")
 
 
@@ -145,13 +148,29 @@ def _cast(x, to):
     return x.to(_CAST[to])
 
 
-def _dequantize_nbits(inputs, attrs):
-    """com.microsoft MatMulNBits' weight as float32 [K, N], from its spec (onnxruntime docs/ContribOperators.md): B
-    uint8 [N, k_blocks, block_size * bits / 8], values packed from the low bits of each byte up; scales [N, k_blocks]
-    (or flat); zero points uint8 packed the same way [N, ceil(k_blocks * bits / 8)] (default 2^(bits - 1));
-    w = (q - zero_point) * scale, K rows kept of the padded k_blocks * block_size."""
-    b, scales = inputs[0], inputs[1]
-    zeros = inputs[2] if len(inputs) > 2 else None
+def _matmul_nbits_int8_activations(x, inputs, attrs):
+    """MatMulNBits with accuracy_level 4: "input A can be quantized with the same block_size to int8" (the spec). As
+    ONNX Runtime's CPU kernels do it: per row and block of K, a_scale = max|a| / 127, a_q = round(a * (1 / a_scale)) (halves
+    to even), the block's integer sum of a_q (q - zero_point) times a_scale * scale, summed over the blocks."""
+    K, N, block = attrs["K"], attrs["N"], attrs["block_size"]
+    k_blocks = -(-K // block)
+    codes = _nbits_codes(inputs, attrs)                                   # [N, k_blocks, block] q - zero_point
+    scales = inputs[1].reshape(N, k_blocks).to(torch.float64)
+    lead = x.shape[:-1]
+    a = torch.zeros(lead + (k_blocks * block,), dtype=torch.float32)
+    a[..., :K] = x
+    a = a.reshape(lead + (k_blocks, block))
+    a_scale = a.abs().amax(dim=-1, keepdim=True) / 127
+    inv = torch.where(a_scale == 0, torch.zeros_like(a_scale), 1 / a_scale)
+    a_q = torch.round(a * inv).to(torch.float64)                          # int8 codes
+    sums = torch.einsum("...bj,nbj->...nb", a_q, codes.to(torch.float64))  # exact integer sums per block
+    out = (sums * a_scale.to(torch.float64).squeeze(-1).unsqueeze(-2) * scales).sum(dim=-1)
+    return out.to(torch.float32)
+
+
+def _nbits_codes(inputs, attrs):
+    """q - zero_point of MatMulNBits' B, int64 [N, k_blocks, block_size] (the layout _dequantize_nbits describes)."""
+    b, zeros = inputs[0], inputs[2] if len(inputs) > 2 else None
     K, N, bits, block = attrs["K"], attrs["N"], attrs.get("bits", 4), attrs["block_size"]
     if bits != 4:
         raise NotImplementedError(f"MatMulNBits bits={bits}")
@@ -165,7 +184,17 @@ def _dequantize_nbits(inputs, attrs):
         zp = torch.stack([z & 15, z >> 4], dim=-1).reshape(N, -1)[:, :k_blocks]
     else:
         raise NotImplementedError("MatMulNBits with float zero points")
-    w = (q - zp[:, :, None]).to(torch.float32) * scales.reshape(N, k_blocks)[:, :, None].to(torch.float32)
+    return q - zp[:, :, None]
+
+
+def _dequantize_nbits(inputs, attrs):
+    """com.microsoft MatMulNBits' weight as float32 [K, N], from its spec (onnxruntime docs/ContribOperators.md): B
+    uint8 [N, k_blocks, block_size * bits / 8], values packed from the low bits of each byte up; scales [N, k_blocks]
+    (or flat); zero points uint8 packed the same way [N, ceil(k_blocks * bits / 8)] (default 2^(bits - 1));
+    w = (q - zero_point) * scale, K rows kept of the padded k_blocks * block_size."""
+    K, N, block = attrs["K"], attrs["N"], attrs["block_size"]
+    k_blocks = -(-K // block)
+    w = _nbits_codes(inputs, attrs).to(torch.float32) * inputs[1].reshape(N, k_blocks)[:, :, None].to(torch.float32)
     return w.reshape(N, k_blocks * block)[:, :K].T.contiguous()
 
 

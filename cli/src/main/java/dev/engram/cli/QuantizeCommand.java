@@ -33,8 +33,8 @@ final class QuantizeCommand implements Callable<Integer> {
             + " a power of two >= 16 (default 32).")
     Integer block;
 
-    @Option(names = "--accuracy-level", paramLabel = "L", description = "int4: MatMulNBits accuracy_level, 0 (float32"
-            + " activations, the default) or 4 (ONNX Runtime quantizes the activations to int8 per block: faster, less exact).")
+    @Option(names = "--accuracy-level", paramLabel = "L", description = "int4: MatMulNBits accuracy_level, 4 (ONNX Runtime"
+            + " quantizes the activations to int8 per block: the fast kernels; the default) or 0 (float32 activations).")
     Integer accuracyLevel;
 
     @picocli.CommandLine.Mixin
