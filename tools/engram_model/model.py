@@ -60,7 +60,8 @@ def make_attention(spec, cfg):
         # learned positions are added by the embed graph; the attention then applies none (EngineLoader's rule)
         positional = spec.pop("positional", "none" if cfg.positional == "learned" else cfg.positional)
         theta = float(spec.pop("ropeTheta", cfg.theta))
-        a = schemes.WindowAttention(cfg.heads, cfg.kv_heads, cfg.key_dim, cfg.value_dim, window, positional, theta)
+        a = schemes.WindowAttention(cfg.heads, cfg.kv_heads, cfg.key_dim, cfg.value_dim, window, positional, theta,
+                                    spec.pop("kvCache", "float32"))
     elif p == "lsh":
         if cfg.kv_heads != cfg.heads:
             raise ValueError("lsh attention needs kvHeads == heads (shared QK, v per query head)")

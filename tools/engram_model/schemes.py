@@ -69,8 +69,11 @@ class WindowAttention(nn.Module):
     applied to each key at its own position when attending, which equals the Java cache of rotated keys.
     """
 
-    def __init__(self, heads, kv_heads, dk, dv, window=None, positional="rope", theta=10000.0):
+    def __init__(self, heads, kv_heads, dk, dv, window=None, positional="rope", theta=10000.0, kv_cache="float32"):
         super().__init__()
+        if kv_cache not in ("float32", "bfloat16"):
+            raise ValueError(f"kvCache '{kv_cache}': valid: float32, bfloat16")
+        self.kv_cache = kv_cache
         self.heads, self.kv_heads, self.dk, self.dv = heads, kv_heads, dk, dv
         self.window, self.positional, self.theta = window, positional, float(theta)
         self.register_buffer("slopes", alibi_slopes(heads), persistent=False)
@@ -82,6 +85,8 @@ class WindowAttention(nn.Module):
         c["positional"] = self.positional
         if self.positional == "rope":
             c["ropeTheta"] = self.theta
+        if self.kv_cache != "float32":
+            c["kvCache"] = self.kv_cache
         return c
 
     def weights(self):
@@ -103,6 +108,8 @@ class WindowAttention(nn.Module):
             qr, kr = apply_rope(q, pos_q, self.theta), apply_rope(kc, pos_k, self.theta)
         else:
             qr, kr = q, kc
+        if self.kv_cache == "bfloat16":  # the Java cache stores each rotated key and each value rounded so
+            kr, vc = kr.to(torch.bfloat16).to(kr.dtype), vc.to(torch.bfloat16).to(vc.dtype)
         kr, vr = expand_kv(kr, h), expand_kv(vc, h)
         logits = torch.matmul(qr, kr.transpose(-1, -2)) / math.sqrt(dk)
         dist = (pos_q[:, None] - pos_k[None, :]).to(torch.float32)

@@ -105,15 +105,18 @@ def second_half_logits(model, ids, block=None):
     n = ids.shape[1]
     m = n // 2
     if block is not None:
-        if isinstance(layer.attention, schemes.LshAttention):
-            raise ValueError("a query block needs full attention (lsh sorts the whole sequence)")
+        if isinstance(layer.attention, schemes.LshAttention) and not one_chunk(layer.attention, n):
+            raise ValueError("a query block needs full attention or lsh with one chunk (hashed lsh sorts the whole "
+                             "sequence)")
         m, count = block
         ids = ids[:, :m + count]
         n = m + count
     pos = torch.arange(n).expand(ids.shape[0], n)
     x = model.embed(ids, pos)
     q, k, v, _ = layer.pre(x)
-    if isinstance(layer.attention, schemes.LshAttention):
+    if isinstance(layer.attention, schemes.LshAttention) and block is not None:
+        attn = shared_qk_block(q, v, m)
+    elif isinstance(layer.attention, schemes.LshAttention):
         attn, _ = layer.attention(q, k, v, 0, None)
         attn = attn[:, :, m:]
     else:
@@ -121,6 +124,35 @@ def second_half_logits(model, ids, block=None):
                                   (k[:, :, :m], v[:, :, :m], torch.arange(m)))
     xs = x[:, m:]
     return model.head(layer.post(xs, attn, torch.zeros_like(xs)))
+
+
+def comparable(config):
+    """A config without what a curriculum stage may change: the length (segment) and, for lsh, the hashing
+    (rounds, buckets, chunk). A stage with one chunk as long as the sequence is plain shared-QK attention, the
+    same weights as any hashed stage."""
+    hashing = ("rounds", "buckets", "chunk")
+    c = {k: v for k, v in config.items() if k != "segment"}
+    c["attention"] = [{k: v for k, v in a.items() if k not in hashing} for a in c.get("attention", [])]
+    return c
+
+
+def one_chunk(lsh, n):
+    """Whether ``lsh`` puts all ``n`` positions in one chunk: then its hashing sorts but never separates, and every
+    round is plain causal shared-QK attention over the whole sequence."""
+    return lsh.chunk >= n
+
+
+def shared_qk_block(q, v, first):
+    """What one-chunk lsh gives at queries ``first`` .. n-1: causal attention whose keys are the unit-length queries,
+    a position scoring itself -1e5 (docs/schemes.md section 3), computed for these queries only; every round is
+    the same, so mixing them changes nothing."""
+    norm = q.norm(dim=-1, keepdim=True)
+    keys = torch.where(norm > 0, q / norm.clamp_min(1e-30), torch.zeros_like(q))
+    logits = torch.matmul(q[:, :, first:], keys.transpose(-1, -2))  # [B, H, n - first, n]
+    qi = torch.arange(first, q.shape[2])[:, None]
+    kj = torch.arange(q.shape[2])[None, :]
+    logits = logits.masked_fill(kj > qi, -1e9).masked_fill(kj == qi, -1e5)
+    return torch.matmul(torch.softmax(logits, dim=-1), v)
 
 
 def strip_rotations(pkg_dir):
@@ -151,8 +183,9 @@ def main(argv=None):
     ap.add_argument("--minutes", type=float, default=60.0, help="stop after this wall-clock time")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--query-block", type=int, default=0,
-                    help="full only: score a random contiguous block of this many second-w positions per step instead "
-                    "of the whole second w (0: all), which cuts the attention's cost; the earlier tokens are its cache")
+                    help="full, or lsh with one chunk (--chunk >= --length: plain shared-QK attention): score a random "
+                    "contiguous block of this many second-w positions per step instead of the whole second w (0: all), "
+                    "which cuts the attention's cost; the earlier tokens are its cache")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--warmup", type=int, default=100)
@@ -184,10 +217,11 @@ def main(argv=None):
     earlier = None
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu")
-        same = lambda c: {k: v for k, v in c.items() if k != "segment"}  # a curriculum stage changes the length
-        if same(ckpt["config"]) != same(cfg.to_dict()):
+        if comparable(ckpt["config"]) != comparable(cfg.to_dict()):
             raise SystemExit(f"--resume {args.resume}: its config {ckpt['config']} differs from {cfg.to_dict()}")
-        model.load_state_dict(ckpt["state"])
+        state = {k: v for k, v in ckpt["state"].items() if not k.endswith("rotations")}  # redrawn every step
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        assert all(k.endswith("rotations") for k in missing) and not unexpected, (missing, unexpected)
         earlier = ckpt.get("training")
     nparams = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=args.weight_decay)
@@ -199,7 +233,7 @@ def main(argv=None):
              "finalLoss": None if ema is None else round(ema, 4), "batch": args.batch, "lr": args.lr,
              "length": args.length, "modelDim": args.dim, "heads": args.heads,
              "posInit": args.pos_init,
-             **({"queryBlock": args.query_block} if args.query_block and args.attention == "full" else {}), "seconds": round(time.time() - t0, 1), "parameters": nparams}
+             **({"queryBlock": args.query_block} if args.query_block else {}), "seconds": round(time.time() - t0, 1), "parameters": nparams}
         if args.attention == "lsh":
             t.update({"rounds": args.rounds, "buckets": args.buckets, "chunk": args.chunk,
                       "rotations": "fresh random draw per step"})
@@ -239,7 +273,7 @@ def main(argv=None):
         ids = torch.from_numpy(ids)
         redraw_rotations(model, gen)
         m = args.length // 2
-        if args.query_block and args.attention == "full":
+        if args.query_block:
             first = int(rng.integers(m, args.length - args.query_block))  # targets first + 1 .. first + block
             pred = second_half_logits(model, ids, (first, args.query_block)).reshape(-1, duplication.VOCAB)
             target = ids[:, first + 1:first + 1 + args.query_block].reshape(-1)

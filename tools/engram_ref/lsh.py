@@ -148,11 +148,16 @@ class CachedAttention:
     never evicted. The paper positions tokens by their place in the cache, so the sinks are placed
     directly before the oldest window token the segment sees (or before the segment itself when the
     window part is empty): positions oldest - S .. oldest - 1 for S sinks, under RoPE and ALiBi alike.
-    While no token has left the window yet this is exactly where they were written."""
+    While no token has left the window yet this is exactly where they were written.
+
+    `kv_cache` "bfloat16": the cache stores every key (after rope) and value rounded to the nearest bfloat16,
+    the segment's own included (they are stored before they are attended), and attention reads those."""
 
     def __init__(self, heads, kv_heads, window=None, positional="rope", rope_theta=10000.0,
-                 dtype=torch.float64, sinks=0):
+                 dtype=torch.float64, sinks=0, kv_cache="float32"):
         assert positional in ("none", "rope", "alibi")
+        assert kv_cache in ("float32", "bfloat16")
+        self.kv_cache = kv_cache
         assert sinks == 0 or window is not None, "sinks go with a window"
         self.H, self.G, self.window, self.sinks = heads, kv_heads, window, sinks
         self.positional, self.theta, self.dtype = positional, rope_theta, dtype
@@ -186,6 +191,8 @@ class CachedAttention:
             qr, kr = rope(q, qpos, self.theta), rope(K, kpos, self.theta)
         else:
             qr, kr = q, K
+        if self.kv_cache == "bfloat16":
+            kr, V = kr.to(torch.bfloat16).to(self.dtype), V.to(torch.bfloat16).to(self.dtype)
         slopes = alibi_slopes(H, self.dtype)
         out = torch.zeros(H, N, v.shape[2], dtype=self.dtype)
         for h in range(H):

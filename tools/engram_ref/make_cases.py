@@ -157,7 +157,7 @@ def run_case(case, dtype=torch.float64):
     elif p in ("full", "window"):
         att = CachedAttention(H, G, None if p == "full" else cfg.get("window", 512),
                               cfg.get("positional", "rope"), cfg.get("ropeTheta", 10000.0), dtype,
-                              sinks=cfg.get("sinks", 0))
+                              sinks=cfg.get("sinks", 0), kv_cache=cfg.get("kvCache", "float32"))
         for s in segs:
             out.append({"output": att.forward(s["q"], s["k"], s["v"])})
     else:
@@ -379,6 +379,15 @@ CASES = [
     (BAS, "torch-window2-sinks1-none-gqa", lambda d: attn_case(
         "window", d, 4, 2, 3, 3, [1, 3, 2, 4, 1], {"window": 2, "sinks": 1, "positional": "none"}),
      "window 2 with 1 sink, no positional encoding, H = 4 on G = 2, a one-token first segment", False),
+    # bfloat16 caches without rope: the keys stored are the inputs' own, rounded the same way on both sides (a
+    # rotated key is computed in float64 here and float32 in Java, which may round to another bfloat16 near a tie)
+    (BAS, "torch-full-bf16-alibi-gqa", lambda d: attn_case(
+        "full", d, 4, 2, 8, 4, [5, 3, 6], {"positional": "alibi", "kvCache": "bfloat16"}),
+     "kvCache bfloat16: every key and value rounded to the nearest bfloat16 before it is attended, alibi, H = 4 "
+     "on G = 2", False),
+    (BAS, "torch-window3-sinks2-bf16-none", lambda d: attn_case(
+        "window", d, 2, 1, 4, 3, [4, 3, 5, 2], {"window": 3, "sinks": 2, "positional": "none", "kvCache": "bfloat16"}),
+     "kvCache bfloat16 on window 3 with 2 sinks, no positional encoding", False),
 ]
 
 

@@ -75,6 +75,18 @@ def test_second_half_shortcut_equals_the_whole_forward(attention):
             train_duplication.second_half_logits(model, ids, (20, 7))
 
 
+def test_one_chunk_lsh_block_is_the_hashed_forward_with_every_position_in_one_chunk():
+    model = tiny("lsh")
+    model.layers[0].attention.chunk = 32  # the whole 32-token sequence in one chunk: shared-QK attention
+    ids = torch.from_numpy(duplication.batch(np.random.default_rng(3), 3, 32)[0])
+    whole, _ = model(ids)
+    got = train_duplication.second_half_logits(model, ids, (20, 7))
+    assert got.shape == (3, 7, 128) and torch.allclose(got, whole[:, 20:27], atol=1e-5)
+    model.layers[0].attention.chunk = 16  # two chunks: hashing separates positions, no shortcut
+    with pytest.raises(ValueError, match="one chunk"):
+        train_duplication.second_half_logits(model, ids, (20, 7))
+
+
 def test_learned_positions_change_the_logits_and_are_refused_past_the_table():
     model = tiny("full")
     ids = torch.from_numpy(duplication.batch(np.random.default_rng(2), 1, 16)[0])

@@ -134,6 +134,11 @@ public final class StateReader {
         return values;
     }
 
+    /** Whether the whole payload was read (a field written only in some configurations may follow otherwise). */
+    public boolean atEnd() {
+        return !in.hasRemaining();
+    }
+
     /** Fails unless the whole payload was consumed (trailing bytes mean a layout mismatch). */
     public void requireEnd() {
         if (in.hasRemaining()) {

@@ -29,11 +29,15 @@ import dev.engram.spi.kernel.ParallelHeads;
  * after warm-up an {@link #attend} allocates no buffers (a call whose heads run on {@link ParallelHeads}'
  * helpers allocates its small hand-off).
  *
- * <p>Layout, for SIMD loops ({@link FloatKernels}): keys are stored transposed, one array per (kv head, key
- * dimension) indexed by token, and values one array per (kv head, token). Scores are computed for blocks of
- * four queries at once ({@link FloatKernels#scores}: each key row read once per block), the output likewise
- * ({@link FloatKernels#causalWeightedSum}). Each query's arithmetic (sums over d, then over t, in order) does not
- * depend on the blocking, so a query's output is the same whatever segment length it came in.
+ * <p>Layout, for SIMD loops ({@link FloatKernels}): per kv head one key array in tiles of {@link #TILE} tokens
+ * ({@link FloatKernels#tiledKeyIndex}: each tile one run of TILE floats per key dimension) and one value array,
+ * token after token. A decoded token then reads its head's keys, and then its values, front to back in one
+ * stream each, which is what bounds decode at long context (the cache is read whole for every token); the
+ * transposed layout this replaced read keyDim arrays at once and decoded 2x slower at 16K tokens. Scores are
+ * computed for blocks of four queries at once ({@link FloatKernels#tiledScores}: each key vector read once per
+ * block), the output likewise ({@link FloatKernels#causalWeightedSum}). Each query's arithmetic (sums over d,
+ * then over t, in order) does not depend on the blocking, so a query's output is the same whatever segment
+ * length it came in.
  */
 final class CachedAttention implements Attention {
     /** Tokens preallocated for a full cache, and slack beyond the window for a window cache. */
@@ -41,6 +45,9 @@ final class CachedAttention implements Attention {
     /** Queries per block of the score and output loops. */
     private static final int BLOCK = 4;
     private static final FloatKernels KERNELS = FloatKernels.get();
+    /** Tokens per key tile; capacities are whole tiles (and multiples of 16, the widest tile). */
+    private static final int TILE = KERNELS.keyTile();
+    private static final int CAPACITY_STEP = 16;
     /** The largest cache length whose per-head arrays still fit in a Java array. */
     private final int maxTokens;
 
@@ -80,12 +87,15 @@ final class CachedAttention implements Attention {
     private final Rope sinkRope;
     private final float[] sinkRotated;
 
-    /** keys[g][d][t]: dimension d of cached token t's (rotated) key, kv head g. */
-    private float[][][] keys;
-    /** values[g][t]: cached token t's value, kv head g (each slot its own array; eviction moves references). */
-    private float[][][] values;
-    /** Spare references for moving value rows on eviction. */
-    private float[][] valueSpare;
+    /** How keys and values are stored: float32 in {@link #keys}/{@link #values}, or bfloat16 in the half arrays. */
+    private final KvCache kvCache;
+    /** keys[g][keyIndex(t, d)]: dimension d of cached token t's (rotated) key, kv head g, in tiles (float32). */
+    private float[][] keys;
+    /** values[g][t * valueDim + j]: component j of cached token t's value, kv head g (float32). */
+    private float[][] values;
+    /** bfloat16 storage: the same layouts, each entry {@link FloatKernels#toBfloat16} of the float. */
+    private short[][] halfKeys;
+    private short[][] halfValues;
     /** Absolute position of each cached token (shared by the kv heads). */
     private long[] positions;
     private int capacity;
@@ -97,23 +107,21 @@ final class CachedAttention implements Attention {
     /** The segment being attended, for {@link #attendHead} on whichever thread runs a head. */
     private final Call call = new Call();
     private final ParallelHeads.HeadWork attendHead = this::attendHead;
-    /** Row-major keys or values of one kv head, for snapshots (the payload layout predates the transposed one). */
+    /** Row-major keys or values of one kv head, for snapshots (the payload layout predates the tiled one). */
     private float[] flat = new float[0];
     private float[] output = new float[0];
     private Tensor outputView;
 
-    CachedAttention(LayerContext context, int stateVersion, PositionalEncoding positional, double ropeTheta,
-                    dev.engram.baselines.position.RopeScaling ropeScaling, int window) {
-        this(context, stateVersion, positional, ropeTheta, ropeScaling, window, false, 0);
-    }
-
     /**
+     * @param window  -1 for {@code full}, else the tokens kept before a segment
      * @param sliding {@code window} only: each query sees exactly the {@code window} keys ending at itself (positions
      *                p - window < j <= p, Mistral's sliding window) instead of the segment plus {@code window} tokens
      */
     CachedAttention(LayerContext context, int stateVersion, PositionalEncoding positional, double ropeTheta,
-                    dev.engram.baselines.position.RopeScaling ropeScaling, int window, boolean sliding, int sinks) {
+                    dev.engram.baselines.position.RopeScaling ropeScaling, int window, boolean sliding, int sinks,
+                    KvCache kvCache) {
         this.context = context;
+        this.kvCache = kvCache;
         this.spec = context.spec();
         this.stateVersion = stateVersion;
         this.heads = spec.heads();
@@ -133,7 +141,7 @@ final class CachedAttention implements Attention {
         this.sinkRaw = new float[kvHeads][this.sinks * keyDim];
         this.sinkRope = positional == PositionalEncoding.ROPE && this.sinks > 0 ? new Rope(keyDim, ropeTheta, ropeScaling) : null;
         this.sinkRotated = new float[this.sinks * keyDim];
-        this.maxTokens = (Integer.MAX_VALUE - 16) / Math.max(keyDim, valueDim);
+        this.maxTokens = (Integer.MAX_VALUE - 16) / Math.max(keyDim, valueDim) / CAPACITY_STEP * CAPACITY_STEP;
         if (window > maxTokens - INITIAL_TOKENS) {
             throw InvalidInputException.outOfRange("window", window, "<= " + (maxTokens - INITIAL_TOKENS)
                     + " for keyDim " + keyDim + " and valueDim " + valueDim + " (one Java array per kv head)");
@@ -150,11 +158,72 @@ final class CachedAttention implements Attention {
     }
 
     private void allocate(int tokens) {
-        keys = new float[kvHeads][keyDim][tokens];
-        values = new float[kvHeads][tokens][valueDim];
-        valueSpare = new float[tokens][];
-        positions = new long[tokens];
-        capacity = tokens;
+        int slots = wholeSteps(tokens);
+        if (kvCache == KvCache.BFLOAT16) {
+            halfKeys = new short[kvHeads][slots * keyDim];
+            halfValues = new short[kvHeads][slots * valueDim];
+        } else {
+            keys = new float[kvHeads][slots * keyDim];
+            values = new float[kvHeads][slots * valueDim];
+        }
+        positions = new long[slots];
+        capacity = slots;
+    }
+
+    /** {@code tokens} rounded up to whole capacity steps (so to whole key tiles too). */
+    private static int wholeSteps(int tokens) {
+        return (tokens + CAPACITY_STEP - 1) / CAPACITY_STEP * CAPACITY_STEP;
+    }
+
+    private int keyIndex(int t, int d) {
+        return FloatKernels.tiledKeyIndex(TILE, keyDim, t, d);
+    }
+
+    /** kv head g's key array: float[] or short[] (for the storage-blind copies). */
+    private Object keyArray(int g) {
+        return kvCache == KvCache.BFLOAT16 ? halfKeys[g] : keys[g];
+    }
+
+    private Object valueArray(int g) {
+        return kvCache == KvCache.BFLOAT16 ? halfValues[g] : values[g];
+    }
+
+    /** Stores x (rounded to bfloat16 for such a cache) at {@code index} of kv head g's keys. */
+    private void putKey(int g, int index, float x) {
+        if (kvCache == KvCache.BFLOAT16) {
+            halfKeys[g][index] = FloatKernels.toBfloat16(x);
+        } else {
+            keys[g][index] = x;
+        }
+    }
+
+    /** The key value stored at {@code index} of kv head g (a bfloat16 widened exactly). */
+    private float key(int g, int index) {
+        return kvCache == KvCache.BFLOAT16 ? FloatKernels.fromBfloat16(halfKeys[g][index]) : keys[g][index];
+    }
+
+    /** Stores {@code count} floats of src from {@code from} as kv head g's values from component {@code to} on. */
+    private void putValues(int g, float[] src, int from, int to, int count) {
+        if (kvCache == KvCache.BFLOAT16) {
+            short[] dst = halfValues[g];
+            for (int i = 0; i < count; i++) {
+                dst[to + i] = FloatKernels.toBfloat16(src[from + i]);
+            }
+        } else {
+            System.arraycopy(src, from, values[g], to, count);
+        }
+    }
+
+    /** Copies {@code count} stored value components of kv head g from {@code from} into dst (widened exactly). */
+    private void getValues(int g, int from, float[] dst, int to, int count) {
+        if (kvCache == KvCache.BFLOAT16) {
+            short[] src = halfValues[g];
+            for (int i = 0; i < count; i++) {
+                dst[to + i] = FloatKernels.fromBfloat16(src[from + i]);
+            }
+        } else {
+            System.arraycopy(values[g], from, dst, to, count);
+        }
     }
 
     private void ensureCapacity(int tokens) {
@@ -165,17 +234,16 @@ final class CachedAttention implements Attention {
             throw InvalidInputException.outOfRange("cached tokens", tokens, "<= " + maxTokens
                     + " per kv head for keyDim " + keyDim + " and valueDim " + valueDim + " (use 'window' to bound the cache)");
         }
-        int grown = (int) Math.min(maxTokens, Math.max(tokens, 2L * capacity));
-        for (int g = 0; g < kvHeads; g++) {
-            for (int d = 0; d < keyDim; d++) {
-                keys[g][d] = java.util.Arrays.copyOf(keys[g][d], grown);
-            }
-            values[g] = java.util.Arrays.copyOf(values[g], grown);
-            for (int t = capacity; t < grown; t++) {
-                values[g][t] = new float[valueDim];
+        int grown = (int) Math.min(maxTokens, wholeSteps((int) Math.max(tokens, 2L * capacity)));
+        for (int g = 0; g < kvHeads; g++) { // tiles are contiguous: growing appends tiles
+            if (kvCache == KvCache.BFLOAT16) {
+                halfKeys[g] = java.util.Arrays.copyOf(halfKeys[g], grown * keyDim);
+                halfValues[g] = java.util.Arrays.copyOf(halfValues[g], grown * valueDim);
+            } else {
+                keys[g] = java.util.Arrays.copyOf(keys[g], grown * keyDim);
+                values[g] = java.util.Arrays.copyOf(values[g], grown * valueDim);
             }
         }
-        valueSpare = new float[grown][];
         positions = java.util.Arrays.copyOf(positions, grown);
         capacity = grown;
     }
@@ -198,13 +266,9 @@ final class CachedAttention implements Attention {
         if (window >= 0 && length - fixed > window) {
             int drop = length - fixed - window;
             for (int g = 0; g < kvHeads; g++) {
-                for (int d = 0; d < keyDim; d++) {
-                    System.arraycopy(keys[g][d], fixed + drop, keys[g][d], fixed, window);
-                }
-                float[][] vg = values[g];
-                System.arraycopy(vg, fixed, valueSpare, 0, drop);
-                System.arraycopy(vg, fixed + drop, vg, fixed, window);
-                System.arraycopy(valueSpare, 0, vg, fixed + window, drop);
+                moveKeys(g, fixed + drop, fixed, window);
+                System.arraycopy(valueArray(g), (fixed + drop) * valueDim, valueArray(g), fixed * valueDim,
+                        window * valueDim);
             }
             System.arraycopy(positions, fixed + drop, positions, fixed, window);
             length = fixed + window;
@@ -213,6 +277,26 @@ final class CachedAttention implements Attention {
             placeSinks(length > sinkCount ? positions[sinkCount] : next);
         }
         return outputView;
+    }
+
+    /** Moves the keys of tokens [from, from + count) to [to, to + count), to &lt; from (a window's eviction). */
+    private void moveKeys(int g, int from, int to, int count) {
+        if (from % TILE == 0 && to % TILE == 0) { // whole tiles move as they are (slots past count are scratch)
+            int tiles = (count + TILE - 1) / TILE;
+            System.arraycopy(keyArray(g), from * keyDim, keyArray(g), to * keyDim, tiles * TILE * keyDim);
+            return;
+        }
+        for (int t = 0; t < count; t++) { // ascending: a slot is read before anything is written over it
+            for (int d = 0; d < keyDim; d++) {
+                int src = keyIndex(from + t, d);
+                int dst = keyIndex(to + t, d);
+                if (kvCache == KvCache.BFLOAT16) {
+                    halfKeys[g][dst] = halfKeys[g][src];
+                } else {
+                    keys[g][dst] = keys[g][src];
+                }
+            }
+        }
     }
 
     /**
@@ -234,7 +318,7 @@ final class CachedAttention implements Attention {
                 sinkRope.rotate(sinkRaw[g], 0, rotated, 0, start, sinkCount);
                 for (int j = 0; j < sinkCount; j++) {
                     for (int d = 0; d < keyDim; d++) {
-                        keys[g][d][j] = rotated[j * keyDim + d];
+                        putKey(g, keyIndex(j, d), rotated[j * keyDim + d]);
                     }
                 }
             }
@@ -305,23 +389,19 @@ final class CachedAttention implements Attention {
             ka = rotated;
             kSrc = 0;
         }
-        float[][] kg = keys[g];
         for (int i = 0; i < n; i++) {
             int row = kSrc + i * keyDim;
             for (int d = 0; d < keyDim; d++) {
-                kg[d][length + i] = ka[row + d];
+                putKey(g, keyIndex(length + i, d), ka[row + d]);
             }
         }
-        int vSrc = v.offset() + g * n * valueDim;
-        for (int i = 0; i < n; i++) {
-            System.arraycopy(v.array(), vSrc + i * valueDim, values[g][length + i], 0, valueDim);
-        }
+        putValues(g, v.array(), v.offset() + g * n * valueDim, length * valueDim, n * valueDim);
     }
 
     /** Query rows [from, N) of head h into {@link #output}, with the scratch of thread slot {@code slot}. */
     private void attendHead(int h, int slot) {
         HeadScratch scratch = this.scratch[slot];
-        scratch.ensureTokens(length + call.n); // grown by the thread that uses it, only when it is used
+        scratch.ensureTokens(wholeSteps(length + call.n)); // by the thread that uses it; whole tiles are scored
         if (group == 1) { // head h alone reads kv head h: stage it here, on this head's thread
             stageKvHead(h, scratch);
         }
@@ -349,11 +429,20 @@ final class CachedAttention implements Attention {
         for (int i0 = from; i0 < n; i0 += BLOCK) {
             int block = Math.min(BLOCK, n - i0);
             int first = length + i0; // the last cached token the block's first query sees
-            KERNELS.scores(qa, qOffset + (h * n + i0) * keyDim, block, keyDim, keys[g], first + block, scores);
+            int qRow = qOffset + (h * n + i0) * keyDim;
+            if (kvCache == KvCache.BFLOAT16) {
+                KERNELS.tiledScores(qa, qRow, block, keyDim, halfKeys[g], first + block, scores);
+            } else {
+                KERNELS.tiledScores(qa, qRow, block, keyDim, keys[g], first + block, scores);
+            }
             for (int r = 0; r < block; r++) {
                 inv[r] = softmax(scores[r], first + r, slope, start + i0 + r);
             }
-            KERNELS.causalWeightedSum(scores, block, values[g], first + 1, valueDim, acc);
+            if (kvCache == KvCache.BFLOAT16) {
+                KERNELS.causalWeightedSum(scores, block, halfValues[g], 0, first + 1, valueDim, acc);
+            } else {
+                KERNELS.causalWeightedSum(scores, block, values[g], 0, first + 1, valueDim, acc);
+            }
             for (int r = 0; r < block; r++) {
                 float[] a = acc[r];
                 float w = inv[r];
@@ -400,7 +489,7 @@ final class CachedAttention implements Attention {
 
     @Override
     public void reset() {
-        if (capacity > initialCapacity()) {
+        if (capacity > wholeSteps(initialCapacity())) {
             allocate(initialCapacity());
         }
         length = 0;
@@ -412,15 +501,11 @@ final class CachedAttention implements Attention {
     @Override
     public CachedAttention copy() {
         CachedAttention c = new CachedAttention(context, stateVersion, positional, ropeTheta, ropeScaling, window,
-                slidingWindow != 0, sinks);
+                slidingWindow != 0, sinks, kvCache);
         c.ensureCapacity(length);
         for (int g = 0; g < kvHeads; g++) {
-            for (int d = 0; d < keyDim; d++) {
-                System.arraycopy(keys[g][d], 0, c.keys[g][d], 0, length);
-            }
-            for (int t = 0; t < length; t++) {
-                System.arraycopy(values[g][t], 0, c.values[g][t], 0, valueDim);
-            }
+            System.arraycopy(keyArray(g), 0, c.keyArray(g), 0, wholeSteps(length) * keyDim);
+            System.arraycopy(valueArray(g), 0, c.valueArray(g), 0, length * valueDim);
             System.arraycopy(sinkRaw[g], 0, c.sinkRaw[g], 0, sinkRaw[g].length);
         }
         System.arraycopy(positions, 0, c.positions, 0, length);
@@ -432,7 +517,9 @@ final class CachedAttention implements Attention {
 
     /**
      * Payload (state version 1): positional ordinal, ropeTheta, window (-1 = full), the cached
-     * tokens' positions, then per kv head their keys (rotated) and values.
+     * tokens' positions, then per kv head their keys (rotated) and values (a bfloat16 cache's widened exactly), the
+     * sinks where configured, and last, only for a bfloat16 cache, {@code kvCache} (its ordinal): a float32 cache's
+     * payload is what it was before the option existed.
      */
     @Override
     public Snapshot snapshot() {
@@ -445,16 +532,13 @@ final class CachedAttention implements Attention {
                 flat = new float[length * Math.max(keyDim, valueDim)];
             }
             for (int g = 0; g < kvHeads; g++) {
-                for (int d = 0; d < keyDim; d++) {
-                    float[] kd = keys[g][d];
-                    for (int t = 0; t < length; t++) {
-                        flat[t * keyDim + d] = kd[t];
+                for (int t = 0; t < length; t++) {
+                    for (int d = 0; d < keyDim; d++) {
+                        flat[t * keyDim + d] = key(g, keyIndex(t, d));
                     }
                 }
                 w.name("keys[" + g + "]").writeFloats(flat, 0, length * keyDim);
-                for (int t = 0; t < length; t++) {
-                    System.arraycopy(values[g][t], 0, flat, t * valueDim, valueDim);
-                }
+                getValues(g, 0, flat, 0, length * valueDim);
                 w.name("values[" + g + "]").writeFloats(flat, 0, length * valueDim);
             }
             if (sinks > 0) { // only with sinks, so a window without them keeps its payload of before
@@ -462,6 +546,9 @@ final class CachedAttention implements Attention {
                 for (int g = 0; g < kvHeads; g++) {
                     w.name("sinkKeys[" + g + "]").writeFloats(sinkRaw[g], 0, sinkCount * keyDim);
                 }
+            }
+            if (kvCache != KvCache.FLOAT32) {
+                w.name("kvCache").writeInt(kvCache.ordinal());
             }
         });
     }
@@ -513,6 +600,12 @@ final class CachedAttention implements Attention {
                 raw[g] = requireFinite(r.readFloats("sinkKeys[" + g + "]", savedSinks * keyDim), "sinkKeys[" + g + "]");
             }
         }
+        // a float32 payload ends here; anything after it but a bfloat16 cache's marker is a layout mismatch
+        KvCache saved = r.atEnd() ? KvCache.FLOAT32 : savedKvCache(r.readInt());
+        if (saved != kvCache) {
+            throw new SnapshotException("snapshot.kvCache is " + name(saved) + "; this attention's is " + name(kvCache)
+                    + " (its cached keys and values are stored another way)");
+        }
         int restoredSinks = savedSinks;
         return () -> {
             sinkCount = restoredSinks;
@@ -526,14 +619,27 @@ final class CachedAttention implements Attention {
             for (int g = 0; g < kvHeads; g++) {
                 for (int t = 0; t < tokens; t++) {
                     for (int d = 0; d < keyDim; d++) {
-                        keys[g][d][t] = k[g][t * keyDim + d];
+                        putKey(g, keyIndex(t, d), k[g][t * keyDim + d]);
                     }
-                    System.arraycopy(v[g], t * valueDim, values[g][t], 0, valueDim);
                 }
+                putValues(g, v[g], 0, 0, tokens * valueDim);
             }
             System.arraycopy(savedPositions, 0, positions, 0, tokens);
             length = tokens;
         };
+    }
+
+    /** The cache a payload's trailing {@code kvCache} field names; only caches other than float32 write one. */
+    private static KvCache savedKvCache(int ordinal) {
+        if (ordinal <= KvCache.FLOAT32.ordinal() || ordinal >= KvCache.values().length) {
+            throw new SnapshotException("snapshot.payload has unread bytes after the cache (kvCache " + ordinal
+                    + "; valid: " + KvCache.BFLOAT16.ordinal() + " for bfloat16, or nothing): layout mismatch");
+        }
+        return KvCache.values()[ordinal];
+    }
+
+    private static String name(KvCache c) {
+        return c.name().toLowerCase(java.util.Locale.ROOT);
     }
 
     private static String describeWindow(int w) {
@@ -556,7 +662,7 @@ final class CachedAttention implements Attention {
     @Override
     public long stateBytes() {
         long tokens = window >= 0 ? window + sinks : length;
-        return tokens * (kvHeads * (long) (keyDim + valueDim) * Float.BYTES + Long.BYTES)
+        return tokens * (kvHeads * (long) (keyDim + valueDim) * kvCache.bytes + Long.BYTES)
                 + (long) sinks * kvHeads * keyDim * Float.BYTES; // the sinks' raw keys
 
     }

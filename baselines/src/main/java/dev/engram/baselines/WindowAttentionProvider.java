@@ -39,7 +39,7 @@ public final class WindowAttentionProvider implements AttentionProvider {
             .check(v -> v >= 0 && v <= MAX_WINDOW, "an integer in [0, " + MAX_WINDOW + "]");
 
     private static final ConfigSchema SCHEMA = ConfigSchema.of(java.util.stream.Stream.concat(
-            java.util.stream.Stream.of(WINDOW, SLIDING, SINKS), FullAttentionProvider.ROPE_KEYS.stream()).toArray(ConfigKey<?>[]::new));
+            java.util.stream.Stream.of(WINDOW, SLIDING, SINKS), FullAttentionProvider.CACHE_KEYS.stream()).toArray(ConfigKey<?>[]::new));
 
     @Override
     public String name() {
@@ -82,7 +82,8 @@ public final class WindowAttentionProvider implements AttentionProvider {
         Positional.check(context.spec(), config);
         checkSliding(config);
         return new CachedAttention(context, stateVersion(), config.get(POSITIONAL), config.get(ROPE_THETA),
-                Positional.scaling(config), config.get(WINDOW), config.get(SLIDING), config.get(SINKS));
+                Positional.scaling(config), config.get(WINDOW), config.get(SLIDING), config.get(SINKS),
+                config.get(FullAttentionProvider.KV_CACHE));
     }
 
     private static void checkSliding(ProviderConfig config) {

@@ -65,8 +65,12 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "Threads for ONNX Runtime and torch (default: cores, at most 4).")
     Integer threads;
 
-    @Option(names = "--decode-tokens", defaultValue = "4", description = "Tokens generated after each context for the decode latency (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--decode-tokens", defaultValue = "4", description = "Tokens generated per decode run after each context (default: ${DEFAULT-VALUE}).")
     int decodeTokens;
+
+    @Option(names = "--decode-runs", paramLabel = "N", defaultValue = "5", description = "Decode runs after each context, one after"
+            + " another: the table gives their median ms/token and spread, (slowest - fastest) / median (default: ${DEFAULT-VALUE}).")
+    int decodeRuns;
 
     @Option(names = "--budget-s", paramLabel = "S", description = "Skip a length whose estimated run (from the previous length) "
             + "exceeds S seconds; 0 = never (default: 0 with --quick, else 900).")
@@ -113,8 +117,9 @@ public final class BenchCommand implements Callable<Integer> {
         List<Integer> lens = parseLengths();
         List<String> strats = strategies == null ? MemoryStrategy.ALL : List.copyOf(strategies);
         for (String s : strats) {
-            if (!MemoryStrategy.ALL.contains(s)) {
-                throw InvalidInputException.outOfRange("--strategies", s, String.join(", ", MemoryStrategy.ALL));
+            if (!MemoryStrategy.ALL.contains(s) && !MemoryStrategy.VARIANTS.contains(s)) {
+                throw InvalidInputException.outOfRange("--strategies", s, String.join(", ", MemoryStrategy.ALL) + " or "
+                        + String.join(", ", MemoryStrategy.VARIANTS));
             }
         }
         List<Integer> given = concurrency == null ? List.of() : concurrency;
@@ -128,6 +133,12 @@ public final class BenchCommand implements Callable<Integer> {
                 : java.util.stream.Stream.concat(java.util.stream.Stream.of(1), given.stream()).distinct().sorted().toList();
         if (concurrencySteps != null && (concurrencySteps < 1 || concurrencySteps > 100_000)) {
             throw InvalidInputException.outOfRange("--concurrency-steps", concurrencySteps, "1-100000");
+        }
+        if (decodeTokens < 0 || decodeTokens > 100_000) {
+            throw InvalidInputException.outOfRange("--decode-tokens", decodeTokens, "0-100000 (0: no decode figures)");
+        }
+        if (decodeRuns < 1 || decodeRuns > 1000) {
+            throw InvalidInputException.outOfRange("--decode-runs", decodeRuns, "1-1000");
         }
         int nThreads = threads != null ? threads : Math.min(4, Runtime.getRuntime().availableProcessors());
         double budgetS = budget != null ? budget : quick ? 0 : 900;
@@ -250,7 +261,7 @@ public final class BenchCommand implements Callable<Integer> {
                 if (bar != null) {
                     bar.setExtraMessage(s);
                 }
-                EngramRunner runner = new EngramRunner(pkg, nThreads, decodeTokens, budgetS, progress,
+                EngramRunner runner = new EngramRunner(pkg, nThreads, decodeTokens, decodeRuns, budgetS, progress,
                         bar == null ? line -> err.println("  " + line) : bar::setExtraMessage);
                 results.addAll(runner.run(s, lens));
             }
@@ -267,7 +278,7 @@ public final class BenchCommand implements Callable<Integer> {
             err.println("serving " + levels + " sessions together: context " + lens.get(0) + " tokens each, "
                     + steps + " decode steps");
             for (String s : strats) {
-                EngramRunner runner = new EngramRunner(pkg, nThreads, decodeTokens, budgetS, n -> { },
+                EngramRunner runner = new EngramRunner(pkg, nThreads, decodeTokens, decodeRuns, budgetS, n -> { },
                         line -> err.println("  " + line));
                 served.addAll(runner.runConcurrency(s, levels, lens.get(0), steps));
             }
@@ -354,6 +365,7 @@ public final class BenchCommand implements Callable<Integer> {
         h.put("threads", nThreads);
         h.put("pluginLoops", pluginLoops());
         h.put("decodeTokens", decodeTokens);
+        h.put("decodeRuns", decodeRuns);
         h.put("lengths", lens);
         h.put("strategies", strats);
         if (!levels.isEmpty()) {

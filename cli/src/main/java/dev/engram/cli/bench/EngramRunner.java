@@ -25,6 +25,7 @@ public final class EngramRunner {
     private static final int WARM_UP_SEGMENTS = 8;
     private static final long WARM_UP_NANOS = 3_000_000_000L;
     private final int decodeTokens;
+    private final int decodeRuns;
     private final double budgetSeconds;
     private final LongConsumer progress;
     private final java.util.function.Consumer<String> log;
@@ -33,12 +34,15 @@ public final class EngramRunner {
      * @param budgetSeconds a length whose estimated ingest time (extrapolated from the previous length: linear, or
      *                      quadratic for full attention and lsh-knn) exceeds this is skipped; 0 = never skip
      * @param progress      receives the tokens of each finished segment
+     * @param decodeRuns    how many times the decode latency is measured after each context ({@code decodeTokens}
+     *                      tokens each, one run after another): the median and spread of the runs are reported
      */
-    public EngramRunner(Path model, int threads, int decodeTokens, double budgetSeconds, LongConsumer progress,
-                        java.util.function.Consumer<String> log) {
+    public EngramRunner(Path model, int threads, int decodeTokens, int decodeRuns, double budgetSeconds,
+                        LongConsumer progress, java.util.function.Consumer<String> log) {
         this.model = model;
         this.threads = threads;
         this.decodeTokens = decodeTokens;
+        this.decodeRuns = decodeRuns;
         this.budgetSeconds = budgetSeconds;
         this.progress = progress;
         this.log = log;
@@ -121,18 +125,19 @@ public final class EngramRunner {
         Runtime rt = Runtime.getRuntime();
         long heap = rt.totalMemory() - rt.freeMemory();
         long rss = ProcessMemory.rssBytes();
-        double decodeMs = 0;
-        if (decodeTokens > 0) {
-            int[] one = new int[1];
+        java.util.List<Double> runMillis = new java.util.ArrayList<>();
+        int[] one = new int[1];
+        for (int run = 0; decodeTokens > 0 && run < decodeRuns; run++) { // one after another, the context growing
             long d0 = System.nanoTime();
             for (int i = 0; i < decodeTokens; i++) {
                 one[0] = argmax(logits);
                 logits = engine.ingest(seq, one);
             }
-            decodeMs = (System.nanoTime() - d0) / 1e6 / decodeTokens;
+            runMillis.add((System.nanoTime() - d0) / 1e6 / decodeTokens);
         }
         log.accept(String.format("%s %d: %.0f tokens/s", strategy, length, length / (ingest / 1e9)));
-        return new Measurement(strategy, length, length / (ingest / 1e9), decodeMs, heap, rss, stateBytes, segMs, plugin, onnx, null);
+        return new Measurement(strategy, length, length / (ingest / 1e9), Measurement.median(runMillis), runMillis,
+                heap, rss, stateBytes, segMs, plugin, onnx, null);
     }
 
     /**

@@ -5,7 +5,9 @@ package dev.engram.cli.bench;
  * ingest (a full GC first for the heap figure). {@code skipped} is null when measured, else why not.
  *
  * @param ingestTokensPerSecond context tokens / seconds of one {@code Engine.ingest} call over the whole context
- * @param decodeMillisPerToken  mean latency of feeding one generated token after the context (greedy)
+ * @param decodeMillisPerToken  latency of feeding one generated token after the context (greedy): the median over
+ *                              the decode runs of each run's mean
+ * @param decodeRunMillis       each decode run's mean ms per token, in the order run (empty when not measured)
  * @param heapBytes             JVM heap in use after a full GC
  * @param rssBytes              the process's resident set (VmRSS, /proc/self/status): heap + native (ONNX Runtime,
  *                              direct buffers, JIT), process-wide, so it also holds what earlier runs left behind
@@ -16,10 +18,33 @@ package dev.engram.cli.bench;
  *                              rest, {@link #outsideOnnxShare()}, is the Java side: plugins, copies, glue
  */
 public record Measurement(String strategy, int length, double ingestTokensPerSecond, double decodeMillisPerToken,
-                          long heapBytes, long rssBytes, long stateBytes, double segmentMillis, double pluginShare,
+                          java.util.List<Double> decodeRunMillis, long heapBytes, long rssBytes, long stateBytes, double segmentMillis, double pluginShare,
                           double onnxShare, String skipped) {
     static Measurement skipped(String strategy, int length, String why) {
-        return new Measurement(strategy, length, 0, 0, 0, 0, 0, 0, 0, 0, why);
+        return new Measurement(strategy, length, 0, 0, java.util.List.of(), 0, 0, 0, 0, 0, 0, why);
+    }
+
+    /**
+     * (slowest run - fastest run) / median of {@link #decodeRunMillis}: how far apart repeated decode figures lie;
+     * NaN with fewer than two runs.
+     */
+    public double decodeSpread() {
+        if (decodeRunMillis.size() < 2) {
+            return Double.NaN;
+        }
+        double min = decodeRunMillis.stream().mapToDouble(Double::doubleValue).min().orElseThrow();
+        double max = decodeRunMillis.stream().mapToDouble(Double::doubleValue).max().orElseThrow();
+        return (max - min) / decodeMillisPerToken;
+    }
+
+    /** The median of {@code runs} (the mean of the middle two for an even count); 0 for none. */
+    static double median(java.util.List<Double> runs) {
+        if (runs.isEmpty()) {
+            return 0;
+        }
+        double[] sorted = runs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        int mid = sorted.length / 2;
+        return sorted.length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     }
 
     /** 1 - onnxShare: the share of each segment's time spent outside ONNX Runtime. */

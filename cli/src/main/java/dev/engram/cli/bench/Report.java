@@ -57,7 +57,7 @@ public final class Report {
 
     public String table() {
         List<String[]> rows = new ArrayList<>();
-        rows.add(new String[] {"strategy", "tokens", "ingest tok/s", "decode ms/tok", "state MiB", "heap MiB", "RSS MiB",
+        rows.add(new String[] {"strategy", "tokens", "ingest tok/s", "decode ms/tok", "spread %", "state MiB", "heap MiB", "RSS MiB",
                 "plugins %", "outside ORT %", "torch full-KV tok/s", "x full-KV", "torch same tok/s", "x same"});
         for (Measurement m : results) {
             if (!m.measured()) {
@@ -67,7 +67,7 @@ public final class Report {
             double fk = torchFullKv(m.length());
             double same = torchSame(m.strategy(), m.length());
             rows.add(new String[] {m.strategy(), Integer.toString(m.length()), f("%.0f", m.ingestTokensPerSecond()),
-                    f("%.2f", m.decodeMillisPerToken()), f("%.2f", m.stateBytes() / MIB), f("%.0f", m.heapBytes() / MIB),
+                    f("%.2f", m.decodeMillisPerToken()), num(100 * m.decodeSpread(), "%.0f"), f("%.2f", m.stateBytes() / MIB), f("%.0f", m.heapBytes() / MIB),
                     f("%.0f", m.rssBytes() / MIB), f("%.1f", 100 * m.pluginShare()),
                     f("%.1f", 100 * m.outsideOnnxShare()), num(fk, "%.0f"),
                     num(m.ingestTokensPerSecond() / fk, "%.2f"), num(same, "%.0f"), num(m.ingestTokensPerSecond() / same, "%.2f")});
@@ -157,6 +157,10 @@ public final class Report {
             } else {
                 r.put("ingestTokensPerSecond", m.ingestTokensPerSecond());
                 r.put("decodeMillisPerToken", m.decodeMillisPerToken());
+                r.put("decodeRunMillis", m.decodeRunMillis());
+                if (!Double.isNaN(m.decodeSpread())) {
+                    r.put("decodeSpread", m.decodeSpread());
+                }
                 r.put("stateBytes", m.stateBytes());
                 r.put("heapBytes", m.heapBytes());
                 r.put("rssBytes", m.rssBytes());

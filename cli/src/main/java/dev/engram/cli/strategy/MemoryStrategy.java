@@ -15,6 +15,12 @@ import java.util.Map;
 public final class MemoryStrategy {
     /** The presets, in the order {@code engram bench} reports them. */
     public static final List<String> ALL = List.of("full", "window", "infini", "continuous", "lsh", "lsh-knn");
+    /**
+     * Presets {@code engram bench --strategies} also takes, not run by default: {@code full} and {@code window} with
+     * {@code kvCache: bfloat16} (half the cache's bytes), to compare with the float32 cache in one run.
+     */
+    public static final List<String> VARIANTS = List.of("full-bf16", "window-bf16");
+    private static final String BF16 = "-bf16";
 
     private MemoryStrategy() {
     }
@@ -22,6 +28,12 @@ public final class MemoryStrategy {
     /** Preset {@code name}'s layer, {@code {attention: {...}, memory: {...} | "none"}}, at segment length {@code segment}. */
     public static Map<String, Object> layer(String name, int segment) {
         Map<String, Object> windowZero = Map.of("provider", "window", "window", 0);
+        if (VARIANTS.contains(name)) {
+            Object base = layer(name.substring(0, name.length() - BF16.length()), segment).get("attention");
+            Map<String, Object> attention = copy((Map<?, ?>) base);
+            attention.put("kvCache", "bfloat16");
+            return entry(attention, "none");
+        }
         return switch (name) {
             case "full" -> entry(Map.of("provider", "full"), "none");
             case "window" -> entry(Map.of("provider", "window", "window", segment), "none");
@@ -45,7 +57,7 @@ public final class MemoryStrategy {
 
     /** Whether ingest time per token grows with the context (the bench estimates from it whether a run fits its budget). */
     public static boolean quadratic(String name) {
-        return name.equals("full") || name.equals("lsh-knn");
+        return name.equals("full") || name.equals("full-bf16") || name.equals("lsh-knn");
     }
 
     /**

@@ -36,7 +36,7 @@ class BenchCommandTest {
     void tableJsonAndChartsHoldEveryStrategyAndLength() throws Exception {
         String[] r = run("bench", "--model", TINY.toString(), "--strategies", String.join(",", STRATEGIES) + ",lsh",
                 "--lengths", "16,40", "--out", dir.toString(), "--no-peer", "--no-progress", "--decode-tokens", "2",
-                "--threads", "1");
+                "--decode-runs", "3", "--threads", "1");
         String table = r[0];
         JsonNode root = new ObjectMapper().readTree(dir.resolve("bench.json").toFile());
         Set<String> seen = new HashSet<>();
@@ -56,6 +56,16 @@ class BenchCommandTest {
                 assertTrue(row.path(f).asDouble() > 0, s + " " + len + " " + f + " = " + row.path(f));
             }
             assertTrue(row.path("pluginShare").asDouble() < 1, row.toString());
+            // three decode runs: the figure is their median, the spread (slowest - fastest) / median
+            double[] runs = new double[3];
+            assertEquals(3, row.path("decodeRunMillis").size(), row.toString());
+            for (int i = 0; i < 3; i++) {
+                runs[i] = row.path("decodeRunMillis").get(i).asDouble();
+                assertTrue(runs[i] > 0, row.toString());
+            }
+            java.util.Arrays.sort(runs);
+            assertEquals(runs[1], row.path("decodeMillisPerToken").asDouble(), 0, row.toString());
+            assertEquals((runs[2] - runs[0]) / runs[1], row.path("decodeSpread").asDouble(), 1e-12, row.toString());
             // ORT's and the plugins' times are disjoint parts of each segment's wall time; ORT's is a difference
             // of Engine.onnxNanos() around one ingest, so a total carried over from earlier runs would exceed 1
             double onnx = row.path("onnxShare").asDouble(-1);
@@ -157,6 +167,38 @@ class BenchCommandTest {
                 "--no-peer");
         assertTrue(r.exit() != 0, r.all());
         assertTrue(r.err().contains("--concurrency[1]") && r.err().contains("1-256"), r.all());
+    }
+
+    @Test
+    void bfloat16CacheVariantsRunBesideTheFloat32OnesWithHalfTheCacheBytes() throws Exception {
+        run("bench", "--model", TINY.toString(), "--strategies", "full,full-bf16", "--lengths", "40", "--out",
+                dir.toString(), "--no-peer", "--no-progress", "--decode-tokens", "1", "--decode-runs", "1", "--threads", "1");
+        JsonNode results = new ObjectMapper().readTree(dir.resolve("bench.json").toFile()).path("results");
+        assertEquals(2, results.size(), results.toString());
+        long exact = results.get(0).path("stateBytes").asLong();
+        long half = results.get(1).path("stateBytes").asLong();
+        assertEquals("full-bf16", results.get(1).path("strategy").asText());
+        // per cached token and layer: 1 kv head x (dk + dv) components of 4 or 2 bytes, and an 8-byte position
+        assertTrue(half < exact && exact - half > exact / 4, exact + " vs " + half);
+        assertEquals(Map.of("provider", "full", "kvCache", "bfloat16"),
+                dev.engram.cli.strategy.MemoryStrategy.layer("full-bf16", 4).get("attention"));
+    }
+
+    @Test
+    void badDecodeRunsAndTokensAreRefusedByName() {
+        CliRun runs = CliRun.of("bench", "--model", TINY.toString(), "--decode-runs", "0", "--out",
+                dir.resolve("o").toString(), "--no-peer");
+        assertTrue(runs.exit() != 0 && runs.err().contains("--decode-runs") && runs.err().contains("1-1000"), runs.all());
+        CliRun tokens = CliRun.of("bench", "--model", TINY.toString(), "--decode-tokens", "-1", "--out",
+                dir.resolve("o").toString(), "--no-peer");
+        assertTrue(tokens.exit() != 0 && tokens.err().contains("--decode-tokens"), tokens.all());
+    }
+
+    @Test
+    void theMedianOfTheDecodeRunsIsTheMiddleOneOrTheMeanOfTheMiddleTwo() {
+        assertEquals(0, Measurement.median(List.of()), 0);
+        assertEquals(3.0, Measurement.median(List.of(9.0, 1.0, 3.0)), 0);
+        assertEquals(2.5, Measurement.median(List.of(4.0, 1.0, 2.0, 3.0)), 0);
     }
 
     @Test

@@ -251,7 +251,7 @@ final class LshAttention implements Attention {
                     s.groupWeights[k] = s.scores[g + k];
                     s.groupOut[k] = s.roundOut[g + k];
                 }
-                KERNELS.causalWeightedSum(s.groupWeights, 4, s.windowValues, cols, dv, s.groupOut);
+                KERNELS.causalWeightedSum(s.groupWeights, 4, s.windowValues, 0, cols, dv, s.groupOut);
             }
             for (int r = 0; r < rows; r++) {
                 fold(s, s.keyPos[s.windowOwn + b + r], s.roundOut[r], s.lse[r], s.inverseSum[r], dv);
@@ -306,7 +306,7 @@ final class LshAttention implements Attention {
         int[] keyPos = new int[0];        // [2 * chunk] window positions, previous chunk first
         // the current chunk's window, copied contiguous once per chunk (the sorted order scatters it)
         float[][] keysByDim = new float[0][];   // the window's normalised keys, transposed [dk][columns(2 * chunk)]
-        float[][] windowValues = new float[0][]; // the window's values, then zero rows [columns(2 * chunk) + TAIL][dv]
+        float[] windowValues = new float[0]; // the window's value rows, then zero rows [columns(2 * chunk) + TAIL][dv]
         float[] windowQueries = new float[0];   // raw queries of the chunk's own tokens [chunk rounded up to 4, dk]
         int windowOwn;                          // window index where the chunk's own tokens start
         float[][] scores = new float[0][];      // a block of rows' logits, then weights [block][columns + TAIL]
@@ -348,8 +348,8 @@ final class LshAttention implements Attention {
             if (keysByDim.length != dk || keysByDim[0].length < cols) {
                 keysByDim = new float[dk][cols];
             }
-            if (windowValues.length < cols + TAIL || windowValues[0].length != dv) {
-                windowValues = new float[cols + TAIL][dv];
+            if (windowValues.length < (cols + TAIL) * dv) {
+                windowValues = new float[(cols + TAIL) * dv];
             }
             block = blockRows(ownRows, windowRows);
             if (windowQueries.length < (ownRows + 3) / 4 * 4 * dk) { // whole groups of four rows are scored
@@ -413,9 +413,8 @@ final class LshAttention implements Attention {
                     copyKeyAndValue(j, count++, va, vOff, dk, dv);
                 }
             }
-            for (int t = count; t < columns(count) + TAIL; t++) { // padding and tail: weight 0 times 0
-                java.util.Arrays.fill(windowValues[t], 0f);
-            }
+            // padding and tail: weight 0 times 0
+            java.util.Arrays.fill(windowValues, count * dv, (columns(count) + TAIL) * dv, 0f);
             return count;
         }
 
@@ -425,7 +424,7 @@ final class LshAttention implements Attention {
             for (int d = 0; d < dk; d++) {
                 keysByDim[d][w] = keys[k + d];
             }
-            System.arraycopy(va, vOff + j * dv, windowValues[w], 0, dv);
+            System.arraycopy(va, vOff + j * dv, windowValues, w * dv, dv);
         }
     }
 

@@ -34,16 +34,72 @@ public interface FloatKernels {
     void scores(float[] q, int qOffset, int rows, int dim, float[][] keysByDim, int cols, float[][] out);
 
     /**
+     * Tokens per tile of {@link #tiledScores}' key layout (the SIMD width, or 16 for the plain loops): a power of two
+     * from 4 to 16.
+     */
+    int keyTile();
+
+    /**
+     * Where dimension {@code d} of token {@code t}'s key lies in {@link #tiledScores}' layout: the keys of tokens
+     * [i * tile, (i + 1) * tile) form tile i, {@code dim} runs of {@code tile} floats, one per key dimension. A
+     * decoded query reads its keys front to back in one stream (the transposed layout of {@link #scores} reads
+     * {@code dim} arrays at once, too many streams for the prefetcher at long context), and a tile's run is one
+     * SIMD vector of scores.
+     */
+    static int tiledKeyIndex(int tile, int dim, int t, int d) {
+        return (t / tile) * tile * dim + d * tile + (t % tile);
+    }
+
+    /**
+     * out[r][t] = sum over d &lt; dim, in order, of q[qOffset + r * dim + d] * (dimension d of key t in
+     * {@code keyTiles}, laid out by {@link #tiledKeyIndex} with {@link #keyTile()}), for r &lt; rows and t &lt; cols
+     * rounded up to whole tiles: what {@link #scores} computes, term by term the same, from the tiled layout. Scores
+     * past {@code cols} in the last tile are written too (from whatever those key slots hold); {@code out}'s rows and
+     * {@code keyTiles} must reach the end of that tile.
+     */
+    void tiledScores(float[] q, int qOffset, int rows, int dim, float[] keyTiles, int cols, float[][] out);
+
+    /**
+     * {@link #tiledScores} over keys stored as bfloat16 ({@link #toBfloat16}): each key value is widened to the float
+     * it stands for, exactly, and the scores are then what {@link #tiledScores} gives for those floats, bit for bit.
+     */
+    void tiledScores(float[] q, int qOffset, int rows, int dim, short[] keyTiles, int cols, float[][] out);
+
+    /** {@link #causalWeightedSum} over value rows stored as bfloat16, widened exactly: the same sums, bit for bit. */
+    void causalWeightedSum(float[][] weights, int rows, short[] values, int valueOffset, int count, int dim,
+                           float[][] out);
+
+    /**
+     * The bfloat16 nearest to {@code x} (ties to even), as its 16 bits: float32's sign, exponent and top 7 mantissa
+     * bits. Infinities stay infinite and a NaN stays a NaN.
+     */
+    static short toBfloat16(float x) {
+        int bits = Float.floatToRawIntBits(x);
+        if (Float.isNaN(x)) {
+            return (short) ((bits >>> 16) | 0x40); // a quiet NaN: rounding could carry a NaN's payload into infinity
+        }
+        int rounding = 0x7FFF + ((bits >>> 16) & 1); // half an ulp, rounding ties to the even neighbour
+        return (short) ((bits + rounding) >>> 16);
+    }
+
+    /** The float a bfloat16 stands for (exact: the 16 bits are float32's upper half). */
+    static float fromBfloat16(short b) {
+        return Float.intBitsToFloat(b << 16);
+    }
+
+    /**
      * Replaces s[0..count) by exp(s[t] - max) and returns their sum (the softmax numerators and denominator;
      * max is the largest s[t]). count &gt;= 1.
      */
     float expMinusMax(float[] s, int count);
 
     /**
-     * out[r][0..dim) = sum over t &lt; count + r, in order, of weights[r][t] * values[t][0..dim), for r &lt; rows:
-     * a causal block of attention outputs, row r seeing r more value rows than row 0.
+     * out[r][0..dim) = sum over t &lt; count + r, in order, of weights[r][t] * values[valueOffset + t * dim ..
+     * + dim), for r &lt; rows: a causal block of attention outputs, row r seeing r more value rows than row 0. The
+     * value rows lie one after another in one array, read front to back.
      */
-    void causalWeightedSum(float[][] weights, int rows, float[][] values, int count, int dim, float[][] out);
+    void causalWeightedSum(float[][] weights, int rows, float[] values, int valueOffset, int count, int dim,
+                           float[][] out);
 
     /**
      * out[outOffset + r * outRow + j] += sum over c &lt; reduce, in order, of a[aOffset + r * aRow + c * aCol] *

@@ -38,17 +38,16 @@ public final class KernelWarmUp {
             for (int d = 0; d < dim; d++) {
                 keys[d] = fill(r, cols + rows);
             }
-            float[][] scores = new float[rows][cols + rows];
+            int tiled = (cols + rows + k.keyTile() - 1) / k.keyTile() * k.keyTile(); // whole tiles
+            float[][] scores = new float[rows][tiled];
             k.scores(q, 0, rows, dim, keys, cols, scores);
+            k.tiledScores(q, 0, rows, dim, fill(r, tiled * dim), cols, scores);
             for (int row = 0; row < rows; row++) {
                 sink += k.expMinusMax(scores[row], cols);
             }
-            float[][] values = new float[cols + rows][];
-            for (int t = 0; t < values.length; t++) {
-                values[t] = fill(r, dim);
-            }
+            float[] values = fill(r, (cols + rows) * dim);
             float[][] out = new float[rows][dim];
-            k.causalWeightedSum(scores, rows, values, cols, dim, out);
+            k.causalWeightedSum(scores, rows, values, 0, cols, dim, out);
             float[] product = new float[rows * dim];
             k.addProduct(product, 0, q, 0, dim, 1, fill(r, dim * dim), 0, rows, dim, dim);
             k.addProduct(product, 0, q, 0, 1, rows, fill(r, rows * dim), 0, dim / 4, rows, rows);

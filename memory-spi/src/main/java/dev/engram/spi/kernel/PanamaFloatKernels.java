@@ -2,8 +2,10 @@ package dev.engram.spi.kernel;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -25,15 +27,116 @@ import jdk.incubator.vector.VectorSpecies;
 final class PanamaFloatKernels implements FloatKernels {
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     private static final int LANES = SPECIES.length();
-    private static final FloatKernels SCALAR = new ScalarFloatKernels();
+    private static final FloatKernels SCALAR = new ScalarFloatKernels(LANES);
+    /** LANES bfloat16 values, and the ints they widen through. */
+    private static final VectorSpecies<Short> HALVES = VectorSpecies.of(short.class, VectorShape.forBitSize(LANES * Short.SIZE));
+    private static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, SPECIES.vectorShape());
 
     private static FloatVector splat(float x) {
         return FloatVector.broadcast(SPECIES, x);
     }
 
+    /**
+     * LANES floats from {@code floats} at {@code i}, or, where {@code halves} is given, the LANES bfloat16 values
+     * there widened exactly (into float32's upper half). One loop body serves both storages: the test is the same
+     * for the whole loop, which C2 unswitches.
+     */
+    private static FloatVector load(float[] floats, short[] halves, int i) {
+        if (halves == null) {
+            return FloatVector.fromArray(SPECIES, floats, i);
+        }
+        return ((IntVector) ShortVector.fromArray(HALVES, halves, i).convertShape(VectorOperators.S2I, INTS, 0))
+                .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
     @Override
     public String description() {
         return "panama " + SPECIES.vectorBitSize() + "-bit (" + LANES + " floats)";
+    }
+
+    /** One vector: a tile's run of one key dimension is one load. */
+    @Override
+    public int keyTile() {
+        return LANES;
+    }
+
+    /**
+     * Four rows share each key vector loaded; a single row (a decoded token) runs two tiles side by side, two
+     * independent chains, so the loads, not the multiply-add latency, bound it.
+     */
+    @Override
+    public void tiledScores(float[] q, int qOffset, int rows, int dim, float[] keyTiles, int cols, float[][] out) {
+        if (LANES < 4 || LANES > 16) { // a width keyTile's contract does not allow: the plain loops, same layout
+            SCALAR.tiledScores(q, qOffset, rows, dim, keyTiles, cols, out);
+            return;
+        }
+        tiledScores(q, qOffset, rows, dim, keyTiles, null, cols, out);
+    }
+
+    @Override
+    public void tiledScores(float[] q, int qOffset, int rows, int dim, short[] keyTiles, int cols, float[][] out) {
+        if (LANES < 4 || LANES > 16) {
+            SCALAR.tiledScores(q, qOffset, rows, dim, keyTiles, cols, out);
+            return;
+        }
+        tiledScores(q, qOffset, rows, dim, null, keyTiles, cols, out);
+    }
+
+    /** Keys from {@code floats}, or from {@code halves} where given (see {@link #load}). */
+    private static void tiledScores(float[] q, int qOffset, int rows, int dim, float[] floats, short[] halves,
+                                    int cols, float[][] out) {
+        int tiles = (cols + LANES - 1) / LANES;
+        int tileSize = LANES * dim;
+        int r = 0;
+        for (; r + 3 < rows; r += 4) {
+            int q0 = qOffset + r * dim;
+            int q1 = q0 + dim;
+            int q2 = q1 + dim;
+            int q3 = q2 + dim;
+            for (int i = 0; i < tiles; i++) {
+                int base = i * tileSize;
+                FloatVector a0 = FloatVector.zero(SPECIES);
+                FloatVector a1 = a0;
+                FloatVector a2 = a0;
+                FloatVector a3 = a0;
+                for (int d = 0; d < dim; d++) {
+                    FloatVector k = load(floats, halves, base + d * LANES);
+                    a0 = k.fma(splat(q[q0 + d]), a0);
+                    a1 = k.fma(splat(q[q1 + d]), a1);
+                    a2 = k.fma(splat(q[q2 + d]), a2);
+                    a3 = k.fma(splat(q[q3 + d]), a3);
+                }
+                a0.intoArray(out[r], i * LANES);
+                a1.intoArray(out[r + 1], i * LANES);
+                a2.intoArray(out[r + 2], i * LANES);
+                a3.intoArray(out[r + 3], i * LANES);
+            }
+        }
+        for (; r < rows; r++) {
+            int q0 = qOffset + r * dim;
+            float[] o = out[r];
+            int i = 0;
+            for (; i + 1 < tiles; i += 2) {
+                int base = i * tileSize;
+                FloatVector a0 = FloatVector.zero(SPECIES);
+                FloatVector a1 = a0;
+                for (int d = 0; d < dim; d++) {
+                    FloatVector x = splat(q[q0 + d]);
+                    a0 = load(floats, halves, base + d * LANES).fma(x, a0);
+                    a1 = load(floats, halves, base + tileSize + d * LANES).fma(x, a1);
+                }
+                a0.intoArray(o, i * LANES);
+                a1.intoArray(o, (i + 1) * LANES);
+            }
+            if (i < tiles) {
+                int base = i * tileSize;
+                FloatVector a0 = FloatVector.zero(SPECIES);
+                for (int d = 0; d < dim; d++) {
+                    a0 = load(floats, halves, base + d * LANES).fma(splat(q[q0 + d]), a0);
+                }
+                a0.intoArray(o, i * LANES);
+            }
+        }
     }
 
     /**
@@ -172,13 +275,17 @@ final class PanamaFloatKernels implements FloatKernels {
     /**
      * The lanes' partial sums are added in lane order at the end, not by {@code reduceLanes(ADD)}, whose order
      * the API leaves open ("may even vary over time"): a row's softmax must not change bits with JIT state.
+     * The running maximum is a compare and a blend, not {@code FloatVector.max}: in the engine C2 left max to the
+     * API's per-lane Java fallback (a quarter of a 16K-token prefill's samples in a profile, docs/performance.md);
+     * it differs from max only for NaN scores, which finite inputs never give.
      */
     @Override
     public float expMinusMax(float[] s, int count) {
         int whole = SPECIES.loopBound(count);
         FloatVector maxes = FloatVector.broadcast(SPECIES, Float.NEGATIVE_INFINITY);
         for (int t = 0; t < whole; t += LANES) {
-            maxes = maxes.max(FloatVector.fromArray(SPECIES, s, t));
+            FloatVector v = FloatVector.fromArray(SPECIES, s, t);
+            maxes = maxes.blend(v, maxes.compare(VectorOperators.LT, v));
         }
         float max = maxes.reduceLanes(VectorOperators.MAX); // max is exact in any order
         for (int t = whole; t < count; t++) {
@@ -234,42 +341,59 @@ final class PanamaFloatKernels implements FloatKernels {
 
     /** Value columns in blocks of LANES, the last one overlapping where dim is not a multiple (as in {@link #scores}). */
     @Override
-    public void causalWeightedSum(float[][] weights, int rows, float[][] values, int count, int dim, float[][] out) {
+    public void causalWeightedSum(float[][] weights, int rows, float[] values, int valueOffset, int count, int dim,
+                                  float[][] out) {
         if (dim < LANES) {
-            SCALAR.causalWeightedSum(weights, rows, values, count, dim, out);
+            SCALAR.causalWeightedSum(weights, rows, values, valueOffset, count, dim, out);
             return;
         }
+        causalWeightedSum(weights, rows, values, null, valueOffset, count, dim, out);
+    }
+
+    @Override
+    public void causalWeightedSum(float[][] weights, int rows, short[] values, int valueOffset, int count, int dim,
+                                  float[][] out) {
+        if (dim < LANES) {
+            SCALAR.causalWeightedSum(weights, rows, values, valueOffset, count, dim, out);
+            return;
+        }
+        causalWeightedSum(weights, rows, null, values, valueOffset, count, dim, out);
+    }
+
+    /** Value rows from {@code floats}, or from {@code halves} where given (see {@link #load}). */
+    private static void causalWeightedSum(float[][] weights, int rows, float[] floats, short[] halves, int valueOffset,
+                                          int count, int dim, float[][] out) {
         int whole = SPECIES.loopBound(dim);
         int r = 0;
         for (; r + 3 < rows; r += 4) {
             int j = 0;
             for (; j + 2 * LANES <= whole; j += 2 * LANES) {
-                weighFourRowsTwoBlocks(weights, r, values, count + r, j, out);
+                weighFourRowsTwoBlocks(weights, r, floats, halves, valueOffset + j, dim, count + r, j, out);
             }
             for (; j < whole; j += LANES) {
-                weighFourRows(weights, r, values, count + r, j, out);
+                weighFourRows(weights, r, floats, halves, valueOffset + j, dim, count + r, j, out);
             }
             if (whole < dim) {
-                weighFourRows(weights, r, values, count + r, dim - LANES, out);
+                weighFourRows(weights, r, floats, halves, valueOffset + dim - LANES, dim, count + r, dim - LANES, out);
             }
         }
         for (; r < rows; r++) {
             int j = 0;
             for (; j + 4 * LANES <= whole; j += 4 * LANES) {
-                weighOneRowFourBlocks(weights[r], values, count + r, j, out[r]);
+                weighOneRowFourBlocks(weights[r], floats, halves, valueOffset + j, dim, count + r, j, out[r]);
             }
             for (; j < whole; j += LANES) {
-                weighOneRow(weights[r], values, count + r, j, out[r]);
+                weighOneRow(weights[r], floats, halves, valueOffset + j, dim, count + r, j, out[r]);
             }
             if (whole < dim) {
-                weighOneRow(weights[r], values, count + r, dim - LANES, out[r]);
+                weighOneRow(weights[r], floats, halves, valueOffset + dim - LANES, dim, count + r, dim - LANES, out[r]);
             }
         }
     }
 
     /** Columns [j, j + 2 LANES) of rows r .. r + 3 (as {@link #weighFourRows}): each broadcast weight feeds two. */
-    private static void weighFourRowsTwoBlocks(float[][] weights, int r, float[][] values, int shared, int j,
-                                               float[][] out) {
+    private static void weighFourRowsTwoBlocks(float[][] weights, int r, float[] floats, short[] halves, int base,
+                                               int dim, int shared, int j, float[][] out) {
         float[] w0 = weights[r];
         float[] w1 = weights[r + 1];
         float[] w2 = weights[r + 2];
@@ -283,9 +407,9 @@ final class PanamaFloatKernels implements FloatKernels {
         FloatVector b2 = a0;
         FloatVector b3 = a0;
         for (int t = 0; t < shared; t++) {
-            float[] vt = values[t];
-            FloatVector v = FloatVector.fromArray(SPECIES, vt, j);
-            FloatVector u = FloatVector.fromArray(SPECIES, vt, j + LANES);
+            int vt = base + t * dim;
+            FloatVector v = load(floats, halves, vt);
+            FloatVector u = load(floats, halves, vt + LANES);
             FloatVector x = splat(w0[t]);
             a0 = v.fma(x, a0);
             b0 = u.fma(x, b0);
@@ -300,9 +424,9 @@ final class PanamaFloatKernels implements FloatKernels {
             b3 = u.fma(x, b3);
         }
         for (int extra = 1; extra <= 3; extra++) { // row r + i sees i more value rows
-            float[] vt = values[shared + extra - 1];
-            FloatVector v = FloatVector.fromArray(SPECIES, vt, j);
-            FloatVector u = FloatVector.fromArray(SPECIES, vt, j + LANES);
+            int vt = base + (shared + extra - 1) * dim;
+            FloatVector v = load(floats, halves, vt);
+            FloatVector u = load(floats, halves, vt + LANES);
             if (extra <= 1) {
                 FloatVector x = splat(w1[shared]);
                 a1 = v.fma(x, a1);
@@ -328,7 +452,9 @@ final class PanamaFloatKernels implements FloatKernels {
     }
 
     /** Columns [j, j + LANES) of rows r .. r + 3; row r sees {@code shared} value rows, each next row one more. */
-    private static void weighFourRows(float[][] weights, int r, float[][] values, int shared, int j, float[][] out) {
+    private static void weighFourRows(float[][] weights, int r, float[] floats, short[] halves, int base, int dim,
+                                      int shared, int j,
+                                      float[][] out) {
         float[] w0 = weights[r];
         float[] w1 = weights[r + 1];
         float[] w2 = weights[r + 2];
@@ -338,20 +464,20 @@ final class PanamaFloatKernels implements FloatKernels {
         FloatVector a2 = a0;
         FloatVector a3 = a0;
         for (int t = 0; t < shared; t++) {
-            FloatVector v = FloatVector.fromArray(SPECIES, values[t], j);
+            FloatVector v = load(floats, halves, base + t * dim);
             a0 = v.fma(splat(w0[t]), a0);
             a1 = v.fma(splat(w1[t]), a1);
             a2 = v.fma(splat(w2[t]), a2);
             a3 = v.fma(splat(w3[t]), a3);
         }
-        FloatVector v = FloatVector.fromArray(SPECIES, values[shared], j);
+        FloatVector v = load(floats, halves, base + shared * dim);
         a1 = v.fma(splat(w1[shared]), a1);
         a2 = v.fma(splat(w2[shared]), a2);
         a3 = v.fma(splat(w3[shared]), a3);
-        v = FloatVector.fromArray(SPECIES, values[shared + 1], j);
+        v = load(floats, halves, base + (shared + 1) * dim);
         a2 = v.fma(splat(w2[shared + 1]), a2);
         a3 = v.fma(splat(w3[shared + 1]), a3);
-        a3 = FloatVector.fromArray(SPECIES, values[shared + 2], j).fma(splat(w3[shared + 2]), a3);
+        a3 = load(floats, halves, base + (shared + 2) * dim).fma(splat(w3[shared + 2]), a3);
         a0.intoArray(out[r], j);
         a1.intoArray(out[r + 1], j);
         a2.intoArray(out[r + 2], j);
@@ -359,18 +485,20 @@ final class PanamaFloatKernels implements FloatKernels {
     }
 
     /** Columns [j, j + 4 LANES) of one row: four independent chains instead of one. */
-    private static void weighOneRowFourBlocks(float[] w, float[][] values, int seen, int j, float[] out) {
+    private static void weighOneRowFourBlocks(float[] w, float[] floats, short[] halves, int base, int dim, int seen,
+                                              int j,
+                                              float[] out) {
         FloatVector a0 = FloatVector.zero(SPECIES);
         FloatVector a1 = a0;
         FloatVector a2 = a0;
         FloatVector a3 = a0;
         for (int t = 0; t < seen; t++) {
             FloatVector x = splat(w[t]);
-            float[] v = values[t];
-            a0 = FloatVector.fromArray(SPECIES, v, j).fma(x, a0);
-            a1 = FloatVector.fromArray(SPECIES, v, j + LANES).fma(x, a1);
-            a2 = FloatVector.fromArray(SPECIES, v, j + 2 * LANES).fma(x, a2);
-            a3 = FloatVector.fromArray(SPECIES, v, j + 3 * LANES).fma(x, a3);
+            int v = base + t * dim;
+            a0 = load(floats, halves, v).fma(x, a0);
+            a1 = load(floats, halves, v + LANES).fma(x, a1);
+            a2 = load(floats, halves, v + 2 * LANES).fma(x, a2);
+            a3 = load(floats, halves, v + 3 * LANES).fma(x, a3);
         }
         a0.intoArray(out, j);
         a1.intoArray(out, j + LANES);
@@ -378,10 +506,11 @@ final class PanamaFloatKernels implements FloatKernels {
         a3.intoArray(out, j + 3 * LANES);
     }
 
-    private static void weighOneRow(float[] w, float[][] values, int seen, int j, float[] out) {
+    private static void weighOneRow(float[] w, float[] floats, short[] halves, int base, int dim, int seen, int j,
+                                    float[] out) {
         FloatVector a = FloatVector.zero(SPECIES);
         for (int t = 0; t < seen; t++) {
-            a = FloatVector.fromArray(SPECIES, values[t], j).fma(splat(w[t]), a);
+            a = load(floats, halves, base + t * dim).fma(splat(w[t]), a);
         }
         a.intoArray(out, j);
     }

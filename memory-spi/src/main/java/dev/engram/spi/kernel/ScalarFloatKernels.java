@@ -6,10 +6,50 @@ package dev.engram.spi.kernel;
  * each term is one {@link Math#fma}, in the order {@link FloatKernels} fixes.
  */
 public final class ScalarFloatKernels implements FloatKernels {
+    /** The plain loops' key tile when nothing else asks for one. */
+    static final int DEFAULT_KEY_TILE = 16;
+    private final int keyTile;
+
+    public ScalarFloatKernels() {
+        this(DEFAULT_KEY_TILE);
+    }
+
+    /** Plain loops over {@code keyTile}-token key tiles (the SIMD kernels' own width, where they call these). */
+    ScalarFloatKernels(int keyTile) {
+        if (keyTile < 4 || keyTile > 16 || Integer.bitCount(keyTile) != 1) {
+            throw new IllegalArgumentException("keyTile " + keyTile + ": valid: 4, 8 or 16");
+        }
+        this.keyTile = keyTile;
+    }
 
     @Override
     public String description() {
         return "scalar";
+    }
+
+    @Override
+    public int keyTile() {
+        return keyTile;
+    }
+
+    /** Each score is its own chain over d, as {@link #scores} computes it. */
+    @Override
+    public void tiledScores(float[] q, int qOffset, int rows, int dim, float[] keyTiles, int cols, float[][] out) {
+        int tiles = (cols + keyTile - 1) / keyTile;
+        for (int r = 0; r < rows; r++) {
+            float[] o = out[r];
+            int row = qOffset + r * dim;
+            for (int i = 0; i < tiles; i++) {
+                int base = i * keyTile * dim;
+                for (int lane = 0; lane < keyTile; lane++) {
+                    float a = 0f;
+                    for (int d = 0; d < dim; d++) {
+                        a = Math.fma(q[row + d], keyTiles[base + d * keyTile + lane], a);
+                    }
+                    o[i * keyTile + lane] = a;
+                }
+            }
+        }
     }
 
     /** Four rows at a time, so each key row read feeds four of them (the one-row loop for the rest). */
@@ -56,6 +96,43 @@ public final class ScalarFloatKernels implements FloatKernels {
     }
 
     @Override
+    public void tiledScores(float[] q, int qOffset, int rows, int dim, short[] keyTiles, int cols, float[][] out) {
+        int tiles = (cols + keyTile - 1) / keyTile;
+        for (int r = 0; r < rows; r++) {
+            float[] o = out[r];
+            int row = qOffset + r * dim;
+            for (int i = 0; i < tiles; i++) {
+                int base = i * keyTile * dim;
+                for (int lane = 0; lane < keyTile; lane++) {
+                    float a = 0f;
+                    for (int d = 0; d < dim; d++) {
+                        a = Math.fma(q[row + d], FloatKernels.fromBfloat16(keyTiles[base + d * keyTile + lane]), a);
+                    }
+                    o[i * keyTile + lane] = a;
+                }
+            }
+        }
+    }
+
+    /** Row by row: each output is its own chain over t, as {@link #causalWeightedSum} adds it. */
+    @Override
+    public void causalWeightedSum(float[][] weights, int rows, short[] values, int valueOffset, int count, int dim,
+                                  float[][] out) {
+        for (int r = 0; r < rows; r++) {
+            float[] w = weights[r];
+            float[] o = out[r];
+            java.util.Arrays.fill(o, 0, dim, 0f);
+            for (int t = 0; t < count + r; t++) {
+                float a = w[t];
+                int v = valueOffset + t * dim;
+                for (int j = 0; j < dim; j++) {
+                    o[j] = Math.fma(a, FloatKernels.fromBfloat16(values[v + j]), o[j]);
+                }
+            }
+        }
+    }
+
+    @Override
     public float expMinusMax(float[] s, int count) {
         float max = Float.NEGATIVE_INFINITY;
         for (int t = 0; t < count; t++) {
@@ -72,7 +149,8 @@ public final class ScalarFloatKernels implements FloatKernels {
 
     /** The value rows all four of a block's rows see, four rows per value row read; then each row's own tail. */
     @Override
-    public void causalWeightedSum(float[][] weights, int rows, float[][] values, int count, int dim, float[][] out) {
+    public void causalWeightedSum(float[][] weights, int rows, float[] values, int valueOffset, int count, int dim,
+                                  float[][] out) {
         int r = 0;
         for (; r + 3 < rows; r += 4) {
             float[] w0 = weights[r];
@@ -93,9 +171,9 @@ public final class ScalarFloatKernels implements FloatKernels {
                 float a1 = w1[t];
                 float a2 = w2[t];
                 float a3 = w3[t];
-                float[] v = values[t];
+                int v = valueOffset + t * dim;
                 for (int j = 0; j < dim; j++) {
-                    float x = v[j];
+                    float x = values[v + j];
                     o0[j] = Math.fma(a0, x, o0[j]);
                     o1[j] = Math.fma(a1, x, o1[j]);
                     o2[j] = Math.fma(a2, x, o2[j]);
@@ -103,22 +181,22 @@ public final class ScalarFloatKernels implements FloatKernels {
                 }
             }
             for (int i = 1; i < 4; i++) {
-                addWeighted(weights[r + i], values, shared, shared + i, dim, out[r + i]);
+                addWeighted(weights[r + i], values, valueOffset, shared, shared + i, dim, out[r + i]);
             }
         }
         for (; r < rows; r++) {
             java.util.Arrays.fill(out[r], 0, dim, 0f);
-            addWeighted(weights[r], values, 0, count + r, dim, out[r]);
+            addWeighted(weights[r], values, valueOffset, 0, count + r, dim, out[r]);
         }
     }
 
-    /** o[0..dim) += w[t] * values[t][0..dim) for t in [from, to), in order. */
-    private static void addWeighted(float[] w, float[][] values, int from, int to, int dim, float[] o) {
+    /** o[0..dim) += w[t] * (value row t) for t in [from, to), in order. */
+    private static void addWeighted(float[] w, float[] values, int valueOffset, int from, int to, int dim, float[] o) {
         for (int t = from; t < to; t++) {
             float a = w[t];
-            float[] v = values[t];
+            int v = valueOffset + t * dim;
             for (int j = 0; j < dim; j++) {
-                o[j] = Math.fma(a, v[j], o[j]);
+                o[j] = Math.fma(a, values[v + j], o[j]);
             }
         }
     }

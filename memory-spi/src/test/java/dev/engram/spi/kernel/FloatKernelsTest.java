@@ -67,6 +67,116 @@ class FloatKernelsTest {
         }
     }
 
+    /**
+     * The tiled layout gives the transposed layout's scores bit for bit, in both implementations, for every tile
+     * width (the plain loops at 4, 8 and 16; the SIMD ones at their own), including a last tile only partly
+     * filled: whole tiles are written, the rest of {@code out} is not.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3, 4, 5, 9})
+    void tiledScoresEqualTheTransposedScoresBitForBit(int rows) {
+        FloatKernels[] kernels = {new ScalarFloatKernels(4), new ScalarFloatKernels(8), SCALAR, PANAMA};
+        for (FloatKernels kernel : kernels) {
+            for (int cols : new int[] {1, 5, 16, 37, 69}) {
+                int tile = kernel.keyTile();
+                int tiles = (cols + tile - 1) / tile;
+                Random random = new Random(1000 + rows * 100 + cols);
+                int dim = 19;
+                float[] q = gaussian(random, 5 + rows * dim);
+                float[][] byDim = new float[dim][];
+                float[] tiled = new float[tiles * tile * dim];
+                java.util.Arrays.fill(tiled, Float.NaN); // slots past cols: never read into a score before cols
+                for (int d = 0; d < dim; d++) {
+                    byDim[d] = gaussian(random, cols);
+                    for (int t = 0; t < cols; t++) {
+                        tiled[FloatKernels.tiledKeyIndex(tile, dim, t, d)] = byDim[d][t];
+                    }
+                }
+                float[][] expected = filled(rows, cols, 0f);
+                SCALAR.scores(q, 5, rows, dim, byDim, cols, expected);
+                float[][] got = filled(rows, tiles * tile + 2, 9f);
+                kernel.tiledScores(q, 5, rows, dim, tiled, cols, got);
+                for (int r = 0; r < rows; r++) {
+                    assertArrayEquals(expected[r], java.util.Arrays.copyOf(got[r], cols),
+                            kernel.description() + " tile " + tile + " row " + r + " cols " + cols);
+                    assertEquals(9f, got[r][tiles * tile], "past the last tile is not written");
+                }
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> new ScalarFloatKernels(12));
+    }
+
+    /** Round to nearest, ties to even, by hand-worked bit patterns; infinities and NaN kept. */
+    @Test
+    void bfloat16RoundsToNearestEvenAndWidensExactly() {
+        assertEquals((short) 0x3F80, FloatKernels.toBfloat16(1f));
+        assertEquals(1f, FloatKernels.fromBfloat16((short) 0x3F80));
+        // 1 + 2^-8 lies halfway between 1 (0x3F80, even) and 1 + 2^-7 (0x3F81): ties go to the even one
+        assertEquals((short) 0x3F80, FloatKernels.toBfloat16(Float.intBitsToFloat(0x3F808000)));
+        // (1 + 2^-7) + 2^-8 lies halfway between 0x3F81 (odd) and 0x3F82 (even)
+        assertEquals((short) 0x3F82, FloatKernels.toBfloat16(Float.intBitsToFloat(0x3F818000)));
+        assertEquals((short) 0x3F81, FloatKernels.toBfloat16(Float.intBitsToFloat(0x3F808001))); // above half: up
+        assertEquals((short) 0xBF80, FloatKernels.toBfloat16(-1f));
+        assertEquals(Float.POSITIVE_INFINITY, FloatKernels.fromBfloat16(FloatKernels.toBfloat16(Float.POSITIVE_INFINITY)));
+        assertEquals(Float.POSITIVE_INFINITY, FloatKernels.fromBfloat16(FloatKernels.toBfloat16(Float.MAX_VALUE)));
+        assertTrue(Float.isNaN(FloatKernels.fromBfloat16(FloatKernels.toBfloat16(Float.intBitsToFloat(0x7FFFFFFF)))));
+        Random random = new Random(5);
+        for (int i = 0; i < 1000; i++) { // never more than half a bfloat16 ulp (2^-8 relative) away
+            float x = (float) random.nextGaussian();
+            float y = FloatKernels.fromBfloat16(FloatKernels.toBfloat16(x));
+            assertTrue(Math.abs(y - x) <= Math.abs(x) * 0x1p-8f, x + " -> " + y);
+            assertEquals(y, FloatKernels.fromBfloat16(FloatKernels.toBfloat16(y)), "a bfloat16 value is kept as it is");
+        }
+    }
+
+    /**
+     * Over bfloat16 storage both kernels give, bit for bit, what the float kernels give over the widened values.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 4, 5, 9})
+    void bfloat16KernelsEqualTheFloatKernelsOverTheWidenedValues(int rows) {
+        for (FloatKernels kernel : new FloatKernels[] {SCALAR, PANAMA}) {
+            for (int width : new int[] {6, 37, 69}) { // key/value dimension: below a vector, leftovers, four blocks
+                Random random = new Random(2000 + rows * 100 + width);
+                int cols = width; // tokens
+                int tile = kernel.keyTile();
+                int tiles = (cols + rows + tile - 1) / tile;
+                float[] q = gaussian(random, 3 + rows * width);
+                short[] halfKeys = new short[tiles * tile * width];
+                float[] wideKeys = new float[halfKeys.length];
+                for (int i = 0; i < halfKeys.length; i++) {
+                    halfKeys[i] = FloatKernels.toBfloat16((float) random.nextGaussian());
+                    wideKeys[i] = FloatKernels.fromBfloat16(halfKeys[i]);
+                }
+                float[][] expected = filled(rows, tiles * tile, 0f);
+                float[][] got = filled(rows, tiles * tile, 0f);
+                kernel.tiledScores(q, 3, rows, width, wideKeys, cols, expected);
+                kernel.tiledScores(q, 3, rows, width, halfKeys, cols, got);
+                for (int r = 0; r < rows; r++) {
+                    assertArrayEquals(expected[r], got[r], kernel.description() + " scores row " + r);
+                }
+                int valueRows = cols + rows + 4;
+                short[] halfValues = new short[2 + valueRows * width];
+                float[] wideValues = new float[halfValues.length];
+                for (int i = 0; i < halfValues.length; i++) {
+                    halfValues[i] = FloatKernels.toBfloat16((float) random.nextGaussian());
+                    wideValues[i] = FloatKernels.fromBfloat16(halfValues[i]);
+                }
+                float[][] weights = new float[rows][];
+                for (int r = 0; r < rows; r++) {
+                    weights[r] = gaussian(random, valueRows);
+                }
+                float[][] wantSums = filled(rows, width, 0f);
+                float[][] gotSums = filled(rows, width, 0f);
+                kernel.causalWeightedSum(weights, rows, wideValues, 2, cols, width, wantSums);
+                kernel.causalWeightedSum(weights, rows, halfValues, 2, cols, width, gotSums);
+                for (int r = 0; r < rows; r++) {
+                    assertArrayEquals(wantSums[r], gotSums[r], kernel.description() + " sums row " + r);
+                }
+            }
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {1, 2, 4, 5, 8})
     void causalWeightedSumsSeeOneMoreRowPerQueryAndAgreeBitForBit(int rows) {
@@ -83,13 +193,15 @@ class FloatKernelsTest {
             weights[r] = gaussian(random, count + rows + 4);
         }
         float[][] values = new float[count + rows + 4][];
+        int offset = 3; // the value rows start inside the array, each dim floats after the one before
+        float[] flat = gaussian(random, offset + values.length * dim);
         for (int t = 0; t < values.length; t++) {
-            values[t] = gaussian(random, dim);
+            values[t] = java.util.Arrays.copyOfRange(flat, offset + t * dim, offset + (t + 1) * dim);
         }
         float[][] scalar = filled(rows, dim + 2, 9f);
         float[][] panama = filled(rows, dim + 2, 9f);
-        SCALAR.causalWeightedSum(weights, rows, values, count, dim, scalar);
-        PANAMA.causalWeightedSum(weights, rows, values, count, dim, panama);
+        SCALAR.causalWeightedSum(weights, rows, flat, offset, count, dim, scalar);
+        PANAMA.causalWeightedSum(weights, rows, flat, offset, count, dim, panama);
         for (int r = 0; r < rows; r++) {
             for (int j = 0; j < dim; j++) {
                 double sum = 0;
