@@ -317,3 +317,26 @@ def test_import_quantize_writes_a_quantized_package(imported, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["g"]  # the float package it went through is gone
     assert main(["--hf", os.path.join(out, "hf", "gpt2"), "--out", str(tmp_path / "h"), "--quantize", "int2"]) == 2
     assert sorted(os.listdir(tmp_path)) == ["g"]
+
+
+@pytest.mark.parametrize("qtype", ["int8", "int4"])
+def test_a_gemm_with_transposed_weight_and_bias_is_replaced(tmp_path, qtype):
+    """Gemm(x, W^T, c) (torch's Linear on 2-D input, transB = 1): becomes the quantized product of x and W plus c."""
+    from engram_import.quantize import _rewrite
+    g = torch.Generator().manual_seed(4)
+    w_t = torch.randn(24, 40, generator=g)           # [N, K], as transB stores it
+    c = torch.randn(24, generator=g)
+    x = torch.randn(3, 40, generator=g)
+    node = helper.make_node("Gemm", ["x", "w", "c"], ["y"], transB=1)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 40])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 24])],
+                              [numpy_helper.from_array(w_t.numpy(), "w"), numpy_helper.from_array(c.numpy(), "c")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    r = _rewrite(model, qtype, 16 if qtype == "int4" else None, 0 if qtype == "int4" else None)
+    assert r.replaced == 1 and "Gemm" not in [n.op_type for n in model.graph.node]
+    assert "w" not in [t.name for t in model.graph.initializer]  # the float weight is gone
+    path = str(tmp_path / "g.onnx")
+    onnx.save(model, path)
+    got = onnx_eval.OnnxGraph(path)(x=x)[0]
+    want = (fake_int8(x, w_t.T) if qtype == "int8" else fake_int4(x, w_t.T, 16)) + c
+    assert (got - want).abs().max().item() <= 1e-5
