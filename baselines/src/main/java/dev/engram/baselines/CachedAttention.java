@@ -234,7 +234,8 @@ final class CachedAttention implements Attention {
             throw InvalidInputException.outOfRange("cached tokens", tokens, "<= " + maxTokens
                     + " per kv head for keyDim " + keyDim + " and valueDim " + valueDim + " (use 'window' to bound the cache)");
         }
-        int grown = (int) Math.min(maxTokens, wholeSteps((int) Math.max(tokens, 2L * capacity)));
+        long wanted = Math.max(tokens, 2L * capacity);
+        int grown = (int) Math.min(maxTokens, (wanted + CAPACITY_STEP - 1) / CAPACITY_STEP * CAPACITY_STEP);
         for (int g = 0; g < kvHeads; g++) { // tiles are contiguous: growing appends tiles
             if (kvCache == KvCache.BFLOAT16) {
                 halfKeys[g] = java.util.Arrays.copyOf(halfKeys[g], grown * keyDim);
@@ -349,7 +350,10 @@ final class CachedAttention implements Attention {
         int n = segment.length();
         int rows = n - from;
         long start = segment.startPosition();
-        ensureCapacity(length + n);
+        // full: a call of n tokens leaves room for n more, so that the copy a growing cache makes falls in a
+        // prompt's segments rather than in the decode steps after it (a window's cache has its fixed size)
+        int headroom = window < 0 && n > 1 ? n : 0;
+        ensureCapacity((int) Math.max(length + n, Math.min(maxTokens, (long) length + n + headroom)));
         ensureScratch(n, rows);
 
         if (rope != null) {
@@ -502,7 +506,7 @@ final class CachedAttention implements Attention {
     public CachedAttention copy() {
         CachedAttention c = new CachedAttention(context, stateVersion, positional, ropeTheta, ropeScaling, window,
                 slidingWindow != 0, sinks, kvCache);
-        c.ensureCapacity(length);
+        c.ensureCapacity(capacity); // the room this cache had, so the copy grows when this one would
         for (int g = 0; g < kvHeads; g++) {
             System.arraycopy(keyArray(g), 0, c.keyArray(g), 0, wholeSteps(length) * keyDim);
             System.arraycopy(valueArray(g), 0, c.valueArray(g), 0, length * valueDim);
@@ -613,9 +617,9 @@ final class CachedAttention implements Attention {
             for (int g = 0; g < kvHeads && restoredSinks > 0; g++) {
                 System.arraycopy(raw[g], 0, sinkRaw[g], 0, restoredSinks * keyDim);
             }
-            if (tokens > capacity) {
-                ensureCapacity(tokens);
-            }
+            // full: room for as many tokens again, at most 4096 (as a prompt's segment leaves room), so the decode
+            // steps right after a restore do not copy the cache
+            ensureCapacity(window < 0 ? (int) Math.min(maxTokens, tokens + Math.min(tokens, 4096L)) : tokens);
             for (int g = 0; g < kvHeads; g++) {
                 for (int t = 0; t < tokens; t++) {
                     for (int d = 0; d < keyDim; d++) {
@@ -670,6 +674,11 @@ final class CachedAttention implements Attention {
     /** Tokens cached now (for tests and diagnostics). */
     int cachedTokens() {
         return length;
+    }
+
+    /** Tokens the arrays hold before they grow (for tests). */
+    int capacity() {
+        return capacity;
     }
 
     /** The arguments of one {@link #stage} call that the per-head work reads. */

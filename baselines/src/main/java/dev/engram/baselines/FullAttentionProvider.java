@@ -38,7 +38,7 @@ public final class FullAttentionProvider implements AttentionProvider {
             "llama3 scaling: the context length the model was pretrained with").check(v -> v >= 1, "an integer >= 1");
     public static final ConfigKey<KvCache> KV_CACHE = ConfigKey.ofEnum("kvCache", KvCache.class, KvCache.FLOAT32,
             "how cached keys and values are stored: float32 (exact), or bfloat16 (half the bytes, so up to 2x faster"
-                    + " decoding at long context; each value rounded to 8 mantissa bits)");
+                    + " decoding at long context; each value rounded to 8 significant bits)");
     /** Every rope key, in the order the providers list them. */
     static final List<ConfigKey<?>> ROPE_KEYS = List.of(POSITIONAL, ROPE_THETA, ROPE_SCALING, ROPE_SCALING_FACTOR,
             ROPE_LOW_FREQ_FACTOR, ROPE_HIGH_FREQ_FACTOR, ROPE_ORIGINAL_MAX_POSITIONS);

@@ -7,10 +7,9 @@ public enum KvCache {
     /** Exact: the keys (after rotary encoding) and values as the model computed them. The default. */
     FLOAT32(Float.BYTES),
     /**
-     * Each key and value rounded to the nearest bfloat16 (8 bits of mantissa, float32's range), half the bytes: a
+     * Each key and value rounded to the nearest bfloat16 (8 significant bits, float32's range), half the bytes: a
      * decoded token reads the whole cache, so at long context it decodes up to twice as fast, with keys and values
-     * off by at most 2^-9 of their size (scores and outputs then within a few of those). Not exact: docs/schemes.md
-     * section 5 describes the float32 cache.
+     * off by at most 2^-8 of their size. Not exact: docs/schemes.md section 5 describes the float32 cache.
      */
     BFLOAT16(2);
 

@@ -12,6 +12,7 @@ import dev.engram.api.LayerSpec;
 import dev.engram.api.Segment;
 import dev.engram.api.SnapshotException;
 import dev.engram.api.Tensor;
+import dev.engram.baselines.position.Rope;
 import dev.engram.conformance.SeededData;
 import dev.engram.spi.ProviderRegistry;
 import dev.engram.spi.kernel.FloatKernels;
@@ -34,11 +35,14 @@ class Bfloat16CacheTest {
     @Test
     void keysAndValuesThatAreBfloat16NumbersGiveTheFloat32OutputsBitForBit() {
         for (Map<String, Object> config : new Map[] {Map.of("positional", "none"), Map.of("positional", "alibi")}) {
-            for (String name : new String[] {"full", "window"}) {
+            for (String name : new String[] {"full", "window", "window-aligned"}) {
                 Map<String, Object> exact = new HashMap<>(config);
                 if (name.equals("window")) {
                     exact.put("window", 9);
                     exact.put("sinks", 3); // unaligned eviction: the per-token move of the keys
+                } else if (name.equals("window-aligned")) {
+                    name = "window";
+                    exact.put("window", 16); // with segments of 7: whole-tile moves whenever the move is aligned
                 }
                 Map<String, Object> half = new HashMap<>(exact);
                 half.put("kvCache", "bfloat16");
@@ -60,25 +64,40 @@ class Bfloat16CacheTest {
         }
     }
 
+    /**
+     * With rope the cache rounds each key after rotating it: the same as a float32 cache without positional encoding
+     * given queries and keys rotated beforehand (by the same {@link Rope}) and keys and values rounded, bit for bit.
+     */
     @Test
-    void withRopeTheRoundedKeysAndValuesMoveTheOutputsByLessThanTheirRounding() {
-        Attention a = registry.newAttention("full", 0, SPEC, Map.of(), Map.of());
-        Attention b = registry.newAttention("full", 0, SPEC, Map.of("kvCache", "bfloat16"), Map.of());
+    void withRopeTheKeysAreRoundedAfterTheirRotation() {
+        Attention half = registry.newAttention("full", 0, SPEC, Map.of("kvCache", "bfloat16"), Map.of());
+        Attention plain = registry.newAttention("full", 0, SPEC, Map.of("positional", "none"), Map.of());
+        Attention exact = registry.newAttention("full", 0, SPEC, Map.of(), Map.of());
+        Rope rope = new Rope(SPEC.keyDim(), 10000.0);
         boolean differs = false;
         for (int s = 0; s < 3; s++) {
+            long start = (long) N * s;
             SeededData.Inputs in = SeededData.inputs(SPEC, N, 60 + s);
-            float[] want = copy(a.attend(Segment.of((long) N * s, in.q(), in.k(), in.v())));
-            float[] got = copy(b.attend(Segment.of((long) N * s, in.q(), in.k(), in.v())));
-            for (int i = 0; i < want.length; i++) {
-                // a rounded value is off by at most 2^-9 of itself, so an average of values by 2^-9 max|v| < 0.01
-                // (|v| < 5 for these 16-dim normal draws); a rounded key moves a logit by at most
-                // |q| |k| 2^-9 / sqrt(dk) < 6 * 6 * 2^-9 / 4 < 0.018, so each weight by a factor within e^(+-0.036),
-                // the output by less than 0.036 * (max v - min v) < 0.36 in the worst case: bound 0.37
-                assertEquals(want[i], got[i], 0.37, "segment " + s + " output " + i);
-                differs |= want[i] != got[i];
-            }
+            Tensor q = rotated(rope, in.q(), start);
+            Tensor k = roundedToBfloat16(rotated(rope, in.k(), start));
+            float[] want = copy(plain.attend(Segment.of(start, q, k, roundedToBfloat16(in.v()))));
+            float[] got = copy(half.attend(Segment.of(start, in.q(), in.k(), in.v())));
+            assertArrayEquals(want, got, "segment " + s);
+            differs |= !java.util.Arrays.equals(got, copy(exact.attend(Segment.of(start, in.q(), in.k(), in.v()))));
         }
-        assertTrue(differs, "rotated keys are no bfloat16 numbers: rounding them must show somewhere");
+        assertTrue(differs, "rotated keys are no bfloat16 numbers: rounding them must show against float32");
+    }
+
+    /** Each row of [rows, N, dk] rotated at positions start .. start + N - 1. */
+    private static Tensor rotated(Rope rope, Tensor t, long start) {
+        Tensor c = t.copy();
+        int rows = t.dim(0);
+        int n = t.dim(1);
+        int dk = t.dim(2);
+        for (int r = 0; r < rows; r++) {
+            rope.rotate(t.array(), t.offset() + r * n * dk, c.array(), c.offset() + r * n * dk, start, n);
+        }
+        return c;
     }
 
     @Test
@@ -88,12 +107,16 @@ class Bfloat16CacheTest {
         SeededData.Inputs in = SeededData.inputs(SPEC, N, 7);
         exact.attend(Segment.of(0, in.q(), in.k(), in.v()));
         half.attend(Segment.of(0, in.q(), in.k(), in.v()));
+        byte[] exactBefore = exact.snapshot().payload();
+        byte[] halfBefore = half.snapshot().payload();
         SnapshotException intoHalf = assertThrows(SnapshotException.class, () -> half.restore(exact.snapshot()));
         assertTrue(intoHalf.getMessage().contains("kvCache is float32") && intoHalf.getMessage().contains("bfloat16"),
                 intoHalf.getMessage());
         SnapshotException intoExact = assertThrows(SnapshotException.class, () -> exact.restore(half.snapshot()));
         assertTrue(intoExact.getMessage().contains("kvCache is bfloat16"), intoExact.getMessage());
-        // the refused restores changed nothing: both continue as before
+        // the refused restores changed nothing
+        assertArrayEquals(exactBefore, exact.snapshot().payload());
+        assertArrayEquals(halfBefore, half.snapshot().payload());
         Attention fresh = registry.newAttention("full", 0, SPEC, Map.of("kvCache", "bfloat16"), Map.of());
         fresh.restore(half.snapshot());
         SeededData.Inputs next = SeededData.inputs(SPEC, N, 8);

@@ -70,8 +70,9 @@ public interface FloatKernels {
                            float[][] out);
 
     /**
-     * The bfloat16 nearest to {@code x} (ties to even), as its 16 bits: float32's sign, exponent and top 7 mantissa
-     * bits. Infinities stay infinite and a NaN stays a NaN.
+     * The bfloat16 nearest to {@code x} (ties to even), as its 16 bits: float32's sign, exponent and top 7 stored
+     * mantissa bits (8 significant bits), so it is within 2^-8 of x relative. Infinities stay infinite, a NaN stays a
+     * NaN, and a finite x beyond bfloat16's largest value (about 3.39e38) becomes infinite, as in PyTorch.
      */
     static short toBfloat16(float x) {
         int bits = Float.floatToRawIntBits(x);

@@ -42,12 +42,14 @@ public final class KernelWarmUp {
             float[][] scores = new float[rows][tiled];
             k.scores(q, 0, rows, dim, keys, cols, scores);
             k.tiledScores(q, 0, rows, dim, fill(r, tiled * dim), cols, scores);
+            k.tiledScores(q, 0, rows, dim, halves(r, tiled * dim), cols, scores);
             for (int row = 0; row < rows; row++) {
                 sink += k.expMinusMax(scores[row], cols);
             }
             float[] values = fill(r, (cols + rows) * dim);
             float[][] out = new float[rows][dim];
             k.causalWeightedSum(scores, rows, values, 0, cols, dim, out);
+            k.causalWeightedSum(scores, rows, halves(r, (cols + rows) * dim), 0, cols, dim, out);
             float[] product = new float[rows * dim];
             k.addProduct(product, 0, q, 0, dim, 1, fill(r, dim * dim), 0, rows, dim, dim);
             k.addProduct(product, 0, q, 0, 1, rows, fill(r, rows * dim), 0, dim / 4, rows, rows);
@@ -56,6 +58,14 @@ public final class KernelWarmUp {
             sink += out[rows - 1][dim - 1] + product[0] + elu[elu.length - 1];
         }
         return sink;
+    }
+
+    private static short[] halves(SplittableRandom r, int n) {
+        short[] a = new short[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = FloatKernels.toBfloat16((float) (r.nextDouble() * 2 - 1));
+        }
+        return a;
     }
 
     private static float[] fill(SplittableRandom r, int n) {

@@ -27,7 +27,13 @@ import jdk.incubator.vector.VectorSpecies;
 final class PanamaFloatKernels implements FloatKernels {
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
     private static final int LANES = SPECIES.length();
-    private static final FloatKernels SCALAR = new ScalarFloatKernels(LANES);
+    /**
+     * The key tile: one vector where that is 4, 8 or 16 floats (what {@link FloatKernels#keyTile} allows); on wider
+     * machines 16, and the tiled and bfloat16 kernels run as plain loops there.
+     */
+    private static final int TILE = LANES >= 4 && LANES <= 16 ? LANES : 16;
+    private static final boolean VECTOR_TILES = TILE == LANES;
+    private static final FloatKernels SCALAR = new ScalarFloatKernels(TILE);
     /** LANES bfloat16 values, and the ints they widen through. */
     private static final VectorSpecies<Short> HALVES = VectorSpecies.of(short.class, VectorShape.forBitSize(LANES * Short.SIZE));
     private static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, SPECIES.vectorShape());
@@ -57,7 +63,7 @@ final class PanamaFloatKernels implements FloatKernels {
     /** One vector: a tile's run of one key dimension is one load. */
     @Override
     public int keyTile() {
-        return LANES;
+        return TILE;
     }
 
     /**
@@ -66,7 +72,7 @@ final class PanamaFloatKernels implements FloatKernels {
      */
     @Override
     public void tiledScores(float[] q, int qOffset, int rows, int dim, float[] keyTiles, int cols, float[][] out) {
-        if (LANES < 4 || LANES > 16) { // a width keyTile's contract does not allow: the plain loops, same layout
+        if (!VECTOR_TILES) { // the plain loops over the same layout
             SCALAR.tiledScores(q, qOffset, rows, dim, keyTiles, cols, out);
             return;
         }
@@ -75,7 +81,7 @@ final class PanamaFloatKernels implements FloatKernels {
 
     @Override
     public void tiledScores(float[] q, int qOffset, int rows, int dim, short[] keyTiles, int cols, float[][] out) {
-        if (LANES < 4 || LANES > 16) {
+        if (!VECTOR_TILES) {
             SCALAR.tiledScores(q, qOffset, rows, dim, keyTiles, cols, out);
             return;
         }
@@ -277,7 +283,8 @@ final class PanamaFloatKernels implements FloatKernels {
      * the API leaves open ("may even vary over time"): a row's softmax must not change bits with JIT state.
      * The running maximum is a compare and a blend, not {@code FloatVector.max}: in the engine C2 left max to the
      * API's per-lane Java fallback (a quarter of a 16K-token prefill's samples in a profile, docs/performance.md);
-     * it differs from max only for NaN scores, which finite inputs never give.
+     * it differs from max for NaN scores, which finite inputs never give, and keeps -0 where max gives +0, which
+     * exp(s - max) does not tell apart.
      */
     @Override
     public float expMinusMax(float[] s, int count) {
@@ -353,7 +360,7 @@ final class PanamaFloatKernels implements FloatKernels {
     @Override
     public void causalWeightedSum(float[][] weights, int rows, short[] values, int valueOffset, int count, int dim,
                                   float[][] out) {
-        if (dim < LANES) {
+        if (dim < LANES || !VECTOR_TILES) {
             SCALAR.causalWeightedSum(weights, rows, values, valueOffset, count, dim, out);
             return;
         }

@@ -32,9 +32,22 @@ public final class ScalarFloatKernels implements FloatKernels {
         return keyTile;
     }
 
-    /** Each score is its own chain over d, as {@link #scores} computes it. */
     @Override
     public void tiledScores(float[] q, int qOffset, int rows, int dim, float[] keyTiles, int cols, float[][] out) {
+        tiledScores(q, qOffset, rows, dim, keyTiles, null, cols, out);
+    }
+
+    @Override
+    public void tiledScores(float[] q, int qOffset, int rows, int dim, short[] keyTiles, int cols, float[][] out) {
+        tiledScores(q, qOffset, rows, dim, null, keyTiles, cols, out);
+    }
+
+    /**
+     * Each score is its own chain over d, as {@link #scores} computes it; the keys are {@code floats}, or the
+     * bfloat16 {@code halves} widened where those are given.
+     */
+    private void tiledScores(float[] q, int qOffset, int rows, int dim, float[] floats, short[] halves, int cols,
+                             float[][] out) {
         int tiles = (cols + keyTile - 1) / keyTile;
         for (int r = 0; r < rows; r++) {
             float[] o = out[r];
@@ -44,7 +57,8 @@ public final class ScalarFloatKernels implements FloatKernels {
                 for (int lane = 0; lane < keyTile; lane++) {
                     float a = 0f;
                     for (int d = 0; d < dim; d++) {
-                        a = Math.fma(q[row + d], keyTiles[base + d * keyTile + lane], a);
+                        int k = base + d * keyTile + lane;
+                        a = Math.fma(q[row + d], halves == null ? floats[k] : FloatKernels.fromBfloat16(halves[k]), a);
                     }
                     o[i * keyTile + lane] = a;
                 }
@@ -52,7 +66,6 @@ public final class ScalarFloatKernels implements FloatKernels {
         }
     }
 
-    /** Four rows at a time, so each key row read feeds four of them (the one-row loop for the rest). */
     @Override
     public void scores(float[] q, int qOffset, int rows, int dim, float[][] keysByDim, int cols, float[][] out) {
         int r = 0;
@@ -90,25 +103,6 @@ public final class ScalarFloatKernels implements FloatKernels {
                 float[] kd = keysByDim[d];
                 for (int t = 0; t < cols; t++) {
                     o[t] = Math.fma(a, kd[t], o[t]);
-                }
-            }
-        }
-    }
-
-    @Override
-    public void tiledScores(float[] q, int qOffset, int rows, int dim, short[] keyTiles, int cols, float[][] out) {
-        int tiles = (cols + keyTile - 1) / keyTile;
-        for (int r = 0; r < rows; r++) {
-            float[] o = out[r];
-            int row = qOffset + r * dim;
-            for (int i = 0; i < tiles; i++) {
-                int base = i * keyTile * dim;
-                for (int lane = 0; lane < keyTile; lane++) {
-                    float a = 0f;
-                    for (int d = 0; d < dim; d++) {
-                        a = Math.fma(q[row + d], FloatKernels.fromBfloat16(keyTiles[base + d * keyTile + lane]), a);
-                    }
-                    o[i * keyTile + lane] = a;
                 }
             }
         }
