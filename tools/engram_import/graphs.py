@@ -23,10 +23,11 @@ class WeightFile:
         self._at = {}
         self.bytes = 0
 
-    def ref(self, key, array):
-        """(offset, length, shape) of ``array`` in the file, writing it the first time ``key`` is seen."""
+    def ref(self, key, array, dtype="<f4"):
+        """(offset, length, shape) of ``array`` (stored as ``dtype``) in the file, writing it the first time ``key`` is
+        seen."""
         if key not in self._at:
-            a = np.ascontiguousarray(array, dtype="<f4")
+            a = np.ascontiguousarray(array, dtype=dtype)
             pad = -self._f.tell() % ALIGN
             self._f.write(b"\0" * pad)
             offset = self._f.tell()

@@ -1,7 +1,7 @@
 """Imports a checkpoint directory in the Hugging Face layout into an Engram package (runtime-onnx/README.md):
 
     python3 -m engram_import --hf DIR --out PKG [--memory infini|lsh-knn|continuous] [--layers RANGE]
-                             [--segment N] [--name NAME]
+                             [--segment N] [--name NAME] [--quantize int8|int4]
 
 The package is written into a temporary directory beside PKG and renamed at the end, so a refusal or a crash leaves
 nothing half-written; PKG must not exist."""
@@ -256,6 +256,30 @@ def import_checkpoint(hf_dir, out, memory=None, layers=None, segment=None, name=
         raise
 
 
+def import_quantized(hf_dir, out, quantize, log=None, **options):
+    """import_checkpoint into a hidden float package beside ``out``, then quantize.py from it into ``out``."""
+    from . import quantize as quantizer
+    if os.path.exists(out):
+        raise ImportError_(f"{out} already exists; choose a new --out directory")
+    if quantize not in quantizer.TYPES:
+        raise ImportError_(f"--quantize is {quantize!r}; valid: {', '.join(quantizer.TYPES)}")
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix="." + os.path.basename(os.path.normpath(out)) + ".float-", dir=parent)
+    try:
+        name = options.pop("name", None) or os.path.basename(os.path.normpath(out))
+        float_pkg = os.path.join(scratch, "float")
+        import_checkpoint(hf_dir, float_pkg, name=name, log=log, **options)
+        m = quantizer.quantize_package(float_pkg, out, quantize, log=log)
+        m["quantization"]["source"] = f"engram import --hf {os.path.abspath(hf_dir)}"
+        m["name"] = name
+        with open(os.path.join(out, "engram.json"), "w") as f:
+            json.dump(m, f, indent=2)
+        return m
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="engram import", description=__doc__.split("\n\n")[0])
     p.add_argument("--hf", required=True, help="checkpoint directory: config.json, model.safetensors (or the sharded "
@@ -266,16 +290,22 @@ def main(argv=None):
     p.add_argument("--layers", default=None, help="the layers that get the memory, 'a-b' inclusive (default: all)")
     p.add_argument("--segment", type=int, default=None, help="segment length (default min(256, max positions))")
     p.add_argument("--name", default=None, help="package name (default: the --out folder's name)")
+    p.add_argument("--quantize", default=None, help="int8 or int4: write the package with quantized weights (quantize.py)")
     a = p.parse_args(argv)
     started = time.time()
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
     try:
-        m = import_checkpoint(a.hf, a.out, a.memory, a.layers, a.segment, a.name,
-                              log=lambda msg: print(msg, file=sys.stderr, flush=True))
+        if a.quantize is not None:
+            m = import_quantized(a.hf, a.out, a.quantize, log=log, memory=a.memory, layers=a.layers, segment=a.segment,
+                                 name=a.name)
+        else:
+            m = import_checkpoint(a.hf, a.out, a.memory, a.layers, a.segment, a.name, log=log)
     except ImportError_ as e:
         print(f"engram import: {e}", file=sys.stderr)
         return 2
     arch = m["architecture"]
     size = sum(os.path.getsize(os.path.join(a.out, f)) for f in os.listdir(a.out))
     print(f"imported {m['training']['importedFrom']['modelType']} ({arch['layers']} layers, {arch['modelDim']} dims, "
-          f"vocab {arch['vocabSize']}) into {a.out}: {size / 1e6:.1f} MB in {time.time() - started:.1f} s")
+          f"vocab {arch['vocabSize']}{', ' + m['quantization']['type'] + ' weights' if 'quantization' in m else ''}) into "
+          f"{a.out}: {size / 1e6:.1f} MB in {time.time() - started:.1f} s")
     return 0

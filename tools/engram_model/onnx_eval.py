@@ -25,6 +25,8 @@ class OnnxGraph:
         for node in self.model.graph.node:
             args = [env[n] if n else None for n in node.input]
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            if node.domain not in ("", "ai.onnx") and (node.domain, node.op_type) != ("com.microsoft", "MatMulNBits"):
+                raise NotImplementedError(f"ONNX op {node.domain}.{node.op_type} not supported by onnx_eval")
             outs = self._run(node.op_type, args, attrs)
             for name, val in zip(node.output, outs):
                 env[name] = val
@@ -101,7 +103,99 @@ class OnnxGraph:
             x = a[0]
             return [torch.nn.functional.layer_norm(x, x.shape[-1:], a[1], a[2] if len(a) > 2 else None,
                                                    attrs.get("epsilon", 1e-5))]
+        # the quantized packages' ops (tools/engram_import/quantize.py), written from the ONNX and ONNX Runtime specs
+        if op == "Abs":
+            return [a[0].abs()]
+        if op == "Max":
+            out = a[0]
+            for other in a[1:]:
+                out = torch.maximum(out, other)
+            return [out]
+        if op == "ReduceMax":
+            only("axes", "keepdims")
+            return [torch.amax(a[0], dim=list(attrs["axes"]), keepdim=bool(attrs.get("keepdims", 1)))]
+        if op == "Round":  # halves to even, as ONNX specifies (torch.round does the same)
+            return [torch.round(a[0])]
+        if op == "Cast":
+            only("to")
+            return [_cast(a[0], attrs["to"])]
+        if op == "MatMulInteger":
+            # (A - a_zero_point) @ (B - b_zero_point), exact int32 sums: |sums| < 2^53, so float64 holds them exactly
+            x = a[0].to(torch.float64) - (a[2].to(torch.float64) if len(a) > 2 and a[2] is not None else 0)
+            w = a[1].to(torch.float64) - (a[3].to(torch.float64) if len(a) > 3 and a[3] is not None else 0)
+            return [torch.matmul(x, w).to(torch.int32)]
+        if op == "MatMulNBits":
+            only("K", "N", "bits", "block_size", "accuracy_level")
+            level = attrs.get("accuracy_level", 0)
+            if level in (0, 1):
+                return [torch.matmul(a[0], _dequantize_nbits(a[1:], attrs))]
+            if level == 4:
+                return [_matmul_nbits_int8_activations(a[0], a[1:], attrs)]
+            raise NotImplementedError(f"MatMulNBits accuracy_level {level}")
         raise NotImplementedError(f"ONNX op {op} not supported by onnx_eval")
+
+
+_CAST = {onnx.TensorProto.FLOAT: torch.float32, onnx.TensorProto.INT8: torch.int8, onnx.TensorProto.UINT8: torch.uint8,
+         onnx.TensorProto.INT32: torch.int32, onnx.TensorProto.INT64: torch.int64}
+
+
+def _cast(x, to):
+    if to not in _CAST:
+        raise NotImplementedError(f"Cast to ONNX type {to}")
+    if not _CAST[to].is_floating_point and x.is_floating_point():
+        # ONNX's float -> int Cast truncates toward zero; the graphs cast values already rounded and in range
+        x = torch.trunc(x)
+    return x.to(_CAST[to])
+
+
+def _matmul_nbits_int8_activations(x, inputs, attrs):
+    """MatMulNBits with accuracy_level 4: "input A can be quantized with the same block_size to int8" (the spec). As
+    ONNX Runtime's CPU kernels do it: per row and block of K, a_scale = max|a| / 127, a_q = round(a * (1 / a_scale)) (halves
+    to even), the block's integer sum of a_q (q - zero_point) times a_scale * scale, summed over the blocks."""
+    K, N, block = attrs["K"], attrs["N"], attrs["block_size"]
+    k_blocks = -(-K // block)
+    codes = _nbits_codes(inputs, attrs)                                   # [N, k_blocks, block] q - zero_point
+    scales = inputs[1].reshape(N, k_blocks).to(torch.float64)
+    lead = x.shape[:-1]
+    a = torch.zeros(lead + (k_blocks * block,), dtype=torch.float32)
+    a[..., :K] = x
+    a = a.reshape(lead + (k_blocks, block))
+    a_scale = a.abs().amax(dim=-1, keepdim=True) / 127
+    inv = torch.where(a_scale == 0, torch.zeros_like(a_scale), 1 / a_scale)
+    a_q = torch.round(a * inv).to(torch.float64)                          # int8 codes
+    sums = torch.einsum("...bj,nbj->...nb", a_q, codes.to(torch.float64))  # exact integer sums per block
+    out = (sums * a_scale.to(torch.float64).squeeze(-1).unsqueeze(-2) * scales).sum(dim=-1)
+    return out.to(torch.float32)
+
+
+def _nbits_codes(inputs, attrs):
+    """q - zero_point of MatMulNBits' B, int64 [N, k_blocks, block_size] (the layout _dequantize_nbits describes)."""
+    b, zeros = inputs[0], inputs[2] if len(inputs) > 2 else None
+    K, N, bits, block = attrs["K"], attrs["N"], attrs.get("bits", 4), attrs["block_size"]
+    if bits != 4:
+        raise NotImplementedError(f"MatMulNBits bits={bits}")
+    k_blocks = -(-K // block)
+    b = b.to(torch.int64).reshape(N, k_blocks, block // 2)
+    q = torch.stack([b & 15, b >> 4], dim=-1).reshape(N, k_blocks, block)  # element 2j: low nibble of byte j
+    if zeros is None:
+        zp = torch.full((N, k_blocks), 2 ** (bits - 1), dtype=torch.int64)
+    elif zeros.dtype == torch.uint8:
+        z = zeros.to(torch.int64).reshape(N, -1)
+        zp = torch.stack([z & 15, z >> 4], dim=-1).reshape(N, -1)[:, :k_blocks]
+    else:
+        raise NotImplementedError("MatMulNBits with float zero points")
+    return q - zp[:, :, None]
+
+
+def _dequantize_nbits(inputs, attrs):
+    """com.microsoft MatMulNBits' weight as float32 [K, N], from its spec (onnxruntime docs/ContribOperators.md): B
+    uint8 [N, k_blocks, block_size * bits / 8], values packed from the low bits of each byte up; scales [N, k_blocks]
+    (or flat); zero points uint8 packed the same way [N, ceil(k_blocks * bits / 8)] (default 2^(bits - 1));
+    w = (q - zero_point) * scale, K rows kept of the padded k_blocks * block_size."""
+    K, N, block = attrs["K"], attrs["N"], attrs["block_size"]
+    k_blocks = -(-K // block)
+    w = _nbits_codes(inputs, attrs).to(torch.float32) * inputs[1].reshape(N, k_blocks)[:, :, None].to(torch.float32)
+    return w.reshape(N, k_blocks * block)[:, :K].T.contiguous()
 
 
 class OnnxPieces:

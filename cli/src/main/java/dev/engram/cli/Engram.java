@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
         description = "Run transformer models over contexts far longer than their attention window.",
         subcommands = {DemoCommand.class, RunCommand.class, EvalCommand.class, GenerateCommand.class, InspectCommand.class,
                 ConformanceCommand.class, PlanCommand.class, ProvidersCommand.class, WeightsCommand.class, BenchCommand.class,
-                ServeCommand.class, ImportCommand.class, TokenizeCommand.class,
+                ServeCommand.class, ImportCommand.class, QuantizeCommand.class, TokenizeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Engram implements Runnable {
     @CommandLine.Spec

@@ -8,6 +8,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -52,24 +53,12 @@ final class ImportCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    @Option(names = "--quantize", paramLabel = "TYPE", description = "int8 or int4: write the package with quantized weights"
+            + " (as engram quantize does; tools/engram_import/README.md, \"Quantized packages\").")
+    String quantize;
+
     @Override
     public Integer call() throws IOException {
-        PrintWriter stdout = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
-        List<String> refused = new ArrayList<>();
-        PythonTools pyTools = pythonOptions.tools(line -> {
-            if (line.startsWith("engram import: ")) {
-                refused.add(line.substring("engram import: ".length()));
-            } else if (!line.startsWith("imported ")) { // the summary, printed to stdout below
-                err.println("  | " + line);
-                err.flush();
-            }
-        });
-        var why = pythonOptions.tools(line -> { }).unavailable();
-        if (why.isPresent()) {
-            err.println("engram: import needs Python with torch and onnx: " + why.get());
-            return 2;
-        }
         List<String> args = new ArrayList<>(List.of("--hf", hf.toAbsolutePath().toString(), "--out", out.toAbsolutePath().toString()));
         if (memory != null) {
             args.addAll(List.of("--memory", memory));
@@ -83,23 +72,54 @@ final class ImportCommand implements Callable<Integer> {
         if (name != null) {
             args.addAll(List.of("--name", name));
         }
+        if (quantize != null) {
+            args.addAll(List.of("--quantize", quantize));
+        }
+        return runPackageTool(spec, pythonOptions, "engram_import", args, "import", "imported ", out, timeout);
+    }
+
+    /**
+     * Runs the Python module that writes the package {@code out} (its output lines shown indented, except a refusal
+     * "engram NAME: ..." and the summary line starting with {@code summaryPrefix}, which are printed as one line each),
+     * then loads the package once with the engine as a check. 0 on success, 2 when refused or failed.
+     */
+    static int runPackageTool(CommandSpec spec, PythonOptions pythonOptions, String module, List<String> args, String name,
+                              String summaryPrefix, Path out, long timeout) throws IOException {
+        PrintWriter stdout = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        String refusal = "engram " + name + ": ";
+        List<String> refused = new ArrayList<>();
+        PythonTools pyTools = pythonOptions.tools(line -> {
+            if (line.startsWith(refusal)) {
+                refused.add(line.substring(refusal.length()));
+            } else if (!line.startsWith(summaryPrefix)) { // the summary, printed to stdout below
+                err.println("  | " + line);
+                err.flush();
+            }
+        });
+        var why = pythonOptions.tools(line -> { }).unavailable();
+        if (why.isPresent()) {
+            err.println("engram: " + name + " needs Python with torch and onnx: " + why.get());
+            return 2;
+        }
         PythonTools.Result r;
         try {
-            r = pyTools.module("engram_import", args, timeout);
+            r = pyTools.module(module, args, timeout);
         } catch (IOException e) {
-            err.println("engram: import failed: " + e.getMessage());
+            err.println("engram: " + name + " failed: " + e.getMessage());
             return 2;
         }
         if (r.exit() != 0) {
-            err.println("engram: " + (refused.isEmpty() ? "tools/engram_import failed (exit " + r.exit() + "); its output is above"
-                    : String.join("; ", refused)));
+            err.println("engram: " + (refused.isEmpty() ? "tools/" + module.replace('.', '/') + " failed (exit " + r.exit()
+                    + "); its output is above" : String.join("; ", refused)));
             return 2;
         }
         String summary = r.output().strip();
         stdout.println(summary.substring(summary.lastIndexOf('\n') + 1));
         try (Engine engine = new EngineLoader().systemOverrides(false).load(out)) {
-            stdout.printf("checked: the package loads (%s; tokenizer: %s)%n", engine.manifest().describePositional(),
-                    engine.tokenizer().description());
+            Map<String, Object> q = engine.manifest().quantization();
+            stdout.printf("checked: the package loads (%s; tokenizer: %s%s)%n", engine.manifest().describePositional(),
+                    engine.tokenizer().description(), q.isEmpty() ? "" : "; weights " + q.get("type"));
         }
         return 0;
     }

@@ -76,6 +76,9 @@ final class InspectCommand implements Callable<Integer> {
         out.printf("  positional %s, norm %s (eps %s), mlp %s%n", m.describePositional(), a.norm().type(), a.norm().eps(), a.mlp());
         out.printf("  segment length %d (trained); running with %d%n", m.segmentLength(), engine.segmentLength());
         out.printf("  default memory config: %s%n", m.memory());
+        if (!m.quantization().isEmpty()) {
+            out.printf("  quantization: %s%n", m.quantization());
+        }
         if (!m.training().isEmpty()) {
             out.printf("  training: %s%n", m.training());
         }

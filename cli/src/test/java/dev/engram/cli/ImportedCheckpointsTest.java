@@ -132,6 +132,53 @@ class ImportedCheckpointsTest {
         assertTrue(failures.isEmpty(), String.join("\n", failures));
     }
 
+    /**
+     * {@code engram import --quantize}: the llama checkpoint imported with int8 and int4 weights loads and runs; its
+     * logits stay near the float64 reference: int8 within 10% and int4 within 40% of the reference logits' range (seen:
+     * 5.1% and 26%; these checkpoints' random O(1) weights are unkind to rounding; a wrongly packed weight gives logits
+     * off by the whole range). Exactness against the quantized arithmetic is QuantizedPackagesTest's. A bad type is
+     * refused naming the option, leaving nothing.
+     */
+    @Test
+    void importQuantizeWritesAPackageTheEngineRuns() throws IOException {
+        assumePython();
+        JsonNode expected = JSON.readTree(dir.resolve("llama.expected.json").toFile());
+        int[] ids = ints(expected.get("inputIds"));
+        int vocab = expected.get("logits").get("shape").get(1).asInt();
+        JsonNode data = expected.get("logits").get("data");
+        double lo = Double.MAX_VALUE;
+        double hi = -Double.MAX_VALUE;
+        for (JsonNode v : data) {
+            lo = Math.min(lo, v.asDouble());
+            hi = Math.max(hi, v.asDouble());
+        }
+        for (String type : List.of("int8", "int4")) {
+            Path out = dir.resolve("llama." + type);
+            CliRun r = CliRun.of("import", "--hf", dir.resolve("hf").resolve("llama").toString(), "--out", out.toString(),
+                    "--segment", "8", "--quantize", type);
+            assertEquals(0, r.exit(), r.all());
+            assertTrue(r.out().contains(type + " weights") && r.out().contains("weights " + type), r.all());
+            try (Engine engine = new EngineLoader().systemOverrides(false).load(out)) {
+                float[][] got = engine.ingestAll(List.of(engine.newSequence()), List.of(ids)).get(0);
+                double worst = 0;
+                for (int t = 0; t < ids.length; t++) {
+                    for (int v = 0; v < vocab; v++) {
+                        worst = Math.max(worst, Math.abs(got[t][v] - data.get(t * vocab + v).asDouble()));
+                    }
+                }
+                double allowed = (type.equals("int8") ? 0.10 : 0.40) * (hi - lo);
+                System.out.printf("import --quantize %s: max |java - float reference| %.3f of a logit range %.2f%n", type, worst, hi - lo);
+                assertTrue(worst <= allowed, type + ": " + worst + " > " + allowed);
+            }
+        }
+        Path refused = dir.resolve("llama.int3");
+        CliRun bad = CliRun.of("import", "--hf", dir.resolve("hf").resolve("llama").toString(), "--out", refused.toString(),
+                "--quantize", "int3");
+        assertEquals(2, bad.exit(), bad.all());
+        assertTrue(bad.err().contains("--quantize is 'int3'; valid: int8, int4"), bad.all());
+        assertTrue(!Files.exists(refused), "a refused import left " + refused);
+    }
+
     /** GPT-2's learned positions end at n_positions (64 here): a generation that would pass them is refused up front. */
     @Test
     void generatingPastTheLastLearnedPositionIsRefusedBeforeAnyWork() {

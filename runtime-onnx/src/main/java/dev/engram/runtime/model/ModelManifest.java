@@ -21,14 +21,18 @@ import java.util.Optional;
  *
  * @param memory   the default memory configuration: the same tree as an Engram YAML config ({@code {layers: ...}})
  * @param training free-form, informational
+ * @param quantization how tools/engram_import/quantize.py rewrote the graphs' weights (informational: the graphs
+ *                     carry it); empty for a float package
  */
 public record ModelManifest(String format, String name, Architecture architecture, int segmentLength,
-                            Map<String, Object> memory, PackageFiles files, Map<String, Object> training) {
+                            Map<String, Object> memory, PackageFiles files, Map<String, Object> training,
+                            Map<String, Object> quantization) {
     public static final String FORMAT = "engram-model/1";
     public static final String FILE_NAME = "engram.json";
     private static final ObjectMapper JSON = new ObjectMapper().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
             .enable(JsonParser.Feature.ALLOW_COMMENTS);
-    private static final List<String> TOP = List.of("format", "name", "architecture", "segmentLength", "memory", "files", "training");
+    private static final List<String> TOP = List.of("format", "name", "architecture", "segmentLength", "memory", "files", "training",
+            "quantization");
     private static final List<String> ARCH = List.of("layers", "heads", "kvHeads", "keyDim", "valueDim", "modelDim",
             "vocabSize", "positional", "norm", "mlp");
     private static final List<String> FILES = List.of("embedding", "head", "weights", "tokenizer", "tokenizerConfig", "layers");
@@ -109,10 +113,11 @@ public record ModelManifest(String format, String name, Architecture architectur
         }
         PackageFiles files = files(root, f, arch);
         Map<String, Object> training = root.has("training") ? f.object(root, "training", false) : Map.of();
+        Map<String, Object> quantization = root.has("quantization") ? f.object(root, "quantization", false) : Map.of();
         if (problems.size() > before) {
             return null;
         }
-        return new ModelManifest(format, name, arch, segmentLength, memory, files, training);
+        return new ModelManifest(format, name, arch, segmentLength, memory, files, training, quantization);
     }
 
     private static Architecture architecture(JsonNode root, Fields f) {

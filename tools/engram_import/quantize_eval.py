@@ -1,0 +1,116 @@
+"""Perplexity of the bundled models (models/) float32 against int8 and int4, each on its own task's text, with
+`engram quantize` and `engram eval` (the Java engine):
+
+    cd tools && python3 -m engram_import.quantize_eval OUT [--models ../models] [--sequences 3] [--engram ../engram]
+
+For each package NAME in --models: NAME.int8 and NAME.int4 in OUT (engram quantize), --sequences task sequences as
+token files (passkey-*: passkey.sample at 512 tokens, random depth; sorting-*: sorting.sample with 256 symbols;
+dup-*: duplication.sample at 1024 tokens; seeds fixed), and `engram eval` of each package on each file (--lengths: the
+prompt and the whole text, so the answer's tokens are scored apart too: the passkey asked for, the 20 sorted
+symbols, the copied half). A model's mean NLL is the mean over all predicted tokens of its files; perplexity =
+exp(mean NLL). Prints a markdown table and writes OUT/quantize_eval.json.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from engram_model import duplication, passkey, sorting
+
+#: task by package-name prefix: (sampler, what the text is, tokens before the answer: the answer is what the model
+#: can know (the passkey asked for, the sorted symbols, the copy); the rest is mostly random draws)
+TASKS = {
+    "passkey": (lambda rng: passkey.sample(rng, 512)[0], "passkey, 512 tokens, random depth", 512 - 5),
+    "sorting": (lambda rng: sorting.sample(rng, 256)[0], "sorting, 256 symbols (278 tokens)", sorting.prompt_length(256)),
+    "dup": (lambda rng: duplication.sample(rng, 1024), "duplication, 1024 tokens", duplication.half(1024) + 1),
+}
+
+
+#: the packages compared: float32 (the package itself) and engram quantize with these options
+VARIANTS = {"float32": None, "int8": ["--type", "int8"], "int4": ["--type", "int4"],
+            "int4-level0": ["--type", "int4", "--accuracy-level", "0"]}
+
+
+def task_of(name):
+    for prefix, task in TASKS.items():
+        if name.startswith(prefix):
+            return task
+    return None
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed (exit {r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("--models", default=os.path.join("..", "models"))
+    ap.add_argument("--sequences", type=int, default=3)
+    ap.add_argument("--engram", default=os.path.join("..", "engram"))
+    a = ap.parse_args(argv)
+    os.makedirs(a.out, exist_ok=True)
+    engram = os.path.abspath(a.engram)
+    rows = []
+    for name in sorted(os.listdir(a.models)):
+        src = os.path.join(a.models, name)
+        task = task_of(name)
+        if task is None or not os.path.isfile(os.path.join(src, "engram.json")):
+            continue
+        sampler, text, prompt = task
+        rng = np.random.default_rng(11)
+        files = []
+        for k in range(a.sequences):
+            path = os.path.join(a.out, f"{name}.{k}.ids.txt")
+            with open(path, "w") as f:
+                f.write(" ".join(str(int(t)) for t in sampler(rng)))
+            files.append(path)
+        row = {"model": name, "text": text, "sequences": a.sequences}
+        for qtype, options in VARIANTS.items():
+            pkg = os.path.abspath(src)
+            if options:
+                pkg = os.path.abspath(os.path.join(a.out, f"{name}.{qtype}"))
+                if not os.path.exists(pkg):
+                    run([engram, "quantize", "--model", os.path.abspath(src), "--out", pkg] + options)
+            nll, n, answer, m = 0.0, 0, 0.0, 0
+            for path in files:
+                js = os.path.join(a.out, f"{name}.{qtype}.eval.json")
+                run([engram, "eval", "--model", pkg, "--token-file", os.path.abspath(path), "--lengths",
+                     f"{prompt},{len(open(path).read().split())}", "--json", os.path.abspath(js)])
+                with open(js) as f:
+                    before, whole = json.load(f)["rows"]
+                nll += whole["meanNll"] * whole["predicted"]
+                n += whole["predicted"]
+                # the answer's tokens: the whole prefix's sum less the prompt's
+                answer += whole["meanNll"] * whole["predicted"] - before["meanNll"] * before["predicted"]
+                m += whole["predicted"] - before["predicted"]
+            row[qtype] = nll / n
+            row[qtype + "Answer"] = answer / m
+            print(f"{name} {qtype}: mean NLL {nll / n:.5f} over {n} tokens, answer {answer / m:.5f} over {m}",
+                  file=sys.stderr, flush=True)
+        rows.append(row)
+    with open(os.path.join(a.out, "quantize_eval.json"), "w") as f:
+        json.dump(rows, f, indent=2)
+    print("| model | text | float32 ppl | " + " | ".join(list(VARIANTS)[1:]) + " | answer: float32 ppl | "
+          + " | ".join(list(VARIANTS)[1:]) + " |")
+    print("|---|---|" + "---:|" * (2 * len(VARIANTS)))
+    for r in rows:
+        cells = []
+        for suffix in ("", "Answer"):
+            f32 = math.exp(r["float32" + suffix])
+            cells.append(f"{f32:.4f}")
+            for q in list(VARIANTS)[1:]:
+                p = math.exp(r[q + suffix])
+                cells.append(f"{p:.4f} ({100 * (p / f32 - 1):+.2f}%)")
+        print(f"| {r['model']} | {r['text']} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
