@@ -99,7 +99,43 @@ final class PanamaFloatKernels implements FloatKernels {
             int q1 = q0 + dim;
             int q2 = q1 + dim;
             int q3 = q2 + dim;
-            for (int i = 0; i < tiles; i++) {
+            int i = 0;
+            for (; i + 1 < tiles; i += 2) { // two tiles: each broadcast query value feeds two multiply-adds
+                int base = i * tileSize;
+                FloatVector a0 = FloatVector.zero(SPECIES);
+                FloatVector a1 = a0;
+                FloatVector a2 = a0;
+                FloatVector a3 = a0;
+                FloatVector b0 = a0;
+                FloatVector b1 = a0;
+                FloatVector b2 = a0;
+                FloatVector b3 = a0;
+                for (int d = 0; d < dim; d++) {
+                    FloatVector k = load(floats, halves, base + d * LANES);
+                    FloatVector l = load(floats, halves, base + tileSize + d * LANES);
+                    FloatVector x = splat(q[q0 + d]);
+                    a0 = k.fma(x, a0);
+                    b0 = l.fma(x, b0);
+                    x = splat(q[q1 + d]);
+                    a1 = k.fma(x, a1);
+                    b1 = l.fma(x, b1);
+                    x = splat(q[q2 + d]);
+                    a2 = k.fma(x, a2);
+                    b2 = l.fma(x, b2);
+                    x = splat(q[q3 + d]);
+                    a3 = k.fma(x, a3);
+                    b3 = l.fma(x, b3);
+                }
+                a0.intoArray(out[r], i * LANES);
+                a1.intoArray(out[r + 1], i * LANES);
+                a2.intoArray(out[r + 2], i * LANES);
+                a3.intoArray(out[r + 3], i * LANES);
+                b0.intoArray(out[r], (i + 1) * LANES);
+                b1.intoArray(out[r + 1], (i + 1) * LANES);
+                b2.intoArray(out[r + 2], (i + 1) * LANES);
+                b3.intoArray(out[r + 3], (i + 1) * LANES);
+            }
+            if (i < tiles) {
                 int base = i * tileSize;
                 FloatVector a0 = FloatVector.zero(SPECIES);
                 FloatVector a1 = a0;
