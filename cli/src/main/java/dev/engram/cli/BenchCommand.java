@@ -56,7 +56,8 @@ public final class BenchCommand implements Callable<Integer> {
     List<String> lengths;
 
     @Option(names = "--strategies", split = ",", paramLabel = "NAME",
-            description = "Any of full, window, infini, continuous, lsh, lsh-knn (default: all).")
+            description = "Any of full, window, infini, continuous, lsh, lsh-knn (default: all), or full-bf16, window-bf16"
+                    + " (those with kvCache: bfloat16).")
     List<String> strategies;
 
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "bench-out", description = "Output folder (default: ${DEFAULT-VALUE}).")
