@@ -98,6 +98,8 @@ class WindowAttention(nn.Module):
     def forward(self, q, k, v, start, state):
         b, h, n, dk = q.shape
         pos_q = torch.arange(start, start + n)
+        if self.kv_cache == "bfloat16":  # values are cached rounded, once, as they arrive (the state keeps them so)
+            v = v.to(torch.bfloat16).to(v.dtype)
         if state is None:
             kc, vc, pos_k = k, v, pos_q
         else:
@@ -108,8 +110,8 @@ class WindowAttention(nn.Module):
             qr, kr = apply_rope(q, pos_q, self.theta), apply_rope(kc, pos_k, self.theta)
         else:
             qr, kr = q, kc
-        if self.kv_cache == "bfloat16":  # the Java cache stores each rotated key and each value rounded so
-            kr, vc = kr.to(torch.bfloat16).to(kr.dtype), vc.to(torch.bfloat16).to(vc.dtype)
+        if self.kv_cache == "bfloat16":  # keys are rounded after their rotation, as the Java cache stores them; the
+            kr = kr.to(torch.bfloat16).to(kr.dtype)  # state keeps them raw, so this is per forward
         kr, vr = expand_kv(kr, h), expand_kv(vc, h)
         logits = torch.matmul(qr, kr.transpose(-1, -2)) / math.sqrt(dk)
         dist = (pos_q[:, None] - pos_k[None, :]).to(torch.float32)
