@@ -7,6 +7,7 @@ Strategies (every layer: local `window` attention + the memory; see STRATEGIES):
     continuous  window 0 + continuous (basis 64, samples 64) in both layers
     lsh-knn     window 0 + lsh-knn (rounds 4, buckets 16, k 32) in both layers
     window      window = one segment, no memory (the baseline: forgets what is older than 2 segments)
+--window N gives the memory strategies' local attention N tokens before the segment too.
 Contexts of --min-segments..--max-segments segments of --segment tokens; the loss counts only the
 passkey answer digits. Runs on CPU (or --device cuda when one is there). Seed, steps and final loss go
 into the manifest's "training" field; the torch checkpoint (model.pt) and log (train_log.json) are
@@ -26,8 +27,11 @@ from . import export, passkey
 from .model import EngramModel, ModelConfig
 
 
-def strategy_config(strategy, segment=32, layers=2):
-    local0 = {"provider": "window", "window": 0, "positional": "rope", "ropeTheta": 10000.0}
+def strategy_config(strategy, segment=32, layers=2, window=0):
+    """The model of each strategy. ``window``: how many tokens before its segment the memory models' local attention
+    also sees (0: the segment only; a segment's worth is Memorizing Transformers' local cache). The window baseline
+    always sees one segment back."""
+    local0 = {"provider": "window", "window": window, "positional": "rope", "ropeTheta": 10000.0}
     if strategy == "infini":
         att, mem = local0, {"provider": "infini", "update": "delta"}
     elif strategy == "continuous":
@@ -36,13 +40,20 @@ def strategy_config(strategy, segment=32, layers=2):
     elif strategy == "lsh-knn":
         att, mem = local0, {"provider": "lsh-knn", "capacity": 65536, "rounds": 4, "buckets": 16, "k": 32}
     elif strategy == "window":
-        att, mem = dict(local0, window=segment), None
+        att, mem = dict(local0, window=segment), None  # --window does not apply: the baseline's span is its design
     else:
         raise ValueError(f"unknown strategy '{strategy}'")
     return ModelConfig(vocab=32, layers=layers, model_dim=64, heads=4, kv_heads=4, key_dim=16, value_dim=16,
                        segment=segment, positional="rope", theta=10000.0,
                        attention=[dict(att) for _ in range(layers)],
                        memory=[dict(mem) if mem else None for _ in range(layers)])
+
+
+def with_window(cfg, window):
+    """``cfg`` with every layer's local attention window set to ``window`` (what --resume may change)."""
+    d = cfg.to_dict()
+    d["attention"] = [dict(a, window=window) for a in d["attention"]]
+    return ModelConfig.from_dict(d)
 
 
 def optimizer_step(opt, model, loss, ema):
@@ -92,13 +103,15 @@ def last_segment_position(rng, length, digits, segment):
     return int(rng.integers(first, last + 1))
 
 
-def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segment=0.0):
+def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segment=0.0, first_segment=0.0):
     """passkey.batch, except that each sample with probability ``last_segment`` has its passkey block in the
     question's own segment (last_segment_position), and with probability ``boundary`` placed so that it ends
     at a segment's last token or crosses into the next segment: the hard placements for a model whose local
-    attention sees its own segment only. With both 0 this is passkey.batch itself (the same random stream;
-    with last_segment 0 the stream of the earlier boundary-only runs)."""
-    if boundary <= 0 and last_segment <= 0:
+    attention sees its own segment only; with probability ``first_segment`` the block starts in the first segment
+    (depth 0 and the first boundary, which uniform placement reaches once per that many segments). With all three 0
+    this is passkey.batch itself (the same random stream; with last_segment and first_segment 0 the stream of the
+    earlier boundary-only runs)."""
+    if boundary <= 0 and last_segment <= 0 and first_segment <= 0:
         return passkey.batch(rng, size, length, digits)
     block = digits + 2
     room = length - 1 - block - (digits + 1)
@@ -117,6 +130,9 @@ def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segmen
                        if 0 <= b - j - 1 <= room]
             if choices and room > 0:
                 depth = (choices[int(rng.integers(len(choices)))] - 1) / room
+        elif u < last_segment + boundary + first_segment:
+            if room > 0:  # k = 1 + pos in 1..segment
+                depth = int(rng.integers(min(segment, room + 1))) / room
         ids[i], keys[i], _ = passkey.sample(rng, length, digits, depth)
     mask = np.zeros((size, length), dtype=bool)
     mask[:, length - digits:] = True
@@ -159,12 +175,18 @@ def main(argv=None):
     ap.add_argument("--curriculum", type=int, default=800,
                     help="steps over which the context grows from 1-2 segments to min..max (0: off)")
     ap.add_argument("--digits", type=int, default=5)
+    ap.add_argument("--window", type=int, default=0,
+                    help="memory strategies: tokens before the segment that local attention also sees (0: the segment "
+                    "only). --resume may change it: the weights do not depend on it")
     ap.add_argument("--boundary", type=float, default=0.0,
                     help="fraction of samples whose passkey block ends at or crosses a segment boundary (0: uniform "
                     "placement only)")
     ap.add_argument("--last-segment", type=float, default=0.0,
                     help="fraction of samples whose passkey block lies in the question's own (last) segment, a quarter "
                     "of them directly before the question (0: none besides what uniform placement gives)")
+    ap.add_argument("--first-segment", type=float, default=0.0,
+                    help="fraction of samples whose passkey block starts in the first segment (depth 0 and the first "
+                    "boundary; 0: none besides what uniform placement gives)")
     ap.add_argument("--eval-depths", default="",
                     help="comma-separated depths in [0, 1] (1 = directly before the question) the final eval also "
                     "runs at, each at every --eval-mults length (empty: random depth only)")
@@ -183,22 +205,30 @@ def main(argv=None):
                     "config must match. A fresh optimizer warms up again; the steps and seconds of the earlier run "
                     "(from OUT.train_log.json beside it) are added to the manifest's totals")
     args = ap.parse_args(argv)
-    for name in ["boundary", "last_segment"]:
+    for name in ["boundary", "last_segment", "first_segment"]:
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: must be in [0, 1]")
-    if args.boundary + args.last_segment > 1.0:
-        ap.error(f"--boundary {args.boundary} + --last-segment {args.last_segment}: the fractions must sum to at most 1")
+    if args.boundary + args.last_segment + args.first_segment > 1.0:
+        ap.error(f"--boundary {args.boundary} + --last-segment {args.last_segment} + --first-segment "
+                 f"{args.first_segment}: the fractions must sum to at most 1")
 
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    cfg = strategy_config(args.strategy, args.segment)
+    if args.window < 0:
+        ap.error(f"--window {args.window}: must be >= 0")
+    if args.window and args.strategy == "window":
+        ap.error("--window: applies to the memory strategies only (the window baseline sees one segment back)")
+    cfg = strategy_config(args.strategy, args.segment, window=args.window)
     model = EngramModel(cfg).to(args.device)
     earlier = None
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu")
-        if ModelConfig.from_dict(ckpt["config"]) != cfg:  # a field added since fills in its default
+        earlier_cfg = ModelConfig.from_dict(ckpt["config"])  # a field added since fills in its default
+        if earlier_cfg != cfg and with_window(earlier_cfg, args.window) == cfg:
+            print(f"--resume: local attention window {earlier_cfg.attention[0]['window']} -> {args.window}", flush=True)
+        elif earlier_cfg != cfg:
             raise SystemExit(f"--resume {args.resume}: its config {ckpt['config']} differs from --strategy {args.strategy}'s {cfg.to_dict()}")
         model.load_state_dict(ckpt["state"])
         log_path = args.resume[:-len(".model.pt")] + ".train_log.json" if args.resume.endswith(".model.pt") else None
@@ -229,7 +259,7 @@ def main(argv=None):
         else:
             nseg = int(rng.integers(lo, hi + 1))
         ids, mask, _ = training_batch(rng, args.batch, nseg * args.segment, args.digits, args.segment, args.boundary,
-                                     args.last_segment)
+                                     args.last_segment, args.first_segment)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
         loss, acc = answer_loss(model, ids, mask)
         ema = optimizer_step(opt, model, loss, ema)

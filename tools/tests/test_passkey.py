@@ -78,3 +78,37 @@ def test_resume_continues_a_bundled_checkpoint_written_before_max_positions_exis
                 "--min-segments", "1", "--max-segments", "1", "--curriculum", "0", "--threads", "1",
                 "--eval-mults", "1"])
     assert (out / "engram.json").exists()
+
+
+def test_first_segment_placements_start_in_the_first_segment_and_reach_depth_0_and_the_first_boundary():
+    rng = np.random.default_rng(7)
+    length = 16 * 32
+    ids, _, keys = train.training_batch(rng, 1000, length, 5, 32, first_segment=1.0)
+    ks = key_positions(ids)
+    assert set(ks) == set(range(1, 33))  # depth 0 (k = 1) to a block starting on the segment's last token
+    for row, key, k in zip(ids, keys, ks):
+        assert list(row[k + 1:k + 6]) == list(key) and row[k + 6] == passkey.DOT
+    # a tenth first-segment share: about that many more blocks start in the first segment than uniform gives
+    ids, _, _ = train.training_batch(np.random.default_rng(8), 2000, length, 5, 32, first_segment=0.1)
+    share = (np.array(key_positions(ids)) <= 32).mean()
+    assert abs(share - (0.1 + 0.9 * 32 / 499)) < 0.03, share
+
+
+def test_window_option_widens_the_memory_models_local_attention_and_resume_may_change_only_that(tmp_path):
+    assert train.strategy_config("lsh-knn").attention[0]["window"] == 0
+    assert all(a["window"] == 8 for a in train.strategy_config("lsh-knn", window=8).attention)
+    first = tmp_path / "w0"
+    common = ["--strategy", "infini", "--steps", "1", "--batch", "2", "--min-segments", "2", "--max-segments", "2",
+              "--curriculum", "0", "--threads", "1", "--eval-mults", "1"]
+    train.main(common + ["--out", str(first)])
+    widened = tmp_path / "w8"
+    train.main(common + ["--window", "8", "--resume", str(first) + ".model.pt", "--out", str(widened)])
+    with open(widened / "engram.json") as f:
+        layers = json.load(f)["memory"]["layers"]
+    assert layers == {"default": layers["default"]} and layers["default"]["attention"]["window"] == 8, layers
+    # a resume that changes anything else than the window is refused, and so is --window on the baseline
+    import pytest
+    with pytest.raises(SystemExit):
+        train.main(common + ["--segment", "16", "--resume", str(first) + ".model.pt", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit):
+        train.main(["--strategy", "window", "--window", "8", "--out", str(tmp_path / "y")])
