@@ -60,6 +60,12 @@ public final class BenchCommand implements Callable<Integer> {
                     + " (those with kvCache: bfloat16).")
     List<String> strategies;
 
+    @Option(names = "--weights", split = ",", paramLabel = "TYPE", description = {"Weight types to measure, each with"
+            + " every strategy: float32, int8, int4 (default: the package's own). The float32 package is quantized into"
+            + " OUT/NAME-TYPE by tools/engram_import/quantize.py (as engram quantize does; kept for the next run). The"
+            + " PyTorch peer runs float32, so its columns stand beside the float32 rows only; --concurrency uses the first type."})
+    List<String> weights;
+
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "bench-out", description = "Output folder (default: ${DEFAULT-VALUE}).")
     Path out;
 
@@ -104,6 +110,8 @@ public final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    static final List<String> WEIGHT_TYPES = List.of("float32", "int8", "int4");
+
     /** --concurrency, sorted, with level 1 added (empty without the option). */
     private List<Integer> levels = List.of();
 
@@ -121,6 +129,11 @@ public final class BenchCommand implements Callable<Integer> {
             if (!MemoryStrategy.ALL.contains(s) && !MemoryStrategy.VARIANTS.contains(s)) {
                 throw InvalidInputException.outOfRange("--strategies", s, String.join(", ", MemoryStrategy.ALL) + " or "
                         + String.join(", ", MemoryStrategy.VARIANTS));
+            }
+        }
+        for (int i = 0; weights != null && i < weights.size(); i++) {
+            if (!WEIGHT_TYPES.contains(weights.get(i))) {
+                throw InvalidInputException.outOfRange("--weights[" + i + "]", weights.get(i), String.join(", ", WEIGHT_TYPES));
             }
         }
         List<Integer> given = concurrency == null ? List.of() : concurrency;
@@ -250,21 +263,30 @@ public final class BenchCommand implements Callable<Integer> {
             err.println("provider weights missing from " + source + " were filled with random ones in " + pkg);
         }
 
+        // the package per weight type: the filled package itself for its own type, else a quantized copy of it
+        List<String> types = weights == null ? List.of(manifest.weightType()) : weights.stream().distinct().toList();
+        List<Path> typed = new ArrayList<>();
+        for (String type : types) {
+            typed.add(type.equals(manifest.weightType()) ? pkg : quantizedCopy(pkg, manifest, type, out, pyTools, err));
+        }
+
         // 2. Engram
-        long total = (long) strats.size() * lens.stream().mapToLong(Integer::longValue).sum();
+        long total = (long) types.size() * strats.size() * lens.stream().mapToLong(Integer::longValue).sum();
         err.println("plugin loops: " + pluginLoops());
         List<Measurement> results = new ArrayList<>();
         ProgressBar bar = noProgress ? null : new ProgressBarBuilder().setTaskName("engram bench").setInitialMax(total)
                 .setStyle(ProgressBarStyle.ASCII).setUnit(" tok", 1).setUpdateIntervalMillis(500).showSpeed().build();
         try {
             LongConsumer progress = bar == null ? n -> { } : bar::stepBy;
-            for (String s : strats) {
-                if (bar != null) {
-                    bar.setExtraMessage(s);
+            for (Path typedPkg : typed) {
+                for (String s : strats) {
+                    if (bar != null) {
+                        bar.setExtraMessage(s);
+                    }
+                    EngramRunner runner = new EngramRunner(typedPkg, nThreads, decodeTokens, decodeRuns, budgetS, progress,
+                            bar == null ? line -> err.println("  " + line) : bar::setExtraMessage);
+                    results.addAll(runner.run(s, lens));
                 }
-                EngramRunner runner = new EngramRunner(pkg, nThreads, decodeTokens, decodeRuns, budgetS, progress,
-                        bar == null ? line -> err.println("  " + line) : bar::setExtraMessage);
-                results.addAll(runner.run(s, lens));
             }
         } finally {
             if (bar != null) {
@@ -279,7 +301,7 @@ public final class BenchCommand implements Callable<Integer> {
             err.println("serving " + levels + " sessions together: context " + lens.get(0) + " tokens each, "
                     + steps + " decode steps");
             for (String s : strats) {
-                EngramRunner runner = new EngramRunner(pkg, nThreads, decodeTokens, decodeRuns, budgetS, n -> { },
+                EngramRunner runner = new EngramRunner(typed.get(0), nThreads, decodeTokens, decodeRuns, budgetS, n -> { },
                         line -> err.println("  " + line));
                 served.addAll(runner.runConcurrency(s, levels, lens.get(0), steps));
             }
@@ -316,6 +338,7 @@ public final class BenchCommand implements Callable<Integer> {
         Report report = new Report(results, peer, peerNote, served);
         stdout.print(report.table());
         Map<String, Object> header = header(pkg, manifest, lens, strats, nThreads);
+        header.put("weights", types);
         Path json = out.resolve("bench.json");
         report.writeJson(json, header);
         List<Path> charts = report.writeCharts(out, manifest.name() + " (" + manifest.architecture().layers() + " layers, "
@@ -323,6 +346,61 @@ public final class BenchCommand implements Callable<Integer> {
         stdout.println("wrote " + json + (charts.isEmpty() ? "" : ", " + String.join(", ", charts.stream().map(Path::toString).toList())));
         stdout.flush();
         return 0;
+    }
+
+    /**
+     * {@code pkg} (a float32 package) quantized to {@code type} in OUT/NAME-TYPE by tools/engram_import/quantize.py. A
+     * copy that an earlier run made from the same files (its stamp: the source's path, file names, sizes and times) is
+     * reused; another one there is replaced, a folder there that this command did not write is refused.
+     */
+    private static Path quantizedCopy(Path pkg, ModelManifest manifest, String type, Path out, PythonTools pyTools,
+                                      PrintWriter err) throws IOException {
+        if (!manifest.weightType().equals("float32")) {
+            throw InvalidInputException.outOfRange("--weights", type, manifest.weightType() + " (" + pkg + " is a "
+                    + manifest.weightType() + " package: give its float32 source to measure other weight types)");
+        }
+        Path target = out.resolve(pkg.toAbsolutePath().normalize().getFileName() + "-" + type);
+        Path stamp = target.resolve("bench-source.txt");
+        String source = sourceStamp(pkg) + "type " + type + "\n";
+        if (Files.exists(stamp) && Files.readString(stamp).equals(source) && Files.exists(target.resolve(ModelManifest.FILE_NAME))) {
+            return target;
+        }
+        if (Files.exists(target)) {
+            if (!Files.exists(stamp)) {
+                throw InvalidInputException.outOfRange("--out", out, "a folder where " + target.getFileName()
+                        + " is free or was written by engram bench (it has no bench-source.txt)");
+            }
+            try (var walk = Files.walk(target)) {
+                for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.delete(p);
+                }
+            }
+        }
+        Optional<String> missing = pyTools.unavailable();
+        if (missing.isPresent()) {
+            throw new IOException("cannot quantize " + pkg + " to " + type + " for --weights: " + missing.get());
+        }
+        err.println("quantizing " + pkg + " to " + type + " in " + target + " (tools/engram_import/quantize.py)");
+        PythonTools.Result r = pyTools.module("engram_import.quantize", List.of("--from", pkg.toAbsolutePath().toString(),
+                "--out", target.toAbsolutePath().toString(), "--type", type), 3600);
+        if (r.exit() != 0) {
+            throw new IOException("engram_import.quantize failed (exit " + r.exit() + ") on " + pkg + " for --weights "
+                    + type + ": " + r.output().strip().lines().reduce((a, b) -> b).orElse(""));
+        }
+        Files.writeString(stamp, source);
+        return target;
+    }
+
+    /** The source package's path and every file's name, size and modification time: what a reused copy must match. */
+    private static String sourceStamp(Path pkg) throws IOException {
+        StringBuilder sb = new StringBuilder(pkg.toAbsolutePath().normalize() + "\n");
+        try (var files = Files.list(pkg)) {
+            for (Path f : files.filter(Files::isRegularFile).sorted().toList()) {
+                sb.append(f.getFileName()).append(' ').append(Files.size(f)).append(' ')
+                        .append(Files.getLastModifiedTime(f).toMillis()).append('\n');
+            }
+        }
+        return sb.toString();
     }
 
     private List<Integer> parseLengths() {

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.EngineFactory;
 import dev.engram.runtime.ModelSequence;
+import dev.engram.runtime.model.ModelManifest;
 import dev.engram.spi.ProviderRegistry;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -21,6 +22,8 @@ public final class EngramRunner {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path model;
+    /** The package's weight type (ModelManifest.weightType), on every measurement. */
+    private final String weights;
     private final int threads;
     private static final int WARM_UP_SEGMENTS = 8;
     private static final long WARM_UP_NANOS = 3_000_000_000L;
@@ -40,12 +43,19 @@ public final class EngramRunner {
     public EngramRunner(Path model, int threads, int decodeTokens, int decodeRuns, double budgetSeconds,
                         LongConsumer progress, java.util.function.Consumer<String> log) {
         this.model = model;
+        this.weights = weightType(model);
         this.threads = threads;
         this.decodeTokens = decodeTokens;
         this.decodeRuns = decodeRuns;
         this.budgetSeconds = budgetSeconds;
         this.progress = progress;
         this.log = log;
+    }
+
+    /** The package's weight type; float32 where its manifest cannot be read (loading it then says why). */
+    static String weightType(Path model) {
+        ModelManifest m = ModelManifest.read(model.resolve(ModelManifest.FILE_NAME), new ArrayList<>());
+        return m == null ? "float32" : m.weightType();
     }
 
     public List<Measurement> run(String strategy, List<Integer> lengths) {
@@ -56,7 +66,7 @@ public final class EngramRunner {
             engine = load(strategy, timer);
         } catch (RuntimeException e) {
             String why = "cannot load: " + oneLine(e);
-            lengths.forEach(l -> out.add(Measurement.skipped(strategy, l, why)));
+            lengths.forEach(l -> out.add(Measurement.skipped(strategy, weights, l, why)));
             return out;
         }
         try (engine) {
@@ -87,7 +97,7 @@ public final class EngramRunner {
                 if (prevLen > 0 && budgetSeconds > 0) {
                     double est = prevSeconds * Math.pow(length / prevLen, MemoryStrategy.quadratic(strategy) ? 2 : 1);
                     if (est > budgetSeconds) {
-                        out.add(Measurement.skipped(strategy, length,
+                        out.add(Measurement.skipped(strategy, weights, length,
                                 String.format("estimated %.0f s > budget %.0f s", est, budgetSeconds)));
                         continue;
                     }
@@ -98,7 +108,7 @@ public final class EngramRunner {
                     prevLen = length;
                     prevSeconds = length / m.ingestTokensPerSecond();
                 } catch (RuntimeException e) {
-                    out.add(Measurement.skipped(strategy, length, "failed: " + oneLine(e)));
+                    out.add(Measurement.skipped(strategy, weights, length, "failed: " + oneLine(e)));
                 }
             }
         }
@@ -136,7 +146,7 @@ public final class EngramRunner {
             runMillis.add((System.nanoTime() - d0) / 1e6 / decodeTokens);
         }
         log.accept(String.format("%s %d: %.0f tokens/s", strategy, length, length / (ingest / 1e9)));
-        return new Measurement(strategy, length, length / (ingest / 1e9), Measurement.median(runMillis), runMillis,
+        return new Measurement(strategy, weights, length, length / (ingest / 1e9), Measurement.median(runMillis), runMillis,
                 heap, rss, stateBytes, segMs, plugin, onnx, null);
     }
 

@@ -1,9 +1,11 @@
 package dev.engram.cli.bench;
 
 /**
- * One (strategy, context length) result of the Engram side. Times are wall clock; memory is read after the
+ * One (strategy, weight type, context length) result of the Engram side. Times are wall clock; memory is read after the
  * ingest (a full GC first for the heap figure). {@code skipped} is null when measured, else why not.
  *
+ * @param weights               the package's weight type: float32, or int8/int4 for a quantized package
+ *                              ({@code ModelManifest.weightType})
  * @param ingestTokensPerSecond context tokens / seconds of one {@code Engine.ingest} call over the whole context
  * @param decodeMillisPerToken  latency of feeding one generated token after the context (greedy): the median over
  *                              the decode runs of each run's mean
@@ -17,11 +19,11 @@ package dev.engram.cli.bench;
  * @param onnxShare             share of the segments' time spent inside OrtSession.run (Engine.onnxNanos); the
  *                              rest, {@link #outsideOnnxShare()}, is the Java side: plugins, copies, glue
  */
-public record Measurement(String strategy, int length, double ingestTokensPerSecond, double decodeMillisPerToken,
+public record Measurement(String strategy, String weights, int length, double ingestTokensPerSecond, double decodeMillisPerToken,
                           java.util.List<Double> decodeRunMillis, long heapBytes, long rssBytes, long stateBytes, double segmentMillis, double pluginShare,
                           double onnxShare, String skipped) {
-    static Measurement skipped(String strategy, int length, String why) {
-        return new Measurement(strategy, length, 0, 0, java.util.List.of(), 0, 0, 0, 0, 0, 0, why);
+    static Measurement skipped(String strategy, String weights, int length, String why) {
+        return new Measurement(strategy, weights, length, 0, 0, java.util.List.of(), 0, 0, 0, 0, 0, 0, why);
     }
 
     /**

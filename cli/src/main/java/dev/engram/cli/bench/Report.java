@@ -20,6 +20,7 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 public final class Report {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     private static final double MIB = 1024.0 * 1024.0;
+    private static final String FLOAT32 = "float32";
 
     private final List<Measurement> results;
     private final JsonNode peer; // null when the peer did not run
@@ -44,6 +45,16 @@ public final class Report {
                 .findFirst().orElse(null);
     }
 
+    /** The peer's full-KV figure beside {@code m}: the peer runs float32 weights, so NaN beside a quantized row. */
+    private double torchFullKv(Measurement m) {
+        return m.weights().equals(FLOAT32) ? torchFullKv(m.length()) : Double.NaN;
+    }
+
+    /** The peer's same-scheme figure beside {@code m}, float32 rows only (as {@link #torchFullKv(Measurement)}). */
+    private double torchSame(Measurement m) {
+        return m.weights().equals(FLOAT32) ? torchSame(m.strategy(), m.length()) : Double.NaN;
+    }
+
     /** The PyTorch full-attention (growing KV cache) tokens/s at {@code length}, or NaN. */
     public double torchFullKv(int length) {
         return peer == null ? Double.NaN : peer.path("fullKv").path(Integer.toString(length)).asDouble(Double.NaN);
@@ -57,22 +68,22 @@ public final class Report {
 
     public String table() {
         List<String[]> rows = new ArrayList<>();
-        rows.add(new String[] {"strategy", "tokens", "ingest tok/s", "decode ms/tok", "spread %", "state MiB", "heap MiB", "RSS MiB",
+        rows.add(new String[] {"strategy", "weights", "tokens", "ingest tok/s", "decode ms/tok", "spread %", "state MiB", "heap MiB", "RSS MiB",
                 "plugins %", "outside ORT %", "torch full-KV tok/s", "x full-KV", "torch same tok/s", "x same"});
         for (Measurement m : results) {
             if (!m.measured()) {
-                rows.add(new String[] {m.strategy(), Integer.toString(m.length()), "skipped: " + m.skipped()});
+                rows.add(new String[] {m.strategy(), m.weights(), Integer.toString(m.length()), "skipped: " + m.skipped()});
                 continue;
             }
-            double fk = torchFullKv(m.length());
-            double same = torchSame(m.strategy(), m.length());
-            rows.add(new String[] {m.strategy(), Integer.toString(m.length()), f("%.0f", m.ingestTokensPerSecond()),
+            double fk = torchFullKv(m);
+            double same = torchSame(m);
+            rows.add(new String[] {m.strategy(), m.weights(), Integer.toString(m.length()), f("%.0f", m.ingestTokensPerSecond()),
                     f("%.2f", m.decodeMillisPerToken()), num(100 * m.decodeSpread(), "%.0f"), f("%.2f", m.stateBytes() / MIB), f("%.0f", m.heapBytes() / MIB),
                     f("%.0f", m.rssBytes() / MIB), f("%.1f", 100 * m.pluginShare()),
                     f("%.1f", 100 * m.outsideOnnxShare()), num(fk, "%.0f"),
                     num(m.ingestTokensPerSecond() / fk, "%.2f"), num(same, "%.0f"), num(m.ingestTokensPerSecond() / same, "%.2f")});
         }
-        StringBuilder sb = new StringBuilder(format(rows));
+        StringBuilder sb = new StringBuilder(format(rows, 3));
         if (peerNote != null) {
             sb.append("PyTorch peer: ").append(peerNote).append('\n');
         }
@@ -108,11 +119,14 @@ public final class Report {
         ConcurrencyResult any = concurrency.stream().filter(ConcurrencyResult::measured).findFirst().orElse(null);
         return "Concurrency: sessions served together (Engine.forwardBatch), contexts ingested in one call, then "
                 + (any == null ? "" : any.decodeSteps() + " ") + "decode steps of one token per session; "
-                + "latency = the step's wall time; x1 = / the single-session row\n" + format(rows);
+                + "latency = the step's wall time; x1 = / the single-session row\n" + format(rows, 2);
     }
 
-    /** A markdown table: the first row is the header, columns after the first two right-aligned; short rows (skips) as they are. */
-    private static String format(List<String[]> rows) {
+    /**
+     * A markdown table: the first row is the header, the first {@code left} columns left-aligned and the rest right;
+     * short rows (skips: the key columns, then why) as they are.
+     */
+    private static String format(List<String[]> rows, int left) {
         int cols = rows.get(0).length;
         int[] w = new int[cols];
         for (String[] r : rows) {
@@ -128,16 +142,18 @@ public final class Report {
             sb.append('|');
             if (r.length == cols) {
                 for (int c = 0; c < cols; c++) {
-                    sb.append(' ').append(c < 2 ? pad(r[c], w[c], false) : pad(r[c], w[c], true)).append(" |");
+                    sb.append(' ').append(c < left ? pad(r[c], w[c], false) : pad(r[c], w[c], true)).append(" |");
                 }
             } else {
-                sb.append(' ').append(r[0]).append(" | ").append(r[1]).append(" | ").append(r[2]).append(" |");
+                for (String cell : r) {
+                    sb.append(' ').append(cell).append(" |");
+                }
             }
             sb.append('\n');
             if (i == 0) {
                 sb.append('|');
                 for (int c = 0; c < cols; c++) {
-                    sb.append(c < 2 ? "-".repeat(w[c] + 2) : "-".repeat(w[c] + 1) + ":").append('|');
+                    sb.append(c < left ? "-".repeat(w[c] + 2) : "-".repeat(w[c] + 1) + ":").append('|');
                 }
                 sb.append('\n');
             }
@@ -151,6 +167,7 @@ public final class Report {
         for (Measurement m : results) {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("strategy", m.strategy());
+            r.put("weights", m.weights());
             r.put("length", m.length());
             if (!m.measured()) {
                 r.put("skipped", m.skipped());
@@ -168,8 +185,8 @@ public final class Report {
                 r.put("pluginShare", m.pluginShare());
                 r.put("onnxShare", m.onnxShare());
                 r.put("outsideOnnxShare", m.outsideOnnxShare());
-                double fk = torchFullKv(m.length());
-                double same = torchSame(m.strategy(), m.length());
+                double fk = torchFullKv(m);
+                double same = torchSame(m);
                 if (!Double.isNaN(fk)) {
                     r.put("torchFullKvTokensPerSecond", fk);
                     r.put("ratioVsTorchFullKv", m.ingestTokensPerSecond() / fk);
@@ -237,7 +254,8 @@ public final class Report {
         Map<String, List<Measurement>> by = new LinkedHashMap<>();
         for (Measurement m : results) {
             if (m.measured()) {
-                by.computeIfAbsent(m.strategy(), k -> new ArrayList<>()).add(m);
+                by.computeIfAbsent(m.weights().equals(FLOAT32) ? m.strategy() : m.strategy() + " " + m.weights(),
+                        k -> new ArrayList<>()).add(m);
             }
         }
         for (Map.Entry<String, List<Measurement>> e : by.entrySet()) {

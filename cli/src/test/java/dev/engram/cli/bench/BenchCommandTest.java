@@ -20,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** The bench's plumbing on the runtime's tiny package (2 layers, H=2, G=1, e=8, S=4); speeds are not asserted. */
 class BenchCommandTest {
     private static final Path TINY = Path.of("..", "runtime-onnx", "src", "test", "resources", "models", "tiny");
+    private static final Path BUNDLED_WINDOW = Path.of("..", "models", "passkey-window");
     private static final List<String> STRATEGIES = List.of("full", "window", "infini", "continuous", "lsh-knn");
     private static final List<Integer> LENGTHS = List.of(16, 40);
 
@@ -75,7 +76,8 @@ class BenchCommandTest {
             assertEquals(1.0, onnx + outside, 1e-9, row.toString());
             assertTrue(onnx + row.path("pluginShare").asDouble() <= 1.01, "ORT + plugins > segment: " + row);
             assertTrue(outside >= row.path("pluginShare").asDouble() - 0.01, "outside ORT < plugins: " + row);
-            assertTrue(table.lines().anyMatch(l -> l.matches("\\| " + s + " +\\| " + len + " +\\|.*")), s + " " + len + "\n" + table);
+            assertEquals("float32", row.path("weights").asText(), row.toString());
+            assertTrue(table.lines().anyMatch(l -> l.matches("\\| " + s + " +\\| float32 +\\| +" + len + " +\\|.*")), s + " " + len + "\n" + table);
         }
         for (String s : STRATEGIES) {
             for (int len : LENGTHS) {
@@ -183,6 +185,63 @@ class BenchCommandTest {
         assertEquals(2L * 40 * 8 * 2, exact - half, exact + " vs " + half);
         assertEquals(Map.of("provider", "full", "kvCache", "bfloat16"),
                 dev.engram.cli.strategy.MemoryStrategy.layer("full-bf16", 4).get("attention"));
+    }
+
+    @Test
+    void weightTypesAreMeasuredSideBySideFromOneFloatPackageWhoseQuantizedCopyIsKept() throws Exception {
+        String python = pythonWithTorchAndOnnx();
+        if (python != null) {
+            org.junit.jupiter.api.Assertions.assertNull(System.getenv("CI"), "--weights needs " + python + " under CI");
+            org.junit.jupiter.api.Assumptions.abort(python);
+        }
+        // a bundled trained package (the tiny test package's graphs take their weights as computed tensors)
+        Path out = dir.resolve("typed");
+        String[] args = {"bench", "--model", BUNDLED_WINDOW.toString(), "--strategies", "window,full", "--weights", "float32,int8",
+                "--lengths", "40", "--out", out.toString(), "--no-peer", "--no-progress", "--decode-tokens", "1",
+                "--decode-runs", "1", "--threads", "1"};
+        String[] first = run(args);
+        JsonNode root = new ObjectMapper().readTree(out.resolve("bench.json").toFile());
+        assertEquals("[\"float32\",\"int8\"]", root.path("weights").toString());
+        Map<String, JsonNode> rows = new java.util.HashMap<>();
+        for (JsonNode row : root.path("results")) {
+            assertFalse(row.has("skipped"), row.toString());
+            rows.put(row.path("strategy").asText() + " " + row.path("weights").asText(), row);
+            assertTrue(first[0].lines().anyMatch(l -> l.matches("\\| " + row.path("strategy").asText() + " +\\| "
+                    + row.path("weights").asText() + " +\\| +40 +\\|.*")), row + "\n" + first[0]);
+        }
+        assertEquals(java.util.Set.of("window float32", "window int8", "full float32", "full int8"), rows.keySet());
+        // the weights change the dense blocks only: the caches hold as many bytes either way
+        for (String s : List.of("window", "full")) {
+            assertEquals(rows.get(s + " float32").path("stateBytes").asLong(), rows.get(s + " int8").path("stateBytes").asLong(), s);
+        }
+        Path copy = out.resolve("passkey-window-int8");
+        assertEquals("int8", new ObjectMapper().readTree(copy.resolve("engram.json").toFile()).path("quantization").path("type").asText());
+        assertTrue(first[1].contains("quantizing"), first[1]);
+        // a second run reuses the copy; a quantized package cannot be measured as another type
+        String[] second = run(args);
+        assertFalse(second[1].contains("quantizing"), second[1]);
+        CliRun refused = CliRun.of("bench", "--model", copy.toString(), "--weights", "float32", "--strategies", "window",
+                "--lengths", "8", "--out", dir.resolve("o").toString(), "--no-peer", "--no-progress");
+        assertTrue(refused.exit() != 0 && refused.err().contains("--weights") && refused.err().contains("float32 source"),
+                refused.all());
+    }
+
+    @Test
+    void anUnknownWeightTypeIsRefusedByName() {
+        CliRun r = CliRun.of("bench", "--model", TINY.toString(), "--weights", "float32,fp16", "--out",
+                dir.resolve("o").toString(), "--no-peer");
+        assertTrue(r.exit() != 0 && r.err().contains("--weights[1]") && r.err().contains("float32, int8, int4"), r.all());
+    }
+
+    /** Why /usr/bin/python3 cannot import torch and onnx (what engram quantize needs), or null when it can. */
+    private static String pythonWithTorchAndOnnx() throws InterruptedException {
+        try {
+            Process p = new ProcessBuilder("/usr/bin/python3", "-c", "import torch, onnx").redirectErrorStream(true).start();
+            p.getInputStream().readAllBytes();
+            return p.waitFor() == 0 ? null : "/usr/bin/python3 cannot import torch and onnx";
+        } catch (java.io.IOException e) {
+            return "no /usr/bin/python3: " + e.getMessage();
+        }
     }
 
     @Test

@@ -37,6 +37,12 @@ public record ModelManifest(String format, String name, Architecture architectur
             "vocabSize", "positional", "norm", "mlp");
     private static final List<String> FILES = List.of("embedding", "head", "weights", "tokenizer", "tokenizerConfig", "layers");
 
+    /** The weight matrices' type: {@code quantization.type} (int8, int4) of a quantized package, else float32. */
+    public String weightType() {
+        Object type = quantization.get("type");
+        return type == null ? "float32" : type.toString();
+    }
+
     /** The dense architecture; every layer has the same attention shape. */
     public record Architecture(int layers, int heads, int kvHeads, int keyDim, int valueDim, int modelDim,
                                int vocabSize, Positional positional, Norm norm, String mlp) {
