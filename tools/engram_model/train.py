@@ -288,6 +288,8 @@ def main(argv=None):
                 "segmentLength": args.segment, "curriculum": args.curriculum, "digits": args.digits,
                 **({"boundary": args.boundary} if args.boundary else {}),
                 **({"lastSegment": args.last_segment} if args.last_segment else {}),
+                **({"firstSegment": args.first_segment} if args.first_segment else {}),
+                **({"window": args.window} if args.window else {}),
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
     if earlier is not None:
         stages = earlier.get("stages", [dict((k, v) for k, v in earlier.items() if k != "stages")])

@@ -104,7 +104,9 @@ def test_window_option_widens_the_memory_models_local_attention_and_resume_may_c
     widened = tmp_path / "w8"
     train.main(common + ["--window", "8", "--resume", str(first) + ".model.pt", "--out", str(widened)])
     with open(widened / "engram.json") as f:
-        layers = json.load(f)["memory"]["layers"]
+        manifest = json.load(f)
+    layers = manifest["memory"]["layers"]
+    assert manifest["training"]["window"] == 8 and "window" not in manifest["training"]["stages"][0]
     assert layers == {"default": layers["default"]} and layers["default"]["attention"]["window"] == 8, layers
     # a resume that changes anything else than the window is refused, and so is --window on the baseline
     import pytest
