@@ -110,7 +110,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    static final List<String> WEIGHT_TYPES = List.of("float32", "int8", "int4");
+    static final List<String> WEIGHT_TYPES = List.of(ModelManifest.FLOAT32_WEIGHTS, "int8", "int4");
 
     /** --concurrency, sorted, with level 1 added (empty without the option). */
     private List<Integer> levels = List.of();
@@ -355,7 +355,7 @@ public final class BenchCommand implements Callable<Integer> {
      */
     private static Path quantizedCopy(Path pkg, ModelManifest manifest, String type, Path out, PythonTools pyTools,
                                       PrintWriter err) throws IOException {
-        if (!manifest.weightType().equals("float32")) {
+        if (!manifest.weightType().equals(ModelManifest.FLOAT32_WEIGHTS)) {
             throw InvalidInputException.outOfRange("--weights", type, manifest.weightType() + " (" + pkg + " is a "
                     + manifest.weightType() + " package: give its float32 source to measure other weight types)");
         }

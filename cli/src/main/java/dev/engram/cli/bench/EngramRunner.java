@@ -55,7 +55,7 @@ public final class EngramRunner {
     /** The package's weight type; float32 where its manifest cannot be read (loading it then says why). */
     static String weightType(Path model) {
         ModelManifest m = ModelManifest.read(model.resolve(ModelManifest.FILE_NAME), new ArrayList<>());
-        return m == null ? "float32" : m.weightType();
+        return m == null ? ModelManifest.FLOAT32_WEIGHTS : m.weightType();
     }
 
     public List<Measurement> run(String strategy, List<Integer> lengths) {

@@ -3,6 +3,7 @@ package dev.engram.cli.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.engram.runtime.model.ModelManifest;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -20,7 +21,6 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 public final class Report {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     private static final double MIB = 1024.0 * 1024.0;
-    private static final String FLOAT32 = "float32";
 
     private final List<Measurement> results;
     private final JsonNode peer; // null when the peer did not run
@@ -47,12 +47,12 @@ public final class Report {
 
     /** The peer's full-KV figure beside {@code m}: the peer runs float32 weights, so NaN beside a quantized row. */
     private double torchFullKv(Measurement m) {
-        return m.weights().equals(FLOAT32) ? torchFullKv(m.length()) : Double.NaN;
+        return m.weights().equals(ModelManifest.FLOAT32_WEIGHTS) ? torchFullKv(m.length()) : Double.NaN;
     }
 
     /** The peer's same-scheme figure beside {@code m}, float32 rows only (as {@link #torchFullKv(Measurement)}). */
     private double torchSame(Measurement m) {
-        return m.weights().equals(FLOAT32) ? torchSame(m.strategy(), m.length()) : Double.NaN;
+        return m.weights().equals(ModelManifest.FLOAT32_WEIGHTS) ? torchSame(m.strategy(), m.length()) : Double.NaN;
     }
 
     /** The PyTorch full-attention (growing KV cache) tokens/s at {@code length}, or NaN. */
@@ -254,7 +254,7 @@ public final class Report {
         Map<String, List<Measurement>> by = new LinkedHashMap<>();
         for (Measurement m : results) {
             if (m.measured()) {
-                by.computeIfAbsent(m.weights().equals(FLOAT32) ? m.strategy() : m.strategy() + " " + m.weights(),
+                by.computeIfAbsent(m.weights().equals(ModelManifest.FLOAT32_WEIGHTS) ? m.strategy() : m.strategy() + " " + m.weights(),
                         k -> new ArrayList<>()).add(m);
             }
         }

@@ -37,10 +37,13 @@ public record ModelManifest(String format, String name, Architecture architectur
             "vocabSize", "positional", "norm", "mlp");
     private static final List<String> FILES = List.of("embedding", "head", "weights", "tokenizer", "tokenizerConfig", "layers");
 
+    /** {@link #weightType()} of a package whose weights are not quantized. */
+    public static final String FLOAT32_WEIGHTS = "float32";
+
     /** The weight matrices' type: {@code quantization.type} (int8, int4) of a quantized package, else float32. */
     public String weightType() {
         Object type = quantization.get("type");
-        return type == null ? "float32" : type.toString();
+        return type == null ? FLOAT32_WEIGHTS : type.toString();
     }
 
     /** The dense architecture; every layer has the same attention shape. */
