@@ -103,12 +103,15 @@ def last_segment_position(rng, length, digits, segment):
     return int(rng.integers(first, last + 1))
 
 
-def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segment=0.0, first_segment=0.0):
+def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segment=0.0, first_segment=0.0,
+                   boundary_starts=None):
     """passkey.batch, except that each sample with probability ``last_segment`` has its passkey block in the
     question's own segment (last_segment_position), and with probability ``boundary`` placed so that it ends
     at a segment's last token or crosses into the next segment: the hard placements for a model whose local
     attention sees its own segment only; with probability ``first_segment`` the block starts in the first segment
-    (depth 0 and the first boundary, which uniform placement reaches once per that many segments). With all three 0
+    (depth 0 and the first boundary, which uniform placement reaches once per that many segments).
+    ``boundary_starts`` (offsets within the segment, each in segment - block .. segment - 1) narrows the boundary
+    placements to blocks starting at those offsets; None: all of them. With all three fractions 0
     this is passkey.batch itself (the same random stream; with last_segment and first_segment 0 the stream of the
     earlier boundary-only runs)."""
     if boundary <= 0 and last_segment <= 0 and first_segment <= 0:
@@ -127,7 +130,7 @@ def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segmen
             # the block starts at k = b - j for a segment boundary b and j in 1..block: it ends at b - 1
             # (j = block) or crosses b; k = 1 + pos with 0 <= pos <= room
             choices = [b - j for b in range(segment, length, segment) for j in range(1, block + 1)
-                       if 0 <= b - j - 1 <= room]
+                       if 0 <= b - j - 1 <= room and (boundary_starts is None or segment - j in boundary_starts)]
             if choices and room > 0:
                 depth = (choices[int(rng.integers(len(choices)))] - 1) / room
         elif u < last_segment + boundary + first_segment:
@@ -181,6 +184,9 @@ def main(argv=None):
     ap.add_argument("--boundary", type=float, default=0.0,
                     help="fraction of samples whose passkey block ends at or crosses a segment boundary (0: uniform "
                     "placement only)")
+    ap.add_argument("--boundary-starts", default="",
+                    help="comma-separated offsets within the segment (each in segment - digits - 2 .. segment - 1) the "
+                    "--boundary placements start their block at (empty: all of them, uniformly)")
     ap.add_argument("--last-segment", type=float, default=0.0,
                     help="fraction of samples whose passkey block lies in the question's own (last) segment, a quarter "
                     "of them directly before the question (0: none besides what uniform placement gives)")
@@ -211,6 +217,17 @@ def main(argv=None):
     if args.boundary + args.last_segment + args.first_segment > 1.0:
         ap.error(f"--boundary {args.boundary} + --last-segment {args.last_segment} + --first-segment "
                  f"{args.first_segment}: the fractions must sum to at most 1")
+
+    block = args.digits + 2
+    try:
+        boundary_starts = sorted({int(x) for x in args.boundary_starts.split(",") if x.strip()}) or None
+    except ValueError:
+        ap.error(f"--boundary-starts {args.boundary_starts!r}: must be comma-separated integers")
+    if boundary_starts and not all(args.segment - block <= o < args.segment for o in boundary_starts):
+        ap.error(f"--boundary-starts {args.boundary_starts}: each offset must be in {args.segment - block}.."
+                 f"{args.segment - 1} (a block of {block} tokens that ends at or crosses the segment's end)")
+    if boundary_starts and not args.boundary:
+        ap.error("--boundary-starts: applies to the --boundary placements; give --boundary too")
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -259,7 +276,7 @@ def main(argv=None):
         else:
             nseg = int(rng.integers(lo, hi + 1))
         ids, mask, _ = training_batch(rng, args.batch, nseg * args.segment, args.digits, args.segment, args.boundary,
-                                     args.last_segment, args.first_segment)
+                                     args.last_segment, args.first_segment, boundary_starts)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
         loss, acc = answer_loss(model, ids, mask)
         ema = optimizer_step(opt, model, loss, ema)
@@ -287,6 +304,7 @@ def main(argv=None):
                 **({"lengthDraw": args.length_draw} if args.length_draw != "uniform" else {}),
                 "segmentLength": args.segment, "curriculum": args.curriculum, "digits": args.digits,
                 **({"boundary": args.boundary} if args.boundary else {}),
+                **({"boundaryStarts": boundary_starts} if boundary_starts else {}),
                 **({"lastSegment": args.last_segment} if args.last_segment else {}),
                 **({"firstSegment": args.first_segment} if args.first_segment else {}),
                 **({"window": args.window} if args.window else {}),

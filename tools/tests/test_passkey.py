@@ -114,3 +114,18 @@ def test_window_option_widens_the_memory_models_local_attention_and_resume_may_c
         train.main(common + ["--segment", "16", "--resume", str(first) + ".model.pt", "--out", str(tmp_path / "x")])
     with pytest.raises(SystemExit):
         train.main(["--strategy", "window", "--window", "8", "--out", str(tmp_path / "y")])
+
+
+def test_boundary_starts_narrow_the_boundary_placements_to_the_offsets_given():
+    length = 16 * 32
+    ids, _, keys = train.training_batch(np.random.default_rng(9), 600, length, 5, 32, boundary=1.0,
+                                        boundary_starts=[30, 31])
+    ks = np.array(key_positions(ids))
+    assert set(ks % 32) == {30, 31}  # the block starts there in every sample, at segment boundaries all along
+    assert len(set(ks // 32)) >= 12
+    for row, key, k in zip(ids, keys, ks):
+        assert list(row[k + 1:k + 6]) == list(key) and row[k + 6] == passkey.DOT
+    # an offset whose block would not reach the segment's end is refused by name
+    import pytest
+    with pytest.raises(SystemExit):
+        train.main(["--strategy", "lsh-knn", "--boundary", "0.5", "--boundary-starts", "20", "--out", "/nonexistent"])
