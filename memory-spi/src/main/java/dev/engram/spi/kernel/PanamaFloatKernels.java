@@ -317,23 +317,12 @@ final class PanamaFloatKernels implements FloatKernels {
     /**
      * The lanes' partial sums are added in lane order at the end, not by {@code reduceLanes(ADD)}, whose order
      * the API leaves open ("may even vary over time"): a row's softmax must not change bits with JIT state.
-     * The running maximum is a compare and a blend, not {@code FloatVector.max}: in the engine C2 left max to the
-     * API's per-lane Java fallback (a quarter of a 16K-token prefill's samples in a profile, docs/performance.md);
-     * it differs from max for NaN scores, which finite inputs never give, and keeps -0 where max gives +0, which
-     * exp(s - max) does not tell apart.
+     * The maximum is a plain loop ({@link #maxOf}), not vectors: see there.
      */
     @Override
     public float expMinusMax(float[] s, int count) {
         int whole = SPECIES.loopBound(count);
-        FloatVector maxes = FloatVector.broadcast(SPECIES, Float.NEGATIVE_INFINITY);
-        for (int t = 0; t < whole; t += LANES) {
-            FloatVector v = FloatVector.fromArray(SPECIES, s, t);
-            maxes = maxes.blend(v, maxes.compare(VectorOperators.LT, v));
-        }
-        float max = maxes.reduceLanes(VectorOperators.MAX); // max is exact in any order
-        for (int t = whole; t < count; t++) {
-            max = Math.max(max, s[t]);
-        }
+        float max = maxOf(s, count);
         float sum = expVectors(s, 0, s, 0, whole, max, false);
         for (int t = whole; t < count; t++) {
             float e = FixedExp.exp(s[t] - max);
@@ -341,6 +330,32 @@ final class PanamaFloatKernels implements FloatKernels {
             sum += e;
         }
         return sum;
+    }
+
+    /**
+     * The largest of s[0, count) (negative infinity for none; NaN never wins, as in the vector compare it replaces),
+     * by four running maxima in a plain loop. Not the Vector API: a vector max (FloatVector.max, or compare and blend)
+     * runs at full speed only where C2 inlines the whole call chain into the compiled caller, and in the engine it
+     * sometimes did not, leaving the per-lane Java fallback (a third of a concurrency bench's samples, and its
+     * ingest at half speed, in one run of two; docs/performance.md). This pass reads each score once against the
+     * dozens of multiply-adds that made it, so a scalar loop costs little and never falls back.
+     */
+    static float maxOf(float[] s, int count) {
+        float m0 = Float.NEGATIVE_INFINITY;
+        float m1 = Float.NEGATIVE_INFINITY;
+        float m2 = Float.NEGATIVE_INFINITY;
+        float m3 = Float.NEGATIVE_INFINITY;
+        int t = 0;
+        for (; t + 3 < count; t += 4) {
+            m0 = s[t] > m0 ? s[t] : m0;
+            m1 = s[t + 1] > m1 ? s[t + 1] : m1;
+            m2 = s[t + 2] > m2 ? s[t + 2] : m2;
+            m3 = s[t + 3] > m3 ? s[t + 3] : m3;
+        }
+        for (; t < count; t++) {
+            m0 = s[t] > m0 ? s[t] : m0;
+        }
+        return Math.max(Math.max(m0, m1), Math.max(m2, m3)); // exact in any order
     }
 
     /**
