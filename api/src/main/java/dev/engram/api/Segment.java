@@ -139,6 +139,30 @@ public record Segment(long startPosition, Tensor q, Tensor k, Tensor v, Tensor h
                 .requireFinite("segment.v");
     }
 
+    /**
+     * q as [H, N, dk], finite in rows [from, N): what {@link Attention#attendRows} and {@link LongTermMemory#readRows}
+     * read (q before {@code from} is unspecified there, and not checked). {@code from} in [0, N].
+     */
+    public Tensor requireQ(LayerSpec spec, int from) {
+        return present(q, "segment.q").requireShape("segment.q", spec.heads(), length(), spec.keyDim())
+                .requireFiniteRows("segment.q", from);
+    }
+
+    /**
+     * k as [G, N, dk], finite in rows [from, N) only: for a provider that has established rows [0, from) itself, for
+     * example by finding them bit-identical to rows it checked in an earlier call. {@code from} in [0, N].
+     */
+    public Tensor requireK(LayerSpec spec, int from) {
+        return present(k, "segment.k").requireShape("segment.k", spec.kvHeads(), length(), spec.keyDim())
+                .requireFiniteRows("segment.k", from);
+    }
+
+    /** v as [G, N, dv], finite in rows [from, N) only (as {@link #requireK(LayerSpec, int)}). */
+    public Tensor requireV(LayerSpec spec, int from) {
+        return present(v, "segment.v").requireShape("segment.v", spec.kvHeads(), length(), spec.valueDim())
+                .requireFiniteRows("segment.v", from);
+    }
+
     /** v as [H, N, dv] (one value per query head, as shared-QK attention uses), finite. */
     public Tensor requirePerHeadV(LayerSpec spec) {
         return present(v, "segment.v").requireShape("segment.v", spec.heads(), length(), spec.valueDim())

@@ -213,6 +213,32 @@ public final class Tensor {
         return this;
     }
 
+    /**
+     * As {@link #requireFinite}, over rows [from, N) only, the rows being the second-to-last axis ([heads, N, d] or
+     * [N, e]): for an input whose earlier rows are not read, or were checked already.
+     */
+    public Tensor requireFiniteRows(String field, int from) {
+        if (shape.length < 2) {
+            throw new ShapeMismatchException(field, "has rank " + shape.length + "; rows need rank >= 2");
+        }
+        int rows = shape[shape.length - 2];
+        int width = shape[shape.length - 1];
+        if (from < 0 || from > rows) {
+            throw InvalidInputException.outOfRange("from", from, "[0, " + rows + "] (" + field + " has " + rows + " rows)");
+        }
+        int blocks = rows * width == 0 ? 0 : size / (rows * width);
+        for (int b = 0; b < blocks; b++) {
+            for (int i = (b * rows + from) * width; i < (b + 1) * rows * width; i++) {
+                float x = data[offset + i];
+                if (!Float.isFinite(x)) {
+                    throw new InvalidInputException(field, "element " + Arrays.toString(unflatten(i)) + " is " + x
+                            + "; valid: finite values");
+                }
+            }
+        }
+        return this;
+    }
+
     private int[] unflatten(int flat) {
         int[] index = new int[shape.length];
         for (int i = shape.length - 1; i >= 0; i--) {

@@ -102,6 +102,19 @@ final class CachedAttention implements Attention {
     private int length;
 
     private float[] rotatedQueries = new float[0];
+    /**
+     * A segment in progress, decoded a row per {@link #attendRows} call, is given again whole every call: what the
+     * last call staged is recognised and kept, so a decoded token stages, checks and rotates its own row only. Rows
+     * [0, stagedRows) of the segment starting at {@code stagedStart} are in slots [stagedLength, ...) past a cache of
+     * {@code stagedLength} tokens; stagedKeys/stagedValues[g] hold their keys and values as given (before rotation),
+     * to compare the next call's rows with (bit for bit: a row that differs is staged again). Reset by every call
+     * that changes the cache.
+     */
+    private int stagedRows;
+    private long stagedStart;
+    private int stagedLength;
+    private final float[][] stagedKeys;
+    private final float[][] stagedValues;
     /** Per thread slot ({@link ParallelHeads}): the scratch of one head's query blocks. */
     private final HeadScratch[] scratch;
     /** The segment being attended, for {@link #attendHead} on whichever thread runs a head. */
@@ -146,6 +159,8 @@ final class CachedAttention implements Attention {
             throw InvalidInputException.outOfRange("window", window, "<= " + (maxTokens - INITIAL_TOKENS)
                     + " for keyDim " + keyDim + " and valueDim " + valueDim + " (one Java array per kv head)");
         }
+        this.stagedKeys = new float[kvHeads][0];
+        this.stagedValues = new float[kvHeads][0];
         this.scratch = new HeadScratch[ParallelHeads.slots(heads)];
         for (int i = 0; i < scratch.length; i++) {
             scratch[i] = new HeadScratch(valueDim);
@@ -258,6 +273,7 @@ final class CachedAttention implements Attention {
     public Tensor attend(Segment segment) {
         // Validate everything before touching any state: a bad segment leaves the cache as it was.
         int n = stage(segment, 0);
+        stagedRows = 0; // the slots become the cache
         length += n;
         long next = segment.startPosition() + n;
         if (sinks > 0) {
@@ -344,9 +360,10 @@ final class CachedAttention implements Attention {
      * {@code length} is not changed here: a caller that appends moves it.
      */
     private int stage(Segment segment, int from) {
-        Tensor q = segment.requireQ(spec);
-        Tensor k = segment.requireK(spec);
-        Tensor v = segment.requireV(spec);
+        int kept = stagedPrefix(segment);
+        Tensor q = segment.requireQ(spec, from); // rows before from are not read
+        Tensor k = segment.requireK(spec, kept); // rows before kept: checked when they were staged
+        Tensor v = segment.requireV(spec, kept);
         int n = segment.length();
         int rows = n - from;
         long start = segment.startPosition();
@@ -355,33 +372,81 @@ final class CachedAttention implements Attention {
         int headroom = window < 0 && n > 1 ? n : 0;
         ensureCapacity((int) Math.max(length + n, Math.min(maxTokens, (long) length + n + headroom)));
         ensureScratch(n, rows);
+        for (int g = 0; g < kvHeads; g++) {
+            if (stagedKeys[g].length < n * keyDim) { // keeps rows [0, kept); grows geometrically, as rows come one by one
+                int grown = Math.max(n, 2 * stagedKeys[g].length / keyDim);
+                stagedKeys[g] = java.util.Arrays.copyOf(stagedKeys[g], grown * keyDim);
+                stagedValues[g] = java.util.Arrays.copyOf(stagedValues[g], grown * valueDim);
+            }
+        }
 
         if (rope != null) {
             rope.prepare(start, n);
         }
-        for (int i = 0; i < n; i++) {
+        for (int i = kept; i < n; i++) {
             positions[length + i] = start + i;
         }
-        call.set(q, k, v, n, from, start);
+        stagedRows = 0; // until the rows below are staged (a failure leaves nothing to recognise)
+        call.set(q, k, v, n, from, start, kept);
         if (group > 1) { // several heads read each kv head: stage them all first
             for (int g = 0; g < kvHeads; g++) {
                 stageKvHead(g, scratch[0]);
             }
         }
         ParallelHeads.run(heads, (long) heads * rows * (length + n) * (keyDim + valueDim), attendHead);
+        stagedRows = n;
+        stagedStart = start;
+        stagedLength = length;
         return n;
     }
 
-    /** kv head g's (rotated) keys and values of the segment into cache slots [length, length + N). */
+    /**
+     * How many leading rows of the segment's keys and values are, bit for bit, those the last call staged at the same
+     * place (same start, same cache length): 0 when anything differs, or k or v is missing or misshapen (the checks
+     * that follow say so).
+     */
+    private int stagedPrefix(Segment segment) {
+        Tensor k = segment.k();
+        Tensor v = segment.v();
+        if (stagedRows == 0 || segment.startPosition() != stagedStart || length != stagedLength || k == null
+                || v == null || k.rank() != 3 || v.rank() != 3 || k.dim(0) != kvHeads || v.dim(0) != kvHeads
+                || k.dim(2) != keyDim || v.dim(2) != valueDim || k.dim(1) != v.dim(1)) {
+            return 0;
+        }
+        int n = k.dim(1);
+        int rows = Math.min(stagedRows, n);
+        for (int g = 0; g < kvHeads && rows > 0; g++) {
+            int kAt = k.offset() + g * n * keyDim;
+            int km = java.util.Arrays.mismatch(k.array(), kAt, kAt + rows * keyDim, stagedKeys[g], 0, rows * keyDim);
+            if (km >= 0) {
+                rows = km / keyDim;
+            }
+            int vAt = v.offset() + g * n * valueDim;
+            int vm = java.util.Arrays.mismatch(v.array(), vAt, vAt + rows * valueDim, stagedValues[g], 0, rows * valueDim);
+            if (vm >= 0) {
+                rows = vm / valueDim;
+            }
+        }
+        return rows;
+    }
+
+    /**
+     * kv head g's (rotated) keys and values of the segment's rows [kept, N) into cache slots [length + kept, length +
+     * N) (rows before kept are there from the last call), and their keys and values as given for the next.
+     */
     private void stageKvHead(int g, HeadScratch scratch) {
         int n = call.n;
+        int kept = call.kept;
         Tensor k = call.k;
         Tensor v = call.v;
         int kSrc = k.offset() + g * n * keyDim;
+        int vSrc = v.offset() + g * n * valueDim;
         float[] ka = k.array();
+        System.arraycopy(ka, kSrc + kept * keyDim, stagedKeys[g], kept * keyDim, (n - kept) * keyDim);
+        System.arraycopy(v.array(), vSrc + kept * valueDim, stagedValues[g], kept * valueDim, (n - kept) * valueDim);
         // sink tokens not captured yet: their raw keys, for rotating them again when they move (slots past
         // sinkCount are scratch until attend commits, so attendRows changes no state here either)
-        for (int i = 0; i < n && call.start + i < sinks; i++) {
+        for (int i = kept; i < n && call.start + i < sinks; i++) {
             int j = (int) (call.start + i);
             if (j >= sinkCount) {
                 System.arraycopy(ka, kSrc + i * keyDim, sinkRaw[g], j * keyDim, keyDim);
@@ -389,17 +454,17 @@ final class CachedAttention implements Attention {
         }
         if (rope != null) {
             float[] rotated = scratch.rotatedKeys(n * keyDim);
-            rope.rotate(ka, kSrc, rotated, 0, call.start, n);
+            rope.rotate(ka, kSrc, rotated, 0, call.start, kept, n);
             ka = rotated;
             kSrc = 0;
         }
-        for (int i = 0; i < n; i++) {
+        for (int i = kept; i < n; i++) {
             int row = kSrc + i * keyDim;
             for (int d = 0; d < keyDim; d++) {
                 putKey(g, keyIndex(length + i, d), ka[row + d]);
             }
         }
-        putValues(g, v.array(), v.offset() + g * n * valueDim, length * valueDim, n * valueDim);
+        putValues(g, v.array(), vSrc + kept * valueDim, (length + kept) * valueDim, (n - kept) * valueDim);
     }
 
     /** Query rows [from, N) of head h into {@link #output}, with the scratch of thread slot {@code slot}. */
@@ -499,6 +564,7 @@ final class CachedAttention implements Attention {
         length = 0;
         sinkCount = 0;
         sinkStart = 0;
+        stagedRows = 0;
     }
 
     /** A copy with this cache: the cached keys, values and positions, and the sinks (scratch is the copy's own). */
@@ -630,6 +696,7 @@ final class CachedAttention implements Attention {
             }
             System.arraycopy(savedPositions, 0, positions, 0, tokens);
             length = tokens;
+            stagedRows = 0;
         };
     }
 
@@ -689,14 +756,17 @@ final class CachedAttention implements Attention {
         int n;
         int from;
         long start;
+        /** Rows [0, kept) are staged already ({@link #stagedPrefix}). */
+        int kept;
 
-        void set(Tensor q, Tensor k, Tensor v, int n, int from, long start) {
+        void set(Tensor q, Tensor k, Tensor v, int n, int from, long start, int kept) {
             this.q = q;
             this.k = k;
             this.v = v;
             this.n = n;
             this.from = from;
             this.start = start;
+            this.kept = kept;
         }
     }
 

@@ -309,7 +309,8 @@ final class ContinuousMemory implements LongTermMemory {
      */
     @Override
     public Readout readRows(Segment segment, int from) {
-        return readFrom(segment.requireQ(spec), segment.requireRowsFrom(from));
+        int first = segment.requireRowsFrom(from);
+        return readFrom(segment.requireQ(spec, first), first); // rows before from are not read
     }
 
     /** The readout of query rows [from, N) into the output buffers; changes no state. */

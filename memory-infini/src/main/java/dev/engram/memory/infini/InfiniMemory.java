@@ -118,7 +118,7 @@ final class InfiniMemory implements LongTermMemory {
     }
 
     private Readout readFrom(Segment segment, int from) {
-        Tensor q = segment.requireQ(spec);
+        Tensor q = segment.requireQ(spec, from); // rows before from are not read
         int n = q.dim(1);
         int rows = n - from;
         ensureCapacity(rows);

@@ -107,7 +107,7 @@ final class LshKnnMemory implements LongTermMemory {
     }
 
     private Readout readFrom(Segment segment, int from) {
-        segment.requireQ(spec);
+        segment.requireQ(spec, from); // rows before from are not read
         int n = segment.length();
         int rows = n - from;
         int heads = spec.heads();
