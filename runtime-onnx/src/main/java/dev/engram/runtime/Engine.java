@@ -593,8 +593,6 @@ public final class Engine implements AutoCloseable {
             pool.positions.put(0, idsArr, 0, total);
         }
         rowsRun += total;
-        String what = slots.size() == 1 ? (slots.get(0).complete ? "a segment of " + total + " tokens"
-                : total + " rows of a segment in progress") : total + " rows of " + slots.size() + " sequences";
         try {
             run(graphs.embed(), w.embedIn, w.embedOut);
             int cur = 0; // hiddenA holds the hidden state
@@ -626,6 +624,9 @@ public final class Engine implements AutoCloseable {
                 head.logits.get(0, logitsArr, 0, headRows * vocab);
             }
         } catch (OrtException ex) {
+            // described here, not before the call: building the text every step was a measurable part of decoding
+            String what = slots.size() == 1 ? (slots.get(0).complete ? "a segment of " + total + " tokens"
+                    : total + " rows of a segment in progress") : total + " rows of " + slots.size() + " sequences";
             throw new EngramException("ONNX Runtime failed while running " + what + ": " + ex.getMessage(), ex);
         }
     }

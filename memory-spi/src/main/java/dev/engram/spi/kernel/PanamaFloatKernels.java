@@ -22,7 +22,11 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>The register blocks (four rows x one or two vectors, one row x four vectors) are written out one by one, for
  * scores and for weighted sums alike: their accumulators must be local variables, since vectors held in an array
- * or passed to a method C2 does not inline are boxed on the heap.
+ * or passed to a method C2 does not inline are boxed on the heap. A broadcast is written as
+ * {@code FloatVector.broadcast(SPECIES, x)} at each use, not through a helper of our own: the JDK's methods are
+ * always inlined, ours only where C2's profile says the call is hot, and a single-row loop that ingest never ran
+ * called such a helper out of line for the rest of the run (infini's decode read, a third of a bench's samples in
+ * the per-lane fallback; docs/performance.md).
  */
 final class PanamaFloatKernels implements FloatKernels {
     private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
@@ -37,10 +41,6 @@ final class PanamaFloatKernels implements FloatKernels {
     /** LANES bfloat16 values, and the ints they widen through. */
     private static final VectorSpecies<Short> HALVES = VectorSpecies.of(short.class, VectorShape.forBitSize(LANES * Short.SIZE));
     private static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, SPECIES.vectorShape());
-
-    private static FloatVector splat(float x) {
-        return FloatVector.broadcast(SPECIES, x);
-    }
 
     /**
      * LANES floats from {@code floats} at {@code i}, or, where {@code halves} is given, the LANES bfloat16 values
@@ -113,16 +113,16 @@ final class PanamaFloatKernels implements FloatKernels {
                 for (int d = 0; d < dim; d++) {
                     FloatVector k = load(floats, halves, base + d * LANES);
                     FloatVector l = load(floats, halves, base + tileSize + d * LANES);
-                    FloatVector x = splat(q[q0 + d]);
+                    FloatVector x = FloatVector.broadcast(SPECIES, q[q0 + d]);
                     a0 = k.fma(x, a0);
                     b0 = l.fma(x, b0);
-                    x = splat(q[q1 + d]);
+                    x = FloatVector.broadcast(SPECIES, q[q1 + d]);
                     a1 = k.fma(x, a1);
                     b1 = l.fma(x, b1);
-                    x = splat(q[q2 + d]);
+                    x = FloatVector.broadcast(SPECIES, q[q2 + d]);
                     a2 = k.fma(x, a2);
                     b2 = l.fma(x, b2);
-                    x = splat(q[q3 + d]);
+                    x = FloatVector.broadcast(SPECIES, q[q3 + d]);
                     a3 = k.fma(x, a3);
                     b3 = l.fma(x, b3);
                 }
@@ -143,10 +143,10 @@ final class PanamaFloatKernels implements FloatKernels {
                 FloatVector a3 = a0;
                 for (int d = 0; d < dim; d++) {
                     FloatVector k = load(floats, halves, base + d * LANES);
-                    a0 = k.fma(splat(q[q0 + d]), a0);
-                    a1 = k.fma(splat(q[q1 + d]), a1);
-                    a2 = k.fma(splat(q[q2 + d]), a2);
-                    a3 = k.fma(splat(q[q3 + d]), a3);
+                    a0 = k.fma(FloatVector.broadcast(SPECIES, q[q0 + d]), a0);
+                    a1 = k.fma(FloatVector.broadcast(SPECIES, q[q1 + d]), a1);
+                    a2 = k.fma(FloatVector.broadcast(SPECIES, q[q2 + d]), a2);
+                    a3 = k.fma(FloatVector.broadcast(SPECIES, q[q3 + d]), a3);
                 }
                 a0.intoArray(out[r], i * LANES);
                 a1.intoArray(out[r + 1], i * LANES);
@@ -163,7 +163,7 @@ final class PanamaFloatKernels implements FloatKernels {
                 FloatVector a0 = FloatVector.zero(SPECIES);
                 FloatVector a1 = a0;
                 for (int d = 0; d < dim; d++) {
-                    FloatVector x = splat(q[q0 + d]);
+                    FloatVector x = FloatVector.broadcast(SPECIES, q[q0 + d]);
                     a0 = load(floats, halves, base + d * LANES).fma(x, a0);
                     a1 = load(floats, halves, base + tileSize + d * LANES).fma(x, a1);
                 }
@@ -174,7 +174,7 @@ final class PanamaFloatKernels implements FloatKernels {
                 int base = i * tileSize;
                 FloatVector a0 = FloatVector.zero(SPECIES);
                 for (int d = 0; d < dim; d++) {
-                    a0 = load(floats, halves, base + d * LANES).fma(splat(q[q0 + d]), a0);
+                    a0 = load(floats, halves, base + d * LANES).fma(FloatVector.broadcast(SPECIES, q[q0 + d]), a0);
                 }
                 a0.intoArray(o, i * LANES);
             }
@@ -241,16 +241,16 @@ final class PanamaFloatKernels implements FloatKernels {
             float[] kd = keysByDim[d];
             FloatVector k = FloatVector.fromArray(SPECIES, kd, t);
             FloatVector l = FloatVector.fromArray(SPECIES, kd, t + LANES);
-            FloatVector x = splat(q[q0 + d]);
+            FloatVector x = FloatVector.broadcast(SPECIES, q[q0 + d]);
             a0 = k.fma(x, a0);
             b0 = l.fma(x, b0);
-            x = splat(q[q1 + d]);
+            x = FloatVector.broadcast(SPECIES, q[q1 + d]);
             a1 = k.fma(x, a1);
             b1 = l.fma(x, b1);
-            x = splat(q[q2 + d]);
+            x = FloatVector.broadcast(SPECIES, q[q2 + d]);
             a2 = k.fma(x, a2);
             b2 = l.fma(x, b2);
-            x = splat(q[q3 + d]);
+            x = FloatVector.broadcast(SPECIES, q[q3 + d]);
             a3 = k.fma(x, a3);
             b3 = l.fma(x, b3);
         }
@@ -275,10 +275,10 @@ final class PanamaFloatKernels implements FloatKernels {
         FloatVector a3 = a0;
         for (int d = 0; d < dim; d++) {
             FloatVector k = FloatVector.fromArray(SPECIES, keysByDim[d], t);
-            a0 = k.fma(splat(q[q0 + d]), a0);
-            a1 = k.fma(splat(q[q1 + d]), a1);
-            a2 = k.fma(splat(q[q2 + d]), a2);
-            a3 = k.fma(splat(q[q3 + d]), a3);
+            a0 = k.fma(FloatVector.broadcast(SPECIES, q[q0 + d]), a0);
+            a1 = k.fma(FloatVector.broadcast(SPECIES, q[q1 + d]), a1);
+            a2 = k.fma(FloatVector.broadcast(SPECIES, q[q2 + d]), a2);
+            a3 = k.fma(FloatVector.broadcast(SPECIES, q[q3 + d]), a3);
         }
         a0.intoArray(out[r], t);
         a1.intoArray(out[r + 1], t);
@@ -293,7 +293,7 @@ final class PanamaFloatKernels implements FloatKernels {
         FloatVector a2 = a0;
         FloatVector a3 = a0;
         for (int d = 0; d < dim; d++) {
-            FloatVector x = splat(q[q0 + d]);
+            FloatVector x = FloatVector.broadcast(SPECIES, q[q0 + d]);
             float[] k = keysByDim[d];
             a0 = FloatVector.fromArray(SPECIES, k, t).fma(x, a0);
             a1 = FloatVector.fromArray(SPECIES, k, t + LANES).fma(x, a1);
@@ -309,7 +309,7 @@ final class PanamaFloatKernels implements FloatKernels {
     private static void scoreOneRow(float[] q, int q0, int dim, float[][] keysByDim, int t, float[] out) {
         FloatVector a0 = FloatVector.zero(SPECIES);
         for (int d = 0; d < dim; d++) {
-            a0 = FloatVector.fromArray(SPECIES, keysByDim[d], t).fma(splat(q[q0 + d]), a0);
+            a0 = FloatVector.fromArray(SPECIES, keysByDim[d], t).fma(FloatVector.broadcast(SPECIES, q[q0 + d]), a0);
         }
         a0.intoArray(out, t);
     }
@@ -374,13 +374,13 @@ final class PanamaFloatKernels implements FloatKernels {
             VectorMask<Float> underflow = x.compare(VectorOperators.LT, FixedExp.LOWEST);
             IntVector n = (IntVector) x.mul(FixedExp.LOG2E).sub(0.5f).convert(VectorOperators.F2I, 0);
             FloatVector fn = (FloatVector) n.convert(VectorOperators.I2F, 0);
-            FloatVector r = fn.fma(splat(-FixedExp.LN2_HI), x);
-            r = fn.fma(splat(-FixedExp.LN2_LO), r);
-            FloatVector y = splat(FixedExp.P5).fma(r, splat(FixedExp.P4));
-            y = y.fma(r, splat(FixedExp.P3));
-            y = y.fma(r, splat(FixedExp.P2));
-            y = y.fma(r, splat(FixedExp.P1));
-            y = y.fma(r, splat(FixedExp.P0));
+            FloatVector r = fn.fma(FloatVector.broadcast(SPECIES, -FixedExp.LN2_HI), x);
+            r = fn.fma(FloatVector.broadcast(SPECIES, -FixedExp.LN2_LO), r);
+            FloatVector y = FloatVector.broadcast(SPECIES, FixedExp.P5).fma(r, FloatVector.broadcast(SPECIES, FixedExp.P4));
+            y = y.fma(r, FloatVector.broadcast(SPECIES, FixedExp.P3));
+            y = y.fma(r, FloatVector.broadcast(SPECIES, FixedExp.P2));
+            y = y.fma(r, FloatVector.broadcast(SPECIES, FixedExp.P1));
+            y = y.fma(r, FloatVector.broadcast(SPECIES, FixedExp.P0));
             y = y.fma(r.mul(r), r).add(1f);
             FloatVector scale = n.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
             FloatVector e = y.mul(scale).blend(0f, underflow);
@@ -468,16 +468,16 @@ final class PanamaFloatKernels implements FloatKernels {
             int vt = base + t * dim;
             FloatVector v = load(floats, halves, vt);
             FloatVector u = load(floats, halves, vt + LANES);
-            FloatVector x = splat(w0[t]);
+            FloatVector x = FloatVector.broadcast(SPECIES, w0[t]);
             a0 = v.fma(x, a0);
             b0 = u.fma(x, b0);
-            x = splat(w1[t]);
+            x = FloatVector.broadcast(SPECIES, w1[t]);
             a1 = v.fma(x, a1);
             b1 = u.fma(x, b1);
-            x = splat(w2[t]);
+            x = FloatVector.broadcast(SPECIES, w2[t]);
             a2 = v.fma(x, a2);
             b2 = u.fma(x, b2);
-            x = splat(w3[t]);
+            x = FloatVector.broadcast(SPECIES, w3[t]);
             a3 = v.fma(x, a3);
             b3 = u.fma(x, b3);
         }
@@ -486,16 +486,16 @@ final class PanamaFloatKernels implements FloatKernels {
             FloatVector v = load(floats, halves, vt);
             FloatVector u = load(floats, halves, vt + LANES);
             if (extra <= 1) {
-                FloatVector x = splat(w1[shared]);
+                FloatVector x = FloatVector.broadcast(SPECIES, w1[shared]);
                 a1 = v.fma(x, a1);
                 b1 = u.fma(x, b1);
             }
             if (extra <= 2) {
-                FloatVector x = splat(w2[shared + extra - 1]);
+                FloatVector x = FloatVector.broadcast(SPECIES, w2[shared + extra - 1]);
                 a2 = v.fma(x, a2);
                 b2 = u.fma(x, b2);
             }
-            FloatVector x = splat(w3[shared + extra - 1]);
+            FloatVector x = FloatVector.broadcast(SPECIES, w3[shared + extra - 1]);
             a3 = v.fma(x, a3);
             b3 = u.fma(x, b3);
         }
@@ -523,19 +523,19 @@ final class PanamaFloatKernels implements FloatKernels {
         FloatVector a3 = a0;
         for (int t = 0; t < shared; t++) {
             FloatVector v = load(floats, halves, base + t * dim);
-            a0 = v.fma(splat(w0[t]), a0);
-            a1 = v.fma(splat(w1[t]), a1);
-            a2 = v.fma(splat(w2[t]), a2);
-            a3 = v.fma(splat(w3[t]), a3);
+            a0 = v.fma(FloatVector.broadcast(SPECIES, w0[t]), a0);
+            a1 = v.fma(FloatVector.broadcast(SPECIES, w1[t]), a1);
+            a2 = v.fma(FloatVector.broadcast(SPECIES, w2[t]), a2);
+            a3 = v.fma(FloatVector.broadcast(SPECIES, w3[t]), a3);
         }
         FloatVector v = load(floats, halves, base + shared * dim);
-        a1 = v.fma(splat(w1[shared]), a1);
-        a2 = v.fma(splat(w2[shared]), a2);
-        a3 = v.fma(splat(w3[shared]), a3);
+        a1 = v.fma(FloatVector.broadcast(SPECIES, w1[shared]), a1);
+        a2 = v.fma(FloatVector.broadcast(SPECIES, w2[shared]), a2);
+        a3 = v.fma(FloatVector.broadcast(SPECIES, w3[shared]), a3);
         v = load(floats, halves, base + (shared + 1) * dim);
-        a2 = v.fma(splat(w2[shared + 1]), a2);
-        a3 = v.fma(splat(w3[shared + 1]), a3);
-        a3 = load(floats, halves, base + (shared + 2) * dim).fma(splat(w3[shared + 2]), a3);
+        a2 = v.fma(FloatVector.broadcast(SPECIES, w2[shared + 1]), a2);
+        a3 = v.fma(FloatVector.broadcast(SPECIES, w3[shared + 1]), a3);
+        a3 = load(floats, halves, base + (shared + 2) * dim).fma(FloatVector.broadcast(SPECIES, w3[shared + 2]), a3);
         a0.intoArray(out[r], j);
         a1.intoArray(out[r + 1], j);
         a2.intoArray(out[r + 2], j);
@@ -551,7 +551,7 @@ final class PanamaFloatKernels implements FloatKernels {
         FloatVector a2 = a0;
         FloatVector a3 = a0;
         for (int t = 0; t < seen; t++) {
-            FloatVector x = splat(w[t]);
+            FloatVector x = FloatVector.broadcast(SPECIES, w[t]);
             int v = base + t * dim;
             a0 = load(floats, halves, v).fma(x, a0);
             a1 = load(floats, halves, v + LANES).fma(x, a1);
@@ -568,7 +568,7 @@ final class PanamaFloatKernels implements FloatKernels {
                                     float[] out) {
         FloatVector a = FloatVector.zero(SPECIES);
         for (int t = 0; t < seen; t++) {
-            a = load(floats, halves, base + t * dim).fma(splat(w[t]), a);
+            a = load(floats, halves, base + t * dim).fma(FloatVector.broadcast(SPECIES, w[t]), a);
         }
         a.intoArray(out, j);
     }
@@ -589,8 +589,8 @@ final class PanamaFloatKernels implements FloatKernels {
                 FloatVector s1 = FloatVector.fromArray(SPECIES, out, o1 + j);
                 for (int c = 0; c < reduce; c++) {
                     FloatVector m = FloatVector.fromArray(SPECIES, b, bOffset + c * bRow + j);
-                    s0 = m.fma(splat(a[x0 + c * aCol]), s0);
-                    s1 = m.fma(splat(a[x1 + c * aCol]), s1);
+                    s0 = m.fma(FloatVector.broadcast(SPECIES, a[x0 + c * aCol]), s0);
+                    s1 = m.fma(FloatVector.broadcast(SPECIES, a[x1 + c * aCol]), s1);
                 }
                 s0.intoArray(out, o0 + j);
                 s1.intoArray(out, o1 + j);
@@ -602,7 +602,7 @@ final class PanamaFloatKernels implements FloatKernels {
             for (int j = 0; j < whole; j += LANES) {
                 FloatVector s0 = FloatVector.fromArray(SPECIES, out, o0 + j);
                 for (int c = 0; c < reduce; c++) {
-                    s0 = FloatVector.fromArray(SPECIES, b, bOffset + c * bRow + j).fma(splat(a[x0 + c * aCol]), s0);
+                    s0 = FloatVector.fromArray(SPECIES, b, bOffset + c * bRow + j).fma(FloatVector.broadcast(SPECIES, a[x0 + c * aCol]), s0);
                 }
                 s0.intoArray(out, o0 + j);
             }
