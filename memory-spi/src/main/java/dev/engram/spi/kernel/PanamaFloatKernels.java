@@ -48,9 +48,14 @@ final class PanamaFloatKernels implements FloatKernels {
      * for the whole loop, which C2 unswitches.
      */
     private static FloatVector load(float[] floats, short[] halves, int i) {
-        if (halves == null) {
-            return FloatVector.fromArray(SPECIES, floats, i);
-        }
+        return halves == null ? FloatVector.fromArray(SPECIES, floats, i) : widen(halves, i);
+    }
+
+    /**
+     * LANES bfloat16 values from {@code halves} at {@code i}, widened. {@link #load} and this stay under C2's
+     * size for inlining a call however cold (35 bytes of bytecode): a call left out of line boxes its vector.
+     */
+    private static FloatVector widen(short[] halves, int i) {
         return ((IntVector) ShortVector.fromArray(HALVES, halves, i).convertShape(VectorOperators.S2I, INTS, 0))
                 .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
