@@ -60,4 +60,22 @@ class SegmentTest {
                 assertThrows(InvalidInputException.class, () -> new Segment(0, Tensor.zeros(2, 1, 4), null, null, null,
                         java.util.List.of(draws, other))).getMessage());
     }
+
+    @Test
+    void requireWithFromChecksTheShapeWholeAndFinitenessFromThatRowOn() {
+        Tensor q = Tensor.zeros(2, 3, 4);
+        Tensor k = Tensor.zeros(1, 3, 4);
+        Tensor v = Tensor.zeros(1, 3, 3);
+        q.set(Float.NaN, 1, 0, 2); // a row before 1: unspecified for attendRows and readRows from 1
+        k.set(Float.NaN, 0, 1, 0);
+        Segment segment = Segment.of(0, q, k, v);
+        assertSame(q, segment.requireQ(spec, 1));
+        assertThrows(InvalidInputException.class, () -> segment.requireQ(spec));
+        assertSame(k, segment.requireK(spec, 2));
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> segment.requireK(spec, 1));
+        assertEquals("segment.k", e.field());
+        assertSame(v, segment.requireV(spec, 0));
+        Segment wrong = Segment.of(0, q, Tensor.zeros(2, 3, 4), v);
+        assertThrows(ShapeMismatchException.class, () -> wrong.requireK(spec, 3)); // the shape is checked whole
+    }
 }

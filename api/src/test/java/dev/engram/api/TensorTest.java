@@ -102,6 +102,23 @@ class TensorTest {
     }
 
     @Test
+    void requireFiniteRowsChecksRowsFromTheGivenOneInEveryHead() {
+        Tensor t = Tensor.zeros(2, 4, 3); // [heads, rows, width]
+        t.set(Float.POSITIVE_INFINITY, 0, 1, 2);
+        t.set(Float.NaN, 1, 0, 0);
+        t.requireFiniteRows("segment.k", 2); // both bad values lie in rows before 2
+        t.set(Float.NEGATIVE_INFINITY, 1, 3, 1);
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> t.requireFiniteRows("segment.k", 2));
+        assertEquals("segment.k: element [1, 3, 1] is -Infinity; valid: finite values", e.getMessage());
+        e = assertThrows(InvalidInputException.class, () -> t.requireFiniteRows("segment.k", 1));
+        assertEquals("segment.k: element [0, 1, 2] is Infinity; valid: finite values", e.getMessage());
+        e = assertThrows(InvalidInputException.class, () -> t.requireFiniteRows("segment.k", 5));
+        assertEquals("from", e.field());
+        Tensor.zeros(3, 2).requireFiniteRows("segment.h", 2); // [N, e]: no rows from 2, nothing to check
+        assertThrows(ShapeMismatchException.class, () -> Tensor.zeros(3).requireFiniteRows("x", 0));
+    }
+
+    @Test
     void bitEqualsComparesBitsAndShape() {
         Tensor a = Tensor.of(new float[] {0f, 1f}, 2);
         assertTrue(a.bitEquals(Tensor.of(new float[] {0f, 1f}, 2)));
