@@ -18,5 +18,14 @@ public enum Capability {
      * has it, the runtime decodes a token by running one new row per layer against the segment's cached keys
      * and values, instead of re-running the segment from its start for every token.
      */
-    PARTIAL_ROWS
+    PARTIAL_ROWS,
+    /**
+     * With {@link #PARTIAL_ROWS}: the rows [from, N) that {@link Attention#attendRows} and
+     * {@link LongTermMemory#readRows} (then {@code combine}) give are bit-identical to those rows of the whole
+     * segment's step, not only equal to float rounding (the test kit checks it bit for bit). When every layer has it
+     * (and ONNX Runtime runs on the CPU, whose kernels give a row the same bits whatever the row count), the runtime
+     * completes a segment decoded row by row from the rows it already holds instead of running the dense blocks over
+     * the whole segment again: the segment boundary costs the attention and memory work only.
+     */
+    EXACT_ROWS
 }

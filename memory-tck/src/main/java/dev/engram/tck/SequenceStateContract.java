@@ -2,6 +2,7 @@ package dev.engram.tck;
 
 import dev.engram.conformance.SeededData;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -298,13 +299,16 @@ abstract class SequenceStateContract<S extends SequenceState> {
     }
 
     /**
-     * PARTIAL_ROWS: rows [from, N) of a segment in progress equal those rows of the whole segment's step, whatever
+     * PARTIAL_ROWS: rows [from, N) of a segment in progress equal those rows of the whole segment's step (bit for bit
+     * where the provider declares EXACT_ROWS, else to float rounding), whatever
      * q, h and local hold in the rows before {@code from} (the runtime passes zeros there), and change no state,
      * neither what snapshots show nor anything hidden that a later step would read.
      */
     @Test
     void partialRowsEqualTheWholeSegmentsRowsAndChangeNothing() {
+        boolean exact = supports(Capability.EXACT_ROWS);
         if (!supports(Capability.PARTIAL_ROWS)) {
+            assertFalse(exact, "Capability.EXACT_ROWS is declared without PARTIAL_ROWS, which it qualifies");
             return; // not declared: the runtime re-runs a segment in progress from a checkpoint instead
         }
         List<SeededData.Inputs> in = inputs(spec());
@@ -327,7 +331,13 @@ abstract class SequenceStateContract<S extends SequenceState> {
             List<Tensor> rows = partialRows(state, start, garbleRowsBefore(segment, from), from);
             assertEquals(whole.size(), rows.size(), "number of outputs of rows from " + from);
             for (int o = 0; o < whole.size(); o++) {
-                assertClose(rowsFrom(whole.get(o), from), rows.get(o), "output " + o + " of rows [" + from + ", " + n + ")");
+                String what = "output " + o + " of rows [" + from + ", " + n + ")";
+                if (exact) { // declared: the runtime builds the state from these rows, so they must be the same bits
+                    assertTrue(rowsFrom(whole.get(o), from).bitEquals(rows.get(o)), what + " differs in bits from the "
+                            + "whole segment's (the provider declares Capability.EXACT_ROWS)");
+                } else {
+                    assertClose(rowsFrom(whole.get(o), from), rows.get(o), what);
+                }
             }
             assertSameState(before, state, "the state after rows from " + from);
         }

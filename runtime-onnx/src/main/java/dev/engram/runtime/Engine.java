@@ -72,6 +72,11 @@ public final class Engine implements AutoCloseable {
     private long rowsRun;
     /** Every layer's attention and memory declare PARTIAL_ROWS: a segment in progress is evaluated row by row. */
     private final boolean partialRows;
+    /**
+     * Every layer also declares {@link Capability#EXACT_ROWS} and the graphs run on the CPU: a segment decoded row by
+     * row is completed from its held rows (queries, keys, values and hidden states) without the dense blocks.
+     */
+    private final boolean exactRows;
 
     /** Per plugin-thread slot (0 = the calling thread), made before a call that uses it: a slot's segment gathered for its providers. */
     private final Scratch[] scratch = new Scratch[1 + ParallelHeads.helpers()];
@@ -102,6 +107,9 @@ public final class Engine implements AutoCloseable {
         this.maxPositions = manifest.architecture().positional().maxPositions();
         this.pool = new Workspace.Pool(OnnxGraphs.environment(), manifest.architecture(), segmentLength);
         this.partialRows = factory.everyLayerDeclares(Capability.PARTIAL_ROWS);
+        // ONNX Runtime's CPU kernels give a row the same bits whatever the row count (BatchingTest); a GPU's need not
+        this.exactRows = partialRows && factory.everyLayerDeclares(Capability.EXACT_ROWS)
+                && graphs.device() == SessionSettings.Device.CPU;
     }
 
     /**
@@ -478,13 +486,13 @@ public final class Engine implements AutoCloseable {
         boolean complete = s.room() == 0;
         boolean finishes = cursor + take == tokens.length;
         int logitRows = everyRow ? take : finishes ? 1 : 0;
-        if (complete) {
+        if (complete && !(exactRows && s.rowsHeld() > 0)) {
             return new Slot(b, s, s.stack(), null, 0, segmentLength, take, true, logitRows, pendingBefore);
         }
         try {
-            if (partialRows) {
-                SegmentRows held = s.rows(layerCount(), spec.kvHeads(), spec.keyDim(), spec.valueDim());
-                return new Slot(b, s, s.stack(), held, held.held, s.pendingTokens() - held.held, take, false, logitRows,
+            if (partialRows) { // a segment in progress, or (exactRows) one completed after rows were held
+                SegmentRows held = heldRows(s);
+                return new Slot(b, s, s.stack(), held, held.held, s.pendingTokens() - held.held, take, complete, logitRows,
                         pendingBefore);
             }
             return new Slot(b, s, s.stack().fork(), null, 0, s.pendingTokens(), take, false, logitRows, pendingBefore);
@@ -492,6 +500,11 @@ public final class Engine implements AutoCloseable {
             s.truncatePending(pendingBefore);
             throw e;
         }
+    }
+
+    private SegmentRows heldRows(ModelSequence s) {
+        return s.rows(layerCount(), spec.kvHeads(), spec.keyDim(), spec.valueDim(), exactRows ? spec.heads() : 0,
+                spec.modelDim());
     }
 
     /**
@@ -667,6 +680,7 @@ public final class Engine implements AutoCloseable {
             }
         } else {
             slot.held.put(layer, f, m, kArr, r0 * dk, total * dk, vArr, r0 * dv, total * dv);
+            slot.held.putQueries(layer, f, m, qArr, r0 * dk, total * dk, hArr, r0 * e);
             slot.held.pack(layer, n, sc.k, sc.v);
             // Rows before the new ones: held keys and values, zeros for q and h (by contract not read). The scratch's
             // q and h are zero between calls, so only the new rows are written here and cleared afterwards: a
@@ -685,11 +699,36 @@ public final class Engine implements AutoCloseable {
                 }
                 java.util.Arrays.fill(sc.h, f * e, n * e, 0f);
             }
+            if (slot.complete) {
+                commitHeld(slot, layer, l, n, sc);
+            }
         }
         if (!alone) {
             for (int h = 0; h < H; h++) {
                 System.arraycopy(sc.attn, h * m * dv, attnArr, (h * total + r0) * dv, m * dv);
             }
+        }
+    }
+
+    /**
+     * The whole segment of a slot whose last rows just completed it (EXACT_ROWS) into the layer's state, from its held
+     * rows: its step's outputs are not needed (the new rows' are computed above, the same bits), only what it writes.
+     * sc.k and sc.v hold the packed keys and values already.
+     */
+    private void commitHeld(Slot slot, int layer, SequenceStack.Layer l, int n, Scratch sc) {
+        int H = spec.heads();
+        int dk = spec.keyDim();
+        int e = spec.modelDim();
+        slot.held.packQueries(layer, n, sc.q, sc.h);
+        try {
+            Segment segment = new Segment(slot.stack.position(), Tensor.view(sc.q, 0, H, n, dk),
+                    Tensor.view(sc.k, 0, spec.kvHeads(), n, dk), Tensor.view(sc.v, 0, spec.kvHeads(), n, spec.valueDim()),
+                    Tensor.view(sc.h, 0, n, e));
+            LayerStep.run(l.attention(), l.memory().orElse(null), segment, sc.commitOutputs(spec, n),
+                    sc.commitAddend(spec, n), null);
+        } finally {
+            java.util.Arrays.fill(sc.q, 0, H * n * dk, 0f);
+            java.util.Arrays.fill(sc.h, 0, n * e, 0f);
         }
     }
 
@@ -708,6 +747,23 @@ public final class Engine implements AutoCloseable {
         final float[] v;
         final float[] h;
         final float[] attn;
+        /** A completed segment's step outputs, which a commit from held rows discards; allocated on first use. */
+        private float[] commitAttn = new float[0];
+        private float[] commitAddend = new float[0];
+
+        Tensor commitOutputs(LayerSpec spec, int n) {
+            if (commitAttn.length < spec.heads() * n * spec.valueDim()) {
+                commitAttn = new float[spec.heads() * n * spec.valueDim()];
+            }
+            return Tensor.view(commitAttn, 0, spec.heads(), n, spec.valueDim());
+        }
+
+        Tensor commitAddend(LayerSpec spec, int n) {
+            if (commitAddend.length < n * spec.modelDim()) {
+                commitAddend = new float[n * spec.modelDim()];
+            }
+            return Tensor.view(commitAddend, 0, n, spec.modelDim());
+        }
 
         Scratch(LayerSpec spec, int s) {
             q = new float[spec.heads() * s * spec.keyDim()];

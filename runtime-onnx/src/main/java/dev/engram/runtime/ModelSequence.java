@@ -75,9 +75,9 @@ public final class ModelSequence {
     }
 
     /**
-     * {@link #stateBytes()} plus the keys and values held for decoding inside the segment (one segment's worth per
-     * layer, allocated on the first token decoded row by row; derived, not in snapshots): what the sequence keeps
-     * in memory, for budgets.
+     * {@link #stateBytes()} plus the rows held for decoding inside the segment (keys and values, and with
+     * EXACT_ROWS queries and hidden states: one segment's worth per layer, allocated on the first token decoded row by
+     * row; derived, not in snapshots): what the sequence keeps in memory, for budgets.
      */
     public long residentBytes() {
         return stateBytes() + (rows == null ? 0 : rows.bytes());
@@ -412,10 +412,10 @@ public final class ModelSequence {
         return rows == null ? 0 : rows.held;
     }
 
-    /** The held rows, allocated on first use. */
-    SegmentRows rows(int layers, int kvHeads, int keyDim, int valueDim) {
+    /** The held rows, allocated on first use ({@code heads} 0: keys and values only; see {@link SegmentRows}). */
+    SegmentRows rows(int layers, int kvHeads, int keyDim, int valueDim, int heads, int modelDim) {
         if (rows == null) {
-            rows = new SegmentRows(layers, kvHeads, pending.length, keyDim, valueDim);
+            rows = new SegmentRows(layers, kvHeads, pending.length, keyDim, valueDim, heads, modelDim);
         }
         return rows;
     }

@@ -82,28 +82,36 @@ class EngineTest {
     }
 
     /**
-     * Decoding one token at a time with segments of 8: row by row, a token inside a segment runs 1 row and the
-     * token that completes a segment runs the segment's 8 (15 tokens: 7 + 8 + 7 = 22 rows); re-running the
-     * segment so far instead costs 1 + 2 + .. + 7 = 28 rows per segment (28 + 8 + 28 = 64). Both give the plain
-     * reference's logits, and a sequence restored mid-segment evaluates its pending rows once and goes on.
+     * Decoding one token at a time with segments of 8. Row by row, every token runs 1 row, the one that completes a
+     * segment too: with EXACT_ROWS declared everywhere the segment runs into the state from the rows held (15 tokens:
+     * 15 rows); without it, that token runs the segment's 8 again (7 + 8 + 7 = 22 rows); re-running the segment so far
+     * instead costs 1 + 2 + .. + 7 = 28 rows per segment (28 + 8 + 28 = 64). All give the plain reference's logits and,
+     * bit for bit, the state that input fed at once gives; a sequence restored mid-segment evaluates its pending rows
+     * once and goes on.
      */
     @Test
     void decodingInsideASegmentRunsOnlyTheNewRowsAndMatchesTheReference() throws IOException {
         String recomputeYaml = MIXED.replace("\"1\": {memory: gate-memory}",
                 "\"1\": {memory: {provider: gate-memory, partialRows: false}}");
-        assertTrue(recomputeYaml.contains("partialRows: false"), recomputeYaml);
+        String notExactYaml = MIXED.replace("\"1\": {memory: gate-memory}",
+                "\"1\": {memory: {provider: gate-memory, exactRows: false}}");
+        assertTrue(recomputeYaml.contains("partialRows: false") && notExactYaml.contains("exactRows: false"));
         int[] t = tokens(15, 12);
         double[][] want = new ReferenceModel(MODELS, MIXED_REF, 8).logits(t);
-        try (Engine rows = load(MIXED, 8); Engine recompute = load(recomputeYaml, 8)) {
-            assertTrue(rows.decodesRowByRow());
+        try (Engine rows = load(MIXED, 8); Engine notExact = load(notExactYaml, 8); Engine recompute = load(recomputeYaml, 8)) {
+            assertTrue(rows.decodesRowByRow() && notExact.decodesRowByRow());
             assertEquals(false, recompute.decodesRowByRow(), "one layer's memory does not declare PARTIAL_ROWS");
-            for (Engine e : List.of(rows, recompute)) {
+            for (Engine e : List.of(rows, notExact, recompute)) {
+                ModelSequence atOnce = e.newSequence(); // (the saved state names the configuration: one per engine)
+                e.ingest(atOnce, t);
                 ModelSequence s = e.newSequence();
                 long before = e.rowsRun();
                 for (int i = 0; i < t.length; i++) {
                     assertClose(want[i], e.ingest(s, new int[] {t[i]}), 1e-4, "token " + i);
                 }
-                assertEquals(e == rows ? 22 : 64, e.rowsRun() - before, e == rows ? "row by row" : "re-run");
+                String what = e == rows ? "row by row, exact rows" : e == notExact ? "row by row" : "re-run";
+                assertEquals(e == rows ? 15 : e == notExact ? 22 : 64, e.rowsRun() - before, what);
+                assertArrayEquals(atOnce.snapshot(), s.snapshot(), what + ": the state after the same tokens");
             }
             ModelSequence straight = rows.newSequence();
             rows.ingest(straight, java.util.Arrays.copyOf(t, 10));

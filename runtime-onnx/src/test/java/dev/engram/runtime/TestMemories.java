@@ -31,15 +31,23 @@ public final class TestMemories {
     static final ConfigKey<Boolean> PARTIAL_ROWS = ConfigKey.ofBoolean("partialRows", true,
             "declare PARTIAL_ROWS, so the runtime decodes row by row");
 
+    /** Whether it declares EXACT_ROWS with PARTIAL_ROWS (its rows are exact either way), for the boundary's two paths. */
+    static final ConfigKey<Boolean> EXACT_ROWS = ConfigKey.ofBoolean("exactRows", true,
+            "declare EXACT_ROWS, so the runtime completes a segment from the rows it holds");
+
     static boolean supports(Capability c, ProviderConfig config) {
-        return c == Capability.PARTIAL_ROWS ? config.get(PARTIAL_ROWS) : c != Capability.STOCHASTIC;
+        return switch (c) {
+            case PARTIAL_ROWS -> config.get(PARTIAL_ROWS);
+            case EXACT_ROWS -> config.get(PARTIAL_ROWS) && config.get(EXACT_ROWS);
+            default -> c != Capability.STOCHASTIC;
+        };
     }
 
     public static final class GateMemoryProvider implements LongTermMemoryProvider {
         @Override public String name() { return "gate-memory"; }
         @Override public int spiVersion() { return SpiVersion.CURRENT; }
         @Override public int stateVersion() { return 1; }
-        @Override public ConfigSchema configSchema() { return ConfigSchema.of(PARTIAL_ROWS); }
+        @Override public ConfigSchema configSchema() { return ConfigSchema.of(PARTIAL_ROWS, EXACT_ROWS); }
         @Override public List<WeightSpec> weights(LayerSpec spec, ProviderConfig config) {
             return List.of(WeightSpec.required("gate", spec.heads()));
         }
@@ -51,7 +59,7 @@ public final class TestMemories {
         @Override public String name() { return "addend-memory"; }
         @Override public int spiVersion() { return SpiVersion.CURRENT; }
         @Override public int stateVersion() { return 1; }
-        @Override public ConfigSchema configSchema() { return ConfigSchema.of(PARTIAL_ROWS); }
+        @Override public ConfigSchema configSchema() { return ConfigSchema.of(PARTIAL_ROWS, EXACT_ROWS); }
         @Override public List<WeightSpec> weights(LayerSpec spec, ProviderConfig config) {
             return List.of(WeightSpec.required("scale", spec.modelDim()));
         }

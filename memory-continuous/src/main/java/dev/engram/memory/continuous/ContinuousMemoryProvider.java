@@ -124,7 +124,7 @@ public final class ContinuousMemoryProvider implements LongTermMemoryProvider {
     public boolean supports(Capability capability, ProviderConfig config) {
         return switch (capability) {
             // Reads use only the query heads; keys and values come from the memory's own projections.
-            case GROUPED_QUERY_HEADS, VARIABLE_SEGMENT_LENGTH, CAUSAL, CONSTANT_STATE_SIZE, PARTIAL_ROWS -> true;
+            case GROUPED_QUERY_HEADS, VARIABLE_SEGMENT_LENGTH, CAUSAL, CONSTANT_STATE_SIZE, PARTIAL_ROWS, EXACT_ROWS -> true;
             case STOCHASTIC -> config.get(STICKY);
         };
     }

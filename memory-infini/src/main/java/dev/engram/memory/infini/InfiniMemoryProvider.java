@@ -26,7 +26,8 @@ public final class InfiniMemoryProvider implements LongTermMemoryProvider {
             .check(v -> v > 0, "a number > 0");
 
     private static final Set<Capability> CAPABILITIES = EnumSet.of(Capability.GROUPED_QUERY_HEADS,
-            Capability.VARIABLE_SEGMENT_LENGTH, Capability.CAUSAL, Capability.CONSTANT_STATE_SIZE, Capability.PARTIAL_ROWS);
+            Capability.VARIABLE_SEGMENT_LENGTH, Capability.CAUSAL, Capability.CONSTANT_STATE_SIZE, Capability.PARTIAL_ROWS,
+            Capability.EXACT_ROWS);
 
     @Override
     public String name() {
