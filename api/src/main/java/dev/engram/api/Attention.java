@@ -16,6 +16,16 @@ public interface Attention extends SequenceState {
     Tensor attend(Segment segment);
 
     /**
+     * Appends the segment to the cache exactly as {@link #attend} does, without its output: for a caller that has
+     * the outputs already (the runtime completing a segment from the rows it decoded, {@link Capability#EXACT_ROWS}).
+     * The state afterwards equals, bit for bit, what {@link #attend} leaves (the test kit checks it). The default
+     * calls {@link #attend}; an attention with a cache overrides it to skip the arithmetic.
+     */
+    default void append(Segment segment) {
+        attend(segment);
+    }
+
+    /**
      * Rows {@code [from, N)} of what {@link #attend} would return for {@code segment}, changing no state: nothing
      * is appended to a cache. For decoding inside a segment: the runtime holds the segment's keys and values
      * so far and asks only for the new rows' outputs. Only k and v are read for rows before {@code from}; q and

@@ -44,6 +44,20 @@ public final class LayerStep {
     }
 
     /**
+     * The state changes of {@link #run} without its outputs: {@link Attention#append}, then the memory's read (which
+     * may remember something for the write, as sticky memories do) and write. {@code combine} is left out: it mixes
+     * and changes no state. For a caller that has the segment's outputs already (the runtime completing a segment
+     * decoded row by row).
+     */
+    public static void commit(Attention attention, LongTermMemory memory, Segment segment) {
+        attention.append(segment);
+        if (memory != null) {
+            memory.read(segment);
+            memory.write(segment);
+        }
+    }
+
+    /**
      * Rows {@code [from, N)} of {@link #run}'s outputs, changing no state ({@link Attention#attendRows},
      * {@link LongTermMemory#readRows}, no write): for decoding inside a segment in progress.
      *

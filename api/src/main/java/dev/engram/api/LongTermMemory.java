@@ -30,7 +30,8 @@ public interface LongTermMemory extends SequenceState {
     /**
      * Mixes a {@link Readout.PerHead} readout with the local attention output [H, N, dv] and returns
      * the combined [H, N, dv]. For a {@link Readout.ModelSpace} readout the local output is returned
-     * unchanged: the addend goes to the post-attention block instead.
+     * unchanged: the addend goes to the post-attention block instead. Changes no state (a caller that needs no
+     * output may leave it out: {@link LayerStep#commit}).
      */
     Tensor combine(Tensor local, Readout readout);
 

@@ -271,8 +271,20 @@ final class CachedAttention implements Attention {
 
     @Override
     public Tensor attend(Segment segment) {
+        appendFrom(segment, 0);
+        return outputView;
+    }
+
+    /** Stages the segment's keys and values, as attend does, but computes no query row. */
+    @Override
+    public void append(Segment segment) {
+        appendFrom(segment, segment.length());
+    }
+
+    /** attend's state change, with the outputs of query rows [from, N) (none for from = N). */
+    private void appendFrom(Segment segment, int from) {
         // Validate everything before touching any state: a bad segment leaves the cache as it was.
-        int n = stage(segment, 0);
+        int n = stage(segment, from);
         stagedRows = 0; // the slots become the cache
         length += n;
         long next = segment.startPosition() + n;
@@ -293,7 +305,6 @@ final class CachedAttention implements Attention {
         if (sinkCount > 0) {
             placeSinks(length > sinkCount ? positions[sinkCount] : next);
         }
-        return outputView;
     }
 
     /** Moves the keys of tokens [from, from + count) to [to, to + count), to &lt; from (a window's eviction). */

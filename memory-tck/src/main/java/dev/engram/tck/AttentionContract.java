@@ -47,6 +47,28 @@ public abstract class AttentionContract extends SequenceStateContract<Attention>
         return List.of(attention.attendRows(new Segment(start, in.q(), in.k(), in.v(), in.h()), from).copy());
     }
 
+    /** append leaves the state that attend leaves, bit for bit: what it saves and what it gives afterwards. */
+    @org.junit.jupiter.api.Test
+    void appendLeavesTheStateAttendLeaves() {
+        List<SeededData.Inputs> in = inputs(spec());
+        int at = in.size() - 2;
+        Attention attended = fresh();
+        Attention appended = fresh();
+        run(attended, in, 0, at);
+        run(appended, in, 0, at);
+        long start = 0;
+        for (int s = 0; s < at; s++) {
+            start += in.get(s).q().dim(1);
+        }
+        SeededData.Inputs segment = in.get(at);
+        attended.attend(new Segment(start, segment.q(), segment.k(), segment.v(), segment.h()));
+        appended.append(new Segment(start, segment.q(), segment.k(), segment.v(), segment.h()));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(attended.snapshot().toBytes(), appended.snapshot().toBytes(),
+                "the saved state after append");
+        assertBitEqual(run(attended, in, at + 1, in.size()), run(appended, in, at + 1, in.size()),
+                "the steps after append");
+    }
+
     @Override
     final void complete(Attention attention, long start, SeededData.Inputs in) {
         // attend is the whole segment

@@ -712,7 +712,8 @@ public final class Engine implements AutoCloseable {
 
     /**
      * The whole segment of a slot whose last rows just completed it (EXACT_ROWS) into the layer's state, from its held
-     * rows: its step's outputs are not needed (the new rows' are computed above, the same bits), only what it writes.
+     * rows: its step's outputs are not needed (the new rows' are computed above, the same bits), only the state it
+     * leaves ({@link LayerStep#commit}: the attention appends without attending).
      * sc.k and sc.v hold the packed keys and values already.
      */
     private void commitHeld(Slot slot, int layer, SequenceStack.Layer l, int n, Scratch sc) {
@@ -724,8 +725,7 @@ public final class Engine implements AutoCloseable {
             Segment segment = new Segment(slot.stack.position(), Tensor.view(sc.q, 0, H, n, dk),
                     Tensor.view(sc.k, 0, spec.kvHeads(), n, dk), Tensor.view(sc.v, 0, spec.kvHeads(), n, spec.valueDim()),
                     Tensor.view(sc.h, 0, n, e));
-            LayerStep.run(l.attention(), l.memory().orElse(null), segment, sc.commitOutputs(spec, n),
-                    sc.commitAddend(spec, n), null);
+            LayerStep.commit(l.attention(), l.memory().orElse(null), segment);
         } finally {
             java.util.Arrays.fill(sc.q, 0, H * n * dk, 0f);
             java.util.Arrays.fill(sc.h, 0, n * e, 0f);
@@ -747,24 +747,6 @@ public final class Engine implements AutoCloseable {
         final float[] v;
         final float[] h;
         final float[] attn;
-        /** A completed segment's step outputs, which a commit from held rows discards; allocated on first use. */
-        private float[] commitAttn = new float[0];
-        private float[] commitAddend = new float[0];
-
-        Tensor commitOutputs(LayerSpec spec, int n) {
-            if (commitAttn.length < spec.heads() * n * spec.valueDim()) {
-                commitAttn = new float[spec.heads() * n * spec.valueDim()];
-            }
-            return Tensor.view(commitAttn, 0, spec.heads(), n, spec.valueDim());
-        }
-
-        Tensor commitAddend(LayerSpec spec, int n) {
-            if (commitAddend.length < n * spec.modelDim()) {
-                commitAddend = new float[n * spec.modelDim()];
-            }
-            return Tensor.view(commitAddend, 0, n, spec.modelDim());
-        }
-
         Scratch(LayerSpec spec, int s) {
             q = new float[spec.heads() * s * spec.keyDim()];
             k = new float[spec.kvHeads() * s * spec.keyDim()];

@@ -21,7 +21,7 @@ import java.util.List;
 
 /**
  * A registry whose providers are the real ones wrapped with a stopwatch: every call into an attention or memory
- * (attend, attendRows, read, readRows, combine, write) adds its wall time to {@link #nanos()}: the time spent in the Java plugins. The
+ * (attend, attendRows, append, read, readRows, combine, write) adds its wall time to {@link #nanos()}: the time spent in the Java plugins. The
  * whole time outside ONNX Runtime (plugins plus the runtime's copies and glue) is the segment time minus
  * {@code Engine.onnxNanos()}. Calls may come from several threads (a batch runs its sequences' plugins on the
  * plugin helpers); their times add up, so with several sequences the total may exceed the wall time.
@@ -124,6 +124,14 @@ public final class TimedProviders {
             @Override
             public Tensor attendRows(Segment segment, int from) {
                 return timed(() -> a.attendRows(segment, from));
+            }
+
+            @Override
+            public void append(Segment segment) {
+                timed(() -> {
+                    a.append(segment);
+                    return null;
+                });
             }
 
             @Override
