@@ -180,7 +180,7 @@ public final class EngramRunner {
      * {@code Engine.forwardBatch} (the rows of all sessions in one ONNX Runtime call per graph): the sessions' contexts
      * (session i: {@code context} + i S / level tokens, so they sit at different places in their segments) ingested
      * in one call, then {@code steps} decode steps of one greedy token per session. Level 1 is the single-session
-     * figure the others are compared with. After a warm-up at the largest level.
+     * figure the others are compared with. Each level after a short warm-up at that level.
      */
     public List<ConcurrencyResult> runConcurrency(String strategy, List<Integer> levels, int context, int steps) {
         List<ConcurrencyResult> out = new ArrayList<>();
@@ -194,10 +194,12 @@ public final class EngramRunner {
         }
         try (engine) {
             warmUp(engine);
-            int top = levels.stream().mapToInt(Integer::intValue).max().orElse(1);
-            measureConcurrency(engine, strategy, top, engine.segmentLength(), Math.min(steps, 32)); // warm-up, dropped
             for (int c : levels) {
                 try {
+                    // a warm-up at this very level first, dropped: one session runs the engine's single-slot path and
+                    // several the gathering one, compiled apart; measured right after another level's warm-up, the
+                    // single session ran partly in code the JIT was replacing (its decode 42-58 tok/s from run to run)
+                    measureConcurrency(engine, strategy, c, engine.segmentLength(), Math.min(steps, 32));
                     ConcurrencyResult r = measureConcurrency(engine, strategy, c, context, steps);
                     log.accept(String.format(java.util.Locale.ROOT, "%s x%d: decode %.0f tokens/s, p99 %.1f ms",
                             strategy, c, r.decodeTokensPerSecond(), r.p99Millis()));
