@@ -16,12 +16,14 @@ package dev.engram.cli.bench;
  * @param p99Millis              99th percentile of the same
  * @param maxDiffVsAlone         the largest |logit difference| between the first decode step's batched results and the
  *                               same tokens fed to each session's fork alone (0 = bit-equal)
+ * @param stepMillis             each decode step's wall time, in order (bench.json: where a p99 comes from)
  */
 public record ConcurrencyResult(String strategy, int sessions, long contextTokens, double ingestTokensPerSecond,
                                 double ingestOutsideOnnxShare, int decodeSteps, double decodeTokensPerSecond,
-                                double decodeOutsideOnnxShare, double p50Millis, double p99Millis, double maxDiffVsAlone, String skipped) {
+                                double decodeOutsideOnnxShare, double p50Millis, double p99Millis, double maxDiffVsAlone,
+                                double[] stepMillis, String skipped) {
     static ConcurrencyResult skipped(String strategy, int sessions, String why) {
-        return new ConcurrencyResult(strategy, sessions, 0, 0, 0, 0, 0, 0, 0, 0, 0, why);
+        return new ConcurrencyResult(strategy, sessions, 0, 0, 0, 0, 0, 0, 0, 0, 0, new double[0], why);
     }
 
     public boolean measured() {

@@ -234,6 +234,7 @@ public final class EngramRunner {
         long decodeNanos = 0;
         long decodeOnnx = 0;
         double maxDiff = 0;
+        double[] stepMillis = new double[steps];
         for (int step = 0; step < steps; step++) {
             List<Engine.Step> batch = new ArrayList<>(sessions);
             for (int i = 0; i < sessions; i++) {
@@ -247,6 +248,7 @@ public final class EngramRunner {
             decodeNanos += dt;
             decodeOnnx += engine.onnxNanos() - onnxBefore;
             java.util.Arrays.fill(latencies, step * sessions, (step + 1) * sessions, dt / 1e6);
+            stepMillis[step] = dt / 1e6;
             if (forks != null) { // the same tokens fed to each session's fork alone, outside the timing
                 for (int i = 0; i < sessions; i++) {
                     float[] alone = engine.ingest(forks.get(i), batch.get(i).tokens());
@@ -260,7 +262,7 @@ public final class EngramRunner {
         return new ConcurrencyResult(strategy, sessions, contextTokens, contextTokens / (ingestNanos / 1e9), outside,
                 steps, (double) sessions * steps / (decodeNanos / 1e9), 1 - (double) decodeOnnx / decodeNanos,
                 ConcurrencyResult.quantile(latencies, 0.5),
-                ConcurrencyResult.quantile(latencies, 0.99), maxDiff, null);
+                ConcurrencyResult.quantile(latencies, 0.99), maxDiff, stepMillis, null);
     }
 
     private Engine load(String strategy, TimedProviders timer) throws RuntimeException {

@@ -217,6 +217,8 @@ public final class Report {
                     r.put("p50Millis", c.p50Millis());
                     r.put("p99Millis", c.p99Millis());
                     r.put("maxDiffVsAlone", c.maxDiffVsAlone());
+                    // every step's wall time in order, so that a p99 can be traced to the steps that make it
+                    r.put("stepMillis", java.util.Arrays.stream(c.stepMillis()).boxed().toList());
                     ConcurrencyResult one = single(c.strategy());
                     if (one != null) {
                         r.put("ingestVsSingle", c.ingestTokensPerSecond() / one.ingestTokensPerSecond());

@@ -143,6 +143,13 @@ class BenchCommandTest {
                 assertTrue(c.path(f).asDouble() > 0, f + ": " + what);
             }
             assertTrue(c.path("p99Millis").asDouble() >= c.path("p50Millis").asDouble(), what);
+            JsonNode steps = c.path("stepMillis"); // every step, in order: the p99 is the largest of 6 here
+            assertEquals(6, steps.size(), what);
+            double slowest = 0;
+            for (JsonNode ms : steps) {
+                slowest = Math.max(slowest, ms.asDouble());
+            }
+            assertEquals(c.path("p99Millis").asDouble(), slowest, 1e-9, what);
             double outside = c.path("ingestOutsideOnnxShare").asDouble(-1);
             assertTrue(outside > 0 && outside < 1, what);
             // the batched results are each session's alone, bit for bit (Engine.forwardBatch)
