@@ -56,10 +56,7 @@ public abstract class AttentionContract extends SequenceStateContract<Attention>
         Attention appended = fresh();
         run(attended, in, 0, at);
         run(appended, in, 0, at);
-        long start = 0;
-        for (int s = 0; s < at; s++) {
-            start += in.get(s).q().dim(1);
-        }
+        long start = startOf(in, at);
         SeededData.Inputs segment = in.get(at);
         attended.attend(new Segment(start, segment.q(), segment.k(), segment.v(), segment.h()));
         appended.append(new Segment(start, segment.q(), segment.k(), segment.v(), segment.h()));

@@ -110,10 +110,7 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
         LongTermMemory b = fresh();
         run(a, in, 0, last);
         run(b, in, 0, last);
-        long start = 0;
-        for (int s = 0; s < last; s++) {
-            start += in.get(s).q().dim(1);
-        }
+        long start = startOf(in, last);
         SeededData.Inputs original = in.get(last);
         SeededData.Inputs other = SeededData.inputs(spec(), original.q().dim(1), 999);
         SeededData.Inputs mixed = new SeededData.Inputs(original.q(), other.k(), other.v(), other.h(), original.local());

@@ -159,12 +159,18 @@ abstract class SequenceStateContract<S extends SequenceState> {
         return list;
     }
 
-    /** Runs segments [from, to) and returns every output of every step. */
-    final List<List<Tensor>> run(S state, List<SeededData.Inputs> inputs, int from, int to) {
+    /** The position of segment {@code index}'s first token: the lengths of the segments before it. */
+    static long startOf(List<SeededData.Inputs> inputs, int index) {
         long start = 0;
-        for (int s = 0; s < from; s++) {
+        for (int s = 0; s < index; s++) {
             start += inputs.get(s).q().dim(1);
         }
+        return start;
+    }
+
+    /** Runs segments [from, to) and returns every output of every step. */
+    final List<List<Tensor>> run(S state, List<SeededData.Inputs> inputs, int from, int to) {
+        long start = startOf(inputs, from);
         List<List<Tensor>> outputs = new ArrayList<>();
         for (int s = from; s < to; s++) {
             outputs.add(step(state, start, inputs.get(s)));
@@ -315,11 +321,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
         int at = in.size() - 2; // a state with some segments in it
         S state = fresh();
         run(state, in, 0, at);
-        long position = 0;
-        for (int s = 0; s < at; s++) {
-            position += in.get(s).q().dim(1);
-        }
-        long start = position;
+        long start = startOf(in, at);
         byte[] before = state.snapshot().toBytes();
         SeededData.Inputs segment = in.get(at);
         int n = segment.q().dim(1);
@@ -458,10 +460,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
         assertSameState(atFork, fork, "a copy snapshots to the original's bytes");
         assertEquals(original.stateBytes(), fork.stateBytes(), "stateBytes of a copy");
         List<List<Tensor>> actual = new ArrayList<>();
-        long start = 0;
-        for (int s = 0; s < half; s++) {
-            start += in.get(s).q().dim(1);
-        }
+        long start = startOf(in, half);
         for (int s = half; s < in.size(); s++) {
             actual.add(step(original, start, in.get(s)));
             step(fork, start, SeededData.inputs(spec(), length(s), 900 + s)); // the fork's own, different future
