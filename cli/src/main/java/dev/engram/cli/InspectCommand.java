@@ -57,6 +57,8 @@ final class InspectCommand implements Callable<Integer> {
             engine.plan().describe().lines().forEach(l -> out.println("  " + l));
             out.println(engine.decodesRowByRow()
                     ? "  decoding: row by row (every layer's attention and memory has PARTIAL_ROWS)"
+                    + (engine.completesFromHeldRows() ? "; a segment completes from its held rows (EXACT_ROWS, CPU)"
+                            : "; a segment completes by running the dense blocks over it again")
                     : "  decoding: re-runs the segment so far per token (a layer's provider lacks PARTIAL_ROWS)");
             out.println();
             weights(out, engine);

@@ -122,6 +122,14 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
+     * Whether a segment decoded row by row is completed from the rows held for it, without running the dense blocks
+     * over it again (every layer also declares {@link Capability#EXACT_ROWS}, and the graphs run on the CPU).
+     */
+    public boolean completesFromHeldRows() {
+        return exactRows;
+    }
+
+    /**
      * Token rows the dense blocks have run on since the engine was made, a running total: a complete segment
      * counts its length, a segment in progress what it evaluated (the new rows only when decoding row by row,
      * all of its rows otherwise).
