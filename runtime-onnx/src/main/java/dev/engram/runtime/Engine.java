@@ -755,6 +755,7 @@ public final class Engine implements AutoCloseable {
         final float[] v;
         final float[] h;
         final float[] attn;
+
         Scratch(LayerSpec spec, int s) {
             q = new float[spec.heads() * s * spec.keyDim()];
             k = new float[spec.kvHeads() * s * spec.keyDim()];
