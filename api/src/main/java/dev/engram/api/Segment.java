@@ -123,20 +123,17 @@ public record Segment(long startPosition, Tensor q, Tensor k, Tensor v, Tensor h
 
     /** q as [H, N, dk], finite. */
     public Tensor requireQ(LayerSpec spec) {
-        return present(q, "segment.q").requireShape("segment.q", spec.heads(), length(), spec.keyDim())
-                .requireFinite("segment.q");
+        return requireQ(spec, 0);
     }
 
     /** k as [G, N, dk], finite. */
     public Tensor requireK(LayerSpec spec) {
-        return present(k, "segment.k").requireShape("segment.k", spec.kvHeads(), length(), spec.keyDim())
-                .requireFinite("segment.k");
+        return requireK(spec, 0);
     }
 
     /** v as [G, N, dv], finite. */
     public Tensor requireV(LayerSpec spec) {
-        return present(v, "segment.v").requireShape("segment.v", spec.kvHeads(), length(), spec.valueDim())
-                .requireFinite("segment.v");
+        return requireV(spec, 0);
     }
 
     /**

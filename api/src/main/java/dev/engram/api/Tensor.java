@@ -203,14 +203,19 @@ public final class Tensor {
 
     /** Throws {@link InvalidInputException} naming {@code field} and the first NaN or infinite element. */
     public Tensor requireFinite(String field) {
-        for (int i = 0; i < size; i++) {
+        requireFinite(field, 0, size);
+        return this;
+    }
+
+    /** Throws naming {@code field} and the first NaN or infinite element among flat indices [from, to). */
+    private void requireFinite(String field, int from, int to) {
+        for (int i = from; i < to; i++) {
             float x = data[offset + i];
             if (!Float.isFinite(x)) {
                 throw new InvalidInputException(field, "element " + Arrays.toString(unflatten(i)) + " is " + x
                         + "; valid: finite values");
             }
         }
-        return this;
     }
 
     /**
@@ -228,13 +233,7 @@ public final class Tensor {
         }
         int blocks = rows * width == 0 ? 0 : size / (rows * width);
         for (int b = 0; b < blocks; b++) {
-            for (int i = (b * rows + from) * width; i < (b + 1) * rows * width; i++) {
-                float x = data[offset + i];
-                if (!Float.isFinite(x)) {
-                    throw new InvalidInputException(field, "element " + Arrays.toString(unflatten(i)) + " is " + x
-                            + "; valid: finite values");
-                }
-            }
+            requireFinite(field, (b * rows + from) * width, (b + 1) * rows * width);
         }
         return this;
     }

@@ -284,8 +284,7 @@ final class CachedAttention implements Attention {
     /** attend's state change, with the outputs of query rows [from, N) (none for from = N). */
     private void appendFrom(Segment segment, int from) {
         // Validate everything before touching any state: a bad segment leaves the cache as it was.
-        int n = stage(segment, from);
-        stagedRows = 0; // the slots become the cache
+        int n = stage(segment, from, false); // the slots become the cache: nothing to recognise next call
         length += n;
         long next = segment.startPosition() + n;
         if (sinks > 0) {
@@ -361,16 +360,17 @@ final class CachedAttention implements Attention {
     @Override
     public Tensor attendRows(Segment segment, int from) {
         segment.requireRowsFrom(from);
-        stage(segment, from);
+        stage(segment, from, true);
         return outputView;
     }
 
     /**
      * Writes the segment's (rotated) keys and values into cache slots [length, length + N) and computes the
      * outputs of query rows [from, N) into {@link #output} as [H, N - from, dv]; returns N. The cache's
-     * {@code length} is not changed here: a caller that appends moves it.
+     * {@code length} is not changed here: a caller that appends moves it. With {@code remember} (attendRows) the rows
+     * are kept as given, for {@link #stagedPrefix} to recognise next call; a call that appends needs no such copy.
      */
-    private int stage(Segment segment, int from) {
+    private int stage(Segment segment, int from, boolean remember) {
         int kept = stagedPrefix(segment);
         Tensor q = segment.requireQ(spec, from); // rows before from are not read
         Tensor k = segment.requireK(spec, kept); // rows before kept: checked when they were staged
@@ -383,7 +383,7 @@ final class CachedAttention implements Attention {
         int headroom = window < 0 && n > 1 ? n : 0;
         ensureCapacity((int) Math.max(length + n, Math.min(maxTokens, (long) length + n + headroom)));
         ensureScratch(n, rows);
-        for (int g = 0; g < kvHeads; g++) {
+        for (int g = 0; remember && g < kvHeads; g++) {
             if (stagedKeys[g].length < n * keyDim) { // keeps rows [0, kept); grows geometrically, as rows come one by one
                 int grown = Math.max(n, 2 * stagedKeys[g].length / keyDim);
                 stagedKeys[g] = java.util.Arrays.copyOf(stagedKeys[g], grown * keyDim);
@@ -398,14 +398,14 @@ final class CachedAttention implements Attention {
             positions[length + i] = start + i;
         }
         stagedRows = 0; // until the rows below are staged (a failure leaves nothing to recognise)
-        call.set(q, k, v, n, from, start, kept);
+        call.set(q, k, v, n, from, start, kept, remember);
         if (group > 1) { // several heads read each kv head: stage them all first
             for (int g = 0; g < kvHeads; g++) {
                 stageKvHead(g, scratch[0]);
             }
         }
         ParallelHeads.run(heads, (long) heads * rows * (length + n) * (keyDim + valueDim), attendHead);
-        stagedRows = n;
+        stagedRows = remember ? n : 0;
         stagedStart = start;
         stagedLength = length;
         return n;
@@ -453,8 +453,10 @@ final class CachedAttention implements Attention {
         int kSrc = k.offset() + g * n * keyDim;
         int vSrc = v.offset() + g * n * valueDim;
         float[] ka = k.array();
-        System.arraycopy(ka, kSrc + kept * keyDim, stagedKeys[g], kept * keyDim, (n - kept) * keyDim);
-        System.arraycopy(v.array(), vSrc + kept * valueDim, stagedValues[g], kept * valueDim, (n - kept) * valueDim);
+        if (call.remember) {
+            System.arraycopy(ka, kSrc + kept * keyDim, stagedKeys[g], kept * keyDim, (n - kept) * keyDim);
+            System.arraycopy(v.array(), vSrc + kept * valueDim, stagedValues[g], kept * valueDim, (n - kept) * valueDim);
+        }
         // sink tokens not captured yet: their raw keys, for rotating them again when they move (slots past
         // sinkCount are scratch until attend commits, so attendRows changes no state here either)
         for (int i = kept; i < n && call.start + i < sinks; i++) {
@@ -769,8 +771,10 @@ final class CachedAttention implements Attention {
         long start;
         /** Rows [0, kept) are staged already ({@link #stagedPrefix}). */
         int kept;
+        /** Keep the rows' keys and values as given, to recognise them next call (attendRows only). */
+        boolean remember;
 
-        void set(Tensor q, Tensor k, Tensor v, int n, int from, long start, int kept) {
+        void set(Tensor q, Tensor k, Tensor v, int n, int from, long start, int kept, boolean remember) {
             this.q = q;
             this.k = k;
             this.v = v;
@@ -778,6 +782,7 @@ final class CachedAttention implements Attention {
             this.from = from;
             this.start = start;
             this.kept = kept;
+            this.remember = remember;
         }
     }
 

@@ -87,6 +87,14 @@ class ContractCatchesFlawsTest {
         @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.PARTIAL_ROWS_READ_EARLIER_ROWS); }
     }
 
+    static class ExactRowsOnlyClose extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.EXACT_ROWS_ONLY_CLOSE); }
+    }
+
+    static class CloseRowsUndeclared extends LongTermMemoryContract {
+        @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.CLOSE_ROWS_UNDECLARED); }
+    }
+
     static class IgnoresReadout extends LongTermMemoryContract {
         @Override protected LongTermMemoryProvider provider() { return new SummaryMemory(SummaryMemory.Flaw.IGNORES_READOUT); }
     }
@@ -153,6 +161,12 @@ class ContractCatchesFlawsTest {
         assertEquals(Set.of(check), failedChecks(PartialRowsWrite.class));
         assertEquals(Set.of(check), failedChecks(PartialRowsReadEarlierRows.class));
         assertEquals(Set.of(check), failedChecks(PartialRowsHiddenState.class));
+    }
+
+    @Test
+    void rowsOnlyCloseToTheWholeStepAreCaughtWhereExactRowsIsDeclaredAndPassWhereNot() {
+        assertEquals(Set.of("partialRowsEqualTheWholeSegmentsRowsAndChangeNothing"), failedChecks(ExactRowsOnlyClose.class));
+        assertEquals(Set.of(), failedChecks(CloseRowsUndeclared.class));
     }
 
     @Test

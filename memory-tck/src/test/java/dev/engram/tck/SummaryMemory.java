@@ -51,6 +51,10 @@ final class SummaryMemory implements LongTermMemoryProvider {
         PARTIAL_ROWS_READ_EARLIER_ROWS,
         /** readRows() bumps a counter that is in no snapshot but shifts the next read. */
         PARTIAL_ROWS_HIDDEN_STATE,
+        /** readRows() is one ulp off the whole read (within rounding) while EXACT_ROWS is declared. */
+        EXACT_ROWS_ONLY_CLOSE,
+        /** The same rows one ulp off, with EXACT_ROWS not declared: correct. */
+        CLOSE_ROWS_UNDECLARED,
         /** combine() returns the local output unchanged: the memory never reaches the model. */
         IGNORES_READOUT,
         /** write() sums into one static scratch array shared by every instance: a race on two threads. */
@@ -90,6 +94,9 @@ final class SummaryMemory implements LongTermMemoryProvider {
     @Override
     public boolean supports(Capability c, ProviderConfig config) {
         if (c == Capability.VARIABLE_SEGMENT_LENGTH && (flaw == Flaw.FIXED_LENGTH || flaw == Flaw.FIXED_LENGTH_UNCLEAR)) {
+            return false;
+        }
+        if (c == Capability.EXACT_ROWS && flaw == Flaw.CLOSE_ROWS_UNDECLARED) {
             return false;
         }
         return c != Capability.STOCHASTIC;
@@ -144,7 +151,14 @@ final class SummaryMemory implements LongTermMemoryProvider {
             if (flaw == Flaw.PARTIAL_ROWS_HIDDEN_STATE) {
                 rowReads++;
             }
-            return readFrom(segment, from);
+            Readout r = readFrom(segment, from);
+            if (flaw == Flaw.EXACT_ROWS_ONLY_CLOSE || flaw == Flaw.CLOSE_ROWS_UNDECLARED) {
+                Tensor values = ((Readout.PerHead) r).values(); // as a differently ordered sum would round
+                for (int i = 0; i < values.size(); i++) {
+                    values.array()[values.offset() + i] = Math.nextUp(values.array()[values.offset() + i]);
+                }
+            }
+            return r;
         }
 
         /** The readout of rows [from, N); every row reads the summary of its kv head. */

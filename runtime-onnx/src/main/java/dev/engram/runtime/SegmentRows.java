@@ -62,11 +62,8 @@ final class SegmentRows {
      */
     void put(int layer, int from, int rows, float[] k, int kOffset, int kHeadStride, float[] v, int vOffset,
              int vHeadStride) {
-        int kvHeads = keys[layer].length / (segmentLength * keyDim);
-        for (int g = 0; g < kvHeads; g++) {
-            System.arraycopy(k, kOffset + g * kHeadStride, keys[layer], (g * segmentLength + from) * keyDim, rows * keyDim);
-            System.arraycopy(v, vOffset + g * vHeadStride, values[layer], (g * segmentLength + from) * valueDim, rows * valueDim);
-        }
+        putHeads(k, kOffset, kHeadStride, keys[layer], from, rows, keyDim);
+        putHeads(v, vOffset, vHeadStride, values[layer], from, rows, valueDim);
     }
 
     /**
@@ -77,30 +74,35 @@ final class SegmentRows {
         if (queries == null) {
             return;
         }
-        int heads = queries[layer].length / (segmentLength * keyDim);
-        for (int a = 0; a < heads; a++) {
-            System.arraycopy(q, qOffset + a * qHeadStride, queries[layer], (a * segmentLength + from) * keyDim, rows * keyDim);
-        }
+        putHeads(q, qOffset, qHeadStride, queries[layer], from, rows, keyDim);
         int e = hidden[layer].length / segmentLength;
         System.arraycopy(h, hOffset, hidden[layer], from * e, rows * e);
     }
 
     /** Rows [0, n) of layer {@code layer}'s queries as [H, n, dk] and hidden states as [n, e] into the given arrays. */
     void packQueries(int layer, int n, float[] q, float[] h) {
-        int heads = queries[layer].length / (segmentLength * keyDim);
-        for (int a = 0; a < heads; a++) {
-            System.arraycopy(queries[layer], a * segmentLength * keyDim, q, a * n * keyDim, n * keyDim);
-        }
+        packHeads(queries[layer], n, keyDim, q);
         int e = hidden[layer].length / segmentLength;
         System.arraycopy(hidden[layer], 0, h, 0, n * e);
     }
 
     /** Rows [0, n) of layer {@code layer} packed as k [G, n, dk] and v [G, n, dv] into the given arrays. */
     void pack(int layer, int n, float[] k, float[] v) {
-        int kvHeads = keys[layer].length / (segmentLength * keyDim);
-        for (int g = 0; g < kvHeads; g++) {
-            System.arraycopy(keys[layer], g * segmentLength * keyDim, k, g * n * keyDim, n * keyDim);
-            System.arraycopy(values[layer], g * segmentLength * valueDim, v, g * n * valueDim, n * valueDim);
+        packHeads(keys[layer], n, keyDim, k);
+        packHeads(values[layer], n, valueDim, v);
+    }
+
+    /** Rows of {@code dim} floats, head a's from {@code offset + a * headStride} in src, into held rows [from, +rows). */
+    private void putHeads(float[] src, int offset, int headStride, float[] held, int from, int rows, int dim) {
+        for (int a = 0; a < held.length / (segmentLength * dim); a++) {
+            System.arraycopy(src, offset + a * headStride, held, (a * segmentLength + from) * dim, rows * dim);
+        }
+    }
+
+    /** Held rows [0, n) of every head as [heads, n, dim] into dst. */
+    private void packHeads(float[] held, int n, int dim, float[] dst) {
+        for (int a = 0; a < held.length / (segmentLength * dim); a++) {
+            System.arraycopy(held, a * segmentLength * dim, dst, a * n * dim, n * dim);
         }
     }
 

@@ -322,12 +322,12 @@ final class PanamaFloatKernels implements FloatKernels {
     /**
      * The lanes' partial sums are added in lane order at the end, not by {@code reduceLanes(ADD)}, whose order
      * the API leaves open ("may even vary over time"): a row's softmax must not change bits with JIT state.
-     * The maximum is a plain loop ({@link #maxOf}), not vectors: see there.
+     * The maximum is a plain loop ({@link ScalarFloatKernels#maxOf}), not vectors: see there.
      */
     @Override
     public float expMinusMax(float[] s, int count) {
         int whole = SPECIES.loopBound(count);
-        float max = maxOf(s, count);
+        float max = ScalarFloatKernels.maxOf(s, count);
         float sum = expVectors(s, 0, s, 0, whole, max, false);
         for (int t = whole; t < count; t++) {
             float e = FixedExp.exp(s[t] - max);
@@ -335,32 +335,6 @@ final class PanamaFloatKernels implements FloatKernels {
             sum += e;
         }
         return sum;
-    }
-
-    /**
-     * The largest of s[0, count) (negative infinity for none; NaN never wins, as in the vector compare it replaces),
-     * by four running maxima in a plain loop. Not the Vector API: a vector max (FloatVector.max, or compare and blend)
-     * runs at full speed only where C2 inlines the whole call chain into the compiled caller, and in the engine it
-     * sometimes did not, leaving the per-lane Java fallback (a third of a concurrency bench's samples, and its
-     * ingest at half speed, in one run of two; docs/performance.md). This pass reads each score once against the
-     * dozens of multiply-adds that made it, so a scalar loop costs little and never falls back.
-     */
-    static float maxOf(float[] s, int count) {
-        float m0 = Float.NEGATIVE_INFINITY;
-        float m1 = Float.NEGATIVE_INFINITY;
-        float m2 = Float.NEGATIVE_INFINITY;
-        float m3 = Float.NEGATIVE_INFINITY;
-        int t = 0;
-        for (; t + 3 < count; t += 4) {
-            m0 = s[t] > m0 ? s[t] : m0;
-            m1 = s[t + 1] > m1 ? s[t + 1] : m1;
-            m2 = s[t + 2] > m2 ? s[t + 2] : m2;
-            m3 = s[t + 3] > m3 ? s[t + 3] : m3;
-        }
-        for (; t < count; t++) {
-            m0 = s[t] > m0 ? s[t] : m0;
-        }
-        return Math.max(Math.max(m0, m1), Math.max(m2, m3)); // exact in any order
     }
 
     /**
