@@ -56,23 +56,64 @@ def with_window(cfg, window):
     return ModelConfig.from_dict(d)
 
 
-def optimizer_step(opt, model, loss, ema):
-    """One update of every training script: backward, gradient norm clipped at 1, step; returns the loss EMA (0.95)."""
+def optimizer_step(opt, model, loss, ema, tracked=None):
+    """One update of every training script: backward, gradient norm clipped at 1, step; returns the EMA (0.95) of
+    ``tracked`` (default: the loss)."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
-    return loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+    value = (loss if tracked is None else tracked).item()
+    return value if ema is None else 0.95 * ema + 0.05 * value
 
 
-def answer_loss(model, ids, mask):
-    logits, _ = model(ids)
+def answer_loss(model, ids, mask, with_filler_share=False):
+    """Cross-entropy of the answer digits, their accuracy, and (``with_filler_share``, else None) the infini
+    memories' filler write share (filler_write_share)."""
+    with recording_write_mass(model, with_filler_share) as masses:
+        logits, _ = model(ids)
     # logits at position t predict token t+1; the answer digits are the targets where mask is True
     pred = logits[:, :-1][mask[:, 1:]]
     target = ids[:, 1:][mask[:, 1:]]
     loss = F.cross_entropy(pred, target)
     acc = (pred.argmax(-1) == target).float().mean()
-    return loss, acc
+    return loss, acc, (filler_write_share(masses, ids) if masses else None)
+
+
+class recording_write_mass:
+    """Within the block, each infini memory's write also appends its tokens' write mass, sum_d sigma(k) [B, G, N]
+    (what the write adds to z), to a list per layer, graph kept; yields those lists (empty when not ``on``)."""
+
+    def __init__(self, model, on):
+        self.memories = [layer.memory for layer in model.layers
+                         if on and layer.memory is not None and layer.memory.config()["provider"] == "infini"]
+        self.masses = [[] for _ in self.memories]
+
+    def __enter__(self):
+        for mem, out in zip(self.memories, self.masses):
+            def write(k, v, h, state, mem=mem, out=out):
+                out.append(mem.sigma(k).sum(-1))
+                return type(mem).write(mem, k, v, h, state)
+            mem.write = write
+        return self.masses
+
+    def __exit__(self, *exc):
+        for mem in self.memories:
+            del mem.write  # the class's own method again
+        return False
+
+
+def filler_write_share(masses, ids):
+    """The share of each infini memory's write mass (z) that filler tokens (passkey.FILLER's words and ".")
+    wrote, averaged over layers, sequences and kv heads: 0 when only the passkey block, <bos> and the question
+    were written. The answer never depends on the filler, so this asks the memory not to fill its normaliser z
+    with it, which is what dilutes the passkey at lengths past the training contexts (models/README.md)."""
+    filler = torch.from_numpy(np.isin(ids.cpu().numpy(), passkey.FILLER)).to(ids.device)[:, None, :]  # [B, 1, T]
+    shares = []
+    for per_segment in masses:
+        mass = torch.cat(per_segment, dim=-1)  # [B, G, T]
+        shares.append((mass * filler).sum(-1) / mass.sum(-1).clamp_min(1e-12))
+    return torch.stack(shares).mean()
 
 
 @torch.no_grad()
@@ -201,6 +242,9 @@ def main(argv=None):
     ap.add_argument("--length-draw", choices=["uniform", "loguniform"], default="uniform",
                     help="how a batch's number of segments is drawn from [min, max]: uniform, or log-uniform (as many "
                          "batches per octave, so long contexts stay in the mix at a fraction of their cost)")
+    ap.add_argument("--filler-mass", type=float, default=0.0,
+                    help="infini: weight of an auxiliary loss, the share of the memory's write mass (z) that filler "
+                    "tokens wrote (0: the answer loss only)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--warmup", type=int, default=100)
@@ -278,11 +322,13 @@ def main(argv=None):
         ids, mask, _ = training_batch(rng, args.batch, nseg * args.segment, args.digits, args.segment, args.boundary,
                                      args.last_segment, args.first_segment, boundary_starts)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
-        loss, acc = answer_loss(model, ids, mask)
-        ema = optimizer_step(opt, model, loss, ema)
+        loss, acc, share = answer_loss(model, ids, mask, args.filler_mass > 0)
+        total = loss if share is None else loss + args.filler_mass * share
+        ema = optimizer_step(opt, model, total, ema, tracked=loss)
         if step % args.log_every == 0 or step == args.steps - 1:
             entry = {"step": step, "loss": round(loss.item(), 4), "lossEma": round(ema, 4),
-                     "digitAcc": round(acc.item(), 3), "segments": nseg, "seconds": round(time.time() - t0, 1)}
+                     "digitAcc": round(acc.item(), 3),
+                     **({"fillerShare": round(share.item(), 4)} if share is not None else {}), "segments": nseg, "seconds": round(time.time() - t0, 1)}
             log.append(entry)
             print(json.dumps(entry), flush=True)
     steps_done = step + 1 if step == args.steps - 1 else step
@@ -308,6 +354,7 @@ def main(argv=None):
                 **({"lastSegment": args.last_segment} if args.last_segment else {}),
                 **({"firstSegment": args.first_segment} if args.first_segment else {}),
                 **({"window": args.window} if args.window else {}),
+                **({"fillerMass": args.filler_mass} if args.filler_mass else {}),
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
     if earlier is not None:
         stages = earlier.get("stages", [dict((k, v) for k, v in earlier.items() if k != "stages")])

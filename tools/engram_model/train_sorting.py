@@ -271,7 +271,7 @@ def main(argv=None):
             g["lr"] = lr_at(step)
         length = draw_length(rng, args.min_length, args.train_length, args.segment)
         ids, mask = sorting.training_batch(rng, args.batch, length)
-        loss, acc = answer_loss(model, torch.from_numpy(ids), torch.from_numpy(mask))
+        loss, acc, _ = answer_loss(model, torch.from_numpy(ids), torch.from_numpy(mask))
         ema = optimizer_step(opt, model, loss, ema)
         if step % args.log_every == 0 or step == args.steps - 1:
             entry = {"step": step, "loss": round(loss.item(), 4), "lossEma": round(ema, 4),

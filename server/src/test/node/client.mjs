@@ -43,6 +43,15 @@ const chatScored = await client.chat.completions.create({ model, messages, max_t
   top_logprobs: 2 });
 out.chatLogprobs = chatScored.choices[0].logprobs.content.map((t) => ({ token: t.token, logprob: t.logprob,
   top: t.top_logprobs.length }));
+// the same, streamed: each chunk carries its tokens' log-probabilities
+const chatScoredStream = await client.chat.completions.create({ model, messages, max_tokens: 3, temperature: 0,
+  logprobs: true, top_logprobs: 2, stream: true });
+out.chatLogprobsStreamed = [];
+for await (const chunk of chatScoredStream) {
+  for (const t of chunk.choices[0]?.logprobs?.content ?? []) {
+    out.chatLogprobsStreamed.push({ token: t.token, logprob: t.logprob, top: t.top_logprobs.length });
+  }
+}
 
 try {
   await client.completions.create({ model, prompt, max_tokens: -3 });

@@ -66,7 +66,7 @@ final class CompletionsHandler {
         Generation.Cancel cancel = new Generation.Cancel(options.requestTimeout().toMillis());
         ex.request.addFailureListener(t -> cancel.clientGone.set(true));
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
-        Consumer<String> onText = r.stream() ? events::add : t -> { };
+        Consumer<Generation.Piece> onText = r.stream() ? events::add : t -> { };
         CompletableFuture<Generation.Outcome> job;
         if (s == null) {
             modelWorkStarted.set(true);
@@ -106,7 +106,7 @@ final class CompletionsHandler {
                 choice.put("text", r.echo() ? tok.decode(r.prompt()) + out.text() : out.text());
             }
             choice.put("logprobs", r.logprobs() < 0 ? null : chat ? Logprobs.chat(tok, out.scores())
-                    : Logprobs.completion(tok, out.promptScores(), out.scores()));
+                    : Logprobs.completion(tok, out.promptScores(), out.scores(), 0));
             choice.put("finish_reason", out.finishReason());
             choice.put("token_ids", out.tokens());
             Map<String, Object> resp = head(id, chat ? "chat.completion" : "text_completion", created);
@@ -125,15 +125,24 @@ final class CompletionsHandler {
         ex.startSse();
         String object = chat ? "chat.completion.chunk" : "text_completion";
         if (chat) {
-            ex.sse(chunk(id, object, created, Map.of("role", "assistant", "content", ""), null, true), cancel);
+            ex.sse(chunk(id, object, created, Map.of("role", "assistant", "content", ""), null, null, true), cancel);
         }
+        dev.engram.runtime.text.Tokenizer tok = s == null ? engines.defaultWorker.tokenizer : engines.worker(s.strategy).tokenizer;
+        int textOffset = 0; // legacy completions' text_offset runs on across the chunks, as in the whole answer
         Object e = first;
         while (true) {
-            if (e instanceof String text) {
-                ex.sse(chunk(id, object, created, chat ? Map.of("content", text) : text, null, chat), cancel);
+            if (e instanceof Generation.Piece piece) {
+                Object logprobs = null;
+                if (r.logprobs() >= 0) {
+                    logprobs = chat ? Logprobs.chat(tok, piece.scores())
+                            : Logprobs.completion(tok, piece.scores(), List.of(), textOffset);
+                    textOffset = Logprobs.endOffset(tok, piece.scores(), textOffset);
+                }
+                ex.sse(chunk(id, object, created, chat ? Map.of("content", piece.text()) : piece.text(), logprobs, null, chat),
+                        cancel);
             } else if (e == Jobs.DONE) {
                 Generation.Outcome out = job.join();
-                ex.sse(chunk(id, object, created, chat ? Map.of() : "", out.finishReason(), chat), cancel);
+                ex.sse(chunk(id, object, created, chat ? Map.of() : "", null, out.finishReason(), chat), cancel);
                 if (r.includeUsage()) {
                     Map<String, Object> u = head(id, object, created);
                     u.put("choices", List.of());
@@ -161,11 +170,12 @@ final class CompletionsHandler {
         return m;
     }
 
-    private Map<String, Object> chunk(String id, String object, long created, Object content, String finish, boolean chat) {
+    private Map<String, Object> chunk(String id, String object, long created, Object content, Object logprobs, String finish,
+                                      boolean chat) {
         Map<String, Object> choice = new LinkedHashMap<>();
         choice.put("index", 0);
         choice.put(chat ? "delta" : "text", content);
-        choice.put("logprobs", null);
+        choice.put("logprobs", logprobs);
         choice.put("finish_reason", finish);
         Map<String, Object> m = head(id, object, created);
         m.put("choices", List.of(choice));

@@ -69,6 +69,15 @@ final class Generation {
     }
 
     /**
+     * What a stream sends next: text that no stop string can cut any more, and (with logprobs) the scores of the
+     * tokens generated since the previous piece, those whose text this piece completes first among them. Over a whole
+     * completion the pieces' texts add up to {@link Outcome#text()} and their scores to {@link Outcome#scores()};
+     * with echo the first piece is the prompt and its scores ({@link Outcome#promptScores()}).
+     */
+    record Piece(String text, List<Scored> scores) {
+    }
+
+    /**
      * A token's log-probability under the model's raw distribution (log softmax of the logits, in double; before
      * temperature and top-k/top-p, as OpenAI reports them), and the {@code top} most likely tokens with theirs,
      * most likely first (ties: lower id first). {@code logprob} is NaN for a prompt's first token (nothing predicts it).
@@ -114,7 +123,7 @@ final class Generation {
      * completion without a session instead joins the worker's batch ({@link #start}, {@link ModelWorker#generate}).
      */
     static Outcome run(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
-                       Consumer<String> onText) {
+                       Consumer<Piece> onText) {
         engine.setSegmentListener((s, t, n) -> cancel.check());
         try {
             Task task = start(engine, tokenizer, seq, r, cancel, onText);
@@ -129,7 +138,7 @@ final class Generation {
 
     /** A completion as a {@link dev.engram.runtime.Generator}, to be stepped (alone or with others) and then finished. */
     static Task start(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
-                      Consumer<String> onText) {
+                      Consumer<Piece> onText) {
         cancel.check();
         return new Task(engine, tokenizer, seq, r, cancel, onText);
     }
@@ -139,19 +148,25 @@ final class Generation {
         final dev.engram.runtime.Generator generator;
         final Cancel cancel;
         private final Requests.Completion r;
+        private final Tokenizer tokenizer;
         private final Tokenizer.StreamDecoder decoder;
+        private final Consumer<Piece> onPiece;
         private final Consumer<String> onText;
         private final StringBuilder text = new StringBuilder();
         private final int[] emitted = {0};
         private boolean stopped;
+        private boolean echoSent;
         private final List<Scored> promptScores = new java.util.ArrayList<>();
         private final List<Scored> scores = new java.util.ArrayList<>();
+        private int scoresSent;
 
         private Task(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
-                     Consumer<String> onText) {
+                     Consumer<Piece> onPiece) {
             this.r = r;
             this.cancel = cancel;
-            this.onText = onText;
+            this.tokenizer = tokenizer;
+            this.onPiece = onPiece;
+            this.onText = t -> onPiece.accept(new Piece(t, unsentScores()));
             this.decoder = tokenizer.streamDecoder();
             GenerationParams params = new GenerationParams(r.maxTokens(), r.temperature(), r.topK(), r.topP(), r.seed(),
                     Set.of(), r.frequencyPenalty(), r.presencePenalty(), r.logitBias());
@@ -167,6 +182,7 @@ final class Generation {
             };
             this.generator = engine.generator(seq, r.prompt(), params, onPrompt, (token, logits) -> {
                 cancel.check();
+                sendEcho();
                 if (scoring) {
                     scores.add(Scored.of(logits, token, r.logprobs()));
                 }
@@ -176,11 +192,27 @@ final class Generation {
             });
         }
 
+        /** The scores not yet sent with a piece, now marked sent. */
+        private List<Scored> unsentScores() {
+            List<Scored> out = List.copyOf(scores.subList(scoresSent, scores.size()));
+            scoresSent = scores.size();
+            return out;
+        }
+
+        /** With echo, once: the prompt (already fed, so every prompt score is in) as the first piece. */
+        private void sendEcho() {
+            if (r.echo() && !echoSent) {
+                echoSent = true;
+                onPiece.accept(new Piece(tokenizer.decode(r.prompt()), List.copyOf(promptScores)));
+            }
+        }
+
         /** Once the generator is done: the outcome, or what ended it (a cancellation, a timeout, a failure). */
         Outcome finish() {
             if (generator.failure() != null) {
                 throw generator.failure();
             }
+            sendEcho(); // max_tokens 0: nothing was generated to send it before
             String finish = "length";
             if (stopped) {
                 finish = "stop";
@@ -189,6 +221,10 @@ final class Generation {
                 if (emitStopAware(text, r.stop(), emitted, onText, true)) {
                     finish = "stop";
                 }
+            }
+            if (scoresSent < scores.size()) {
+                // tokens whose text a stop string cut, or that decoded to nothing yet: their scores still go out
+                onPiece.accept(new Piece("", unsentScores()));
             }
             return new Outcome(generator.tokens(), text.toString(), finish, r.prompt().length, promptScores, scores);
         }

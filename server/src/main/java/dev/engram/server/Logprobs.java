@@ -13,15 +13,15 @@ final class Logprobs {
 
     /**
      * Legacy completions' shape: parallel lists of token strings, their log-probabilities (null for a prompt's first
-     * token), the top alternatives as {token: logprob} (null there too), and each token's character offset in the text.
+     * token), the top alternatives as {token: logprob} (null there too), and each token's character offset in the text,
+     * the first at {@code offset} (0 for a whole answer; a stream's chunk continues from the chunk before).
      */
-    static Map<String, Object> completion(Tokenizer tok,
-                                                          List<Generation.Scored> prompt, List<Generation.Scored> generated) {
+    static Map<String, Object> completion(Tokenizer tok, List<Generation.Scored> prompt, List<Generation.Scored> generated,
+                                          int offset) {
         List<Object> tokens = new ArrayList<>();
         List<Object> logprobs = new ArrayList<>();
         List<Object> tops = new ArrayList<>();
         List<Object> offsets = new ArrayList<>();
-        int offset = 0;
         List<Generation.Scored> all = new ArrayList<>(prompt);
         all.addAll(generated);
         for (Generation.Scored sc : all) {
@@ -47,6 +47,14 @@ final class Logprobs {
         m.put("top_logprobs", tops);
         m.put("text_offset", offsets);
         return m;
+    }
+
+    /** The text offset after {@code scored}'s tokens, the first at {@code offset} (as {@link #completion} counts). */
+    static int endOffset(Tokenizer tok, List<Generation.Scored> scored, int offset) {
+        for (Generation.Scored sc : scored) {
+            offset += tok.decode(new int[] {sc.token()}).length();
+        }
+        return offset;
     }
 
     /** Chat's shape: {content: [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}], refusal: null}. */

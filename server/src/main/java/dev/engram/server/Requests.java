@@ -270,10 +270,6 @@ final class Requests {
         } else if (lp != null) {
             logprobs = integer(body, "logprobs", 0, MAX_LOGPROBS);
         }
-        if (logprobs >= 0 && stream) {
-            throw ApiError.invalid("logprobs", "logprobs with stream: true is not supported yet; valid: stream false"
-                    + " (the whole answer carries them)");
-        }
         double presencePenalty = number(body, "presence_penalty", 0, -GenerationParams.MAX_PENALTY, GenerationParams.MAX_PENALTY);
         double frequencyPenalty = number(body, "frequency_penalty", 0, -GenerationParams.MAX_PENALTY, GenerationParams.MAX_PENALTY);
         Map<Integer, Double> logitBias = logitBias(body, vocab);

@@ -121,11 +121,65 @@ class LogprobsTest {
         }
     }
 
+    /** The streamed chunks' texts and log-probability lists, joined (legacy completions' four lists, or chat's content). */
+    private static JsonNode joinedStream(String path, Map<String, Object> body, boolean chat) throws Exception {
+        Map<String, Object> streamed = new java.util.HashMap<>(body);
+        streamed.put("stream", true);
+        Http.Resp r = http.post(path, streamed);
+        assertEquals(200, r.status(), r.body());
+        com.fasterxml.jackson.databind.node.ObjectNode joined = Http.JSON.createObjectNode();
+        StringBuilder text = new StringBuilder();
+        com.fasterxml.jackson.databind.node.ObjectNode lists = joined.putObject("logprobs");
+        for (String data : r.events()) {
+            if (data.equals("[DONE]")) {
+                continue;
+            }
+            JsonNode choice = Http.JSON.readTree(data).get("choices").get(0);
+            text.append(chat ? choice.get("delta").path("content").asText("") : choice.get("text").asText());
+            JsonNode lp = choice.get("logprobs");
+            if (lp.isNull()) {
+                continue;
+            }
+            for (String f : chat ? List.of("content") : List.of("tokens", "token_logprobs", "top_logprobs", "text_offset")) {
+                (lists.has(f) ? (com.fasterxml.jackson.databind.node.ArrayNode) lists.get(f) : lists.putArray(f)).addAll(
+                        (com.fasterxml.jackson.databind.node.ArrayNode) lp.get(f));
+            }
+        }
+        joined.put("text", text.toString());
+        return joined;
+    }
+
+    @Test
+    void streamedLogprobsJoinedAreTheWholeAnswers() throws Exception {
+        Map<String, Object> plain = Map.of("model", "tiny-infini", "prompt", new int[] {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5},
+                "max_tokens", 8, "temperature", 0, "logprobs", 3, "echo", true);
+        String whole = http.post("/v1/completions", plain).json().get("choices").get(0).get("text").asText();
+        // a stop string from the middle of the greedy answer: the tokens it cuts still get their scores sent
+        String generated = whole.substring(whole.length() - 8 / 2);
+        Map<String, Object> stopped = new java.util.HashMap<>(plain);
+        stopped.put("stop", generated.substring(1, 2));
+        Map<String, Object> noEcho = new java.util.HashMap<>(plain);
+        noEcho.put("echo", false);
+        for (Map<String, Object> body : List.of(plain, stopped, noEcho)) {
+            JsonNode once = http.post("/v1/completions", body).json().get("choices").get(0);
+            JsonNode joined = joinedStream("/v1/completions", body, false);
+            assertEquals(once.get("text").asText(), joined.get("text").asText(), body.toString());
+            assertEquals(once.get("logprobs"), joined.get("logprobs"), body.toString());
+            assertEquals(body == stopped ? "stop" : "length", once.get("finish_reason").asText(), body.toString());
+        }
+        Map<String, Object> chat = Map.of("model", "tiny-infini", "messages", List.of(Map.of("role", "user", "content", "the key is")),
+                "max_tokens", 6, "temperature", 0, "logprobs", true, "top_logprobs", 2);
+        JsonNode once = http.post("/v1/chat/completions", chat).json().get("choices").get(0);
+        JsonNode joined = joinedStream("/v1/chat/completions", chat, true);
+        assertEquals(once.get("message").get("content").asText(), joined.get("text").asText());
+        assertEquals(once.get("logprobs").get("content"), joined.get("logprobs").get("content"));
+        assertEquals(6, joined.get("logprobs").get("content").size());
+    }
+
     @Test
     void badRequestsNameTheField() {
         Object[][] cases = {
                 {"/v1/completions", Map.of("model", "tiny-infini", "prompt", "x", "logprobs", 6), "logprobs"},
-                {"/v1/completions", Map.of("model", "tiny-infini", "prompt", "x", "logprobs", 1, "stream", true), "logprobs"},
                 {"/v1/chat/completions", Map.of("model", "tiny-infini", "messages", List.of(Map.of("role", "user", "content", "x")),
                         "top_logprobs", 2), "top_logprobs"},
                 {"/v1/chat/completions", Map.of("model", "tiny-infini", "messages", List.of(Map.of("role", "user", "content", "x")),

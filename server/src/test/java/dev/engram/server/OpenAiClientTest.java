@@ -122,6 +122,7 @@ class OpenAiClientTest {
         for (JsonNode t : chatLogprobs) {
             assertTrue(t.get("logprob").asDouble() <= 0 && t.get("top").asInt() == 2, t.toString());
         }
+        assertEquals(chatLogprobs, got.get("chatLogprobsStreamed"), "streamed log-probabilities == not streamed");
 
         JsonNode error = got.get("error");
         assertEquals(400, error.get("status").asInt(), error.toString());
