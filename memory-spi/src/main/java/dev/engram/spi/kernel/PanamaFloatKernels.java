@@ -322,12 +322,11 @@ final class PanamaFloatKernels implements FloatKernels {
     /**
      * The lanes' partial sums are added in lane order at the end, not by {@code reduceLanes(ADD)}, whose order
      * the API leaves open ("may even vary over time"): a row's softmax must not change bits with JIT state.
-     * The maximum is a plain loop ({@link ScalarFloatKernels#maxOf}), not vectors: see there.
      */
     @Override
     public float expMinusMax(float[] s, int count) {
         int whole = SPECIES.loopBound(count);
-        float max = ScalarFloatKernels.maxOf(s, count);
+        float max = maxOf(s, count);
         float sum = expVectors(s, 0, s, 0, whole, max, false);
         for (int t = whole; t < count; t++) {
             float e = FixedExp.exp(s[t] - max);
@@ -335,6 +334,34 @@ final class PanamaFloatKernels implements FloatKernels {
             sum += e;
         }
         return sum;
+    }
+
+    /**
+     * The largest of s[0, count) (negative infinity for none), the same value as {@link ScalarFloatKernels#maxOf}
+     * for the scores a softmax sees (finite, or negative infinity where masked). An integer maximum: a float's bits
+     * {@code x} mapped to {@code x ^ ((x >> 31) & 0x7FFFFFFF)} order as signed ints as the floats do (non-negative
+     * floats' bits already do; negative ones' are reversed, and the map flips them back). Not {@code FloatVector.max}:
+     * Java's float maximum has NaN and -0.0 rules that x86 has no single instruction for, and such a loop ran at 0.27
+     * ns a score against 0.03 for this one (and 0.5 for the scalar loop; a micro-benchmark, docs/performance.md).
+     * Its own small method, vectors never passed in or out, so C2 compiles the whole chain into it whether or not
+     * a caller inlines it.
+     */
+    private static final int NEGATIVE_INFINITY_KEY = Float.floatToRawIntBits(Float.NEGATIVE_INFINITY) ^ 0x7FFFFFFF;
+
+    static float maxOf(float[] s, int count) {
+        int whole = SPECIES.loopBound(count);
+        IntVector best = IntVector.broadcast(INTS, NEGATIVE_INFINITY_KEY);
+        for (int t = 0; t < whole; t += LANES) {
+            IntVector x = FloatVector.fromArray(SPECIES, s, t).reinterpretAsInts();
+            best = best.max(x.lanewise(VectorOperators.XOR,
+                    x.lanewise(VectorOperators.ASHR, 31).lanewise(VectorOperators.AND, 0x7FFFFFFF)));
+        }
+        int key = best.reduceLanes(VectorOperators.MAX);
+        float max = Float.intBitsToFloat(key ^ ((key >> 31) & 0x7FFFFFFF));
+        for (int t = whole; t < count; t++) {
+            max = s[t] > max ? s[t] : max;
+        }
+        return max;
     }
 
     /**
@@ -552,30 +579,83 @@ final class PanamaFloatKernels implements FloatKernels {
         a.intoArray(out, j);
     }
 
-    /** Whole vectors, then the scalar steps for the columns left (an overlapping block would add twice). */
+    /**
+     * Whole vectors in blocks of four rows by two vectors (eight running sums, as {@link #tiledScores} keeps: with
+     * two, each multiply-add waited for the one before it in its chain, and the infini memory's reads and writes ran
+     * at a third of the tiles' speed), then what is left of rows and vectors, then the scalar steps for the columns
+     * left (an overlapping block would add twice). Every sum runs over c in order from its old value, as the scalar
+     * kernels' do: the blocking changes no bit.
+     */
     @Override
     public void addProduct(float[] out, int outOffset, int outRow, float[] a, int aOffset, int aRow, int aCol,
                            float[] b, int bOffset, int bRow, int rows, int reduce, int width) {
         int whole = SPECIES.loopBound(width);
+        int pairs = whole - whole % (2 * LANES); // columns covered by two-vector blocks
         int r = 0;
-        for (; r + 1 < rows; r += 2) {
+        for (; r + 3 < rows; r += 4) {
             int o0 = outOffset + r * outRow;
             int o1 = o0 + outRow;
+            int o2 = o1 + outRow;
+            int o3 = o2 + outRow;
             int x0 = aOffset + r * aRow;
             int x1 = x0 + aRow;
-            for (int j = 0; j < whole; j += LANES) {
+            int x2 = x1 + aRow;
+            int x3 = x2 + aRow;
+            for (int j = 0; j < pairs; j += 2 * LANES) {
+                int k = j + LANES;
                 FloatVector s0 = FloatVector.fromArray(SPECIES, out, o0 + j);
                 FloatVector s1 = FloatVector.fromArray(SPECIES, out, o1 + j);
+                FloatVector s2 = FloatVector.fromArray(SPECIES, out, o2 + j);
+                FloatVector s3 = FloatVector.fromArray(SPECIES, out, o3 + j);
+                FloatVector t0 = FloatVector.fromArray(SPECIES, out, o0 + k);
+                FloatVector t1 = FloatVector.fromArray(SPECIES, out, o1 + k);
+                FloatVector t2 = FloatVector.fromArray(SPECIES, out, o2 + k);
+                FloatVector t3 = FloatVector.fromArray(SPECIES, out, o3 + k);
                 for (int c = 0; c < reduce; c++) {
-                    FloatVector m = FloatVector.fromArray(SPECIES, b, bOffset + c * bRow + j);
-                    s0 = m.fma(FloatVector.broadcast(SPECIES, a[x0 + c * aCol]), s0);
-                    s1 = m.fma(FloatVector.broadcast(SPECIES, a[x1 + c * aCol]), s1);
+                    int m = bOffset + c * bRow;
+                    FloatVector u = FloatVector.fromArray(SPECIES, b, m + j);
+                    FloatVector v = FloatVector.fromArray(SPECIES, b, m + k);
+                    FloatVector x = FloatVector.broadcast(SPECIES, a[x0 + c * aCol]);
+                    s0 = u.fma(x, s0);
+                    t0 = v.fma(x, t0);
+                    x = FloatVector.broadcast(SPECIES, a[x1 + c * aCol]);
+                    s1 = u.fma(x, s1);
+                    t1 = v.fma(x, t1);
+                    x = FloatVector.broadcast(SPECIES, a[x2 + c * aCol]);
+                    s2 = u.fma(x, s2);
+                    t2 = v.fma(x, t2);
+                    x = FloatVector.broadcast(SPECIES, a[x3 + c * aCol]);
+                    s3 = u.fma(x, s3);
+                    t3 = v.fma(x, t3);
                 }
                 s0.intoArray(out, o0 + j);
                 s1.intoArray(out, o1 + j);
+                s2.intoArray(out, o2 + j);
+                s3.intoArray(out, o3 + j);
+                t0.intoArray(out, o0 + k);
+                t1.intoArray(out, o1 + k);
+                t2.intoArray(out, o2 + k);
+                t3.intoArray(out, o3 + k);
+            }
+            if (pairs < whole) { // one vector of columns left: four sums
+                FloatVector s0 = FloatVector.fromArray(SPECIES, out, o0 + pairs);
+                FloatVector s1 = FloatVector.fromArray(SPECIES, out, o1 + pairs);
+                FloatVector s2 = FloatVector.fromArray(SPECIES, out, o2 + pairs);
+                FloatVector s3 = FloatVector.fromArray(SPECIES, out, o3 + pairs);
+                for (int c = 0; c < reduce; c++) {
+                    FloatVector u = FloatVector.fromArray(SPECIES, b, bOffset + c * bRow + pairs);
+                    s0 = u.fma(FloatVector.broadcast(SPECIES, a[x0 + c * aCol]), s0);
+                    s1 = u.fma(FloatVector.broadcast(SPECIES, a[x1 + c * aCol]), s1);
+                    s2 = u.fma(FloatVector.broadcast(SPECIES, a[x2 + c * aCol]), s2);
+                    s3 = u.fma(FloatVector.broadcast(SPECIES, a[x3 + c * aCol]), s3);
+                }
+                s0.intoArray(out, o0 + pairs);
+                s1.intoArray(out, o1 + pairs);
+                s2.intoArray(out, o2 + pairs);
+                s3.intoArray(out, o3 + pairs);
             }
         }
-        for (; r < rows; r++) {
+        for (; r < rows; r++) { // the last rows (a decoded token's read: one), each vector of columns alone
             int o0 = outOffset + r * outRow;
             int x0 = aOffset + r * aRow;
             for (int j = 0; j < whole; j += LANES) {

@@ -128,11 +128,8 @@ public final class ScalarFloatKernels implements FloatKernels {
 
     /**
      * The largest of s[0, count) (negative infinity for none; NaN never wins), by four running maxima in a plain
-     * loop, for both kernel sets. Not the Vector API: a vector max (FloatVector.max, or compare and blend)
-     * runs at full speed only where C2 inlines the whole call chain into the compiled caller, and in the engine it
-     * sometimes did not, leaving the per-lane Java fallback (a third of a concurrency bench's samples, and its
-     * ingest at half speed, in one run of two; docs/performance.md). This pass reads each score once against the
-     * dozens of multiply-adds that made it, so a scalar loop costs little and never falls back.
+     * loop. The vector kernels have their own ({@link PanamaFloatKernels#maxOf}), which gives the same value for
+     * every softmax input (finite, or negative infinity where masked).
      */
     static float maxOf(float[] s, int count) {
         float m0 = Float.NEGATIVE_INFINITY;

@@ -218,14 +218,15 @@ class FloatKernelsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 1, 2, 3})
+    @ValueSource(ints = {0, 1, 2, 3, 4, 5, 6, 7})
     void addProductAddsIntoOutThroughEveryStrideAndAgreesBitForBit(int layout) {
         boolean transposed = (layout & 1) != 0;
         boolean padded = (layout & 2) != 0; // out's and b's rows further apart than width: columns of a wider matrix
         Random random = new Random(7 + layout);
-        int rows = 7;
+        int rows = 7; // a block of four rows, then three alone
         int reduce = 11;
-        int width = 45;
+        // 45 or 61 columns: at 16 lanes two whole vectors or three (a pair and one left), at 8 lanes five or seven
+        int width = (layout & 4) == 0 ? 45 : 61;
         int outRow = padded ? width + 6 : width;
         int bRow = padded ? width + 9 : width;
         int aRow = transposed ? 1 : reduce;
@@ -291,6 +292,32 @@ class FloatKernelsTest {
         assertEquals(expected, panamaSum, 1e-6 * expected, "the sum is added in another order: within rounding");
         assertEquals(s[count], scalar[count], "past count is not written");
         assertArrayEquals(scalar, panama, "the numerators are the same bits");
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1, 15, 16, 17, 33, 100, 1000})
+    void vectorMaxIsTheLargestScoreBeforeCount(int count) {
+        Random random = new Random(count);
+        for (int trial = 0; trial < 40; trial++) {
+            float[] s = gaussian(random, count + 3);
+            float shift = trial % 4 == 0 ? -1000f : trial % 4 == 1 ? 1000f : 0f; // all negative, all positive, mixed
+            for (int t = 0; t < s.length; t++) {
+                s[t] = s[t] * 20f + shift;
+                if (random.nextInt(5) == 0) {
+                    s[t] = Float.NEGATIVE_INFINITY; // a masked key
+                }
+            }
+            if (count > 0 && trial % 3 == 0) {
+                s[trial % 2 == 0 ? 0 : count - 1] = shift + 500f; // the maximum at either end
+            }
+            s[count] = Float.MAX_VALUE; // past count: never read
+            float expected = Float.NEGATIVE_INFINITY;
+            for (int t = 0; t < count; t++) {
+                expected = Math.max(expected, s[t]);
+            }
+            assertEquals(expected, PanamaFloatKernels.maxOf(s, count), "trial " + trial);
+            assertEquals(expected, ScalarFloatKernels.maxOf(s, count), "trial " + trial);
+        }
     }
 
     @Test
