@@ -198,8 +198,12 @@ public final class EngramRunner {
                 try {
                     // a warm-up at this very level first, dropped: one session runs the engine's single-slot path and
                     // several the gathering one, compiled apart; measured right after another level's warm-up, the
-                    // single session ran partly in code the JIT was replacing (its decode 42-58 tok/s from run to run)
-                    measureConcurrency(engine, strategy, c, engine.segmentLength(), Math.min(steps, 32));
+                    // single session ran partly in code the JIT was replacing (its decode 42-58 tok/s from run to run).
+                    // As many steps as a segment has tokens, so that every session completes a segment in it as in the
+                    // measured run: a first completion in the timed steps threw the compiled step away (JFR
+                    // Deoptimization, "unstable_if" in Engine.layerStep) and ran it interpreted for several steps,
+                    // which were the 8-session p99.
+                    measureConcurrency(engine, strategy, c, engine.segmentLength(), Math.min(steps, engine.segmentLength()));
                     ConcurrencyResult r = measureConcurrency(engine, strategy, c, context, steps);
                     log.accept(String.format(java.util.Locale.ROOT, "%s x%d: decode %.0f tokens/s, p99 %.1f ms",
                             strategy, c, r.decodeTokensPerSecond(), r.p99Millis()));
