@@ -39,4 +39,23 @@ public interface Attention extends SequenceState {
         throw new UnsupportedOperationException(getClass().getName() + " does not implement attendRows; an attention"
                 + " whose provider declares Capability.PARTIAL_ROWS must (a wrapper must pass it on)");
     }
+
+    /**
+     * {@link #attendRows}{@code (segment, from)}, where the keys and values of rows before {@code from} are those this
+     * attention's previous call, {@link #attendRows} or this, was given for the same segment (the same start
+     * position, with no {@link #attend}, {@link #append}, reset or restore since), which it holds: here they are
+     * unspecified (the runtime passes zeros) and not read. The rows [from, N) are held in turn for the next call.
+     * Optional: attentions whose provider declares {@link Capability#HELD_ROWS} implement it; the test kit checks
+     * it against {@link #attendRows} bit for bit.
+     *
+     * @param from first new row, in [0, N)
+     * @return [H, N - from, dv]; owned by this attention and valid until its next call
+     * @throws IllegalStateException when this attention does not hold exactly rows [0, from) of this segment (a
+     *                               fork or a restore holds none): nothing changed; the caller gives the whole
+     *                               segment to {@link #attendRows} instead
+     */
+    default Tensor attendNewRows(Segment segment, int from) {
+        throw new UnsupportedOperationException(getClass().getName() + " does not implement attendNewRows; an attention"
+                + " whose provider declares Capability.HELD_ROWS must (a wrapper must pass it on)");
+    }
 }

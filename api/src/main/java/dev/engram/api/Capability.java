@@ -27,5 +27,13 @@ public enum Capability {
      * completes a segment decoded row by row from the rows it already holds instead of running the dense blocks over
      * the whole segment again: the segment boundary costs the attention and memory work only.
      */
-    EXACT_ROWS
+    EXACT_ROWS,
+    /**
+     * With {@link #PARTIAL_ROWS}, for an attention: between {@link Attention#attendRows} calls on a segment in
+     * progress it holds the keys and values it was given, so the runtime gives each row once
+     * ({@link Attention#attendNewRows}) instead of the whole segment so far with every decoded token: a token's
+     * cost no longer grows with its place in the segment. Means nothing for a memory, whose
+     * {@link LongTermMemory#readRows} does not read rows before {@code from}.
+     */
+    HELD_ROWS
 }

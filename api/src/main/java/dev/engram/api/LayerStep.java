@@ -66,7 +66,18 @@ public final class LayerStep {
      */
     public static void rows(Attention attention, LongTermMemory memory, Segment segment, int from, Tensor attnOut,
                             Tensor addendOut) {
-        attnOut.copyFrom(attention.attendRows(segment, from).requireShape("attention rows", attnOut.shape()));
+        rows(attention, memory, segment, from, false, attnOut, addendOut);
+    }
+
+    /**
+     * {@link #rows}, where with {@code newOnly} the attention is given only the new rows' keys and values
+     * ({@link Attention#attendNewRows}, {@link Capability#HELD_ROWS}: it holds the earlier ones); its
+     * IllegalStateException, when it holds other rows, comes back before anything changed.
+     */
+    public static void rows(Attention attention, LongTermMemory memory, Segment segment, int from, boolean newOnly,
+                            Tensor attnOut, Tensor addendOut) {
+        Tensor local = newOnly ? attention.attendNewRows(segment, from) : attention.attendRows(segment, from);
+        attnOut.copyFrom(local.requireShape("attention rows", attnOut.shape()));
         if (memory == null) {
             if (addendOut != null) {
                 addendOut.fill(0f);

@@ -284,7 +284,7 @@ final class CachedAttention implements Attention {
     /** attend's state change, with the outputs of query rows [from, N) (none for from = N). */
     private void appendFrom(Segment segment, int from) {
         // Validate everything before touching any state: a bad segment leaves the cache as it was.
-        int n = stage(segment, from, false); // the slots become the cache: nothing to recognise next call
+        int n = stage(segment, from, false, false); // the slots become the cache: nothing to recognise next call
         length += n;
         long next = segment.startPosition() + n;
         if (sinks > 0) {
@@ -360,7 +360,23 @@ final class CachedAttention implements Attention {
     @Override
     public Tensor attendRows(Segment segment, int from) {
         segment.requireRowsFrom(from);
-        stage(segment, from, true);
+        stage(segment, from, true, false);
+        return outputView;
+    }
+
+    /**
+     * {@link #attendRows} without the comparison of rows [0, from) with what the last call staged: the caller vouches
+     * for them (and passes zeros), so a decoded token reads and checks its own row only.
+     */
+    @Override
+    public Tensor attendNewRows(Segment segment, int from) {
+        segment.requireRowsFrom(from);
+        if (from > 0 && (stagedRows < from || segment.startPosition() != stagedStart || length != stagedLength)) {
+            throw new IllegalStateException("attendNewRows: rows [0, " + from + ") of the segment at position "
+                    + segment.startPosition() + " are not held (held: " + stagedRows + " rows of the segment at "
+                    + stagedStart + "); give the whole segment to attendRows");
+        }
+        stage(segment, from, true, true);
         return outputView;
     }
 
@@ -369,9 +385,10 @@ final class CachedAttention implements Attention {
      * outputs of query rows [from, N) into {@link #output} as [H, N - from, dv]; returns N. The cache's
      * {@code length} is not changed here: a caller that appends moves it. With {@code remember} (attendRows) the rows
      * are kept as given, for {@link #stagedPrefix} to recognise next call; a call that appends needs no such copy.
+     * With {@code held} (attendNewRows) rows [0, from) are taken as staged, unread.
      */
-    private int stage(Segment segment, int from, boolean remember) {
-        int kept = stagedPrefix(segment);
+    private int stage(Segment segment, int from, boolean remember, boolean held) {
+        int kept = held ? from : stagedPrefix(segment);
         Tensor q = segment.requireQ(spec, from); // rows before from are not read
         Tensor k = segment.requireK(spec, kept); // rows before kept: checked when they were staged
         Tensor v = segment.requireV(spec, kept);

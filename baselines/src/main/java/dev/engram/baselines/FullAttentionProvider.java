@@ -77,7 +77,7 @@ public final class FullAttentionProvider implements AttentionProvider {
     @Override
     public boolean supports(Capability capability, ProviderConfig config) {
         return switch (capability) {
-            case GROUPED_QUERY_HEADS, VARIABLE_SEGMENT_LENGTH, CAUSAL, PARTIAL_ROWS, EXACT_ROWS -> true;
+            case GROUPED_QUERY_HEADS, VARIABLE_SEGMENT_LENGTH, CAUSAL, PARTIAL_ROWS, EXACT_ROWS, HELD_ROWS -> true;
             case STOCHASTIC, CONSTANT_STATE_SIZE -> false;
         };
     }

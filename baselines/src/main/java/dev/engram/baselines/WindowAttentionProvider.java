@@ -71,7 +71,8 @@ public final class WindowAttentionProvider implements AttentionProvider {
     @Override
     public boolean supports(Capability capability, ProviderConfig config) {
         return switch (capability) {
-            case GROUPED_QUERY_HEADS, VARIABLE_SEGMENT_LENGTH, CAUSAL, CONSTANT_STATE_SIZE, PARTIAL_ROWS, EXACT_ROWS -> true;
+            case GROUPED_QUERY_HEADS, VARIABLE_SEGMENT_LENGTH, CAUSAL, CONSTANT_STATE_SIZE, PARTIAL_ROWS, EXACT_ROWS,
+                 HELD_ROWS -> true;
             case STOCHASTIC -> false;
         };
     }

@@ -77,6 +77,11 @@ public final class Engine implements AutoCloseable {
      * row is completed from its held rows (queries, keys, values and hidden states) without the dense blocks.
      */
     private final boolean exactRows;
+    /**
+     * Every layer's attention declares {@link Capability#HELD_ROWS}: a row decoded inside a segment gives the attention
+     * its own key and value only ({@link Attention#attendNewRows}), not the segment's so far again.
+     */
+    private final boolean newRowsOnly;
 
     /** Per plugin-thread slot (0 = the calling thread), made before a call that uses it: a slot's segment gathered for its providers. */
     private final Scratch[] scratch = new Scratch[1 + ParallelHeads.helpers()];
@@ -110,6 +115,7 @@ public final class Engine implements AutoCloseable {
         // ONNX Runtime's CPU kernels give a row the same bits whatever the row count (BatchingTest); a GPU's need not
         this.exactRows = partialRows && factory.everyLayerDeclares(Capability.EXACT_ROWS)
                 && graphs.device() == SessionSettings.Device.CPU;
+        this.newRowsOnly = partialRows && factory.everyAttentionDeclares(Capability.HELD_ROWS);
     }
 
     /**
@@ -684,28 +690,45 @@ public final class Engine implements AutoCloseable {
                     LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
                 } finally {
                     java.util.Arrays.fill(sc.q, 0, H * m * dk, 0f);
+                    java.util.Arrays.fill(sc.k, 0, G * m * dk, 0f);
+                    java.util.Arrays.fill(sc.v, 0, G * m * dv, 0f);
                 }
             }
         } else {
             slot.held.put(layer, f, m, kArr, r0 * dk, total * dk, vArr, r0 * dv, total * dv);
             slot.held.putQueries(layer, f, m, qArr, r0 * dk, total * dk, hArr, r0 * e);
-            slot.held.pack(layer, n, sc.k, sc.v);
-            // Rows before the new ones: held keys and values, zeros for q and h (by contract not read). The scratch's
-            // q and h are zero between calls, so only the new rows are written here and cleared afterwards: a
-            // decoded token costs O(1) rows of q and h, not O(rows so far).
+            // Rows before the new ones are zeros for q and h (by contract not read), and for k and v too where the
+            // attention holds them (HELD_ROWS), else the held ones. The scratch is zero between calls, so only the
+            // rows written here are cleared afterwards: a decoded token costs O(1) rows, not O(rows so far).
             for (int h = 0; h < H; h++) {
                 System.arraycopy(qArr, (h * total + r0) * dk, sc.q, (h * n + f) * dk, m * dk);
             }
             System.arraycopy(hArr, r0 * e, sc.h, f * e, m * e);
+            Segment segment = new Segment(slot.stack.position(), Tensor.view(sc.q, 0, H, n, dk),
+                    Tensor.view(sc.k, 0, G, n, dk), Tensor.view(sc.v, 0, G, n, dv), Tensor.view(sc.h, 0, n, e));
+            boolean packed = false;
             try {
-                Segment segment = new Segment(slot.stack.position(), Tensor.view(sc.q, 0, H, n, dk),
-                        Tensor.view(sc.k, 0, G, n, dk), Tensor.view(sc.v, 0, G, n, dv), Tensor.view(sc.h, 0, n, e));
-                LayerStep.rows(l.attention(), l.memory().orElse(null), segment, f, attnOut, addendOut);
-            } finally {
-                for (int h = 0; h < H; h++) {
-                    java.util.Arrays.fill(sc.q, (h * n + f) * dk, (h * n + n) * dk, 0f);
+                boolean given = false;
+                if (newRowsOnly) {
+                    gatherInto(kArr, G, total, r0, m, dk, sc.k, n, f);
+                    gatherInto(vArr, G, total, r0, m, dv, sc.v, n, f);
+                    try {
+                        LayerStep.rows(l.attention(), l.memory().orElse(null), segment, f, true, attnOut, addendOut);
+                        given = true;
+                    } catch (IllegalStateException notHeld) {
+                        // it holds other rows (a fork, a restore): the whole segment so far, once; it holds them after
+                    }
                 }
+                if (!given) {
+                    packed = true;
+                    slot.held.pack(layer, n, sc.k, sc.v);
+                    LayerStep.rows(l.attention(), l.memory().orElse(null), segment, f, attnOut, addendOut);
+                }
+            } finally {
+                clearRows(sc.q, H, n, f, dk);
                 java.util.Arrays.fill(sc.h, f * e, n * e, 0f);
+                clearRows(sc.k, G, n, packed ? 0 : f, dk);
+                clearRows(sc.v, G, n, packed ? 0 : f, dv);
             }
             if (slot.complete) {
                 commitHeld(slot, layer, l, n, sc);
@@ -721,14 +744,15 @@ public final class Engine implements AutoCloseable {
     /**
      * The whole segment of a slot whose last rows just completed it (EXACT_ROWS) into the layer's state, from its held
      * rows: its step's outputs are not needed (the new rows' are computed above, the same bits), only the state it
-     * leaves ({@link LayerStep#commit}: the attention appends without attending).
-     * sc.k and sc.v hold the packed keys and values already.
+     * leaves ({@link LayerStep#commit}: the attention appends without attending). Once a segment: every held row
+     * packed.
      */
     private void commitHeld(Slot slot, int layer, SequenceStack.Layer l, int n, Scratch sc) {
         int H = spec.heads();
         int dk = spec.keyDim();
         int e = spec.modelDim();
         slot.held.packQueries(layer, n, sc.q, sc.h);
+        slot.held.pack(layer, n, sc.k, sc.v);
         try {
             Segment segment = new Segment(slot.stack.position(), Tensor.view(sc.q, 0, H, n, dk),
                     Tensor.view(sc.k, 0, spec.kvHeads(), n, dk), Tensor.view(sc.v, 0, spec.kvHeads(), n, spec.valueDim()),
@@ -737,6 +761,22 @@ public final class Engine implements AutoCloseable {
         } finally {
             java.util.Arrays.fill(sc.q, 0, H * n * dk, 0f);
             java.util.Arrays.fill(sc.h, 0, n * e, 0f);
+            java.util.Arrays.fill(sc.k, 0, spec.kvHeads() * n * dk, 0f);
+            java.util.Arrays.fill(sc.v, 0, spec.kvHeads() * n * spec.valueDim(), 0f);
+        }
+    }
+
+    /** Rows [first, first + m) of [heads, n, d] in dst from the call's rows [r0, r0 + m) of [heads, total, d]. */
+    private static void gatherInto(float[] src, int heads, int total, int r0, int m, int d, float[] dst, int n, int first) {
+        for (int h = 0; h < heads; h++) {
+            System.arraycopy(src, (h * total + r0) * d, dst, (h * n + first) * d, m * d);
+        }
+    }
+
+    /** Zeros rows [from, n) of every head of [heads, n, d] in a: the scratch is zero again between calls. */
+    private static void clearRows(float[] a, int heads, int n, int from, int d) {
+        for (int h = 0; h < heads; h++) {
+            java.util.Arrays.fill(a, (h * n + from) * d, (h * n + n) * d, 0f);
         }
     }
 
@@ -748,7 +788,7 @@ public final class Engine implements AutoCloseable {
         return Tensor.view(dst, 0, heads, m, d);
     }
 
-    /** A thread's arrays for one slot's segment, each with room for a whole segment; q and h are zero between calls. */
+    /** A thread's arrays for one slot's segment, each with room for a whole segment; all zero between calls. */
     private static final class Scratch {
         final float[] q;
         final float[] k;

@@ -41,13 +41,22 @@ public final class SequenceFactory {
      * where a layer's configuration does not even validate: {@link #newSequence} reports that).
      */
     public boolean everyLayerDeclares(Capability capability) {
+        return everyLayerDeclares(capability, true);
+    }
+
+    /** Whether every layer's attention provider declares {@code capability} (memories not asked). */
+    public boolean everyAttentionDeclares(Capability capability) {
+        return everyLayerDeclares(capability, false);
+    }
+
+    private boolean everyLayerDeclares(Capability capability, boolean memories) {
         for (LayerPlan lp : plan.layers()) {
             LayerSpec spec = specs.get(lp.layer());
             List<Provider> providers = new ArrayList<>();
             List<ProviderChoice> choices = new ArrayList<>();
             providers.add(registry.attention(lp.attention().provider()));
             choices.add(lp.attention());
-            lp.memory().ifPresent(m -> {
+            lp.memory().filter(m -> memories).ifPresent(m -> {
                 providers.add(registry.memory(m.provider()));
                 choices.add(m);
             });

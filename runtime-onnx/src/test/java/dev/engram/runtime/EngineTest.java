@@ -128,6 +128,14 @@ class EngineTest {
             before = rows.rowsRun();
             rows.ingest(restored, new int[] {t[11]});
             assertEquals(1, rows.rowsRun() - before, "then one row per token");
+            // A fork mid-segment: its attentions hold no rows of the segment (HELD_ROWS), so its first token gives
+            // them the segment so far, then its own rows only; the same bits as the sequence it was forked from.
+            ModelSequence forked = straight.fork();
+            for (int i = 11; i < 14; i++) {
+                assertArrayEquals(rows.ingest(straight, new int[] {t[i]}), rows.ingest(forked, new int[] {t[i]}),
+                        "token " + i + " on a fork");
+            }
+            assertArrayEquals(straight.snapshot(), forked.snapshot(), "a fork's state after the same tokens");
         }
     }
 

@@ -127,6 +127,11 @@ public final class TimedProviders {
             }
 
             @Override
+            public Tensor attendNewRows(Segment segment, int from) {
+                return timed(() -> a.attendNewRows(segment, from));
+            }
+
+            @Override
             public void append(Segment segment) {
                 timed(() -> {
                     a.append(segment);

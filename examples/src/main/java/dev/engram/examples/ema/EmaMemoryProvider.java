@@ -62,7 +62,7 @@ public final class EmaMemoryProvider implements LongTermMemoryProvider {
     public boolean supports(Capability capability, ProviderConfig config) {
         return switch (capability) {
             case GROUPED_QUERY_HEADS, VARIABLE_SEGMENT_LENGTH, CAUSAL, CONSTANT_STATE_SIZE, PARTIAL_ROWS, EXACT_ROWS -> true;
-            case STOCHASTIC -> false;
+            case STOCHASTIC, HELD_ROWS -> false; // HELD_ROWS: an attention's capability
         };
     }
 

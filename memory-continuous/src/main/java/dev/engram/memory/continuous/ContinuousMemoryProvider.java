@@ -126,6 +126,7 @@ public final class ContinuousMemoryProvider implements LongTermMemoryProvider {
             // Reads use only the query heads; keys and values come from the memory's own projections.
             case GROUPED_QUERY_HEADS, VARIABLE_SEGMENT_LENGTH, CAUSAL, CONSTANT_STATE_SIZE, PARTIAL_ROWS, EXACT_ROWS -> true;
             case STOCHASTIC -> config.get(STICKY);
+            case HELD_ROWS -> false; // an attention's capability
         };
     }
 

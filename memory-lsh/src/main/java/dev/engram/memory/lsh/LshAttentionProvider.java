@@ -78,7 +78,7 @@ public final class LshAttentionProvider implements AttentionProvider {
             case CAUSAL -> false; // see README: bucket membership of early tokens depends on later tokens
             case GROUPED_QUERY_HEADS, STOCHASTIC -> false;
             case PARTIAL_ROWS -> false; // a row's buckets, and so its output, depend on the whole segment
-            case EXACT_ROWS -> false; // qualifies PARTIAL_ROWS
+            case EXACT_ROWS, HELD_ROWS -> false; // qualify PARTIAL_ROWS
         };
     }
 

@@ -81,6 +81,7 @@ public final class LshKnnProvider implements LongTermMemoryProvider {
         return switch (capability) {
             case GROUPED_QUERY_HEADS, VARIABLE_SEGMENT_LENGTH, CAUSAL, PARTIAL_ROWS, EXACT_ROWS -> true;
             case STOCHASTIC, CONSTANT_STATE_SIZE -> false;
+            case HELD_ROWS -> false; // an attention's capability
         };
     }
 
