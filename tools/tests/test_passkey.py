@@ -129,3 +129,27 @@ def test_boundary_starts_narrow_the_boundary_placements_to_the_offsets_given():
     import pytest
     with pytest.raises(SystemExit):
         train.main(["--strategy", "lsh-knn", "--boundary", "0.5", "--boundary-starts", "20", "--out", "/nonexistent"])
+
+
+def test_filler_write_share_is_the_filler_tokens_part_of_each_write_mass_and_recording_leaves_the_model_as_it_was():
+    import torch
+    from engram_model.model import EngramModel
+
+    f, d = int(passkey.FILLER[0]), 3  # a filler word, a digit
+    ids = torch.tensor([[passkey.BOS, f, d, f], [f, f, f, d]])
+    # one layer, one kv head, masses per token 1, 2, 3, 4 and 4, 3, 2, 1, written in two segments of two
+    mass = torch.tensor([[[1.0, 2.0, 3.0, 4.0]], [[4.0, 3.0, 2.0, 1.0]]])
+    share = train.filler_write_share([[mass[..., :2], mass[..., 2:]]], ids)
+    # by hand: (2 + 4) / 10 and (4 + 3 + 2) / 10, averaged
+    assert abs(share.item() - (0.6 + 0.9) / 2) < 1e-6
+
+    model = EngramModel(train.strategy_config("infini", segment=8))
+    batch, mask, _ = train.training_batch(np.random.default_rng(3), 2, 32, 5, 8)
+    batch, mask = torch.from_numpy(batch), torch.from_numpy(mask)
+    plain, _, none = train.answer_loss(model, batch, mask)
+    loss, _, share = train.answer_loss(model, batch, mask, with_filler_share=True)
+    assert none is None and torch.equal(plain, loss), "recording the masses changes nothing the model computes"
+    assert 0.5 < share.item() < 1.0, share  # mostly filler, not only
+    share.backward()  # the graph is kept: the share trains the key projections
+    assert model.layers[0].pre.wk.weight.grad.abs().sum() > 0, "the share reaches the key projection"
+    assert all("write" not in vars(layer.memory) for layer in model.layers), "the class's own write is back"
