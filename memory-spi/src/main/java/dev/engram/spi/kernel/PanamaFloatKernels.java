@@ -582,8 +582,9 @@ final class PanamaFloatKernels implements FloatKernels {
     /**
      * Whole vectors in blocks of four rows by two vectors (eight running sums, as {@link #tiledScores} keeps: with
      * two, each multiply-add waited for the one before it in its chain, and the infini memory's reads and writes ran
-     * at a third of the tiles' speed), then what is left of rows and vectors, then the scalar steps for the columns
-     * left (an overlapping block would add twice). Every sum runs over c in order from its old value, as the scalar
+     * at a third of the tiles' speed), then what is left of rows and vectors (a last row four vectors at a time: a
+     * decoded token's read is one row), then the scalar steps for the columns left (an overlapping block would add
+     * twice). Every sum runs over c in order from its old value, as the scalar
      * kernels' do: the blocking changes no bit.
      */
     @Override
@@ -655,10 +656,30 @@ final class PanamaFloatKernels implements FloatKernels {
                 s3.intoArray(out, o3 + pairs);
             }
         }
-        for (; r < rows; r++) { // the last rows (a decoded token's read: one), each vector of columns alone
+        int quads = whole - whole % (4 * LANES); // columns covered by four-vector blocks
+        for (; r < rows; r++) { // the last rows (a decoded token's read: one): four vectors of columns at a time
             int o0 = outOffset + r * outRow;
             int x0 = aOffset + r * aRow;
-            for (int j = 0; j < whole; j += LANES) {
+            int j = 0;
+            for (; j < quads; j += 4 * LANES) {
+                FloatVector s0 = FloatVector.fromArray(SPECIES, out, o0 + j);
+                FloatVector s1 = FloatVector.fromArray(SPECIES, out, o0 + j + LANES);
+                FloatVector s2 = FloatVector.fromArray(SPECIES, out, o0 + j + 2 * LANES);
+                FloatVector s3 = FloatVector.fromArray(SPECIES, out, o0 + j + 3 * LANES);
+                for (int c = 0; c < reduce; c++) {
+                    int m = bOffset + c * bRow + j;
+                    FloatVector x = FloatVector.broadcast(SPECIES, a[x0 + c * aCol]);
+                    s0 = FloatVector.fromArray(SPECIES, b, m).fma(x, s0);
+                    s1 = FloatVector.fromArray(SPECIES, b, m + LANES).fma(x, s1);
+                    s2 = FloatVector.fromArray(SPECIES, b, m + 2 * LANES).fma(x, s2);
+                    s3 = FloatVector.fromArray(SPECIES, b, m + 3 * LANES).fma(x, s3);
+                }
+                s0.intoArray(out, o0 + j);
+                s1.intoArray(out, o0 + j + LANES);
+                s2.intoArray(out, o0 + j + 2 * LANES);
+                s3.intoArray(out, o0 + j + 3 * LANES);
+            }
+            for (; j < whole; j += LANES) {
                 FloatVector s0 = FloatVector.fromArray(SPECIES, out, o0 + j);
                 for (int c = 0; c < reduce; c++) {
                     s0 = FloatVector.fromArray(SPECIES, b, bOffset + c * bRow + j).fma(FloatVector.broadcast(SPECIES, a[x0 + c * aCol]), s0);

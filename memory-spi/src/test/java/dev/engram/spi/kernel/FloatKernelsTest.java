@@ -218,15 +218,16 @@ class FloatKernelsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 1, 2, 3, 4, 5, 6, 7})
+    @ValueSource(ints = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11})
     void addProductAddsIntoOutThroughEveryStrideAndAgreesBitForBit(int layout) {
         boolean transposed = (layout & 1) != 0;
         boolean padded = (layout & 2) != 0; // out's and b's rows further apart than width: columns of a wider matrix
         Random random = new Random(7 + layout);
         int rows = 7; // a block of four rows, then three alone
         int reduce = 11;
-        // 45 or 61 columns: at 16 lanes two whole vectors or three (a pair and one left), at 8 lanes five or seven
-        int width = (layout & 4) == 0 ? 45 : 61;
+        // 45, 61 or 77 columns: at 16 lanes two, three (a pair and one left) or four whole vectors (a lone row's
+        // block of four), at 8 lanes five, seven or nine (pairs and one left; a lone row's blocks of four and one)
+        int width = new int[] {45, 61, 77}[layout >> 2];
         int outRow = padded ? width + 6 : width;
         int bRow = padded ? width + 9 : width;
         int aRow = transposed ? 1 : reduce;
