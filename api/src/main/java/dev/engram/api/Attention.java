@@ -50,7 +50,7 @@ public interface Attention extends SequenceState {
      *
      * @param from first new row, in [0, N)
      * @return [H, N - from, dv]; owned by this attention and valid until its next call
-     * @throws IllegalStateException when this attention does not hold exactly rows [0, from) of this segment (a
+     * @throws IllegalStateException when this attention does not hold rows [0, from) of this segment (a
      *                               fork or a restore holds none): nothing changed; the caller gives the whole
      *                               segment to {@link #attendRows} instead
      */
