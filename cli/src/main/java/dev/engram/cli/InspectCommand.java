@@ -59,6 +59,7 @@ final class InspectCommand implements Callable<Integer> {
                     ? "  decoding: row by row (every layer's attention and memory has PARTIAL_ROWS)"
                     + (engine.completesFromHeldRows() ? "; a segment completes from its held rows (EXACT_ROWS, CPU)"
                             : "; a segment completes by running the dense blocks over it again")
+                    + (engine.givesAttentionNewRowsOnly() ? "; attentions are given each new row only (HELD_ROWS)" : "")
                     : "  decoding: re-runs the segment so far per token (a layer's provider lacks PARTIAL_ROWS)");
             out.println();
             weights(out, engine);

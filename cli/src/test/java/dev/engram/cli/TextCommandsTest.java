@@ -199,6 +199,7 @@ class TextCommandsTest {
         assertTrue(o.contains("layer  1  attention full"), o);
         assertTrue(o.contains("decoding: row by row"), "full attention, no memory: every layer has PARTIAL_ROWS\n" + o);
         assertTrue(o.contains("a segment completes from its held rows (EXACT_ROWS, CPU)"), o);
+        assertTrue(o.contains("attentions are given each new row only (HELD_ROWS)"), o);
         assertFalse(o.contains("gate-memory {"), "--memory replaced the package's layer-1 memory:\n" + o);
         assertTrue(o.contains("layers.1.gate-memory.gate [2]"), "weights are listed with shapes:\n" + o);
         // full attention keeps k, v and a long position of every token: kvHeads 1 x (keyDim 4 + valueDim 4) floats + 8

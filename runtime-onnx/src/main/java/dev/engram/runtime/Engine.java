@@ -136,6 +136,14 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
+     * Whether a row decoded inside a segment gives each attention its own key and value only, the attention holding
+     * the segment's earlier ones (every layer's attention declares {@link Capability#HELD_ROWS}).
+     */
+    public boolean givesAttentionNewRowsOnly() {
+        return newRowsOnly;
+    }
+
+    /**
      * Token rows the dense blocks have run on since the engine was made, a running total: a complete segment
      * counts its length, a segment in progress what it evaluated (the new rows only when decoding row by row,
      * all of its rows otherwise).
