@@ -82,17 +82,19 @@ def answer_loss(model, ids, mask, with_filler_share=False):
 
 class recording_write_mass:
     """Within the block, each infini memory's write also appends its tokens' write mass, sum_d sigma(k) [B, G, N]
-    (what the write adds to z), to a list per layer, graph kept; yields those lists (empty when not ``on``)."""
+    (what the write adds to z; or ``keep(sigma(k))`` where given), to a list per layer, graph kept; yields those
+    lists (empty when not ``on``)."""
 
-    def __init__(self, model, on):
+    def __init__(self, model, on, keep=lambda sk: sk.sum(-1)):
         self.memories = [layer.memory for layer in model.layers
                          if on and layer.memory is not None and layer.memory.config()["provider"] == "infini"]
         self.masses = [[] for _ in self.memories]
+        self.keep = keep
 
     def __enter__(self):
         for mem, out in zip(self.memories, self.masses):
             def write(k, v, h, state, mem=mem, out=out):
-                out.append(mem.sigma(k).sum(-1))
+                out.append(self.keep(mem.sigma(k)))
                 return type(mem).write(mem, k, v, h, state)
             mem.write = write
         return self.masses

@@ -12,31 +12,28 @@ import torch
 
 from . import passkey
 from .model import EngramModel, ModelConfig
+from .train import recording_write_mass
 
 
 def digit_shares(model, ids):
     """[layers][B, H] shares, from each infini memory's sigma(k) of every token and the last segment's queries."""
-    keys, queries = {}, {}
+    queries = {}
     for i, layer in enumerate(model.layers):
         mem = layer.memory
-
-        def write(k, v, h, state, i=i, mem=mem):
-            keys.setdefault(i, []).append(mem.sigma(k).detach())
-            return type(mem).write(mem, k, v, h, state)
 
         def read(q, state, h=None, i=i, mem=mem):
             queries[i] = mem.sigma(q).detach()  # the last call's: the question's segment
             return type(mem).read(mem, q, state, h)
-        mem.write, mem.read = write, read
+        mem.read = read
     try:
-        with torch.no_grad():
+        with torch.no_grad(), recording_write_mass(model, True, keep=lambda sk: sk) as keys:
             model(ids)
     finally:
         for layer in model.layers:
-            del layer.memory.write, layer.memory.read
+            del layer.memory.read
     shares = []
-    for i in range(len(model.layers)):
-        sk = torch.cat(keys[i], dim=2)  # [B, G, T, dk]
+    for i, per_segment in enumerate(keys):
+        sk = torch.cat(per_segment, dim=2)  # [B, G, T, dk]
         q = queries[i][:, :, -6:-1]  # the rows that predict the five digits
         written = sk.shape[2] - queries[i].shape[2]  # z at the question's segment: every token before it
         group = q.shape[1] // sk.shape[1]

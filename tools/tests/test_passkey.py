@@ -153,3 +153,21 @@ def test_filler_write_share_is_the_filler_tokens_part_of_each_write_mass_and_rec
     share.backward()  # the graph is kept: the share trains the key projections
     assert model.layers[0].pre.wk.weight.grad.abs().sum() > 0, "the share reaches the key projection"
     assert all("write" not in vars(layer.memory) for layer in model.layers), "the class's own write is back"
+
+
+def test_z_share_is_one_when_only_digits_were_written_and_less_with_filler():
+    import torch
+    from engram_model import z_share
+    from engram_model.model import EngramModel
+
+    torch.manual_seed(0)
+    model = EngramModel(train.strategy_config("infini", segment=8))
+    ids, _, _ = passkey.batch(np.random.default_rng(1), 2, 32, 5, 0.5)
+    ids = torch.from_numpy(ids)
+    digits_only = ids.clone()
+    digits_only[:, :24] = 7  # every token the memory holds before the question's segment is a digit
+    for layer_share in z_share.digit_shares(model, digits_only):
+        assert torch.allclose(layer_share, torch.ones_like(layer_share))
+    for layer_share in z_share.digit_shares(model, ids):  # five digits among 24 tokens: a part only
+        assert ((layer_share > 0) & (layer_share < 1)).all(), layer_share
+    assert all("read" not in vars(layer.memory) and "write" not in vars(layer.memory) for layer in model.layers)

@@ -54,10 +54,8 @@ public abstract class AttentionContract extends SequenceStateContract<Attention>
     void appendLeavesTheStateAttendLeaves() {
         List<SeededData.Inputs> in = inputs(spec());
         int at = in.size() - 2;
-        Attention attended = fresh();
-        Attention appended = fresh();
-        run(attended, in, 0, at);
-        run(appended, in, 0, at);
+        Attention attended = freshAfter(in, at);
+        Attention appended = freshAfter(in, at);
         long start = startOf(in, at);
         SeededData.Inputs segment = in.get(at);
         attended.attend(new Segment(start, segment.q(), segment.k(), segment.v(), segment.h()));
@@ -83,10 +81,8 @@ public abstract class AttentionContract extends SequenceStateContract<Attention>
                 "Capability.HELD_ROWS is declared without PARTIAL_ROWS, which it qualifies");
         List<SeededData.Inputs> in = inputs(spec());
         int at = in.size() - 2;
-        Attention held = fresh();
-        Attention given = fresh();
-        run(held, in, 0, at);
-        run(given, in, 0, at);
+        Attention held = freshAfter(in, at);
+        Attention given = freshAfter(in, at);
         long start = startOf(in, at);
         byte[] before = held.snapshot().toBytes();
         SeededData.Inputs segment = in.get(at);

@@ -106,10 +106,8 @@ public abstract class LongTermMemoryContract extends SequenceStateContract<LongT
     void aSegmentNeverReadsItsOwnKeysValuesOrHiddenStates() {
         List<SeededData.Inputs> in = inputs(spec());
         int last = in.size() - 1;
-        LongTermMemory a = fresh();
-        LongTermMemory b = fresh();
-        run(a, in, 0, last);
-        run(b, in, 0, last);
+        LongTermMemory a = freshAfter(in, last);
+        LongTermMemory b = freshAfter(in, last);
         long start = startOf(in, last);
         SeededData.Inputs original = in.get(last);
         SeededData.Inputs other = SeededData.inputs(spec(), original.q().dim(1), 999);

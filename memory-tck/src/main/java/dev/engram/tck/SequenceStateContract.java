@@ -168,6 +168,13 @@ abstract class SequenceStateContract<S extends SequenceState> {
         return start;
     }
 
+    /** A fresh state that has run segments [0, segments) of {@code inputs}. */
+    final S freshAfter(List<SeededData.Inputs> inputs, int segments) {
+        S state = fresh();
+        run(state, inputs, 0, segments);
+        return state;
+    }
+
     /** Runs segments [from, to) and returns every output of every step. */
     final List<List<Tensor>> run(S state, List<SeededData.Inputs> inputs, int from, int to) {
         long start = startOf(inputs, from);
@@ -319,8 +326,7 @@ abstract class SequenceStateContract<S extends SequenceState> {
         }
         List<SeededData.Inputs> in = inputs(spec());
         int at = in.size() - 2; // a state with some segments in it
-        S state = fresh();
-        run(state, in, 0, at);
+        S state = freshAfter(in, at);
         long start = startOf(in, at);
         byte[] before = state.snapshot().toBytes();
         SeededData.Inputs segment = in.get(at);

@@ -790,9 +790,7 @@ public final class Engine implements AutoCloseable {
 
     /** Columns [r0, r0 + m) of {@code src} [heads, total, d] as [heads, m, d] in {@code dst}. */
     private static Tensor gather(float[] src, int heads, int total, int r0, int m, int d, float[] dst) {
-        for (int h = 0; h < heads; h++) {
-            System.arraycopy(src, (h * total + r0) * d, dst, h * m * d, m * d);
-        }
+        gatherInto(src, heads, total, r0, m, d, dst, m, 0);
         return Tensor.view(dst, 0, heads, m, d);
     }
 

@@ -66,22 +66,22 @@ final class CompletionsHandler {
         Generation.Cancel cancel = new Generation.Cancel(options.requestTimeout().toMillis());
         ex.request.addFailureListener(t -> cancel.clientGone.set(true));
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
-        Consumer<Generation.Piece> onText = r.stream() ? events::add : t -> { };
+        Consumer<Generation.Piece> onPiece = r.stream() ? events::add : t -> { };
         CompletableFuture<Generation.Outcome> job;
         if (s == null) {
             modelWorkStarted.set(true);
             // no session: it joins the worker's batch (continuous batching), stepped together with the others
             job = engines.defaultWorker.generate(() -> Generation.start(engines.defaultWorker.engine,
-                    engines.defaultWorker.tokenizer, engines.defaultWorker.engine.newSequence(), r, cancel, onText));
+                    engines.defaultWorker.tokenizer, engines.defaultWorker.engine.newSequence(), r, cancel, onPiece));
         } else {
             ModelWorker w = engines.worker(s.strategy);
             job = sessions.onSession(s, cancel, r.sessionAppend(), (seq, lease) -> {
                 if (!r.sessionAppend()) {
                     // a question only: it runs on a fork (per-provider state copies), so the session is never
                     // touched, even by a failure half-way, and nothing is serialised
-                    return Generation.run(w.engine, w.tokenizer, seq.fork(), r, cancel, onText);
+                    return Generation.run(w.engine, w.tokenizer, seq.fork(), r, cancel, onPiece);
                 }
-                Generation.Outcome out = Generation.run(w.engine, w.tokenizer, seq, r, cancel, onText);
+                Generation.Outcome out = Generation.run(w.engine, w.tokenizer, seq, r, cancel, onPiece);
                 cancel.check();
                 store.persist(s, seq, lease);
                 return out;

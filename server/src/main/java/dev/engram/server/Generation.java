@@ -115,7 +115,7 @@ final class Generation {
     }
 
     /**
-     * Feeds the prompt and generates; {@code onText} receives text as soon as it cannot be the start
+     * Feeds the prompt and generates; {@code onPiece} receives text as soon as it cannot be the start
      * of a stop sequence. Output stops at the first stop sequence (not included; finish "stop") or
      * after max tokens (finish "length"). The sequence consumes the prompt and every generated token, the one
      * that completed a stop sequence included, and {@link Outcome#tokens()} are those tokens: what a session that
@@ -123,10 +123,10 @@ final class Generation {
      * completion without a session instead joins the worker's batch ({@link #start}, {@link ModelWorker#generate}).
      */
     static Outcome run(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
-                       Consumer<Piece> onText) {
+                       Consumer<Piece> onPiece) {
         engine.setSegmentListener((s, t, n) -> cancel.check());
         try {
-            Task task = start(engine, tokenizer, seq, r, cancel, onText);
+            Task task = start(engine, tokenizer, seq, r, cancel, onPiece);
             while (!task.generator.done()) {
                 engine.step(List.of(task.generator), Integer.MAX_VALUE);
             }
@@ -138,9 +138,9 @@ final class Generation {
 
     /** A completion as a {@link dev.engram.runtime.Generator}, to be stepped (alone or with others) and then finished. */
     static Task start(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
-                      Consumer<Piece> onText) {
+                      Consumer<Piece> onPiece) {
         cancel.check();
-        return new Task(engine, tokenizer, seq, r, cancel, onText);
+        return new Task(engine, tokenizer, seq, r, cancel, onPiece);
     }
 
     /** One completion's generator with its text, stop strings and scores. */
