@@ -209,6 +209,9 @@ public final class Tensor {
 
     /** Throws naming {@code field} and the first NaN or infinite element among flat indices [from, to). */
     private void requireFinite(String field, int from, int to) {
+        if (allFinite(data, offset + from, offset + to)) {
+            return;
+        }
         for (int i = from; i < to; i++) {
             float x = data[offset + i];
             if (!Float.isFinite(x)) {
@@ -216,6 +219,31 @@ public final class Tensor {
                         + "; valid: finite values");
             }
         }
+    }
+
+    /**
+     * Whether a[from, to) holds no NaN or infinity: x * 0 is (+-)0 for a finite x and NaN otherwise, so a sum of those
+     * is 0 exactly when every x is finite. Eight independent sums and no branch per element run at about twice the
+     * speed of an early-exit loop (the engine checks every layer's q, k and v); the slow loop above only names the
+     * element once this says there is one.
+     */
+    private static boolean allFinite(float[] a, int from, int to) {
+        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f, s4 = 0f, s5 = 0f, s6 = 0f, s7 = 0f;
+        int i = from;
+        for (; i + 8 <= to; i += 8) {
+            s0 += a[i] * 0f;
+            s1 += a[i + 1] * 0f;
+            s2 += a[i + 2] * 0f;
+            s3 += a[i + 3] * 0f;
+            s4 += a[i + 4] * 0f;
+            s5 += a[i + 5] * 0f;
+            s6 += a[i + 6] * 0f;
+            s7 += a[i + 7] * 0f;
+        }
+        for (; i < to; i++) {
+            s0 += a[i] * 0f;
+        }
+        return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7 == 0f;
     }
 
     /**

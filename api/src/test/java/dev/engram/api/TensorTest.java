@@ -102,6 +102,25 @@ class TensorTest {
     }
 
     @Test
+    void requireFiniteFindsABadValueAtEveryPlaceOfTheUnrolledCheck() {
+        // 21 elements: two blocks of eight and a tail of five, each position holding each kind of bad value once
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            for (int at = 0; at < 21; at++) {
+                Tensor t = Tensor.of(new float[21], 21);
+                t.fill(-Float.MAX_VALUE); // the largest finite values pass, and -0 sums stay zero
+                t.set(bad, at);
+                InvalidInputException e = assertThrows(InvalidInputException.class, () -> t.requireFinite("x"));
+                assertEquals("x: element [" + at + "] is " + bad + "; valid: finite values", e.getMessage());
+            }
+        }
+        Tensor.of(new float[] {-0f, Float.MAX_VALUE, -Float.MIN_VALUE, 0f, 1e-45f, -3f, 7f, -0f, 5f}, 9)
+                .requireFinite("x");
+        // a view checks its own elements, not the array's others
+        float[] shared = {Float.NaN, 1f, 2f, Float.NaN};
+        Tensor.view(shared, 1, 2).requireFinite("x");
+    }
+
+    @Test
     void requireFiniteRowsChecksRowsFromTheGivenOneInEveryHead() {
         Tensor t = Tensor.zeros(2, 4, 3); // [heads, rows, width]
         t.set(Float.POSITIVE_INFINITY, 0, 1, 2);

@@ -40,7 +40,7 @@ import dev.engram.spi.kernel.ParallelHeads;
  * length it came in.
  */
 final class CachedAttention implements Attention {
-    /** Tokens preallocated for a full cache, and slack beyond the window for a window cache. */
+    /** The least room beyond the window that a window cache can have (a call of one token, in whole tiles). */
     private static final int INITIAL_TOKENS = 64;
     /** Queries per block of the score and output loops. */
     private static final int BLOCK = 4;
@@ -168,8 +168,12 @@ final class CachedAttention implements Attention {
         allocate(initialCapacity());
     }
 
+    /**
+     * Nothing until the first call: its size decides the room (a new session's first call is often a whole segment,
+     * which would otherwise allocate a guess, then allocate again and copy).
+     */
     private int initialCapacity() {
-        return window < 0 ? INITIAL_TOKENS : window + sinks + INITIAL_TOKENS;
+        return 0;
     }
 
     private void allocate(int tokens) {
@@ -249,7 +253,10 @@ final class CachedAttention implements Attention {
             throw InvalidInputException.outOfRange("cached tokens", tokens, "<= " + maxTokens
                     + " per kv head for keyDim " + keyDim + " and valueDim " + valueDim + " (use 'window' to bound the cache)");
         }
-        long wanted = Math.max(tokens, 2L * capacity);
+        // full: doubling. window: it holds at most window + sinks between calls, so room for this call's rows on
+        // top means calls of this size never grow it again (doubling would allocate and copy room it never uses)
+        long wanted = window < 0 ? Math.max(tokens, 2L * capacity)
+                : Math.max(tokens, (long) window + sinks + (tokens - length));
         int grown = (int) Math.min(maxTokens, (wanted + CAPACITY_STEP - 1) / CAPACITY_STEP * CAPACITY_STEP);
         for (int g = 0; g < kvHeads; g++) { // tiles are contiguous: growing appends tiles
             if (kvCache == KvCache.BFLOAT16) {

@@ -50,6 +50,28 @@ class BaselineBehaviourTest {
         assertTrue(full.capacity() > afterPrompt, "past the room the cache grows as before");
     }
 
+    /**
+     * A window cache takes its room at the first call: the window and that call's rows (a new session's first call is
+     * usually a whole segment), allocated once. It used to start at window + 64 and double at the second segment: for
+     * segments as long as the window, 2.5 windows of room where 2 are ever used, and an allocation plus a copy inside
+     * the session's first ingest (JFR: a fifth of the plugin time of 8 new sessions' ingest).
+     */
+    @Test
+    void aWindowCacheTakesRoomForItsWindowAndOneCallOnceAtTheFirstCall() {
+        CachedAttention window = (CachedAttention) attention("window", Map.of("window", 48));
+        assertEquals(0, window.capacity(), "nothing allocated before the first call");
+        window.attend(segment(0, 48, 1));
+        assertEquals(96, window.capacity(), "the window (48) and the call's 48 rows");
+        for (int start = 48; start < 48 * 6; start += 48) {
+            window.attend(segment(start, 48, start));
+            assertEquals(96, window.capacity(), "a call of the same size at " + start + " grew the cache");
+        }
+        window.attend(segment(48 * 6, 64, 7));
+        assertEquals(112, window.capacity(), "a longer call: the window and its 64 rows");
+        window.reset();
+        assertEquals(0, window.capacity(), "reset gives the room back");
+    }
+
     @Test
     void bothBaselinesAreRegisteredByName() {
         assertTrue(registry.attentionNames().containsAll(java.util.List.of("full", "window")), registry.attentionNames().toString());

@@ -691,16 +691,11 @@ public final class Engine implements AutoCloseable {
                         Tensor.view(kArr, 0, G, m, dk), Tensor.view(vArr, 0, G, m, dv), Tensor.view(hArr, 0, m, e));
                 LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
             } else {
-                try {
-                    Segment segment = new Segment(slot.stack.position(), gather(qArr, H, total, r0, m, dk, sc.q),
-                            gather(kArr, G, total, r0, m, dk, sc.k), gather(vArr, G, total, r0, m, dv, sc.v),
-                            Tensor.view(hArr, r0 * e, m, e));
-                    LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
-                } finally {
-                    java.util.Arrays.fill(sc.q, 0, H * m * dk, 0f);
-                    java.util.Arrays.fill(sc.k, 0, G * m * dk, 0f);
-                    java.util.Arrays.fill(sc.v, 0, G * m * dv, 0f);
-                }
+                // Its own arrays, wholly overwritten here: nothing to clear afterwards (the held rows' must stay zero)
+                Segment segment = new Segment(slot.stack.position(), gather(qArr, H, total, r0, m, dk, sc.gatheredQ),
+                        gather(kArr, G, total, r0, m, dk, sc.gatheredK), gather(vArr, G, total, r0, m, dv, sc.gatheredV),
+                        Tensor.view(hArr, r0 * e, m, e));
+                LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
             }
         } else {
             slot.held.put(layer, f, m, kArr, r0 * dk, total * dk, vArr, r0 * dv, total * dv);
@@ -794,13 +789,20 @@ public final class Engine implements AutoCloseable {
         return Tensor.view(dst, 0, heads, m, d);
     }
 
-    /** A thread's arrays for one slot's segment, each with room for a whole segment; all zero between calls. */
+    /**
+     * A thread's arrays for one slot's segment, each with room for a whole segment. q, k, v, h (the held rows' segment
+     * so far) are all zero between calls; gatheredQ/K/V (a slot of new rows only, from a call shared with other
+     * slots) are overwritten whole by each use and never cleared.
+     */
     private static final class Scratch {
         final float[] q;
         final float[] k;
         final float[] v;
         final float[] h;
         final float[] attn;
+        final float[] gatheredQ;
+        final float[] gatheredK;
+        final float[] gatheredV;
 
         Scratch(LayerSpec spec, int s) {
             q = new float[spec.heads() * s * spec.keyDim()];
@@ -808,6 +810,9 @@ public final class Engine implements AutoCloseable {
             v = new float[spec.kvHeads() * s * spec.valueDim()];
             h = new float[s * spec.modelDim()];
             attn = new float[spec.heads() * s * spec.valueDim()];
+            gatheredQ = new float[q.length];
+            gatheredK = new float[k.length];
+            gatheredV = new float[v.length];
         }
     }
 

@@ -229,6 +229,8 @@ public final class EngramRunner {
             ingest.add(new Engine.Step(seq, tokens(n, vocab, 100 + i)));
             contextTokens += n;
         }
+        // the previous level's sessions are garbage now: collected here, not in the middle of the timed ingest
+        System.gc();
         long onnx0 = engine.onnxNanos();
         long t0 = System.nanoTime();
         List<float[]> logits = engine.forwardBatch(ingest);
