@@ -93,14 +93,15 @@ def evaluate(model, rng, gen, length, trials, batch=8):
     return accs / n, exacts / n
 
 
-def second_half_logits(model, ids, block=None):
+def second_half_logits(model, ids, block=None, temperature=1.0):
     """Logits [B, N/2, V] at positions N/2 .. N-1 (the predictions of the second w and one past it), equal to the
     whole-sequence forward's there but cheaper: in a one-layer model the first half's outputs feed only their own
     (unscored) predictions, so post and head run on the second half only, and `full` attention computes only the
     second half's queries (the first half's keys and values enter as its cache, the path the segment-by-segment run
     takes). `lsh` attends over the whole sequence (the sort and chunks involve every position) and is sliced.
     ``block`` (full only): (first, count) computes only the queries first .. first + count - 1 (first >= N/2), the
-    earlier keys and values again as the cache: logits [B, count, V] at those positions."""
+    earlier keys and values again as the cache: logits [B, count, V] at those positions. ``temperature`` (one-chunk
+    lsh blocks only, training): the attention logits are divided by it (1 = the model as exported)."""
     (layer,) = model.layers
     n = ids.shape[1]
     m = n // 2
@@ -115,7 +116,7 @@ def second_half_logits(model, ids, block=None):
     x = model.embed(ids, pos)
     q, k, v, _ = layer.pre(x)
     if isinstance(layer.attention, schemes.LshAttention) and block is not None:
-        attn = shared_qk_block(q, v, m)
+        attn = shared_qk_block(q, v, m, temperature)
     elif isinstance(layer.attention, schemes.LshAttention):
         attn, _ = layer.attention(q, k, v, 0, None)
         attn = attn[:, :, m:]
@@ -142,17 +143,26 @@ def one_chunk(lsh, n):
     return lsh.chunk >= n
 
 
-def shared_qk_block(q, v, first):
+def shared_qk_block(q, v, first, temperature=1.0):
     """What one-chunk lsh gives at queries ``first`` .. n-1: causal attention whose keys are the unit-length queries,
     a position scoring itself -1e5 (docs/schemes.md section 3), computed for these queries only; every round is
-    the same, so mixing them changes nothing."""
+    the same, so mixing them changes nothing. ``temperature`` > 1 (training only) softens the scores: q / temperature
+    against the same keys."""
     norm = q.norm(dim=-1, keepdim=True)
     keys = torch.where(norm > 0, q / norm.clamp_min(1e-30), torch.zeros_like(q))
-    logits = torch.matmul(q[:, :, first:], keys.transpose(-1, -2))  # [B, H, n - first, n]
+    logits = torch.matmul(q[:, :, first:] / temperature, keys.transpose(-1, -2))  # [B, H, n - first, n]
     qi = torch.arange(first, q.shape[2])[:, None]
     kj = torch.arange(q.shape[2])[None, :]
     logits = logits.masked_fill(kj > qi, -1e9).masked_fill(kj == qi, -1e5)
     return torch.matmul(torch.softmax(logits, dim=-1), v)
+
+
+def temperature_at(start, steps, step, cycles=False):
+    """The training temperature at ``step``: ``start`` falling linearly to 1 at ``steps`` (1 from then on), or with
+    ``cycles`` falling again from ``start`` every ``steps``."""
+    if steps <= 0 or (step >= steps and not cycles):
+        return 1.0
+    return start + (1.0 - start) * (step % steps) / steps
 
 
 def strip_rotations(pkg_dir):
@@ -187,6 +197,13 @@ def main(argv=None):
                     "contiguous block of this many second-w positions per step instead of the whole second w (0: all), "
                     "which cuts the attention's cost; the earlier tokens are its cache")
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--temperature", type=float, default=1.0,
+                    help="one-chunk lsh with --query-block: divide the attention scores by this at step 0, falling "
+                         "linearly to 1 at --temperature-steps (training only: the exported model has none). A "
+                         "position whose partner gets ~0 weight has ~0 gradient towards it; softer scores give it one")
+    ap.add_argument("--temperature-steps", type=int, default=0, help="steps over which --temperature falls to 1")
+    ap.add_argument("--temperature-cycles", action="store_true",
+                    help="start the fall from --temperature again every --temperature-steps (a sawtooth)")
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--log-every", type=int, default=20)
@@ -204,6 +221,10 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed + 17)
+    if args.temperature < 1:
+        ap.error(f"--temperature {args.temperature}: must be >= 1")
+    if args.temperature > 1 and not (args.attention == "lsh" and args.chunk >= args.length and args.query_block):
+        ap.error("--temperature: only for one-chunk lsh (--chunk >= --length) with --query-block")
     if args.max_positions and args.max_positions < args.length:
         ap.error(f"--max-positions {args.max_positions}: must be >= --length {args.length}")
     cfg = model_config(args.attention, args.rounds, args.length, args.dim, args.heads, args.buckets, args.chunk,
@@ -233,6 +254,8 @@ def main(argv=None):
              "finalLoss": None if ema is None else round(ema, 4), "batch": args.batch, "lr": args.lr,
              "length": args.length, "modelDim": args.dim, "heads": args.heads,
              "posInit": args.pos_init,
+             **({"temperature": args.temperature, "temperatureSteps": args.temperature_steps,
+                 "temperatureCycles": args.temperature_cycles} if args.temperature > 1 else {}),
              **({"queryBlock": args.query_block} if args.query_block else {}), "seconds": round(time.time() - t0, 1), "parameters": nparams}
         if args.attention == "lsh":
             t.update({"rounds": args.rounds, "buckets": args.buckets, "chunk": args.chunk,
@@ -275,7 +298,10 @@ def main(argv=None):
         m = args.length // 2
         if args.query_block:
             first = int(rng.integers(m, args.length - args.query_block))  # targets first + 1 .. first + block
-            pred = second_half_logits(model, ids, (first, args.query_block)).reshape(-1, duplication.VOCAB)
+            pred = second_half_logits(model, ids, (first, args.query_block),
+                                      temperature_at(args.temperature, args.temperature_steps, step,
+                                                    args.temperature_cycles))
+            pred = pred.reshape(-1, duplication.VOCAB)
             target = ids[:, first + 1:first + 1 + args.query_block].reshape(-1)
         else:
             pred = second_half_logits(model, ids)[:, :-1].reshape(-1, duplication.VOCAB)

@@ -87,6 +87,24 @@ def test_one_chunk_lsh_block_is_the_hashed_forward_with_every_position_in_one_ch
         train_duplication.second_half_logits(model, ids, (20, 7))
 
 
+def test_training_temperature_divides_the_scores_and_falls_to_one():
+    torch.manual_seed(0)
+    q, v = torch.randn(2, 3, 12, 4) * 5, torch.randn(2, 3, 12, 4)
+    # by hand: temperature 4 is the same attention as queries a quarter as long against the same unit keys
+    norm = q.norm(dim=-1, keepdim=True)
+    keys = q / norm
+    logits = torch.matmul(q[:, :, 6:] / 4, keys.transpose(-1, -2))
+    qi, kj = torch.arange(6, 12)[:, None], torch.arange(12)[None, :]
+    logits = logits.masked_fill(kj > qi, -1e9).masked_fill(kj == qi, -1e5)
+    expected = torch.matmul(torch.softmax(logits, dim=-1), v)
+    assert torch.allclose(train_duplication.shared_qk_block(q, v, 6, 4.0), expected, atol=1e-6)
+    assert not torch.allclose(train_duplication.shared_qk_block(q, v, 6), expected, atol=1e-3)
+    at = train_duplication.temperature_at
+    assert [at(9.0, 4, s) for s in range(6)] == [9.0, 7.0, 5.0, 3.0, 1.0, 1.0]
+    assert [at(9.0, 4, s, cycles=True) for s in range(6)] == [9.0, 7.0, 5.0, 3.0, 9.0, 7.0]
+    assert at(9.0, 0, 3) == 1.0
+
+
 def test_learned_positions_change_the_logits_and_are_refused_past_the_table():
     model = tiny("full")
     ids = torch.from_numpy(duplication.batch(np.random.default_rng(2), 1, 16)[0])
