@@ -40,7 +40,7 @@ import dev.engram.spi.kernel.ParallelHeads;
  * length it came in.
  */
 final class CachedAttention implements Attention {
-    /** The least room beyond the window that a window cache can have (a call of one token, in whole tiles). */
+    /** Tokens a window must leave below the per-array limit, so that its cache still has room for a call. */
     private static final int INITIAL_TOKENS = 64;
     /** Queries per block of the score and output loops. */
     private static final int BLOCK = 4;
