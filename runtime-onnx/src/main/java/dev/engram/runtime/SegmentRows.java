@@ -6,53 +6,36 @@ package dev.engram.runtime;
  * With {@link dev.engram.api.Capability#EXACT_ROWS} also the queries and hidden states, so that the segment, once
  * complete, runs into the state from these rows without the dense blocks again.
  * Derived state: it is not in snapshots (a restored sequence evaluates its pending rows once, then goes on).
- * Layout per layer: [head][row][dim] (hidden states [row][dim]) with room for {@code capacity} rows, grown by
- * doubling as rows come (at most a segment), so rows are appended in place between growths.
+ * Layout per layer: [head][row][dim] (hidden states [row][dim]) with room for a whole segment, so rows are appended
+ * in place.
  */
 final class SegmentRows {
-    /** Rows of room a first use takes (a decoded token, then the next ones); doubled as rows come, up to a segment. */
-    static final int FIRST_ROWS = 16;
-    private final float[][] keys;
-    private final float[][] values;
+    final float[][] keys;
+    final float[][] values;
     /** Null unless the queries and hidden states are held too. */
-    private final float[][] queries;
-    private final float[][] hidden;
+    final float[][] queries;
+    final float[][] hidden;
     private final int segmentLength;
-    private final int kvHeads;
-    private final int heads;
     private final int keyDim;
     private final int valueDim;
-    private final int modelDim;
-    /** Rows of room per head in every layer's arrays: grows with the rows put, to at most a segment. */
-    private int capacity;
     /** Rows held: the keys and values of pending tokens [0, held) are valid. */
     int held;
 
     /** @param heads query heads whose queries are held, 0 for keys and values only; {@code modelDim} likewise */
     SegmentRows(int layers, int kvHeads, int segmentLength, int keyDim, int valueDim, int heads, int modelDim) {
         this.segmentLength = segmentLength;
-        this.kvHeads = kvHeads;
-        this.heads = heads;
         this.keyDim = keyDim;
         this.valueDim = valueDim;
-        this.modelDim = modelDim;
-        // No room yet: a segment's worth is tens of MB at the GPT-2 shape (12 layers), and allocating it at a
-        // session's first decoded token made that token tens of ms slower than the next; forks and checkpoints copy
-        // what is used
-        this.keys = new float[layers][0];
-        this.values = new float[layers][0];
-        this.queries = heads == 0 ? null : new float[layers][0];
-        this.hidden = heads == 0 ? null : new float[layers][0];
+        this.keys = new float[layers][kvHeads * segmentLength * keyDim];
+        this.values = new float[layers][kvHeads * segmentLength * valueDim];
+        this.queries = heads == 0 ? null : new float[layers][heads * segmentLength * keyDim];
+        this.hidden = heads == 0 ? null : new float[layers][segmentLength * modelDim];
     }
 
     private SegmentRows(SegmentRows from) {
         this.segmentLength = from.segmentLength;
-        this.kvHeads = from.kvHeads;
-        this.heads = from.heads;
         this.keyDim = from.keyDim;
         this.valueDim = from.valueDim;
-        this.modelDim = from.modelDim;
-        this.capacity = from.capacity;
         this.keys = new float[from.keys.length][];
         this.values = new float[from.values.length][];
         this.queries = from.queries == null ? null : new float[from.queries.length][];
@@ -79,9 +62,8 @@ final class SegmentRows {
      */
     void put(int layer, int from, int rows, float[] k, int kOffset, int kHeadStride, float[] v, int vOffset,
              int vHeadStride) {
-        ensureRows(from + rows);
-        putHeads(k, kOffset, kHeadStride, keys[layer], kvHeads, from, rows, keyDim);
-        putHeads(v, vOffset, vHeadStride, values[layer], kvHeads, from, rows, valueDim);
+        putHeads(k, kOffset, kHeadStride, keys[layer], from, rows, keyDim);
+        putHeads(v, vOffset, vHeadStride, values[layer], from, rows, valueDim);
     }
 
     /**
@@ -92,69 +74,36 @@ final class SegmentRows {
         if (queries == null) {
             return;
         }
-        ensureRows(from + rows);
-        putHeads(q, qOffset, qHeadStride, queries[layer], heads, from, rows, keyDim);
-        System.arraycopy(h, hOffset, hidden[layer], from * modelDim, rows * modelDim);
+        putHeads(q, qOffset, qHeadStride, queries[layer], from, rows, keyDim);
+        int e = hidden[layer].length / segmentLength;
+        System.arraycopy(h, hOffset, hidden[layer], from * e, rows * e);
     }
 
     /** Rows [0, n) of layer {@code layer}'s queries as [H, n, dk] and hidden states as [n, e] into the given arrays. */
     void packQueries(int layer, int n, float[] q, float[] h) {
-        packHeads(queries[layer], heads, n, keyDim, q);
-        System.arraycopy(hidden[layer], 0, h, 0, n * modelDim);
+        packHeads(queries[layer], n, keyDim, q);
+        int e = hidden[layer].length / segmentLength;
+        System.arraycopy(hidden[layer], 0, h, 0, n * e);
     }
 
     /** Rows [0, n) of layer {@code layer} packed as k [G, n, dk] and v [G, n, dv] into the given arrays. */
     void pack(int layer, int n, float[] k, float[] v) {
-        packHeads(keys[layer], kvHeads, n, keyDim, k);
-        packHeads(values[layer], kvHeads, n, valueDim, v);
-    }
-
-    /**
-     * Room for rows [0, rows) in every layer: doubling (from {@link #FIRST_ROWS}, at most a segment), each head's
-     * rows moved to its place in the wider layout. Every layer grows at once, so they all have one layout.
-     */
-    private void ensureRows(int rows) {
-        if (rows <= capacity) {
-            return;
-        }
-        int grown = Math.min(segmentLength, Math.max(rows, Math.max(FIRST_ROWS, 2 * capacity)));
-        for (int l = 0; l < keys.length; l++) {
-            keys[l] = widened(keys[l], kvHeads, keyDim, grown);
-            values[l] = widened(values[l], kvHeads, valueDim, grown);
-            if (queries != null) {
-                queries[l] = widened(queries[l], heads, keyDim, grown);
-                hidden[l] = java.util.Arrays.copyOf(hidden[l], grown * modelDim);
-            }
-        }
-        capacity = grown;
-    }
-
-    /** [count][capacity][dim] as [count][grown][dim], every row kept. */
-    private float[] widened(float[] a, int count, int dim, int grown) {
-        float[] wider = new float[count * grown * dim];
-        for (int h = 0; h < count; h++) {
-            System.arraycopy(a, h * capacity * dim, wider, h * grown * dim, capacity * dim);
-        }
-        return wider;
+        packHeads(keys[layer], n, keyDim, k);
+        packHeads(values[layer], n, valueDim, v);
     }
 
     /** Rows of {@code dim} floats, head a's from {@code offset + a * headStride} in src, into held rows [from, +rows). */
-    private void putHeads(float[] src, int offset, int headStride, float[] held, int count, int from, int rows, int dim) {
-        for (int a = 0; a < count; a++) {
-            System.arraycopy(src, offset + a * headStride, held, (a * capacity + from) * dim, rows * dim);
+    private void putHeads(float[] src, int offset, int headStride, float[] held, int from, int rows, int dim) {
+        for (int a = 0; a < held.length / (segmentLength * dim); a++) {
+            System.arraycopy(src, offset + a * headStride, held, (a * segmentLength + from) * dim, rows * dim);
         }
     }
 
     /** Held rows [0, n) of every head as [heads, n, dim] into dst. */
-    private void packHeads(float[] held, int count, int n, int dim, float[] dst) {
-        for (int a = 0; a < count; a++) {
-            System.arraycopy(held, a * capacity * dim, dst, a * n * dim, n * dim);
+    private void packHeads(float[] held, int n, int dim, float[] dst) {
+        for (int a = 0; a < held.length / (segmentLength * dim); a++) {
+            System.arraycopy(held, a * segmentLength * dim, dst, a * n * dim, n * dim);
         }
-    }
-
-    /** Rows of room per head (tests: the room grows with the rows, not to a segment at once). */
-    int capacity() {
-        return capacity;
     }
 
     long bytes() {
