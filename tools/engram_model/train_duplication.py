@@ -93,7 +93,7 @@ def evaluate(model, rng, gen, length, trials, batch=8):
     return accs / n, exacts / n
 
 
-def second_half_logits(model, ids, block=None, temperature=1.0, cap=None):
+def second_half_logits(model, ids, block=None, temperature=1.0):
     """Logits [B, N/2, V] at positions N/2 .. N-1 (the predictions of the second w and one past it), equal to the
     whole-sequence forward's there but cheaper: in a one-layer model the first half's outputs feed only their own
     (unscored) predictions, so post and head run on the second half only, and `full` attention computes only the
@@ -101,8 +101,7 @@ def second_half_logits(model, ids, block=None, temperature=1.0, cap=None):
     takes). `lsh` attends over the whole sequence (the sort and chunks involve every position) and is sliced.
     ``block`` (full only): (first, count) computes only the queries first .. first + count - 1 (first >= N/2), the
     earlier keys and values again as the cache: logits [B, count, V] at those positions. ``temperature`` (one-chunk
-    lsh blocks only, training): the attention logits are divided by it (1 = the model as exported); ``cap`` likewise:
-    queries longer than it are shortened to it (None = the model as exported)."""
+    lsh blocks only, training): the attention logits are divided by it (1 = the model as exported)."""
     (layer,) = model.layers
     n = ids.shape[1]
     m = n // 2
@@ -117,7 +116,7 @@ def second_half_logits(model, ids, block=None, temperature=1.0, cap=None):
     x = model.embed(ids, pos)
     q, k, v, _ = layer.pre(x)
     if isinstance(layer.attention, schemes.LshAttention) and block is not None:
-        attn = shared_qk_block(q, v, m, temperature, cap)
+        attn = shared_qk_block(q, v, m, temperature)
     elif isinstance(layer.attention, schemes.LshAttention):
         attn, _ = layer.attention(q, k, v, 0, None)
         attn = attn[:, :, m:]
@@ -144,19 +143,14 @@ def one_chunk(lsh, n):
     return lsh.chunk >= n
 
 
-def shared_qk_block(q, v, first, temperature=1.0, cap=None):
+def shared_qk_block(q, v, first, temperature=1.0):
     """What one-chunk lsh gives at queries ``first`` .. n-1: causal attention whose keys are the unit-length queries,
     a position scoring itself -1e5 (docs/schemes.md section 3), computed for these queries only; every round is
     the same, so mixing them changes nothing. ``temperature`` > 1 (training only) softens the scores: q / temperature
-    against the same keys. ``cap`` (training only) shortens queries longer than it to that length, against the same
-    keys: a softening the model cannot undo by growing its queries, as it does a temperature's."""
+    against the same keys."""
     norm = q.norm(dim=-1, keepdim=True)
     keys = torch.where(norm > 0, q / norm.clamp_min(1e-30), torch.zeros_like(q))
-    queries = q[:, :, first:] / temperature
-    if cap is not None:
-        length = queries.norm(dim=-1, keepdim=True)
-        queries = queries * torch.clamp(cap / length.clamp_min(1e-30), max=1.0)
-    logits = torch.matmul(queries, keys.transpose(-1, -2))  # [B, H, n - first, n]
+    logits = torch.matmul(q[:, :, first:] / temperature, keys.transpose(-1, -2))  # [B, H, n - first, n]
     qi = torch.arange(first, q.shape[2])[:, None]
     kj = torch.arange(q.shape[2])[None, :]
     logits = logits.masked_fill(kj > qi, -1e9).masked_fill(kj == qi, -1e5)
@@ -169,14 +163,6 @@ def temperature_at(start, steps, step, cycles=False):
     if steps <= 0 or (step >= steps and not cycles):
         return 1.0
     return start + (1.0 - start) * (step % steps) / steps
-
-
-def query_cap_at(start, steps, step):
-    """The query-length cap at ``step`` of a cycle of ``steps``: ``start`` / (1 - phase), rising from ``start`` without
-    bound across the cycle, so its end is the exported model; then again from ``start`` (None: no cap)."""
-    if start is None or steps <= 0:
-        return None
-    return start / (1.0 - (step % steps) / steps)
 
 
 def strip_rotations(pkg_dir):
@@ -216,10 +202,6 @@ def main(argv=None):
                          "linearly to 1 at --temperature-steps (training only: the exported model has none). A "
                          "position whose partner gets ~0 weight has ~0 gradient towards it; softer scores give it one")
     ap.add_argument("--temperature-steps", type=int, default=0, help="steps over which --temperature falls to 1")
-    ap.add_argument("--query-cap", type=float, default=None,
-                    help="one-chunk lsh with --query-block: shorten queries longer than this (rising as C / (1 - "
-                         "phase) over each --temperature-steps cycle; training only). Unlike --temperature, growing the "
-                         "queries does not undo it")
     ap.add_argument("--temperature-cycles", action="store_true",
                     help="start the fall from --temperature again every --temperature-steps (a sawtooth)")
     ap.add_argument("--weight-decay", type=float, default=0.0)
@@ -243,9 +225,9 @@ def main(argv=None):
         ap.error(f"--temperature {args.temperature}: must be >= 1")
     if args.temperature > 1 and not (args.attention == "lsh" and args.chunk >= args.length and args.query_block):
         ap.error("--temperature: only for one-chunk lsh (--chunk >= --length) with --query-block")
-    if args.query_cap is not None and not (args.query_cap > 0 and args.temperature_steps > 0 and args.attention == "lsh"
-                                           and args.chunk >= args.length and args.query_block):
-        ap.error("--query-cap: a positive length, with --temperature-steps, for one-chunk lsh with --query-block")
+    if args.temperature > 1 and args.temperature_steps < 1:
+        ap.error(f"--temperature-steps {args.temperature_steps}: must be >= 1 with --temperature {args.temperature} "
+                 "(the steps over which it falls to 1)")
     if args.max_positions and args.max_positions < args.length:
         ap.error(f"--max-positions {args.max_positions}: must be >= --length {args.length}")
     cfg = model_config(args.attention, args.rounds, args.length, args.dim, args.heads, args.buckets, args.chunk,
@@ -277,8 +259,6 @@ def main(argv=None):
              "posInit": args.pos_init,
              **({"temperature": args.temperature, "temperatureSteps": args.temperature_steps,
                  "temperatureCycles": args.temperature_cycles} if args.temperature > 1 else {}),
-             **({"queryCap": args.query_cap, "queryCapSteps": args.temperature_steps}
-                if args.query_cap is not None else {}),
              **({"queryBlock": args.query_block} if args.query_block else {}), "seconds": round(time.time() - t0, 1), "parameters": nparams}
         if args.attention == "lsh":
             t.update({"rounds": args.rounds, "buckets": args.buckets, "chunk": args.chunk,
@@ -323,8 +303,7 @@ def main(argv=None):
             first = int(rng.integers(m, args.length - args.query_block))  # targets first + 1 .. first + block
             pred = second_half_logits(model, ids, (first, args.query_block),
                                       temperature_at(args.temperature, args.temperature_steps, step,
-                                                    args.temperature_cycles),
-                                      query_cap_at(args.query_cap, args.temperature_steps, step))
+                                                    args.temperature_cycles))
             pred = pred.reshape(-1, duplication.VOCAB)
             target = ids[:, first + 1:first + 1 + args.query_block].reshape(-1)
         else:

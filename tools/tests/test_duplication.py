@@ -105,25 +105,19 @@ def test_training_temperature_divides_the_scores_and_falls_to_one():
     assert at(9.0, 0, 3) == 1.0
 
 
-def test_query_cap_shortens_only_the_longer_queries_and_rises_over_a_cycle():
-    torch.manual_seed(1)
-    q, v = torch.randn(1, 2, 10, 4), torch.randn(1, 2, 10, 4)
-    q[0, 0, 7] *= 40  # one long query among unit-scale ones
-    lengths = q.norm(dim=-1, keepdim=True)
-    cap = 3.0
-    # by hand: each query longer than 3 scaled to length 3, the keys still the unit-length originals
-    shortened = torch.where(lengths > cap, q * cap / lengths, q)
-    keys = q / lengths
-    logits = torch.matmul(shortened[:, :, 5:], keys.transpose(-1, -2))
-    qi, kj = torch.arange(5, 10)[:, None], torch.arange(10)[None, :]
-    logits = logits.masked_fill(kj > qi, -1e9).masked_fill(kj == qi, -1e5)
-    expected = torch.matmul(torch.softmax(logits, dim=-1), v)
-    assert torch.allclose(train_duplication.shared_qk_block(q, v, 5, cap=cap), expected, atol=1e-6)
-    assert (lengths[0, :, 5:] > cap).sum() >= 1 and (lengths[0, :, 5:] <= cap).sum() >= 1  # both kinds present
-    assert not torch.allclose(train_duplication.shared_qk_block(q, v, 5), expected, atol=1e-3)
-    at = train_duplication.query_cap_at
-    assert [at(8.0, 4, s) for s in range(6)] == [8.0, 8.0 / 0.75, 16.0, 32.0, 8.0, 8.0 / 0.75]
-    assert at(None, 4, 2) is None
+def test_a_temperature_without_its_steps_or_outside_one_chunk_is_refused_naming_the_flag(capsys, tmp_path):
+    one_chunk = ["--attention", "lsh", "--out", str(tmp_path / "x"), "--length", "64", "--chunk", "64",
+                 "--query-block", "16"]
+    with pytest.raises(SystemExit):
+        train_duplication.main(one_chunk + ["--temperature", "8"])
+    assert "--temperature-steps 0: must be >= 1 with --temperature 8.0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_duplication.main(one_chunk[:6] + ["--chunk", "32", "--query-block", "16", "--temperature", "8",
+                                                "--temperature-steps", "10"])
+    assert "--temperature: only for one-chunk lsh" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_duplication.main(one_chunk + ["--temperature", "0.5"])
+    assert "--temperature 0.5: must be >= 1" in capsys.readouterr().err
 
 
 def test_learned_positions_change_the_logits_and_are_refused_past_the_table():

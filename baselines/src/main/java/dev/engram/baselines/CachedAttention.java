@@ -165,15 +165,9 @@ final class CachedAttention implements Attention {
         for (int i = 0; i < scratch.length; i++) {
             scratch[i] = new HeadScratch(valueDim);
         }
-        allocate(initialCapacity());
-    }
-
-    /**
-     * Nothing until the first call: its size decides the room (a new session's first call is often a whole segment,
-     * which would otherwise allocate a guess, then allocate again and copy).
-     */
-    private int initialCapacity() {
-        return 0;
+        // No room until the first call: its size decides the room (a new session's first call is often a whole
+        // segment, for which a guess made here would be allocated, then allocated again and copied)
+        allocate(0);
     }
 
     private void allocate(int tokens) {
@@ -245,7 +239,12 @@ final class CachedAttention implements Attention {
         }
     }
 
-    private void ensureCapacity(int tokens) {
+    /**
+     * Room for {@code tokens}, where the call storing them brings {@code callRows} of them (0 for a restore): full
+     * doubles; a window cache holds at most window + sinks between calls, so room for such a call's rows on top means
+     * calls of that size never grow it again (doubling would allocate and copy room it never uses).
+     */
+    private void ensureCapacity(int tokens, int callRows) {
         if (tokens <= capacity) {
             return;
         }
@@ -253,10 +252,7 @@ final class CachedAttention implements Attention {
             throw InvalidInputException.outOfRange("cached tokens", tokens, "<= " + maxTokens
                     + " per kv head for keyDim " + keyDim + " and valueDim " + valueDim + " (use 'window' to bound the cache)");
         }
-        // full: doubling. window: it holds at most window + sinks between calls, so room for this call's rows on
-        // top means calls of this size never grow it again (doubling would allocate and copy room it never uses)
-        long wanted = window < 0 ? Math.max(tokens, 2L * capacity)
-                : Math.max(tokens, (long) window + sinks + (tokens - length));
+        long wanted = window < 0 ? Math.max(tokens, 2L * capacity) : Math.max(tokens, (long) window + sinks + callRows);
         int grown = (int) Math.min(maxTokens, (wanted + CAPACITY_STEP - 1) / CAPACITY_STEP * CAPACITY_STEP);
         for (int g = 0; g < kvHeads; g++) { // tiles are contiguous: growing appends tiles
             if (kvCache == KvCache.BFLOAT16) {
@@ -405,7 +401,7 @@ final class CachedAttention implements Attention {
         // full: a call of n tokens leaves room for n more, so that the copy a growing cache makes falls in a
         // prompt's segments rather than in the decode steps after it (a window's cache has its fixed size)
         int headroom = window < 0 && n > 1 ? n : 0;
-        ensureCapacity((int) Math.max(length + n, Math.min(maxTokens, (long) length + n + headroom)));
+        ensureCapacity((int) Math.max(length + n, Math.min(maxTokens, (long) length + n + headroom)), n);
         ensureScratch(n, rows);
         for (int g = 0; remember && g < kvHeads; g++) {
             if (stagedKeys[g].length < n * keyDim) { // keeps rows [0, kept); grows geometrically, as rows come one by one
@@ -595,8 +591,8 @@ final class CachedAttention implements Attention {
 
     @Override
     public void reset() {
-        if (capacity > wholeSteps(initialCapacity())) {
-            allocate(initialCapacity());
+        if (capacity > 0) {
+            allocate(0);
         }
         length = 0;
         sinkCount = 0;
@@ -609,7 +605,7 @@ final class CachedAttention implements Attention {
     public CachedAttention copy() {
         CachedAttention c = new CachedAttention(context, stateVersion, positional, ropeTheta, ropeScaling, window,
                 slidingWindow != 0, sinks, kvCache);
-        c.ensureCapacity(capacity); // the room this cache had, so the copy grows when this one would
+        c.allocate(capacity); // the room this cache had, so the copy grows when this one would
         for (int g = 0; g < kvHeads; g++) {
             System.arraycopy(keyArray(g), 0, c.keyArray(g), 0, wholeSteps(length) * keyDim);
             System.arraycopy(valueArray(g), 0, c.valueArray(g), 0, length * valueDim);
@@ -722,7 +718,7 @@ final class CachedAttention implements Attention {
             }
             // full: room for as many tokens again, at most 4096 (as a prompt's segment leaves room), so the decode
             // steps right after a restore do not copy the cache
-            ensureCapacity(window < 0 ? (int) Math.min(maxTokens, tokens + Math.min(tokens, 4096L)) : tokens);
+            ensureCapacity(window < 0 ? (int) Math.min(maxTokens, tokens + Math.min(tokens, 4096L)) : tokens, 0);
             for (int g = 0; g < kvHeads; g++) {
                 for (int t = 0; t < tokens; t++) {
                     for (int d = 0; d < keyDim; d++) {

@@ -66,6 +66,7 @@ class BaselineBehaviourTest {
             window.attend(segment(start, 48, start));
             assertEquals(96, window.capacity(), "a call of the same size at " + start + " grew the cache");
         }
+        assertEquals(96, ((CachedAttention) window.copy()).capacity(), "a copy (a fork) has the room its original has");
         window.attend(segment(48 * 6, 64, 7));
         assertEquals(112, window.capacity(), "a longer call: the window and its 64 rows");
         window.reset();

@@ -115,10 +115,10 @@ final class Generation {
     }
 
     /**
-     * Feeds the prompt and generates; {@code onPiece} receives text as soon as it cannot be the start
-     * of a stop sequence. Output stops at the first stop sequence (not included; finish "stop") or
-     * after max tokens (finish "length"). The sequence consumes the prompt and every generated token, the one
-     * that completed a stop sequence included, and {@link Outcome#tokens()} are those tokens: what a session that
+     * Feeds the prompt and generates; {@code onPiece} receives each {@link Piece} (text and its tokens' scores) as soon
+     * as its text cannot be the start of a stop sequence. Output stops at the first stop sequence (not included; finish
+     * "stop") or after max tokens (finish "length"). The sequence consumes the prompt and every generated token, the
+     * one that completed a stop sequence included, and {@link Outcome#tokens()} are those tokens: what a session that
      * appends the completion holds is exactly prompt + token_ids. Runs alone on the calling (worker) thread; a
      * completion without a session instead joins the worker's batch ({@link #start}, {@link ModelWorker#generate}).
      */
