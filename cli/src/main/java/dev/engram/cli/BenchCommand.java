@@ -76,7 +76,9 @@ public final class BenchCommand implements Callable<Integer> {
     int decodeTokens;
 
     @Option(names = "--decode-runs", paramLabel = "N", defaultValue = "5", description = "Decode runs after each context, one after"
-            + " another: the table gives their median ms/token and spread, (slowest - fastest) / median (default: ${DEFAULT-VALUE}).")
+            + " another: the table gives their median ms/token and spread, (slowest - fastest) / median (default: ${DEFAULT-VALUE})."
+            + " The first token after the context is timed alone before them ('first tok ms'): a fresh sequence may allocate"
+            + " its held rows there, once.")
     int decodeRuns;
 
     @Option(names = "--budget-s", paramLabel = "S", description = "Skip a length whose estimated run (from the previous length) "

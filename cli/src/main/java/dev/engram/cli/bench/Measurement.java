@@ -7,7 +7,11 @@ package dev.engram.cli.bench;
  * @param weights               the package's weight type: float32, or int8/int4 for a quantized package
  *                              ({@code ModelManifest.weightType})
  * @param ingestTokensPerSecond context tokens / seconds of one {@code Engine.ingest} call over the whole context
- * @param decodeMillisPerToken  latency of feeding one generated token after the context (greedy): the median over
+ * @param firstDecodeMillis     latency of the first token fed after the context, timed alone and not in any run: a
+ *                              fresh sequence whose context ends on a segment boundary allocates its held rows (the
+ *                              segment in progress's keys and values per layer, tens of MB at the GPT-2 shape) in that
+ *                              token, once in its life; NaN when decode is not measured
+ * @param decodeMillisPerToken  latency of feeding one generated token after that first one (greedy): the median over
  *                              the decode runs of each run's mean
  * @param decodeRunMillis       each decode run's mean ms per token, in the order run (empty when not measured)
  * @param heapBytes             JVM heap in use after a full GC
@@ -19,11 +23,12 @@ package dev.engram.cli.bench;
  * @param onnxShare             share of the segments' time spent inside OrtSession.run (Engine.onnxNanos); the
  *                              rest, {@link #outsideOnnxShare()}, is the Java side: plugins, copies, glue
  */
-public record Measurement(String strategy, String weights, int length, double ingestTokensPerSecond, double decodeMillisPerToken,
+public record Measurement(String strategy, String weights, int length, double ingestTokensPerSecond, double firstDecodeMillis,
+                          double decodeMillisPerToken,
                           java.util.List<Double> decodeRunMillis, long heapBytes, long rssBytes, long stateBytes, double segmentMillis, double pluginShare,
                           double onnxShare, String skipped) {
     static Measurement skipped(String strategy, String weights, int length, String why) {
-        return new Measurement(strategy, weights, length, 0, 0, java.util.List.of(), 0, 0, 0, 0, 0, 0, why);
+        return new Measurement(strategy, weights, length, 0, Double.NaN, 0, java.util.List.of(), 0, 0, 0, 0, 0, 0, why);
     }
 
     /**

@@ -64,6 +64,8 @@ class BenchCommandTest {
                 runs[i] = row.path("decodeRunMillis").get(i).asDouble();
                 assertTrue(runs[i] > 0, row.toString());
             }
+            // the first token after the context is timed alone, apart from the runs
+            assertTrue(row.path("firstDecodeMillis").asDouble() > 0, row.toString());
             java.util.Arrays.sort(runs);
             assertEquals(runs[1], row.path("decodeMillisPerToken").asDouble(), 0, row.toString());
             assertEquals((runs[2] - runs[0]) / runs[1], row.path("decodeSpread").asDouble(), 1e-12, row.toString());
