@@ -123,16 +123,16 @@ class DuplicationDemoTest {
     }
 
     /**
-     * Regression floor for the bundled models/dup-lsh4 (92.2% per token at 4 rounds, 16 trials, when it was bundled on
-     * 2026-12-05; issue 15's target is 95%): 4 sequences, 4 rounds, at or above 90%, and 1 round below 4 (the paper's
-     * shape: fewer rounds find fewer partners).
+     * Issue 15's target held for the bundled models/dup-lsh4 (95.6% per token at 4 rounds, 16 trials, when it was
+     * bundled on 2026-12-05 afternoon; the target is 95%): 4 sequences, 4 rounds, at or above 95%, and 1 round below 4
+     * (the paper's shape: fewer rounds find fewer partners).
      */
     @Test
     void theBundledLshModelStillCopiesWithFourRounds() throws IOException {
         DuplicationDemo.Model m = DuplicationDemo.model(BundledModelsTest.MODELS.resolve("dup-lsh4"));
         DuplicationDemo.Cell four = DuplicationDemo.evaluate(m, 4, 4, 7);
         DuplicationDemo.Cell one = DuplicationDemo.evaluate(m, 1, 4, 7);
-        assertTrue(four.accuracy() >= 0.90, "per-token accuracy with 4 rounds " + four.accuracy());
+        assertTrue(four.accuracy() >= 0.95, "per-token accuracy with 4 rounds " + four.accuracy());
         assertTrue(one.accuracy() < four.accuracy(), "1 round " + one.accuracy() + ", 4 rounds " + four.accuracy());
     }
 
