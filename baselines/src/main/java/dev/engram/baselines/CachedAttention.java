@@ -106,11 +106,14 @@ final class CachedAttention implements Attention {
      * A segment in progress, decoded a row per {@link #attendRows} call, is given again whole every call: what the
      * last call staged is recognised and kept, so a decoded token stages, checks and rotates its own row only. Rows
      * [0, stagedRows) of the segment starting at {@code stagedStart} are in slots [stagedLength, ...) past a cache of
-     * {@code stagedLength} tokens; stagedKeys/stagedValues[g] hold their keys and values as given (before rotation),
-     * to compare the next call's rows with (bit for bit: a row that differs is staged again). Reset by every call
-     * that changes the cache.
+     * {@code stagedLength} tokens; stagedKeys/stagedValues[g] hold the first {@code comparableRows} of them as given
+     * (before rotation), to compare the next call's rows with (bit for bit: a row that differs is staged again). Reset
+     * by every call that changes the cache. {@link #attendNewRows} stages without that copy (comparableRows 0): its
+     * caller holds the rows itself (the engine's held rows), and a copy per session, grown as rows come, was live
+     * young data that every young collection copied again (100-300 ms pauses among 8 sessions' decode steps).
      */
     private int stagedRows;
+    private int comparableRows;
     private long stagedStart;
     private int stagedLength;
     private final float[][] stagedKeys;
@@ -386,9 +389,9 @@ final class CachedAttention implements Attention {
     /**
      * Writes the segment's (rotated) keys and values into cache slots [length, length + N) and computes the
      * outputs of query rows [from, N) into {@link #output} as [H, N - from, dv]; returns N. The cache's
-     * {@code length} is not changed here: a caller that appends moves it. With {@code remember} (attendRows) the rows
-     * are kept as given, for {@link #stagedPrefix} to recognise next call; a call that appends needs no such copy.
-     * With {@code held} (attendNewRows) rows [0, from) are taken as staged, unread.
+     * {@code length} is not changed here: a caller that appends moves it. With {@code remember} (attendRows,
+     * attendNewRows) the staged rows stay staged for the next call; attendRows also keeps them as given, for
+     * {@link #stagedPrefix} to recognise. With {@code held} (attendNewRows) rows [0, from) are taken as staged, unread.
      */
     private int stage(Segment segment, int from, boolean remember, boolean held) {
         int kept = held ? from : stagedPrefix(segment);
@@ -403,7 +406,8 @@ final class CachedAttention implements Attention {
         int headroom = window < 0 && n > 1 ? n : 0;
         ensureCapacity((int) Math.max(length + n, Math.min(maxTokens, (long) length + n + headroom)), n);
         ensureScratch(n, rows);
-        for (int g = 0; remember && g < kvHeads; g++) {
+        boolean copyGiven = remember && !held;
+        for (int g = 0; copyGiven && g < kvHeads; g++) {
             if (stagedKeys[g].length < n * keyDim) { // keeps rows [0, kept); grows geometrically, as rows come one by one
                 int grown = Math.max(n, 2 * stagedKeys[g].length / keyDim);
                 stagedKeys[g] = java.util.Arrays.copyOf(stagedKeys[g], grown * keyDim);
@@ -418,7 +422,8 @@ final class CachedAttention implements Attention {
             positions[length + i] = start + i;
         }
         stagedRows = 0; // until the rows below are staged (a failure leaves nothing to recognise)
-        call.set(q, k, v, n, from, start, kept, remember);
+        comparableRows = 0;
+        call.set(q, k, v, n, from, start, kept, copyGiven);
         if (group > 1) { // several heads read each kv head: stage them all first
             for (int g = 0; g < kvHeads; g++) {
                 stageKvHead(g, scratch[0]);
@@ -426,6 +431,7 @@ final class CachedAttention implements Attention {
         }
         ParallelHeads.run(heads, (long) heads * rows * (length + n) * (keyDim + valueDim), attendHead);
         stagedRows = remember ? n : 0;
+        comparableRows = copyGiven ? n : 0;
         stagedStart = start;
         stagedLength = length;
         return n;
@@ -439,13 +445,13 @@ final class CachedAttention implements Attention {
     private int stagedPrefix(Segment segment) {
         Tensor k = segment.k();
         Tensor v = segment.v();
-        if (stagedRows == 0 || segment.startPosition() != stagedStart || length != stagedLength || k == null
+        if (comparableRows == 0 || segment.startPosition() != stagedStart || length != stagedLength || k == null
                 || v == null || k.rank() != 3 || v.rank() != 3 || k.dim(0) != kvHeads || v.dim(0) != kvHeads
                 || k.dim(2) != keyDim || v.dim(2) != valueDim || k.dim(1) != v.dim(1)) {
             return 0;
         }
         int n = k.dim(1);
-        int rows = Math.min(stagedRows, n);
+        int rows = Math.min(comparableRows, n);
         for (int g = 0; g < kvHeads && rows > 0; g++) {
             int kAt = k.offset() + g * n * keyDim;
             int km = java.util.Arrays.mismatch(k.array(), kAt, kAt + rows * keyDim, stagedKeys[g], 0, rows * keyDim);
@@ -598,6 +604,7 @@ final class CachedAttention implements Attention {
         sinkCount = 0;
         sinkStart = 0;
         stagedRows = 0;
+        comparableRows = 0;
     }
 
     /** A copy with this cache: the cached keys, values and positions, and the sinks (scratch is the copy's own). */
@@ -730,6 +737,7 @@ final class CachedAttention implements Attention {
             System.arraycopy(savedPositions, 0, positions, 0, tokens);
             length = tokens;
             stagedRows = 0;
+            comparableRows = 0;
         };
     }
 
