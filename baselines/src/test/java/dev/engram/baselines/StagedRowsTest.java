@@ -79,6 +79,52 @@ class StagedRowsTest {
         assertArrayEquals(whole.attendRows(probe, 0).toArray(), decoding.attendRows(probe, 0).toArray());
     }
 
+    /**
+     * The engine's decode path: each call gives only its new row ({@link Attention#attendNewRows}, earlier rows zeros,
+     * vouched for by the caller), and the cache keeps no copy of the rows as given; the commit ({@code attend} or
+     * {@code append} of the whole segment) then recognises nothing and stages every row again. Outputs and the cache
+     * after it must be those of attending the segment at once.
+     */
+    @ParameterizedTest
+    @MethodSource("configs")
+    void rowsDecodedWithAttendNewRowsAreStagedAgainByTheCommit(String name, Map<String, Object> config) {
+        Attention decoding = attention(name, config);
+        Attention whole = attention(name, config);
+        int n = 20;
+        long position = 0;
+        for (int s = 0; s < 3; s++) {
+            SeededData.Inputs in = SeededData.inputs(SPEC, n, 17 * s + 3);
+            for (int m = 1; m <= n; m++) {
+                Segment prefix = Segment.of(position, rows(in.q(), m), rows(in.k(), m), rows(in.v(), m));
+                float[] want = fresh(decoding, prefix, m - 1);
+                Segment newRowOnly = Segment.of(position, zeroedBefore(rows(in.q(), m), m - 1),
+                        zeroedBefore(rows(in.k(), m), m - 1), zeroedBefore(rows(in.v(), m), m - 1));
+                assertArrayEquals(want, decoding.attendNewRows(newRowOnly, m - 1).toArray(), name + " segment " + s + " row " + (m - 1));
+            }
+            Segment segment = Segment.of(position, in.q(), in.k(), in.v());
+            if (s == 1) {
+                whole.append(segment);
+                decoding.append(segment);
+            } else {
+                assertArrayEquals(whole.attend(segment).toArray(), decoding.attend(segment).toArray(), name + " segment " + s);
+            }
+            position += n;
+        }
+        SeededData.Inputs next = SeededData.inputs(SPEC, 5, 98);
+        Segment probe = Segment.of(position, next.q(), next.k(), next.v());
+        assertArrayEquals(whole.attendRows(probe, 0).toArray(), decoding.attendRows(probe, 0).toArray());
+    }
+
+    /** A copy of a [heads, N, d] tensor with rows [0, from) zeroed. */
+    private static Tensor zeroedBefore(Tensor t, int from) {
+        Tensor out = rows(t, t.dim(1));
+        int d = t.dim(2);
+        for (int h = 0; h < t.dim(0); h++) {
+            java.util.Arrays.fill(out.array(), h * t.dim(1) * d, h * t.dim(1) * d + from * d, 0f);
+        }
+        return out;
+    }
+
     @ParameterizedTest
     @MethodSource("configs")
     void aChangedEarlierRowIsStagedAgainAndANonFiniteOneRefused(String name, Map<String, Object> config) {
