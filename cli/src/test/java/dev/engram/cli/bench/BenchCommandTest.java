@@ -121,6 +121,17 @@ class BenchCommandTest {
     }
 
     @Test
+    void withoutDecodeTheFirstTokenIsNeitherTimedNorWritten() throws Exception {
+        Path out = dir.resolve("no-decode");
+        String[] r = run("bench", "--model", TINY.toString(), "--strategies", "window", "--lengths", "8", "--out",
+                out.toString(), "--no-peer", "--no-progress", "--decode-tokens", "0", "--threads", "1");
+        JsonNode row = new ObjectMapper().readTree(out.resolve("bench.json").toFile()).path("results").get(0);
+        assertFalse(row.has("firstDecodeMillis"), row.toString());
+        String line = r[0].lines().filter(l -> l.startsWith("| window ")).findFirst().orElseThrow();
+        assertEquals("-", line.split("\\|")[5].trim(), line); // the "first tok ms" column
+    }
+
+    @Test
     void concurrencyLevelsAreInTheTableJsonAndCharts() throws Exception {
         Path out = dir.resolve("served");
         String[] r = run("bench", "--model", TINY.toString(), "--strategies", "window,infini", "--lengths", "10",
