@@ -64,11 +64,7 @@ class StagedRowsTest {
         long position = 0;
         for (int s = 0; s < 3; s++) {
             SeededData.Inputs in = SeededData.inputs(SPEC, n, 31 * s + 7);
-            for (int m = 1; m <= n; m++) {
-                Segment prefix = Segment.of(position, rows(in.q(), m), rows(in.k(), m), rows(in.v(), m));
-                float[] want = fresh(decoding, prefix, m - 1);
-                assertArrayEquals(want, decoding.attendRows(prefix, m - 1).toArray(), name + " segment " + s + " row " + (m - 1));
-            }
+            decodeRowByRow(decoding, in, position, false, name + " segment " + s);
             Segment segment = Segment.of(position, in.q(), in.k(), in.v());
             // the commit reuses the rows staged while decoding: the same outputs and cache as attending at once
             assertArrayEquals(whole.attend(segment).toArray(), decoding.attend(segment).toArray(), name + " segment " + s);
@@ -94,13 +90,7 @@ class StagedRowsTest {
         long position = 0;
         for (int s = 0; s < 3; s++) {
             SeededData.Inputs in = SeededData.inputs(SPEC, n, 17 * s + 3);
-            for (int m = 1; m <= n; m++) {
-                Segment prefix = Segment.of(position, rows(in.q(), m), rows(in.k(), m), rows(in.v(), m));
-                float[] want = fresh(decoding, prefix, m - 1);
-                Segment newRowOnly = Segment.of(position, zeroedBefore(rows(in.q(), m), m - 1),
-                        zeroedBefore(rows(in.k(), m), m - 1), zeroedBefore(rows(in.v(), m), m - 1));
-                assertArrayEquals(want, decoding.attendNewRows(newRowOnly, m - 1).toArray(), name + " segment " + s + " row " + (m - 1));
-            }
+            decodeRowByRow(decoding, in, position, true, name + " segment " + s);
             Segment segment = Segment.of(position, in.q(), in.k(), in.v());
             if (s == 1) {
                 whole.append(segment);
@@ -113,6 +103,24 @@ class StagedRowsTest {
         SeededData.Inputs next = SeededData.inputs(SPEC, 5, 98);
         Segment probe = Segment.of(position, next.q(), next.k(), next.v());
         assertArrayEquals(whole.attendRows(probe, 0).toArray(), decoding.attendRows(probe, 0).toArray());
+    }
+
+    /**
+     * Decodes the segment {@code in} at {@code position} one row per call, each output checked against a fresh copy
+     * that stages everything: through {@code attendRows} (the segment so far given whole), or with {@code newRowOnly}
+     * through {@code attendNewRows} (the earlier rows zeros, as the engine gives them).
+     */
+    private static void decodeRowByRow(Attention decoding, SeededData.Inputs in, long position, boolean newRowOnly,
+                                       String what) {
+        for (int m = 1; m <= in.q().dim(1); m++) {
+            Segment prefix = Segment.of(position, rows(in.q(), m), rows(in.k(), m), rows(in.v(), m));
+            float[] want = fresh(decoding, prefix, m - 1);
+            Tensor got = newRowOnly
+                    ? decoding.attendNewRows(Segment.of(position, zeroedBefore(prefix.q(), m - 1),
+                            zeroedBefore(prefix.k(), m - 1), zeroedBefore(prefix.v(), m - 1)), m - 1)
+                    : decoding.attendRows(prefix, m - 1);
+            assertArrayEquals(want, got.toArray(), what + " row " + (m - 1));
+        }
     }
 
     /** A copy of a [heads, N, d] tensor with rows [0, from) zeroed. */
