@@ -224,7 +224,9 @@ def main(argv=None):
     if args.temperature < 1:
         ap.error(f"--temperature {args.temperature}: must be >= 1")
     if args.temperature > 1 and not (args.attention == "lsh" and args.chunk >= args.length and args.query_block):
-        ap.error("--temperature: only for one-chunk lsh (--chunk >= --length) with --query-block")
+        ap.error(f"--temperature {args.temperature}: only for one-chunk lsh (--chunk >= --length) with --query-block; "
+                 f"given --attention {args.attention}, --chunk {args.chunk}, --length {args.length}, "
+                 f"--query-block {args.query_block}")
     if args.temperature > 1 and args.temperature_steps < 1:
         ap.error(f"--temperature-steps {args.temperature_steps}: must be >= 1 with --temperature {args.temperature} "
                  "(the steps over which it falls to 1)")

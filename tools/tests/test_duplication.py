@@ -114,7 +114,8 @@ def test_a_temperature_without_its_steps_or_outside_one_chunk_is_refused_naming_
     with pytest.raises(SystemExit):
         train_duplication.main(one_chunk[:6] + ["--chunk", "32", "--query-block", "16", "--temperature", "8",
                                                 "--temperature-steps", "10"])
-    assert "--temperature: only for one-chunk lsh" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--temperature 8.0: only for one-chunk lsh" in err and "--chunk 32, --length 64" in err
     with pytest.raises(SystemExit):
         train_duplication.main(one_chunk + ["--temperature", "0.5"])
     assert "--temperature 0.5: must be >= 1" in capsys.readouterr().err
