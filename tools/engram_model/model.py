@@ -89,9 +89,11 @@ def make_memory(spec, cfg):
                                  k=int(spec.pop("k", 32)), scale=float(spec.pop("scale", 0.0)),
                                  exact=bool(spec.pop("exact", False)), seed=int(spec.pop("seed", 0)))
     elif p == "continuous":
+        def _tau(t):
+            return "uniform" if t == "uniform" else float(t)
         m = schemes.ContinuousMemory(H, dk, dv, e, basis=int(spec.pop("basis", 512)),
                                      widths=tuple(spec.pop("widths", (0.005, 0.01))), lam=float(spec.pop("lambda", 0.5)),
-                                     tau=float(spec.pop("tau", 0.5)), samples=int(spec.pop("samples", 512)),
+                                     tau=_tau(spec.pop("tau", 0.5)), samples=int(spec.pop("samples", 512)),
                                      sigma_min2=float(spec.pop("sigmaMin2", 1e-4)),
                                      reset_every=int(spec.pop("resetEvery", 0)), input_gate=spec.pop("inputGate", None),
                                      sticky=bool(spec.pop("sticky", False)), bins=int(spec.pop("bins", 128)),

@@ -412,16 +412,22 @@ class ContinuousMemory(nn.Module):
         w = self.bw[:, None]
         return torch.exp(-0.5 * ((t[None, :] - self.centres[:, None]) / w) ** 2) / (w * math.sqrt(2 * math.pi))
 
-    def _fit_matrix(self, kind, n):
-        """G = (F F^T + lambda I)^-1 F for the position set (first write of n rows, or update with n new rows)."""
-        key = (kind, n)
+    def update_tau(self, written, n):
+        """The old signal's share of [0, 1] for an update writing n rows after ``written`` tokens: the fixed tau,
+        or with tau "uniform" written / (written + n), so that every token written keeps an equal share."""
+        return written / (written + n) if self.tau == "uniform" else self.tau
+
+    def _fit_matrix(self, kind, n, tau=None):
+        """G = (F F^T + lambda I)^-1 F for the position set (first write of n rows, or update with n new rows
+        after the old signal placed on [0, tau])."""
+        key = (kind, n, tau)
         if key not in self._fits:
             if kind == "first":
                 t = (torch.arange(1, n + 1, dtype=torch.float64) - 0.5) / n
             else:
                 m = self.samples
-                t = torch.cat([torch.arange(1, m + 1, dtype=torch.float64) * self.tau / m,
-                               self.tau + (1 - self.tau) * torch.arange(1, n + 1, dtype=torch.float64) / n])
+                t = torch.cat([torch.arange(1, m + 1, dtype=torch.float64) * tau / m,
+                               tau + (1 - tau) * torch.arange(1, n + 1, dtype=torch.float64) / n])
             f = self.psi(t)
             a = f @ f.T + self.lam * torch.eye(self.basis, dtype=torch.float64)
             self._fits[key] = torch.linalg.solve(a, f).to(torch.float32)
@@ -475,7 +481,7 @@ class ContinuousMemory(nn.Module):
                                                              uniforms), coef)  # [B, M, e]
             else:
                 old = torch.matmul(self._sample_matrix(), coef)  # [B, M, e]
-            coef = torch.matmul(self._fit_matrix("update", n), torch.cat([old, x], dim=1))
+            coef = torch.matmul(self._fit_matrix("update", n, self.update_tau(written, n)), torch.cat([old, x], dim=1))
         return coef, written + n, draws
 
     def _uniforms(self, batch, draws):

@@ -202,7 +202,9 @@ def main(argv=None):
     ap.add_argument("--segment", type=int, default=32)
     ap.add_argument("--train-length", type=int, default=256, help="L0: the longest training input (symbols)")
     ap.add_argument("--min-length", type=int, default=32, help="the shortest training input (symbols)")
-    ap.add_argument("--tau", type=float, default=0.75, help="continuous: the old signal's share of [0, 1]")
+    ap.add_argument("--tau", type=lambda t: t if t == "uniform" else float(t), default=0.75,
+                    help="continuous: the old signal's share of [0, 1] at each write, a number in (0, 1), or "
+                         "'uniform': written / (written + n), every token an equal share")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--warmup", type=int, default=100)

@@ -139,8 +139,10 @@ class ContinuousMemory:
             else:
                 s = torch.arange(1, M + 1, dtype=self.dtype) / M
             X_old = psi(s, self.c, self.w).T @ self.B                              # [M, e]
-            t_old = torch.arange(1, M + 1, dtype=self.dtype) * self.tau / M
-            t_new = self.tau + (1.0 - self.tau) * torch.arange(1, n + 1, dtype=self.dtype) / n
+            # tau "uniform" (an Engram option, not the paper's): every token written keeps an equal share
+            tau = self.written / (self.written + n) if self.tau == "uniform" else self.tau
+            t_old = torch.arange(1, M + 1, dtype=self.dtype) * tau / M
+            t_new = tau + (1.0 - tau) * torch.arange(1, n + 1, dtype=self.dtype) / n
             self.B = ridge_fit(torch.cat([t_old, t_new]), torch.cat([X_old, X]),
                                self.c, self.w, self.lam)
         self.written += n

@@ -388,6 +388,12 @@ CASES = [
     (BAS, "torch-window3-sinks2-bf16-none", lambda d: attn_case(
         "window", d, 2, 1, 4, 3, [4, 3, 5, 2], {"window": 3, "sinks": 2, "positional": "none", "kvCache": "bfloat16"}),
      "kvCache bfloat16 on window 3 with 2 sinks, no positional encoding", False),
+    # appended last: a case's torch seed follows its index, so the cases above keep theirs
+    (CON, "torch-continuous-uniform-tau-sticky-reset", lambda d: continuous_case(
+        d, 2, 2, 4, 3, 6, [6, 4, 5, 3, 6], {"basis": 16, "widths": W2, "samples": 12, "sticky": True, "bins": 10,
+                                            "tau": "uniform", "resetEvery": 14}, sticky_uniforms=True),
+     "tau uniform (the old signal on [0, written / (written + n)]: 6/10, 10/15, then resetEvery 14 empties the "
+     "memory before write 4, then 3/9), sticky with given uniforms", True),
 ]
 
 

@@ -76,6 +76,16 @@ public final class ConfigKey<T> {
         }, v -> true, valid, description, names);
     }
 
+    /**
+     * A key of a provider's own value type: {@code parser} turns the raw scalar or list (or a string from a
+     * property) into the value and throws IllegalArgumentException when it cannot; {@code valid} describes
+     * every accepted value, for messages ("a number in (0, 1) or 'uniform'").
+     */
+    public static <T> ConfigKey<T> of(String name, Class<T> type, T defaultValue, Function<Object, T> parser, String valid,
+                                      String description) {
+        return new ConfigKey<>(name, type, defaultValue, parser, v -> true, valid, description);
+    }
+
     /** A list of numbers, written as a YAML/JSON list or as "0.005,0.01". */
     public static ConfigKey<List<Double>> ofDoubleList(String name, List<Double> defaultValue, String description) {
         return new ConfigKey<>(name, List.class, List.copyOf(defaultValue), ConfigKey::parseDoubleList,

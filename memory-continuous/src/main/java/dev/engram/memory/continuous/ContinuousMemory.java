@@ -50,6 +50,7 @@ final class ContinuousMemory implements LongTermMemory {
     private final double sigmaMin2;
     private final double invSqrtDk;
     private final RidgeFits fits;
+    private final Tau tau;
     private final RbfBasis basis;
     private final double[] centres;
     private final double[] widthSquares;
@@ -129,7 +130,8 @@ final class ContinuousMemory implements LongTermMemory {
         this.sigmaMin2 = c.get(ContinuousMemoryProvider.SIGMA_MIN2);
         this.invSqrtDk = 1.0 / Math.sqrt(dk);
         this.fits = RidgeFits.shared(new RidgeFits.Geometry(size, c.get(ContinuousMemoryProvider.WIDTHS),
-                c.get(ContinuousMemoryProvider.LAMBDA), c.get(ContinuousMemoryProvider.TAU), samples));
+                c.get(ContinuousMemoryProvider.LAMBDA), samples));
+        this.tau = c.get(ContinuousMemoryProvider.TAU);
         this.basis = fits.basis();
         this.widthCount = basis.widthCount();
         this.centres = new double[size];
@@ -218,6 +220,7 @@ final class ContinuousMemory implements LongTermMemory {
         this.sigmaMin2 = o.sigmaMin2;
         this.invSqrtDk = o.invSqrtDk;
         this.fits = o.fits;
+        this.tau = o.tau;
         this.basis = o.basis;
         this.centres = o.centres;
         this.widthSquares = o.widthSquares;
@@ -468,7 +471,7 @@ final class ContinuousMemory implements LongTermMemory {
             RidgeFits.FirstFit fit = fits.first(n);
             multiplyInto(fit.g(), n, x, xo, next);
         } else {
-            RidgeFits.UpdateFit fit = fits.update(n);
+            RidgeFits.UpdateFit fit = fits.update(n, tau.forUpdate(tokensSinceReset, n));
             if (sticky) {
                 float[] mu = pendingMu;
                 float[] s2 = pendingSigma2;
@@ -705,6 +708,11 @@ final class ContinuousMemory implements LongTermMemory {
         if (tokens < 0 || drawn < 0) {
             throw new SnapshotException("snapshot counters are " + tokens + " tokens and " + drawn
                     + " draws; valid: >= 0");
+        }
+        if (tau.uniform() && !isEmpty && tokens == 0) {
+            // Every write counts its rows; a uniform tau gives the old signal tokens / (tokens + n) of the domain.
+            throw new SnapshotException("snapshot holds a filled memory with 0 tokens written; valid with tau "
+                    + "uniform: >= 1 when the memory is not empty");
         }
         boolean hasPending = r.readBoolean();
         float[] mu = new float[0];

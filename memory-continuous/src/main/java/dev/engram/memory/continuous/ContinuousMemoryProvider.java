@@ -32,8 +32,9 @@ public final class ContinuousMemoryProvider implements LongTermMemoryProvider {
             .check(v -> v.stream().allMatch(w -> w > 0), "a non-empty list of numbers > 0");
     public static final ConfigKey<Double> LAMBDA = ConfigKey.ofDouble("lambda", 0.5,
             "ridge penalty of the coefficient fit").check(v -> v > 0, "> 0");
-    public static final ConfigKey<Double> TAU = ConfigKey.ofDouble("tau", 0.5,
-            "fraction of [0, 1] the resampled old signal is squeezed into on an update").check(v -> v > 0 && v < 1, "(0, 1)");
+    public static final ConfigKey<Tau> TAU = ConfigKey.of("tau", Tau.class, Tau.of(0.5), Tau::parse, Tau.VALID,
+            "fraction of [0, 1] the resampled old signal is squeezed into on an update; 'uniform' gives each token "
+                    + "written an equal share (an Engram option: the paper's tau is fixed)");
     public static final ConfigKey<Integer> SAMPLES = ConfigKey.ofInt("samples", 512,
             "number M of points the old signal is sampled at on an update").check(v -> v >= 1, ">= 1");
     public static final ConfigKey<Boolean> STICKY = ConfigKey.ofBoolean("sticky", false,
@@ -69,7 +70,12 @@ public final class ContinuousMemoryProvider implements LongTermMemoryProvider {
         RbfBasis basis = new RbfBasis(c.get(BASIS), c.get(WIDTHS));
         int m = c.get(SAMPLES);
         double lambda = c.get(LAMBDA);
-        double bound = RidgeFits.conditionBound(basis, lambda, RidgeFits.updatePositions(c.get(TAU), m, m));
+        Tau tau = c.get(TAU);
+        // A uniform tau moves with every write: bound both ends, the old samples or the new rows all at one point.
+        double bound = tau.uniform()
+                ? Math.max(RidgeFits.conditionBound(basis, lambda, RidgeFits.updatePositions(0, m, m)),
+                        RidgeFits.conditionBound(basis, lambda, RidgeFits.updatePositions(1, m, m)))
+                : RidgeFits.conditionBound(basis, lambda, RidgeFits.updatePositions(tau.fixed(), m, m));
         if (bound <= RidgeFits.MAX_CONDITION) {
             return null;
         }

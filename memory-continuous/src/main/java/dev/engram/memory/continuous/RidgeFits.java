@@ -14,9 +14,11 @@ import org.apache.commons.math3.linear.RealMatrix;
  * The ridge solves B = (F F^T + lambda I)^-1 F X of one basis geometry, cached per position set.
  *
  * <p>The positions a write fits at depend only on the configuration and the segment length n (the
- * first write's (i - 1/2)/n; the update's fixed placements i tau / M and tau + (1 - tau) j / n), never
- * on the data, so each solve is done once per n with Commons Math's Cholesky in double and kept as
- * float32 matrices that turn every later write into plain matrix products. Instances are shared by all
+ * first write's (i - 1/2)/n; the update's placements i tau / M and tau + (1 - tau) j / n), never on the
+ * data, so each solve is done once per (n, tau) with Commons Math's Cholesky in double and kept as float32
+ * matrices that turn every later write into plain matrix products. A fixed tau needs one solve per segment
+ * length; tau {@code uniform} changes with every write, so each update solves its own system
+ * (O(N^2 (M + n)) in double: about a millisecond at N = 64, a fraction of a second at N = 512). Instances are shared by all
  * memories of the same geometry (every layer of a model, every sequence) and are thread-safe.
  */
 final class RidgeFits {
@@ -27,7 +29,7 @@ final class RidgeFits {
     private static final Map<Geometry, RidgeFits> SHARED = new ConcurrentHashMap<>();
 
     /** Everything a solve depends on. */
-    record Geometry(int basis, List<Double> widths, double lambda, double tau, int samples) {
+    record Geometry(int basis, List<Double> widths, double lambda, int samples) {
         Geometry {
             widths = List.copyOf(widths);
         }
@@ -44,10 +46,14 @@ final class RidgeFits {
     record UpdateFit(int n, float[] gOld, float[] gNew, float[] uniformOld) {
     }
 
+    /** The position set of an update: n new rows after the old signal placed on [0, tau]. */
+    private record UpdateKey(int n, double tau) {
+    }
+
     private final Geometry geometry;
     private final RbfBasis basis;
     private final Map<Integer, FirstFit> first = lru();
-    private final Map<Integer, UpdateFit> update = lru();
+    private final Map<UpdateKey, UpdateFit> update = lru();
     private int solves;
 
     private RidgeFits(Geometry geometry) {
@@ -59,10 +65,10 @@ final class RidgeFits {
         return SHARED.computeIfAbsent(geometry, RidgeFits::new);
     }
 
-    private static <V> Map<Integer, V> lru() {
+    private static <K, V> Map<K, V> lru() {
         return new LinkedHashMap<>(16, 0.75f, true) {
             @Override
-            protected boolean removeEldestEntry(Map.Entry<Integer, V> eldest) {
+            protected boolean removeEldestEntry(Map.Entry<K, V> eldest) {
                 return size() > CACHE_ENTRIES;
             }
         };
@@ -111,16 +117,17 @@ final class RidgeFits {
         }
     }
 
-    UpdateFit update(int n) {
+    UpdateFit update(int n, double tau) {
+        UpdateKey key = new UpdateKey(n, tau);
         synchronized (this) {
-            UpdateFit f = update.get(n);
+            UpdateFit f = update.get(key);
             if (f != null) {
                 return f;
             }
         }
         int m = geometry.samples();
         int size = basis.size();
-        double[][] g = solve(updatePositions(geometry.tau(), m, n));
+        double[][] g = solve(updatePositions(tau, m, n));
         // uniformOld = gOld psi(s)^T with s_i = i / M, in double before the one rounding to float.
         double[][] psiS = basis.design(uniformSamplePoints(m));
         float[] uniformOld = new float[size * size];
@@ -143,7 +150,7 @@ final class RidgeFits {
         UpdateFit made = new UpdateFit(n, toFloats(g, 0, m), toFloats(g, m, n), uniformOld);
         synchronized (this) {
             solves++;
-            return update.computeIfAbsent(n, k -> made);
+            return update.computeIfAbsent(key, k -> made);
         }
     }
 

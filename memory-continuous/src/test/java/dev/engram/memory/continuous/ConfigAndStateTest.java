@@ -29,7 +29,7 @@ class ConfigAndStateTest {
         assertEquals(512, c.get(ContinuousMemoryProvider.BASIS));
         assertEquals(List.of(0.005, 0.01), c.get(ContinuousMemoryProvider.WIDTHS));
         assertEquals(0.5, c.get(ContinuousMemoryProvider.LAMBDA));
-        assertEquals(0.5, c.get(ContinuousMemoryProvider.TAU));
+        assertEquals(Tau.of(0.5), c.get(ContinuousMemoryProvider.TAU));
         assertEquals(512, c.get(ContinuousMemoryProvider.SAMPLES));
         assertEquals(false, c.get(ContinuousMemoryProvider.STICKY));
         assertEquals(128, c.get(ContinuousMemoryProvider.BINS));
@@ -43,6 +43,26 @@ class ConfigAndStateTest {
     void anOddBasisNamesTheKey() {
         ConfigException e = assertThrows(ConfigException.class, () -> schema.parse("t", Map.of("basis", 511)));
         assertTrue(e.getMessage().contains("'basis' is 511"), e.getMessage());
+    }
+
+    @Test
+    void tauIsANumberInTheOpenUnitIntervalOrUniform() {
+        assertEquals(Tau.UNIFORM, schema.parse("t", Map.of("tau", "uniform")).get(ContinuousMemoryProvider.TAU));
+        assertEquals(Tau.UNIFORM, schema.parse("t", Map.of("tau", " Uniform ")).get(ContinuousMemoryProvider.TAU));
+        assertEquals(Tau.of(0.75), schema.parse("t", Map.of("tau", "0.75")).get(ContinuousMemoryProvider.TAU));
+        for (Object bad : List.of(1.0, 0, -0.5, "sometimes", true)) {
+            ConfigException e = assertThrows(ConfigException.class, () -> schema.parse("t", Map.of("tau", bad)));
+            assertTrue(e.getMessage().contains("'tau' is ") && e.getMessage().contains("valid: a number in (0, 1), "
+                    + "or 'uniform'"), e.getMessage());
+        }
+    }
+
+    @Test
+    void aUniformTauGivesTheOldSignalTheShareOfTheTokensWrittenBeforeTheUpdate() {
+        // 32 tokens written, a segment of 32: the old signal keeps half of [0, 1]; after 7 segments, 7/8.
+        assertEquals(0.5, Tau.UNIFORM.forUpdate(32, 32));
+        assertEquals(7.0 / 8, Tau.UNIFORM.forUpdate(7 * 32, 32));
+        assertEquals(0.75, Tau.of(0.75).forUpdate(7 * 32, 32));
     }
 
     @Test

@@ -43,6 +43,21 @@ class ContractTests {
     }
 
     @Nested
+    class UniformTau extends LongTermMemoryContract {
+        @Override
+        protected LongTermMemoryProvider provider() {
+            return new ContinuousMemoryProvider();
+        }
+
+        @Override
+        protected Map<String, Object> config() {
+            Map<String, Object> m = with("tau", "uniform");
+            m.put("sticky", true);
+            return m;
+        }
+    }
+
+    @Nested
     class Gated extends LongTermMemoryContract {
         @Override
         protected LongTermMemoryProvider provider() {

@@ -51,7 +51,13 @@ final class RefCases {
                 new Spec("ref-reset", "resetEvery 8: the third segment's write starts from an empty memory",
                         2, 2, 4, 3, 6, small("resetEvery", 8, "tau", 0.3, "lambda", 0.2), new int[] {5, 4, 3, 6}, false, 15),
                 new Spec("ref-default-widths", "basis 64 with the default widths [0.005, 0.01] and 3 heads",
-                        3, 3, 4, 2, 5, Map.of("basis", 64, "samples", 40, "tau", 0.6), new int[] {8, 5, 9}, false, 16));
+                        3, 3, 4, 2, 5, Map.of("basis", 64, "samples", 40, "tau", 0.6), new int[] {8, 5, 9}, false, 16),
+                new Spec("ref-uniform-tau", "tau uniform: the old signal on [0, written / (written + n)] (5/8, 8/15, "
+                        + "then resetEvery 9 empties the memory before the fourth write, and 4/10)",
+                        2, 2, 4, 3, 6, small("tau", "uniform", "resetEvery", 9), new int[] {5, 3, 7, 4, 6}, false, 17),
+                new Spec("ref-uniform-tau-sticky", "tau uniform with sticky memories drawing from the seeded stream",
+                        2, 2, 4, 3, 6, small("tau", "uniform", "sticky", true, "seed", 7), new int[] {6, 4, 5, 6}, false,
+                        18));
     }
 
     /** Normal(0, scale^2) values rounded to float32 (what a case file stores). */
@@ -125,7 +131,8 @@ final class RefCases {
             }
         }
         ReferenceContinuous ref = new ReferenceContinuous(n, c.get(ContinuousMemoryProvider.WIDTHS),
-                c.get(ContinuousMemoryProvider.LAMBDA), c.get(ContinuousMemoryProvider.TAU), m,
+                c.get(ContinuousMemoryProvider.LAMBDA),
+                c.get(ContinuousMemoryProvider.TAU).uniform() ? Double.NaN : c.get(ContinuousMemoryProvider.TAU).fixed(), m,
                 c.get(ContinuousMemoryProvider.STICKY), c.get(ContinuousMemoryProvider.BINS),
                 c.get(ContinuousMemoryProvider.SIGMA_MIN2), c.get(ContinuousMemoryProvider.RESET_EVERY),
                 c.get(ContinuousMemoryProvider.SEED), s.heads(), s.dk(), s.dv(), e,

@@ -17,7 +17,7 @@ final class ReferenceContinuous {
     final int basis;
     final double[] widths;
     final double lambda;
-    final double tau;
+    final double tau;           // NaN = "uniform": tokens / (tokens + n) at each update
     final int samples;
     final boolean sticky;
     final int bins;
@@ -180,6 +180,7 @@ final class ReferenceContinuous {
             rows = x;
         } else {
             double[] s = sticky ? stickyPoints(uniforms) : uniformPoints();
+            double tau = Double.isNaN(this.tau) ? tokens / (double) (tokens + n) : this.tau;
             positions = new double[samples + n];
             rows = new double[samples + n][];
             for (int i = 1; i <= samples; i++) {
