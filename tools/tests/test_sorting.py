@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 import torch
 
 from engram_model import schemes, sorting, train_sorting
@@ -85,9 +86,9 @@ def test_uniform_stream_is_the_jdks_splittable_random_next_double():
     assert schemes.uniform_stream(-9, 5, 1).tolist() == [0.5406159155244933]
 
 
-def make_memory(sticky=True, seed=3):
+def make_memory(sticky=True, seed=3, tau=0.6):
     torch.manual_seed(0)
-    m = schemes.ContinuousMemory(2, 4, 4, 6, basis=16, widths=(0.05, 0.1), lam=0.5, tau=0.6, samples=12,
+    m = schemes.ContinuousMemory(2, 4, 4, 6, basis=16, widths=(0.05, 0.1), lam=0.5, tau=tau, samples=12,
                                  sticky=sticky, bins=8, seed=seed)
     with torch.no_grad():
         for p in [m.mu_weight, m.mu_bias, m.sigma_weight, m.sigma_bias]:
@@ -95,10 +96,11 @@ def make_memory(sticky=True, seed=3):
     return m.eval()
 
 
-def test_sticky_writes_match_the_plain_reference_with_the_seeded_stream():
-    m = make_memory()
+@pytest.mark.parametrize("tau", [0.6, "uniform"])
+def test_sticky_writes_match_the_plain_reference_with_the_seeded_stream(tau):
+    m = make_memory(tau=tau)
     ref = RefContinuous(2, 4, 4, 6, {k: v.detach() for k, v in m.weights().items()}, basis=16, widths=(0.05, 0.1),
-                        lam=0.5, tau=0.6, samples=12, sticky=True, bins=8)
+                        lam=0.5, tau=tau, samples=12, sticky=True, bins=8)
     state, draws, gen = m.init_state(1), 0, torch.Generator().manual_seed(5)
     for seg in range(5):
         n = 5 + seg
@@ -113,6 +115,19 @@ def test_sticky_writes_match_the_plain_reference_with_the_seeded_stream():
         assert state[2] == draws
         assert torch.allclose(state[0][0].double(), ref.B, atol=1e-5), seg
     assert ref.min_margin > 1e-6  # no draw sat on a bin boundary, where float rounding could pick either bin
+
+
+def test_a_uniform_tau_gives_the_old_signal_the_share_of_the_tokens_written_before():
+    m = make_memory(tau="uniform")
+    assert m.update_tau(5, 5) == 0.5 and m.update_tau(21, 3) == 21 / 24
+    assert make_memory(tau=0.6).update_tau(21, 3) == 0.6
+    # the update's positions: old samples at i tau / M, new rows at tau + (1 - tau) j / n (tau = 10 / 12 here)
+    tau, m_, n = 10 / 12, 12, 2
+    t = torch.tensor([i * tau / m_ for i in range(1, m_ + 1)] + [tau + (1 - tau) * j / n for j in (1, 2)],
+                     dtype=torch.float64)
+    f = m.psi(t)
+    g = torch.linalg.solve(f @ f.T + 0.5 * torch.eye(16, dtype=torch.float64), f).float()
+    assert torch.allclose(m._fit_matrix("update", n, m.update_tau(10, n)), g)
 
 
 def test_sticky_points_follow_a_narrow_read_to_its_bin_by_hand():
