@@ -31,13 +31,13 @@ from .train import answer_loss, optimizer_step, param_groups, warmup_cosine
 STRATEGIES = ["window", "continuous", "infini"]
 
 
-def strategy_config(strategy, segment=32, layers=2, tau=0.75, sticky=True):
+def strategy_config(strategy, segment=32, layers=2, tau=0.75, sticky=True, samples=64):
     local0 = {"provider": "window", "window": 0, "positional": "rope", "ropeTheta": 10000.0}
     if strategy == "infini":
         att, mem = local0, {"provider": "infini", "update": "delta"}
     elif strategy == "continuous":
         att, mem = local0, {"provider": "continuous", "basis": 64, "widths": [0.01, 0.02], "lambda": 0.5,
-                            "tau": tau, "samples": 64}
+                            "tau": tau, "samples": samples}
         if sticky:
             mem.update({"sticky": True, "bins": 64, "seed": 0})
     elif strategy == "window":
@@ -207,6 +207,8 @@ def main(argv=None):
     ap.add_argument("--tau", type=lambda t: t if t == "uniform" else float(t), default=0.75,
                     help="continuous: the old signal's share of [0, 1] at each write, a number in (0, 1), or "
                          "'uniform': written / (written + n), every token an equal share")
+    ap.add_argument("--samples", type=int, default=64,
+                    help="continuous: the points M the old signal is resampled at on each write")
     ap.add_argument("--no-sticky", dest="sticky", action="store_false",
                     help="continuous: resample the old signal uniformly (s_i = i / M) instead of where the reads looked")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -242,7 +244,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    cfg = strategy_config(args.strategy, args.segment, tau=args.tau, sticky=args.sticky)
+    cfg = strategy_config(args.strategy, args.segment, tau=args.tau, sticky=args.sticky, samples=args.samples)
     model = EngramModel(cfg)
     earlier = None
     if args.resume:
@@ -301,7 +303,8 @@ def main(argv=None):
                 "finalLoss": round(ema, 4), "batch": args.batch, "lr": args.lr,
                 "lengths": [args.min_length, args.train_length], "trainTokens": sorting.sequence_length(
                     args.train_length), "segmentLength": args.segment,
-                **({"tau": args.tau, "sticky": args.sticky} if args.strategy == "continuous" else {}),
+                **({"tau": args.tau, "sticky": args.sticky, "samples": args.samples}
+                   if args.strategy == "continuous" else {}),
                 "minutes": round((time.time() - t0) / 60, 1), "seconds": round(time.time() - t0, 1),
                 "parameters": nparams, "eval": evals}
     stages = [dict(training)]

@@ -25,8 +25,13 @@ import org.apache.commons.math3.linear.RealMatrix;
 final class RidgeFits {
     /** Condition numbers above this leave fewer than ~4 correct digits of a double solve: refused. */
     static final double MAX_CONDITION = 1e12;
-    /** Cached position sets per kind; segment lengths beyond a few distinct ones are rare. */
+    /** Cached first-write position sets; segment lengths beyond a few distinct ones are rare. */
     private static final int CACHE_ENTRIES = 16;
+    /**
+     * Room for cached updates, in floats (64 MiB): a uniform tau makes one position set per write of a sequence,
+     * so the updates of sequences up to this many writes are solved once, not once per sequence.
+     */
+    private static final long UPDATE_CACHE_FLOATS = 16L << 20;
     private static final Map<Geometry, RidgeFits> SHARED = new ConcurrentHashMap<>();
 
     /** Everything a solve depends on. */
@@ -53,24 +58,27 @@ final class RidgeFits {
 
     private final Geometry geometry;
     private final RbfBasis basis;
-    private final Map<Integer, FirstFit> first = lru();
-    private final Map<UpdateKey, UpdateFit> update = lru();
+    private final Map<Integer, FirstFit> first = lru(CACHE_ENTRIES);
+    private final Map<UpdateKey, UpdateFit> update;
     private int solves;
 
     private RidgeFits(Geometry geometry) {
         this.geometry = geometry;
         this.basis = new RbfBasis(geometry.basis(), geometry.widths());
+        // An update keeps gOld [N, M], gNew [N, n] and uniformOld [N, N]; n taken as M for the estimate.
+        long perUpdate = (long) geometry.basis() * (2L * geometry.samples() + geometry.basis());
+        this.update = lru((int) Math.max(CACHE_ENTRIES, Math.min(4096, UPDATE_CACHE_FLOATS / perUpdate)));
     }
 
     static RidgeFits shared(Geometry geometry) {
         return SHARED.computeIfAbsent(geometry, RidgeFits::new);
     }
 
-    private static <K, V> Map<K, V> lru() {
+    private static <K, V> Map<K, V> lru(int entries) {
         return new LinkedHashMap<>(16, 0.75f, true) {
             @Override
             protected boolean removeEldestEntry(Map.Entry<K, V> eldest) {
-                return size() > CACHE_ENTRIES;
+                return size() > entries;
             }
         };
     }

@@ -70,4 +70,22 @@ class ReconstructionTest {
         // first write (n=5), updates with n=7 and n=5: three position sets, however many segments
         assertEquals(3, memory.fits().solves() - before);
     }
+
+    @Test
+    void aUniformTauSolvesEachWriteOfASequenceOnceForEverySequence() {
+        LayerSpec spec = new LayerSpec(1, 1, 2, 2, 3);
+        Map<String, Object> config = Map.of("basis", 20, "samples", 9, "lambda", 0.41, "tau", "uniform");
+        ContinuousMemory first = Fixtures.randomMemory(spec, config, 5);
+        int before = first.fits().solves();
+        for (int s = 0; s < 40; s++) {
+            Fixtures.write(first, dev.engram.conformance.SeededData.normal(s, 1f, 5, 3), null);
+        }
+        // the first write, then 39 updates each at its own tau = 5k / (5k + 5)
+        assertEquals(40, first.fits().solves() - before);
+        ContinuousMemory second = Fixtures.randomMemory(spec, config, 6);
+        for (int s = 0; s < 40; s++) {
+            Fixtures.write(second, dev.engram.conformance.SeededData.normal(100 + s, 1f, 5, 3), null);
+        }
+        assertEquals(40, second.fits().solves() - before, "a second sequence of the same lengths reuses every solve");
+    }
 }
