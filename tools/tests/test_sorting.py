@@ -164,3 +164,15 @@ def test_sticky_training_draws_fresh_uniforms_and_keeps_the_stream_for_eval():
     assert c[2] == 12 and torch.allclose(c[0][0], c[0][1], atol=1e-6)  # the stream: the same draws for every batch row
     m.read(q, st, h)
     assert torch.allclose(m.write(None, None, h, st)[0], c[0], atol=1e-6)  # from the same state the same draws again
+
+
+def test_the_continuous_strategy_config_takes_tau_samples_and_sticky_from_the_command_line():
+    from engram_model.train_sorting import strategy_config
+    plain = strategy_config("continuous", tau="uniform", sticky=False, samples=256).memory[0]
+    assert plain["tau"] == "uniform" and plain["samples"] == 256 and "sticky" not in plain and "bins" not in plain
+    sticky = strategy_config("continuous").memory[1]
+    assert sticky["tau"] == 0.75 and sticky["samples"] == 64 and sticky["sticky"] and sticky["bins"] == 64
+    # the package's memory parses back to the same configuration (tau stays the word)
+    from engram_model.model import EngramModel
+    memory = EngramModel(strategy_config("continuous", tau="uniform", sticky=False)).layers[0].memory
+    assert memory.tau == "uniform" and memory.config()["tau"] == "uniform" and not memory.sticky
