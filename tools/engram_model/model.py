@@ -89,8 +89,16 @@ def make_memory(spec, cfg):
                                  k=int(spec.pop("k", 32)), scale=float(spec.pop("scale", 0.0)),
                                  exact=bool(spec.pop("exact", False)), seed=int(spec.pop("seed", 0)))
     elif p == "continuous":
-        def _tau(t):
-            return "uniform" if t == "uniform" else float(t)
+        def _tau(t):  # as the Java config: a number in (0, 1), or the word uniform
+            if isinstance(t, str) and t.strip().lower() == "uniform":
+                return "uniform"
+            try:
+                v = float(t)
+            except (TypeError, ValueError):
+                v = None
+            if v is None or isinstance(t, bool) or not 0 < v < 1:
+                raise ValueError(f"'tau' is {t!r}; valid: a number in (0, 1), or 'uniform'")
+            return v
         m = schemes.ContinuousMemory(H, dk, dv, e, basis=int(spec.pop("basis", 512)),
                                      widths=tuple(spec.pop("widths", (0.005, 0.01))), lam=float(spec.pop("lambda", 0.5)),
                                      tau=_tau(spec.pop("tau", 0.5)), samples=int(spec.pop("samples", 512)),

@@ -422,6 +422,8 @@ class ContinuousMemory(nn.Module):
         after the old signal placed on [0, tau])."""
         key = (kind, n, tau)
         if key not in self._fits:
+            if len(self._fits) >= 512:  # a uniform tau adds one position set per write: keep the newest 512
+                self._fits.pop(next(iter(self._fits)))
             if kind == "first":
                 t = (torch.arange(1, n + 1, dtype=torch.float64) - 0.5) / n
             else:

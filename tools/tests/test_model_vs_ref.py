@@ -73,15 +73,17 @@ def test_lsh_knn(exact):
         theirs.write(k[0], v[0])
 
 
-@pytest.mark.parametrize("gate,reset", [(None, 0), ("conv", 12)])
-def test_continuous(gate, reset):
-    mine = schemes.ContinuousMemory(H, DK, DV, E, basis=16, widths=(0.05, 0.1), samples=12,
+@pytest.mark.parametrize("gate,reset,tau", [(None, 0, 0.5), ("conv", 12, 0.5), (None, 0, "uniform")])
+def test_continuous(gate, reset, tau):
+    # equal segment lengths: with tau uniform every update has the same n and its own tau, so a fit cached by n alone
+    # would be reused wrongly
+    mine = schemes.ContinuousMemory(H, DK, DV, E, basis=16, widths=(0.05, 0.1), samples=12, tau=tau,
                                     reset_every=reset, input_gate=gate)
     with torch.no_grad():
         for p in (mine.mu_weight, mine.mu_bias, mine.sigma_weight, mine.sigma_bias):
             p.normal_(0, 0.5)
     weights = {k: t.detach().double() for k, t in mine.weights().items()}
-    theirs = rc.ContinuousMemory(H, DK, DV, E, weights, basis=16, widths=(0.05, 0.1), samples=12,
+    theirs = rc.ContinuousMemory(H, DK, DV, E, weights, basis=16, widths=(0.05, 0.1), samples=12, tau=tau,
                                  reset_every=reset, input_gate=gate or "none")
     st = mine.init_state(1)
     for s in range(4):

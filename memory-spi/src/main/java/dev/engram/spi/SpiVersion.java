@@ -17,11 +17,12 @@ package dev.engram.spi;
  * {@code SamplingDraws} extension (a plugin compiled against 1 that reads {@code segment.uniforms()} would fail with a
  * NoSuchMethodError, so 1 is no longer supported and such a plugin is refused at load time, naming the version), and
  * the state types gained {@code copy()} for cheap forks (a default method: a plugin rebuilt against 2 needs no change
- * for it).
+ * for it). 3: {@code ConfigKey.of}, a key of a provider's own value type (an addition: providers built against 2
+ * still load).
  */
 public final class SpiVersion {
     /** The version this SPI is: bump it with every change to this module's types (or the api's they use). */
-    public static final int CURRENT = 2;
+    public static final int CURRENT = 3;
     /** The oldest version whose compiled providers still work here: raise it when a change breaks them. */
     public static final int OLDEST_SUPPORTED = 2;
 

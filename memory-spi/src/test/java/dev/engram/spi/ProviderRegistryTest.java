@@ -167,6 +167,23 @@ class ProviderRegistryTest {
         }
     }
 
+    /** The refusal's clause naming the versions this runtime runs, when it runs more than one. */
+    private static final String RUNS = SpiVersion.OLDEST_SUPPORTED == SpiVersion.CURRENT ? ""
+            : " and runs plugins built against " + SpiVersion.OLDEST_SUPPORTED + " to " + SpiVersion.CURRENT;
+
+    @Test
+    void aPluginBuiltAgainstTheOldestSupportedSpiLoads(@TempDir Path dir) throws IOException {
+        Path classes = Files.createDirectory(dir.resolve("classes"));
+        PluginDirs.compile(classes, Map.of("older.Older",
+                PluginDirs.memoryProvider("older", "Older", "older", SpiVersion.OLDEST_SUPPORTED, null)), true);
+        PluginDirs.register(classes, LongTermMemoryProvider.class, "older.Older");
+        try (URLClassLoader loader = PluginDirs.loader(classes)) {
+            ProviderRegistry loaded = ProviderRegistry.load(loader);
+            assertEquals(List.of(), loaded.broken().stream().map(ProviderRegistry.BrokenPlugin::name).toList());
+            assertEquals("older", loaded.memory("older").name());
+        }
+    }
+
     @Test
     void aProviderBuiltAgainstAnotherSpiVersionIsRefusedWhenLoaded(@TempDir Path dir) throws IOException {
         Path classes = Files.createDirectory(dir.resolve("classes"));
@@ -178,7 +195,7 @@ class ProviderRegistryTest {
             ProviderException e = assertThrows(ProviderException.class, () -> loaded.memory("future"));
             assertEquals(List.of("future"), loaded.broken().stream().map(ProviderRegistry.BrokenPlugin::name).toList());
             assertEquals("provider 'future' (future.Future) was built against engram memory-spi version " + (SpiVersion.CURRENT + 1)
-                    + "; this runtime provides version " + SpiVersion.CURRENT + ": rebuild the plugin against memory-spi "
+                    + "; this runtime provides version " + SpiVersion.CURRENT + RUNS + ": rebuild the plugin against memory-spi "
                     + SpiVersion.CURRENT + " or use a matching Engram", e.getMessage());
         }
     }
@@ -196,7 +213,7 @@ class ProviderRegistryTest {
         try (URLClassLoader loader = PluginDirs.loader(classes)) {
             ProviderException e = assertThrows(ProviderException.class, () -> ProviderRegistry.load(loader).memory("old"));
             assertEquals("provider 'old' (old.Old) was built against engram memory-spi version 1; this runtime provides"
-                    + " version " + SpiVersion.CURRENT + ": rebuild the plugin against memory-spi " + SpiVersion.CURRENT
+                    + " version " + SpiVersion.CURRENT + RUNS + ": rebuild the plugin against memory-spi " + SpiVersion.CURRENT
                     + " or use a matching Engram", e.getMessage());
         }
     }

@@ -471,7 +471,8 @@ final class ContinuousMemory implements LongTermMemory {
             RidgeFits.FirstFit fit = fits.first(n);
             multiplyInto(fit.g(), n, x, xo, next);
         } else {
-            RidgeFits.UpdateFit fit = fits.update(n, tau.forUpdate(tokensSinceReset, n));
+            double share = tau.forUpdate(tokensSinceReset, n);
+            RidgeFits.UpdateFit fit = tau.uniform() ? fits.uniformUpdate(n, share) : fits.update(n, share);
             if (sticky) {
                 float[] mu = pendingMu;
                 float[] s2 = pendingSigma2;

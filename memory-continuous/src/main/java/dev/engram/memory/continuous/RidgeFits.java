@@ -4,7 +4,10 @@ import dev.engram.api.ConfigException;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.commons.math3.exception.MathIllegalArgumentException;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.CholeskyDecomposition;
@@ -17,21 +20,22 @@ import org.apache.commons.math3.linear.RealMatrix;
  * first write's (i - 1/2)/n; the update's placements i tau / M and tau + (1 - tau) j / n), never on the
  * data, so each solve is done once per (n, tau) with Commons Math's Cholesky in double and kept as float32
  * matrices that turn every later write into plain matrix products. A fixed tau needs one solve per segment
- * length; tau {@code uniform} changes with every write, so each update solves its own system, O(N^2 (M + n))
- * in double (n = 256: about 10 ms at N = M = 64, 0.3 s at N = M = 512), once for every layer and sequence at the
- * same point. Instances are shared by all memories of the same geometry (every layer of a model, every sequence)
+ * length; tau {@code uniform} changes with every write, so each update solves its own system, O(N^2 (M + n) +
+ * N^3) in double (n = 256: about 10 ms at N = M = 64, 0.3 s at N = M = 512), kept for every layer and sequence that
+ * reaches the same write (up to 64 MiB of fits per geometry; later writes are solved each time). Instances are shared by all memories of the same geometry (every layer of a model, every sequence)
  * and are thread-safe.
  */
 final class RidgeFits {
     /** Condition numbers above this leave fewer than ~4 correct digits of a double solve: refused. */
     static final double MAX_CONDITION = 1e12;
-    /** Cached first-write position sets; segment lengths beyond a few distinct ones are rare. */
+    /** Cached position sets per kind for a fixed tau; segment lengths beyond a few distinct ones are rare. */
     private static final int CACHE_ENTRIES = 16;
     /**
-     * Room for cached updates, in floats (64 MiB): a uniform tau makes one position set per write of a sequence,
-     * so the updates of sequences up to this many writes are solved once, not once per sequence.
+     * Room for a uniform tau's updates, in floats (64 MiB per geometry). Such a tau makes a new position set at every
+     * write of a sequence, so these are kept from the first on until the room is used and never evicted: every
+     * sequence then solves none of its first writes again (an LRU would keep none once a sequence outgrew it).
      */
-    private static final long UPDATE_CACHE_FLOATS = 16L << 20;
+    private static final long UNIFORM_CACHE_FLOATS = 16L << 20;
     private static final Map<Geometry, RidgeFits> SHARED = new ConcurrentHashMap<>();
 
     /** Everything a solve depends on. */
@@ -59,15 +63,15 @@ final class RidgeFits {
     private final Geometry geometry;
     private final RbfBasis basis;
     private final Map<Integer, FirstFit> first = lru(CACHE_ENTRIES);
-    private final Map<UpdateKey, UpdateFit> update;
+    private final Map<UpdateKey, UpdateFit> update = lru(CACHE_ENTRIES);
+    /** A uniform tau's updates: one future per position set, so sequences at the same write share one solve. */
+    private final Map<UpdateKey, CompletableFuture<UpdateFit>> uniformUpdates = new ConcurrentHashMap<>();
+    private final AtomicLong uniformFloats = new AtomicLong();
     private int solves;
 
     private RidgeFits(Geometry geometry) {
         this.geometry = geometry;
         this.basis = new RbfBasis(geometry.basis(), geometry.widths());
-        // An update keeps gOld [N, M], gNew [N, n] and uniformOld [N, N]; n taken as M for the estimate.
-        long perUpdate = (long) geometry.basis() * (2L * geometry.samples() + geometry.basis());
-        this.update = lru((int) Math.max(CACHE_ENTRIES, Math.min(4096, UPDATE_CACHE_FLOATS / perUpdate)));
     }
 
     static RidgeFits shared(Geometry geometry) {
@@ -126,6 +130,7 @@ final class RidgeFits {
         }
     }
 
+    /** The update fit for a fixed tau (a few position sets, kept least recently used first out). */
     UpdateFit update(int n, double tau) {
         UpdateKey key = new UpdateKey(n, tau);
         synchronized (this) {
@@ -134,6 +139,49 @@ final class RidgeFits {
                 return f;
             }
         }
+        UpdateFit made = solveUpdate(n, tau);
+        synchronized (this) {
+            return update.computeIfAbsent(key, k -> made);
+        }
+    }
+
+    /**
+     * The update fit for a uniform tau's position set (n, tau): solved once while the room lasts, whichever sequence
+     * asks first (the others wait for that solve); beyond the room solved every time and not kept.
+     */
+    UpdateFit uniformUpdate(int n, double tau) {
+        UpdateKey key = new UpdateKey(n, tau);
+        CompletableFuture<UpdateFit> known = uniformUpdates.get(key);
+        if (known == null && uniformFloats.get() >= UNIFORM_CACHE_FLOATS) {
+            return solveUpdate(n, tau);
+        }
+        if (known == null) {
+            CompletableFuture<UpdateFit> mine = new CompletableFuture<>();
+            known = uniformUpdates.putIfAbsent(key, mine);
+            if (known == null) {
+                try {
+                    UpdateFit made = solveUpdate(n, tau);
+                    uniformFloats.addAndGet((long) made.gOld().length + made.gNew().length + made.uniformOld().length);
+                    mine.complete(made);
+                    return made;
+                } catch (RuntimeException | Error e) {
+                    uniformUpdates.remove(key, mine);
+                    mine.completeExceptionally(e);
+                    throw e;
+                }
+            }
+        }
+        try {
+            return known.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw e;
+        }
+    }
+
+    private UpdateFit solveUpdate(int n, double tau) {
         int m = geometry.samples();
         int size = basis.size();
         double[][] g = solve(updatePositions(tau, m, n));
@@ -156,11 +204,10 @@ final class RidgeFits {
                 uniformOld[j * size + k] = flushed(row[k]);
             }
         }
-        UpdateFit made = new UpdateFit(n, toFloats(g, 0, m), toFloats(g, m, n), uniformOld);
         synchronized (this) {
             solves++;
-            return update.computeIfAbsent(key, k -> made);
         }
+        return new UpdateFit(n, toFloats(g, 0, m), toFloats(g, m, n), uniformOld);
     }
 
     /**
