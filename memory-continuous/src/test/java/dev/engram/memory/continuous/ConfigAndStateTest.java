@@ -76,6 +76,18 @@ class ConfigAndStateTest {
     }
 
     @Test
+    void aUniformTauIsCheckedForConditioningWhereItsPositionsCrowd() {
+        // A uniform tau puts the old samples near 0 early on and the new rows near 1 late: the bound at those ends
+        // (about 8.3e3 / lambda here) is four times tau 0.5's (about 2.0e3 / lambda), so lambda 4e-9 passes one only.
+        Map<String, Object> config = new java.util.HashMap<>(Map.of("basis", 16, "widths", List.of(0.05, 0.1),
+                "samples", 64, "lambda", 4e-9, "tau", 0.5));
+        schema.parse("t", config);
+        config.put("tau", "uniform");
+        ConfigException e = assertThrows(ConfigException.class, () -> schema.parse("t", config));
+        assertTrue(e.getMessage().contains("'lambda' is 4.0E-9"), e.getMessage());
+    }
+
+    @Test
     void unknownKeysSuggestTheClosest() {
         ConfigException e = assertThrows(ConfigException.class, () -> schema.parse("t", Map.of("sample", 3)));
         assertTrue(e.getMessage().contains("samples"), e.getMessage());
