@@ -200,6 +200,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--steps", type=int, default=20000)
     ap.add_argument("--minutes", type=float, default=30.0, help="stop after this wall-clock time")
+    ap.add_argument("--stop-after", type=int, default=0,
+                    help="stop after this many steps, the learning-rate schedule still spanning --steps (0: --steps)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--segment", type=int, default=32)
     ap.add_argument("--train-length", type=int, default=256, help="L0: the longest training input (symbols)")
@@ -249,7 +251,13 @@ def main(argv=None):
     earlier = None
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu")
-        if ModelConfig.from_dict(ckpt["config"]) != cfg:  # a field added since fills in its default
+        earlier_cfg = ModelConfig.from_dict(ckpt["config"])  # a field added since fills in its default
+        resampled = ModelConfig.from_dict(dict(ckpt["config"], memory=[
+            dict(m, samples=args.samples) if m and m.get("provider") == "continuous" else m
+            for m in ckpt["config"]["memory"]]))
+        if earlier_cfg != cfg and resampled == cfg:  # the weights do not depend on the resampling points
+            print(f"--resume: continuous samples -> {args.samples}", flush=True)
+        elif earlier_cfg != cfg:
             raise SystemExit(f"--resume {args.resume}: its config differs from --strategy {args.strategy}'s")
         model.load_state_dict(ckpt["state"])
         log_path = args.resume[:-len(".model.pt")] + ".train_log.json"
@@ -274,6 +282,9 @@ def main(argv=None):
     for step in range(args.steps):
         if time.time() - t0 > args.minutes * 60:
             print(f"time limit reached after {step} steps", flush=True)
+            break
+        if args.stop_after and step >= args.stop_after:
+            print(f"stopped after {step} steps (--stop-after; the schedule spans --steps {args.steps})", flush=True)
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step)

@@ -176,3 +176,19 @@ def test_the_continuous_strategy_config_takes_tau_samples_and_sticky_from_the_co
     from engram_model.model import EngramModel
     memory = EngramModel(strategy_config("continuous", tau="uniform", sticky=False)).layers[0].memory
     assert memory.tau == "uniform" and memory.config()["tau"] == "uniform" and not memory.sticky
+
+
+def test_stop_after_keeps_the_schedule_and_resume_may_change_only_the_resampling_points(tmp_path):
+    from engram_model import train_sorting
+    common = ["--strategy", "continuous", "--tau", "uniform", "--no-sticky", "--threads", "1", "--eval-every", "0",
+              "--eval-mults", "1", "--eval-trials", "1", "--min-length", "32", "--train-length", "32"]
+    train_sorting.main(common + ["--out", str(tmp_path / "a"), "--steps", "20", "--stop-after", "3"])
+    first = json.load(open(tmp_path / "a.train_log.json"))["training"]
+    assert first["steps"] == 3
+    train_sorting.main(common + ["--out", str(tmp_path / "b"), "--samples", "128", "--steps", "2",
+                                 "--resume", str(tmp_path / "a.model.pt")])
+    second = json.load(open(tmp_path / "b.train_log.json"))["training"]
+    assert second["steps"] == 5 and [st["samples"] for st in second["stages"]] == [64, 128]
+    with pytest.raises(SystemExit):  # any other difference is refused
+        train_sorting.main(common + ["--out", str(tmp_path / "c"), "--tau", "0.5", "--steps", "1",
+                                     "--resume", str(tmp_path / "a.model.pt")])
