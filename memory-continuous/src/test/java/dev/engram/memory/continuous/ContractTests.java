@@ -6,7 +6,7 @@ import dev.engram.tck.LongTermMemoryContract;
 import java.util.Map;
 import org.junit.jupiter.api.Nested;
 
-/** The test kit's suites for the plain, sticky and gated variants, and the conformance cases. */
+/** The test kit's suites for the plain, sticky, uniform-tau and gated variants, and the conformance cases. */
 class ContractTests {
     static final Map<String, Object> SMALL = Map.of("basis", 16, "samples", 16, "widths", "0.05,0.1", "bins", 32);
 
@@ -16,13 +16,16 @@ class ContractTests {
         return m;
     }
 
-    @Nested
-    class Plain extends LongTermMemoryContract {
+    /** The test kit's memory suite on this provider; each variant gives its configuration. */
+    abstract static class ContinuousContract extends LongTermMemoryContract {
         @Override
         protected LongTermMemoryProvider provider() {
             return new ContinuousMemoryProvider();
         }
+    }
 
+    @Nested
+    class Plain extends ContinuousContract {
         @Override
         protected Map<String, Object> config() {
             return SMALL;
@@ -30,12 +33,7 @@ class ContractTests {
     }
 
     @Nested
-    class Sticky extends LongTermMemoryContract {
-        @Override
-        protected LongTermMemoryProvider provider() {
-            return new ContinuousMemoryProvider();
-        }
-
+    class Sticky extends ContinuousContract {
         @Override
         protected Map<String, Object> config() {
             return with("sticky", true);
@@ -43,12 +41,7 @@ class ContractTests {
     }
 
     @Nested
-    class UniformTau extends LongTermMemoryContract {
-        @Override
-        protected LongTermMemoryProvider provider() {
-            return new ContinuousMemoryProvider();
-        }
-
+    class UniformTau extends ContinuousContract {
         @Override
         protected Map<String, Object> config() {
             Map<String, Object> m = with("tau", "uniform");
@@ -58,12 +51,7 @@ class ContractTests {
     }
 
     @Nested
-    class Gated extends LongTermMemoryContract {
-        @Override
-        protected LongTermMemoryProvider provider() {
-            return new ContinuousMemoryProvider();
-        }
-
+    class Gated extends ContinuousContract {
         @Override
         protected Map<String, Object> config() {
             Map<String, Object> m = with("inputGate", "conv");
