@@ -22,8 +22,8 @@ import org.apache.commons.math3.linear.RealMatrix;
  * matrices that turn every later write into plain matrix products. A fixed tau needs one solve per segment
  * length; tau {@code uniform} changes with every write, so each update solves its own system, O(N^2 (M + n) +
  * N^3) in double (n = 256: about 10 ms at N = M = 64, 0.3 s at N = M = 512), kept for every layer and sequence that
- * reaches the same write (up to 64 MiB of fits per geometry; later writes are solved each time). Instances are shared by all memories of the same geometry (every layer of a model, every sequence)
- * and are thread-safe.
+ * reaches the same write (up to 64 MiB of fits per geometry; later writes are solved each time). Instances are
+ * shared by all memories of the same geometry (every layer of a model, every sequence) and are thread-safe.
  */
 final class RidgeFits {
     /** Condition numbers above this leave fewer than ~4 correct digits of a double solve: refused. */
