@@ -58,21 +58,8 @@ class StagedRowsTest {
     @ParameterizedTest
     @MethodSource("configs")
     void decodingRowByRowGivesWhatAFreshCacheGivesAndTheCommitTooAfterwards(String name, Map<String, Object> config) {
-        Attention decoding = attention(name, config);
-        Attention whole = attention(name, config);
-        int n = 20;
-        long position = 0;
-        for (int s = 0; s < 3; s++) {
-            SeededData.Inputs in = SeededData.inputs(SPEC, n, 31 * s + 7);
-            decodeRowByRow(decoding, in, position, false, name + " segment " + s);
-            Segment segment = Segment.of(position, in.q(), in.k(), in.v());
-            // the commit reuses the rows staged while decoding: the same outputs and cache as attending at once
-            assertArrayEquals(whole.attend(segment).toArray(), decoding.attend(segment).toArray(), name + " segment " + s);
-            position += n;
-        }
-        SeededData.Inputs next = SeededData.inputs(SPEC, 5, 99);
-        Segment probe = Segment.of(position, next.q(), next.k(), next.v());
-        assertArrayEquals(whole.attendRows(probe, 0).toArray(), decoding.attendRows(probe, 0).toArray());
+        // the commit reuses the rows staged while decoding: the same outputs and cache as attending at once
+        decodeCommitAndProbe(name, config, false);
     }
 
     /**
@@ -84,15 +71,24 @@ class StagedRowsTest {
     @ParameterizedTest
     @MethodSource("configs")
     void rowsDecodedWithAttendNewRowsAreStagedAgainByTheCommit(String name, Map<String, Object> config) {
+        decodeCommitAndProbe(name, config, true);
+    }
+
+    /**
+     * Three segments, each decoded row by row ({@link #decodeRowByRow}) and then committed whole, beside a cache that
+     * attends each segment at once: the commits' outputs, and a probe segment's after them, must be equal. With
+     * {@code newRowOnly} the second segment is committed by {@code append} (no outputs), the others by {@code attend}.
+     */
+    private static void decodeCommitAndProbe(String name, Map<String, Object> config, boolean newRowOnly) {
         Attention decoding = attention(name, config);
         Attention whole = attention(name, config);
         int n = 20;
         long position = 0;
         for (int s = 0; s < 3; s++) {
-            SeededData.Inputs in = SeededData.inputs(SPEC, n, 17 * s + 3);
-            decodeRowByRow(decoding, in, position, true, name + " segment " + s);
+            SeededData.Inputs in = SeededData.inputs(SPEC, n, newRowOnly ? 17 * s + 3 : 31 * s + 7);
+            decodeRowByRow(decoding, in, position, newRowOnly, name + " segment " + s);
             Segment segment = Segment.of(position, in.q(), in.k(), in.v());
-            if (s == 1) {
+            if (newRowOnly && s == 1) {
                 whole.append(segment);
                 decoding.append(segment);
             } else {
@@ -100,7 +96,7 @@ class StagedRowsTest {
             }
             position += n;
         }
-        SeededData.Inputs next = SeededData.inputs(SPEC, 5, 98);
+        SeededData.Inputs next = SeededData.inputs(SPEC, 5, newRowOnly ? 98 : 99);
         Segment probe = Segment.of(position, next.q(), next.k(), next.v());
         assertArrayEquals(whole.attendRows(probe, 0).toArray(), decoding.attendRows(probe, 0).toArray());
     }
