@@ -712,8 +712,8 @@ final class ContinuousMemory implements LongTermMemory {
         }
         if (tau.uniform() && !isEmpty && tokens == 0) {
             // Every write counts its rows; a uniform tau gives the old signal tokens / (tokens + n) of the domain.
-            throw new SnapshotException("snapshot holds a filled memory with 0 tokens written; valid with tau "
-                    + "uniform: >= 1 when the memory is not empty");
+            throw new SnapshotException("snapshot.tokensSinceReset is 0 while the memory is not empty; valid with "
+                    + "tau uniform: >= 1 (every write counts its rows)");
         }
         boolean hasPending = r.readBoolean();
         float[] mu = new float[0];

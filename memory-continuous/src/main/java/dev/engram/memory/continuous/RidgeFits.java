@@ -62,6 +62,8 @@ final class RidgeFits {
 
     private final Geometry geometry;
     private final RbfBasis basis;
+    /** psi(s) [N, M] at the uniform sample points s_i = i / M: the same for every update's solve. */
+    private final double[][] psiUniformSamples;
     private final Map<Integer, FirstFit> first = lru(CACHE_ENTRIES);
     private final Map<UpdateKey, UpdateFit> update = lru(CACHE_ENTRIES);
     /** A uniform tau's updates: one future per position set, so sequences at the same write share one solve. */
@@ -72,6 +74,7 @@ final class RidgeFits {
     private RidgeFits(Geometry geometry) {
         this.geometry = geometry;
         this.basis = new RbfBasis(geometry.basis(), geometry.widths());
+        this.psiUniformSamples = basis.design(uniformSamplePoints(geometry.samples()));
     }
 
     static RidgeFits shared(Geometry geometry) {
@@ -186,7 +189,7 @@ final class RidgeFits {
         int size = basis.size();
         double[][] g = solve(updatePositions(tau, m, n));
         // uniformOld = gOld psi(s)^T with s_i = i / M, in double before the one rounding to float.
-        double[][] psiS = basis.design(uniformSamplePoints(m));
+        double[][] psiS = psiUniformSamples;
         float[] uniformOld = new float[size * size];
         double[] row = new double[size];
         for (int j = 0; j < size; j++) {

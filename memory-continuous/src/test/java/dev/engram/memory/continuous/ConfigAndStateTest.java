@@ -11,6 +11,9 @@ import dev.engram.api.InvalidInputException;
 import dev.engram.api.LayerSpec;
 import dev.engram.api.Readout;
 import dev.engram.api.Segment;
+import dev.engram.api.Snapshot;
+import dev.engram.api.SnapshotException;
+import dev.engram.api.StateWriter;
 import dev.engram.api.Tensor;
 import dev.engram.spi.ConfigSchema;
 import dev.engram.spi.ProviderConfig;
@@ -63,6 +66,21 @@ class ConfigAndStateTest {
         assertEquals(0.5, Tau.UNIFORM.forUpdate(32, 32));
         assertEquals(7.0 / 8, Tau.UNIFORM.forUpdate(7 * 32, 32));
         assertEquals(0.75, Tau.of(0.75).forUpdate(7 * 32, 32));
+    }
+
+    @Test
+    void aUniformTauRefusesAFilledSnapshotWithNoTokensWrittenAndKeepsItsState() {
+        LayerSpec spec = new LayerSpec(1, 1, 2, 2, 3);
+        ContinuousMemory memory = Fixtures.randomMemory(spec, Map.of("basis", 20, "samples", 9, "tau", "uniform"), 5);
+        Fixtures.write(memory, SeededData.normal(1, 1f, 5, 3), null);
+        byte[] before = memory.snapshot().toBytes();
+        StateWriter bad = new StateWriter().writeBoolean(false).writeFloats(new float[20 * 3])
+                .writeLong(0).writeLong(0).writeBoolean(false);
+        SnapshotException e = assertThrows(SnapshotException.class,
+                () -> memory.restore(new Snapshot("continuous", 1, spec, bad.toBytes())));
+        assertTrue(e.getMessage().contains("snapshot.tokensSinceReset is 0") && e.getMessage().contains("valid with "
+                + "tau uniform: >= 1"), e.getMessage());
+        assertArrayEquals(before, memory.snapshot().toBytes(), "the refused snapshot changed nothing");
     }
 
     @Test
