@@ -93,6 +93,19 @@ def evaluate(model, rng, length, trials=64, batch=32):
     return hits / (trials * sorting.SYMBOLS), exact / trials
 
 
+def tau_arg(text):
+    """--tau: a number in (0, 1), or 'uniform' (as the memory's config accepts)."""
+    if text.strip().lower() == "uniform":
+        return "uniform"
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}; valid: a number in (0, 1), or 'uniform'")
+    return value
+
+
 def draw_length(rng, lo, hi, segment):
     """A multiple of ``segment`` in [lo, hi], log-uniform."""
     x = math.exp(rng.uniform(math.log(lo), math.log(hi + segment)))
@@ -206,7 +219,7 @@ def main(argv=None):
     ap.add_argument("--segment", type=int, default=32)
     ap.add_argument("--train-length", type=int, default=256, help="L0: the longest training input (symbols)")
     ap.add_argument("--min-length", type=int, default=32, help="the shortest training input (symbols)")
-    ap.add_argument("--tau", type=lambda t: t if t == "uniform" else float(t), default=0.75,
+    ap.add_argument("--tau", type=tau_arg, default=0.75,
                     help="continuous: the old signal's share of [0, 1] at each write, a number in (0, 1), or "
                          "'uniform': written / (written + n), every token an equal share")
     ap.add_argument("--samples", type=int, default=64,
@@ -239,6 +252,10 @@ def main(argv=None):
     if args.train_length % args.segment or args.min_length % args.segment:
         ap.error(f"--train-length {args.train_length} and --min-length {args.min_length}: must be multiples of "
                  f"--segment {args.segment} (the answer then lies in one segment)")
+    if args.samples < 1:
+        ap.error(f"--samples {args.samples}: must be >= 1")
+    if not 0 <= args.stop_after:
+        ap.error(f"--stop-after {args.stop_after}: must be >= 0 (0: run --steps {args.steps})")
     if not 0 < args.min_length <= args.train_length:
         ap.error(f"--min-length {args.min_length}: must be in [1, --train-length {args.train_length}]")
 

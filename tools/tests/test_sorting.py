@@ -192,3 +192,16 @@ def test_stop_after_keeps_the_schedule_and_resume_may_change_only_the_resampling
     with pytest.raises(SystemExit):  # any other difference is refused
         train_sorting.main(common + ["--out", str(tmp_path / "c"), "--tau", "0.5", "--steps", "1",
                                      "--resume", str(tmp_path / "a.model.pt")])
+
+
+def test_bad_tau_samples_and_stop_after_are_refused_naming_the_value_and_the_valid_range(capsys):
+    from engram_model import train_sorting
+    base = ["--strategy", "continuous", "--out", "unused", "--threads", "1"]
+    for extra, wanted in [(["--tau", "1.5"], "'1.5'; valid: a number in (0, 1), or 'uniform'"),
+                          (["--tau", "often"], "'often'; valid: a number in (0, 1), or 'uniform'"),
+                          (["--samples", "0"], "--samples 0: must be >= 1"),
+                          (["--stop-after", "-2"], "--stop-after -2: must be >= 0")]:
+        with pytest.raises(SystemExit):
+            train_sorting.main(base + extra)
+        assert wanted in capsys.readouterr().err, extra
+    assert train_sorting.tau_arg(" Uniform ") == "uniform" and train_sorting.tau_arg("0.75") == 0.75
