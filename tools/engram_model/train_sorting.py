@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from . import export, sorting
+from . import export, qat, sorting
 from .model import EngramModel, ModelConfig
 from .train import answer_loss, optimizer_step, param_groups, warmup_cosine
 
@@ -104,6 +104,16 @@ def tau_arg(text):
     if value is None or not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}; valid: a number in (0, 1), or 'uniform'")
     return value
+
+
+def qat_arg(text):
+    """--qat: weight types, comma-separated, each float32 or one of qat.TYPES."""
+    types = [t.strip() for t in text.split(",") if t.strip()]
+    valid = ("float32",) + qat.TYPES
+    bad = [t for t in types if t not in valid]
+    if not types or bad:
+        raise argparse.ArgumentTypeError(f"{text!r}; valid: a comma-separated list of {', '.join(valid)}")
+    return types
 
 
 def draw_length(rng, lo, hi, segment):
@@ -226,6 +236,9 @@ def main(argv=None):
                     help="continuous: the points M the old signal is resampled at on each write")
     ap.add_argument("--no-sticky", dest="sticky", action="store_false",
                     help="continuous: resample the old signal uniformly (s_i = i / M) instead of where the reads looked")
+    ap.add_argument("--qat", type=qat_arg, default=[],
+                    help="quantization-aware training: weight types, comma-separated (float32, int8, int4), taken in "
+                         "turn, one per step: each step's forward runs as `engram quantize` packages of that type run")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--warmup", type=int, default=100)
@@ -307,7 +320,8 @@ def main(argv=None):
             g["lr"] = lr_at(step)
         length = draw_length(rng, args.min_length, args.train_length, args.segment)
         ids, mask = sorting.training_batch(rng, args.batch, length)
-        loss, acc, _ = answer_loss(model, torch.from_numpy(ids), torch.from_numpy(mask))
+        with qat.fake_quantized(model, args.qat[step % len(args.qat)] if args.qat else None):
+            loss, acc, _ = answer_loss(model, torch.from_numpy(ids), torch.from_numpy(mask))
         ema = optimizer_step(opt, model, loss, ema)
         if step % args.log_every == 0 or step == args.steps - 1:
             entry = {"step": step, "loss": round(loss.item(), 4), "lossEma": round(ema, 4),
@@ -333,6 +347,7 @@ def main(argv=None):
                     args.train_length), "segmentLength": args.segment,
                 **({"tau": args.tau, "sticky": args.sticky, "samples": args.samples}
                    if args.strategy == "continuous" else {}),
+                **({"qat": args.qat} if args.qat else {}),
                 "minutes": round((time.time() - t0) / 60, 1), "seconds": round(time.time() - t0, 1),
                 "parameters": nparams, "eval": evals}
     stages = [dict(training)]

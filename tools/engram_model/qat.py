@@ -1,0 +1,109 @@
+"""Quantization-aware training: every nn.Linear of a model (the dense blocks' projections, MLP and head: what `engram
+quantize` rewrites) computed, inside `fake_quantized(model, qtype)`, with the weights and activations rounded exactly
+as `engram quantize --type int8|int4` packages run them (tools/engram_import/quantize.py states that arithmetic; its
+constants are imported from there, one place for each fact). Gradients pass the rounding unchanged (the
+straight-through estimator), so training learns weights whose quantized model behaves as the float one.
+
+- int8: weights per output feature, symmetric, codes in +-WEIGHT_CODE_MAX; activations per row, symmetric, +-127.
+- int4: weights per output feature and block of `block` input features, asymmetric 4-bit with the shrink search of
+  quantize_int4_blocks; activations per row and block, symmetric int8 (MatMulNBits' accuracy_level 4, the default).
+"""
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engram_import.quantize import INT4_SHRINK, TINY, WEIGHT_CODE_MAX
+
+TYPES = ("int8", "int4")
+ACTIVATION_CODE_MAX = 127
+INT4_LEVELS = 15
+
+
+def _straight_through(x, rounded):
+    """``rounded`` in the forward pass, the identity's gradient in the backward pass."""
+    return x + (rounded - x).detach()
+
+
+def fake_int8_weight(w):
+    """w [out, in] (nn.Linear's layout; ONNX's [K, N] transposed): per output feature (a column of [K, N])."""
+    scale = (w.detach().abs().amax(dim=1, keepdim=True) / WEIGHT_CODE_MAX).clamp_min(TINY)
+    return _straight_through(w, torch.clamp(torch.round(w / scale), -WEIGHT_CODE_MAX, WEIGHT_CODE_MAX) * scale)
+
+
+def fake_int8_rows(x):
+    """x [..., K]: per row (each token on its own), symmetric."""
+    scale = x.detach().abs().amax(dim=-1, keepdim=True).clamp_min(TINY) / ACTIVATION_CODE_MAX
+    return _straight_through(x, torch.round(x / scale) * scale)
+
+
+def _blocks(t, block):
+    """[..., K] -> [..., K / block, block], K zero-padded to whole blocks."""
+    k = t.shape[-1]
+    pad = -k % block
+    if pad:
+        t = F.pad(t, (0, pad))
+    return t.reshape(*t.shape[:-1], -1, block)
+
+
+def fake_int4_weight(w, block):
+    """w [out, in]: per output feature and block of ``block`` input features, asymmetric, the shrink factor in
+    INT4_SHRINK with the least squared error (quantize_int4_blocks' rule)."""
+    out_f, in_f = w.shape
+    b = _blocks(w, block)
+    with torch.no_grad():
+        lo0 = b.amin(dim=-1).clamp_max(0)
+        hi0 = b.amax(dim=-1).clamp_min(0)
+        best_err, best = None, None
+        for f in INT4_SHRINK:
+            scale = (hi0 - lo0) * f / INT4_LEVELS
+            scale = torch.where(scale == 0, torch.ones_like(scale), scale)
+            zp = torch.clamp(torch.round(-lo0 * f / scale), 0, INT4_LEVELS)
+            q = torch.clamp(torch.round(b / scale[..., None]) + zp[..., None], 0, INT4_LEVELS)
+            deq = (q - zp[..., None]) * scale[..., None]
+            err = (deq - b).square().sum(dim=-1)
+            if best is None:
+                best_err, best = err, deq
+            else:
+                better = err < best_err
+                best_err = torch.where(better, err, best_err)
+                best = torch.where(better[..., None], deq, best)
+    rounded = best.reshape(out_f, -1)[:, :in_f]
+    return _straight_through(w, rounded)
+
+
+def fake_int8_row_blocks(x, block):
+    """x [..., K]: per row and block of ``block`` features, symmetric int8 (MatMulNBits' int8 activations)."""
+    k = x.shape[-1]
+    b = _blocks(x, block)
+    scale = b.detach().abs().amax(dim=-1, keepdim=True).clamp_min(TINY) / ACTIVATION_CODE_MAX
+    rounded = (torch.round(b / scale) * scale).reshape(*x.shape[:-1], -1)[..., :k]
+    return _straight_through(x, rounded)
+
+
+def quantized_linear(qtype, block=32):
+    """The forward of an nn.Linear under ``qtype``."""
+    if qtype == "int8":
+        return lambda lin, x: F.linear(fake_int8_rows(x), fake_int8_weight(lin.weight), lin.bias)
+    if qtype == "int4":
+        return lambda lin, x: F.linear(fake_int8_row_blocks(x, block), fake_int4_weight(lin.weight, block), lin.bias)
+    raise ValueError(f"quantization type {qtype!r}; valid: {', '.join(TYPES)}")
+
+
+@contextlib.contextmanager
+def fake_quantized(model, qtype, block=32):
+    """Within the block every nn.Linear of ``model`` runs as ``engram quantize --type qtype`` would run it; ``qtype``
+    None or "float32" leaves the model as it is."""
+    if qtype in (None, "float32"):
+        yield model
+        return
+    forward = quantized_linear(qtype, block)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    for lin in linears:
+        lin.forward = lambda x, lin=lin: forward(lin, x)
+    try:
+        yield model
+    finally:
+        for lin in linears:
+            del lin.forward  # back to the class's forward

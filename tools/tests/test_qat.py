@@ -1,0 +1,83 @@
+"""Quantization-aware training (engram_model/qat.py): the PyTorch model under fake_quantized computes what the
+quantized package computes (engram quantize, run by onnx_eval), so training against it trains the quantized model;
+gradients pass the rounding; the model is itself again after the block."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from engram_import.quantize import quantize_package
+from engram_model import make_test_packages, qat
+from engram_model.export import PackageRunner
+from engram_model.train_sorting import qat_arg
+
+
+@pytest.mark.parametrize("qtype", ["int8", "int4"])
+@pytest.mark.parametrize("name", ["infini", "lsh-knn", "full-learned"])
+def test_fake_quantized_model_equals_the_quantized_package(tmp_path, name, qtype):
+    model, ids, _ = make_test_packages.write_case(name, str(tmp_path), seed=7, segments=3)
+    pkg = str(tmp_path / f"{name}.{qtype}")
+    quantize_package(os.path.join(str(tmp_path), name), pkg, qtype)
+    want = PackageRunner(pkg).run(ids)
+    with torch.no_grad(), qat.fake_quantized(model, qtype):
+        got = model(ids)[0]
+    float_diff = (PackageRunner(os.path.join(str(tmp_path), name)).run(ids) - want).abs().max().item()
+    diff = (got - want).abs().max().item()
+    # the quantization moves the logits by float_diff; the fake-quantized model must sit far closer to the package
+    assert float_diff > 1e-3, f"{name} {qtype}: quantization changed nothing ({float_diff}); the test would prove nothing"
+    assert diff <= 1e-4 * max(1.0, want.abs().max().item()), f"{name} {qtype}: max |model - package| = {diff}"
+
+
+def test_int8_rounds_by_hand():
+    # a row [1, -0.5, 0.25, 0]: scale 1/127, codes 127, -63.5 -> -64 (half to even, as ONNX Round), 31.75 -> 32, 0
+    x = torch.tensor([[1.0, -0.5, 0.25, 0.0]])
+    assert torch.equal(qat.fake_int8_rows(x) * 127, torch.tensor([[127.0, -64.0, 32.0, 0.0]]))
+    # weights per output feature (a row of nn.Linear's [out, in]), 7-bit codes: max 63/64 -> scale 1/64; codes 63, -12,
+    # 0.5 -> 0 and 1.5 -> 2 (half to even); the second feature's own scale: max 126 -> 2, 3 -> 1.5 -> 2, so 4
+    w = torch.tensor([[63.0, -12.0, 0.5, 1.5], [126.0, 3.0, -2.0, 0.0]]) / torch.tensor([[64.0], [1.0]])
+    want = torch.tensor([[63.0, -12.0, 0.0, 2.0], [126.0, 4.0, -2.0, 0.0]]) / torch.tensor([[64.0], [1.0]])
+    assert torch.equal(qat.fake_int8_weight(w), want)
+
+
+def test_int4_block_of_sixteen_levels_by_hand():
+    # one block 0..15 exactly: scale 1, zero point 0 at f = 1, no error: the weights come back as they are
+    w = torch.arange(16, dtype=torch.float32)[None, :]
+    assert torch.equal(qat.fake_int4_weight(w, 16), w)
+    # activations per row and block of 16: the second block's scale is its own
+    x = torch.cat([torch.full((16,), 127.0), torch.full((16,), 0.5)])[None, :]
+    assert torch.equal(qat.fake_int8_row_blocks(x, 16), x)
+
+
+def test_gradients_pass_the_rounding():
+    lin = torch.nn.Linear(8, 4)
+    x = torch.randn(3, 8, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    with qat.fake_quantized(lin, "int4", block=16):
+        lin(x).sum().backward()
+    # straight through: the loss is sum(x' @ W'^T) with x', W' the rounded values, and each rounding passes its
+    # gradient unchanged: d/dW = the rounded rows summed, d/dx = the rounded weights' columns summed
+    rounded_x = qat.fake_int8_row_blocks(x.detach(), 16)
+    rounded_w = qat.fake_int4_weight(lin.weight.detach(), 16)
+    assert not torch.equal(rounded_x, x.detach()) and not torch.equal(rounded_w, lin.weight.detach())
+    assert torch.allclose(lin.weight.grad, rounded_x.sum(0).expand(4, 8), atol=1e-6)
+    assert torch.allclose(x.grad, rounded_w.sum(0).expand(3, 8), atol=1e-6)
+
+
+def test_the_model_is_itself_again_after_the_block():
+    model = make_test_packages.random_model("infini", seed=3)
+    ids = make_test_packages.fixed_input(5, 2 * make_test_packages.SEGMENT)
+    with torch.no_grad():
+        before = model(ids)[0]
+        with qat.fake_quantized(model, "int8"):
+            inside = model(ids)[0]
+        after = model(ids)[0]
+    assert not torch.equal(before, inside)
+    assert torch.equal(before, after)
+
+
+@pytest.mark.parametrize("text", ["int3", "", "int8,fp16"])
+def test_bad_qat_types_are_refused_naming_the_valid_ones(text):
+    import argparse
+    with pytest.raises(argparse.ArgumentTypeError, match="float32, int8, int4"):
+        qat_arg(text)
+    assert qat_arg("float32, int8,int4") == ["float32", "int8", "int4"]
