@@ -196,15 +196,23 @@ def warmup_cosine(lr, warmup, steps):
     return lr_at
 
 
-def param_groups(model, weight_decay):
-    decay, no_decay = [], []
+def param_groups(model, weight_decay, key_lr_scale=1.0):
+    """AdamW groups; each has ``lr_scale``, the factor on the schedule's learning rate (``key_lr_scale`` for the key
+    projections, 1 for the rest)."""
+    decay, no_decay, keys = [], [], []
     for name, p in model.named_parameters():
         # no weight decay on the memory gates (docs/schemes.md training lessons), norms, biases, embeddings
         if p.dim() < 2 or "memory" in name or "embed" in name:
             no_decay.append(p)
+        elif key_lr_scale != 1.0 and name.endswith("wk.weight"):
+            keys.append(p)
         else:
             decay.append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": weight_decay, "lr_scale": 1.0},
+              {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0}]
+    if keys:
+        groups.append({"params": keys, "weight_decay": weight_decay, "lr_scale": key_lr_scale})
+    return groups
 
 
 def main(argv=None):
@@ -248,6 +256,9 @@ def main(argv=None):
                     help="infini: weight of an auxiliary loss, the share of the memory's write mass (z) that filler "
                     "tokens wrote (0: the answer loss only)")
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--key-lr-scale", type=float, default=1.0,
+                    help="the key projections' learning rate is --lr times this (with --filler-mass: the filler's keys "
+                         "must move by units, lr moves them by about lr a step)")
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--log-every", type=int, default=25)
@@ -299,7 +310,7 @@ def main(argv=None):
             with open(log_path) as f:
                 earlier = json.load(f)["training"]
     nparams = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(param_groups(model, args.weight_decay, args.key_lr_scale), lr=args.lr, betas=(0.9, 0.98))
 
     lr_at = warmup_cosine(args.lr, args.warmup, args.steps)
 
@@ -311,7 +322,7 @@ def main(argv=None):
             print(f"time limit reached after {step} steps", flush=True)
             break
         for g in opt.param_groups:
-            g["lr"] = lr_at(step)
+            g["lr"] = lr_at(step) * g["lr_scale"]
         lo, hi = args.min_segments, args.max_segments
         if args.curriculum and step < args.curriculum:
             frac = step / args.curriculum
@@ -357,6 +368,7 @@ def main(argv=None):
                 **({"firstSegment": args.first_segment} if args.first_segment else {}),
                 **({"window": args.window} if args.window else {}),
                 **({"fillerMass": args.filler_mass} if args.filler_mass else {}),
+                **({"keyLrScale": args.key_lr_scale} if args.key_lr_scale != 1.0 else {}),
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
     if earlier is not None:
         stages = earlier.get("stages", [dict((k, v) for k, v in earlier.items() if k != "stages")])
