@@ -171,3 +171,16 @@ def test_z_share_is_one_when_only_digits_were_written_and_less_with_filler():
     for layer_share in z_share.digit_shares(model, ids):  # five digits among 24 tokens: a part only
         assert ((layer_share > 0) & (layer_share < 1)).all(), layer_share
     assert all("read" not in vars(layer.memory) and "write" not in vars(layer.memory) for layer in model.layers)
+
+
+def test_key_lr_scale_gives_the_key_projections_their_own_learning_rate():
+    from engram_model.model import EngramModel
+    model = EngramModel(train.strategy_config("infini", layers=2))
+    groups = train.param_groups(model, 0.01, key_lr_scale=40.0)
+    keys = [g for g in groups if g["lr_scale"] == 40.0]
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert len(keys) == 1 and sorted(names[id(p)] for p in keys[0]["params"]) == ["layers.0.pre.wk.weight",
+                                                                                  "layers.1.pre.wk.weight"]
+    # every parameter in exactly one group; without the option no group has another rate
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    assert all(g["lr_scale"] == 1.0 for g in train.param_groups(model, 0.01))
