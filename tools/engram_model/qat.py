@@ -8,6 +8,7 @@ straight-through estimator), so training learns weights whose quantized model be
 - int4: weights per output feature and block of `block` input features, asymmetric 4-bit with the shrink search of
   quantize_int4_blocks; activations per row and block, symmetric int8 (MatMulNBits' accuracy_level 4, the default).
 """
+import argparse
 import contextlib
 
 import torch
@@ -19,6 +20,16 @@ from engram_import.quantize import INT4_SHRINK, TINY, WEIGHT_CODE_MAX
 TYPES = ("int8", "int4")
 ACTIVATION_CODE_MAX = 127
 INT4_LEVELS = 15
+
+
+def types_arg(text):
+    """A --qat value: weight types, comma-separated, each float32 or one of TYPES."""
+    types = [t.strip() for t in text.split(",") if t.strip()]
+    valid = ("float32",) + TYPES
+    bad = [t for t in types if t not in valid]
+    if not types or bad:
+        raise argparse.ArgumentTypeError(f"{text!r}; valid: a comma-separated list of {', '.join(valid)}")
+    return types
 
 
 def _straight_through(x, rounded):

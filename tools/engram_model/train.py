@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import export, passkey
+from . import export, passkey, qat
 from .model import EngramModel, ModelConfig
 
 
@@ -255,6 +255,9 @@ def main(argv=None):
     ap.add_argument("--filler-mass", type=float, default=0.0,
                     help="infini: weight of an auxiliary loss, the share of the memory's write mass (z) that filler "
                     "tokens wrote (0: the answer loss only)")
+    ap.add_argument("--qat", type=qat.types_arg, default=[],
+                    help="quantization-aware training: weight types, comma-separated (float32, int8, int4), taken in "
+                         "turn, one per step: each step's forward runs as `engram quantize` packages of that type run")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--key-lr-scale", type=float, default=1.0,
                     help="the key projections' learning rate is --lr times this (with --filler-mass: the filler's keys "
@@ -335,7 +338,8 @@ def main(argv=None):
         ids, mask, _ = training_batch(rng, args.batch, nseg * args.segment, args.digits, args.segment, args.boundary,
                                      args.last_segment, args.first_segment, boundary_starts)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
-        loss, acc, share = answer_loss(model, ids, mask, args.filler_mass > 0)
+        with qat.fake_quantized(model, args.qat[step % len(args.qat)] if args.qat else None):
+            loss, acc, share = answer_loss(model, ids, mask, args.filler_mass > 0)
         total = loss if share is None else loss + args.filler_mass * share
         ema = optimizer_step(opt, model, total, ema, tracked=loss)
         if step % args.log_every == 0 or step == args.steps - 1:
@@ -369,6 +373,7 @@ def main(argv=None):
                 **({"window": args.window} if args.window else {}),
                 **({"fillerMass": args.filler_mass} if args.filler_mass else {}),
                 **({"keyLrScale": args.key_lr_scale} if args.key_lr_scale != 1.0 else {}),
+                **({"qat": args.qat} if args.qat else {}),
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
     if earlier is not None:
         stages = earlier.get("stages", [dict((k, v) for k, v in earlier.items() if k != "stages")])

@@ -106,16 +106,6 @@ def tau_arg(text):
     return value
 
 
-def qat_arg(text):
-    """--qat: weight types, comma-separated, each float32 or one of qat.TYPES."""
-    types = [t.strip() for t in text.split(",") if t.strip()]
-    valid = ("float32",) + qat.TYPES
-    bad = [t for t in types if t not in valid]
-    if not types or bad:
-        raise argparse.ArgumentTypeError(f"{text!r}; valid: a comma-separated list of {', '.join(valid)}")
-    return types
-
-
 def draw_length(rng, lo, hi, segment):
     """A multiple of ``segment`` in [lo, hi], log-uniform."""
     x = math.exp(rng.uniform(math.log(lo), math.log(hi + segment)))
@@ -236,7 +226,7 @@ def main(argv=None):
                     help="continuous: the points M the old signal is resampled at on each write")
     ap.add_argument("--no-sticky", dest="sticky", action="store_false",
                     help="continuous: resample the old signal uniformly (s_i = i / M) instead of where the reads looked")
-    ap.add_argument("--qat", type=qat_arg, default=[],
+    ap.add_argument("--qat", type=qat.types_arg, default=[],
                     help="quantization-aware training: weight types, comma-separated (float32, int8, int4), taken in "
                          "turn, one per step: each step's forward runs as `engram quantize` packages of that type run")
     ap.add_argument("--lr", type=float, default=2e-3)

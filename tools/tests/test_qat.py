@@ -10,7 +10,6 @@ import torch
 from engram_import.quantize import quantize_package
 from engram_model import make_test_packages, qat
 from engram_model.export import PackageRunner
-from engram_model.train_sorting import qat_arg
 
 
 @pytest.mark.parametrize("qtype", ["int8", "int4"])
@@ -79,5 +78,5 @@ def test_the_model_is_itself_again_after_the_block():
 def test_bad_qat_types_are_refused_naming_the_valid_ones(text):
     import argparse
     with pytest.raises(argparse.ArgumentTypeError, match="float32, int8, int4"):
-        qat_arg(text)
-    assert qat_arg("float32, int8,int4") == ["float32", "int8", "int4"]
+        qat.types_arg(text)
+    assert qat.types_arg("float32, int8,int4") == ["float32", "int8", "int4"]
