@@ -9,6 +9,10 @@ dup-*: duplication.sample at 1024 tokens; seeds fixed), and `engram eval` of eac
 prompt and the whole text, so the answer's tokens are scored apart too: the passkey asked for, the 20 sorted
 symbols, the copied half). A model's mean NLL is the mean over all predicted tokens of its files; perplexity =
 exp(mean NLL). Prints a markdown table and writes OUT/quantize_eval.json.
+
+With --torch the same sequences are scored by each package's PyTorch checkpoint (NAME.model.pt beside it) under
+engram_model.qat.fake_quantized, which computes what the int8 and int4 packages compute (tests/test_qat.py): seconds
+instead of a JVM per file, for choosing among trainings; the int4-level0 column is then left out.
 """
 import argparse
 import json
@@ -49,13 +53,38 @@ def run(cmd):
     return r.stdout
 
 
+def torch_nll(checkpoint, qtype, path, prompt):
+    """(sum of NLL over the whole text, tokens, sum over the answer, answer tokens) of ``checkpoint`` under
+    fake_quantized(qtype) on the token file ``path`` (one pass: the model runs segment by segment itself)."""
+    import torch
+    from engram_model.model import EngramModel, ModelConfig
+    from engram_model.qat import fake_quantized
+    if checkpoint not in _MODELS:
+        ck = torch.load(checkpoint, map_location="cpu")
+        model = EngramModel(ModelConfig.from_dict(ck["config"]))
+        model.load_state_dict(ck["state"])
+        _MODELS[checkpoint] = model.eval()
+    model = _MODELS[checkpoint]
+    ids = torch.tensor([[int(t) for t in open(path).read().split()]])
+    with torch.no_grad(), fake_quantized(model, None if qtype == "float32" else qtype):
+        logits, _ = model(ids)
+    nll = -torch.log_softmax(logits[0, :-1].double(), -1).gather(-1, ids[0, 1:, None])[:, 0]
+    return nll.sum().item(), nll.numel(), nll[prompt - 1:].sum().item(), nll[prompt - 1:].numel()
+
+
+_MODELS = {}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
     ap.add_argument("--models", default=os.path.join("..", "models"))
     ap.add_argument("--sequences", type=int, default=3)
     ap.add_argument("--engram", default=os.path.join("..", "engram"))
+    ap.add_argument("--torch", action="store_true", help="score the PyTorch checkpoints (NAME.model.pt) under fake "
+                                                         "quantization instead of the packages in the Java engine")
     a = ap.parse_args(argv)
+    variants = {k: v for k, v in VARIANTS.items() if not (a.torch and k == "int4-level0")}
     os.makedirs(a.out, exist_ok=True)
     engram = os.path.abspath(a.engram)
     rows = []
@@ -72,8 +101,18 @@ def main(argv=None):
             with open(path, "w") as f:
                 f.write(" ".join(str(int(t)) for t in sampler(rng)))
             files.append(path)
-        row = {"model": name, "text": text, "sequences": a.sequences}
-        for qtype, options in VARIANTS.items():
+        row = {"model": name, "text": text, "sequences": a.sequences, "engine": "torch" if a.torch else "engram"}
+        checkpoint = os.path.join(a.models, name + ".model.pt")
+        if a.torch and not os.path.isfile(checkpoint):
+            print(f"{name}: no {checkpoint}; skipped (--torch scores checkpoints)", file=sys.stderr)
+            continue
+        for qtype, options in variants.items():
+            if a.torch:
+                totals = [sum(x) for x in zip(*(torch_nll(checkpoint, qtype, path, prompt) for path in files))]
+                row[qtype], row[qtype + "Answer"] = totals[0] / totals[1], totals[2] / totals[3]
+                print(f"{name} {qtype} (torch): mean NLL {row[qtype]:.5f}, answer {row[qtype + 'Answer']:.5f}",
+                      file=sys.stderr, flush=True)
+                continue
             pkg = os.path.abspath(src)
             if options:
                 pkg = os.path.abspath(os.path.join(a.out, f"{name}.{qtype}"))
@@ -98,15 +137,15 @@ def main(argv=None):
         rows.append(row)
     with open(os.path.join(a.out, "quantize_eval.json"), "w") as f:
         json.dump(rows, f, indent=2)
-    print("| model | text | float32 ppl | " + " | ".join(list(VARIANTS)[1:]) + " | answer: float32 ppl | "
-          + " | ".join(list(VARIANTS)[1:]) + " |")
-    print("|---|---|" + "---:|" * (2 * len(VARIANTS)))
+    print("| model | text | float32 ppl | " + " | ".join(list(variants)[1:]) + " | answer: float32 ppl | "
+          + " | ".join(list(variants)[1:]) + " |")
+    print("|---|---|" + "---:|" * (2 * len(variants)))
     for r in rows:
         cells = []
         for suffix in ("", "Answer"):
             f32 = math.exp(r["float32" + suffix])
             cells.append(f"{f32:.4f}")
-            for q in list(VARIANTS)[1:]:
+            for q in list(variants)[1:]:
                 p = math.exp(r[q + suffix])
                 cells.append(f"{p:.4f} ({100 * (p / f32 - 1):+.2f}%)")
         print(f"| {r['model']} | {r['text']} | " + " | ".join(cells) + " |")

@@ -80,3 +80,37 @@ def test_bad_qat_types_are_refused_naming_the_valid_ones(text):
     with pytest.raises(argparse.ArgumentTypeError, match="float32, int8, int4"):
         qat.types_arg(text)
     assert qat.types_arg("float32, int8,int4") == ["float32", "int8", "int4"]
+
+
+def test_quantize_eval_torch_scores_what_the_packages_compute(tmp_path):
+    """quantize_eval --torch (checkpoints under fake_quantized) against the exported and quantized packages run by
+    onnx_eval on the same token files: the answer's and the whole text's mean NLL agree."""
+    import json
+    from engram_import import quantize_eval
+    from engram_model import export, sorting
+    from engram_model.model import EngramModel
+    from engram_model.train_sorting import strategy_config
+    torch.manual_seed(5)
+    model = EngramModel(strategy_config("infini")).eval()
+    models = tmp_path / "models"
+    export.export_package(model, str(models / "sorting-infini"), "sorting-infini", tokenizer=sorting.tokenizer_json())
+    torch.save({"config": model.cfg.to_dict(), "state": model.state_dict()}, str(models / "sorting-infini.model.pt"))
+    out = tmp_path / "out"
+    quantize_eval.main([str(out), "--models", str(models), "--torch", "--sequences", "2"])
+    row = json.load(open(out / "quantize_eval.json"))[0]
+    prompt = sorting.prompt_length(256)
+    for qtype in ("float32", "int8", "int4"):
+        pkg = str(models / "sorting-infini")
+        if qtype != "float32":
+            pkg = str(tmp_path / qtype)
+            quantize_package(str(models / "sorting-infini"), pkg, qtype)
+        whole, answer = [], []
+        for k in range(2):
+            ids = torch.tensor([[int(t) for t in open(out / f"sorting-infini.{k}.ids.txt").read().split()]])
+            logits = PackageRunner(pkg).run(ids)[0].double()
+            nll = -torch.log_softmax(logits[:-1], -1).gather(-1, ids[0, 1:, None])[:, 0]
+            whole.append(nll)
+            answer.append(nll[prompt - 1:])
+        assert abs(torch.cat(whole).mean().item() - row[qtype]) < 1e-4, qtype
+        assert abs(torch.cat(answer).mean().item() - row[qtype + "Answer"]) < 1e-4, qtype
+    assert row["int4Answer"] != row["float32Answer"]
