@@ -65,7 +65,8 @@ def torch_nll(checkpoint, qtype, path, prompt):
         model.load_state_dict(ck["state"])
         _MODELS[checkpoint] = model.eval()
     model = _MODELS[checkpoint]
-    ids = torch.tensor([[int(t) for t in open(path).read().split()]])
+    with open(path) as f:
+        ids = torch.tensor([[int(t) for t in f.read().split()]])
     with torch.no_grad(), fake_quantized(model, None if qtype == "float32" else qtype):
         logits, _ = model(ids)
     nll = -torch.log_softmax(logits[0, :-1].double(), -1).gather(-1, ids[0, 1:, None])[:, 0]

@@ -18,6 +18,9 @@ from torch import nn
 from engram_import.quantize import INT4_SHRINK, TINY, WEIGHT_CODE_MAX
 
 TYPES = ("int8", "int4")
+#: the --qat option's help in every training script
+ARG_HELP = ("quantization-aware training: weight types, comma-separated (float32, int8, int4), taken in turn, one per "
+            "step: each step's forward runs as `engram quantize` packages of that type run")
 ACTIVATION_CODE_MAX = 127
 INT4_LEVELS = 15
 

@@ -256,8 +256,7 @@ def main(argv=None):
                     help="infini: weight of an auxiliary loss, the share of the memory's write mass (z) that filler "
                     "tokens wrote (0: the answer loss only)")
     ap.add_argument("--qat", type=qat.types_arg, default=[],
-                    help="quantization-aware training: weight types, comma-separated (float32, int8, int4), taken in "
-                         "turn, one per step: each step's forward runs as `engram quantize` packages of that type run")
+                    help=qat.ARG_HELP)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--key-lr-scale", type=float, default=1.0,
                     help="the key projections' learning rate is --lr times this (with --filler-mass: the filler's keys "
@@ -271,6 +270,8 @@ def main(argv=None):
                     "config must match. A fresh optimizer warms up again; the steps and seconds of the earlier run "
                     "(from OUT.train_log.json beside it) are added to the manifest's totals")
     args = ap.parse_args(argv)
+    if not args.key_lr_scale > 0:
+        ap.error(f"--key-lr-scale {args.key_lr_scale}: must be > 0 (1: the keys learn at --lr like the rest)")
     for name in ["boundary", "last_segment", "first_segment"]:
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: must be in [0, 1]")

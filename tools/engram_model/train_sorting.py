@@ -227,8 +227,7 @@ def main(argv=None):
     ap.add_argument("--no-sticky", dest="sticky", action="store_false",
                     help="continuous: resample the old signal uniformly (s_i = i / M) instead of where the reads looked")
     ap.add_argument("--qat", type=qat.types_arg, default=[],
-                    help="quantization-aware training: weight types, comma-separated (float32, int8, int4), taken in "
-                         "turn, one per step: each step's forward runs as `engram quantize` packages of that type run")
+                    help=qat.ARG_HELP)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--warmup", type=int, default=100)

@@ -184,3 +184,10 @@ def test_key_lr_scale_gives_the_key_projections_their_own_learning_rate():
     # every parameter in exactly one group; without the option no group has another rate
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
     assert all(g["lr_scale"] == 1.0 for g in train.param_groups(model, 0.01))
+
+
+def test_a_key_lr_scale_that_is_not_positive_is_refused_naming_the_option(capsys):
+    import pytest
+    with pytest.raises(SystemExit):
+        train.main(["--strategy", "infini", "--out", "unused", "--key-lr-scale", "0"])
+    assert "--key-lr-scale 0.0: must be > 0" in capsys.readouterr().err
