@@ -15,9 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engram_import.quantize import INT4_SHRINK, TINY, WEIGHT_CODE_MAX
+from engram_import.quantize import INT4_SHRINK, TINY, TYPES, WEIGHT_CODE_MAX
 
-TYPES = ("int8", "int4")
 #: the --qat option's help in every training script
 ARG_HELP = ("quantization-aware training: weight types, comma-separated (float32, int8, int4), taken in turn, one per "
             "step: each step's forward runs as `engram quantize` packages of that type run")
