@@ -75,6 +75,20 @@ def make_attention(spec, cfg):
     return a
 
 
+def parse_tau(value, prefix=""):
+    """A continuous memory's tau as the Java config takes it: a number in (0, 1), or the word uniform (any case);
+    anything else raises ValueError naming ``prefix`` + the value and what is valid."""
+    if isinstance(value, str) and value.strip().lower() == "uniform":
+        return "uniform"
+    try:
+        number = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 0 < number < 1:
+        raise ValueError(f"{prefix}{value!r}; valid: a number in (0, 1), or 'uniform'")
+    return number
+
+
 def make_memory(spec, cfg):
     if spec is None:
         return None
@@ -89,19 +103,9 @@ def make_memory(spec, cfg):
                                  k=int(spec.pop("k", 32)), scale=float(spec.pop("scale", 0.0)),
                                  exact=bool(spec.pop("exact", False)), seed=int(spec.pop("seed", 0)))
     elif p == "continuous":
-        def _tau(t):  # as the Java config: a number in (0, 1), or the word uniform
-            if isinstance(t, str) and t.strip().lower() == "uniform":
-                return "uniform"
-            try:
-                v = float(t)
-            except (TypeError, ValueError):
-                v = None
-            if v is None or isinstance(t, bool) or not 0 < v < 1:
-                raise ValueError(f"'tau' is {t!r}; valid: a number in (0, 1), or 'uniform'")
-            return v
         m = schemes.ContinuousMemory(H, dk, dv, e, basis=int(spec.pop("basis", 512)),
                                      widths=tuple(spec.pop("widths", (0.005, 0.01))), lam=float(spec.pop("lambda", 0.5)),
-                                     tau=_tau(spec.pop("tau", 0.5)), samples=int(spec.pop("samples", 512)),
+                                     tau=parse_tau(spec.pop("tau", 0.5), "'tau' is "), samples=int(spec.pop("samples", 512)),
                                      sigma_min2=float(spec.pop("sigmaMin2", 1e-4)),
                                      reset_every=int(spec.pop("resetEvery", 0)), input_gate=spec.pop("inputGate", None),
                                      sticky=bool(spec.pop("sticky", False)), bins=int(spec.pop("bins", 128)),

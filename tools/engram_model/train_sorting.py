@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from . import export, qat, sorting
-from .model import EngramModel, ModelConfig
+from .model import EngramModel, ModelConfig, parse_tau
 from .train import answer_loss, optimizer_step, param_groups, warmup_cosine
 
 STRATEGIES = ["window", "continuous", "infini"]
@@ -94,16 +94,11 @@ def evaluate(model, rng, length, trials=64, batch=32):
 
 
 def tau_arg(text):
-    """--tau: a number in (0, 1), or 'uniform' (as the memory's config accepts)."""
-    if text.strip().lower() == "uniform":
-        return "uniform"
+    """--tau: a number in (0, 1), or 'uniform' (model.parse_tau: as the memory's config accepts)."""
     try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}; valid: a number in (0, 1), or 'uniform'")
-    return value
+        return parse_tau(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
 
 
 def draw_length(rng, lo, hi, segment):

@@ -205,3 +205,15 @@ def test_bad_tau_samples_and_stop_after_are_refused_naming_the_value_and_the_val
             train_sorting.main(base + extra)
         assert wanted in capsys.readouterr().err, extra
     assert train_sorting.tau_arg(" Uniform ") == "uniform" and train_sorting.tau_arg("0.75") == 0.75
+
+
+def test_a_bad_tau_in_a_models_config_is_refused_naming_the_field_and_the_valid_values():
+    from engram_model.model import parse_tau
+    assert parse_tau("UNIFORM") == "uniform" and parse_tau(0.25) == 0.25
+    for bad in (1, 0, "often", True, None):
+        with pytest.raises(ValueError, match=r"^'tau' is .*; valid: a number in \(0, 1\), or 'uniform'$"):
+            parse_tau(bad, "'tau' is ")
+    from engram_model.model import EngramModel
+    from engram_model.train_sorting import strategy_config
+    with pytest.raises(ValueError, match="'tau' is 1.5; valid"):
+        EngramModel(strategy_config("continuous", tau=1.5))
