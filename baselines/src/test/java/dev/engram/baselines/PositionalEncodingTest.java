@@ -58,6 +58,40 @@ class PositionalEncodingTest {
         }
     }
 
+    /**
+     * The table's cos and sin come from the angle-addition identities (the class comment); checked against cos(p f)
+     * and sin(p f) computed directly in double and rounded once: within one float32 unit of the value plus a few
+     * units of the angle in double (the direct product p f is itself rounded to that, which near a zero of cos or
+     * sin is more than a float32 unit of the value), at every pair and row, from position 0 to beyond 2^31; and a run
+     * asked for again at another start (the next segment) gets that start's values, not the previous one's.
+     */
+    @Test
+    void ropeTablesEqualTheDirectCosineAndSineWithinOneFloatUnit() {
+        int dim = 64;
+        int half = dim / 2;
+        int count = 300;
+        Rope rope = new Rope(dim, 10000.0);
+        float[] x = new float[count * dim];
+        for (int t = 0; t < count; t++) {
+            java.util.Arrays.fill(x, t * dim, t * dim + half, 1f);
+        }
+        float[] y = new float[x.length];
+        for (long start : new long[] {0, 256, 4096, 1_000_003, (1L << 31) + 17}) {
+            rope.rotate(x, 0, y, 0, start, count);
+            for (int t = 0; t < count; t++) {
+                for (int i = 0; i < half; i++) {
+                    double angle = (double) (start + t) * rope.frequency(i);
+                    float cos = (float) Math.cos(angle);
+                    float sin = (float) Math.sin(angle);
+                    String where = "start " + start + ", row " + t + ", pair " + i;
+                    double angleError = 4 * Math.ulp(angle);
+                    assertEquals(cos, y[t * dim + i], Math.ulp(cos) + angleError, "cos at " + where);
+                    assertEquals(sin, y[t * dim + i + half], Math.ulp(sin) + angleError, "sin at " + where);
+                }
+            }
+        }
+    }
+
     @Test
     void rotatingRowsFromAnOffsetLeavesTheEarlierRowsAndMatchesTheWholeRotation() {
         int dim = 8;

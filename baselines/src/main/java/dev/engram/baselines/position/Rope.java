@@ -11,8 +11,14 @@ import dev.engram.api.InvalidInputException;
  *   x'[i]       = x[i] cos(a_i) - x[i + d/2] sin(a_i)
  *   x'[i + d/2] = x[i + d/2] cos(a_i) + x[i] sin(a_i)
  * </pre>
- * Angles are computed in double precision (a float32 product p * freq loses the angle's low bits at
- * large positions), cos and sin are rounded to float32, and the rotation itself is float32.
+ * cos and sin are computed in double precision (a float32 product p * freq loses the angle's low bits at
+ * large positions) and rounded to float32; the rotation itself is float32. A run of positions
+ * {@code [s, s + n)} takes its values from the angle-addition identities, cos((s + t) f) = cos(s f) cos(t f) -
+ * sin(s f) sin(t f) and sin((s + t) f) = sin(s f) cos(t f) + cos(s f) sin(t f), with cos(t f) and sin(t f) kept in
+ * a table made once per offset t: every layer of every segment asks for a new run of the same length, and two
+ * calls of {@code Math.cos}/{@code Math.sin} per pair and row were the larger part of the rotation's cost. The
+ * identities in double carry a relative error of a few 1e-16, far below float32's rounding (6e-8), so a value
+ * can differ from the direct cos(p f) by one float32 unit only where that falls on a rounding boundary.
  *
  * <p>An instance keeps a reusable table of cos/sin for a run of consecutive positions; it allocates
  * only when a longer run than any before is asked for. One per attention: {@link #prepare} writes the table,
@@ -27,6 +33,12 @@ public final class Rope {
     private final double[] inverseFrequency;
     private float[] cos = new float[0];
     private float[] sin = new float[0];
+    /** cos(t f_i) and sin(t f_i) for offsets t in [0, offsetLength), row t at t * half: see the class comment. */
+    private double[] offsetCos = new double[0];
+    private double[] offsetSin = new double[0];
+    private int offsetLength;
+    private final double[] startCos;
+    private final double[] startSin;
     private long tableStart = -1;
     private int tableLength;
 
@@ -56,6 +68,8 @@ public final class Rope {
         this.theta = theta;
         this.scaling = scaling;
         this.inverseFrequency = new double[half];
+        this.startCos = new double[half];
+        this.startSin = new double[half];
         for (int i = 0; i < half; i++) {
             inverseFrequency[i] = scaling.apply(Math.pow(theta, -2.0 * i / dim));
         }
@@ -92,17 +106,44 @@ public final class Rope {
             cos = java.util.Arrays.copyOf(cos, capacity);
             sin = java.util.Arrays.copyOf(sin, capacity);
         }
+        ensureOffsets(count);
+        if (from == 0) {
+            double startPosition = (double) start;
+            for (int i = 0; i < half; i++) {
+                double angle = startPosition * inverseFrequency[i];
+                startCos[i] = Math.cos(angle);
+                startSin[i] = Math.sin(angle);
+            }
+        }
         for (int t = from; t < count; t++) {
-            double position = (double) (start + t);
             int base = t * half;
             for (int i = 0; i < half; i++) {
-                double angle = position * inverseFrequency[i];
-                cos[base + i] = (float) Math.cos(angle);
-                sin[base + i] = (float) Math.sin(angle);
+                double c = offsetCos[base + i];
+                double s = offsetSin[base + i];
+                cos[base + i] = (float) (startCos[i] * c - startSin[i] * s);
+                sin[base + i] = (float) (startSin[i] * c + startCos[i] * s);
             }
         }
         tableStart = start;
         tableLength = count;
+    }
+
+    /** Extends the offsets' table to at least {@code count} offsets, computing only the ones it adds. */
+    private void ensureOffsets(int count) {
+        if (count <= offsetLength) {
+            return;
+        }
+        int capacity = Math.max(count, 2 * offsetLength);
+        offsetCos = java.util.Arrays.copyOf(offsetCos, capacity * half);
+        offsetSin = java.util.Arrays.copyOf(offsetSin, capacity * half);
+        for (int t = offsetLength; t < capacity; t++) {
+            for (int i = 0; i < half; i++) {
+                double angle = t * inverseFrequency[i];
+                offsetCos[t * half + i] = Math.cos(angle);
+                offsetSin[t * half + i] = Math.sin(angle);
+            }
+        }
+        offsetLength = capacity;
     }
 
     /**
