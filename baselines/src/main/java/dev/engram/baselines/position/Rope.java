@@ -1,6 +1,7 @@
 package dev.engram.baselines.position;
 
 import dev.engram.api.InvalidInputException;
+import dev.engram.spi.kernel.FloatKernels;
 
 /**
  * Rotary position embedding (Su et al. 2021) in the "rotate half" convention of GPT-NeoX, LLaMA and
@@ -26,6 +27,7 @@ import dev.engram.api.InvalidInputException;
  * it, and several threads may rotate at once (the attention's heads on {@code ParallelHeads}' helpers).
  */
 public final class Rope {
+    private static final FloatKernels KERNELS = FloatKernels.get();
     private final int dim;
     private final int half;
     private final double theta;
@@ -164,17 +166,7 @@ public final class Rope {
             prepare(start, count);
         }
         for (int t = from; t < count; t++) {
-            int s = srcOffset + t * dim;
-            int d = dstOffset + t * dim;
-            int c = t * half;
-            for (int i = 0; i < half; i++) {
-                float x0 = src[s + i];
-                float x1 = src[s + i + half];
-                float co = cos[c + i];
-                float si = sin[c + i];
-                dst[d + i] = x0 * co - x1 * si;
-                dst[d + i + half] = x1 * co + x0 * si;
-            }
+            KERNELS.rotateHalves(src, srcOffset + t * dim, dst, dstOffset + t * dim, cos, sin, t * half, half);
         }
     }
 }

@@ -9,7 +9,7 @@ package dev.engram.spi.kernel;
  * {@code --add-modules jdk.incubator.vector} (the {@code engram} launcher, the test and benchmark JVMs do),
  * else {@link ScalarFloatKernels}, with one warning line. {@code -Dengram.kernels=scalar} forces the plain loops.
  *
- * <p>Exactness: {@link #scores}, {@link #causalWeightedSum} and {@link #addProduct} add their terms in a
+ * <p>Exactness: {@link #rotateHalves} rounds as the plain loop does; {@link #scores}, {@link #causalWeightedSum} and {@link #addProduct} add their terms in a
  * fixed order, each step one fused multiply-add, and exp is one fixed sequence of IEEE operations
  * ({@code FixedExp}), so every value both implementations compute is the same bits, interpreted or compiled;
  * only {@link #expMinusMax}'s returned sum is added in a different order (the SIMD one in lanes, then across
@@ -101,6 +101,14 @@ public interface FloatKernels {
      */
     void causalWeightedSum(float[][] weights, int rows, float[] values, int valueOffset, int count, int dim,
                            float[][] out);
+
+    /**
+     * One row's rotary position turn in the "rotate half" convention: for i &lt; half, with x0 = src[s + i], x1 =
+     * src[s + i + half], c = cos[c0 + i], n = sin[c0 + i], dst[d + i] = x0 c - x1 n and dst[d + i + half] = x1 c + x0 n,
+     * each product rounded to float and then the sum (no fused multiply-add), so both implementations give the same
+     * bits. {@code src} and {@code dst} may be the same row (each lane is read before it is written).
+     */
+    void rotateHalves(float[] src, int s, float[] dst, int d, float[] cos, float[] sin, int c0, int half);
 
     /**
      * out[outOffset + r * outRow + j] += sum over c &lt; reduce, in order, of a[aOffset + r * aRow + c * aCol] *

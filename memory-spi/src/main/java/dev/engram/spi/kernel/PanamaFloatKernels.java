@@ -588,6 +588,27 @@ final class PanamaFloatKernels implements FloatKernels {
      * kernels' do: the blocking changes no bit.
      */
     @Override
+    public void rotateHalves(float[] src, int s, float[] dst, int d, float[] cos, float[] sin, int c0, int half) {
+        int i = 0;
+        for (int whole = SPECIES.loopBound(half); i < whole; i += LANES) {
+            FloatVector x0 = FloatVector.fromArray(SPECIES, src, s + i);
+            FloatVector x1 = FloatVector.fromArray(SPECIES, src, s + i + half);
+            FloatVector c = FloatVector.fromArray(SPECIES, cos, c0 + i);
+            FloatVector n = FloatVector.fromArray(SPECIES, sin, c0 + i);
+            x0.mul(c).sub(x1.mul(n)).intoArray(dst, d + i);
+            x1.mul(c).add(x0.mul(n)).intoArray(dst, d + i + half);
+        }
+        for (; i < half; i++) { // the lanes left: the plain loop's arithmetic
+            float x0 = src[s + i];
+            float x1 = src[s + i + half];
+            float c = cos[c0 + i];
+            float n = sin[c0 + i];
+            dst[d + i] = x0 * c - x1 * n;
+            dst[d + i + half] = x1 * c + x0 * n;
+        }
+    }
+
+    @Override
     public void addProduct(float[] out, int outOffset, int outRow, float[] a, int aOffset, int aRow, int aCol,
                            float[] b, int bOffset, int bRow, int rows, int reduce, int width) {
         int whole = SPECIES.loopBound(width);

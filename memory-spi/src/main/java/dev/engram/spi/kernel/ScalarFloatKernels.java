@@ -216,6 +216,18 @@ public final class ScalarFloatKernels implements FloatKernels {
     }
 
     @Override
+    public void rotateHalves(float[] src, int s, float[] dst, int d, float[] cos, float[] sin, int c0, int half) {
+        for (int i = 0; i < half; i++) {
+            float x0 = src[s + i];
+            float x1 = src[s + i + half];
+            float c = cos[c0 + i];
+            float n = sin[c0 + i];
+            dst[d + i] = x0 * c - x1 * n;
+            dst[d + i + half] = x1 * c + x0 * n;
+        }
+    }
+
+    @Override
     public void addProduct(float[] out, int outOffset, int outRow, float[] a, int aOffset, int aRow, int aCol,
                            float[] b, int bOffset, int bRow, int rows, int reduce, int width) {
         for (int r = 0; r < rows; r++) {

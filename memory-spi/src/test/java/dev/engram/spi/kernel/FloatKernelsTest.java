@@ -217,6 +217,50 @@ class FloatKernelsTest {
         }
     }
 
+    /**
+     * Half-widths from below one vector to several and a remainder (3, 8, 16, 19, 32, 45): the turn as written out
+     * (x0 c - x1 n, x1 c + x0 n, each product rounded), the same bits from both implementations, in place as out of
+     * place, and nothing outside the row written.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {3, 8, 16, 19, 32, 45})
+    void rotateHalvesTurnsEachPairAsWrittenAndAgreesBitForBit(int half) {
+        Random random = new Random(11 + half);
+        float[] src = gaussian(random, 5 + 2 * half + 3);
+        float[] cos = new float[2 + half];
+        float[] sin = new float[2 + half];
+        for (int i = 0; i < half; i++) {
+            double angle = random.nextDouble() * 2 * Math.PI;
+            cos[2 + i] = (float) Math.cos(angle);
+            sin[2 + i] = (float) Math.sin(angle);
+        }
+        float[] scalar = new float[7 + 2 * half + 2];
+        java.util.Arrays.fill(scalar, 9f);
+        float[] panama = scalar.clone();
+        SCALAR.rotateHalves(src, 5, scalar, 7, cos, sin, 2, half);
+        PANAMA.rotateHalves(src, 5, panama, 7, cos, sin, 2, half);
+        assertArrayEquals(scalar, panama);
+        for (int i = 0; i < half; i++) {
+            float x0 = src[5 + i];
+            float x1 = src[5 + i + half];
+            float c = cos[2 + i];
+            float n = sin[2 + i];
+            assertEquals(x0 * c - x1 * n, scalar[7 + i], 0f, "first half, pair " + i);
+            assertEquals(x1 * c + x0 * n, scalar[7 + i + half], 0f, "second half, pair " + i);
+            // a turn keeps the pair's length (to float rounding)
+            double before = Math.hypot(x0, x1);
+            assertEquals(before, Math.hypot(scalar[7 + i], scalar[7 + i + half]), 1e-5 * (1 + before), "length, pair " + i);
+        }
+        for (int j : new int[] {0, 6, 7 + 2 * half, 7 + 2 * half + 1}) {
+            assertEquals(9f, panama[j], "outside the row is not written: " + j);
+        }
+        float[] inPlace = src.clone();
+        PANAMA.rotateHalves(inPlace, 5, inPlace, 5, cos, sin, 2, half);
+        for (int i = 0; i < 2 * half; i++) {
+            assertEquals(scalar[7 + i], inPlace[5 + i], 0f, "in place, element " + i);
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11})
     void addProductAddsIntoOutThroughEveryStrideAndAgreesBitForBit(int layout) {
