@@ -18,8 +18,9 @@ import dev.engram.spi.kernel.FloatKernels;
  * sin(s f) sin(t f) and sin((s + t) f) = sin(s f) cos(t f) + cos(s f) sin(t f), with cos(t f) and sin(t f) kept in
  * a table made once per offset t: every layer of every segment asks for a new run of the same length, and two
  * calls of {@code Math.cos}/{@code Math.sin} per pair and row were the larger part of the rotation's cost. The
- * identities in double carry a relative error of a few 1e-16, far below float32's rounding (6e-8), so a value
- * can differ from the direct cos(p f) by one float32 unit only where that falls on a rounding boundary.
+ * identities in double carry an error of a few double units, far below float32's rounding (6e-8): a value can
+ * differ from the direct (float) cos(p f) by one float32 unit where it lies near a rounding boundary, and near a zero
+ * of cos or sin by a few double units of the angle, which the direct product p f is itself rounded to.
  *
  * <p>An instance keeps a reusable table of cos/sin for a run of consecutive positions; it allocates
  * only when a longer run than any before is asked for. One per attention: {@link #prepare} writes the table,
