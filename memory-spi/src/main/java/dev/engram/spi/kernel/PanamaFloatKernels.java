@@ -598,14 +598,7 @@ final class PanamaFloatKernels implements FloatKernels {
             x0.mul(c).sub(x1.mul(n)).intoArray(dst, d + i);
             x1.mul(c).add(x0.mul(n)).intoArray(dst, d + i + half);
         }
-        for (; i < half; i++) { // the lanes left: the plain loop's arithmetic
-            float x0 = src[s + i];
-            float x1 = src[s + i + half];
-            float c = cos[c0 + i];
-            float n = sin[c0 + i];
-            dst[d + i] = x0 * c - x1 * n;
-            dst[d + i + half] = x1 * c + x0 * n;
-        }
+        ScalarFloatKernels.rotatePairs(src, s, dst, d, cos, sin, c0, half, i); // the lanes left
     }
 
     @Override

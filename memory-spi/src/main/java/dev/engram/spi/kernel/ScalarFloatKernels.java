@@ -217,7 +217,12 @@ public final class ScalarFloatKernels implements FloatKernels {
 
     @Override
     public void rotateHalves(float[] src, int s, float[] dst, int d, float[] cos, float[] sin, int c0, int half) {
-        for (int i = 0; i < half; i++) {
+        rotatePairs(src, s, dst, d, cos, sin, c0, half, 0);
+    }
+
+    /** {@link #rotateHalves} over pairs [from, half) only: the SIMD version's lanes left over. */
+    static void rotatePairs(float[] src, int s, float[] dst, int d, float[] cos, float[] sin, int c0, int half, int from) {
+        for (int i = from; i < half; i++) {
             float x0 = src[s + i];
             float x1 = src[s + i + half];
             float c = cos[c0 + i];
