@@ -66,7 +66,7 @@ class PositionalEncodingTest {
      * asked for again at another start (the next segment) gets that start's values, not the previous one's.
      */
     @Test
-    void ropeTablesEqualTheDirectCosineAndSineWithinOneFloatUnit() {
+    void ropeTablesEqualTheDirectCosineAndSineToTheirRounding() {
         int dim = 64;
         int half = dim / 2;
         int count = 300;

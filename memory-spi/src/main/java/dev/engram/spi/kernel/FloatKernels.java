@@ -9,8 +9,9 @@ package dev.engram.spi.kernel;
  * {@code --add-modules jdk.incubator.vector} (the {@code engram} launcher, the test and benchmark JVMs do),
  * else {@link ScalarFloatKernels}, with one warning line. {@code -Dengram.kernels=scalar} forces the plain loops.
  *
- * <p>Exactness: {@link #rotateHalves} rounds as the plain loop does; {@link #scores}, {@link #causalWeightedSum} and {@link #addProduct} add their terms in a
- * fixed order, each step one fused multiply-add, and exp is one fixed sequence of IEEE operations
+ * <p>Exactness: {@link #rotateHalves} rounds each product and sum as the plain loop does; {@link #scores},
+ * {@link #causalWeightedSum} and {@link #addProduct} add their terms in a fixed order, each step one fused
+ * multiply-add, and exp is one fixed sequence of IEEE operations
  * ({@code FixedExp}), so every value both implementations compute is the same bits, interpreted or compiled;
  * only {@link #expMinusMax}'s returned sum is added in a different order (the SIMD one in lanes, then across
  * them), within float rounding. Within one implementation a result never depends on how a caller blocks its
