@@ -36,8 +36,27 @@ def filler(rng, n):
     return np.tile(FILLER, reps)[start:start + n]
 
 
-def sample(rng, length, digits=5, depth=None):
-    """One sequence of ``length`` tokens: (ids int64 [length], passkey int64 [digits], key position)."""
+TURN_MAX = 2 * len(FILLER)  # the longest filler turn of a conversation-shaped sequence (two cycles, 48 tokens)
+
+
+def turns_filler(rng, n):
+    """``n`` filler tokens as a conversation gives them: turns of 1..TURN_MAX tokens, each a run of the filler text
+    that starts at its beginning (half the turns, as a user's message would) or at a random offset, so the text
+    jumps where a turn ends. The plain layout's filler is one run, continuous across the passkey block; a model
+    that leans on that continuity misreads a passkey said in a turn of its own (models/README.md, stages 17-18)."""
+    runs, total = [], 0
+    while total < n:
+        size = int(rng.integers(1, TURN_MAX + 1))
+        start = 0 if rng.random() < 0.5 else int(rng.integers(len(FILLER)))
+        runs.append(np.tile(FILLER, (start + size) // len(FILLER) + 1)[start:start + size])
+        total += size
+    return np.concatenate(runs)[:n] if runs else FILLER[:0]
+
+
+def sample(rng, length, digits=5, depth=None, turns=False):
+    """One sequence of ``length`` tokens: (ids int64 [length], passkey int64 [digits], key position).
+    ``turns``: the filler before and after the passkey block comes in conversation turns (turns_filler) instead
+    of one continuous run; False draws exactly the random stream of the plain layout (the Java twin's)."""
     key_block = digits + 2  # <passkey-is> d.. .
     ask_block = digits + 1  # <what-is-the-passkey> d..
     room = length - 1 - key_block - ask_block
@@ -49,7 +68,7 @@ def sample(rng, length, digits=5, depth=None):
     passkey = rng.integers(0, 10, size=digits)
     ids = np.empty(length, dtype=np.int64)
     ids[0] = BOS
-    body = filler(rng, room)
+    body = np.concatenate([turns_filler(rng, pos), turns_filler(rng, room - pos)]) if turns else filler(rng, room)
     ids[1:1 + pos] = body[:pos]
     k = 1 + pos
     ids[k] = KEY
@@ -62,13 +81,13 @@ def sample(rng, length, digits=5, depth=None):
     return ids, passkey, k
 
 
-def batch(rng, size, length, digits=5, depth=None):
+def batch(rng, size, length, digits=5, depth=None, turns=False):
     """ids [size, length], answer mask [size, length] (True where the token is an answer digit, i.e. the
-    targets of the logits one position earlier), passkeys [size, digits]."""
+    targets of the logits one position earlier), passkeys [size, digits]. ``turns``: as in sample()."""
     ids = np.empty((size, length), dtype=np.int64)
     keys = np.empty((size, digits), dtype=np.int64)
     for i in range(size):
-        ids[i], keys[i], _ = sample(rng, length, digits, depth)
+        ids[i], keys[i], _ = sample(rng, length, digits, depth, turns)
     mask = np.zeros((size, length), dtype=bool)
     mask[:, length - digits:] = True
     return ids, mask, keys

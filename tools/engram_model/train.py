@@ -119,11 +119,11 @@ def filler_write_share(masses, ids):
 
 
 @torch.no_grad()
-def evaluate(model, rng, segments, trials=64, digits=5, depth=None, device="cpu"):
-    """(digit accuracy, exact-match rate) at ``segments`` segments."""
+def evaluate(model, rng, segments, trials=64, digits=5, depth=None, device="cpu", turns=False):
+    """(digit accuracy, exact-match rate) at ``segments`` segments (``turns``: conversation-shaped filler)."""
     model.eval()
     length = segments * model.cfg.segment
-    ids, mask, _ = passkey.batch(rng, trials, length, digits, depth)
+    ids, mask, _ = passkey.batch(rng, trials, length, digits, depth, turns)
     ids, mask = torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
     logits, _ = model(ids)
     pred = logits[:, :-1].argmax(-1)
@@ -147,17 +147,18 @@ def last_segment_position(rng, length, digits, segment):
 
 
 def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segment=0.0, first_segment=0.0,
-                   boundary_starts=None):
+                   boundary_starts=None, turns=0.0):
     """passkey.batch, except that each sample with probability ``last_segment`` has its passkey block in the
     question's own segment (last_segment_position), and with probability ``boundary`` placed so that it ends
     at a segment's last token or crosses into the next segment: the hard placements for a model whose local
     attention sees its own segment only; with probability ``first_segment`` the block starts in the first segment
     (depth 0 and the first boundary, which uniform placement reaches once per that many segments).
     ``boundary_starts`` (offsets within the segment, each in segment - block .. segment - 1) narrows the boundary
-    placements to blocks starting at those offsets; None: all of them. With all three fractions 0
-    this is passkey.batch itself (the same random stream; with last_segment and first_segment 0 the stream of the
-    earlier boundary-only runs)."""
-    if boundary <= 0 and last_segment <= 0 and first_segment <= 0:
+    placements to blocks starting at those offsets; None: all of them. Each sample, wherever its block is, has with
+    probability ``turns`` conversation-shaped filler (passkey.turns_filler). With all four fractions 0
+    this is passkey.batch itself (the same random stream; with last_segment, first_segment and turns 0 the stream of
+    the earlier boundary-only runs)."""
+    if boundary <= 0 and last_segment <= 0 and first_segment <= 0 and turns <= 0:
         return passkey.batch(rng, size, length, digits)
     block = digits + 2
     room = length - 1 - block - (digits + 1)
@@ -179,7 +180,8 @@ def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segmen
         elif u < last_segment + boundary + first_segment:
             if room > 0:  # k = 1 + pos in 1..segment
                 depth = int(rng.integers(min(segment, room + 1))) / room
-        ids[i], keys[i], _ = passkey.sample(rng, length, digits, depth)
+        shaped = turns > 0 and rng.random() < turns
+        ids[i], keys[i], _ = passkey.sample(rng, length, digits, depth, shaped)
     mask = np.zeros((size, length), dtype=bool)
     mask[:, length - digits:] = True
     return ids, mask, keys
@@ -252,6 +254,9 @@ def main(argv=None):
     ap.add_argument("--length-draw", choices=["uniform", "loguniform"], default="uniform",
                     help="how a batch's number of segments is drawn from [min, max]: uniform, or log-uniform (as many "
                          "batches per octave, so long contexts stay in the mix at a fraction of their cost)")
+    ap.add_argument("--turns", type=float, default=0.0,
+                    help="share of samples whose filler comes in conversation turns that restart the text "
+                         "(passkey.turns_filler), as prompts fed turn by turn do")
     ap.add_argument("--filler-mass", type=float, default=0.0,
                     help="infini: weight of an auxiliary loss, the share of the memory's write mass (z) that filler "
                     "tokens wrote (0: the answer loss only)")
@@ -272,7 +277,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if not args.key_lr_scale > 0:
         ap.error(f"--key-lr-scale {args.key_lr_scale}: must be > 0 (1: the keys learn at --lr like the rest)")
-    for name in ["boundary", "last_segment", "first_segment"]:
+    for name in ["boundary", "last_segment", "first_segment", "turns"]:
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: must be in [0, 1]")
     if args.boundary + args.last_segment + args.first_segment > 1.0:
@@ -337,7 +342,7 @@ def main(argv=None):
         else:
             nseg = int(rng.integers(lo, hi + 1))
         ids, mask, _ = training_batch(rng, args.batch, nseg * args.segment, args.digits, args.segment, args.boundary,
-                                     args.last_segment, args.first_segment, boundary_starts)
+                                     args.last_segment, args.first_segment, boundary_starts, args.turns)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
         with qat.fake_quantized(model, args.qat[step % len(args.qat)] if args.qat else None):
             loss, acc, share = answer_loss(model, ids, mask, args.filler_mass > 0)
@@ -357,6 +362,9 @@ def main(argv=None):
         segs = args.max_segments * mult
         d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, device=args.device)
         evals[f"{segs}seg"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
+        if args.turns:
+            d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, device=args.device, turns=True)
+            evals[f"{segs}seg-turns"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
         for depth in [float(x) for x in args.eval_depths.split(",") if x.strip()]:
             d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, depth=depth, device=args.device)
             evals[f"{segs}seg@{depth:g}"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
@@ -371,6 +379,7 @@ def main(argv=None):
                 **({"boundaryStarts": boundary_starts} if boundary_starts else {}),
                 **({"lastSegment": args.last_segment} if args.last_segment else {}),
                 **({"firstSegment": args.first_segment} if args.first_segment else {}),
+                **({"turns": args.turns} if args.turns else {}),
                 **({"window": args.window} if args.window else {}),
                 **({"fillerMass": args.filler_mass} if args.filler_mass else {}),
                 **({"keyLrScale": args.key_lr_scale} if args.key_lr_scale != 1.0 else {}),

@@ -191,3 +191,46 @@ def test_a_key_lr_scale_that_is_not_positive_is_refused_naming_the_option(capsys
     with pytest.raises(SystemExit):
         train.main(["--strategy", "infini", "--out", "unused", "--key-lr-scale", "0"])
     assert "--key-lr-scale 0.0: must be > 0" in capsys.readouterr().err
+
+
+def filler_jumps(row):
+    """Positions t where filler token t+1 is not the filler text's successor of token t (a turn restarted it)."""
+    cycle = len(passkey.FILLER)
+    successor = {int(passkey.FILLER[i]): int(passkey.FILLER[(i + 1) % cycle]) for i in range(cycle)
+                 if passkey.FILLER[i] not in (passkey.TOKEN_ID["is"], passkey.TOKEN_ID["the"], passkey.DOT)}
+    return [t for t in range(len(row) - 1) if int(row[t]) in successor and int(row[t + 1]) in passkey.FILLER
+            and successor[int(row[t])] != int(row[t + 1])]
+
+
+def test_conversation_shaped_filler_restarts_the_text_in_turns_and_keeps_the_layout():
+    rng = np.random.default_rng(11)
+    for n in [0, 1, 47, 48, 49, 500]:
+        run = passkey.turns_filler(rng, n)
+        assert len(run) == n and np.isin(run, passkey.FILLER).all()
+    starts = [0, 0]  # turns that begin the text (at "the grass") against all turns, from many short runs
+    for _ in range(400):
+        run = passkey.turns_filler(rng, 1)
+        starts[0] += run[0] == passkey.FILLER[0]
+        starts[1] += 1
+    # half the turns start the text, the other half at a uniform offset (1 in 24 of those is offset 0 too)
+    assert abs(starts[0] / starts[1] - (0.5 + 0.5 / 24)) < 0.08
+    rows = []
+    for seed in range(64):
+        row, key, k = passkey.sample(np.random.default_rng(seed), 512, 5, turns=True)
+        base, base_key, base_k = passkey.sample(np.random.default_rng(seed), 512, 5)
+        assert (k, list(key)) == (base_k, list(base_key)), "the same draws place the same passkey at the same position"
+        assert row[k] == passkey.KEY and list(row[k + 1:k + 6]) == list(key) and row[k + 6] == passkey.DOT
+        assert row[0] == passkey.BOS and row[-6] == passkey.ASK and list(row[-5:]) == list(key)
+        assert filler_jumps(base) == [], "the plain layout's filler is one continuous run"
+        rows.append(row)
+    # 512 tokens of turns of at most 48: several restarts in every row (a jump hides only where a turn restarts at
+    # the very token that would have come next anyway)
+    assert min(len(filler_jumps(r)) for r in rows) >= 3
+    _, mask, _ = passkey.batch(np.random.default_rng(2), 4, 512, 5, turns=True)
+    assert mask[:, -5:].all() and not mask[:, :-5].any()
+
+
+def test_turns_share_of_training_samples_is_the_fraction_given():
+    ids, _, _ = train.training_batch(np.random.default_rng(4), 400, 512, 5, 32, turns=0.3)
+    shaped = np.mean([len(filler_jumps(r)) > 0 for r in ids])
+    assert abs(shaped - 0.3) < 0.07, shaped
