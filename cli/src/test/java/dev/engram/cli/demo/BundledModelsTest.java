@@ -62,6 +62,11 @@ class BundledModelsTest {
         return positions;
     }
 
+    /** The model's greedy answer to the prompt, in a new sequence. */
+    static int[] answer(Engine engine, PasskeyTask.Sample sample) {
+        return engine.generate(engine.newSequence(), sample.prompt(), GenerationParams.greedy(DIGITS), id -> { });
+    }
+
     @ParameterizedTest
     @MethodSource("bundledModels")
     void aPasskeyInTheQuestionsSegmentIsRepeated(Path model) throws IOException {
@@ -74,7 +79,7 @@ class BundledModelsTest {
                 // trial 0 and 1: directly before the question; the rest spread over the segment
                 int position = trial < 2 ? positions.get(positions.size() - 1) : positions.get((trial * 7) % positions.size());
                 PasskeyTask.Sample sample = PasskeyTask.sampleAt(new SplittableRandom(2900 + trial), length, DIGITS, position);
-                int[] answer = engine.generate(engine.newSequence(), sample.prompt(), GenerationParams.greedy(DIGITS), id -> { });
+                int[] answer = answer(engine, sample);
                 if (Arrays.equals(answer, sample.passkey())) {
                     hits++;
                 } else {
@@ -94,6 +99,93 @@ class BundledModelsTest {
             assertTrue(hits >= floor, what + " (listed in KNOWN_SHORT with " + floor + ")");
             assertTrue(hits < REQUIRED, what + ": it now meets the target; remove it from KNOWN_SHORT");
         }
+    }
+
+    static final int CONVERSATIONS = 40;
+    static final int[] CONVERSATION_LENGTHS = {256, 640, 1024, 2048};
+
+    static Stream<Path> memoryModels() {
+        return Stream.of("passkey-infini", "passkey-lsh-knn").map(MODELS::resolve);
+    }
+
+    /**
+     * A conversation as a chat client feeds it, turn by turn: {@code <bos> the grass is green . <passkey-is> d1..d5 .}
+     * in turn one, then filler turns that each start the filler text from its beginning (a user's message does not
+     * continue the text where the last one stopped, as the demo's one continuous run does), then the question:
+     * {@code length} tokens with the answer, as {@link PasskeyTask#sampleAt}. Turns of 48 tokens (two whole cycles
+     * of the text, as the LangChain4j adapter's tests feed them) where {@code wholeCycles}, else of 1 to 48.
+     */
+    static PasskeyTask.Sample conversation(SplittableRandom random, int length, boolean wholeCycles) {
+        int[] passkey = random.ints(DIGITS, 0, 10).toArray();
+        int[] prompt = new int[length - DIGITS];
+        int t = 0;
+        prompt[t++] = PasskeyTask.BOS;
+        for (int i = 0; i < 5; i++) {
+            prompt[t++] = PasskeyTask.FILLER[i];
+        }
+        prompt[t++] = PasskeyTask.KEY;
+        for (int d : passkey) {
+            prompt[t++] = d;
+        }
+        prompt[t++] = PasskeyTask.DOT;
+        while (t < prompt.length - 1) {
+            int longest = 2 * PasskeyTask.FILLER.length;
+            int turn = Math.min(wholeCycles ? longest : 1 + random.nextInt(longest), prompt.length - 1 - t);
+            for (int i = 0; i < turn; i++) {
+                prompt[t++] = PasskeyTask.FILLER[i % PasskeyTask.FILLER.length];
+            }
+        }
+        prompt[t] = PasskeyTask.ASK;
+        return new PasskeyTask.Sample(prompt, passkey);
+    }
+
+    /**
+     * The memory models answer a passkey given in turn one of a conversation (models/README.md: a model fine-tuned on
+     * the demo's layout alone lost digits here while the demo showed nothing). Forty conversations, half of whole
+     * cycles and half of turns of any length, from 256 to 2K tokens; at least 95% answered exactly (stage 11 of
+     * infini: 40, lsh-knn stage 18: 39; infini stage 18, not kept for this reason: 37, all three misses at 256 tokens).
+     */
+    @ParameterizedTest
+    @MethodSource("memoryModels")
+    void aPasskeyFromTurnOneOfAConversationIsAnswered(Path model) throws IOException {
+        int hits = 0;
+        List<String> misses = new ArrayList<>();
+        try (Engine engine = new EngineLoader().systemOverrides(false).load(model)) {
+            for (int trial = 0; trial < CONVERSATIONS; trial++) {
+                int length = CONVERSATION_LENGTHS[trial % CONVERSATION_LENGTHS.length];
+                boolean wholeCycles = trial < CONVERSATIONS / 2;
+                PasskeyTask.Sample sample = conversation(new SplittableRandom(3100 + trial), length, wholeCycles);
+                int[] answer = answer(engine, sample);
+                if (Arrays.equals(answer, sample.passkey())) {
+                    hits++;
+                } else {
+                    misses.add("length " + length + (wholeCycles ? ", whole cycles" : "") + ": "
+                            + Arrays.toString(sample.passkey()) + " answered " + Arrays.toString(answer));
+                }
+            }
+        }
+        assertTrue(hits >= CONVERSATIONS * 95 / 100, model.getFileName() + ": " + hits + " of " + CONVERSATIONS
+                + " conversations answered; " + misses);
+    }
+
+    @Test
+    void aConversationRestartsTheFillerTextInEachTurn() {
+        PasskeyTask.Sample s = conversation(new SplittableRandom(1), 512, false);
+        int[] p = s.prompt();
+        assertEquals(512 - DIGITS, p.length);
+        assertEquals(PasskeyTask.KEY, p[6]);
+        assertEquals(PasskeyTask.ASK, p[p.length - 1]);
+        // "the grass" begins the text; one continuous run repeats it every 24 tokens, turns restart it sooner
+        List<Integer> starts = new ArrayList<>();
+        for (int t = 13; t < p.length - 1; t++) { // bos, five filler tokens, the block of seven: the turns start at 13
+            if (p[t] == PasskeyTask.FILLER[0] && p[t + 1] == PasskeyTask.FILLER[1]) {
+                starts.add(t);
+            }
+        }
+        assertEquals(13, starts.get(0), "the filler after the passkey block starts the text");
+        long restartsWithinACycle = java.util.stream.IntStream.range(1, starts.size())
+                .filter(i -> starts.get(i) - starts.get(i - 1) != PasskeyTask.FILLER.length).count();
+        assertTrue(restartsWithinACycle >= 3, restartsWithinACycle + " turns that restart the text before its cycle ends");
     }
 
     @Test
