@@ -119,10 +119,11 @@ def filler_write_share(masses, ids):
 
 
 @torch.no_grad()
-def evaluate(model, rng, segments, trials=64, digits=5, depth=None, device="cpu", turns=False):
-    """(digit accuracy, exact-match rate) at ``segments`` segments (``turns``: conversation-shaped filler)."""
+def evaluate(model, rng, segments, trials=64, digits=5, depth=None, device="cpu", turns=False, shorter=0):
+    """(digit accuracy, exact-match rate) at ``segments`` segments less ``shorter`` tokens (``turns``:
+    conversation-shaped filler)."""
     model.eval()
-    length = segments * model.cfg.segment
+    length = segments * model.cfg.segment - shorter
     ids, mask, _ = passkey.batch(rng, trials, length, digits, depth, turns)
     ids, mask = torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
     logits, _ = model(ids)
@@ -185,6 +186,14 @@ def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segmen
     mask = np.zeros((size, length), dtype=bool)
     mask[:, length - digits:] = True
     return ids, mask, keys
+
+
+def batch_length(rng, segments, segment, digits, any_length):
+    """A training batch's length in tokens: ``segments`` whole segments, or with ``any_length`` 0 to segment - 1
+    tokens fewer (one draw), so that the question and its answer sit at any offset of their segment; never shorter
+    than bos, one filler token, the passkey block and the question with its answer."""
+    length = segments * segment - (int(rng.integers(segment)) if any_length else 0)
+    return max(length, 2 * digits + 4)
 
 
 def warmup_cosine(lr, warmup, steps):
@@ -254,6 +263,10 @@ def main(argv=None):
     ap.add_argument("--length-draw", choices=["uniform", "loguniform"], default="uniform",
                     help="how a batch's number of segments is drawn from [min, max]: uniform, or log-uniform (as many "
                          "batches per octave, so long contexts stay in the mix at a fraction of their cost)")
+    ap.add_argument("--any-length", action="store_true",
+                    help="each batch is 0 to segment-1 tokens shorter than its whole segments, so the question and the "
+                         "answer sit anywhere in their segment (the answer crossing into the next one too), as a "
+                         "prompt of any length puts them; without it the question is always at the same offset")
     ap.add_argument("--turns", type=float, default=0.0,
                     help="share of samples whose filler comes in conversation turns that restart the text "
                          "(passkey.turns_filler), as prompts fed turn by turn do")
@@ -341,7 +354,8 @@ def main(argv=None):
             nseg = min(hi, int(math.exp(rng.uniform(math.log(lo), math.log(hi + 1)))))
         else:
             nseg = int(rng.integers(lo, hi + 1))
-        ids, mask, _ = training_batch(rng, args.batch, nseg * args.segment, args.digits, args.segment, args.boundary,
+        length = batch_length(rng, nseg, args.segment, args.digits, args.any_length)
+        ids, mask, _ = training_batch(rng, args.batch, length, args.digits, args.segment, args.boundary,
                                      args.last_segment, args.first_segment, boundary_starts, args.turns)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
         with qat.fake_quantized(model, args.qat[step % len(args.qat)] if args.qat else None):
@@ -365,6 +379,9 @@ def main(argv=None):
         if args.turns:
             d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, device=args.device, turns=True)
             evals[f"{segs}seg-turns"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
+        if args.any_length:  # the question at offset segment - 8: its answer crosses into the next segment
+            d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, device=args.device, shorter=2)
+            evals[f"{segs}seg-2"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
         for depth in [float(x) for x in args.eval_depths.split(",") if x.strip()]:
             d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, depth=depth, device=args.device)
             evals[f"{segs}seg@{depth:g}"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
@@ -380,6 +397,7 @@ def main(argv=None):
                 **({"lastSegment": args.last_segment} if args.last_segment else {}),
                 **({"firstSegment": args.first_segment} if args.first_segment else {}),
                 **({"turns": args.turns} if args.turns else {}),
+                **({"anyLength": True} if args.any_length else {}),
                 **({"window": args.window} if args.window else {}),
                 **({"fillerMass": args.filler_mass} if args.filler_mass else {}),
                 **({"keyLrScale": args.key_lr_scale} if args.key_lr_scale != 1.0 else {}),

@@ -234,3 +234,14 @@ def test_turns_share_of_training_samples_is_the_fraction_given():
     ids, _, _ = train.training_batch(np.random.default_rng(4), 400, 512, 5, 32, turns=0.3)
     shaped = np.mean([len(filler_jumps(r)) > 0 for r in ids])
     assert abs(shaped - 0.3) < 0.07, shaped
+
+
+def test_any_length_puts_the_question_at_every_offset_of_its_segment():
+    rng = np.random.default_rng(8)
+    assert {train.batch_length(rng, 16, 32, 5, False) for _ in range(50)} == {512}
+    lengths = [train.batch_length(rng, 16, 32, 5, True) for _ in range(2000)]
+    assert set(lengths) == set(range(481, 513)), "0 to 31 tokens short of 16 whole segments"
+    assert {(n - 6) % 32 for n in lengths} == set(range(32)), "the question at each offset of its segment"
+    assert min(train.batch_length(rng, 1, 32, 5, True) for _ in range(200)) == 14, "never too short for the task"
+    ids, mask, keys = train.training_batch(rng, 4, 487, 5, 32, boundary=0.3, last_segment=0.3, first_segment=0.2)
+    assert ids.shape == (4, 487) and (ids[:, -6] == passkey.ASK).all() and mask[:, -5:].all()
