@@ -24,7 +24,8 @@ import me.tongfei.progressbar.ProgressBarStyle;
 
 /**
  * Passkey retrieval with the bundled trained models: for each model, context length and passkey
- * depth, plant a passkey, ask for it at the end, and count answers (greedy decoding).
+ * depth, plant a passkey, ask for it at the end, and count answers (greedy decoding). A trial's prompt is up to
+ * 31 tokens shorter than the length named (LENGTH_SPREAD), so the question lands at every offset of its segment.
  */
 public final class PasskeyDemo {
     /**
@@ -79,10 +80,28 @@ public final class PasskeyDemo {
         return results;
     }
 
+    /**
+     * Up to how many tokens a trial's prompt is shorter than the length the table names. The bundled models' segment
+     * is 32 tokens; a prompt of whole segments puts the question at one offset of its segment and the answer inside
+     * it, while a user's prompt puts them anywhere (the answer crossing into the next segment too), so each trial
+     * draws its length from the 32 below the named one.
+     */
+    static final int LENGTH_SPREAD = 32;
+
     /** The random stream of one trial: distinct for every (seed, length, depth, trial) within the demo's ranges. */
     static SplittableRandom trialRandom(long seed, int length, int depthIndex, int trial) {
         long key = ((seed * 1_000_003L + length) * 64 + depthIndex) * 1_000_033L + trial;
         return new SplittableRandom(key);
+    }
+
+    /**
+     * The length of one trial's sequence (prompt and answer): {@code length} less 0 to LENGTH_SPREAD - 1 tokens,
+     * drawn from a stream of its own (depth index + 32 in {@link #trialRandom}), never too short for the task.
+     */
+    static int trialLength(long seed, int length, int depthIndex, int trial, int digits) {
+        int shortest = length - PasskeyTask.room(length, digits); // bos, the block, the question and the answer
+        return length - Math.min(trialRandom(seed, length, 32 + depthIndex, trial).nextInt(LENGTH_SPREAD),
+                length - shortest);
     }
 
     private Result evaluate(Path dir, Engine engine, ProgressBar bar) throws IOException {
@@ -97,8 +116,8 @@ public final class PasskeyDemo {
                 int hits = 0;
                 int digitHits = 0;
                 for (int t = 0; t < trials; t++) {
-                    PasskeyTask.Sample sample = PasskeyTask.sample(trialRandom(seed, lengths[li], di, t), lengths[li],
-                            digits, DEPTHS[di]);
+                    PasskeyTask.Sample sample = PasskeyTask.sample(trialRandom(seed, lengths[li], di, t),
+                            trialLength(seed, lengths[li], di, t, digits), digits, DEPTHS[di]);
                     ModelSequence sequence = engine.newSequence();
                     long start = System.nanoTime();
                     int[] answer = engine.generate(sequence, sample.prompt(), GenerationParams.greedy(digits), id -> { });
@@ -148,7 +167,9 @@ public final class PasskeyDemo {
     public void print(List<Result> results) {
         out.println();
         out.printf(Locale.ROOT, "Passkey retrieval, %d-digit passkey, %d trials per cell, greedy decoding: exact match by"
-                + " depth (0 = right after <bos>, 1 = directly before the question, in its segment)%n", digits, trials);
+                + " depth (0 = right after <bos>, 1 = directly before the question, in its segment); each prompt up to %d"
+                + " tokens shorter than its context, so the question falls at every offset of a segment%n", digits, trials,
+                LENGTH_SPREAD - 1);
         StringBuilder head = new StringBuilder("| model | strategy | trained to | context |");
         StringBuilder rule = new StringBuilder("|---|---|---:|---:|");
         for (String name : DEPTH_NAMES) {
