@@ -119,11 +119,11 @@ def filler_write_share(masses, ids):
 
 
 @torch.no_grad()
-def evaluate(model, rng, segments, trials=64, digits=5, depth=None, device="cpu", turns=False, shorter=0):
-    """(digit accuracy, exact-match rate) at ``segments`` segments less ``shorter`` tokens (``turns``:
+def evaluate(model, rng, segments, trials=64, digits=5, depth=None, device="cpu", turns=False, extra=0):
+    """(digit accuracy, exact-match rate) at ``segments`` segments and ``extra`` tokens (``turns``:
     conversation-shaped filler)."""
     model.eval()
-    length = segments * model.cfg.segment - shorter
+    length = segments * model.cfg.segment + extra
     ids, mask, _ = passkey.batch(rng, trials, length, digits, depth, turns)
     ids, mask = torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
     logits, _ = model(ids)
@@ -379,9 +379,9 @@ def main(argv=None):
         if args.turns:
             d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, device=args.device, turns=True)
             evals[f"{segs}seg-turns"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
-        if args.any_length:  # the question at offset segment - 8: its answer crosses into the next segment
-            d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, device=args.device, shorter=2)
-            evals[f"{segs}seg-2"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
+        if args.any_length:  # 2 tokens past whole segments: the question at offset segment - 4, the answer crossing
+            d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, device=args.device, extra=2)
+            evals[f"{segs}seg+2"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
         for depth in [float(x) for x in args.eval_depths.split(",") if x.strip()]:
             d, e = evaluate(model, erng, segs, trials=32, digits=args.digits, depth=depth, device=args.device)
             evals[f"{segs}seg@{depth:g}"] = {"digitAcc": round(d, 3), "exactMatch": round(e, 3)}
