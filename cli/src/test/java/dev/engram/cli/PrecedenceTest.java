@@ -89,7 +89,7 @@ class PrecedenceTest {
 
     @Test
     void memoryInEachCommand() throws IOException {
-        // passkey-infini's own config: window 0 + infini on every layer. The file (laid over it) takes the memory off.
+        // passkey-infini's own config: window 8 (the segment and 8 tokens before it) + infini on every layer. The file (laid over it) takes the memory off.
         Path noMemory = config("layers:\n  default:\n    attention: {provider: window, window: 0}\n    memory: none\n");
         for (String c : List.of("run", "inspect")) {
             assertTrue(memories(ok(command(c))).equals(List.of("infini", "infini")), c + ": the package's");
