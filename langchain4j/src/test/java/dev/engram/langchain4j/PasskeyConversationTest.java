@@ -24,12 +24,11 @@ import org.junit.jupiter.api.io.TempDir;
  * A fact given in turn 1 of a conversation with the bundled {@code passkey-infini} model is still answered after many
  * more turns than its attention reaches, across a restart, because each memory id is an Engram sequence kept on disk.
  *
- * <p>The model (models/README.md): 2 layers, window 0 (each token attends only inside its own 32-token segment), an
+ * <p>The model (models/README.md): 2 layers, a local window of its 32-token segment and the 8 tokens before it, an
  * Infini-attention memory for everything older. Its vocabulary is the passkey task's: digits, {@code <bos>},
  * {@code <passkey-is>}, {@code <what-is-the-passkey>}, {@code .} and the filler words, space-separated. The passkey block
  * is placed at depth ~0 (after 5 filler tokens, in the first segment), where models/README.md's table has infini at
- * 100% at 512 tokens and 95% at 2K; it is asked after 613 tokens (19 segments). Depth 1 (the question's own segment)
- * is the placement the bundled infini model does not answer, so it is not used.
+ * 100% at 512 tokens and 2K; it is asked after 613 tokens (19 segments).
  */
 class PasskeyConversationTest {
     static final Path MODEL = Path.of("../models/passkey-infini");
