@@ -57,6 +57,9 @@ INT4_SHRINK = tuple(1.0 - 0.05 * i for i in range(11))
 #: the activation codes round(x / s) in [-127, 127] are stored as uint8 + 128 with that zero point: MatMulInteger's
 #: uint8 x int8 form is the one ONNX Runtime's CPU kernel prepacks and runs fast (int8 x int8 ran 3x slower than float32)
 ACTIVATION_ZERO_POINT = 128
+#: --calibration-ids without --calibration-length: sequences of this many segments (so the later segments' inputs,
+#: with the memory's reads in them, are calibrated too)
+CALIBRATION_SEGMENTS = 4
 #: initializers at least this large go to weights.bin when the source graph used external data
 EXTERNAL_MIN_BYTES = 1024
 
@@ -78,33 +81,46 @@ def quantize_int8_columns(w):
     return q, scale
 
 
+def fit_int4(b):
+    """Blocks b [..., block] -> (scale [...] float32, zero point [...] float32 in 0..15): the range [min(b, 0),
+    max(b, 0)] shrunk by the factor in INT4_SHRINK that gives the least squared error (clipping a few outliers buys
+    finer steps for the rest)."""
+    b = np.asarray(b, dtype=np.float32)
+    lo0 = np.minimum(b.min(axis=-1), 0)
+    hi0 = np.maximum(b.max(axis=-1), 0)
+    best = None
+    for f in INT4_SHRINK:
+        scale = ((hi0 - lo0) * np.float32(f) / np.float32(15)).astype(np.float32)
+        scale[scale == 0] = 1  # an all-zero block: codes = zero point whatever the scale
+        zp = np.clip(np.round(-lo0 * np.float32(f) / scale), 0, 15)
+        q = round_int4(b, scale[..., None], zp[..., None])
+        err = np.square((q - zp[..., None]) * scale[..., None] - b).sum(axis=-1)
+        if best is None:
+            best = [err, scale, zp]
+            continue
+        better = err < best[0]
+        best = [np.where(better, err, best[0]), np.where(better, scale, best[1]), np.where(better, zp, best[2])]
+    return best[1].astype(np.float32), best[2].astype(np.float32)
+
+
+def round_int4(w, scale, zp):
+    """The 4-bit codes of w under a scale and zero point (broadcast): clip(round(w / scale) + zp, 0, 15)."""
+    return np.clip(np.round(w / scale) + zp, 0, 15)
+
+
 def quantize_int4_blocks(w, block):
     """W [K, N] float -> (codes uint8 [N, k_blocks, block] in 0..15, scales float32 [N, k_blocks], zero points uint8
-    [N, k_blocks]), asymmetric per block of ``block`` rows of K (K zero-padded to whole blocks). Each block's range
-    [min(w, 0), max(w, 0)] is shrunk by the factor in INT4_SHRINK that gives the least squared error (clipping a few
-    outliers buys finer steps for the rest)."""
+    [N, k_blocks]), asymmetric per block of ``block`` rows of K (K zero-padded to whole blocks), each block's scale and
+    zero point by fit_int4, each weight rounded to the nearest code."""
     w = np.asarray(w, dtype=np.float32)
     K, N = w.shape
     k_blocks = -(-K // block)
     padded = np.zeros((k_blocks * block, N), dtype=np.float32)
     padded[:K] = w
     b = padded.T.reshape(N, k_blocks, block)
-    lo0 = np.minimum(b.min(axis=2), 0)
-    hi0 = np.maximum(b.max(axis=2), 0)
-    best = None
-    for f in INT4_SHRINK:
-        scale = ((hi0 - lo0) * np.float32(f) / np.float32(15)).astype(np.float32)
-        scale[scale == 0] = 1  # an all-zero block: codes = zero point whatever the scale
-        zp = np.clip(np.round(-lo0 * np.float32(f) / scale), 0, 15)
-        q = np.clip(np.round(b / scale[:, :, None]) + zp[:, :, None], 0, 15)
-        err = np.square((q - zp[:, :, None]) * scale[:, :, None] - b).sum(axis=2)
-        if best is None:
-            best = [err, q, scale, zp]
-            continue
-        better = err < best[0]
-        best = [np.where(better, err, best[0]), np.where(better[:, :, None], q, best[1]),
-                np.where(better, scale, best[2]), np.where(better, zp, best[3])]
-    return best[1].astype(np.uint8), best[2].astype(np.float32), best[3].astype(np.uint8)
+    scale, zp = fit_int4(b)
+    q = round_int4(b, scale[:, :, None], zp[:, :, None])
+    return q.astype(np.uint8), scale, zp.astype(np.uint8)
 
 
 def pack_nibbles(codes):
@@ -121,8 +137,9 @@ def pack_nibbles(codes):
 class _Rewriter:
     """Replaces the weight MatMuls of one graph, in place."""
 
-    def __init__(self, model, qtype, block, accuracy_level):
+    def __init__(self, model, qtype, block, accuracy_level, hessians):
         self.model, self.qtype, self.block, self.level = model, qtype, block, accuracy_level
+        self.hessians = hessians  # weight name -> its calibration inputs' X^T X (engram_import.gptq), if calibrated
         g = model.graph
         self.inits = {t.name: t for t in g.initializer}
         self.used = {}
@@ -184,10 +201,11 @@ class _Rewriter:
             has_bias = node.op_type == "Gemm" and len(node.input) > 2 and node.input[2]
             y = self._name(out + "_nobias") if has_bias else out
             base = wname.replace("::", "_").replace("/", "_")
+            hessian = self.hessians.get(wname)
             if self.qtype == "int8":
-                nodes.extend(self._int8(node.input[0], w, base, y))
+                nodes.extend(self._int8(node.input[0], w, hessian, base, y))
             else:
-                nodes.extend(self._int4(node.input[0], w, base, y))
+                nodes.extend(self._int4(node.input[0], w, hessian, base, y))
             if has_bias:
                 nodes.append(helper.make_node("Add", [y, node.input[2]], [out], name=self._name(out + "_bias")))
             self.replaced += 1
@@ -203,8 +221,12 @@ class _Rewriter:
             if not any(o.domain == MS_DOMAIN for o in self.model.opset_import):
                 self.model.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
 
-    def _int8(self, x, w, base, y):
-        q, ws = quantize_int8_columns(w)
+    def _int8(self, x, w, hessian, base, y):
+        if hessian is None:
+            q, ws = quantize_int8_columns(w)
+        else:
+            from .gptq import gptq_int8_columns
+            q, ws = gptq_int8_columns(w, hessian)
         wq = self._const(base + ".int8", q)
         wscale = self._const(base + ".int8_scale", ws)
         self.bytes_after += q.nbytes + ws.nbytes
@@ -234,9 +256,13 @@ class _Rewriter:
             helper.make_node("Mul", [accf, sw], [y]),
         ]
 
-    def _int4(self, x, w, base, y):
+    def _int4(self, x, w, hessian, base, y):
         K, N = w.shape
-        q, scale, zp = quantize_int4_blocks(w, self.block)
+        if hessian is None:
+            q, scale, zp = quantize_int4_blocks(w, self.block)
+        else:
+            from .gptq import gptq_int4_blocks
+            q, scale, zp = gptq_int4_blocks(w, hessian, self.block)
         b = self._const(base + ".int4", pack_nibbles(q))                 # [N, k_blocks, block / 2]
         sc = self._const(base + ".int4_scale", scale)                    # [N, k_blocks]
         z = self._const(base + ".int4_zero", pack_nibbles(zp))           # [N, ceil(k_blocks / 2)]
@@ -249,8 +275,8 @@ def _nbytes(t):
     return int(np.prod(t.dims)) * {TensorProto.INT8: 1, TensorProto.UINT8: 1}.get(t.data_type, 4)
 
 
-def _rewrite(model, qtype, block, level):
-    r = _Rewriter(model, qtype, block, level)
+def _rewrite(model, qtype, block, level, hessians=None):
+    r = _Rewriter(model, qtype, block, level, hessians or {})
     r.run()
     return r
 
@@ -302,8 +328,13 @@ def _graph_files(manifest):
     return out
 
 
-def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None):
-    """Writes the package ``out`` from the float package ``src``; returns the new manifest. Raises ImportError_."""
+def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None, calibration_ids=None,
+                     calibration_length=None, calibration_source=None):
+    """Writes the package ``out`` from the float package ``src``; returns the new manifest. Raises ImportError_.
+    With ``calibration_ids`` (a file of whitespace-separated token ids) the codes are chosen by GPTQ against the
+    inputs the float package gives its weights on those tokens, in sequences of ``calibration_length`` tokens
+    (default CALIBRATION_SEGMENTS segments); engram_import/gptq.py. ``calibration_source`` names the file the ids came
+    from in the manifest (engram quantize --calibration: the text file), default the ids file."""
     log = log or (lambda msg: None)
     if qtype not in TYPES:
         raise ImportError_(f"--type is {qtype!r}; valid: {', '.join(TYPES)}")
@@ -336,6 +367,20 @@ def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None)
     for field, rel in graph_files:
         if not os.path.isfile(os.path.join(src, rel)):
             raise ImportError_(f"--from {src}: {rel} (engram.json '{field}') is missing")
+    if calibration_length is not None and calibration_ids is None:
+        raise ImportError_("--calibration-length is for --calibration-ids")
+    calibration = None
+    if calibration_ids is not None:
+        from . import gptq
+        segment = manifest.get("segmentLength")
+        length = CALIBRATION_SEGMENTS * segment if calibration_length is None else calibration_length
+        if not isinstance(length, int) or length < 1:
+            raise ImportError_(f"--calibration-length is {length!r}; valid: a number of tokens >= 1")
+        ids = gptq.read_ids(calibration_ids, manifest["architecture"]["vocabSize"])
+        started = time.time()
+        hessians = gptq.hessians(src, ids, length)
+        log(f"calibration: {len(ids)} tokens in sequences of {length} through the float package ({time.time() - started:.1f} s)")
+        calibration = (hessians, gptq.describe(calibration_source or calibration_ids, len(ids), length))
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="." + os.path.basename(os.path.normpath(out)) + ".quantizing-", dir=parent)
@@ -354,7 +399,7 @@ def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None)
             if external:  # read relative to the graph's folder, as ONNX Runtime does
                 from onnx.external_data_helper import load_external_data_for_model
                 load_external_data_for_model(model, os.path.dirname(os.path.abspath(path)))
-            r = _rewrite(model, qtype, block, accuracy_level)
+            r = _rewrite(model, qtype, block, accuracy_level, calibration[0].get(rel) if calibration else None)
             for k, v in (("replaced", r.replaced), ("kept", r.kept), ("before", r.bytes_before), ("after", r.bytes_after)):
                 totals[k] += v
             dest = os.path.join(tmp, rel)
@@ -385,6 +430,8 @@ def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None)
         else:
             q.update(block=block, weights="asymmetric 4-bit per block of K, zero points", op="com.microsoft.MatMulNBits",
                      accuracyLevel=accuracy_level)
+        if calibration:
+            q["calibration"] = calibration[1]
         q.update(matmuls=totals["replaced"], floatMatmulsKept=totals["kept"], embedding="float32 (Gather)",
                  weightBytes={"float32": totals["before"], "quantized": totals["after"]},
                  source=os.path.abspath(src))
@@ -410,11 +457,19 @@ def main(argv=None):
     p.add_argument("--block", type=int, default=None, help="int4: rows of K per scale, a power of two >= 16 (default 32)")
     p.add_argument("--accuracy-level", type=int, default=None,
                    help="int4: MatMulNBits accuracy_level, 4 (int8 activations, default) or 0 (float32 activations)")
+    p.add_argument("--calibration-ids", default=None, metavar="FILE",
+                   help="whitespace-separated token ids of typical input: the codes are chosen by GPTQ to keep each "
+                        "weight's output on them (engram_import/gptq.py); default: nearest codes")
+    p.add_argument("--calibration-source", default=None, metavar="NAME",
+                   help="the file the calibration ids were made from, for the manifest (default: the ids file)")
+    p.add_argument("--calibration-length", type=int, default=None, metavar="N",
+                   help=f"tokens per calibration sequence (default {CALIBRATION_SEGMENTS} segments)")
     a = p.parse_args(argv)
     started = time.time()
     try:
         m = quantize_package(a.src, a.out, a.type, a.block, a.accuracy_level,
-                             log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                             log=lambda msg: print(msg, file=sys.stderr, flush=True), calibration_ids=a.calibration_ids,
+                             calibration_length=a.calibration_length, calibration_source=a.calibration_source)
     except ImportError_ as e:
         print(f"engram quantize: {e}", file=sys.stderr)
         return 2

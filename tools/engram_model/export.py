@@ -150,7 +150,9 @@ class PackageRunner:
                           kv_heads=a["kvHeads"], key_dim=a["keyDim"], value_dim=a["valueDim"],
                           segment=man["segmentLength"], positional=pos["type"], theta=pos.get("theta", 10000.0),
                           max_positions=pos.get("maxPositions", 0))
-        weights = safetensors_io.read(os.path.join(pkg_dir, man["files"]["weights"]))
+        # a package whose attention and memory have no weights (e.g. an imported checkpoint with `full`) has no file
+        rel = man["files"].get("weights")
+        weights = safetensors_io.read(os.path.join(pkg_dir, rel)) if rel else {}
         tree = man["memory"]["layers"]
         self.attention, self.memory = [], []
         used = set()

@@ -12,6 +12,9 @@ def _t(a):
 
 class OnnxGraph:
     def __init__(self, path):
+        #: if set, observer(weight name, A) is called with the input A of every MatMul / Gemm whose B is a constant
+        #: (engram_import.gptq records the calibration inputs so)
+        self.observer = None
         self.model = onnx.load(path)
         g = self.model.graph
         self.inits = {i.name: _t(numpy_helper.to_array(i)) for i in g.initializer}
@@ -24,6 +27,8 @@ class OnnxGraph:
             env[name] = feeds[name]
         for node in self.model.graph.node:
             args = [env[n] if n else None for n in node.input]
+            if self.observer is not None and node.op_type in ("MatMul", "Gemm") and node.input[1] in self.inits:
+                self.observer(node.input[1], args[0])
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             if node.domain not in ("", "ai.onnx") and (node.domain, node.op_type) != ("com.microsoft", "MatMulNBits"):
                 raise NotImplementedError(f"ONNX op {node.domain}.{node.op_type} not supported by onnx_eval")

@@ -1,9 +1,16 @@
 package dev.engram.cli;
 
+import dev.engram.api.InvalidInputException;
+import dev.engram.runtime.Engine;
+import dev.engram.runtime.EngineLoader;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.stream.Collectors;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -37,6 +44,18 @@ final class QuantizeCommand implements Callable<Integer> {
             + " quantizes the activations to int8 per block: the fast kernels; the default) or 0 (float32 activations).")
     Integer accuracyLevel;
 
+    @Option(names = "--calibration", paramLabel = "FILE", description = "UTF-8 text like the model's own input (a few"
+            + " thousand tokens), tokenized with the package's tokenizer: the codes are then chosen by GPTQ, so that each"
+            + " weight's output on that text changes least (tools/engram_import/gptq.py), instead of the nearest codes."
+            + " For checkpoints trained without quantization; a model fine-tuned for the nearest codes (train --qat) can lose.")
+    Path calibration;
+
+    @Option(names = "--calibration-ids", paramLabel = "FILE", description = "As --calibration, given as whitespace-separated token ids.")
+    Path calibrationIds;
+
+    @Option(names = "--calibration-length", paramLabel = "N", description = "Tokens per calibration sequence (default: 4 segments).")
+    Integer calibrationLength;
+
     @picocli.CommandLine.Mixin
     PythonOptions pythonOptions;
 
@@ -56,6 +75,42 @@ final class QuantizeCommand implements Callable<Integer> {
         if (accuracyLevel != null) {
             args.addAll(List.of("--accuracy-level", accuracyLevel.toString()));
         }
-        return ImportCommand.runPackageTool(spec, pythonOptions, "engram_import.quantize", args, "quantize", "quantized ", out, timeout);
+        if (calibration != null && calibrationIds != null) {
+            throw new InvalidInputException("--calibration", "and --calibration-ids exclude each other; give one");
+        }
+        if (calibrationLength != null) {
+            args.addAll(List.of("--calibration-length", calibrationLength.toString()));
+        }
+        Path textIds = null;
+        try {
+            if (calibrationIds != null) {
+                UserFiles.input("--calibration-ids", calibrationIds);
+                args.addAll(List.of("--calibration-ids", calibrationIds.toAbsolutePath().toString()));
+            } else if (calibration != null) {
+                textIds = calibrationTokens();
+                args.addAll(List.of("--calibration-ids", textIds.toString(), "--calibration-source", calibration.toString()));
+            }
+            return ImportCommand.runPackageTool(spec, pythonOptions, "engram_import.quantize", args, "quantize", "quantized ", out, timeout);
+        } finally {
+            if (textIds != null) {
+                Files.deleteIfExists(textIds);
+            }
+        }
+    }
+
+    /** --calibration's text as the float package's tokenizer reads it, in a temporary token file for the tool. */
+    private Path calibrationTokens() throws IOException {
+        UserFiles.input("--calibration", calibration);
+        String text = Files.readString(calibration, StandardCharsets.UTF_8);
+        int[] ids;
+        try (Engine engine = new EngineLoader().systemOverrides(false).load(model)) {
+            ids = engine.tokenizer().encode(text, true);
+        }
+        if (ids.length < 2) {
+            throw new InvalidInputException("--calibration", "gives " + ids.length + " tokens; give a text of at least 2 (a few thousand is typical)");
+        }
+        Path file = Files.createTempFile("engram-calibration-", ".ids.txt");
+        Files.writeString(file, Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(" ")));
+        return file;
     }
 }

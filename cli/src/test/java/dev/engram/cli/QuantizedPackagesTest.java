@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -132,6 +133,48 @@ class QuantizedPackagesTest {
             }
         }
         assertTrue(failures.isEmpty(), String.join("\n", failures));
+    }
+
+    /**
+     * --calibration: the text is tokenized by the float package's tokenizer (here the byte fallback: one token per UTF-8
+     * byte) and the codes chosen by GPTQ (tools/tests/test_gptq.py checks the arithmetic); the package records it and
+     * runs. Bad calibration input is refused naming the option, leaving nothing.
+     */
+    @Test
+    void aCalibratedPackageRecordsItsCalibrationAndRuns() throws IOException {
+        assumePython();
+        String src = dir.resolve("full-learned").toString();
+        String text = "Calibration text, a few sentences long, in the model's own kind of input. ".repeat(8) + "é";
+        Path textFile = dir.resolve("calibration.txt");
+        Files.writeString(textFile, text);
+        Path pkg = dir.resolve("full-learned.int4-gptq");
+        CliRun q = CliRun.of("quantize", "--model", src, "--out", pkg.toString(), "--type", "int4", "--calibration", textFile.toString());
+        assertEquals(0, q.exit(), q.all());
+        assertTrue(q.out().contains("checked: the package loads") && q.out().contains("weights int4"), q.all());
+        try (Engine engine = new EngineLoader().systemOverrides(false).load(pkg)) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> calibration = (Map<String, Object>) engine.manifest().quantization().get("calibration");
+            assertEquals(text.getBytes(java.nio.charset.StandardCharsets.UTF_8).length, ((Number) calibration.get("tokens")).intValue());
+            assertTrue(String.valueOf(calibration.get("method")).startsWith("GPTQ"), calibration.toString());
+            assertEquals("calibration.txt", calibration.get("source"));
+            float[] logits = engine.ingest(engine.newSequence(), new int[] {1, 2, 3});
+            assertTrue(logits.length > 0 && Float.isFinite(logits[0]));
+        }
+        Path out = dir.resolve("refused-calibration");
+        Path ids = dir.resolve("calibration-bad.ids.txt");
+        Files.writeString(ids, "1 2 three");
+        CliRun badIds = CliRun.of("quantize", "--model", src, "--out", out.toString(), "--type", "int4", "--calibration-ids", ids.toString());
+        assertEquals(2, badIds.exit(), badIds.all());
+        assertTrue(badIds.err().contains("--calibration-ids") && badIds.err().contains("token 2 is 'three'"), badIds.all());
+        CliRun both = CliRun.of("quantize", "--model", src, "--out", out.toString(), "--type", "int4", "--calibration",
+                textFile.toString(), "--calibration-ids", ids.toString());
+        assertEquals(2, both.exit(), both.all());
+        assertTrue(both.err().contains("--calibration") && both.err().contains("exclude each other"), both.all());
+        CliRun missing = CliRun.of("quantize", "--model", src, "--out", out.toString(), "--type", "int8", "--calibration",
+                dir.resolve("no-such.txt").toString());
+        assertEquals(2, missing.exit(), missing.all());
+        assertTrue(missing.err().contains("--calibration"), missing.all());
+        assertFalse(Files.exists(out));
     }
 
     @Test
