@@ -256,8 +256,9 @@ def import_checkpoint(hf_dir, out, memory=None, layers=None, segment=None, name=
         raise
 
 
-def import_quantized(hf_dir, out, quantize, log=None, **options):
-    """import_checkpoint into a hidden float package beside ``out``, then quantize.py from it into ``out``."""
+def import_quantized(hf_dir, out, quantize, log=None, calibration=None, **options):
+    """import_checkpoint into a hidden float package beside ``out``, then quantize.py from it into ``out``;
+    ``calibration``: quantize_package's calibration_* keyword arguments (GPTQ), if any."""
     from . import quantize as quantizer
     if os.path.exists(out):
         raise ImportError_(f"{out} already exists; choose a new --out directory")
@@ -270,7 +271,7 @@ def import_quantized(hf_dir, out, quantize, log=None, **options):
         name = options.pop("name", None) or os.path.basename(os.path.normpath(out))
         float_pkg = os.path.join(scratch, "float")
         import_checkpoint(hf_dir, float_pkg, name=name, log=log, **options)
-        m = quantizer.quantize_package(float_pkg, out, quantize, log=log)
+        m = quantizer.quantize_package(float_pkg, out, quantize, log=log, **(calibration or {}))
         m["quantization"]["source"] = f"engram import --hf {os.path.abspath(hf_dir)}"
         m["name"] = name
         with open(os.path.join(out, "engram.json"), "w") as f:
@@ -291,13 +292,21 @@ def main(argv=None):
     p.add_argument("--segment", type=int, default=None, help="segment length (default min(256, max positions))")
     p.add_argument("--name", default=None, help="package name (default: the --out folder's name)")
     p.add_argument("--quantize", default=None, help="int8 or int4: write the package with quantized weights (quantize.py)")
+    p.add_argument("--calibration-ids", default=None, metavar="FILE",
+                   help="with --quantize: token ids of typical input; the codes are chosen by GPTQ (gptq.py)")
+    p.add_argument("--calibration-source", default=None, metavar="NAME", help="the file the ids were made from (manifest)")
+    p.add_argument("--calibration-length", type=int, default=None, metavar="N", help="tokens per calibration sequence")
     a = p.parse_args(argv)
     started = time.time()
     log = lambda msg: print(msg, file=sys.stderr, flush=True)
     try:
+        calibration = {"calibration_ids": a.calibration_ids, "calibration_source": a.calibration_source,
+                       "calibration_length": a.calibration_length}
+        if a.quantize is None and any(v is not None for v in calibration.values()):
+            raise ImportError_("--calibration-ids / --calibration-length are for --quantize")
         if a.quantize is not None:
             m = import_quantized(a.hf, a.out, a.quantize, log=log, memory=a.memory, layers=a.layers, segment=a.segment,
-                                 name=a.name)
+                                 name=a.name, calibration=calibration)
         else:
             m = import_checkpoint(a.hf, a.out, a.memory, a.layers, a.segment, a.name, log=log)
     except ImportError_ as e:

@@ -1,14 +1,21 @@
 package dev.engram.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.engram.api.InvalidInputException;
 import dev.engram.cli.bench.PythonTools;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.EngineLoader;
+import dev.engram.runtime.text.Tokenizer;
+import dev.engram.runtime.text.Tokenizers;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -57,6 +64,13 @@ final class ImportCommand implements Callable<Integer> {
             + " (as engram quantize does; tools/engram_import/README.md, \"Quantized packages\").")
     String quantize;
 
+    @Option(names = "--calibration", paramLabel = "FILE", description = "With --quantize: UTF-8 text like the model's input,"
+            + " tokenized with the checkpoint's tokenizer; the codes are chosen by GPTQ on it (as engram quantize --calibration).")
+    Path calibration;
+
+    @Option(names = "--calibration-length", paramLabel = "N", description = "Tokens per calibration sequence (default: 4 segments).")
+    Integer calibrationLength;
+
     @Override
     public Integer call() throws IOException {
         List<String> args = new ArrayList<>(List.of("--hf", hf.toAbsolutePath().toString(), "--out", out.toAbsolutePath().toString()));
@@ -75,7 +89,42 @@ final class ImportCommand implements Callable<Integer> {
         if (quantize != null) {
             args.addAll(List.of("--quantize", quantize));
         }
-        return runPackageTool(spec, pythonOptions, "engram_import", args, "import", "imported ", out, timeout);
+        if ((calibration != null || calibrationLength != null) && quantize == null) {
+            throw new InvalidInputException(calibration != null ? "--calibration" : "--calibration-length",
+                    "is for --quantize (the codes of quantized weights); give --quantize int8 or int4 too");
+        }
+        if (calibrationLength != null) {
+            args.addAll(List.of("--calibration-length", calibrationLength.toString()));
+        }
+        Path ids = calibration == null ? null : CalibrationText.idsFile("--calibration", calibration, checkpointTokenizer());
+        try {
+            if (ids != null) {
+                args.addAll(List.of("--calibration-ids", ids.toString(), "--calibration-source", calibration.toString()));
+            }
+            return runPackageTool(spec, pythonOptions, "engram_import", args, "import", "imported ", out, timeout);
+        } finally {
+            if (ids != null) {
+                Files.deleteIfExists(ids);
+            }
+        }
+    }
+
+    /** The checkpoint's tokenizer.json (or the byte fallback without one), as the imported package will have it. */
+    private Tokenizer checkpointTokenizer() throws IOException {
+        Path config = hf.resolve("config.json");
+        UserFiles.input("--hf config.json", config);
+        JsonNode vocab = new ObjectMapper().readTree(config.toFile()).path("vocab_size");
+        if (!vocab.canConvertToInt() || vocab.asInt() < 1) {
+            throw new InvalidInputException("--hf " + config, "'vocab_size' is " + vocab + "; valid: a number of tokens >= 1");
+        }
+        Path file = hf.resolve("tokenizer.json");
+        List<String> problems = new ArrayList<>();
+        Tokenizer t = Tokenizers.forPackage(Files.isRegularFile(file) ? Optional.of(file) : Optional.empty(), "tokenizer.json",
+                vocab.asInt(), problems, new ArrayList<>());
+        if (t == null) {
+            throw new InvalidInputException("--hf " + file, String.join("; ", problems));
+        }
+        return t;
     }
 
     /**

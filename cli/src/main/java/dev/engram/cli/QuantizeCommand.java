@@ -4,13 +4,10 @@ import dev.engram.api.InvalidInputException;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.EngineLoader;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.stream.Collectors;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -101,16 +98,8 @@ final class QuantizeCommand implements Callable<Integer> {
     /** --calibration's text as the float package's tokenizer reads it, in a temporary token file for the tool. */
     private Path calibrationTokens() throws IOException {
         UserFiles.input("--calibration", calibration);
-        String text = Files.readString(calibration, StandardCharsets.UTF_8);
-        int[] ids;
         try (Engine engine = new EngineLoader().systemOverrides(false).load(model)) {
-            ids = engine.tokenizer().encode(text, true);
+            return CalibrationText.idsFile("--calibration", calibration, engine.tokenizer());
         }
-        if (ids.length < 2) {
-            throw new InvalidInputException("--calibration", "gives " + ids.length + " tokens; give a text of at least 2 (a few thousand is typical)");
-        }
-        Path file = Files.createTempFile("engram-calibration-", ".ids.txt");
-        Files.writeString(file, Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(" ")));
-        return file;
     }
 }

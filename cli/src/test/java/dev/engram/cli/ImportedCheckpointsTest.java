@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -171,6 +172,34 @@ class ImportedCheckpointsTest {
                 assertTrue(worst <= allowed, type + ": " + worst + " > " + allowed);
             }
         }
+        // --calibration: GPTQ codes on a text tokenized by the checkpoint's tokenizer; the same bound, and the manifest says so
+        Path text = dir.resolve("calibration.txt");
+        Files.writeString(text, "The quick brown fox jumps over the lazy dog; a text to calibrate on. ".repeat(10));
+        Path calibrated = dir.resolve("llama.int4-gptq");
+        CliRun c = CliRun.of("import", "--hf", dir.resolve("hf").resolve("llama").toString(), "--out", calibrated.toString(),
+                "--segment", "8", "--quantize", "int4", "--calibration", text.toString());
+        assertEquals(0, c.exit(), c.all());
+        try (Engine engine = new EngineLoader().systemOverrides(false).load(calibrated)) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> record = (Map<String, Object>) engine.manifest().quantization().get("calibration");
+            assertEquals("calibration.txt", record.get("source"), String.valueOf(record));
+            assertEquals(32, ((Number) record.get("sequenceTokens")).intValue(), "4 segments of 8");
+            float[][] got = engine.ingestAll(List.of(engine.newSequence()), List.of(ids)).get(0);
+            double worst = 0;
+            for (int t = 0; t < ids.length; t++) {
+                for (int v = 0; v < vocab; v++) {
+                    worst = Math.max(worst, Math.abs(got[t][v] - data.get(t * vocab + v).asDouble()));
+                }
+            }
+            System.out.printf("import --quantize int4 --calibration: max |java - float reference| %.3f of a logit range %.2f%n", worst, hi - lo);
+            assertTrue(worst <= 0.40 * (hi - lo), "int4 calibrated: " + worst);
+        }
+        Path uncalibrated = dir.resolve("llama.calibration-only");
+        CliRun noQuantize = CliRun.of("import", "--hf", dir.resolve("hf").resolve("llama").toString(), "--out",
+                uncalibrated.toString(), "--calibration", text.toString());
+        assertEquals(2, noQuantize.exit(), noQuantize.all());
+        assertTrue(noQuantize.err().contains("--calibration") && noQuantize.err().contains("is for --quantize"), noQuantize.all());
+        assertTrue(!Files.exists(uncalibrated));
         Path refused = dir.resolve("llama.int3");
         CliRun bad = CliRun.of("import", "--hf", dir.resolve("hf").resolve("llama").toString(), "--out", refused.toString(),
                 "--quantize", "int3");
