@@ -64,12 +64,8 @@ final class ImportCommand implements Callable<Integer> {
             + " (as engram quantize does; tools/engram_import/README.md, \"Quantized packages\").")
     String quantize;
 
-    @Option(names = "--calibration", paramLabel = "FILE", description = "With --quantize: UTF-8 text like the model's input,"
-            + " tokenized with the checkpoint's tokenizer; the codes are chosen by GPTQ on it (as engram quantize --calibration).")
-    Path calibration;
-
-    @Option(names = "--calibration-length", paramLabel = "N", description = "Tokens per calibration sequence (default: 4 segments).")
-    Integer calibrationLength;
+    @picocli.CommandLine.Mixin
+    CalibrationOptions calibration;
 
     @Override
     public Integer call() throws IOException {
@@ -89,23 +85,13 @@ final class ImportCommand implements Callable<Integer> {
         if (quantize != null) {
             args.addAll(List.of("--quantize", quantize));
         }
-        if ((calibration != null || calibrationLength != null) && quantize == null) {
-            throw new InvalidInputException(calibration != null ? "--calibration" : "--calibration-length",
+        if (calibration.given() && quantize == null) {
+            throw new InvalidInputException(calibration.text != null ? "--calibration" : "--calibration-length",
                     "is for --quantize (the codes of quantized weights); give --quantize int8 or int4 too");
         }
-        if (calibrationLength != null) {
-            args.addAll(List.of("--calibration-length", calibrationLength.toString()));
-        }
-        Path ids = calibration == null ? null : CalibrationText.idsFile("--calibration", calibration, checkpointTokenizer());
-        try {
-            if (ids != null) {
-                args.addAll(List.of("--calibration-ids", ids.toString(), "--calibration-source", calibration.toString()));
-            }
+        try (CalibrationOptions.ToolArgs extra = calibration.toolArgs(this::checkpointTokenizer)) {
+            args.addAll(extra.args());
             return runPackageTool(spec, pythonOptions, "engram_import", args, "import", "imported ", out, timeout);
-        } finally {
-            if (ids != null) {
-                Files.deleteIfExists(ids);
-            }
         }
     }
 

@@ -3,8 +3,8 @@ package dev.engram.cli;
 import dev.engram.api.InvalidInputException;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.EngineLoader;
+import dev.engram.runtime.text.Tokenizer;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,17 +41,11 @@ final class QuantizeCommand implements Callable<Integer> {
             + " quantizes the activations to int8 per block: the fast kernels; the default) or 0 (float32 activations).")
     Integer accuracyLevel;
 
-    @Option(names = "--calibration", paramLabel = "FILE", description = "UTF-8 text like the model's own input (a few"
-            + " thousand tokens), tokenized with the package's tokenizer: the codes are then chosen by GPTQ, so that each"
-            + " weight's output on that text changes least (tools/engram_import/gptq.py), instead of the nearest codes."
-            + " For checkpoints trained without quantization; a model fine-tuned for the nearest codes (train --qat) can lose.")
-    Path calibration;
+    @picocli.CommandLine.Mixin
+    CalibrationOptions calibration;
 
     @Option(names = "--calibration-ids", paramLabel = "FILE", description = "As --calibration, given as whitespace-separated token ids.")
     Path calibrationIds;
-
-    @Option(names = "--calibration-length", paramLabel = "N", description = "Tokens per calibration sequence (default: 4 segments).")
-    Integer calibrationLength;
 
     @picocli.CommandLine.Mixin
     PythonOptions pythonOptions;
@@ -72,34 +66,22 @@ final class QuantizeCommand implements Callable<Integer> {
         if (accuracyLevel != null) {
             args.addAll(List.of("--accuracy-level", accuracyLevel.toString()));
         }
-        if (calibration != null && calibrationIds != null) {
+        if (calibration.text != null && calibrationIds != null) {
             throw new InvalidInputException("--calibration", "and --calibration-ids exclude each other; give one");
         }
-        if (calibrationLength != null) {
-            args.addAll(List.of("--calibration-length", calibrationLength.toString()));
+        if (calibrationIds != null) {
+            UserFiles.input("--calibration-ids", calibrationIds);
+            args.addAll(List.of("--calibration-ids", calibrationIds.toAbsolutePath().toString()));
         }
-        Path textIds = null;
-        try {
-            if (calibrationIds != null) {
-                UserFiles.input("--calibration-ids", calibrationIds);
-                args.addAll(List.of("--calibration-ids", calibrationIds.toAbsolutePath().toString()));
-            } else if (calibration != null) {
-                textIds = calibrationTokens();
-                args.addAll(List.of("--calibration-ids", textIds.toString(), "--calibration-source", calibration.toString()));
-            }
+        try (CalibrationOptions.ToolArgs extra = calibration.toolArgs(this::floatTokenizer)) {
+            args.addAll(extra.args());
             return ImportCommand.runPackageTool(spec, pythonOptions, "engram_import.quantize", args, "quantize", "quantized ", out, timeout);
-        } finally {
-            if (textIds != null) {
-                Files.deleteIfExists(textIds);
-            }
         }
     }
 
-    /** --calibration's text as the float package's tokenizer reads it, in a temporary token file for the tool. */
-    private Path calibrationTokens() throws IOException {
-        UserFiles.input("--calibration", calibration);
+    private Tokenizer floatTokenizer() {
         try (Engine engine = new EngineLoader().systemOverrides(false).load(model)) {
-            return CalibrationText.idsFile("--calibration", calibration, engine.tokenizer());
+            return engine.tokenizer();
         }
     }
 }
