@@ -317,6 +317,15 @@ def test_import_quantize_writes_a_quantized_package(imported, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["g"]  # the float package it went through is gone
     assert main(["--hf", os.path.join(out, "hf", "gpt2"), "--out", str(tmp_path / "h"), "--quantize", "int2"]) == 2
     assert sorted(os.listdir(tmp_path)) == ["g"]
+    # with calibration ids (GPTQ, tests/test_gptq.py): recorded under the name the ids came from; refused without --quantize
+    ids = tmp_path / "ids.txt"
+    ids.write_text(" ".join(str(i % 50) for i in range(40)))
+    assert main(["--hf", os.path.join(out, "hf", "gpt2"), "--out", str(tmp_path / "c"), "--quantize", "int4", "--segment",
+                 "8", "--calibration-ids", str(ids), "--calibration-source", "my-text.txt"]) == 0
+    c = json.load(open(tmp_path / "c" / "engram.json"))["quantization"]["calibration"]
+    assert c["source"] == "my-text.txt" and c["tokens"] == 40 and c["sequenceTokens"] == 32
+    assert main(["--hf", os.path.join(out, "hf", "gpt2"), "--out", str(tmp_path / "d"), "--calibration-ids", str(ids)]) == 2
+    assert sorted(os.listdir(tmp_path)) == ["c", "g", "ids.txt"]
 
 
 @pytest.mark.parametrize("qtype", ["int8", "int4"])
