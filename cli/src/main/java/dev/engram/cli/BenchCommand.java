@@ -278,6 +278,8 @@ public final class BenchCommand implements Callable<Integer> {
         List<Measurement> results = new ArrayList<>();
         ProgressBar bar = noProgress ? null : new ProgressBarBuilder().setTaskName("engram bench").setInitialMax(total)
                 .setStyle(ProgressBarStyle.ASCII).setUnit(" tok", 1).setUpdateIntervalMillis(500).showSpeed().build();
+        // per strategy (and weight type): the tokens decoded before the timed runs, until the JIT settled (EngramRunner)
+        Map<String, Integer> decodeWarmUps = new LinkedHashMap<>();
         try {
             LongConsumer progress = bar == null ? n -> { } : bar::stepBy;
             for (Path typedPkg : typed) {
@@ -288,6 +290,7 @@ public final class BenchCommand implements Callable<Integer> {
                     EngramRunner runner = new EngramRunner(typedPkg, nThreads, decodeTokens, decodeRuns, budgetS, progress,
                             bar == null ? line -> err.println("  " + line) : bar::setExtraMessage);
                     results.addAll(runner.run(s, lens));
+                    decodeWarmUps.put(s + (typed.size() > 1 ? " " + EngramRunner.weightType(typedPkg) : ""), runner.decodeWarmUpTokens());
                 }
             }
         } finally {
@@ -340,6 +343,7 @@ public final class BenchCommand implements Callable<Integer> {
         Report report = new Report(results, peer, peerNote, served);
         stdout.print(report.table());
         Map<String, Object> header = header(pkg, manifest, lens, strats, nThreads);
+        header.put("decodeWarmUpTokens", decodeWarmUps);
         header.put("weights", types);
         Path json = out.resolve("bench.json");
         report.writeJson(json, header);

@@ -27,6 +27,8 @@ public final class EngramRunner {
     private final int threads;
     private static final int WARM_UP_SEGMENTS = 8;
     private static final long WARM_UP_NANOS = 3_000_000_000L;
+    /** The decode warm-up's context, ingested in one call as the measured contexts are. */
+    private static final int WARM_UP_CONTEXT_SEGMENTS = 4;
     private final int decodeTokens;
     private final int decodeRuns;
     private final double budgetSeconds;
@@ -53,7 +55,7 @@ public final class EngramRunner {
     }
 
     /** The package's weight type; float32 where its manifest cannot be read (loading it then says why). */
-    static String weightType(Path model) {
+    public static String weightType(Path model) {
         ModelManifest m = ModelManifest.read(model.resolve(ModelManifest.FILE_NAME), new ArrayList<>());
         return m == null ? ModelManifest.FLOAT32_WEIGHTS : m.weightType();
     }
@@ -160,8 +162,9 @@ public final class EngramRunner {
     /**
      * JIT (the plugins' loops), ORT's first runs, buffer shapes (full segments and the partial lengths decode uses).
      * At least WARM_UP_SEGMENTS segments and WARM_UP_NANOS of them, since the SIMD kernels run many times slower until
-     * C2 has compiled them (about a second in); then tokens fed one at a time (at least 4 x --decode-tokens and 1.5 s,
-     * at most 256), so the decode path's loops (one row per call) are compiled before they are timed too.
+     * C2 has compiled them (about a second in); then a fresh sequence's context of several segments in one call and
+     * tokens fed one at a time until the JIT has settled ({@link #decodeUntilSettled}), so that the decode path is
+     * compiled, with the branches the measurements take, before it is timed.
      */
     private ModelSequence warmUp(Engine engine) {
         int s = engine.segmentLength();
@@ -172,14 +175,72 @@ public final class EngramRunner {
         for (int i = 0; i < WARM_UP_SEGMENTS || (System.nanoTime() - warmStart < WARM_UP_NANOS && i < 64); i++) {
             engine.ingest(warm, segmentTokens);
         }
-        int[] one = new int[1];
-        long decodeStart = System.nanoTime();
-        for (int i = 0; decodeTokens > 0 && i < 256
-                && (i < 4 * decodeTokens || System.nanoTime() - decodeStart < WARM_UP_NANOS / 2); i++) {
-            one[0] = 1 + i % (vocab - 1);
-            engine.ingest(warm, one);
+        if (decodeTokens > 0) {
+            // as each measurement does: a fresh sequence, a context of several segments in one call, then decode.
+            // Warmed on the one sequence above alone, the compiled layer step and cache staging met branches they had
+            // never taken (a new sequence's cache growing within a call: -Xlog:deoptimization, "unstable_if" in
+            // Engine.layerStep and CachedAttention.ensureCapacity) at the first measured context and ran as
+            // profiling code through every decode run after it. Decode first, briefly, so that the traps of its own
+            // branches come before that context and the profile the settled code is compiled from holds both
+            int[] one = {1};
+            for (int i = 0; i < 2 * DECODE_WARM_UP_BLOCK; i++) {
+                one[0] = argmax(engine.ingest(warm, one));
+            }
+            ModelSequence fresh = engine.newSequence();
+            engine.ingest(fresh, tokens(WARM_UP_CONTEXT_SEGMENTS * s, vocab, 5));
+            decodeWarmUpTokens = decodeUntilSettled(engine, fresh);
+            log.accept("decode warm-up: " + decodeWarmUpTokens + " tokens"
+                    + (decodeWarmUpTokens >= DECODE_WARM_UP_MAX_TOKENS ? " (the cap; the JIT was still compiling)" : ""));
         }
         return warm;
+    }
+
+    private int decodeWarmUpTokens;
+
+    /** The tokens the last warm-up decoded before the JIT settled (bench.json's decodeWarmUpTokens). */
+    public int decodeWarmUpTokens() {
+        return decodeWarmUpTokens;
+    }
+
+    /** Decode warm-up tokens per settle check: two blocks in a row in which the JIT compiled nothing end the warm-up. */
+    static final int DECODE_WARM_UP_BLOCK = 16;
+    /**
+     * At least this many warm-up tokens whatever the JIT shows: a method the engine calls once per layer and token
+     * reaches C2's invocation threshold (5,000 calls) only after about 400 tokens of a 12-layer model, and until then
+     * the JIT may be quiet for a while.
+     */
+    static final int DECODE_WARM_UP_MIN_TOKENS = 512;
+    /** The decode warm-up's cap, whether or not the JIT has settled by then. */
+    static final int DECODE_WARM_UP_MAX_TOKENS = 1024;
+    private static final long DECODE_WARM_UP_MAX_NANOS = 60_000_000_000L;
+
+    /**
+     * Feeds {@code seq} its greedy token, one at a time, at least DECODE_WARM_UP_MIN_TOKENS, then in blocks of
+     * DECODE_WARM_UP_BLOCK until two blocks in a row pass without the JIT compiling anything (the JVM's total
+     * compilation time unchanged), at most DECODE_WARM_UP_MAX_TOKENS or DECODE_WARM_UP_MAX_NANOS; returns the tokens
+     * fed. Why: with a fixed warm-up of 32-75 tokens (up to 2026-12-06) the timed decode runs at the GPT-2-small shape
+     * saw about a hundred C2 compilations of the decode path (-Xlog:jit+compilation), each taking one of the machine's
+     * two cores from the decode and leaving profiling code running until it finished: the slow first run after every
+     * context (docs/performance.md).
+     */
+    private int decodeUntilSettled(Engine engine, ModelSequence seq) {
+        java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
+        boolean observable = jit != null && jit.isCompilationTimeMonitoringSupported();
+        int[] one = {1};
+        int fed = 0;
+        int quietBlocks = 0;
+        long start = System.nanoTime();
+        while (fed < DECODE_WARM_UP_MAX_TOKENS && System.nanoTime() - start < DECODE_WARM_UP_MAX_NANOS) {
+            long compiledBefore = observable ? jit.getTotalCompilationTime() : 0;
+            for (int i = 0; i < DECODE_WARM_UP_BLOCK; i++, fed++) { // as the timed runs feed: the greedy token
+                one[0] = argmax(engine.ingest(seq, one));
+            }
+            quietBlocks = observable && jit.getTotalCompilationTime() == compiledBefore ? quietBlocks + 1 : 0;
+            if (fed >= Math.max(DECODE_WARM_UP_MIN_TOKENS, 4 * decodeTokens) && (quietBlocks >= 2 || !observable)) {
+                break;
+            }
+        }
+        return fed;
     }
 
     /**

@@ -41,6 +41,12 @@ class BenchCommandTest {
         String table = r[0];
         JsonNode root = new ObjectMapper().readTree(dir.resolve("bench.json").toFile());
         Set<String> seen = new HashSet<>();
+        // before the timed decode runs each strategy decoded until the JIT settled: at least the minimum, at most the cap
+        for (String s : STRATEGIES) {
+            int warm = root.path("decodeWarmUpTokens").path(s).asInt(-1);
+            assertTrue(warm >= EngramRunner.DECODE_WARM_UP_MIN_TOKENS && warm <= EngramRunner.DECODE_WARM_UP_MAX_TOKENS,
+                    s + ": decode warm-up " + warm + " tokens");
+        }
         for (JsonNode row : root.path("results")) {
             String s = row.path("strategy").asText();
             int len = row.path("length").asInt();
@@ -125,8 +131,10 @@ class BenchCommandTest {
         Path out = dir.resolve("no-decode");
         String[] r = run("bench", "--model", TINY.toString(), "--strategies", "window", "--lengths", "8", "--out",
                 out.toString(), "--no-peer", "--no-progress", "--decode-tokens", "0", "--threads", "1");
-        JsonNode row = new ObjectMapper().readTree(out.resolve("bench.json").toFile()).path("results").get(0);
+        JsonNode root = new ObjectMapper().readTree(out.resolve("bench.json").toFile());
+        JsonNode row = root.path("results").get(0);
         assertFalse(row.has("firstDecodeMillis"), row.toString());
+        assertEquals(0, root.path("decodeWarmUpTokens").path("window").asInt(-1), "no decode, no decode warm-up");
         String line = r[0].lines().filter(l -> l.startsWith("| window ")).findFirst().orElseThrow();
         assertEquals("-", line.split("\\|")[5].trim(), line); // the "first tok ms" column
     }
