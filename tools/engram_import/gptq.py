@@ -8,7 +8,8 @@ rows not yet rounded, in proportion to how the inputs correlate (H = X^T X), so 
 
 The arithmetic, per matrix (the paper's algorithm 1 with its lazy batch updates; names as there):
 - H = sum over calibration rows of x^T x (float64). An input channel that is always 0 (H_kk = 0) gets H_kk = 1 and its
-  weights 0 (they never contribute). H += DAMP * mean(diag H) * I (the paper's 1% dampening, for a stable inverse).
+  weights 0 (they never contribute). H += DAMP * mean(diag H) * I (the paper's 1% dampening, for a stable inverse;
+  10% or 100% if the inverse still fails).
 - U = the upper Cholesky factor of H^-1 (H^-1 = U^T U).
 - For k = 0 .. K-1: when k starts a block of the int4 layout (every `block` rows), that block's scale and zero point
   are fitted to the rows as they are now (quantize.fit_int4, per output column); row k is rounded to its codes
@@ -48,17 +49,23 @@ def _prepared(w, hessian, rows):
     dead = np.diag(H) <= 0
     H[dead, dead] = 1
     W[dead] = 0
-    H[np.diag_indices(rows)] += DAMP * np.mean(np.diag(H))
-    inverse = np.linalg.inv(H)
-    U = np.linalg.cholesky((inverse + inverse.T) / 2).T
-    return W, U
+    mean = np.mean(np.diag(H))
+    for damp in (DAMP, 10 * DAMP, 100 * DAMP):  # more dampening where nearly collinear inputs leave H singular
+        try:
+            damped = H + damp * mean * np.eye(rows)
+            inverse = np.linalg.inv(damped)
+            return W, np.linalg.cholesky((inverse + inverse.T) / 2).T
+        except np.linalg.LinAlgError:
+            continue
+    raise ImportError_("the calibration inputs of a weight matrix give a singular X^T X even with 100% dampening; "
+                       "calibrate on a longer, more varied text")
 
 
 def _gptq(W, U, block, fit, rounded):
     """Rounds W [rows, N] in place row by row (the module docstring); fit(rows [block, N]) -> params for a block;
     rounded(row [N], params) -> (codes [N], dequantized [N]). Returns (codes [rows, N], params per block)."""
     rows, N = W.shape
-    codes = np.zeros((rows, N))
+    codes = np.zeros((rows, N), dtype=np.int16)  # int4 0..15, int8 +-63
     params = []
     lazy = max(LAZY_ROWS // block, 1) * block
     for b0 in range(0, rows, lazy):
