@@ -126,9 +126,9 @@ class BundledModelsTest {
     }
 
     /** The any-length test's known-short models (see KNOWN_SHORT), with their hits when listed. */
-    static final Map<String, Integer> ANY_LENGTH_SHORT = Map.of("passkey-infini", 55);
+    static final Map<String, Integer> ANY_LENGTH_SHORT = Map.of();
     /** The conversation test's known-short models (see KNOWN_SHORT), with their hits when listed. */
-    static final Map<String, Integer> CONVERSATION_SHORT = Map.of("passkey-lsh-knn", 37);
+    static final Map<String, Integer> CONVERSATION_SHORT = Map.of();
     static final int CONVERSATIONS = 40;
     static final int[] CONVERSATION_LENGTHS = {256, 640, 1024, 2048};
 
@@ -171,7 +171,8 @@ class BundledModelsTest {
      * The memory models answer a passkey given in turn one of a conversation (models/README.md: a model fine-tuned on
      * the demo's layout alone lost digits here while the demo showed nothing). Forty conversations, half of whole
      * cycles and half of turns of any length, from 256 to 2K tokens; at least 95% answered exactly (infini stage 11:
-     * 40, lsh-knn stage 18: 39; infini stage 18, not kept for this reason: 37, all three misses at 256 tokens).
+     * 40, lsh-knn stage 18: 39; infini stage 18, not kept for this reason: 37, all three misses at 256 tokens; lsh-knn
+     * stage 20: 37, stage 21: 38).
      */
     @ParameterizedTest
     @MethodSource("memoryModels")
