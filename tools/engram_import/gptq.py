@@ -169,13 +169,8 @@ def hessians(pkg_dir, ids, length):
                 per_graph[weight] = h
         return seen
 
-    files = runner.manifest["files"]
-    pieces = runner.pieces
-    pieces._embed.observer = observer(files["embedding"])
-    pieces._head.observer = observer(files["head"])
-    for i, layer in enumerate(files["layers"]):
-        pieces._pre[i].observer = observer(layer["pre"])
-        pieces._post[i].observer = observer(layer["post"])
+    for rel, graph in runner.pieces.graphs():
+        graph.observer = observer(rel)
     ids = torch.as_tensor(ids, dtype=torch.int64)
     for s in range(0, len(ids), length):
         runner.run(ids[s:s + length][None, :])

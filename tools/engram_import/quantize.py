@@ -328,6 +328,14 @@ def _graph_files(manifest):
     return out
 
 
+def _positive_int(obj, key, src, prefix=""):
+    """obj[key] as a whole number >= 1, or ImportError_ naming engram.json's field, the value and what is valid."""
+    v = obj.get(key) if isinstance(obj, dict) else None
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise ImportError_(f"--from {src}: engram.json '{prefix}{key}' is {json.dumps(v)}; valid: a whole number >= 1")
+    return v
+
+
 def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None, calibration_ids=None,
                      calibration_length=None, calibration_source=None):
     """Writes the package ``out`` from the float package ``src``; returns the new manifest. Raises ImportError_.
@@ -368,15 +376,19 @@ def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None,
         if not os.path.isfile(os.path.join(src, rel)):
             raise ImportError_(f"--from {src}: {rel} (engram.json '{field}') is missing")
     if calibration_length is not None and calibration_ids is None:
-        raise ImportError_("--calibration-length is for --calibration-ids")
+        raise ImportError_("--calibration-length is for a calibration text or ids (--calibration, --calibration-ids)")
     calibration = None
     if calibration_ids is not None:
         from . import gptq
-        segment = manifest.get("segmentLength")
-        length = CALIBRATION_SEGMENTS * segment if calibration_length is None else calibration_length
-        if not isinstance(length, int) or length < 1:
+        if calibration_length is None:
+            segment = _positive_int(manifest, "segmentLength", src)
+            length = CALIBRATION_SEGMENTS * segment
+        else:
+            length = calibration_length
+        if not isinstance(length, int) or isinstance(length, bool) or length < 1:
             raise ImportError_(f"--calibration-length is {length!r}; valid: a number of tokens >= 1")
-        ids = gptq.read_ids(calibration_ids, manifest["architecture"]["vocabSize"])
+        vocab = _positive_int(manifest.get("architecture") or {}, "vocabSize", src, "architecture.")
+        ids = gptq.read_ids(calibration_ids, vocab)
         started = time.time()
         hessians = gptq.hessians(src, ids, length)
         log(f"calibration: {len(ids)} tokens in sequences of {length} through the float package ({time.time() - started:.1f} s)")

@@ -208,11 +208,18 @@ class OnnxPieces:
 
     def __init__(self, pkg_dir, manifest):
         import os
-        f = manifest["files"]
+        self._files = f = manifest["files"]
         self._embed = OnnxGraph(os.path.join(pkg_dir, f["embedding"]))
         self._head = OnnxGraph(os.path.join(pkg_dir, f["head"]))
         self._pre = [OnnxGraph(os.path.join(pkg_dir, l["pre"])) for l in f["layers"]]
         self._post = [OnnxGraph(os.path.join(pkg_dir, l["post"])) for l in f["layers"]]
+
+    def graphs(self):
+        """(the graph's file as the manifest names it, its OnnxGraph) for every graph, each file once per use."""
+        f = self._files
+        return ([(f["embedding"], self._embed), (f["head"], self._head)]
+                + [(l["pre"], g) for l, g in zip(f["layers"], self._pre)]
+                + [(l["post"], g) for l, g in zip(f["layers"], self._post)])
 
     def embed(self, ids, positions=None):
         if positions is None:

@@ -148,7 +148,7 @@ def test_a_calibrated_package_is_closer_to_float_on_its_calibration_text(tiny, t
     ("-1 2", {}, "token 0 is -1; valid: 0 to"),
     ("7", {}, "holds 1 token ids; give at least 2"),
     ("1 2 3", {"calibration_length": 0}, "--calibration-length is 0; valid: a number of tokens >= 1"),
-    (None, {"calibration_length": 64}, "--calibration-length is for --calibration-ids"),
+    (None, {"calibration_length": 64}, "--calibration-length is for a calibration text or ids"),
 ])
 def test_bad_calibration_is_refused_naming_the_field(tiny, tmp_path, content, kwargs, message):
     cal = tmp_path / "cal.txt"
@@ -159,6 +159,20 @@ def test_bad_calibration_is_refused_naming_the_field(tiny, tmp_path, content, kw
     with pytest.raises(ImportError_, match=message):
         quantize_package(tiny, str(tmp_path / "q"), "int4", **kwargs)
     assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_a_manifest_without_a_vocabulary_is_refused_naming_the_field(tiny, tmp_path):
+    import shutil
+    src = tmp_path / "src"
+    shutil.copytree(tiny, src)
+    manifest = json.load(open(src / "engram.json"))
+    del manifest["architecture"]["vocabSize"]
+    json.dump(manifest, open(src / "engram.json", "w"))
+    cal = tmp_path / "cal.txt"
+    cal.write_text("1 2 3")
+    with pytest.raises(ImportError_, match="engram.json 'architecture.vocabSize' is null; valid: a whole number >= 1"):
+        quantize_package(str(src), str(tmp_path / "q"), "int4", calibration_ids=str(cal))
+    assert not os.path.exists(tmp_path / "q")
 
 
 def test_a_missing_calibration_file_is_refused(tiny, tmp_path):

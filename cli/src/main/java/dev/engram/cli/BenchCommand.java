@@ -290,7 +290,7 @@ public final class BenchCommand implements Callable<Integer> {
                     EngramRunner runner = new EngramRunner(typedPkg, nThreads, decodeTokens, decodeRuns, budgetS, progress,
                             bar == null ? line -> err.println("  " + line) : bar::setExtraMessage);
                     results.addAll(runner.run(s, lens));
-                    decodeWarmUps.put(s + (typed.size() > 1 ? " " + EngramRunner.weightType(typedPkg) : ""), runner.decodeWarmUpTokens());
+                    decodeWarmUps.put(s + (typed.size() > 1 ? " " + runner.weights() : ""), runner.decodeWarmUpTokens());
                 }
             }
         } finally {

@@ -34,6 +34,7 @@ public final class EngramRunner {
     private final double budgetSeconds;
     private final LongConsumer progress;
     private final java.util.function.Consumer<String> log;
+    private int decodeWarmUpTokens;
 
     /**
      * @param budgetSeconds a length whose estimated ingest time (extrapolated from the previous length: linear, or
@@ -54,8 +55,13 @@ public final class EngramRunner {
         this.log = log;
     }
 
+    /** The weight type of the package this runner measures. */
+    public String weights() {
+        return weights;
+    }
+
     /** The package's weight type; float32 where its manifest cannot be read (loading it then says why). */
-    public static String weightType(Path model) {
+    static String weightType(Path model) {
         ModelManifest m = ModelManifest.read(model.resolve(ModelManifest.FILE_NAME), new ArrayList<>());
         return m == null ? ModelManifest.FLOAT32_WEIGHTS : m.weightType();
     }
@@ -182,10 +188,7 @@ public final class EngramRunner {
             // Engine.layerStep and CachedAttention.ensureCapacity) at the first measured context and ran as
             // profiling code through every decode run after it. Decode first, briefly, so that the traps of its own
             // branches come before that context and the profile the settled code is compiled from holds both
-            int[] one = {1};
-            for (int i = 0; i < 2 * DECODE_WARM_UP_BLOCK; i++) {
-                one[0] = argmax(engine.ingest(warm, one));
-            }
+            feedGreedy(engine, warm, 2 * DECODE_WARM_UP_BLOCK);
             ModelSequence fresh = engine.newSequence();
             engine.ingest(fresh, tokens(WARM_UP_CONTEXT_SEGMENTS * s, vocab, 5));
             decodeWarmUpTokens = decodeUntilSettled(engine, fresh);
@@ -194,8 +197,6 @@ public final class EngramRunner {
         }
         return warm;
     }
-
-    private int decodeWarmUpTokens;
 
     /** The tokens the last warm-up decoded before the JIT settled (bench.json's decodeWarmUpTokens). */
     public int decodeWarmUpTokens() {
@@ -226,21 +227,27 @@ public final class EngramRunner {
     private int decodeUntilSettled(Engine engine, ModelSequence seq) {
         java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
         boolean observable = jit != null && jit.isCompilationTimeMonitoringSupported();
-        int[] one = {1};
         int fed = 0;
         int quietBlocks = 0;
         long start = System.nanoTime();
         while (fed < DECODE_WARM_UP_MAX_TOKENS && System.nanoTime() - start < DECODE_WARM_UP_MAX_NANOS) {
             long compiledBefore = observable ? jit.getTotalCompilationTime() : 0;
-            for (int i = 0; i < DECODE_WARM_UP_BLOCK; i++, fed++) { // as the timed runs feed: the greedy token
-                one[0] = argmax(engine.ingest(seq, one));
-            }
+            feedGreedy(engine, seq, DECODE_WARM_UP_BLOCK);
+            fed += DECODE_WARM_UP_BLOCK;
             quietBlocks = observable && jit.getTotalCompilationTime() == compiledBefore ? quietBlocks + 1 : 0;
             if (fed >= Math.max(DECODE_WARM_UP_MIN_TOKENS, 4 * decodeTokens) && (quietBlocks >= 2 || !observable)) {
                 break;
             }
         }
         return fed;
+    }
+
+    /** Feeds {@code seq} {@code tokens} tokens one at a time, each the greedy choice after the last (as the timed runs do). */
+    private static void feedGreedy(Engine engine, ModelSequence seq, int tokens) {
+        int[] one = {1};
+        for (int i = 0; i < tokens; i++) {
+            one[0] = argmax(engine.ingest(seq, one));
+        }
     }
 
     /**
