@@ -94,6 +94,20 @@ def test_first_segment_placements_start_in_the_first_segment_and_reach_depth_0_a
     assert abs(share - (0.1 + 0.9 * 32 / 499)) < 0.03, share
 
 
+def test_after_bos_placements_start_directly_after_bos_and_add_to_the_others():
+    length = 16 * 32
+    ids, _, keys = train.training_batch(np.random.default_rng(9), 200, length, 5, 32, after_bos=1.0)
+    assert set(key_positions(ids)) == {1}  # the key token right after <bos> at 0
+    for row, key in zip(ids, keys):
+        assert list(row[2:7]) == list(key) and list(row[-5:]) == list(key)
+    # a fifth beside a fifth of first-segment placements: 0.2 at k = 1, plus 1/32 of the first-segment ones and
+    # 1/499 of the uniform rest
+    ks = np.array(key_positions(train.training_batch(np.random.default_rng(10), 3000, length, 5, 32,
+                                                     first_segment=0.2, after_bos=0.2)[0]))
+    assert abs((ks == 1).mean() - (0.2 + 0.2 / 32 + 0.6 / 499)) < 0.025, (ks == 1).mean()
+    assert abs((ks <= 32).mean() - (0.4 + 0.6 * 32 / 499)) < 0.03
+
+
 def test_window_option_widens_the_memory_models_local_attention_and_resume_may_change_only_that(tmp_path):
     assert train.strategy_config("lsh-knn").attention[0]["window"] == 0
     assert all(a["window"] == 8 for a in train.strategy_config("lsh-knn", window=8).attention)
