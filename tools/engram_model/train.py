@@ -157,7 +157,7 @@ def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segmen
     ``after_bos`` it starts directly after <bos> (depth 0 itself: a local window there still sees <bos>).
     ``boundary_starts`` (offsets within the segment, each in segment - block .. segment - 1) narrows the boundary
     placements to blocks starting at those offsets; None: all of them. Each sample, wherever its block is, has with
-    probability ``turns`` conversation-shaped filler (passkey.turns_filler). With all four fractions 0
+    probability ``turns`` conversation-shaped filler (passkey.turns_filler). With all five fractions 0
     this is passkey.batch itself (the same random stream; with last_segment, first_segment and turns 0 the stream of
     the earlier boundary-only runs)."""
     if boundary <= 0 and last_segment <= 0 and first_segment <= 0 and turns <= 0 and after_bos <= 0:
