@@ -148,19 +148,23 @@ def last_segment_position(rng, length, digits, segment):
 
 
 def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segment=0.0, first_segment=0.0,
-                   boundary_starts=None, turns=0.0, after_bos=0.0):
+                   boundary_starts=None, turns=0.0, after_bos=0.0, before_question=0.0):
     """passkey.batch, except that each sample with probability ``last_segment`` has its passkey block in the
     question's own segment (last_segment_position), and with probability ``boundary`` placed so that it ends
     at a segment's last token or crosses into the next segment: the hard placements for a model whose local
     attention sees its own segment only; with probability ``first_segment`` the block starts in the first segment
     (depth 0 and the first boundary, which uniform placement reaches once per that many segments); with probability
-    ``after_bos`` it starts directly after <bos> (depth 0 itself: a local window there still sees <bos>).
+    ``after_bos`` it starts directly after <bos> (depth 0 itself: a local window there still sees <bos>); with
+    probability ``before_question`` it ends directly before the question (depth 1 itself, wherever the length puts
+    the question in its segment: the block in the question's segment, or across the boundary before it, or wholly
+    in the segment before).
     ``boundary_starts`` (offsets within the segment, each in segment - block .. segment - 1) narrows the boundary
     placements to blocks starting at those offsets; None: all of them. Each sample, wherever its block is, has with
-    probability ``turns`` conversation-shaped filler (passkey.turns_filler). With all five fractions 0
+    probability ``turns`` conversation-shaped filler (passkey.turns_filler). With all six fractions 0
     this is passkey.batch itself (the same random stream; with last_segment, first_segment and turns 0 the stream of
     the earlier boundary-only runs)."""
-    if boundary <= 0 and last_segment <= 0 and first_segment <= 0 and turns <= 0 and after_bos <= 0:
+    if boundary <= 0 and last_segment <= 0 and first_segment <= 0 and turns <= 0 and after_bos <= 0 \
+            and before_question <= 0:
         return passkey.batch(rng, size, length, digits)
     block = digits + 2
     room = length - 1 - block - (digits + 1)
@@ -184,6 +188,8 @@ def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segmen
                 depth = int(rng.integers(min(segment, room + 1))) / room
         elif u < last_segment + boundary + first_segment + after_bos:
             depth = 0.0
+        elif u < last_segment + boundary + first_segment + after_bos + before_question:
+            depth = 1.0
         shaped = turns > 0 and rng.random() < turns
         ids[i], keys[i], _ = passkey.sample(rng, length, digits, depth, shaped)
     mask = np.zeros((size, length), dtype=bool)
@@ -261,6 +267,10 @@ def main(argv=None):
     ap.add_argument("--after-bos", type=float, default=0.0,
                     help="fraction of samples whose passkey block starts directly after <bos> (depth 0, where a local "
                     "window still sees <bos>; 0: none besides what the other placements give)")
+    ap.add_argument("--before-question", type=float, default=0.0,
+                    help="fraction of samples whose passkey block ends directly before the question (depth 1, with "
+                    "--any-length at every offset of the question's segment; 0: none besides the quarter of "
+                    "--last-segment's)")
     ap.add_argument("--eval-depths", default="",
                     help="comma-separated depths in [0, 1] (1 = directly before the question) the final eval also "
                     "runs at, each at every --eval-mults length (empty: random depth only)")
@@ -296,12 +306,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if not args.key_lr_scale > 0:
         ap.error(f"--key-lr-scale {args.key_lr_scale}: must be > 0 (1: the keys learn at --lr like the rest)")
-    for name in ["boundary", "last_segment", "first_segment", "after_bos", "turns"]:
+    for name in ["boundary", "last_segment", "first_segment", "after_bos", "before_question", "turns"]:
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: must be in [0, 1]")
-    if args.boundary + args.last_segment + args.first_segment + args.after_bos > 1.0:
+    if args.boundary + args.last_segment + args.first_segment + args.after_bos + args.before_question > 1.0:
         ap.error(f"--boundary {args.boundary} + --last-segment {args.last_segment} + --first-segment "
-                 f"{args.first_segment} + --after-bos {args.after_bos}: the fractions must sum to at most 1")
+                 f"{args.first_segment} + --after-bos {args.after_bos} + --before-question {args.before_question}: "
+                 "the fractions must sum to at most 1")
 
     block = args.digits + 2
     try:
@@ -363,7 +374,7 @@ def main(argv=None):
         length = batch_length(rng, nseg, args.segment, args.digits, args.any_length)
         ids, mask, _ = training_batch(rng, args.batch, length, args.digits, args.segment, args.boundary,
                                      args.last_segment, args.first_segment, boundary_starts, args.turns,
-                                     args.after_bos)
+                                     args.after_bos, args.before_question)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
         with qat.fake_quantized(model, args.qat[step % len(args.qat)] if args.qat else None):
             loss, acc, share = answer_loss(model, ids, mask, args.filler_mass > 0)
@@ -404,6 +415,7 @@ def main(argv=None):
                 **({"lastSegment": args.last_segment} if args.last_segment else {}),
                 **({"firstSegment": args.first_segment} if args.first_segment else {}),
                 **({"afterBos": args.after_bos} if args.after_bos else {}),
+                **({"beforeQuestion": args.before_question} if args.before_question else {}),
                 **({"turns": args.turns} if args.turns else {}),
                 **({"anyLength": True} if args.any_length else {}),
                 **({"window": args.window} if args.window else {}),

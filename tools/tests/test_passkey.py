@@ -108,6 +108,26 @@ def test_after_bos_placements_start_directly_after_bos_and_add_to_the_others():
     assert abs((ks <= 32).mean() - (0.4 + 0.6 * 32 / 499)) < 0.03
 
 
+def test_before_question_placements_end_directly_before_the_question_at_any_length():
+    # lengths that put the question at offsets 26, 30, 0 and 4 of its segment: the block then lies in the question's
+    # segment, across the boundary before it, or wholly in the segment before; always ending right before it
+    for length in (16 * 32, 16 * 32 + 4, 16 * 32 + 6, 16 * 32 + 10):
+        ids, _, keys = train.training_batch(np.random.default_rng(11), 50, length, 5, 32, before_question=1.0)
+        ask = length - 6  # <what-is-the-passkey>, then the 5 answer digits
+        assert set(key_positions(ids)) == {ask - 7}  # <passkey-is> d1..d5 . then the question
+        for row, key in zip(ids, keys):
+            assert list(row[ask - 6:ask - 1]) == list(key) and row[ask - 1] == passkey.DOT and row[ask] == passkey.ASK
+    # a fifth beside a fifth of last-segment placements (a quarter of which end there too) and uniform placement
+    length = 16 * 32
+    ks = np.array(key_positions(train.training_batch(np.random.default_rng(12), 3000, length, 5, 32,
+                                                     last_segment=0.2, before_question=0.2)[0]))
+    room = length - 1 - 7 - 6
+    last = 1 + room
+    in_last_segment = (last - (length - 6) // 32 * 32 + 1)  # block positions in the question's segment
+    want = 0.2 + 0.2 * (0.25 + 0.75 / in_last_segment) + 0.6 / (room + 1)
+    assert abs((ks == last).mean() - want) < 0.025, ((ks == last).mean(), want)
+
+
 def test_window_option_widens_the_memory_models_local_attention_and_resume_may_change_only_that(tmp_path):
     assert train.strategy_config("lsh-knn").attention[0]["window"] == 0
     assert all(a["window"] == 8 for a in train.strategy_config("lsh-knn", window=8).attention)
