@@ -172,7 +172,7 @@ class BundledModelsTest {
      * the demo's layout alone lost digits here while the demo showed nothing). Forty conversations, half of whole
      * cycles and half of turns of any length, from 256 to 2K tokens; at least 95% answered exactly (infini stage 11:
      * 40, lsh-knn stage 18: 39; infini stage 18, not kept for this reason: 37, all three misses at 256 tokens; lsh-knn
-     * stage 20: 37, stage 21: 38, stage 23: 39, stage 24 (bundled 2026-12-06): 38).
+     * stage 20: 37, stage 21: 38, stage 23: 39, stage 24: 38, stage 25 (bundled 2026-12-06): 39).
      */
     @ParameterizedTest
     @MethodSource("memoryModels")
