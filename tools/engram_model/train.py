@@ -14,6 +14,7 @@ into the manifest's "training" field; the torch checkpoint (model.pt) and log (t
 written beside the package directory.
 """
 import argparse
+import itertools
 import json
 import math
 import os
@@ -147,6 +148,11 @@ def last_segment_position(rng, length, digits, segment):
     return int(rng.integers(first, last + 1))
 
 
+#: the placement options (the training_batch arguments of the same names), each a fraction of the samples; they
+#: share one draw per sample, so they sum to at most 1
+PLACEMENTS = ("last_segment", "boundary", "first_segment", "after_bos", "before_question")
+
+
 def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segment=0.0, first_segment=0.0,
                    boundary_starts=None, turns=0.0, after_bos=0.0, before_question=0.0):
     """passkey.batch, except that each sample with probability ``last_segment`` has its passkey block in the
@@ -163,9 +169,11 @@ def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segmen
     probability ``turns`` conversation-shaped filler (passkey.turns_filler). With all six fractions 0
     this is passkey.batch itself (the same random stream; with last_segment, first_segment and turns 0 the stream of
     the earlier boundary-only runs)."""
-    if boundary <= 0 and last_segment <= 0 and first_segment <= 0 and turns <= 0 and after_bos <= 0 \
-            and before_question <= 0:
+    fractions = [last_segment, boundary, first_segment, after_bos, before_question]  # PLACEMENTS' order
+    if turns <= 0 and all(f <= 0 for f in fractions):
         return passkey.batch(rng, size, length, digits)
+    # u below ends[0] is a last-segment placement, below ends[1] a boundary one, ... (the sums as written before)
+    ends = list(itertools.accumulate(fractions))
     block = digits + 2
     room = length - 1 - block - (digits + 1)
     ids = np.empty((size, length), dtype=np.int64)
@@ -173,22 +181,22 @@ def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segmen
     for i in range(size):
         depth = None
         u = rng.random()
-        if u < last_segment:
+        if u < ends[0]:
             if room > 0:
                 depth = (last_segment_position(rng, length, digits, segment) - 1) / room
-        elif u < last_segment + boundary:
+        elif u < ends[1]:
             # the block starts at k = b - j for a segment boundary b and j in 1..block: it ends at b - 1
             # (j = block) or crosses b; k = 1 + pos with 0 <= pos <= room
             choices = [b - j for b in range(segment, length, segment) for j in range(1, block + 1)
                        if 0 <= b - j - 1 <= room and (boundary_starts is None or segment - j in boundary_starts)]
             if choices and room > 0:
                 depth = (choices[int(rng.integers(len(choices)))] - 1) / room
-        elif u < last_segment + boundary + first_segment:
+        elif u < ends[2]:
             if room > 0:  # k = 1 + pos in 1..segment
                 depth = int(rng.integers(min(segment, room + 1))) / room
-        elif u < last_segment + boundary + first_segment + after_bos:
+        elif u < ends[3]:
             depth = 0.0
-        elif u < last_segment + boundary + first_segment + after_bos + before_question:
+        elif u < ends[4]:
             depth = 1.0
         shaped = turns > 0 and rng.random() < turns
         ids[i], keys[i], _ = passkey.sample(rng, length, digits, depth, shaped)
@@ -306,13 +314,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if not args.key_lr_scale > 0:
         ap.error(f"--key-lr-scale {args.key_lr_scale}: must be > 0 (1: the keys learn at --lr like the rest)")
-    for name in ["boundary", "last_segment", "first_segment", "after_bos", "before_question", "turns"]:
+    for name in PLACEMENTS + ("turns",):
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: must be in [0, 1]")
-    if args.boundary + args.last_segment + args.first_segment + args.after_bos + args.before_question > 1.0:
-        ap.error(f"--boundary {args.boundary} + --last-segment {args.last_segment} + --first-segment "
-                 f"{args.first_segment} + --after-bos {args.after_bos} + --before-question {args.before_question}: "
-                 "the fractions must sum to at most 1")
+    if sum(getattr(args, name) for name in PLACEMENTS) > 1.0:
+        ap.error(" + ".join(f"--{name.replace('_', '-')} {getattr(args, name)}" for name in PLACEMENTS)
+                 + ": the fractions must sum to at most 1")
 
     block = args.digits + 2
     try:

@@ -3,6 +3,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from engram_model import passkey, train
 
@@ -279,3 +280,15 @@ def test_any_length_puts_the_question_at_every_offset_of_its_segment():
     assert min(train.batch_length(rng, 1, 32, 5, True) for _ in range(200)) == 14, "never too short for the task"
     ids, mask, keys = train.training_batch(rng, 4, 487, 5, 32, boundary=0.3, last_segment=0.3, first_segment=0.2)
     assert ids.shape == (4, 487) and (ids[:, -6] == passkey.ASK).all() and mask[:, -5:].all()
+
+
+def test_placement_fractions_out_of_range_or_summing_past_one_are_refused_naming_each_flag(capsys, tmp_path):
+    common = ["--strategy", "infini", "--out", str(tmp_path / "never-written"), "--steps", "1"]
+    with pytest.raises(SystemExit):
+        train.main(common + ["--before-question", "1.5"])
+    assert "--before-question 1.5: must be in [0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.main(common + ["--boundary", "0.6", "--before-question", "0.5"])
+    err = capsys.readouterr().err
+    assert "--boundary 0.6" in err and "--before-question 0.5" in err and "--after-bos 0.0" in err
+    assert "must sum to at most 1" in err
