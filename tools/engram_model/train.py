@@ -5,9 +5,10 @@
 Strategies (every layer: local `window` attention + the memory; see STRATEGIES):
     infini      window 0 (segment only) + infini (delta rule) in both layers
     continuous  window 0 + continuous (basis 64, samples 64) in both layers
-    lsh-knn     window 0 + lsh-knn (rounds 4, buckets 16, k 32) in both layers
+    lsh-knn     window 0 + lsh-knn (rounds 4, buckets 16, k 32 or --knn-k) in both layers
     window      window = one segment, no memory (the baseline: forgets what is older than 2 segments)
---window N gives the memory strategies' local attention N tokens before the segment too.
+--window N gives the memory strategies' local attention N tokens before the segment too; --knn-k K sets how many
+retrieved pairs lsh-knn reads. A --resume may change either (the weights do not depend on them).
 Contexts of --min-segments..--max-segments segments of --segment tokens; the loss counts only the
 passkey answer digits. Runs on CPU (or --device cuda when one is there). Seed, steps and final loss go
 into the manifest's "training" field; the torch checkpoint (model.pt) and log (train_log.json) are
@@ -28,10 +29,14 @@ from . import export, passkey, qat
 from .model import EngramModel, ModelConfig
 
 
-def strategy_config(strategy, segment=32, layers=2, window=0):
+#: lsh-knn's default retrieval breadth (Memorizing Transformers' k)
+KNN_K = 32
+
+
+def strategy_config(strategy, segment=32, layers=2, window=0, knn_k=KNN_K):
     """The model of each strategy. ``window``: how many tokens before its segment the memory models' local attention
     also sees (0: the segment only; a segment's worth is Memorizing Transformers' local cache). The window baseline
-    always sees one segment back."""
+    always sees one segment back. ``knn_k``: how many of its candidates lsh-knn reads."""
     local0 = {"provider": "window", "window": window, "positional": "rope", "ropeTheta": 10000.0}
     if strategy == "infini":
         att, mem = local0, {"provider": "infini", "update": "delta"}
@@ -39,7 +44,7 @@ def strategy_config(strategy, segment=32, layers=2, window=0):
         att, mem = local0, {"provider": "continuous", "basis": 64, "widths": [0.01, 0.02], "lambda": 0.5,
                             "tau": 0.5, "samples": 64}
     elif strategy == "lsh-knn":
-        att, mem = local0, {"provider": "lsh-knn", "capacity": 65536, "rounds": 4, "buckets": 16, "k": 32}
+        att, mem = local0, {"provider": "lsh-knn", "capacity": 65536, "rounds": 4, "buckets": 16, "k": knn_k}
     elif strategy == "window":
         att, mem = dict(local0, window=segment), None  # --window does not apply: the baseline's span is its design
     else:
@@ -50,10 +55,11 @@ def strategy_config(strategy, segment=32, layers=2, window=0):
                        memory=[dict(mem) if mem else None for _ in range(layers)])
 
 
-def with_window(cfg, window):
-    """``cfg`` with every layer's local attention window set to ``window`` (what --resume may change)."""
+def with_resumable(cfg, window, knn_k):
+    """``cfg`` with what --resume may change set: every layer's local attention window, and lsh-knn's k."""
     d = cfg.to_dict()
     d["attention"] = [dict(a, window=window) for a in d["attention"]]
+    d["memory"] = [dict(m, k=knn_k) if m and m.get("provider") == "lsh-knn" else m for m in d["memory"]]
     return ModelConfig.from_dict(d)
 
 
@@ -260,6 +266,9 @@ def main(argv=None):
     ap.add_argument("--window", type=int, default=0,
                     help="memory strategies: tokens before the segment that local attention also sees (0: the segment "
                     "only). --resume may change it: the weights do not depend on it")
+    ap.add_argument("--knn-k", type=int, default=KNN_K,
+                    help=f"lsh-knn: how many candidates a query reads (default {KNN_K}). --resume may change it: the "
+                    "weights do not depend on it")
     ap.add_argument("--boundary", type=float, default=0.0,
                     help="fraction of samples whose passkey block ends at or crosses a segment boundary (0: uniform "
                     "placement only)")
@@ -340,14 +349,19 @@ def main(argv=None):
         ap.error(f"--window {args.window}: must be >= 0")
     if args.window and args.strategy == "window":
         ap.error("--window: applies to the memory strategies only (the window baseline sees one segment back)")
-    cfg = strategy_config(args.strategy, args.segment, window=args.window)
+    if args.knn_k != KNN_K and args.strategy != "lsh-knn":
+        ap.error(f"--knn-k: applies to --strategy lsh-knn only (got {args.strategy})")
+    if args.knn_k < 1:
+        ap.error(f"--knn-k {args.knn_k}: must be >= 1")
+    cfg = strategy_config(args.strategy, args.segment, window=args.window, knn_k=args.knn_k)
     model = EngramModel(cfg).to(args.device)
     earlier = None
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu")
         earlier_cfg = ModelConfig.from_dict(ckpt["config"])  # a field added since fills in its default
-        if earlier_cfg != cfg and with_window(earlier_cfg, args.window) == cfg:
-            print(f"--resume: local attention window {earlier_cfg.attention[0]['window']} -> {args.window}", flush=True)
+        if earlier_cfg != cfg and with_resumable(earlier_cfg, args.window, args.knn_k) == cfg:
+            print(f"--resume: local attention window {earlier_cfg.attention[0]['window']} -> {args.window}, "
+                  f"memory {earlier_cfg.memory[0]} -> {cfg.memory[0]}", flush=True)
         elif earlier_cfg != cfg:
             raise SystemExit(f"--resume {args.resume}: its config {ckpt['config']} differs from --strategy {args.strategy}'s {cfg.to_dict()}")
         model.load_state_dict(ckpt["state"])
@@ -426,6 +440,7 @@ def main(argv=None):
                 **({"turns": args.turns} if args.turns else {}),
                 **({"anyLength": True} if args.any_length else {}),
                 **({"window": args.window} if args.window else {}),
+                **({"knnK": args.knn_k} if args.knn_k != KNN_K else {}),
                 **({"fillerMass": args.filler_mass} if args.filler_mass else {}),
                 **({"keyLrScale": args.key_lr_scale} if args.key_lr_scale != 1.0 else {}),
                 **({"qat": args.qat} if args.qat else {}),

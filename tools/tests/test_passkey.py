@@ -151,6 +151,25 @@ def test_window_option_widens_the_memory_models_local_attention_and_resume_may_c
         train.main(["--strategy", "window", "--window", "8", "--out", str(tmp_path / "y")])
 
 
+def test_knn_k_option_sets_lsh_knn_retrieval_breadth_and_resume_may_change_it(tmp_path):
+    assert train.strategy_config("lsh-knn").memory[0]["k"] == train.KNN_K == 32
+    assert all(m["k"] == 16 for m in train.strategy_config("lsh-knn", knn_k=16).memory)
+    common = ["--strategy", "lsh-knn", "--steps", "1", "--batch", "2", "--min-segments", "2", "--max-segments", "2",
+              "--curriculum", "0", "--threads", "1", "--eval-mults", "1"]
+    first = tmp_path / "k32"
+    train.main(common + ["--out", str(first)])
+    narrowed = tmp_path / "k16"
+    train.main(common + ["--knn-k", "16", "--resume", str(first) + ".model.pt", "--out", str(narrowed)])
+    with open(narrowed / "engram.json") as f:
+        manifest = json.load(f)
+    assert manifest["memory"]["layers"]["default"]["memory"]["k"] == 16, manifest["memory"]
+    assert manifest["training"]["knnK"] == 16 and "knnK" not in manifest["training"]["stages"][0]
+    import pytest
+    for bad in (["--strategy", "infini", "--knn-k", "16"], ["--strategy", "lsh-knn", "--knn-k", "0"]):
+        with pytest.raises(SystemExit):
+            train.main(bad + ["--out", str(tmp_path / "x")])
+
+
 def test_boundary_starts_narrow_the_boundary_placements_to_the_offsets_given():
     length = 16 * 32
     ids, _, keys = train.training_batch(np.random.default_rng(9), 600, length, 5, 32, boundary=1.0,
