@@ -29,7 +29,7 @@ from . import export, passkey, qat
 from .model import EngramModel, ModelConfig
 
 
-#: lsh-knn's default retrieval breadth (Memorizing Transformers' k)
+#: the bundled recipe's lsh-knn k: how many candidates a query reads (what every stage before --knn-k used)
 KNN_K = 32
 
 
@@ -360,8 +360,8 @@ def main(argv=None):
         ckpt = torch.load(args.resume, map_location="cpu")
         earlier_cfg = ModelConfig.from_dict(ckpt["config"])  # a field added since fills in its default
         if earlier_cfg != cfg and with_resumable(earlier_cfg, args.window, args.knn_k) == cfg:
-            print(f"--resume: local attention window {earlier_cfg.attention[0]['window']} -> {args.window}, "
-                  f"memory {earlier_cfg.memory[0]} -> {cfg.memory[0]}", flush=True)
+            print(f"--resume: layer 0 attention {earlier_cfg.attention[0]} -> {cfg.attention[0]}, memory "
+                  f"{earlier_cfg.memory[0]} -> {cfg.memory[0]} (the same in every layer)", flush=True)
         elif earlier_cfg != cfg:
             raise SystemExit(f"--resume {args.resume}: its config {ckpt['config']} differs from --strategy {args.strategy}'s {cfg.to_dict()}")
         model.load_state_dict(ckpt["state"])

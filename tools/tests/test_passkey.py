@@ -144,14 +144,13 @@ def test_window_option_widens_the_memory_models_local_attention_and_resume_may_c
     assert manifest["training"]["window"] == 8 and "window" not in manifest["training"]["stages"][0]
     assert layers == {"default": layers["default"]} and layers["default"]["attention"]["window"] == 8, layers
     # a resume that changes anything else than the window is refused, and so is --window on the baseline
-    import pytest
     with pytest.raises(SystemExit):
         train.main(common + ["--segment", "16", "--resume", str(first) + ".model.pt", "--out", str(tmp_path / "x")])
     with pytest.raises(SystemExit):
         train.main(["--strategy", "window", "--window", "8", "--out", str(tmp_path / "y")])
 
 
-def test_knn_k_option_sets_lsh_knn_retrieval_breadth_and_resume_may_change_it(tmp_path):
+def test_knn_k_option_sets_lsh_knn_retrieval_breadth_and_resume_may_change_it(tmp_path, capsys):
     assert train.strategy_config("lsh-knn").memory[0]["k"] == train.KNN_K == 32
     assert all(m["k"] == 16 for m in train.strategy_config("lsh-knn", knn_k=16).memory)
     common = ["--strategy", "lsh-knn", "--steps", "1", "--batch", "2", "--min-segments", "2", "--max-segments", "2",
@@ -164,10 +163,13 @@ def test_knn_k_option_sets_lsh_knn_retrieval_breadth_and_resume_may_change_it(tm
         manifest = json.load(f)
     assert manifest["memory"]["layers"]["default"]["memory"]["k"] == 16, manifest["memory"]
     assert manifest["training"]["knnK"] == 16 and "knnK" not in manifest["training"]["stages"][0]
-    import pytest
-    for bad in (["--strategy", "infini", "--knn-k", "16"], ["--strategy", "lsh-knn", "--knn-k", "0"]):
+    refusals = {("--strategy", "infini", "--knn-k", "16"): "--knn-k: applies to --strategy lsh-knn only (got infini)",
+                ("--strategy", "lsh-knn", "--knn-k", "0"): "--knn-k 0: must be >= 1"}
+    for bad, message in refusals.items():
         with pytest.raises(SystemExit):
-            train.main(bad + ["--out", str(tmp_path / "x")])
+            train.main(list(bad) + ["--out", str(tmp_path / "x")])
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_boundary_starts_narrow_the_boundary_placements_to_the_offsets_given():
