@@ -33,10 +33,11 @@ from .model import EngramModel, ModelConfig
 KNN_K = 32
 
 
-def strategy_config(strategy, segment=32, layers=2, window=0, knn_k=KNN_K):
+def strategy_config(strategy, segment=32, layers=2, window=0, knn_k=KNN_K, knn_scale=0.0):
     """The model of each strategy. ``window``: how many tokens before its segment the memory models' local attention
     also sees (0: the segment only; a segment's worth is Memorizing Transformers' local cache). The window baseline
-    always sees one segment back. ``knn_k``: how many of its candidates lsh-knn reads."""
+    always sees one segment back. ``knn_k``: how many of its candidates lsh-knn reads; ``knn_scale``: the temperature
+    of its read (0: the scheme's default, sqrt of the key size)."""
     local0 = {"provider": "window", "window": window, "positional": "rope", "ropeTheta": 10000.0}
     if strategy == "infini":
         att, mem = local0, {"provider": "infini", "update": "delta"}
@@ -44,7 +45,8 @@ def strategy_config(strategy, segment=32, layers=2, window=0, knn_k=KNN_K):
         att, mem = local0, {"provider": "continuous", "basis": 64, "widths": [0.01, 0.02], "lambda": 0.5,
                             "tau": 0.5, "samples": 64}
     elif strategy == "lsh-knn":
-        att, mem = local0, {"provider": "lsh-knn", "capacity": 65536, "rounds": 4, "buckets": 16, "k": knn_k}
+        att, mem = local0, {"provider": "lsh-knn", "capacity": 65536, "rounds": 4, "buckets": 16, "k": knn_k,
+                            **({"scale": knn_scale} if knn_scale else {})}
     elif strategy == "window":
         att, mem = dict(local0, window=segment), None  # --window does not apply: the baseline's span is its design
     else:
@@ -55,11 +57,13 @@ def strategy_config(strategy, segment=32, layers=2, window=0, knn_k=KNN_K):
                        memory=[dict(mem) if mem else None for _ in range(layers)])
 
 
-def with_resumable(cfg, window, knn_k):
-    """``cfg`` with what --resume may change set: every layer's local attention window, and lsh-knn's k."""
+def with_resumable(cfg, window, knn_k, knn_scale=0.0):
+    """``cfg`` with what --resume may change set: every layer's local attention window, and lsh-knn's k and scale."""
     d = cfg.to_dict()
     d["attention"] = [dict(a, window=window) for a in d["attention"]]
-    d["memory"] = [dict(m, k=knn_k) if m and m.get("provider") == "lsh-knn" else m for m in d["memory"]]
+    d["memory"] = [dict({f: v for f, v in m.items() if f != "scale"}, k=knn_k,
+                        **({"scale": knn_scale} if knn_scale else {}))
+                   if m and m.get("provider") == "lsh-knn" else m for m in d["memory"]]
     return ModelConfig.from_dict(d)
 
 
@@ -269,6 +273,9 @@ def main(argv=None):
     ap.add_argument("--knn-k", type=int, default=KNN_K,
                     help=f"lsh-knn: how many candidates a query reads (default {KNN_K}). --resume may change it: the "
                     "weights do not depend on it")
+    ap.add_argument("--knn-scale", type=float, default=0.0,
+                    help="lsh-knn: the temperature of its read, softmax(q . k * scale) over the k read (0, the "
+                    "default: sqrt of the key size). --resume may change it")
     ap.add_argument("--boundary", type=float, default=0.0,
                     help="fraction of samples whose passkey block ends at or crosses a segment boundary (0: uniform "
                     "placement only)")
@@ -353,13 +360,17 @@ def main(argv=None):
         ap.error(f"--knn-k: applies to --strategy lsh-knn only (got {args.strategy})")
     if args.knn_k < 1:
         ap.error(f"--knn-k {args.knn_k}: must be >= 1")
-    cfg = strategy_config(args.strategy, args.segment, window=args.window, knn_k=args.knn_k)
+    if args.knn_scale and args.strategy != "lsh-knn":
+        ap.error(f"--knn-scale: applies to --strategy lsh-knn only (got {args.strategy})")
+    if not args.knn_scale >= 0:
+        ap.error(f"--knn-scale {args.knn_scale}: must be > 0, or 0 for the default (sqrt of the key size)")
+    cfg = strategy_config(args.strategy, args.segment, window=args.window, knn_k=args.knn_k, knn_scale=args.knn_scale)
     model = EngramModel(cfg).to(args.device)
     earlier = None
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu")
         earlier_cfg = ModelConfig.from_dict(ckpt["config"])  # a field added since fills in its default
-        if earlier_cfg != cfg and with_resumable(earlier_cfg, args.window, args.knn_k) == cfg:
+        if earlier_cfg != cfg and with_resumable(earlier_cfg, args.window, args.knn_k, args.knn_scale) == cfg:
             print(f"--resume: layer 0 attention {earlier_cfg.attention[0]} -> {cfg.attention[0]}, memory "
                   f"{earlier_cfg.memory[0]} -> {cfg.memory[0]} (the same in every layer)", flush=True)
         elif earlier_cfg != cfg:
@@ -441,6 +452,7 @@ def main(argv=None):
                 **({"anyLength": True} if args.any_length else {}),
                 **({"window": args.window} if args.window else {}),
                 **({"knnK": args.knn_k} if args.knn_k != KNN_K else {}),
+                **({"knnScale": args.knn_scale} if args.knn_scale else {}),
                 **({"fillerMass": args.filler_mass} if args.filler_mass else {}),
                 **({"keyLrScale": args.key_lr_scale} if args.key_lr_scale != 1.0 else {}),
                 **({"qat": args.qat} if args.qat else {}),

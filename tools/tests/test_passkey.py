@@ -172,6 +172,32 @@ def test_knn_k_option_sets_lsh_knn_retrieval_breadth_and_resume_may_change_it(tm
     assert not (tmp_path / "x").exists()
 
 
+def test_knn_scale_option_sets_lsh_knn_read_temperature_and_resume_may_change_it(tmp_path, capsys):
+    assert "scale" not in train.strategy_config("lsh-knn").memory[0]  # the scheme's default, sqrt(key size)
+    assert all(m["scale"] == 6.0 for m in train.strategy_config("lsh-knn", knn_scale=6.0).memory)
+    common = ["--strategy", "lsh-knn", "--steps", "1", "--batch", "2", "--min-segments", "2", "--max-segments", "2",
+              "--curriculum", "0", "--threads", "1", "--eval-mults", "1"]
+    first = tmp_path / "s6"
+    train.main(common + ["--knn-scale", "6", "--out", str(first)])
+    back = tmp_path / "default"  # resuming without the option goes back to the default temperature
+    train.main(common + ["--resume", str(first) + ".model.pt", "--out", str(back)])
+    manifests = {}
+    for name in ("s6", "default"):
+        with open(tmp_path / name / "engram.json") as f:
+            manifests[name] = json.load(f)
+    assert manifests["s6"]["memory"]["layers"]["default"]["memory"]["scale"] == 6.0
+    assert manifests["s6"]["training"]["knnScale"] == 6.0
+    assert "scale" not in manifests["default"]["memory"]["layers"]["default"]["memory"]
+    assert "knnScale" not in manifests["default"]["training"] and manifests["default"]["training"]["stages"][0]["knnScale"] == 6.0
+    refusals = {("--strategy", "infini", "--knn-scale", "6"): "--knn-scale: applies to --strategy lsh-knn only (got infini)",
+                ("--strategy", "lsh-knn", "--knn-scale", "-1"): "--knn-scale -1.0: must be > 0, or 0 for the default"}
+    for bad, message in refusals.items():
+        with pytest.raises(SystemExit):
+            train.main(list(bad) + ["--out", str(tmp_path / "x")])
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_boundary_starts_narrow_the_boundary_placements_to_the_offsets_given():
     length = 16 * 32
     ids, _, keys = train.training_batch(np.random.default_rng(9), 600, length, 5, 32, boundary=1.0,
