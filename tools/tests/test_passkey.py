@@ -150,11 +150,24 @@ def test_window_option_widens_the_memory_models_local_attention_and_resume_may_c
         train.main(["--strategy", "window", "--window", "8", "--out", str(tmp_path / "y")])
 
 
+#: a one-step lsh-knn training, for the options that only change its manifest
+ONE_STEP_LSH_KNN = ["--strategy", "lsh-knn", "--steps", "1", "--batch", "2", "--min-segments", "2", "--max-segments",
+                    "2", "--curriculum", "0", "--threads", "1", "--eval-mults", "1"]
+
+
+def assert_refused(refusals, out, capsys):
+    """Each of ``refusals`` (train.py's arguments -> the message it must print) exits before writing ``out``."""
+    for bad, message in refusals.items():
+        with pytest.raises(SystemExit):
+            train.main(list(bad) + ["--out", str(out)])
+        assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_knn_k_option_sets_lsh_knn_retrieval_breadth_and_resume_may_change_it(tmp_path, capsys):
     assert train.strategy_config("lsh-knn").memory[0]["k"] == train.KNN_K == 32
     assert all(m["k"] == 16 for m in train.strategy_config("lsh-knn", knn_k=16).memory)
-    common = ["--strategy", "lsh-knn", "--steps", "1", "--batch", "2", "--min-segments", "2", "--max-segments", "2",
-              "--curriculum", "0", "--threads", "1", "--eval-mults", "1"]
+    common = ONE_STEP_LSH_KNN
     first = tmp_path / "k32"
     train.main(common + ["--out", str(first)])
     narrowed = tmp_path / "k16"
@@ -165,18 +178,13 @@ def test_knn_k_option_sets_lsh_knn_retrieval_breadth_and_resume_may_change_it(tm
     assert manifest["training"]["knnK"] == 16 and "knnK" not in manifest["training"]["stages"][0]
     refusals = {("--strategy", "infini", "--knn-k", "16"): "--knn-k: applies to --strategy lsh-knn only (got infini)",
                 ("--strategy", "lsh-knn", "--knn-k", "0"): "--knn-k 0: must be >= 1"}
-    for bad, message in refusals.items():
-        with pytest.raises(SystemExit):
-            train.main(list(bad) + ["--out", str(tmp_path / "x")])
-        assert message in capsys.readouterr().err
-    assert not (tmp_path / "x").exists()
+    assert_refused(refusals, tmp_path / "x", capsys)
 
 
 def test_knn_scale_option_sets_lsh_knn_read_temperature_and_resume_may_change_it(tmp_path, capsys):
     assert "scale" not in train.strategy_config("lsh-knn").memory[0]  # the scheme's default, sqrt(key size)
     assert all(m["scale"] == 6.0 for m in train.strategy_config("lsh-knn", knn_scale=6.0).memory)
-    common = ["--strategy", "lsh-knn", "--steps", "1", "--batch", "2", "--min-segments", "2", "--max-segments", "2",
-              "--curriculum", "0", "--threads", "1", "--eval-mults", "1"]
+    common = ONE_STEP_LSH_KNN
     first = tmp_path / "s6"
     train.main(common + ["--knn-scale", "6", "--out", str(first)])
     back = tmp_path / "default"  # resuming without the option goes back to the default temperature
@@ -191,11 +199,7 @@ def test_knn_scale_option_sets_lsh_knn_read_temperature_and_resume_may_change_it
     assert "knnScale" not in manifests["default"]["training"] and manifests["default"]["training"]["stages"][0]["knnScale"] == 6.0
     refusals = {("--strategy", "infini", "--knn-scale", "6"): "--knn-scale: applies to --strategy lsh-knn only (got infini)",
                 ("--strategy", "lsh-knn", "--knn-scale", "-1"): "--knn-scale -1.0: must be > 0, or 0 for the default"}
-    for bad, message in refusals.items():
-        with pytest.raises(SystemExit):
-            train.main(list(bad) + ["--out", str(tmp_path / "x")])
-        assert message in capsys.readouterr().err
-    assert not (tmp_path / "x").exists()
+    assert_refused(refusals, tmp_path / "x", capsys)
 
 
 def test_boundary_starts_narrow_the_boundary_placements_to_the_offsets_given():
