@@ -5,10 +5,11 @@
 Strategies (every layer: local `window` attention + the memory; see STRATEGIES):
     infini      window 0 (segment only) + infini (delta rule) in both layers
     continuous  window 0 + continuous (basis 64, samples 64) in both layers
-    lsh-knn     window 0 + lsh-knn (rounds 4, buckets 16, k 32 or --knn-k) in both layers
+    lsh-knn     window 0 + lsh-knn (rounds 4, buckets 16, k 32 or --knn-k, scale sqrt(16) or --knn-scale) in both layers
     window      window = one segment, no memory (the baseline: forgets what is older than 2 segments)
 --window N gives the memory strategies' local attention N tokens before the segment too; --knn-k K sets how many
-retrieved pairs lsh-knn reads. A --resume may change either (the weights do not depend on them).
+retrieved pairs lsh-knn reads and --knn-scale S the temperature of that read. A --resume may change any of the three
+(no weight's shape depends on them).
 Contexts of --min-segments..--max-segments segments of --segment tokens; the loss counts only the
 passkey answer digits. Runs on CPU (or --device cuda when one is there). Seed, steps and final loss go
 into the manifest's "training" field; the torch checkpoint (model.pt) and log (train_log.json) are
@@ -45,8 +46,8 @@ def strategy_config(strategy, segment=32, layers=2, window=0, knn_k=KNN_K, knn_s
         att, mem = local0, {"provider": "continuous", "basis": 64, "widths": [0.01, 0.02], "lambda": 0.5,
                             "tau": 0.5, "samples": 64}
     elif strategy == "lsh-knn":
-        att, mem = local0, {"provider": "lsh-knn", "capacity": 65536, "rounds": 4, "buckets": 16, "k": knn_k,
-                            **({"scale": knn_scale} if knn_scale else {})}
+        att, mem = local0, {"provider": "lsh-knn", "capacity": 65536, "rounds": 4, "buckets": 16,
+                            **knn_read(knn_k, knn_scale)}
     elif strategy == "window":
         att, mem = dict(local0, window=segment), None  # --window does not apply: the baseline's span is its design
     else:
@@ -57,13 +58,18 @@ def strategy_config(strategy, segment=32, layers=2, window=0, knn_k=KNN_K, knn_s
                        memory=[dict(mem) if mem else None for _ in range(layers)])
 
 
+def knn_read(knn_k, knn_scale):
+    """lsh-knn's read options as its memory config holds them (no ``scale``: the scheme's default)."""
+    return {"k": knn_k, **({"scale": knn_scale} if knn_scale else {})}
+
+
 def with_resumable(cfg, window, knn_k, knn_scale=0.0):
     """``cfg`` with what --resume may change set: every layer's local attention window, and lsh-knn's k and scale."""
     d = cfg.to_dict()
     d["attention"] = [dict(a, window=window) for a in d["attention"]]
-    d["memory"] = [dict({f: v for f, v in m.items() if f != "scale"}, k=knn_k,
-                        **({"scale": knn_scale} if knn_scale else {}))
-                   if m and m.get("provider") == "lsh-knn" else m for m in d["memory"]]
+    for i, m in enumerate(d["memory"]):
+        if m and m.get("provider") == "lsh-knn":
+            d["memory"][i] = {**{f: v for f, v in m.items() if f not in ("k", "scale")}, **knn_read(knn_k, knn_scale)}
     return ModelConfig.from_dict(d)
 
 
@@ -362,8 +368,9 @@ def main(argv=None):
         ap.error(f"--knn-k {args.knn_k}: must be >= 1")
     if args.knn_scale and args.strategy != "lsh-knn":
         ap.error(f"--knn-scale: applies to --strategy lsh-knn only (got {args.strategy})")
-    if not args.knn_scale >= 0:
-        ap.error(f"--knn-scale {args.knn_scale}: must be > 0, or 0 for the default (sqrt of the key size)")
+    if not (math.isfinite(args.knn_scale) and args.knn_scale >= 0):
+        ap.error(f"--knn-scale {args.knn_scale}: must be a finite number > 0, or 0 for the default (sqrt of the key "
+                 "size)")
     cfg = strategy_config(args.strategy, args.segment, window=args.window, knn_k=args.knn_k, knn_scale=args.knn_scale)
     model = EngramModel(cfg).to(args.device)
     earlier = None

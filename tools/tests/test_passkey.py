@@ -156,10 +156,12 @@ ONE_STEP_LSH_KNN = ["--strategy", "lsh-knn", "--steps", "1", "--batch", "2", "--
 
 
 def assert_refused(refusals, out, capsys):
-    """Each of ``refusals`` (train.py's arguments -> the message it must print) exits before writing ``out``."""
+    """Each of ``refusals`` (train.py's arguments -> the message it must print) exits before writing ``out``. Each
+    runs on top of the one-step command (its --strategy replaced where given), so a refusal that went missing
+    trains one step and fails here at once instead of training for the default minutes."""
     for bad, message in refusals.items():
         with pytest.raises(SystemExit):
-            train.main(list(bad) + ["--out", str(out)])
+            train.main(ONE_STEP_LSH_KNN + list(bad) + ["--out", str(out)])
         assert message in capsys.readouterr().err
     assert not out.exists()
 
@@ -167,11 +169,10 @@ def assert_refused(refusals, out, capsys):
 def test_knn_k_option_sets_lsh_knn_retrieval_breadth_and_resume_may_change_it(tmp_path, capsys):
     assert train.strategy_config("lsh-knn").memory[0]["k"] == train.KNN_K == 32
     assert all(m["k"] == 16 for m in train.strategy_config("lsh-knn", knn_k=16).memory)
-    common = ONE_STEP_LSH_KNN
     first = tmp_path / "k32"
-    train.main(common + ["--out", str(first)])
+    train.main(ONE_STEP_LSH_KNN + ["--out", str(first)])
     narrowed = tmp_path / "k16"
-    train.main(common + ["--knn-k", "16", "--resume", str(first) + ".model.pt", "--out", str(narrowed)])
+    train.main(ONE_STEP_LSH_KNN + ["--knn-k", "16", "--resume", str(first) + ".model.pt", "--out", str(narrowed)])
     with open(narrowed / "engram.json") as f:
         manifest = json.load(f)
     assert manifest["memory"]["layers"]["default"]["memory"]["k"] == 16, manifest["memory"]
@@ -184,11 +185,10 @@ def test_knn_k_option_sets_lsh_knn_retrieval_breadth_and_resume_may_change_it(tm
 def test_knn_scale_option_sets_lsh_knn_read_temperature_and_resume_may_change_it(tmp_path, capsys):
     assert "scale" not in train.strategy_config("lsh-knn").memory[0]  # the scheme's default, sqrt(key size)
     assert all(m["scale"] == 6.0 for m in train.strategy_config("lsh-knn", knn_scale=6.0).memory)
-    common = ONE_STEP_LSH_KNN
     first = tmp_path / "s6"
-    train.main(common + ["--knn-scale", "6", "--out", str(first)])
+    train.main(ONE_STEP_LSH_KNN + ["--knn-scale", "6", "--out", str(first)])
     back = tmp_path / "default"  # resuming without the option goes back to the default temperature
-    train.main(common + ["--resume", str(first) + ".model.pt", "--out", str(back)])
+    train.main(ONE_STEP_LSH_KNN + ["--resume", str(first) + ".model.pt", "--out", str(back)])
     manifests = {}
     for name in ("s6", "default"):
         with open(tmp_path / name / "engram.json") as f:
@@ -198,7 +198,8 @@ def test_knn_scale_option_sets_lsh_knn_read_temperature_and_resume_may_change_it
     assert "scale" not in manifests["default"]["memory"]["layers"]["default"]["memory"]
     assert "knnScale" not in manifests["default"]["training"] and manifests["default"]["training"]["stages"][0]["knnScale"] == 6.0
     refusals = {("--strategy", "infini", "--knn-scale", "6"): "--knn-scale: applies to --strategy lsh-knn only (got infini)",
-                ("--strategy", "lsh-knn", "--knn-scale", "-1"): "--knn-scale -1.0: must be > 0, or 0 for the default"}
+                ("--strategy", "lsh-knn", "--knn-scale", "-1"): "--knn-scale -1.0: must be a finite number > 0, or 0",
+                ("--strategy", "lsh-knn", "--knn-scale", "inf"): "--knn-scale inf: must be a finite number > 0, or 0"}
     assert_refused(refusals, tmp_path / "x", capsys)
 
 
