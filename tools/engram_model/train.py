@@ -221,12 +221,20 @@ def training_batch(rng, size, length, digits, segment, boundary=0.0, last_segmen
     return ids, mask, keys
 
 
-def batch_length(rng, segments, segment, digits, any_length):
+def batch_length(rng, segments, segment, digits, any_length, answer_boundary=0.0):
     """A training batch's length in tokens: ``segments`` whole segments, or with ``any_length`` 0 to segment - 1
     tokens fewer (one draw), so that the question and its answer sit at any offset of their segment; never shorter
-    than bos, one filler token, the passkey block and the question with its answer."""
-    length = segments * segment - (int(rng.integers(segment)) if any_length else 0)
-    return max(length, 2 * digits + 4)
+    than bos, one filler token, the passkey block and the question with its answer. With probability
+    ``answer_boundary`` (``any_length`` only) the draw is one of the lengths that put a segment's first row among the
+    rows predicting the answer (length % segment in 2..digits + 1): where the answer crosses into a new segment, the
+    digit read at that row is the one the bundled lsh-knn model got wrong most (models/README.md)."""
+    if not any_length:
+        shorter = 0
+    elif answer_boundary > 0 and rng.random() < answer_boundary:
+        shorter = segment - int(rng.integers(2, min(digits + 1, segment - 1) + 1))
+    else:
+        shorter = int(rng.integers(segment))
+    return max(segments * segment - shorter, 2 * digits + 4)
 
 
 def warmup_cosine(lr, warmup, steps):
@@ -313,6 +321,10 @@ def main(argv=None):
                     help="each batch is 0 to segment-1 tokens shorter than its whole segments, so the question and the "
                          "answer sit anywhere in their segment (the answer crossing into the next one too), as a "
                          "prompt of any length puts them; without it the question is always at the same offset")
+    ap.add_argument("--answer-boundary", type=float, default=0.0,
+                    help="with --any-length: fraction of batches whose length puts a segment's first row among the "
+                         "rows that predict the answer, the answer crossing into a new segment (0: only as often as "
+                         "the uniform draw gives it, 5 batches in 32 at the default sizes)")
     ap.add_argument("--turns", type=float, default=0.0,
                     help="share of samples whose filler comes in conversation turns that restart the text "
                          "(passkey.turns_filler), as prompts fed turn by turn do")
@@ -336,12 +348,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if not args.key_lr_scale > 0:
         ap.error(f"--key-lr-scale {args.key_lr_scale}: must be > 0 (1: the keys learn at --lr like the rest)")
-    for name in PLACEMENTS + ("turns",):
+    for name in PLACEMENTS + ("turns", "answer_boundary"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: must be in [0, 1]")
     if sum(getattr(args, name) for name in PLACEMENTS) > 1.0:
         ap.error(" + ".join(f"--{name.replace('_', '-')} {getattr(args, name)}" for name in PLACEMENTS)
                  + ": the fractions must sum to at most 1")
+
+    if args.answer_boundary and not args.any_length:
+        ap.error("--answer-boundary: applies to batches of any length; give --any-length too")
 
     block = args.digits + 2
     try:
@@ -410,7 +425,7 @@ def main(argv=None):
             nseg = min(hi, int(math.exp(rng.uniform(math.log(lo), math.log(hi + 1)))))
         else:
             nseg = int(rng.integers(lo, hi + 1))
-        length = batch_length(rng, nseg, args.segment, args.digits, args.any_length)
+        length = batch_length(rng, nseg, args.segment, args.digits, args.any_length, args.answer_boundary)
         ids, mask, _ = training_batch(rng, args.batch, length, args.digits, args.segment, args.boundary,
                                      args.last_segment, args.first_segment, boundary_starts, args.turns,
                                      args.after_bos, args.before_question)
@@ -457,6 +472,7 @@ def main(argv=None):
                 **({"beforeQuestion": args.before_question} if args.before_question else {}),
                 **({"turns": args.turns} if args.turns else {}),
                 **({"anyLength": True} if args.any_length else {}),
+                **({"answerBoundary": args.answer_boundary} if args.answer_boundary else {}),
                 **({"window": args.window} if args.window else {}),
                 **({"knnK": args.knn_k} if args.knn_k != KNN_K else {}),
                 **({"knnScale": args.knn_scale} if args.knn_scale else {}),

@@ -334,6 +334,34 @@ def test_any_length_puts_the_question_at_every_offset_of_its_segment():
     assert ids.shape == (4, 487) and (ids[:, -6] == passkey.ASK).all() and mask[:, -5:].all()
 
 
+def answer_read_at_a_segment_start(length, segment=32, digits=5):
+    """Whether a row that predicts an answer digit (rows length - digits - 1 .. length - 2: row t predicts token
+    t + 1) is the first row of a segment."""
+    return any(row % segment == 0 for row in range(length - digits - 1, length - 1))
+
+
+def test_answer_boundary_draws_lengths_whose_answer_is_read_at_a_segment_start(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    always = {train.batch_length(rng, 16, 32, 5, True, 1.0) for _ in range(500)}
+    assert always == set(range(482, 487)), "15 whole segments and 2 to 6 tokens: a digit read at row 480"
+    assert all(answer_read_at_a_segment_start(n) for n in always)
+    rng = np.random.default_rng(4)
+    share = np.mean([answer_read_at_a_segment_start(train.batch_length(rng, 16, 32, 5, True, 0.4))
+                     for _ in range(4000)])
+    assert abs(share - (0.4 + 0.6 * 5 / 32)) < 0.03, share  # the uniform draw's 5 in 32 among the rest
+    a, b = np.random.default_rng(5), np.random.default_rng(5)  # 0: the random stream of the runs before the option
+    assert [train.batch_length(a, 16, 32, 5, True) for _ in range(50)] == \
+        [train.batch_length(b, 16, 32, 5, True, 0.0) for _ in range(50)]
+    out = tmp_path / "ab"
+    train.main(ONE_STEP_LSH_KNN + ["--any-length", "--answer-boundary", "0.4", "--out", str(out)])
+    with open(out / "engram.json") as f:
+        assert json.load(f)["training"]["answerBoundary"] == 0.4
+    assert_refused({("--answer-boundary", "0.4"): "--answer-boundary: applies to batches of any length; give "
+                                                   "--any-length too",
+                    ("--any-length", "--answer-boundary", "1.5"): "--answer-boundary 1.5: must be in [0, 1]"},
+                   tmp_path / "x", capsys)
+
+
 def test_placement_fractions_out_of_range_or_summing_past_one_are_refused_naming_each_flag(capsys, tmp_path):
     common = ["--strategy", "infini", "--out", str(tmp_path / "never-written"), "--steps", "1"]
     with pytest.raises(SystemExit):
