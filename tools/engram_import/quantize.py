@@ -52,6 +52,8 @@ TINY = 1e-30
 WEIGHT_CODE_MAX = 63
 #: int4: MatMulNBits' accuracy_level unless --accuracy-level says otherwise (int8 activations: the fast kernels)
 INT4_ACCURACY_LEVEL = 4
+#: int4: rows of K per scale unless --block says otherwise (llama.cpp's 4-bit blocks are 32 too)
+DEFAULT_BLOCK = 32
 #: int4: the fractions of a block's range tried (1 = min..max), the one with the least squared error kept
 INT4_SHRINK = tuple(1.0 - 0.05 * i for i in range(11))
 #: the activation codes round(x / s) in [-127, 127] are stored as uint8 + 128 with that zero point: MatMulInteger's
@@ -349,7 +351,7 @@ def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None,
     if qtype == "int8" and block is not None:
         raise ImportError_("--block is for --type int4 (int8 has one scale per output column)")
     if qtype == "int4":
-        block = 32 if block is None else block
+        block = DEFAULT_BLOCK if block is None else block
         check_block(block)
     if qtype == "int8" and accuracy_level is not None:
         raise ImportError_("--accuracy-level is for --type int4 (MatMulNBits)")
@@ -466,7 +468,7 @@ def main(argv=None):
     p.add_argument("--from", dest="src", required=True, help="the float package")
     p.add_argument("--out", required=True, help="the package directory to create (must not exist)")
     p.add_argument("--type", required=True, help="int8 or int4")
-    p.add_argument("--block", type=int, default=None, help="int4: rows of K per scale, a power of two >= 16 (default 32)")
+    p.add_argument("--block", type=int, default=None, help=f"int4: rows of K per scale, a power of two >= 16 (default {DEFAULT_BLOCK})")
     p.add_argument("--accuracy-level", type=int, default=None,
                    help="int4: MatMulNBits accuracy_level, 4 (int8 activations, default) or 0 (float32 activations)")
     p.add_argument("--calibration-ids", default=None, metavar="FILE",

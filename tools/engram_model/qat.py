@@ -15,11 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engram_import.quantize import INT4_SHRINK, TINY, TYPES, WEIGHT_CODE_MAX
-
-#: the --qat option's help in every training script
-ARG_HELP = ("quantization-aware training: weight types, comma-separated (float32, int8, int4), taken in turn, one per "
-            "step: each step's forward runs as `engram quantize` packages of that type run")
+from engram_import.checkpoint import ImportError_
+from engram_import.quantize import DEFAULT_BLOCK, INT4_SHRINK, TINY, TYPES, WEIGHT_CODE_MAX, check_block
 ACTIVATION_CODE_MAX = 127
 INT4_LEVELS = 15
 
@@ -32,6 +29,40 @@ def types_arg(text):
     if not types or bad:
         raise argparse.ArgumentTypeError(f"{text!r}; valid: a comma-separated list of {', '.join(valid)}")
     return types
+
+
+def block_arg(text):
+    """A --qat-block value: int4's rows of K per scale, as `engram quantize --block` takes it."""
+    try:
+        block = int(text)
+        check_block(block)
+    except (ValueError, ImportError_):
+        raise argparse.ArgumentTypeError(f"{text!r}; valid: a power of two >= 16 (16, 32, 64, 128, ...)") from None
+    return block
+
+
+def add_arguments(ap):
+    """--qat and --qat-block, the same in every training script."""
+    ap.add_argument("--qat", type=types_arg, default=[],
+                    help="quantization-aware training: weight types, comma-separated (float32, int8, int4), taken in "
+                         "turn, one per step: each step's forward runs as `engram quantize` packages of that type run")
+    ap.add_argument("--qat-block", type=block_arg, default=DEFAULT_BLOCK,
+                    help=f"int4's block, the rows of K per scale (default {DEFAULT_BLOCK}): train for the package that "
+                         "`engram quantize --type int4 --block N` makes")
+
+
+def step_type(types, step):
+    """The weight type of training step ``step`` under --qat ``types`` (None: no --qat)."""
+    return types[step % len(types)] if types else None
+
+
+def recorded(args):
+    """The manifest's training fields for --qat and --qat-block (none without --qat; the block only where int4 is
+    trained at other than the default)."""
+    if not args.qat:
+        return {}
+    return {"qat": args.qat, **({"qatBlock": args.qat_block}
+                                if "int4" in args.qat and args.qat_block != DEFAULT_BLOCK else {})}
 
 
 def _straight_through(x, rounded):
@@ -95,7 +126,7 @@ def fake_int8_row_blocks(x, block):
     return _straight_through(x, rounded)
 
 
-def quantized_linear(qtype, block=32):
+def quantized_linear(qtype, block=DEFAULT_BLOCK):
     """The forward of an nn.Linear under ``qtype``."""
     if qtype == "int8":
         return lambda lin, x: F.linear(fake_int8_rows(x), fake_int8_weight(lin.weight), lin.bias)
@@ -105,7 +136,7 @@ def quantized_linear(qtype, block=32):
 
 
 @contextlib.contextmanager
-def fake_quantized(model, qtype, block=32):
+def fake_quantized(model, qtype, block=DEFAULT_BLOCK):
     """Within the block every nn.Linear of ``model`` runs as ``engram quantize --type qtype`` would run it; ``qtype``
     None or "float32" leaves the model as it is."""
     if qtype in (None, "float32"):

@@ -331,8 +331,7 @@ def main(argv=None):
     ap.add_argument("--filler-mass", type=float, default=0.0,
                     help="infini: weight of an auxiliary loss, the share of the memory's write mass (z) that filler "
                     "tokens wrote (0: the answer loss only)")
-    ap.add_argument("--qat", type=qat.types_arg, default=[],
-                    help=qat.ARG_HELP)
+    qat.add_arguments(ap)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--key-lr-scale", type=float, default=1.0,
                     help="the key projections' learning rate is --lr times this (with --filler-mass: the filler's keys "
@@ -430,7 +429,7 @@ def main(argv=None):
                                      args.last_segment, args.first_segment, boundary_starts, args.turns,
                                      args.after_bos, args.before_question)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
-        with qat.fake_quantized(model, args.qat[step % len(args.qat)] if args.qat else None):
+        with qat.fake_quantized(model, qat.step_type(args.qat, step), args.qat_block):
             loss, acc, share = answer_loss(model, ids, mask, args.filler_mass > 0)
         total = loss if share is None else loss + args.filler_mass * share
         ema = optimizer_step(opt, model, total, ema, tracked=loss)
@@ -478,7 +477,7 @@ def main(argv=None):
                 **({"knnScale": args.knn_scale} if args.knn_scale else {}),
                 **({"fillerMass": args.filler_mass} if args.filler_mass else {}),
                 **({"keyLrScale": args.key_lr_scale} if args.key_lr_scale != 1.0 else {}),
-                **({"qat": args.qat} if args.qat else {}),
+                **qat.recorded(args),
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
     if earlier is not None:
         stages = earlier.get("stages", [dict((k, v) for k, v in earlier.items() if k != "stages")])

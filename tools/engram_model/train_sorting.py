@@ -221,8 +221,7 @@ def main(argv=None):
                     help="continuous: the points M the old signal is resampled at on each write")
     ap.add_argument("--no-sticky", dest="sticky", action="store_false",
                     help="continuous: resample the old signal uniformly (s_i = i / M) instead of where the reads looked")
-    ap.add_argument("--qat", type=qat.types_arg, default=[],
-                    help=qat.ARG_HELP)
+    qat.add_arguments(ap)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--warmup", type=int, default=100)
@@ -304,7 +303,7 @@ def main(argv=None):
             g["lr"] = lr_at(step)
         length = draw_length(rng, args.min_length, args.train_length, args.segment)
         ids, mask = sorting.training_batch(rng, args.batch, length)
-        with qat.fake_quantized(model, args.qat[step % len(args.qat)] if args.qat else None):
+        with qat.fake_quantized(model, qat.step_type(args.qat, step), args.qat_block):
             loss, acc, _ = answer_loss(model, torch.from_numpy(ids), torch.from_numpy(mask))
         ema = optimizer_step(opt, model, loss, ema)
         if step % args.log_every == 0 or step == args.steps - 1:
@@ -331,7 +330,7 @@ def main(argv=None):
                     args.train_length), "segmentLength": args.segment,
                 **({"tau": args.tau, "sticky": args.sticky, "samples": args.samples}
                    if args.strategy == "continuous" else {}),
-                **({"qat": args.qat} if args.qat else {}),
+                **qat.recorded(args),
                 "minutes": round((time.time() - t0) / 60, 1), "seconds": round(time.time() - t0, 1),
                 "parameters": nparams, "eval": evals}
     stages = [dict(training)]

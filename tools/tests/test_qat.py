@@ -82,9 +82,11 @@ def test_bad_qat_types_are_refused_naming_the_valid_ones(text):
     assert qat.types_arg("float32, int8,int4") == ["float32", "int8", "int4"]
 
 
-def test_quantize_eval_torch_scores_what_the_packages_compute(tmp_path):
+@pytest.mark.parametrize("block", [32, 16])
+def test_quantize_eval_torch_scores_what_the_packages_compute(tmp_path, block):
     """quantize_eval --torch (checkpoints under fake_quantized) against the exported and quantized packages run by
-    onnx_eval on the same token files: the answer's and the whole text's mean NLL agree."""
+    onnx_eval on the same token files: the answer's and the whole text's mean NLL agree, at int4's default block and
+    at --block 16."""
     import json
     from engram_import import quantize_eval
     from engram_model import export, sorting
@@ -96,14 +98,14 @@ def test_quantize_eval_torch_scores_what_the_packages_compute(tmp_path):
     export.export_package(model, str(models / "sorting-infini"), "sorting-infini", tokenizer=sorting.tokenizer_json())
     torch.save({"config": model.cfg.to_dict(), "state": model.state_dict()}, str(models / "sorting-infini.model.pt"))
     out = tmp_path / "out"
-    quantize_eval.main([str(out), "--models", str(models), "--torch", "--sequences", "2"])
+    quantize_eval.main([str(out), "--models", str(models), "--torch", "--sequences", "2", "--block", str(block)])
     row = json.load(open(out / "quantize_eval.json"))[0]
     prompt = sorting.prompt_length(256)
     for qtype in ("float32", "int8", "int4"):
         pkg = str(models / "sorting-infini")
         if qtype != "float32":
             pkg = str(tmp_path / qtype)
-            quantize_package(str(models / "sorting-infini"), pkg, qtype)
+            quantize_package(str(models / "sorting-infini"), pkg, qtype, block=block if qtype == "int4" else None)
         whole, answer = [], []
         for k in range(2):
             ids = torch.tensor([[int(t) for t in open(out / f"sorting-infini.{k}.ids.txt").read().split()]])
@@ -114,3 +116,31 @@ def test_quantize_eval_torch_scores_what_the_packages_compute(tmp_path):
         assert abs(torch.cat(whole).mean().item() - row[qtype]) < 1e-4, qtype
         assert abs(torch.cat(answer).mean().item() - row[qtype + "Answer"]) < 1e-4, qtype
     assert row["int4Answer"] != row["float32Answer"]
+
+
+def test_qat_block_trains_for_the_int4_package_of_that_block_and_is_recorded(tmp_path, monkeypatch, capsys):
+    import json
+    from engram_model import train_sorting
+    common = ["--strategy", "infini", "--threads", "1", "--eval-every", "0", "--eval-mults", "1", "--eval-trials", "1",
+              "--min-length", "32", "--train-length", "32", "--steps", "1", "--seed", "5", "--qat", "int4"]
+    blocks = []
+    fake = qat.fake_quantized
+
+    def recording(model, qtype, block=qat.DEFAULT_BLOCK):
+        blocks.append((qtype, block))
+        return fake(model, qtype, block)
+    monkeypatch.setattr(qat, "fake_quantized", recording)
+    train_sorting.main(common + ["--out", str(tmp_path / "b16"), "--qat-block", "16"])
+    assert blocks == [("int4", 16)]
+    train_sorting.main(common + ["--out", str(tmp_path / "b32")])
+    assert blocks[1:] == [("int4", qat.DEFAULT_BLOCK)]
+    manifests = {b: json.load(open(tmp_path / b / "engram.json"))["training"] for b in ("b16", "b32")}
+    assert manifests["b16"]["qatBlock"] == 16 and "qatBlock" not in manifests["b32"]
+    weights = {b: torch.load(tmp_path / f"{b}.model.pt")["state"] for b in ("b16", "b32")}
+    assert any(not torch.equal(weights["b16"][k], weights["b32"][k]) for k in weights["b16"]), \
+        "the step's rounding, so its gradient, depends on the block"
+    for bad in ("24", "8", "x"):
+        with pytest.raises(SystemExit):
+            train_sorting.main(common + ["--out", str(tmp_path / "never"), "--qat-block", bad])
+        assert f"argument --qat-block: '{bad}'; valid: a power of two >= 16" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
