@@ -66,10 +66,14 @@ CALIBRATION_SEGMENTS = 4
 EXTERNAL_MIN_BYTES = 1024
 
 
+#: the int4 blocks MatMulNBits takes (ONNX Runtime's contrib op spec), as the refusals name them
+VALID_BLOCKS = "a power of two >= 16 (16, 32, 64, 128, ...)"
+
+
 def check_block(block):
-    """MatMulNBits needs a power of two >= 16 (ONNX Runtime's contrib op spec)."""
+    """MatMulNBits needs a power of two >= 16."""
     if not isinstance(block, int) or block < 16 or block & (block - 1):
-        raise ImportError_(f"--block is {block!r}; valid: a power of two >= 16 (16, 32, 64, 128, ...)")
+        raise ImportError_(f"--block is {block!r}; valid: {VALID_BLOCKS}")
 
 
 # ---- the arithmetic (the tests re-derive it independently) ----
@@ -468,7 +472,7 @@ def main(argv=None):
     p.add_argument("--from", dest="src", required=True, help="the float package")
     p.add_argument("--out", required=True, help="the package directory to create (must not exist)")
     p.add_argument("--type", required=True, help="int8 or int4")
-    p.add_argument("--block", type=int, default=None, help=f"int4: rows of K per scale, a power of two >= 16 (default {DEFAULT_BLOCK})")
+    p.add_argument("--block", type=int, default=None, help=f"int4: rows of K per scale, {VALID_BLOCKS}; default {DEFAULT_BLOCK}")
     p.add_argument("--accuracy-level", type=int, default=None,
                    help="int4: MatMulNBits accuracy_level, 4 (int8 activations, default) or 0 (float32 activations)")
     p.add_argument("--calibration-ids", default=None, metavar="FILE",

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engram_import.checkpoint import ImportError_
-from engram_import.quantize import DEFAULT_BLOCK, INT4_SHRINK, TINY, TYPES, WEIGHT_CODE_MAX, check_block
+from engram_import.quantize import DEFAULT_BLOCK, INT4_SHRINK, TINY, TYPES, VALID_BLOCKS, WEIGHT_CODE_MAX, check_block
+
 ACTIVATION_CODE_MAX = 127
 INT4_LEVELS = 15
 
@@ -37,7 +38,7 @@ def block_arg(text):
         block = int(text)
         check_block(block)
     except (ValueError, ImportError_):
-        raise argparse.ArgumentTypeError(f"{text!r}; valid: a power of two >= 16 (16, 32, 64, 128, ...)") from None
+        raise argparse.ArgumentTypeError(f"{text!r}; valid: {VALID_BLOCKS}") from None
     return block
 
 
