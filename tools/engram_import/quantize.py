@@ -342,6 +342,22 @@ def _positive_int(obj, key, src, prefix=""):
     return v
 
 
+def trained_block(manifest, src):
+    """int4's block where --block is not given: the one the package was trained for (engram.json 'training.qatBlock',
+    written by the training scripts' --qat-block), else DEFAULT_BLOCK. A model trained for the roundings of one block
+    loses more at another (models/README.md: sorting-infini at 16 and 32)."""
+    training = manifest.get("training")
+    block = training.get("qatBlock") if isinstance(training, dict) else None
+    if block is None:
+        return DEFAULT_BLOCK
+    try:
+        check_block(block)
+    except ImportError_:
+        raise ImportError_(f"--from {src}: engram.json 'training.qatBlock' is {json.dumps(block)}; valid: "
+                           f"{VALID_BLOCKS}") from None
+    return block
+
+
 def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None, calibration_ids=None,
                      calibration_length=None, calibration_source=None):
     """Writes the package ``out`` from the float package ``src``; returns the new manifest. Raises ImportError_.
@@ -354,8 +370,7 @@ def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None,
         raise ImportError_(f"--type is {qtype!r}; valid: {', '.join(TYPES)}")
     if qtype == "int8" and block is not None:
         raise ImportError_("--block is for --type int4 (int8 has one scale per output column)")
-    if qtype == "int4":
-        block = DEFAULT_BLOCK if block is None else block
+    if qtype == "int4" and block is not None:
         check_block(block)
     if qtype == "int8" and accuracy_level is not None:
         raise ImportError_("--accuracy-level is for --type int4 (MatMulNBits)")
@@ -377,6 +392,8 @@ def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None,
     if "quantization" in manifest:
         raise ImportError_(f"--from {src} is already quantized (engram.json 'quantization' is "
                            f"{json.dumps(manifest['quantization'])}); quantize its float source instead")
+    if qtype == "int4" and block is None:
+        block = trained_block(manifest, src)
     graph_files = _graph_files(manifest)
     for field, rel in graph_files:
         if not os.path.isfile(os.path.join(src, rel)):
@@ -472,7 +489,8 @@ def main(argv=None):
     p.add_argument("--from", dest="src", required=True, help="the float package")
     p.add_argument("--out", required=True, help="the package directory to create (must not exist)")
     p.add_argument("--type", required=True, help="int8 or int4")
-    p.add_argument("--block", type=int, default=None, help=f"int4: rows of K per scale, {VALID_BLOCKS}; default {DEFAULT_BLOCK}")
+    p.add_argument("--block", type=int, default=None, help=f"int4: rows of K per scale, {VALID_BLOCKS}; default: the block the package was "
+                   f"trained for (engram.json training.qatBlock), else {DEFAULT_BLOCK}")
     p.add_argument("--accuracy-level", type=int, default=None,
                    help="int4: MatMulNBits accuracy_level, 4 (int8 activations, default) or 0 (float32 activations)")
     p.add_argument("--calibration-ids", default=None, metavar="FILE",

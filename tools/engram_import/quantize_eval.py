@@ -1,7 +1,7 @@
 """Perplexity of the bundled models (models/) float32 against int8 and int4, each on its own task's text, with
 `engram quantize` and `engram eval` (the Java engine):
 
-    cd tools && python3 -m engram_import.quantize_eval OUT [--models ../models] [--sequences 3] [--engram ../engram] [--block 32]
+    cd tools && python3 -m engram_import.quantize_eval OUT [--models ../models] [--sequences 3] [--engram ../engram] [--block N]
 
 For each package NAME in --models: NAME.int8 and NAME.int4 in OUT (engram quantize), --sequences task sequences as
 token files (passkey-*: passkey.sample at 512 tokens, random depth; sorting-*: sorting.sample with 256 symbols;
@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-from engram_import.quantize import DEFAULT_BLOCK
+from engram_import.quantize import DEFAULT_BLOCK, trained_block
 from engram_model import duplication, passkey, sorting
 from engram_model.qat import block_arg as qat_block_arg
 
@@ -84,13 +84,13 @@ def main(argv=None):
     ap.add_argument("--models", default=os.path.join("..", "models"))
     ap.add_argument("--sequences", type=int, default=3)
     ap.add_argument("--engram", default=os.path.join("..", "engram"))
-    ap.add_argument("--block", type=qat_block_arg, default=DEFAULT_BLOCK,
-                    help=f"int4's block, rows of K per scale (default {DEFAULT_BLOCK}): for models trained with "
-                         "--qat-block")
+    ap.add_argument("--block", type=qat_block_arg, default=None,
+                    help="int4's block, rows of K per scale (default: as engram quantize, the block each package was "
+                         f"trained for, else {DEFAULT_BLOCK})")
     ap.add_argument("--torch", action="store_true", help="score the PyTorch checkpoints (NAME.model.pt) under fake "
                                                          "quantization instead of the packages in the Java engine")
     a = ap.parse_args(argv)
-    variants = {k: v + ["--block", str(a.block)] if v and "int4" in v and a.block != DEFAULT_BLOCK else v
+    variants = {k: v + ["--block", str(a.block)] if v and "int4" in v and a.block else v
                 for k, v in VARIANTS.items() if not (a.torch and k == "int4-level0")}
     os.makedirs(a.out, exist_ok=True)
     engram = os.path.abspath(a.engram)
@@ -108,22 +108,24 @@ def main(argv=None):
             with open(path, "w") as f:
                 f.write(" ".join(str(int(t)) for t in sampler(rng)))
             files.append(path)
+        with open(os.path.join(src, "engram.json")) as f:
+            block = a.block or trained_block(json.load(f), src)
         row = {"model": name, "text": text, "sequences": a.sequences, "engine": "torch" if a.torch else "engram",
-               "int4Block": a.block}
+               "int4Block": block}
         checkpoint = os.path.join(a.models, name + ".model.pt")
         if a.torch and not os.path.isfile(checkpoint):
             print(f"{name}: no {checkpoint}; skipped (--torch scores checkpoints)", file=sys.stderr)
             continue
         for qtype, options in variants.items():
             if a.torch:
-                totals = [sum(x) for x in zip(*(torch_nll(checkpoint, qtype, path, prompt, a.block) for path in files))]
+                totals = [sum(x) for x in zip(*(torch_nll(checkpoint, qtype, path, prompt, block) for path in files))]
                 row[qtype], row[qtype + "Answer"] = totals[0] / totals[1], totals[2] / totals[3]
                 print(f"{name} {qtype} (torch): mean NLL {row[qtype]:.5f}, answer {row[qtype + 'Answer']:.5f}",
                       file=sys.stderr, flush=True)
                 continue
             pkg = os.path.abspath(src)
             if options:
-                suffix = f"-block{a.block}" if "int4" in qtype and a.block != DEFAULT_BLOCK else ""
+                suffix = f"-block{block}" if "int4" in qtype else ""
                 pkg = os.path.abspath(os.path.join(a.out, f"{name}.{qtype}{suffix}"))
                 if not os.path.exists(pkg):
                     run([engram, "quantize", "--model", os.path.abspath(src), "--out", pkg] + options)

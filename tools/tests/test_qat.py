@@ -82,11 +82,11 @@ def test_bad_qat_types_are_refused_naming_the_valid_ones(text):
     assert qat.types_arg("float32, int8,int4") == ["float32", "int8", "int4"]
 
 
-@pytest.mark.parametrize("block", [32, 16])
-def test_quantize_eval_torch_scores_what_the_packages_compute(tmp_path, block):
+@pytest.mark.parametrize("block,given", [(32, False), (16, True), (16, False)])
+def test_quantize_eval_torch_scores_what_the_packages_compute(tmp_path, block, given):
     """quantize_eval --torch (checkpoints under fake_quantized) against the exported and quantized packages run by
-    onnx_eval on the same token files: the answer's and the whole text's mean NLL agree, at int4's default block and
-    at --block 16."""
+    onnx_eval on the same token files: the answer's and the whole text's mean NLL agree, at int4's default block, at
+    --block 16, and at 16 where the package says it was trained for it (no --block)."""
     import json
     from engram_import import quantize_eval
     from engram_model import export, sorting
@@ -95,11 +95,14 @@ def test_quantize_eval_torch_scores_what_the_packages_compute(tmp_path, block):
     torch.manual_seed(5)
     model = EngramModel(strategy_config("infini")).eval()
     models = tmp_path / "models"
-    export.export_package(model, str(models / "sorting-infini"), "sorting-infini", tokenizer=sorting.tokenizer_json())
+    export.export_package(model, str(models / "sorting-infini"), "sorting-infini", tokenizer=sorting.tokenizer_json(),
+                          training=None if given or block == 32 else {"qat": ["int4"], "qatBlock": block})
     torch.save({"config": model.cfg.to_dict(), "state": model.state_dict()}, str(models / "sorting-infini.model.pt"))
     out = tmp_path / "out"
-    quantize_eval.main([str(out), "--models", str(models), "--torch", "--sequences", "2", "--block", str(block)])
+    quantize_eval.main([str(out), "--models", str(models), "--torch", "--sequences", "2"]
+                       + (["--block", str(block)] if given else []))
     row = json.load(open(out / "quantize_eval.json"))[0]
+    assert row["int4Block"] == block
     prompt = sorting.prompt_length(256)
     for qtype in ("float32", "int8", "int4"):
         pkg = str(models / "sorting-infini")

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from engram_import import make_checkpoints
 from engram_import.checkpoint import ImportError_
-from engram_import.quantize import quantize_package
+from engram_import.quantize import DEFAULT_BLOCK, quantize_package
 from engram_model import make_test_packages, onnx_eval, passkey
 from engram_model.export import PackageRunner
 from test_import import run_package
@@ -349,3 +349,39 @@ def test_a_gemm_with_transposed_weight_and_bias_is_replaced(tmp_path, qtype):
     got = onnx_eval.OnnxGraph(path)(x=x)[0]
     want = (fake_int8(x, w_t.T) if qtype == "int8" else fake_int4(x, w_t.T, 16)) + c
     assert (got - want).abs().max().item() <= 1e-5
+
+
+def with_training(tiny, tmp_path, training):
+    """A copy of the tiny infini package whose manifest's 'training' is ``training``."""
+    src = tmp_path / "src"
+    shutil.copytree(os.path.join(tiny, "infini"), src)
+    with open(src / "engram.json") as f:
+        manifest = json.load(f)
+    manifest["training"] = training
+    with open(src / "engram.json", "w") as f:
+        json.dump(manifest, f)
+    return str(src)
+
+
+def test_int4_takes_the_block_the_package_was_trained_for_unless_block_is_given(tiny, tmp_path, emulated):
+    src = with_training(tiny, tmp_path, {"qat": ["int4"], "qatBlock": 16})
+    ids = tiny_ids()
+    trained = quantized(src, str(tmp_path / "trained"), "int4")
+    given = quantized(src, str(tmp_path / "given"), "int4", block=32)
+    blocks = [json.load(open(os.path.join(p, "engram.json")))["quantization"]["block"] for p in (trained, given)]
+    assert blocks == [16, 32]
+    got = PackageRunner(trained).run(ids)
+    emulated(lambda x, w: fake_int4(x, w, 16, int8_activations=True))
+    want = PackageRunner(src).run(ids)
+    assert (got - want).abs().max().item() <= 1e-4 * max(1.0, want.abs().max().item())
+    untrained = quantized(os.path.join(tiny, "infini"), str(tmp_path / "untrained"), "int4")
+    assert json.load(open(os.path.join(untrained, "engram.json")))["quantization"]["block"] == DEFAULT_BLOCK == 32
+
+
+def test_a_bad_trained_block_is_refused_naming_the_field(tiny, tmp_path):
+    src = with_training(tiny, tmp_path, {"qatBlock": 24})
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ImportError_, match=r"engram.json 'training.qatBlock' is 24; valid: a power of two >= 16"):
+        quantize_package(src, str(tmp_path / "q"), "int4")
+    _nothing_left(tmp_path, before)
+    quantized(src, str(tmp_path / "q8"), "int8")  # int8 has no block: the field is not read

@@ -34,7 +34,7 @@ final class QuantizeCommand implements Callable<Integer> {
     String type;
 
     @Option(names = "--block", paramLabel = "N", description = "int4: rows of a weight column per scale and zero point,"
-            + " a power of two >= 16 (default 32).")
+            + " a power of two >= 16 (default: the block the package was trained for, engram.json training.qatBlock, else 32).")
     Integer block;
 
     @Option(names = "--accuracy-level", paramLabel = "L", description = "int4: MatMulNBits accuracy_level, 4 (ONNX Runtime"
