@@ -22,12 +22,13 @@ class BundledSortingModelsTest {
     /**
      * model, greedy accuracy at L0 = 256 and at 8 L0 = 2048, teacher-forced accuracy at L0 and 8 L0 (PyTorch,
      * train_sorting --evaluate: "accuracy" and "teacherForced"; the models of 2026-12-05, continuous and infini
-     * fine-tuned quantization-aware that night and once more late that night: continuous stage 4, infini stage 4).
+     * fine-tuned quantization-aware that night and once more late that night: continuous stage 4; infini stage 7, trained
+     * for int4 blocks of 16 on 2026-12-06).
      */
     static final Object[][] PYTORCH = {
             {"sorting-continuous", 0.5025, 0.4225, 0.7325, 0.6875},
             {"sorting-window", 0.095, 0.0825, 0.375, 0.29},
-            {"sorting-infini", 0.8925, 0.6875, 0.95, 0.835},
+            {"sorting-infini", 0.8825, 0.6675, 0.94, 0.8225},
     };
 
     /**
