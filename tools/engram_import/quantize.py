@@ -394,6 +394,8 @@ def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None,
                            f"{json.dumps(manifest['quantization'])}); quantize its float source instead")
     if qtype == "int4" and block is None:
         block = trained_block(manifest, src)
+        if block != DEFAULT_BLOCK:
+            log(f"int4 blocks of {block} rows: the block the package was trained for (engram.json training.qatBlock)")
     graph_files = _graph_files(manifest)
     for field, rel in graph_files:
         if not os.path.isfile(os.path.join(src, rel)):

@@ -366,7 +366,9 @@ def with_training(tiny, tmp_path, training):
 def test_int4_takes_the_block_the_package_was_trained_for_unless_block_is_given(tiny, tmp_path, emulated):
     src = with_training(tiny, tmp_path, {"qat": ["int4"], "qatBlock": 16})
     ids = tiny_ids()
-    trained = quantized(src, str(tmp_path / "trained"), "int4")
+    said = []
+    trained = quantized(src, str(tmp_path / "trained"), "int4", log=said.append)
+    assert "int4 blocks of 16 rows: the block the package was trained for (engram.json training.qatBlock)" in said
     given = quantized(src, str(tmp_path / "given"), "int4", block=32)
     blocks = [json.load(open(os.path.join(p, "engram.json")))["quantization"]["block"] for p in (trained, given)]
     assert blocks == [16, 32]
