@@ -349,9 +349,9 @@ def test_answer_boundary_draws_lengths_whose_answer_is_read_at_a_segment_start(t
     share = np.mean([answer_read_at_a_segment_start(train.batch_length(rng, 16, 32, 5, True, 0.4))
                      for _ in range(4000)])
     assert abs(share - (0.4 + 0.6 * 5 / 32)) < 0.03, share  # the uniform draw's 5 in 32 among the rest
-    a, b = np.random.default_rng(5), np.random.default_rng(5)  # 0: the random stream of the runs before the option
-    assert [train.batch_length(a, 16, 32, 5, True) for _ in range(50)] == \
-        [train.batch_length(b, 16, 32, 5, True, 0.0) for _ in range(50)]
+    a, b = np.random.default_rng(5), np.random.default_rng(5)  # 0: the draws of the runs before the option
+    assert [train.batch_length(a, 16, 32, 5, True, 0.0) for _ in range(50)] == \
+        [16 * 32 - int(b.integers(32)) for _ in range(50)]
     out = tmp_path / "ab"
     train.main(ONE_STEP_LSH_KNN + ["--any-length", "--answer-boundary", "0.4", "--out", str(out)])
     with open(out / "engram.json") as f:
