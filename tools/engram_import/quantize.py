@@ -343,19 +343,29 @@ def _positive_int(obj, key, src, prefix=""):
 
 
 def trained_block(manifest, src):
-    """int4's block where --block is not given: the one the package was trained for (engram.json 'training.qatBlock',
-    written by the training scripts' --qat-block), else DEFAULT_BLOCK. A model trained for the roundings of one block
-    loses more at another (models/README.md: sorting-infini at 16 and 32)."""
+    """int4's block where --block is not given: the one the package was last trained for at int4 (the qatBlock of the
+    newest stage in engram.json 'training' that has one or trained int4: the training scripts' --qat-block, recorded
+    where it is not DEFAULT_BLOCK), else DEFAULT_BLOCK. A model trained for the roundings of one block loses more at
+    another (models/README.md: sorting-infini at 16 and 32), and a later stage without int4 keeps what it learnt."""
     training = manifest.get("training")
-    block = training.get("qatBlock") if isinstance(training, dict) else None
-    if block is None:
+    if not isinstance(training, dict):
         return DEFAULT_BLOCK
-    try:
-        check_block(block)
-    except ImportError_:
-        raise ImportError_(f"--from {src}: engram.json 'training.qatBlock' is {json.dumps(block)}; valid: "
-                           f"{VALID_BLOCKS}") from None
-    return block
+    stages = training.get("stages")
+    history, field = (stages, "training.stages[{}]") if isinstance(stages, list) and stages else ([training], "training")
+    for i in reversed(range(len(history))):
+        stage = history[i]
+        if not isinstance(stage, dict):
+            continue
+        if "qatBlock" in stage:
+            try:
+                check_block(stage["qatBlock"])
+            except ImportError_:
+                raise ImportError_(f"--from {src}: engram.json '{field.format(i)}.qatBlock' is "
+                                   f"{json.dumps(stage['qatBlock'])}; valid: {VALID_BLOCKS}") from None
+            return stage["qatBlock"]
+        if isinstance(stage.get("qat"), list) and "int4" in stage["qat"]:
+            return DEFAULT_BLOCK  # trained at int4 with the default block, which is not recorded
+    return DEFAULT_BLOCK
 
 
 def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None, calibration_ids=None,
@@ -395,7 +405,7 @@ def quantize_package(src, out, qtype, block=None, accuracy_level=None, log=None,
     if qtype == "int4" and block is None:
         block = trained_block(manifest, src)
         if block != DEFAULT_BLOCK:
-            log(f"int4 blocks of {block} rows: the block the package was trained for (engram.json training.qatBlock)")
+            log(f"int4 blocks of {block} rows: the block the package was trained for (engram.json training, qatBlock)")
     graph_files = _graph_files(manifest)
     for field, rel in graph_files:
         if not os.path.isfile(os.path.join(src, rel)):

@@ -368,7 +368,7 @@ def test_int4_takes_the_block_the_package_was_trained_for_unless_block_is_given(
     ids = tiny_ids()
     said = []
     trained = quantized(src, str(tmp_path / "trained"), "int4", log=said.append)
-    assert "int4 blocks of 16 rows: the block the package was trained for (engram.json training.qatBlock)" in said
+    assert "int4 blocks of 16 rows: the block the package was trained for (engram.json training, qatBlock)" in said
     given = quantized(src, str(tmp_path / "given"), "int4", block=32)
     blocks = [json.load(open(os.path.join(p, "engram.json")))["quantization"]["block"] for p in (trained, given)]
     assert blocks == [16, 32]
@@ -380,6 +380,17 @@ def test_int4_takes_the_block_the_package_was_trained_for_unless_block_is_given(
     assert json.load(open(os.path.join(untrained, "engram.json")))["quantization"]["block"] == DEFAULT_BLOCK == 32
 
 
+@pytest.mark.parametrize("stages,block", [
+    ([{"qat": ["int4"], "qatBlock": 16}, {"qat": ["float32", "int8"]}, {}], 16),  # later stages trained no int4
+    ([{"qat": ["int4"], "qatBlock": 16}, {"qat": ["int4", "int8"]}], DEFAULT_BLOCK),  # the newest int4 stage: 32
+    ([{"qat": ["int8"]}], DEFAULT_BLOCK),
+])
+def test_the_trained_block_is_the_newest_stage_that_trained_int4(tiny, tmp_path, stages, block):
+    src = with_training(tiny, tmp_path, dict(stages[-1], stages=stages))  # the top level repeats the last stage
+    q = quantized(src, str(tmp_path / "q"), "int4")
+    assert json.load(open(os.path.join(q, "engram.json")))["quantization"]["block"] == block
+
+
 def test_a_bad_trained_block_is_refused_naming_the_field(tiny, tmp_path):
     src = with_training(tiny, tmp_path, {"qatBlock": 24})
     before = sorted(os.listdir(tmp_path))
@@ -387,3 +398,6 @@ def test_a_bad_trained_block_is_refused_naming_the_field(tiny, tmp_path):
         quantize_package(src, str(tmp_path / "q"), "int4")
     _nothing_left(tmp_path, before)
     quantized(src, str(tmp_path / "q8"), "int8")  # int8 has no block: the field is not read
+    src2 = with_training(tiny, tmp_path / "staged", {"stages": [{"qatBlock": "16"}, {"qat": ["float32"]}]})
+    with pytest.raises(ImportError_, match=r"engram.json 'training.stages\[0\].qatBlock' is \"16\"; valid: a power"):
+        quantize_package(src2, str(tmp_path / "q2"), "int4")
