@@ -28,11 +28,10 @@ import org.springframework.ai.chat.prompt.Prompt;
 
 /**
  * 429 (the server's queue is full) through each client's typed exception. A server with a queue of one request is
- * kept busy by two long session appends (they run alone: one running, one waiting), then each client asks once.
+ * kept busy by two session jobs (they run alone): an endless streamed question on one session, running until its client
+ * leaves, and an append to another, waiting; then each client asks once.
  */
 class RateLimitTest {
-    static final int LONG_APPEND_TOKENS = 1_500_000;
-
     @TempDir
     Path tmp;
 
@@ -41,11 +40,10 @@ class RateLimitTest {
         ServeOptions options = ServeOptions.defaults().withAccessLog(false).withQueueCapacity(1).withMaxTokens(1_000_000, 8)
                 .withRequestTimeout(Duration.ofSeconds(60)).withShutdownGrace(Duration.ofSeconds(1));
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-        List<CompletableFuture<HttpResponse<String>>> busy = new ArrayList<>();
+        CompletableFuture<HttpResponse<InputStream>> running = null;
+        CompletableFuture<HttpResponse<String>> waiting = null;
         try (Server server = Server.start(Engram.MODEL, 0, tmp.resolve("data"), options)) {
             URI uri = server.uri();
-            // long enough to outlast the three clients' calls many times over (the model ingests ~100K tokens/s)
-            String longAppend = Engram.json(Map.of("tokens", new int[LONG_APPEND_TOKENS]));
             try {
                 List<String> ids = new ArrayList<>();
                 for (int i = 0; i < 2; i++) { // created first: a creation is itself a job on the model's worker
@@ -54,13 +52,19 @@ class RateLimitTest {
                     assertEquals(200, created.statusCode(), created.body());
                     ids.add(Engram.JSON.readTree(created.body()).get("id").asText());
                 }
-                for (int i = 0; i < 2; i++) {
-                    String id = ids.get(i);
-                    busy.add(http.sendAsync(HttpRequest.newBuilder(uri.resolve("/v1/sessions/" + id + "/append"))
-                            .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(longAppend)).build(),
-                            HttpResponse.BodyHandlers.ofString()));
-                    awaitQueueDepth(http, uri, i + 1);
-                }
+                // Full for as long as the test needs, on any machine: a question on a session runs alone on the model's
+                // thread, and one of a million tokens (no stop token ends it) holds it until its client leaves. (Two long
+                // appends, up to 2026-12-06, held it only as long as their work lasted: on a fast machine the first could
+                // end before the clients had asked, on a slow one the second outlasted the request timeout.)
+                String endless = Engram.json(Map.of("model", Engram.NAME, "prompt", "the grass is", "max_tokens", 1_000_000,
+                        "stream", true, "session", ids.get(0)));
+                running = http.sendAsync(HttpRequest.newBuilder(uri.resolve("/v1/completions")).header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofString(endless)).build(), HttpResponse.BodyHandlers.ofInputStream());
+                awaitQueueDepth(http, uri, 1);
+                waiting = http.sendAsync(HttpRequest.newBuilder(uri.resolve("/v1/sessions/" + ids.get(1) + "/append"))
+                        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
+                                Engram.json(Map.of("tokens", new int[] {15, 16, 17})))).build(), HttpResponse.BodyHandlers.ofString());
+                awaitQueueDepth(http, uri, 2);
                 String base = uri + "/v1";
 
                 RateLimitException openai = assertThrows(RateLimitException.class, () -> OpenAIOkHttpClient.builder().baseUrl(base)
@@ -80,8 +84,13 @@ class RateLimitTest {
                                 .call(new Prompt("<bos>"))));
                 assertEquals(429, spring.statusCode());
             } finally {
-                for (CompletableFuture<HttpResponse<String>> f : busy) { // the appends finish by themselves
-                    assertEquals(200, f.get(120, TimeUnit.SECONDS).statusCode());
+                // the server stops a stream whose client left; then the append that waited runs and is answered
+                if (running != null) {
+                    running.get(30, TimeUnit.SECONDS).body().close();
+                }
+                if (waiting != null) {
+                    HttpResponse<String> appended = waiting.get(60, TimeUnit.SECONDS);
+                    assertEquals(200, appended.statusCode(), appended.body());
                 }
             }
         }

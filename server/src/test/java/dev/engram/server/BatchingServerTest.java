@@ -11,6 +11,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -53,10 +55,14 @@ class BatchingServerTest {
                 release.await();
                 return null;
             });
+            // a client thread per request, so that all are in flight at once on any machine (the common pool's size
+            // follows the core count, and a request blocks its thread until answered)
+            ExecutorService clients = Executors.newFixedThreadPool(requests.size());
             List<CompletableFuture<Http.Resp>> together = new ArrayList<>();
             for (Map<String, Object> r : requests) {
-                together.add(CompletableFuture.supplyAsync(() -> http.post("/v1/completions", r)));
+                together.add(CompletableFuture.supplyAsync(() -> http.post("/v1/completions", r), clients));
             }
+            clients.shutdown();
             long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
             while (server.defaultQueueDepth() < 1 + requests.size() && System.nanoTime() < deadline) {
                 Thread.sleep(5);
@@ -86,11 +92,13 @@ class BatchingServerTest {
                 release.await();
                 return null;
             });
+            ExecutorService clients = Executors.newFixedThreadPool(ModelWorker.MAX_BATCH); // a thread per request, as above
             List<CompletableFuture<Http.Resp>> generations = new ArrayList<>();
             for (int i = 0; i < ModelWorker.MAX_BATCH; i++) {
                 Map<String, Object> r = req("prompt", new int[] {1 + i % 12, 2}, "max_tokens", 60, "temperature", 0.8, "seed", i);
-                generations.add(CompletableFuture.supplyAsync(() -> http.post("/v1/completions", r)));
+                generations.add(CompletableFuture.supplyAsync(() -> http.post("/v1/completions", r), clients));
             }
+            clients.shutdown();
             long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
             while (server.defaultQueueDepth() < 1 + ModelWorker.MAX_BATCH && System.nanoTime() < deadline) {
                 Thread.sleep(5);

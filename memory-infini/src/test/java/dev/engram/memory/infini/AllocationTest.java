@@ -38,14 +38,25 @@ class AllocationTest {
         for (int i = 0; i < 200; i++) {
             step(m, segments[i % 2], local);
         }
+        // The bound holds once C2 has compiled the loops (its escape analysis removes the argument checks' arrays);
+        // until then the same code allocates megabytes per segment (-XX:TieredStopAtLevel=1: ~7 MB). The JIT compiles
+        // in the background, so on a slow or loaded machine it may not be done after a fixed warm-up: windows of 200
+        // segments are measured until one stays under the bound, for up to a minute. A buffer allocated per segment
+        // (64 KiB) exceeds it in every window.
         int rounds = 200;
-        long before = threads.getThreadAllocatedBytes(Thread.currentThread().getId());
-        for (int i = 0; i < rounds; i++) {
-            step(m, segments[i % 2], local);
-        }
-        long perSegment = (threads.getThreadAllocatedBytes(Thread.currentThread().getId()) - before) / rounds;
-        assertTrue(perSegment < 2048, perSegment + " bytes allocated per segment (one readout is "
-                + 4 * 4 * n * 16 + ")");
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        int windows = 0;
+        long perSegment;
+        do {
+            long before = threads.getThreadAllocatedBytes(Thread.currentThread().getId());
+            for (int i = 0; i < rounds; i++) {
+                step(m, segments[i % 2], local);
+            }
+            perSegment = (threads.getThreadAllocatedBytes(Thread.currentThread().getId()) - before) / rounds;
+            windows++;
+        } while (perSegment >= 2048 && System.nanoTime() < deadline);
+        assertTrue(perSegment < 2048, perSegment + " bytes allocated per segment in the last of " + windows
+                + " windows of " + rounds + " (one readout is " + 4 * 4 * n * 16 + ")");
     }
 
     private static void step(LongTermMemory m, Segment s, Tensor local) {
