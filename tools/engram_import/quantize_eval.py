@@ -4,7 +4,8 @@
     cd tools && python3 -m engram_import.quantize_eval OUT [--models ../models] [--sequences 3] [--engram ../engram] [--block N]
 
 For each package NAME in --models: NAME.int8, NAME.int4-blockB and NAME.int4-level0-blockB in OUT (engram quantize;
-B: --block, else the block the package was trained for), --sequences task sequences as token files (passkey-*: passkey.sample at 512 tokens, random depth; sorting-*: sorting.sample with 256 symbols;
+B: --block, else the block the package was trained for), --sequences task sequences as token files (passkey-*:
+passkey.sample at 512 tokens, random depth; sorting-*: sorting.sample with 256 symbols;
 dup-*: duplication.sample at 1024 tokens; seeds fixed), and `engram eval` of each package on each file (--lengths: the
 prompt and the whole text, so the answer's tokens are scored apart too: the passkey asked for, the 20 sorted
 symbols, the copied half). A model's mean NLL is the mean over all predicted tokens of its files; perplexity =
