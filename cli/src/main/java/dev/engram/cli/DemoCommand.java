@@ -67,6 +67,9 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--mechanisms", description = "Compare the raw mechanisms on synthetic vectors (no trained models).")
     boolean mechanisms;
 
+    @Option(names = "--no-progress", description = "No progress bar (on stderr), for logs and scripts.")
+    boolean noProgress;
+
     @Option(names = "--seed", defaultValue = "42", description = "Random seed (default: ${DEFAULT-VALUE}).")
     long seed;
 
@@ -94,7 +97,7 @@ final class DemoCommand implements Callable<Integer> {
         }
         int mechanismTrials = Math.max(1, (trials != null ? trials : 20) / 2);
         if (mechanisms) {
-            return new MechanismDemo(mechanismTrials, longRun, seed, out).call();
+            return new MechanismDemo(mechanismTrials, longRun, seed, out, !noProgress).call();
         }
         if (lengths != null) {
             for (int length : lengths) {
@@ -115,9 +118,9 @@ final class DemoCommand implements Callable<Integer> {
                         + ": the experiments need the bundled models (or --models DIR)");
             }
             out.println("No bundled models in " + dir.toAbsolutePath() + "; running the mechanism comparison instead.");
-            return new MechanismDemo(mechanismTrials, longRun, seed, out).call();
+            return new MechanismDemo(mechanismTrials, longRun, seed, out, !noProgress).call();
         }
-        Experiment.Settings settings = new Experiment.Settings(trials, lengths, longRun, seed);
+        Experiment.Settings settings = new Experiment.Settings(trials, lengths, longRun, seed, !noProgress);
         List<Map<String, Object>> results = new ArrayList<>();
         for (Experiment experiment : chosen) {
             List<Path> packages = byTask.getOrDefault(experiment.task(), List.of());

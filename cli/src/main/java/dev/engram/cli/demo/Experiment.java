@@ -34,9 +34,9 @@ public interface Experiment {
 
     /**
      * What the user set on the command line; {@code trials} is null where the user left each experiment its own
-     * default, {@code lengths} null likewise.
+     * default, {@code lengths} null likewise; {@code progress} false for --no-progress.
      */
-    record Settings(Integer trials, int[] lengths, boolean longRun, long seed) {
+    record Settings(Integer trials, int[] lengths, boolean longRun, long seed, boolean progress) {
         /** The user's --trials, else the experiment's own default. */
         int trialsOr(int experimentDefault) {
             return trials != null ? trials : experimentDefault;

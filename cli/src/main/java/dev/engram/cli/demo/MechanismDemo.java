@@ -15,8 +15,6 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 
 /**
  * Associative recall through each strategy's raw mechanism: a passkey (key, value) pair is planted
@@ -36,12 +34,14 @@ public final class MechanismDemo implements Callable<Integer> {
     private final boolean longRun;
     private final long seed;
     private final PrintWriter out;
+    private final boolean progress;
 
-    public MechanismDemo(int trials, boolean longRun, long seed, PrintWriter out) {
+    public MechanismDemo(int trials, boolean longRun, long seed, PrintWriter out, boolean progress) {
         this.trials = trials;
         this.longRun = longRun;
         this.seed = seed;
         this.out = out;
+        this.progress = progress;
     }
 
     /** One strategy: a local attention plus an optional memory, both found by name. */
@@ -86,8 +86,7 @@ public final class MechanismDemo implements Callable<Integer> {
         Map<String, double[]> accuracy = new LinkedHashMap<>();
         Map<String, double[]> speed = new LinkedHashMap<>();
         Map<String, long[]> bytes = new LinkedHashMap<>();
-        try (ProgressBar bar = new ProgressBarBuilder().setTaskName("passkey recall").setInitialMax(totalTokens)
-                .setStyle(ProgressBarStyle.ASCII).setUnit(" Ktok", 1000).setUpdateIntervalMillis(250).build()) {
+        try (ProgressBar bar = DemoProgress.tokens("passkey recall", totalTokens, 250, progress)) {
             for (Strategy s : runnable) {
                 for (int li = 0; li < lengths.size(); li++) {
                     int len = lengths.get(li);

@@ -19,8 +19,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 
 /**
  * Passkey retrieval with the bundled trained models: for each model, context length and passkey
@@ -53,8 +51,10 @@ public final class PasskeyDemo {
     private final int digits;
     private final long seed;
     private final PrintWriter out;
+    private final boolean progress;
 
-    public PasskeyDemo(List<Path> models, int[] lengths, int trials, int digits, long seed, PrintWriter out) {
+    public PasskeyDemo(List<Path> models, int[] lengths, int trials, int digits, long seed, PrintWriter out,
+                       boolean progress) {
         if (trials < 1) {
             throw new IllegalArgumentException("trials " + trials + ": must be >= 1");
         }
@@ -64,13 +64,13 @@ public final class PasskeyDemo {
         this.digits = digits;
         this.seed = seed;
         this.out = out;
+        this.progress = progress;
     }
 
     public List<Result> run() throws IOException {
         long total = (long) models.size() * Arrays.stream(lengths).asLongStream().sum() * DEPTHS.length * trials;
         List<Result> results = new ArrayList<>();
-        try (ProgressBar bar = new ProgressBarBuilder().setTaskName("passkey").setInitialMax(total)
-                .setStyle(ProgressBarStyle.ASCII).setUnit(" Ktok", 1000).setUpdateIntervalMillis(500).build()) {
+        try (ProgressBar bar = DemoProgress.tokens("passkey", total, 500, progress)) {
             for (Path dir : models) {
                 try (Engine engine = new EngineLoader().systemOverrides(false).load(dir)) {
                     results.add(evaluate(dir, engine, bar));

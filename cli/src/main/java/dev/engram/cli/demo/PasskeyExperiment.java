@@ -24,7 +24,7 @@ public final class PasskeyExperiment implements Experiment {
             throws IOException {
         int trials = settings.trialsOr(DEFAULT_TRIALS);
         int[] lengths = settings.lengths() != null ? settings.lengths() : settings.longRun() ? LONG_LENGTHS : LENGTHS;
-        PasskeyDemo demo = new PasskeyDemo(packages, lengths, trials, DIGITS, settings.seed(), out);
+        PasskeyDemo demo = new PasskeyDemo(packages, lengths, trials, DIGITS, settings.seed(), out, settings.progress());
         List<PasskeyDemo.Result> results = demo.run();
         demo.print(results);
         AccuracyChart.write(chart, results, trials);

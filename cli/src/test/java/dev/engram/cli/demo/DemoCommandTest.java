@@ -93,6 +93,24 @@ class DemoCommandTest {
         }
     }
 
+    /** --no-progress: the bar prints nothing (the library writes to file descriptor 2, so its consumer is checked). */
+    @Test
+    void noProgressKeepsTheBarSilent() {
+        for (boolean shown : new boolean[] {true, false}) {
+            List<String> printed = new ArrayList<>();
+            try (me.tongfei.progressbar.ProgressBar bar = DemoProgress.tokens("passkey", 4000, 10, shown,
+                    new me.tongfei.progressbar.DelegatingProgressBarConsumer(printed::add))) {
+                bar.stepBy(2500);
+            }
+            assertEquals(shown, printed.stream().anyMatch(line -> line.contains("passkey") && line.contains("Ktok")),
+                    "shown " + shown + ": " + printed);
+        }
+        CliRun r = CliRun.of("demo", "--models", BundledModelsTest.MODELS.toString(), "--only", "passkey", "--lengths",
+                "64", "--trials", "1", "--no-progress", "--chart", dir.resolve("demo.png").toString());
+        assertEquals(0, r.exit(), r.all());
+        assertTrue(r.out().contains("| passkey-window | window |"), r.out());
+    }
+
     @Test
     void onlyRefusesAnUnknownExperimentAndListsTheKnownOnes() {
         CliRun r = CliRun.of("demo", "--only", "passkey,needle", "--lengths", "64", "--trials", "1");
