@@ -92,6 +92,11 @@ public final class Engine implements AutoCloseable {
     private float[] hArr = new float[0];
     private float[] attnArr = new float[0];
     private float[] addendArr = new float[0];
+    /** Calls of several sequences, none with held rows: every row copied by its own sequence's step. */
+    private long callsCopyingPerSequence;
+    /** The pool's addend buffer as last seen, and how many of its first rows are known to be zero. */
+    private FloatBuffer addendBuffer;
+    private int addendZeroRows;
     private float[] logitsArr = new float[0];
     private long[] idsArr = new long[0];
     /** Learned position embeddings: the table's size (positions beyond it are refused); 0 = no limit. */
@@ -150,6 +155,11 @@ public final class Engine implements AutoCloseable {
      */
     public long rowsRun() {
         return rowsRun;
+    }
+
+    /** Tests: how many calls ran several sequences, none with held rows (every row copied by its own sequence). */
+    long callsCopyingPerSequence() {
+        return callsCopyingPerSequence;
     }
 
     public ModelManifest manifest() {
@@ -602,6 +612,14 @@ public final class Engine implements AutoCloseable {
             work += (long) slot.rows * (slot.first + slot.rows) * spec.heads() * (spec.keyDim() + spec.valueDim());
         }
         int total = rows;
+        // One slot works on the call-wide arrays as they stand. With several, each slot copies its own rows between
+        // ONNX Runtime's buffers and its scratch on its own thread (one copy each way where a pass through the
+        // call-wide arrays made two); the arrays are filled only for slots with held rows, which keep their rows there.
+        boolean alone = slots.size() == 1;
+        boolean anyHeld = slots.stream().anyMatch(slot -> slot.held != null);
+        if (!alone && !anyHeld) {
+            callsCopyingPerSequence++;
+        }
         long multiplyAdds = sequencesOnHelpersForTests ? Math.max(work, ParallelHeads.WORTH_A_HELPER) : work;
         Workspace w = pool.get(1, total);
         ensureArrays(total, headRows);
@@ -633,18 +651,27 @@ public final class Engine implements AutoCloseable {
             int cur = 0; // hiddenA holds the hidden state
             for (int layer = 0; layer < layerCount(); layer++) {
                 run(graphs.pre(layer), w.hiddenIn.get(cur), w.preOut);
-                pool.q.get(0, qArr, 0, total * spec.heads() * spec.keyDim());
-                pool.k.get(0, kArr, 0, total * spec.kvHeads() * spec.keyDim());
-                pool.v.get(0, vArr, 0, total * spec.kvHeads() * spec.valueDim());
-                pool.h.get(0, hArr, 0, total * e);
-                int l = layer;
-                if (slots.size() == 1) {
-                    layerStep(slots.get(0), l, total, scratch[0]);
-                } else {
-                    ParallelHeads.run(slots.size(), multiplyAdds, (g, thread) -> layerStep(slots.get(g), l, total, scratch[thread]));
+                if (alone || anyHeld) {
+                    pool.q.get(0, qArr, 0, total * spec.heads() * spec.keyDim());
+                    pool.k.get(0, kArr, 0, total * spec.kvHeads() * spec.keyDim());
+                    pool.v.get(0, vArr, 0, total * spec.kvHeads() * spec.valueDim());
+                    pool.h.get(0, hArr, 0, total * e);
                 }
-                pool.attn.put(0, attnArr, 0, total * spec.heads() * spec.valueDim());
-                pool.addend.put(0, addendArr, 0, total * e);
+                int l = layer;
+                if (alone) {
+                    layerStep(slots.get(0), l, total, scratch[0]);
+                    pool.attn.put(0, attnArr, 0, total * spec.heads() * spec.valueDim());
+                } else {
+                    ParallelHeads.run(slots.size(), multiplyAdds, (g, thread) -> {
+                        Slot slot = slots.get(g);
+                        if (slot.held == null) {
+                            directLayerStep(slot, l, total, scratch[thread]);
+                        } else {
+                            layerStep(slot, l, total, scratch[thread]);
+                        }
+                    });
+                }
+                putAddend(slots, layer, total);
                 run(graphs.post(layer), w.postIn.get(cur), w.postOut.get(cur));
                 cur = 1 - cur;
             }
@@ -667,11 +694,66 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * One layer for one slot between the pre and post blocks: its rows of q, k, v, h (columns [offset, offset + rows)
-     * of the call's [heads, R, d] outputs) gathered into per-thread scratch as the provider's segment, the
-     * {@link LayerStep}, and its attention output scattered back. Slots touch disjoint rows, so they run in parallel.
+     * The layers' addends [total, e] into the post block's input. A layer without a memory has zeros there
+     * ({@link LayerStep}), and the buffer keeps what was last put: once its first rows are zeros, a memoryless layer's
+     * put is skipped (a third of a window model's copies into ONNX Runtime).
+     */
+    private void putAddend(List<Slot> slots, int layer, int total) {
+        int e = spec.modelDim();
+        if (pool.addend != addendBuffer) { // grown: a new direct buffer, zero-filled
+            addendBuffer = pool.addend;
+            addendZeroRows = addendBuffer.capacity() / e;
+        }
+        boolean memory = false;
+        for (Slot slot : slots) {
+            memory |= slot.stack.layers().get(layer).memory().isPresent();
+        }
+        if (!memory && addendZeroRows >= total) {
+            return;
+        }
+        pool.addend.put(0, addendArr, 0, total * e);
+        addendZeroRows = memory ? 0 : total;
+    }
+
+    /**
+     * One layer for a slot without held rows in a call of several slots: its q, k, v, h gathered from ONNX Runtime's
+     * buffers into this thread's scratch, the {@link LayerStep}, the attention output put back. Each slot reads and
+     * writes only its own rows, through views of its own (a buffer object is not for concurrent use, its memory is).
+     */
+    private void directLayerStep(Slot slot, int layer, int total, Scratch sc) {
+        int H = spec.heads();
+        int G = spec.kvHeads();
+        int dk = spec.keyDim();
+        int dv = spec.valueDim();
+        int e = spec.modelDim();
+        SequenceStack.Layer l = slot.stack.layers().get(layer);
+        int r0 = slot.offset;
+        int m = slot.rows;
+        pool.h.duplicate().get(r0 * e, sc.gatheredH, 0, m * e);
+        Segment segment = new Segment(slot.stack.position(), gather(pool.q.duplicate(), H, total, r0, m, dk, sc.gatheredQ),
+                gather(pool.k.duplicate(), G, total, r0, m, dk, sc.gatheredK),
+                gather(pool.v.duplicate(), G, total, r0, m, dv, sc.gatheredV), Tensor.view(sc.gatheredH, 0, m, e));
+        LayerStep.run(l.attention(), l.memory().orElse(null), segment, Tensor.view(sc.attn, 0, H, m, dv),
+                Tensor.view(addendArr, r0 * e, m, e), null);
+        putAttention(sc.attn, H, total, r0, m, dv);
+    }
+
+    /** A slot's attention output [H, m, dv] into its columns [r0, r0 + m) of ONNX Runtime's attn [H, total, dv]. */
+    private void putAttention(float[] attn, int H, int total, int r0, int m, int dv) {
+        FloatBuffer out = pool.attn.duplicate();
+        for (int h = 0; h < H; h++) {
+            out.put((h * total + r0) * dv, attn, h * m * dv, m * dv);
+        }
+    }
+
+    /**
+     * One layer for the call's only slot, or for a slot with held rows: its rows of q, k, v, h (columns [offset,
+     * offset + rows) of the call's [heads, R, d] outputs, in the call-wide arrays) as the provider's segment (with the
+     * held rows before them), the {@link LayerStep}, and, when it shares the call, its attention output put back into
+     * ONNX Runtime's buffer. Slots touch disjoint rows, so they run in parallel.
      */
     private void layerStep(Slot slot, int layer, int total, Scratch sc) {
+        assert slot.held != null || slot.rows == total : "a slot without held rows shares no call here";
         int H = spec.heads();
         int G = spec.kvHeads();
         int dk = spec.keyDim();
@@ -686,17 +768,9 @@ public final class Engine implements AutoCloseable {
         Tensor attnOut = alone ? Tensor.view(attnArr, 0, H, m, dv) : Tensor.view(sc.attn, 0, H, m, dv);
         Tensor addendOut = Tensor.view(addendArr, r0 * e, m, e);
         if (slot.held == null) {
-            if (alone) {
-                Segment segment = new Segment(slot.stack.position(), Tensor.view(qArr, 0, H, m, dk),
-                        Tensor.view(kArr, 0, G, m, dk), Tensor.view(vArr, 0, G, m, dv), Tensor.view(hArr, 0, m, e));
-                LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
-            } else {
-                // Its own arrays, wholly overwritten here: nothing to clear afterwards (the held rows' must stay zero)
-                Segment segment = new Segment(slot.stack.position(), gather(qArr, H, total, r0, m, dk, sc.gatheredQ),
-                        gather(kArr, G, total, r0, m, dk, sc.gatheredK), gather(vArr, G, total, r0, m, dv, sc.gatheredV),
-                        Tensor.view(hArr, r0 * e, m, e));
-                LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
-            }
+            Segment segment = new Segment(slot.stack.position(), Tensor.view(qArr, 0, H, m, dk),
+                    Tensor.view(kArr, 0, G, m, dk), Tensor.view(vArr, 0, G, m, dv), Tensor.view(hArr, 0, m, e));
+            LayerStep.run(l.attention(), l.memory().orElse(null), segment, attnOut, addendOut, null);
         } else {
             slot.held.put(layer, f, m, kArr, r0 * dk, total * dk, vArr, r0 * dv, total * dv);
             slot.held.putQueries(layer, f, m, qArr, r0 * dk, total * dk, hArr, r0 * e);
@@ -738,9 +812,7 @@ public final class Engine implements AutoCloseable {
             }
         }
         if (!alone) {
-            for (int h = 0; h < H; h++) {
-                System.arraycopy(sc.attn, h * m * dv, attnArr, (h * total + r0) * dv, m * dv);
-            }
+            putAttention(sc.attn, H, total, r0, m, dv);
         }
     }
 
@@ -776,6 +848,14 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /** Columns [r0, r0 + m) of {@code src} [heads, total, d] (an ONNX Runtime buffer) as [heads, m, d] in {@code dst}. */
+    private static Tensor gather(FloatBuffer src, int heads, int total, int r0, int m, int d, float[] dst) {
+        for (int h = 0; h < heads; h++) {
+            src.get((h * total + r0) * d, dst, h * m * d, m * d);
+        }
+        return Tensor.view(dst, 0, heads, m, d);
+    }
+
     /** Zeros rows [from, n) of every head of [heads, n, d] in a: the scratch is zero again between calls. */
     private static void clearRows(float[] a, int heads, int n, int from, int d) {
         for (int h = 0; h < heads; h++) {
@@ -783,15 +863,10 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** Columns [r0, r0 + m) of {@code src} [heads, total, d] as [heads, m, d] in {@code dst}. */
-    private static Tensor gather(float[] src, int heads, int total, int r0, int m, int d, float[] dst) {
-        gatherInto(src, heads, total, r0, m, d, dst, m, 0);
-        return Tensor.view(dst, 0, heads, m, d);
-    }
 
     /**
      * A thread's arrays for one slot's segment, each with room for a whole segment. q, k, v, h (the held rows' segment
-     * so far) are all zero between calls; gatheredQ/K/V (a slot of new rows only, from a call shared with other
+     * so far) are all zero between calls; gatheredQ/K/V/H (a slot of new rows only, from a call shared with other
      * slots) are overwritten whole by each use and never cleared.
      */
     private static final class Scratch {
@@ -803,6 +878,7 @@ public final class Engine implements AutoCloseable {
         final float[] gatheredQ;
         final float[] gatheredK;
         final float[] gatheredV;
+        final float[] gatheredH;
 
         Scratch(LayerSpec spec, int s) {
             q = new float[spec.heads() * s * spec.keyDim()];
@@ -813,6 +889,7 @@ public final class Engine implements AutoCloseable {
             gatheredQ = new float[q.length];
             gatheredK = new float[k.length];
             gatheredV = new float[v.length];
+            gatheredH = new float[h.length];
         }
     }
 

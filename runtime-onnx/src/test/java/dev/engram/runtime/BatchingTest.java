@@ -58,8 +58,12 @@ class BatchingTest {
      */
     static List<int[]> batchEqualsAlone(Engine engine, long seed, List<float[]> lastLogits) {
         int s = engine.segmentLength();
+        return batchEqualsAlone(engine, seed, histories(s), rounds(s), lastLogits);
+    }
+
+    /** {@link #batchEqualsAlone(Engine, long, List)} from the given histories, through the given rounds. */
+    static List<int[]> batchEqualsAlone(Engine engine, long seed, int[] history, int[][] rounds, List<float[]> lastLogits) {
         java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
-        int[] history = histories(s);
         List<ModelSequence> batched = new ArrayList<>();
         List<ModelSequence> alone = new ArrayList<>();
         List<int[]> fed = new ArrayList<>();
@@ -73,7 +77,7 @@ class BatchingTest {
             alone.add(seq.fork());
             fed.add(t);
         }
-        for (int[] round : rounds(s)) {
+        for (int[] round : rounds) {
             List<Engine.Step> steps = new ArrayList<>();
             List<int[]> chunks = new ArrayList<>();
             for (int b = 0; b < round.length; b++) {
@@ -142,6 +146,45 @@ class BatchingTest {
             for (int b = 0; b < fed.size(); b++) {
                 double[][] want = ref.logits(fed.get(b));
                 EngineTest.assertClose(want[want.length - 1], last.get(b), 1e-4, "sequence " + b + " vs reference");
+            }
+        }
+    }
+
+    /**
+     * Calls whose every sequence brings whole segments from a segment boundary (no held rows: each sequence's rows go
+     * straight between ONNX Runtime's buffers and its scratch) between calls that hold rows, on the model thread and on
+     * the helper threads; layer 1 has no memory after layer 0's model-space addend, so its zero addend, put once, must
+     * not be left stale by the skipped puts. Bit-equal to each sequence alone, and the logits to the reference.
+     */
+    @Test
+    void wholeSegmentsOfSeveralSequencesEqualEachAlone() throws IOException {
+        String config = """
+                layers:
+                  default: {attention: {provider: window, window: 3}}
+                  "0": {memory: addend-memory}
+                  "1": {memory: none}
+                """;
+        try (Engine engine = load(config)) {
+            int s = engine.segmentLength();
+            int[] history = {0, s, 2 * s};
+            int[][] rounds = {{s, 2 * s, s}, {1, 1, 1}, {s - 1, s - 1, s - 1}, {s, s, 2 * s}, {2, 1, 3}};
+            ReferenceModel ref = new ReferenceModel(EngineTest.MODELS,
+                    List.of(new ReferenceModel.LayerConfig(3, "addend-memory"), new ReferenceModel.LayerConfig(3, "none")), s);
+            for (boolean helpers : new boolean[] {false, true}) {
+                Engine.sequencesOnHelpersForTests = helpers;
+                try {
+                    long direct = engine.callsCopyingPerSequence();
+                    List<float[]> last = new ArrayList<>();
+                    List<int[]> fed = batchEqualsAlone(engine, helpers ? 5 : 3, history, rounds, last);
+                    assertTrue(engine.callsCopyingPerSequence() >= direct + 2,
+                            "the whole-segment rounds ran as calls without held rows");
+                    for (int b = 0; b < fed.size(); b++) {
+                        double[][] want = ref.logits(fed.get(b));
+                        EngineTest.assertClose(want[want.length - 1], last.get(b), 1e-4, "sequence " + b + " vs reference");
+                    }
+                } finally {
+                    Engine.sequencesOnHelpersForTests = false;
+                }
             }
         }
     }
