@@ -696,7 +696,7 @@ public final class Engine implements AutoCloseable {
     /**
      * The layers' addends [total, e] into the post block's input. A layer without a memory has zeros there
      * ({@link LayerStep}), and the buffer keeps what was last put: once its first rows are zeros, a memoryless layer's
-     * put is skipped (a third of a window model's copies into ONNX Runtime).
+     * put is skipped (one of the five copies a row of a window model makes per layer).
      */
     private void putAddend(List<Slot> slots, int layer, int total) {
         int e = spec.modelDim();
@@ -862,7 +862,6 @@ public final class Engine implements AutoCloseable {
             java.util.Arrays.fill(a, (h * n + from) * d, (h * n + n) * d, 0f);
         }
     }
-
 
     /**
      * A thread's arrays for one slot's segment, each with room for a whole segment. q, k, v, h (the held rows' segment
