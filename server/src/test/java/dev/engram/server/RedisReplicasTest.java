@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -23,6 +22,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Two {@code engram serve} replicas, each its own JVM, sharing sessions in one real Redis (started by {@link RedisServer},
@@ -38,6 +38,8 @@ class RedisReplicasTest {
     static final String PARAMS = "timeout_ms=1000&lease_ms=1500";
     static final int[] PROMPT = {2, 4, 8};
 
+    /** The model and the replicas' logs; JUnit deletes it after the replicas are stopped. */
+    @TempDir
     static Path tmp;
     static Path model;
     static Replica a;
@@ -45,7 +47,6 @@ class RedisReplicasTest {
 
     @BeforeAll
     static void startReplicas() throws Exception {
-        tmp = Files.createTempDirectory("engram-replicas-");
         model = TestModel.create(tmp);
         a = Replica.spawn(model, REDIS.url(PARAMS), tmp, "a");
         b = Replica.spawn(model, REDIS.url(PARAMS), tmp, "b");
