@@ -616,7 +616,10 @@ public final class Engine implements AutoCloseable {
         // ONNX Runtime's buffers and its scratch on its own thread (one copy each way where a pass through the
         // call-wide arrays made two); the arrays are filled only for slots with held rows, which keep their rows there.
         boolean alone = slots.size() == 1;
-        boolean anyHeld = slots.stream().anyMatch(slot -> slot.held != null);
+        boolean anyHeld = false; // a loop, not a stream: this runs for every decoded token
+        for (Slot slot : slots) {
+            anyHeld |= slot.held != null;
+        }
         if (!alone && !anyHeld) {
             callsCopyingPerSequence++;
         }
@@ -718,7 +721,7 @@ public final class Engine implements AutoCloseable {
     /**
      * One layer for a slot without held rows in a call of several slots: its q, k, v, h gathered from ONNX Runtime's
      * buffers into this thread's scratch, the {@link LayerStep}, the attention output put back. Each slot reads and
-     * writes only its own rows, through views of its own (a buffer object is not for concurrent use, its memory is).
+     * writes only its own rows, through this thread's views of the buffers ({@link Scratch#views}).
      */
     private void directLayerStep(Slot slot, int layer, int total, Scratch sc) {
         int H = spec.heads();
@@ -729,20 +732,21 @@ public final class Engine implements AutoCloseable {
         SequenceStack.Layer l = slot.stack.layers().get(layer);
         int r0 = slot.offset;
         int m = slot.rows;
-        pool.h.duplicate().get(r0 * e, sc.gatheredH, 0, m * e);
-        Segment segment = new Segment(slot.stack.position(), gather(pool.q.duplicate(), H, total, r0, m, dk, sc.gatheredQ),
-                gather(pool.k.duplicate(), G, total, r0, m, dk, sc.gatheredK),
-                gather(pool.v.duplicate(), G, total, r0, m, dv, sc.gatheredV), Tensor.view(sc.gatheredH, 0, m, e));
+        sc.views(pool);
+        sc.hView.get(r0 * e, sc.gatheredH, 0, m * e);
+        Segment segment = new Segment(slot.stack.position(), gather(sc.qView, H, total, r0, m, dk, sc.gatheredQ),
+                gather(sc.kView, G, total, r0, m, dk, sc.gatheredK), gather(sc.vView, G, total, r0, m, dv, sc.gatheredV),
+                Tensor.view(sc.gatheredH, 0, m, e));
         LayerStep.run(l.attention(), l.memory().orElse(null), segment, Tensor.view(sc.attn, 0, H, m, dv),
                 Tensor.view(addendArr, r0 * e, m, e), null);
-        putAttention(sc.attn, H, total, r0, m, dv);
+        putAttention(sc, H, total, r0, m, dv);
     }
 
-    /** A slot's attention output [H, m, dv] into its columns [r0, r0 + m) of ONNX Runtime's attn [H, total, dv]. */
-    private void putAttention(float[] attn, int H, int total, int r0, int m, int dv) {
-        FloatBuffer out = pool.attn.duplicate();
+    /** A slot's attention output [H, m, dv] (sc.attn) into its columns [r0, r0 + m) of ONNX Runtime's attn [H, total, dv]. */
+    private void putAttention(Scratch sc, int H, int total, int r0, int m, int dv) {
+        sc.views(pool);
         for (int h = 0; h < H; h++) {
-            out.put((h * total + r0) * dv, attn, h * m * dv, m * dv);
+            sc.attnView.put((h * total + r0) * dv, sc.attn, h * m * dv, m * dv);
         }
     }
 
@@ -812,7 +816,7 @@ public final class Engine implements AutoCloseable {
             }
         }
         if (!alone) {
-            putAttention(sc.attn, H, total, r0, m, dv);
+            putAttention(sc, H, total, r0, m, dv);
         }
     }
 
@@ -878,6 +882,17 @@ public final class Engine implements AutoCloseable {
         final float[] gatheredK;
         final float[] gatheredV;
         final float[] gatheredH;
+        /**
+         * This thread's views of the pool's q, k, v, h and attn buffers: a buffer object is not for concurrent use (its
+         * memory is), and a view made per call would be an allocation per layer and token. Made again when the pool
+         * grows (it replaces every buffer at once).
+         */
+        private FloatBuffer viewsOf;
+        FloatBuffer qView;
+        FloatBuffer kView;
+        FloatBuffer vView;
+        FloatBuffer hView;
+        FloatBuffer attnView;
 
         Scratch(LayerSpec spec, int s) {
             q = new float[spec.heads() * s * spec.keyDim()];
@@ -889,6 +904,17 @@ public final class Engine implements AutoCloseable {
             gatheredK = new float[k.length];
             gatheredV = new float[v.length];
             gatheredH = new float[h.length];
+        }
+
+        void views(Workspace.Pool pool) {
+            if (viewsOf != pool.q) {
+                viewsOf = pool.q;
+                qView = pool.q.duplicate();
+                kView = pool.k.duplicate();
+                vView = pool.v.duplicate();
+                hView = pool.h.duplicate();
+                attnView = pool.attn.duplicate();
+            }
         }
     }
 
