@@ -94,13 +94,22 @@ public final class Generator {
 
     /**
      * The tokens its next step feeds: at most {@code budget} (>= 1) prompt tokens (and, with prompt logits wanted, at
-     * most {@link Engine#promptChunkRows()}), or the token sampled last.
+     * most {@link Engine#promptChunkRows()}), ending on a segment boundary when they cross one and more of the prompt
+     * follows; or the token sampled last.
      */
     int[] next(int budget) {
         if (fed < prompt.length) {
             int n = Math.min(prompt.length - fed, Math.max(1, budget));
             if (promptRows != null) {
                 n = Math.min(n, engine.promptChunkRows());
+            }
+            // A segment begun in one step and finished in a later one runs its first rows twice (evaluated while it
+            // was in progress, then again as the whole segment), so a chunk that reaches past a boundary stops there,
+            // unless it ends the prompt (what follows, the decoded tokens, finishes that segment later either way).
+            int segment = engine.segmentLength();
+            int toBoundary = (int) (segment - sequence.position() % segment);
+            if (n > toBoundary && n < prompt.length - fed) {
+                n -= (int) ((sequence.position() + n) % segment);
             }
             return Arrays.copyOfRange(prompt, fed, fed + n);
         }

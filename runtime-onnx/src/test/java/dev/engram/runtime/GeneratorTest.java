@@ -154,4 +154,35 @@ class GeneratorTest {
             assertTrue(engine.step(List.of(a, b), 64) > 0, "the generators are still good");
         }
     }
+
+    /**
+     * A prompt chunk that reaches past a segment boundary stops on it while more of the prompt follows (a segment begun
+     * in one step and finished in the next would run its first rows twice); one that stays inside its segment, or ends
+     * the prompt, takes the whole budget.
+     */
+    @Test
+    void aPromptChunkThatCrossesASegmentBoundaryEndsOnIt() throws IOException {
+        try (Engine engine = new EngineLoader().systemOverrides(false).load(EngineTest.TINY)) {
+            int s = engine.segmentLength();
+            assertTrue(s >= 3, "segment " + s);
+            ModelSequence seq = engine.newSequence();
+            engine.ingest(seq, EngineTest.tokens(1, 1));
+            Generator g = engine.generator(seq, EngineTest.tokens(5 * s, 2), GenerationParams.greedy(1), null, null);
+            engine.step(List.of(g), s - 2); // inside the first segment: all of the budget
+            assertEquals(s - 1, seq.position());
+            engine.step(List.of(g), 2 * s); // past two boundaries: up to the last one reached
+            assertEquals(2 * s, seq.position());
+            engine.step(List.of(g), s + 1); // one token past the next boundary: stops on it
+            assertEquals(3 * s, seq.position());
+            engine.step(List.of(g), 2 * s - 1); // past one boundary, short of the next: on the one passed
+            assertEquals(4 * s, seq.position());
+            assertTrue(g.feedingPrompt());
+            ModelSequence other = engine.newSequence();
+            engine.ingest(other, EngineTest.tokens(1, 1));
+            Generator whole = engine.generator(other, EngineTest.tokens(2 * s + 1, 2), GenerationParams.greedy(1), null, null);
+            engine.step(List.of(whole), 10 * s); // a chunk that ends the prompt is not cut, boundary or not
+            assertEquals(2 + 2 * s, other.position());
+            assertTrue(!whole.feedingPrompt());
+        }
+    }
 }

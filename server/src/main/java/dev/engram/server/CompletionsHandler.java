@@ -74,18 +74,13 @@ final class CompletionsHandler {
             job = engines.defaultWorker.generate(() -> Generation.start(engines.defaultWorker.engine,
                     engines.defaultWorker.tokenizer, engines.defaultWorker.engine.newSequence(), r, cancel, onPiece));
         } else {
+            // it joins the batch of the session's strategy: a question only runs on a fork (per-provider state copies),
+            // so the session is never touched, even by a failure half-way; with session_append the completion runs
+            // on the session's state and is stored once it finished
             ModelWorker w = engines.worker(s.strategy);
-            job = sessions.onSession(s, cancel, r.sessionAppend(), (seq, lease) -> {
-                if (!r.sessionAppend()) {
-                    // a question only: it runs on a fork (per-provider state copies), so the session is never
-                    // touched, even by a failure half-way, and nothing is serialised
-                    return Generation.run(w.engine, w.tokenizer, seq.fork(), r, cancel, onPiece);
-                }
-                Generation.Outcome out = Generation.run(w.engine, w.tokenizer, seq, r, cancel, onPiece);
-                cancel.check();
-                store.persist(s, seq, lease);
-                return out;
-            });
+            job = sessions.joinSession(s, cancel, r.sessionAppend(),
+                    seq -> Generation.start(w.engine, w.tokenizer, seq, r, cancel, onPiece),
+                    (seq, lease, out) -> store.persist(s, seq, lease));
         }
         job = job.whenComplete((out, t) -> {
             if (out != null) {

@@ -437,7 +437,7 @@ final class DirectorySessionStore extends SessionStore {
     int expireDue() {
         int n = 0;
         for (Session s : sessions.values()) {
-            if (expired(s, s.lastUsedMillis) && s.lock.tryLock()) {
+            if (expired(s, s.lastUsedMillis) && s.tryLockIdle()) {
                 try {
                     if (!s.deleted && expired(s, s.lastUsedMillis)) {
                         delete(s);

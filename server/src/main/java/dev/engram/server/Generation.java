@@ -115,36 +115,21 @@ final class Generation {
     }
 
     /**
-     * Feeds the prompt and generates; {@code onPiece} receives each {@link Piece} (text and its tokens' scores) as soon
-     * as its text cannot be the start of a stop sequence. Output stops at the first stop sequence (not included; finish
-     * "stop") or after max tokens (finish "length"). The sequence consumes the prompt and every generated token, the
-     * one that completed a stop sequence included, and {@link Outcome#tokens()} are those tokens: what a session that
-     * appends the completion holds is exactly prompt + token_ids. Runs alone on the calling (worker) thread; a
-     * completion without a session instead joins the worker's batch ({@link #start}, {@link ModelWorker#generate}).
+     * A completion as a {@link dev.engram.runtime.Generator}, to be stepped with the worker's batch
+     * ({@link ModelWorker#join}) and then finished; {@code onPiece} receives each {@link Piece} (text and its tokens'
+     * scores) as soon as its text cannot be the start of a stop sequence. Output stops at the first stop sequence (not
+     * included; finish "stop") or after max tokens (finish "length"). The sequence consumes the prompt and every
+     * generated token, the one that completed a stop sequence included, and {@link Outcome#tokens()} are those tokens:
+     * what a session that appends the completion holds is exactly prompt + token_ids.
      */
-    static Outcome run(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
-                       Consumer<Piece> onPiece) {
-        engine.setSegmentListener((s, t, n) -> cancel.check());
-        try {
-            Task task = start(engine, tokenizer, seq, r, cancel, onPiece);
-            while (!task.generator.done()) {
-                engine.step(List.of(task.generator), Integer.MAX_VALUE);
-            }
-            return task.finish();
-        } finally {
-            engine.setSegmentListener(null);
-        }
-    }
-
-    /** A completion as a {@link dev.engram.runtime.Generator}, to be stepped (alone or with others) and then finished. */
     static Task start(Engine engine, Tokenizer tokenizer, ModelSequence seq, Requests.Completion r, Cancel cancel,
                       Consumer<Piece> onPiece) {
         cancel.check();
         return new Task(engine, tokenizer, seq, r, cancel, onPiece);
     }
 
-    /** One completion's generator with its text, stop strings and scores. */
-    static final class Task {
+    /** One completion's generator with its text, stop strings and scores: a {@link ModelWorker.Work} of the batch. */
+    static final class Task implements ModelWorker.Work<Outcome> {
         final dev.engram.runtime.Generator generator;
         final Cancel cancel;
         private final Requests.Completion r;
@@ -192,6 +177,17 @@ final class Generation {
             });
         }
 
+        @Override
+        public dev.engram.runtime.Generator generator() {
+            return generator;
+        }
+
+        /** A client gone or the deadline passed: the completion ends before the next step. */
+        @Override
+        public void beforeStep() {
+            cancel.check();
+        }
+
         /** The scores not yet sent with a piece, now marked sent. */
         private List<Scored> unsentScores() {
             List<Scored> out = List.copyOf(scores.subList(scoresSent, scores.size()));
@@ -208,7 +204,8 @@ final class Generation {
         }
 
         /** Once the generator is done: the outcome, or what ended it (a cancellation, a timeout, a failure). */
-        Outcome finish() {
+        @Override
+        public Outcome finish() {
             if (generator.failure() != null) {
                 throw generator.failure();
             }

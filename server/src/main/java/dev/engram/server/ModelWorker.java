@@ -20,13 +20,17 @@ import java.util.function.Supplier;
  * queue: an {@link Engine} runs one call at a time, so every job touching this engine or its sequences runs here.
  * A full queue refuses the job (429 upstream).
  *
- * <p>Completions without a session are <b>batched</b> (continuous batching): each joins the worker's running
- * generations between steps, and every step feeds all of them at once ({@link Engine#step}: one decode token each,
- * plus up to {@link #PROMPT_BUDGET} prompt tokens of those still reading their prompts), so their rows share each
- * ONNX Runtime call; a finished one leaves at once, a cancelled or timed-out one before the next step. At most
- * {@link #MAX_BATCH} run together; the rest wait, in order of arrival. Other jobs (sessions: appends, their
- * completions, snapshots) run alone between steps, in order of arrival, whether the batch is full or not; each round
- * runs only the jobs already waiting when it began, so neither kind can hold the other off.
+ * <p>Generations are <b>batched</b> (continuous batching): completions with or without a session, and session
+ * appends, each join the worker's running {@link Work} between steps, and every step feeds all of them at once
+ * ({@link Engine#step}: one decode token each, plus up to {@link #PROMPT_BUDGET} prompt or append tokens of those
+ * still reading their input), so their rows share each ONNX Runtime call; a finished one leaves at once, a cancelled
+ * or timed-out one before the next step. At most {@link #MAX_BATCH} run together; the rest wait, in order of arrival.
+ * Other jobs (snapshots, forks, checkpoints) run alone between steps, in order of arrival, whether the batch is full
+ * or not; each round runs only the jobs already waiting when it began, so neither kind can hold the other off.
+ *
+ * <p>A job may name a <b>key</b> (a session's id): it waits while a running work holds that key (one that changes
+ * the session, until it has finished and stored it) and while an earlier job with the key waits, so the jobs on one
+ * session run in order of arrival while other sessions' go on.
  */
 final class ModelWorker implements AutoCloseable {
     /** Generations stepped together at most. */
@@ -44,7 +48,7 @@ final class ModelWorker implements AutoCloseable {
     private final ArrayBlockingQueue<Job> queue;
     private final Thread thread;
     /** The generations being stepped; the worker thread's only. */
-    private final List<Running> running = new ArrayList<>();
+    private final List<Running<?>> running = new ArrayList<>();
     private volatile boolean shutdown;
     private volatile boolean stopped;
     /** 1 while a job runs alone, for {@link #depth()}. */
@@ -52,19 +56,50 @@ final class ModelWorker implements AutoCloseable {
     private volatile int batchSize;
     /** Steps that fed more than one generation: batching happened (tests, metrics). */
     private final java.util.concurrent.atomic.AtomicLong sharedSteps = new java.util.concurrent.atomic.AtomicLong();
+    /** The most works one step has fed. */
+    private volatile int widestStep;
 
-    private record Running(Generation.Task task, CompletableFuture<Generation.Outcome> result) {
+    /**
+     * What joins the batch: a generator stepped with the others, and what to do around its steps. Called on the
+     * worker thread only.
+     */
+    interface Work<T> {
+        Generator generator();
+
+        /** Before each step: throws to end it there (a client gone, a deadline passed). */
+        void beforeStep();
+
+        /** After each step (for progress); the generator may be done. */
+        default void afterStep() {
+        }
+
+        /** Once its generator is done, exactly once (also when the server stops first): the result, or what ended it. */
+        T finish();
+
+        /** Whether it holds its job's key until finished: later jobs with that key wait for it. */
+        default boolean holdsKey() {
+            return false;
+        }
+    }
+
+    /** A work being stepped, its answer, and the key it holds (null: none). */
+    private record Running<T>(Work<T> work, CompletableFuture<T> result, Object key) {
     }
 
     /**
-     * A waiting job: what runs on the worker thread, the future that answers it if it never runs, and whether it
-     * joins the batch (a generation) or runs alone.
+     * A waiting job: what runs on the worker thread, the future that answers it if it never runs, whether it joins
+     * the batch (a work) or runs alone, and its key (null: none).
      */
-    private record Job(Runnable run, CompletableFuture<?> result, boolean joinsBatch) {
+    private record Job(Runnable run, CompletableFuture<?> result, boolean joinsBatch, Object key) {
     }
 
-    /** Generations taken from the queue that wait for room in the batch, in order of arrival; counted in the capacity. */
-    private final java.util.concurrent.ConcurrentLinkedDeque<Job> waitingForRoom = new java.util.concurrent.ConcurrentLinkedDeque<>();
+    /**
+     * Jobs taken from the queue that wait, in order of arrival, for room in the batch or for their key; counted in the
+     * capacity. The worker thread's only, but read for {@link #depth()}.
+     */
+    private final java.util.concurrent.ConcurrentLinkedDeque<Job> pending = new java.util.concurrent.ConcurrentLinkedDeque<>();
+    /** Keys held by running works; the worker thread's only. */
+    private final java.util.Set<Object> heldKeys = new java.util.HashSet<>();
 
     ModelWorker(String key, Map<String, String> overrides, Engine engine, int capacity) {
         this.key = key;
@@ -81,6 +116,11 @@ final class ModelWorker implements AutoCloseable {
 
     /** Runs {@code job} alone on this engine's thread; throws 429 when {@link ServeOptions#queueCapacity()} jobs already wait. */
     <T> CompletableFuture<T> submit(Callable<T> job) {
+        return submit(null, job);
+    }
+
+    /** {@link #submit(Callable)} in order with the other jobs on {@code key} (a session's id; null: none). */
+    <T> CompletableFuture<T> submit(Object key, Callable<T> job) {
         CompletableFuture<T> f = new CompletableFuture<>();
         enqueue(() -> {
             exclusive = 1;
@@ -91,29 +131,41 @@ final class ModelWorker implements AutoCloseable {
             } finally {
                 exclusive = 0;
             }
-        }, f, false);
+        }, f, false, key);
         return f;
+    }
+
+    /** A completion on a new sequence joins the batch ({@link #join}). */
+    CompletableFuture<Generation.Outcome> generate(Supplier<Generation.Task> start) {
+        return join(null, start);
     }
 
     /**
-     * Joins the batch with the completion {@code start} makes on this engine's thread (a new sequence's, never a
-     * session's: other jobs run between steps); its result once done. 429 as {@link #submit}.
+     * Joins the batch with the work {@code start} makes on this engine's thread, once room and {@code key} (null:
+     * none) allow; its result once finished. 429 as {@link #submit}.
      */
-    CompletableFuture<Generation.Outcome> generate(Supplier<Generation.Task> start) {
-        CompletableFuture<Generation.Outcome> f = new CompletableFuture<>();
+    <T> CompletableFuture<T> join(Object key, Supplier<? extends Work<T>> start) {
+        CompletableFuture<T> f = new CompletableFuture<>();
         enqueue(() -> {
+            Work<T> work;
             try {
-                running.add(new Running(start.get(), f));
+                work = start.get();
             } catch (Throwable t) {
                 f.completeExceptionally(t);
+                return;
             }
-        }, f, true);
+            Object held = key != null && work.holdsKey() ? key : null;
+            if (held != null) {
+                heldKeys.add(held);
+            }
+            running.add(new Running<>(work, f, held));
+        }, f, true, key);
         return f;
     }
 
-    private void enqueue(Runnable run, CompletableFuture<?> f, boolean joinsBatch) {
-        Job job = new Job(run, f, joinsBatch);
-        if (shutdown || queue.size() + waitingForRoom.size() >= capacity || !queue.offer(job)) {
+    private void enqueue(Runnable run, CompletableFuture<?> f, boolean joinsBatch, Object key) {
+        Job job = new Job(run, f, joinsBatch, key);
+        if (shutdown || queue.size() + pending.size() >= capacity || !queue.offer(job)) {
             if (shutdown) {
                 throw ApiError.unavailable("the server is shutting down");
             }
@@ -126,16 +178,16 @@ final class ModelWorker implements AutoCloseable {
     }
 
     /**
-     * Each round: the jobs waiting when it began (those that run alone run now; generations join while the batch has
-     * room, in order of arrival), then one step of the batch; until shut down and drained.
+     * Each round: the jobs waiting when it began (those that run alone run now; works join while the batch has room,
+     * in order of arrival; either waits while its key is held), then one step of the batch; until shut down and drained.
      */
     private void loop() {
         while (!stopped) {
-            if (running.isEmpty() && waitingForRoom.isEmpty()) {
+            if (running.isEmpty() && pending.isEmpty()) {
                 try {
                     Job first = queue.poll(50, TimeUnit.MILLISECONDS);
                     if (first != null) {
-                        take(first);
+                        pending.add(first);
                     }
                 } catch (InterruptedException e) {
                     continue; // close() sets stopped first
@@ -146,51 +198,59 @@ final class ModelWorker implements AutoCloseable {
                 if (job == null) {
                     break;
                 }
-                take(job);
+                pending.add(job);
             }
-            admitWhileRoom();
+            runPending();
             if (!running.isEmpty()) {
                 step();
-                admitWhileRoom();
-            } else if (shutdown && queue.isEmpty() && waitingForRoom.isEmpty()) {
+                runPending();
+            } else if (shutdown && queue.isEmpty() && pending.isEmpty()) {
                 return;
             }
         }
         failAll();
     }
 
-    /** Runs a job that runs alone; a generation joins the batch if it has room and nobody waits before it. */
-    private void take(Job job) {
-        if (!job.joinsBatch()) {
+    /**
+     * Runs the pending jobs that may run now, in order of arrival: one that runs alone unless its key is held or an
+     * earlier pending job has it; a work also only while the batch has room and no earlier work waits for room.
+     */
+    private void runPending() {
+        java.util.Set<Object> keysWaiting = new java.util.HashSet<>();
+        boolean roomTaken = false;
+        for (Iterator<Job> it = pending.iterator(); it.hasNext(); ) {
+            Job job = it.next();
+            boolean keyBusy = job.key() != null && (heldKeys.contains(job.key()) || keysWaiting.contains(job.key()));
+            boolean noRoom = job.joinsBatch() && (roomTaken || running.size() >= MAX_BATCH);
+            if (keyBusy || noRoom) {
+                if (job.key() != null) {
+                    keysWaiting.add(job.key());
+                }
+                roomTaken |= noRoom;
+                continue;
+            }
+            it.remove();
             job.run().run();
-        } else if (running.size() < MAX_BATCH && waitingForRoom.isEmpty()) {
-            job.run().run();
-        } else {
-            waitingForRoom.add(job);
-        }
-    }
-
-    private void admitWhileRoom() {
-        while (running.size() < MAX_BATCH && !waitingForRoom.isEmpty()) {
-            waitingForRoom.poll().run().run();
         }
     }
 
     private void step() {
         List<Generator> generators = new ArrayList<>(running.size());
-        for (Running r : running) {
+        for (Running<?> r : running) {
             try { // a client gone or a deadline passed: it leaves before the step
-                r.task().cancel.check();
+                r.work().beforeStep();
             } catch (RuntimeException e) {
-                r.task().generator.cancel(e);
+                r.work().generator().cancel(e);
             }
-            generators.add(r.task().generator);
+            generators.add(r.work().generator());
         }
         batchSize = running.size();
         try {
-            if (generators.stream().filter(g -> !g.done()).count() > 1) {
+            int width = (int) generators.stream().filter(g -> !g.done()).count();
+            if (width > 1) {
                 sharedSteps.incrementAndGet();
             }
+            widestStep = Math.max(widestStep, width);
             engine.step(generators, PROMPT_BUDGET);
         } catch (RuntimeException e) {
             // Engine.step fails every generator of the step with it; one it did not reach fails here, not step again
@@ -199,35 +259,56 @@ final class ModelWorker implements AutoCloseable {
             IllegalStateException failed = new IllegalStateException("the model failed: " + t, t);
             generators.forEach(g -> g.cancel(failed));
         }
-        for (Iterator<Running> it = running.iterator(); it.hasNext(); ) {
-            Running r = it.next();
-            if (r.task().generator.done()) {
+        for (Iterator<Running<?>> it = running.iterator(); it.hasNext(); ) {
+            Running<?> r = it.next();
+            try {
+                r.work().afterStep();
+            } catch (RuntimeException e) {
+                r.work().generator().cancel(e);
+            }
+            if (r.work().generator().done()) {
                 it.remove();
-                try {
-                    r.result().complete(r.task().finish());
-                } catch (Throwable t) {
-                    r.result().completeExceptionally(t);
-                }
+                finish(r);
             }
         }
         batchSize = running.size();
     }
 
-    /** After close(): nothing more runs; what waited or ran is answered as unavailable. */
+    /** Answers a work that is done and releases its key (after it finished: it stores a session under it). */
+    private void finish(Running<?> r) {
+        try {
+            complete(r);
+        } finally {
+            if (r.key() != null) {
+                heldKeys.remove(r.key());
+            }
+        }
+    }
+
+    private static <T> void complete(Running<T> r) {
+        try {
+            r.result().complete(r.work().finish());
+        } catch (Throwable t) {
+            r.result().completeExceptionally(t);
+        }
+    }
+
+    /** After close(): nothing more runs; what waited or ran is answered as unavailable (a running work finishes with it). */
     private void failAll() {
         ApiError gone = ApiError.unavailable("the server is shutting down");
-        for (Running r : running) {
-            r.result().completeExceptionally(gone);
+        for (Running<?> r : running) {
+            r.work().generator().cancel(gone);
+            finish(r);
         }
         running.clear();
-        for (Job j; (j = queue.poll()) != null || (j = waitingForRoom.poll()) != null; ) {
+        for (Job j; (j = queue.poll()) != null || (j = pending.poll()) != null; ) {
             j.result().completeExceptionally(gone);
         }
     }
 
     /** Waiting plus running jobs (each generation of the batch counts). */
     int depth() {
-        return queue.size() + waitingForRoom.size() + exclusive + batchSize;
+        return queue.size() + pending.size() + exclusive + batchSize;
     }
 
     /** Generations in the batch now; only for a job running on this worker's thread (tests). */
@@ -238,6 +319,11 @@ final class ModelWorker implements AutoCloseable {
     /** Steps that fed more than one generation. */
     long sharedSteps() {
         return sharedSteps.get();
+    }
+
+    /** The most works (generations and appends) one step has fed so far. */
+    int widestStep() {
+        return widestStep;
     }
 
     void shutdown() {

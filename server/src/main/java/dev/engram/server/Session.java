@@ -8,7 +8,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * A memory session as this server sees it: a {@link ModelSequence} that lives across requests. Its stored snapshot
  * (a file, or Redis: {@link SessionStore}) is always the last acknowledged state; {@link #live} is a cache of it (null
  * when evicted), at {@link #liveVersion}. {@link #live} is only touched while holding {@link #lock}, and only on its
- * strategy's worker thread (eviction merely drops it, with tryLock).
+ * strategy's worker thread (eviction merely drops it, with {@link #tryLockIdle}). A batched write keeps the lock,
+ * on the worker thread, from the step it joins until it has stored its result.
  */
 final class Session {
     final String id;
@@ -52,6 +53,15 @@ final class Session {
         this.strategyKey = strategyKey;
         this.createdEpochSeconds = createdEpochSeconds;
         this.lastUsedMillis = nowMillis;
+    }
+
+    /**
+     * The lock for housekeeping (eviction, expiry), which skips a busy session: false while another thread holds it, and
+     * while this thread does (a worker's batched write keeps its session locked across steps, and the same worker's
+     * housekeeping after another job must not drop that state from under it).
+     */
+    boolean tryLockIdle() {
+        return !lock.isHeldByCurrentThread() && lock.tryLock();
     }
 
     /** Drops the in-memory state (the stored snapshot stays authoritative). Caller holds the lock. */

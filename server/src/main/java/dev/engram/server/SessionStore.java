@@ -346,7 +346,7 @@ abstract class SessionStore implements AutoCloseable {
     }
 
     private static boolean tryDrop(Session s) {
-        if (!s.lock.tryLock()) {
+        if (!s.tryLockIdle()) {
             return false;
         }
         try {

@@ -2,10 +2,11 @@ package dev.engram.server;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.engram.runtime.Engine;
+import dev.engram.runtime.GenerationParams;
+import dev.engram.runtime.Generator;
 import dev.engram.runtime.ModelSequence;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -533,8 +534,9 @@ final class SessionsHandler {
 
     /**
      * Runs {@code job} with the session's current state resident (restored when evicted, or when another server stored
-     * a newer version), on its strategy's worker. A job that {@code writes} first takes the session's lease (waiting
-     * while another server holds it), which is released when the job ends.
+     * a newer version), alone on its strategy's worker, in order with the session's other jobs. A job that
+     * {@code writes} first takes the session's lease (waiting while another server holds it), which is released when
+     * the job ends.
      */
     <T> CompletableFuture<T> onSession(Session s, Generation.Cancel cancel, boolean writes, SessionJob<T> job) {
         ModelWorker w = engines.worker(s.strategy);
@@ -542,40 +544,18 @@ final class SessionsHandler {
         modelWorkStarted.set(true);
         CompletableFuture<T> f;
         try {
-            f = w.submit(() -> {
-                cancel.check();
-                s.lock.lock();
+            f = w.submit(s.id, () -> {
+                ModelSequence seq = claim(s, w, cancel);
                 try {
-                    if (s.deleted) {
-                        throw ApiError.notFound("session", "no session '" + s.id + "' (deleted)");
-                    }
-                    if (!cancel.start()) {
-                        throw new Generation.Cancelled(); // the request timed out before this job began; it changes nothing
-                    }
-                    s.lastUsedMillis = store.nowMillis();
-                    store.makeLive(s, w.engine);
-                    try {
-                        // the state before a change, for a bit-exact rollback to "previous" (a single server's own copy;
-                        // the store keeps the same state as the stored checkpoint "previous")
-                        ModelSequence.Checkpoint before = writes && !store.shared() ? s.live.checkpoint() : null;
-                        T result = job.run(s.live, lease);
-                        if (before != null) {
-                            s.memoryCheckpoints.put(SessionStore.PREVIOUS, before);
-                        }
-                        return result;
-                    } catch (RuntimeException e) {
-                        s.dropLive(); // the store holds the last acknowledged state; reload it next time
-                        throw e;
-                    }
+                    ModelSequence.Checkpoint before = previous(s, writes);
+                    T result = job.run(seq, lease);
+                    remember(s, before);
+                    return result;
+                } catch (RuntimeException e) {
+                    s.dropLive(); // the store holds the last acknowledged state; reload it next time
+                    throw e;
                 } finally {
-                    s.lastUsedMillis = store.nowMillis();
-                    s.lock.unlock();
-                    try {
-                        store.evict(options.idleSessionTimeout().toMillis(), options.sessionMemoryBudget());
-                    } catch (RuntimeException e) {
-                        // housekeeping for other sessions: it must not turn this job's stored result into a failure
-                        LOG.log(System.Logger.Level.WARNING, "session eviction/expiry failed (retried later): " + e);
-                    }
+                    release(s);
                 }
             });
         } catch (RuntimeException e) {
@@ -584,6 +564,138 @@ final class SessionsHandler {
         }
         // released before the answer goes out, so the client's next append finds the session free
         return f.whenComplete((v, t) -> lease.close());
+    }
+
+    /** Stores what a batched work did to a session's state {@code seq}, once it finished with {@code result}. */
+    interface Commit<T> {
+        void store(ModelSequence seq, SessionStore.Lease lease, T result);
+    }
+
+    /**
+     * Like {@link #onSession}, but the work {@code start} makes joins the worker's batch, stepped with the other
+     * generations and appends. One that does not {@code write} runs on a fork of the session's state, taken under the
+     * lock, which is released at once (any number of questions to one session run together). One that writes runs on
+     * the state itself and keeps the session locked, its later jobs waiting, until it has finished; then, if neither
+     * the client left nor the deadline passed, {@code commit} stores it (before that point a failure leaves the session
+     * as it was).
+     */
+    <T> CompletableFuture<T> joinSession(Session s, Generation.Cancel cancel, boolean writes,
+                                         java.util.function.Function<ModelSequence, ModelWorker.Work<T>> start, Commit<T> commit) {
+        ModelWorker w = engines.worker(s.strategy);
+        SessionStore.Lease lease = writes ? store.lease(s, cancel.remainingMillis()) : SessionStore.Lease.LOCAL;
+        modelWorkStarted.set(true);
+        CompletableFuture<T> f;
+        try {
+            f = w.join(s.id, () -> {
+                ModelSequence seq = claim(s, w, cancel);
+                boolean stillHeld = false;
+                try {
+                    if (!writes) {
+                        return start.apply(seq.fork());
+                    }
+                    ModelSequence.Checkpoint before = previous(s, true);
+                    ModelWorker.Work<T> work = start.apply(seq);
+                    stillHeld = true;
+                    return new ModelWorker.Work<T>() {
+                        @Override
+                        public dev.engram.runtime.Generator generator() {
+                            return work.generator();
+                        }
+
+                        @Override
+                        public void beforeStep() {
+                            work.beforeStep();
+                        }
+
+                        @Override
+                        public void afterStep() {
+                            work.afterStep();
+                        }
+
+                        @Override
+                        public boolean holdsKey() {
+                            return true;
+                        }
+
+                        @Override
+                        public T finish() {
+                            try {
+                                T result = work.finish();
+                                cancel.check(); // the last point where a timeout or a departed client leaves the session as it was
+                                commit.store(seq, lease, result);
+                                remember(s, before);
+                                return result;
+                            } catch (RuntimeException e) {
+                                s.dropLive(); // the store holds the last acknowledged state; reload it next time
+                                throw e;
+                            } finally {
+                                release(s);
+                            }
+                        }
+                    };
+                } catch (RuntimeException e) {
+                    s.dropLive();
+                    throw e;
+                } finally {
+                    if (!stillHeld) {
+                        release(s);
+                    }
+                }
+            });
+        } catch (RuntimeException e) {
+            lease.close();
+            throw e;
+        }
+        return f.whenComplete((v, t) -> lease.close());
+    }
+
+    /**
+     * On the worker thread: locks the session and makes its state resident; fails (unlocked again) when it was deleted or
+     * the request was given up before this job began. The caller {@link #release}s it.
+     */
+    private ModelSequence claim(Session s, ModelWorker w, Generation.Cancel cancel) {
+        cancel.check();
+        s.lock.lock();
+        try {
+            if (s.deleted) {
+                throw ApiError.notFound("session", "no session '" + s.id + "' (deleted)");
+            }
+            if (!cancel.start()) {
+                throw new Generation.Cancelled(); // the request timed out before this job began; it changes nothing
+            }
+            s.lastUsedMillis = store.nowMillis();
+            store.makeLive(s, w.engine);
+            return s.live;
+        } catch (RuntimeException e) {
+            s.lock.unlock();
+            throw e;
+        }
+    }
+
+    /**
+     * The state before a change, for a bit-exact rollback to "previous" (a single server's own copy; the store keeps the
+     * same state as the stored checkpoint "previous"); null when nothing is kept.
+     */
+    private ModelSequence.Checkpoint previous(Session s, boolean writes) {
+        return writes && !store.shared() ? s.live.checkpoint() : null;
+    }
+
+    private static void remember(Session s, ModelSequence.Checkpoint before) {
+        if (before != null) {
+            s.memoryCheckpoints.put(SessionStore.PREVIOUS, before);
+        }
+    }
+
+    /** Unlocks a claimed session, then evicts and expires what is due (housekeeping that never fails the job). */
+    private void release(Session s) {
+        s.lastUsedMillis = store.nowMillis();
+        s.lock.unlock();
+        try {
+            store.evict(options.idleSessionTimeout().toMillis(), options.sessionMemoryBudget());
+        } catch (RuntimeException e) {
+            // housekeeping for other sessions: it must not turn this job's stored result into a failure
+            LOG.log(System.Logger.Level.WARNING, "session eviction/expiry failed (retried later): " + e);
+        }
     }
 
     private void append(Exchange ex, Session s) throws Exception {
@@ -634,7 +746,8 @@ final class SessionsHandler {
         Generation.Cancel cancel = new Generation.Cancel(options.requestTimeout().toMillis());
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
         ex.request.addFailureListener(t -> cancel.clientGone.set(true));
-        CompletableFuture<long[]> done = onSession(s, cancel, true, (seq, lease) -> {
+        // it joins the batch: its chunks are fed with the other generations' rows, PROMPT_BUDGET tokens a step
+        CompletableFuture<long[]> done = joinSession(s, cancel, true, seq -> {
             boolean startNow = seq.position() == 0;
             int[] all = text == null || startNow == atStart ? checked : dw.tokenizer.encode(text, startNow);
             if (all.length == 0) {
@@ -642,25 +755,41 @@ final class SessionsHandler {
             }
             Engine engine = engines.worker(s.strategy).engine;
             engine.requireRoom(seq.position(), all.length, inputField); // again under the lock: another append may have run
-            int segment = engine.segmentLength();
-            int chunk = segment * Math.max(1, 256 / segment);
-            int fed = 0;
-            engine.setSegmentListener((n, t, ns) -> cancel.check());
-            try {
-                while (fed < all.length) {
-                    cancel.check();
-                    int len = Math.min(all.length - fed, chunk - (int) (seq.position() % segment));
-                    engine.ingest(seq, Arrays.copyOfRange(all, fed, fed + len));
-                    fed += len;
-                    events.add(new long[] {fed, all.length});
+            long unknown = text == null ? 0 : dw.tokenizer.unknownTokens(all);
+            Generator feeding = engine.generator(seq, all, GenerationParams.greedy(0), null, null);
+            return new ModelWorker.Work<long[]>() {
+                private int reported;
+
+                @Override
+                public Generator generator() {
+                    return feeding;
                 }
-            } finally {
-                engine.setSegmentListener(null);
-            }
-            cancel.check(); // the last point where a timeout or a departed client still leaves the session as it was
+
+                @Override
+                public void beforeStep() {
+                    cancel.check();
+                }
+
+                @Override
+                public void afterStep() {
+                    int fed = all.length - feeding.promptLeft();
+                    if (fed > reported) {
+                        reported = fed;
+                        events.add(new long[] {fed, all.length});
+                    }
+                }
+
+                @Override
+                public long[] finish() {
+                    if (feeding.failure() != null) {
+                        throw feeding.failure();
+                    }
+                    return new long[] {all.length, unknown};
+                }
+            };
+        }, (seq, lease, appended) -> {
             store.persist(s, seq, lease);
-            metrics.tokens("append", all.length);
-            return new long[] {all.length, text == null ? 0 : dw.tokenizer.unknownTokens(all)};
+            metrics.tokens("append", appended[0]);
         });
         if (!stream) {
             long[] appended = jobs.await(done, cancel);

@@ -17,10 +17,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Completions without a session are stepped together by the model worker (continuous batching): requests that
+ * Completions and session appends are stepped together by the model worker (continuous batching): requests that
  * arrive while the worker is busy all join one batch, and each answers what it answers alone (token ids and text,
- * greedy and seeded sampling, stop strings, echo with log-probabilities); one that times out leaves without
- * disturbing the others.
+ * greedy and seeded sampling, stop strings, echo with log-probabilities), and leaves a session as it leaves it alone;
+ * the jobs on one session keep their order; one that times out leaves without disturbing the others.
  */
 class BatchingServerTest {
     @TempDir
@@ -112,5 +112,157 @@ class BatchingServerTest {
                 assertEquals(200, g.get().status(), g.get().body());
             }
         }
+    }
+
+    /** A session with {@code doc} appended; its id. */
+    private static String sessionWith(Http http, int[] doc) {
+        String id = SessionResourcesTest.create(http, Map.of());
+        SessionResourcesTest.append(http, id, doc);
+        return id;
+    }
+
+    /** The request's answer as a comparable string (the choice: token ids, text, log-probabilities), or its error. */
+    private static String answer(Http.Resp r) {
+        return r.status() == 200 ? r.json().get("choices").get(0).toString() : r.status() + " " + r.body();
+    }
+
+    private static final int[] DOC_A = {10, 11, 12, 3, 1, 4, 1, 5, 14, 0, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4, 6, 2, 6};
+    private static final int[] DOC_B = {7, 1, 8, 2, 8, 1, 8, 2, 8, 4, 5, 9, 0, 4, 5, 2, 3, 5, 3, 6, 10, 11, 12};
+    private static final int[] MORE = {13, 12, 10, 11, 2, 7, 1, 8, 2, 8, 1, 8, 14, 3, 3, 0, 7};
+
+    /** Holds the worker with a job until the returned latch is counted down, and waits until {@code waiting} jobs queue behind it. */
+    private static CountDownLatch hold(Server server) throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        server.defaultWorker().submit(() -> {
+            release.await();
+            return null;
+        });
+        awaitDepth(server, 1);
+        return release;
+    }
+
+    private static void awaitDepth(Server server, int depth) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (server.defaultQueueDepth() < depth && System.nanoTime() < deadline) {
+            Thread.sleep(2);
+        }
+        assertEquals(depth, server.defaultQueueDepth(), "jobs waiting");
+    }
+
+    /**
+     * Session work joins the batch: questions to one session (on forks of it), a completion that appends to another,
+     * an append of a document to a third and a completion without a session are all fed in the same steps, and each
+     * answers, and leaves its session, exactly as the same requests one at a time on twin sessions.
+     */
+    @Test
+    void sessionQuestionsAppendsAndCompletionsAreSteppedTogetherAndEachEqualsItAlone() throws Exception {
+        try (Server server = Server.start(TestModel.create(tmp), 0, tmp.resolve("data"),
+                ServeOptions.defaults().withAccessLog(false).withQueueCapacity(16))) {
+            Http http = new Http(server.uri());
+            String a = sessionWith(http, DOC_A);
+            String b = sessionWith(http, DOC_B);
+            String c = sessionWith(http, DOC_A);
+            String twinB = sessionWith(http, DOC_B);
+            String twinC = sessionWith(http, DOC_A);
+            java.util.function.Function<String[], List<Object[]>> requestsOn = ids -> List.of(
+                    new Object[] {"/v1/completions", req("prompt", new int[] {10, 11, 12}, "max_tokens", 12, "temperature", 0,
+                            "logprobs", 2, "session", ids[0])},
+                    new Object[] {"/v1/completions", req("prompt", new int[] {13, 12}, "max_tokens", 20, "temperature", 0.9,
+                            "seed", 5, "session", ids[0])},
+                    new Object[] {"/v1/completions", req("prompt", new int[] {1, 2, 3, 4, 5}, "max_tokens", 9, "temperature", 0,
+                            "session", ids[1], "session_append", true)},
+                    new Object[] {"/v1/sessions/" + ids[2] + "/append", Map.of("tokens", MORE)},
+                    new Object[] {"/v1/completions", req("prompt", new int[] {3, 1, 4}, "max_tokens", 15, "temperature", 0)});
+            // alone, one after another, the writes on the twins
+            List<String> alone = new ArrayList<>();
+            for (Object[] r : requestsOn.apply(new String[] {a, twinB, twinC})) {
+                Http.Resp resp = http.post((String) r[0], r[1]);
+                alone.add(r[0].toString().endsWith("/append") ? resp.json().get("appended_tokens").toString() : answer(resp));
+            }
+            // together: all wait behind a held job, then join one batch
+            List<Object[]> requests = requestsOn.apply(new String[] {a, b, c});
+            CountDownLatch release = hold(server);
+            ExecutorService clients = Executors.newFixedThreadPool(requests.size());
+            List<CompletableFuture<Http.Resp>> together = new ArrayList<>();
+            for (Object[] r : requests) {
+                together.add(CompletableFuture.supplyAsync(() -> http.post((String) r[0], r[1]), clients));
+            }
+            clients.shutdown();
+            awaitDepth(server, 1 + requests.size());
+            release.countDown();
+            for (int i = 0; i < requests.size(); i++) {
+                Http.Resp resp = together.get(i).get();
+                String got = requests.get(i)[0].toString().endsWith("/append") ? resp.json().get("appended_tokens").toString() : answer(resp);
+                assertEquals(alone.get(i), got, "request " + i);
+            }
+            assertEquals(requests.size(), server.defaultWorker().widestStep(), "every request was fed in one step");
+            // what the writes left: the same state as on the twins (their answers to the same question, logits included)
+            assertEquals(SessionResourcesTest.ask(http, twinB).toString(), SessionResourcesTest.ask(http, b).toString());
+            assertEquals(SessionResourcesTest.ask(http, twinC).toString(), SessionResourcesTest.ask(http, c).toString());
+            assertEquals(http.get("/v1/sessions/" + twinB).json().get("tokens"), http.get("/v1/sessions/" + b).json().get("tokens"));
+            assertEquals(http.get("/v1/sessions/" + twinC).json().get("tokens"), http.get("/v1/sessions/" + c).json().get("tokens"));
+        }
+    }
+
+    /**
+     * The jobs on one session keep their order of arrival while batched (a completion that appends, a question, an
+     * append, a fork, a question): each sees what the ones before it did, exactly as when sent one at a time, while a
+     * question to another session is stepped beside them.
+     */
+    @Test
+    void jobsOnOneSessionKeepTheirOrderWhileOthersGoOn() throws Exception {
+        try (Server server = Server.start(TestModel.create(tmp), 0, tmp.resolve("data"),
+                ServeOptions.defaults().withAccessLog(false).withQueueCapacity(16))) {
+            Http http = new Http(server.uri());
+            String s = sessionWith(http, DOC_A);
+            String twin = sessionWith(http, DOC_A);
+            String other = sessionWith(http, DOC_B);
+            java.util.function.Function<String, List<Object[]>> requestsOn = id -> List.of(
+                    new Object[] {"/v1/completions", req("prompt", new int[] {1, 2}, "max_tokens", 11, "temperature", 0,
+                            "session", id, "session_append", true)},
+                    new Object[] {"/v1/completions", req("prompt", new int[] {10, 11, 12}, "max_tokens", 7, "temperature", 0,
+                            "logprobs", 1, "session", id)},
+                    new Object[] {"/v1/sessions/" + id + "/append", Map.of("tokens", MORE)},
+                    new Object[] {"/v1/sessions/" + id + "/fork", Map.of()},
+                    new Object[] {"/v1/completions", req("prompt", new int[] {10, 11, 12}, "max_tokens", 7, "temperature", 0,
+                            "logprobs", 1, "session", id)});
+            List<String> alone = new ArrayList<>();
+            for (Object[] r : requestsOn.apply(twin)) {
+                alone.add(shape(http.post((String) r[0], r[1])));
+            }
+            String otherAlone = answer(http.post("/v1/completions", req("prompt", new int[] {4, 4}, "max_tokens", 30,
+                    "temperature", 0, "session", other)));
+            CountDownLatch release = hold(server);
+            ExecutorService clients = Executors.newFixedThreadPool(6);
+            List<CompletableFuture<Http.Resp>> sent = new ArrayList<>();
+            int depth = 1;
+            for (Object[] r : requestsOn.apply(s)) { // one at a time into the queue: that is their order of arrival
+                sent.add(CompletableFuture.supplyAsync(() -> http.post((String) r[0], r[1]), clients));
+                awaitDepth(server, ++depth);
+            }
+            CompletableFuture<Http.Resp> otherQuestion = CompletableFuture.supplyAsync(() -> http.post("/v1/completions",
+                    req("prompt", new int[] {4, 4}, "max_tokens", 30, "temperature", 0, "session", other)), clients);
+            awaitDepth(server, ++depth);
+            clients.shutdown();
+            release.countDown();
+            for (int i = 0; i < sent.size(); i++) {
+                assertEquals(alone.get(i), shape(sent.get(i).get()), "request " + i);
+            }
+            assertEquals(otherAlone, answer(otherQuestion.get()));
+            // the other session's question beside them; a question (on its fork) beside the append after it
+            assertTrue(server.defaultWorker().widestStep() >= 2, "stepped together: " + server.defaultWorker().widestStep());
+        }
+    }
+
+    /** An answer without what differs between twin sessions by construction (ids, timestamps). */
+    private static String shape(Http.Resp r) {
+        if (r.status() != 200) {
+            return r.status() + " " + r.body();
+        }
+        JsonNode j = r.json();
+        if (j.has("choices")) {
+            return j.get("choices").get(0).toString();
+        }
+        return "tokens " + j.get("tokens") + ", footprint " + j.get("footprint_bytes") + ", snapshot " + j.get("snapshot_bytes");
     }
 }
