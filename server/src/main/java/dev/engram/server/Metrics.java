@@ -84,6 +84,7 @@ final class Metrics {
     /** What each gauge family reports; a gauge without an entry here fails the scrape in tests (and never ships). */
     static final Map<String, String> GAUGE_HELP = Map.of(
             "engram_queue_depth", "requests waiting or running, per loaded strategy",
+            "engram_batch_size", "completions and appends being stepped together (continuous batching), per loaded strategy",
             "engram_sessions", "sessions by state: on_disk (every stored session: its file or Redis record is written before any answer; NaN while Redis does not answer), resident"
                     + " (also held in memory), damaged (its file fails its checksum or cannot be restored)",
             "engram_session_files_skipped", "files in the sessions folder not indexed at start: unreadable, or another model's (the log names them)",

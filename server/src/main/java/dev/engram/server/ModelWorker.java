@@ -159,6 +159,7 @@ final class ModelWorker implements AutoCloseable {
                 heldKeys.add(held);
             }
             running.add(new Running<>(work, f, held));
+            batchSize = running.size();
         }, f, true, key);
         return f;
     }
@@ -268,10 +269,10 @@ final class ModelWorker implements AutoCloseable {
             }
             if (r.work().generator().done()) {
                 it.remove();
+                batchSize = running.size(); // before its answer goes out: a client that then reads the depth sees it gone
                 finish(r);
             }
         }
-        batchSize = running.size();
     }
 
     /** Answers a work that is done and releases its key (after it finished: it stores a session under it). */
@@ -314,6 +315,11 @@ final class ModelWorker implements AutoCloseable {
     /** Generations in the batch now; only for a job running on this worker's thread (tests). */
     int generationsRunningNow() {
         return running.size();
+    }
+
+    /** Works (completions and appends) being stepped together now. */
+    int batchSize() {
+        return batchSize;
     }
 
     /** Steps that fed more than one generation. */

@@ -49,7 +49,9 @@ final class ProbesHandler {
     String render() {
         return metrics.render(g -> {
             for (ModelWorker w : engines.all()) {
-                g.gauge("engram_queue_depth{strategy=\"" + w.key.replace("\\", "\\\\").replace("\"", "\\\"") + "\"}", w.depth());
+                String strategy = "{strategy=\"" + w.key.replace("\\", "\\\\").replace("\"", "\\\"") + "\"}";
+                g.gauge("engram_queue_depth" + strategy, w.depth());
+                g.gauge("engram_batch_size" + strategy, w.batchSize());
             }
             // Every session is stored (its file or Redis record is written before any answer); some are also resident in memory.
             long stored;

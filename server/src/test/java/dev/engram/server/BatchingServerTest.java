@@ -104,10 +104,11 @@ class BatchingServerTest {
                 Thread.sleep(5);
             }
             assertEquals(1 + ModelWorker.MAX_BATCH, server.defaultQueueDepth(), "the held job and a full batch's worth wait");
-            CompletableFuture<Integer> marker = worker.submit(worker::generationsRunningNow);
+            CompletableFuture<int[]> marker = worker.submit(() -> new int[] {worker.generationsRunningNow(), worker.batchSize()});
             release.countDown();
             hold.get();
-            assertEquals(ModelWorker.MAX_BATCH, marker.get(), "the job ran while the batch was full, before any generation ended");
+            assertEquals(ModelWorker.MAX_BATCH, marker.get()[0], "the job ran while the batch was full, before any generation ended");
+            assertEquals(ModelWorker.MAX_BATCH, marker.get()[1], "engram_batch_size reports the batch");
             for (CompletableFuture<Http.Resp> g : generations) {
                 assertEquals(200, g.get().status(), g.get().body());
             }
@@ -143,7 +144,7 @@ class BatchingServerTest {
 
     private static void awaitDepth(Server server, int depth) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        while (server.defaultQueueDepth() < depth && System.nanoTime() < deadline) {
+        while (server.defaultQueueDepth() != depth && System.nanoTime() < deadline) {
             Thread.sleep(2);
         }
         assertEquals(depth, server.defaultQueueDepth(), "jobs waiting");

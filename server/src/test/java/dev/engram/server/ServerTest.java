@@ -399,7 +399,7 @@ class ServerTest {
         String m = http.get("/metrics").body();
         for (String family : List.of("# TYPE engram_http_requests_total counter", "# TYPE engram_http_request_duration_seconds histogram",
                 "engram_http_request_duration_seconds_bucket{route=\"/v1/completions\",le=\"+Inf\"}",
-                "engram_tokens_total{kind=\"completion\"}", "engram_queue_depth{strategy=\"default\"}", "engram_sessions{state=\"resident\"}",
+                "engram_tokens_total{kind=\"completion\"}", "engram_queue_depth{strategy=\"default\"}", "engram_batch_size{strategy=\"default\"} 0", "engram_sessions{state=\"resident\"}",
                 "engram_session_memory_bytes", "engram_jvm_memory_bytes{area=\"heap_used\"}")) {
             assertTrue(m.contains(family), family + " missing from\n" + m);
         }
