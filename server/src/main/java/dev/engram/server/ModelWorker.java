@@ -82,15 +82,15 @@ final class ModelWorker implements AutoCloseable {
         }
     }
 
-    /** A work being stepped, its answer, and the key it holds (null: none). */
-    private record Running<T>(Work<T> work, CompletableFuture<T> result, Object key) {
+    /** A work being stepped, its answer, the key it holds (null: none), and the memory it holds (a fork's state bytes). */
+    private record Running<T>(Work<T> work, CompletableFuture<T> result, Object key, long bytes) {
     }
 
     /**
      * A waiting job: what runs on the worker thread, the future that answers it if it never runs, whether it joins
-     * the batch (a work) or runs alone, and its key (null: none).
+     * the batch (a work) or runs alone, its key (null: none), and the memory its work will hold while it runs.
      */
-    private record Job(Runnable run, CompletableFuture<?> result, boolean joinsBatch, Object key) {
+    private record Job(Runnable run, CompletableFuture<?> result, boolean joinsBatch, Object key, long bytes) {
     }
 
     /**
@@ -100,9 +100,14 @@ final class ModelWorker implements AutoCloseable {
     private final java.util.concurrent.ConcurrentLinkedDeque<Job> pending = new java.util.concurrent.ConcurrentLinkedDeque<>();
     /** Keys held by running works; the worker thread's only. */
     private final java.util.Set<Object> heldKeys = new java.util.HashSet<>();
+    /** Bytes the running works hold (the forks that session questions run on); the worker thread's only. */
+    private long runningBytes;
+    /** What the running works may hold together ({@link ServeOptions#sessionMemoryBudget()}); one runs whatever its size. */
+    private final long memoryBudget;
 
-    ModelWorker(String key, Map<String, String> overrides, Engine engine, int capacity) {
+    ModelWorker(String key, Map<String, String> overrides, Engine engine, int capacity, long memoryBudget) {
         this.key = key;
+        this.memoryBudget = memoryBudget;
         this.overrides = Map.copyOf(overrides);
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
@@ -119,8 +124,8 @@ final class ModelWorker implements AutoCloseable {
         return submit(null, job);
     }
 
-    /** {@link #submit(Callable)} in order with the other jobs on {@code key} (a session's id; null: none). */
-    <T> CompletableFuture<T> submit(Object key, Callable<T> job) {
+    /** {@link #submit(Callable)} in order with the other jobs on {@code jobKey} (a session's id; null: none). */
+    <T> CompletableFuture<T> submit(Object jobKey, Callable<T> job) {
         CompletableFuture<T> f = new CompletableFuture<>();
         enqueue(() -> {
             exclusive = 1;
@@ -131,20 +136,22 @@ final class ModelWorker implements AutoCloseable {
             } finally {
                 exclusive = 0;
             }
-        }, f, false, key);
+        }, f, false, jobKey, 0);
         return f;
     }
 
     /** A completion on a new sequence joins the batch ({@link #join}). */
     CompletableFuture<Generation.Outcome> generate(Supplier<Generation.Task> start) {
-        return join(null, start);
+        return join(null, 0, start);
     }
 
     /**
-     * Joins the batch with the work {@code start} makes on this engine's thread, once room and {@code key} (null:
-     * none) allow; its result once finished. 429 as {@link #submit}.
+     * Joins the batch with the work {@code start} makes on this engine's thread, once room, {@code jobKey} (null:
+     * none) and memory allow ({@code bytes}: what the work holds while it runs, such as a fork of a session's state;
+     * it waits while the running works' bytes and its own would pass the memory budget, unless none runs); its result
+     * once finished. 429 as {@link #submit}.
      */
-    <T> CompletableFuture<T> join(Object key, Supplier<? extends Work<T>> start) {
+    <T> CompletableFuture<T> join(Object jobKey, long bytes, Supplier<? extends Work<T>> start) {
         CompletableFuture<T> f = new CompletableFuture<>();
         enqueue(() -> {
             Work<T> work;
@@ -154,18 +161,19 @@ final class ModelWorker implements AutoCloseable {
                 f.completeExceptionally(t);
                 return;
             }
-            Object held = key != null && work.holdsKey() ? key : null;
+            Object held = jobKey != null && work.holdsKey() ? jobKey : null;
             if (held != null) {
                 heldKeys.add(held);
             }
-            running.add(new Running<>(work, f, held));
+            runningBytes += bytes;
+            running.add(new Running<>(work, f, held, bytes));
             batchSize = running.size();
-        }, f, true, key);
+        }, f, true, jobKey, bytes);
         return f;
     }
 
-    private void enqueue(Runnable run, CompletableFuture<?> f, boolean joinsBatch, Object key) {
-        Job job = new Job(run, f, joinsBatch, key);
+    private void enqueue(Runnable run, CompletableFuture<?> f, boolean joinsBatch, Object jobKey, long bytes) {
+        Job job = new Job(run, f, joinsBatch, jobKey, bytes);
         if (shutdown || queue.size() + pending.size() >= capacity || !queue.offer(job)) {
             if (shutdown) {
                 throw ApiError.unavailable("the server is shutting down");
@@ -183,6 +191,14 @@ final class ModelWorker implements AutoCloseable {
      * in order of arrival; either waits while its key is held), then one step of the batch; until shut down and drained.
      */
     private void loop() {
+        try {
+            rounds();
+        } finally { // also after an Error: the running works release their sessions, and everyone waiting is answered
+            failAll();
+        }
+    }
+
+    private void rounds() {
         while (!stopped) {
             if (running.isEmpty() && pending.isEmpty()) {
                 try {
@@ -209,7 +225,6 @@ final class ModelWorker implements AutoCloseable {
                 return;
             }
         }
-        failAll();
     }
 
     /**
@@ -222,7 +237,8 @@ final class ModelWorker implements AutoCloseable {
         for (Iterator<Job> it = pending.iterator(); it.hasNext(); ) {
             Job job = it.next();
             boolean keyBusy = job.key() != null && (heldKeys.contains(job.key()) || keysWaiting.contains(job.key()));
-            boolean noRoom = job.joinsBatch() && (roomTaken || running.size() >= MAX_BATCH);
+            boolean noRoom = job.joinsBatch() && (roomTaken || running.size() >= MAX_BATCH
+                    || runningBytes > 0 && runningBytes + job.bytes() > memoryBudget);
             if (keyBusy || noRoom) {
                 if (job.key() != null) {
                     keysWaiting.add(job.key());
@@ -240,8 +256,8 @@ final class ModelWorker implements AutoCloseable {
         for (Running<?> r : running) {
             try { // a client gone or a deadline passed: it leaves before the step
                 r.work().beforeStep();
-            } catch (RuntimeException e) {
-                r.work().generator().cancel(e);
+            } catch (Throwable t) {
+                r.work().generator().cancel(asRuntime(t));
             }
             generators.add(r.work().generator());
         }
@@ -257,15 +273,15 @@ final class ModelWorker implements AutoCloseable {
             // Engine.step fails every generator of the step with it; one it did not reach fails here, not step again
             generators.stream().filter(g -> !g.done()).forEach(g -> g.cancel(e));
         } catch (Throwable t) { // an Error: the worker thread goes on, the running requests are answered with it
-            IllegalStateException failed = new IllegalStateException("the model failed: " + t, t);
+            RuntimeException failed = asRuntime(t);
             generators.forEach(g -> g.cancel(failed));
         }
         for (Iterator<Running<?>> it = running.iterator(); it.hasNext(); ) {
             Running<?> r = it.next();
             try {
                 r.work().afterStep();
-            } catch (RuntimeException e) {
-                r.work().generator().cancel(e);
+            } catch (Throwable t) {
+                r.work().generator().cancel(asRuntime(t));
             }
             if (r.work().generator().done()) {
                 it.remove();
@@ -275,11 +291,17 @@ final class ModelWorker implements AutoCloseable {
         }
     }
 
-    /** Answers a work that is done and releases its key (after it finished: it stores a session under it). */
+    /** An Error (say, out of memory) as what a generator is cancelled with: the worker thread goes on. */
+    private static RuntimeException asRuntime(Throwable t) {
+        return t instanceof RuntimeException e ? e : new IllegalStateException("the model failed: " + t, t);
+    }
+
+    /** Answers a work that is done and releases its key and memory (after it finished: it stores a session under the key). */
     private void finish(Running<?> r) {
         try {
             complete(r);
         } finally {
+            runningBytes -= r.bytes();
             if (r.key() != null) {
                 heldKeys.remove(r.key());
             }
@@ -302,6 +324,7 @@ final class ModelWorker implements AutoCloseable {
             finish(r);
         }
         running.clear();
+        batchSize = 0;
         for (Job j; (j = queue.poll()) != null || (j = pending.poll()) != null; ) {
             j.result().completeExceptionally(gone);
         }

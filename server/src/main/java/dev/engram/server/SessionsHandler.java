@@ -551,9 +551,9 @@ final class SessionsHandler {
                     T result = job.run(seq, lease);
                     remember(s, before);
                     return result;
-                } catch (RuntimeException e) {
+                } catch (Throwable t) {
                     s.dropLive(); // the store holds the last acknowledged state; reload it next time
-                    throw e;
+                    throw t;
                 } finally {
                     release(s);
                 }
@@ -586,56 +586,44 @@ final class SessionsHandler {
         modelWorkStarted.set(true);
         CompletableFuture<T> f;
         try {
-            f = w.join(s.id, () -> {
+            // a question holds its fork's bytes while it runs (the memory budget bounds the forks running together)
+            f = w.join(s.id, writes ? 0 : s.stateBytes, () -> {
                 ModelSequence seq = claim(s, w, cancel);
+                if (!writes) {
+                    try {
+                        return new SessionWork<>(start.apply(seq.fork()), false, question -> {
+                            try {
+                                return question.finish();
+                            } finally {
+                                s.lastUsedMillis = store.nowMillis(); // in use until answered: no expiry meanwhile
+                            }
+                        });
+                    } finally {
+                        release(s);
+                    }
+                }
                 boolean stillHeld = false;
                 try {
-                    if (!writes) {
-                        return start.apply(seq.fork());
-                    }
                     ModelSequence.Checkpoint before = previous(s, true);
                     ModelWorker.Work<T> work = start.apply(seq);
                     stillHeld = true;
-                    return new ModelWorker.Work<T>() {
-                        @Override
-                        public dev.engram.runtime.Generator generator() {
-                            return work.generator();
+                    return new SessionWork<>(work, true, writer -> {
+                        try {
+                            T result = writer.finish();
+                            cancel.check(); // the last point where a timeout or a departed client leaves the session as it was
+                            commit.store(seq, lease, result);
+                            remember(s, before);
+                            return result;
+                        } catch (Throwable t) {
+                            s.dropLive(); // the store holds the last acknowledged state; reload it next time
+                            throw t;
+                        } finally {
+                            release(s);
                         }
-
-                        @Override
-                        public void beforeStep() {
-                            work.beforeStep();
-                        }
-
-                        @Override
-                        public void afterStep() {
-                            work.afterStep();
-                        }
-
-                        @Override
-                        public boolean holdsKey() {
-                            return true;
-                        }
-
-                        @Override
-                        public T finish() {
-                            try {
-                                T result = work.finish();
-                                cancel.check(); // the last point where a timeout or a departed client leaves the session as it was
-                                commit.store(seq, lease, result);
-                                remember(s, before);
-                                return result;
-                            } catch (RuntimeException e) {
-                                s.dropLive(); // the store holds the last acknowledged state; reload it next time
-                                throw e;
-                            } finally {
-                                release(s);
-                            }
-                        }
-                    };
-                } catch (RuntimeException e) {
+                    });
+                } catch (Throwable t) {
                     s.dropLive();
-                    throw e;
+                    throw t;
                 } finally {
                     if (!stillHeld) {
                         release(s);
@@ -647,6 +635,44 @@ final class SessionsHandler {
             throw e;
         }
         return f.whenComplete((v, t) -> lease.close());
+    }
+
+    /** A session's work: the inner work's steps, its own finish around the inner one's, holding the session's key or not. */
+    private static final class SessionWork<T> implements ModelWorker.Work<T> {
+        private final ModelWorker.Work<T> inner;
+        private final boolean holdsKey;
+        private final java.util.function.Function<ModelWorker.Work<T>, T> finish;
+
+        SessionWork(ModelWorker.Work<T> inner, boolean holdsKey, java.util.function.Function<ModelWorker.Work<T>, T> finish) {
+            this.inner = inner;
+            this.holdsKey = holdsKey;
+            this.finish = finish;
+        }
+
+        @Override
+        public Generator generator() {
+            return inner.generator();
+        }
+
+        @Override
+        public void beforeStep() {
+            inner.beforeStep();
+        }
+
+        @Override
+        public void afterStep() {
+            inner.afterStep();
+        }
+
+        @Override
+        public T finish() {
+            return finish.apply(inner);
+        }
+
+        @Override
+        public boolean holdsKey() {
+            return holdsKey;
+        }
     }
 
     /**
@@ -666,9 +692,9 @@ final class SessionsHandler {
             s.lastUsedMillis = store.nowMillis();
             store.makeLive(s, w.engine);
             return s.live;
-        } catch (RuntimeException e) {
+        } catch (Throwable t) { // an Error too (restoring a large state may run out of memory): never keep the lock
             s.lock.unlock();
-            throw e;
+            throw t;
         }
     }
 

@@ -250,8 +250,9 @@ class BatchingServerTest {
                 assertEquals(alone.get(i), shape(sent.get(i).get()), "request " + i);
             }
             assertEquals(otherAlone, answer(otherQuestion.get()));
-            // the other session's question beside them; a question (on its fork) beside the append after it
-            assertTrue(server.defaultWorker().widestStep() >= 2, "stepped together: " + server.defaultWorker().widestStep());
+            // once the write is stored, the question (on its fork) and the append after it join beside the other
+            // session's longer question
+            assertEquals(3, server.defaultWorker().widestStep(), "stepped together");
         }
     }
 
@@ -265,5 +266,83 @@ class BatchingServerTest {
             return j.get("choices").get(0).toString();
         }
         return "tokens " + j.get("tokens") + ", footprint " + j.get("footprint_bytes") + ", snapshot " + j.get("snapshot_bytes");
+    }
+
+    /**
+     * A batched write whose client leaves half-way changes nothing, and the job queued behind it on the same session
+     * then runs (the session's lock and key released) and sees the session as it was.
+     */
+    @Test
+    void aWriteWhoseClientLeavesReleasesItsSessionToTheNextJob() throws Exception {
+        try (Server server = Server.start(TestModel.create(tmp), 0, tmp.resolve("data"),
+                ServeOptions.defaults().withAccessLog(false).withMaxTokens(1_000_000, 8))) {
+            Http http = new Http(server.uri());
+            String s = sessionWith(http, DOC_A);
+            Map<String, Object> question = req("prompt", new int[] {10, 11, 12}, "max_tokens", 7, "temperature", 0,
+                    "logprobs", 1, "session", s);
+            String before = answer(http.post("/v1/completions", question));
+            CountDownLatch release = hold(server);
+            java.net.http.HttpClient client = java.net.http.HttpClient.newBuilder().version(java.net.http.HttpClient.Version.HTTP_1_1).build();
+            String body = Http.JSON.writeValueAsString(req("prompt", new int[] {1}, "max_tokens", 1_000_000, "stream", true,
+                    "session", s, "session_append", true));
+            CompletableFuture<String> writer = CompletableFuture.supplyAsync(() -> {
+                try { // streams until its first token, then leaves
+                    var r = client.send(java.net.http.HttpRequest.newBuilder(server.uri().resolve("/v1/completions"))
+                            .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(),
+                            java.net.http.HttpResponse.BodyHandlers.ofInputStream());
+                    try (var in = new java.io.BufferedReader(new java.io.InputStreamReader(r.body(),
+                            java.nio.charset.StandardCharsets.UTF_8))) {
+                        return in.readLine();
+                    }
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            awaitDepth(server, 2);
+            CompletableFuture<Http.Resp> next = CompletableFuture.supplyAsync(() -> http.post("/v1/completions", question));
+            awaitDepth(server, 3);
+            release.countDown();
+            assertTrue(writer.get(60, java.util.concurrent.TimeUnit.SECONDS).startsWith("data: "), "the write streamed before its client left");
+            assertEquals(before, answer(next.get(60, java.util.concurrent.TimeUnit.SECONDS)),
+                    "the job behind the write ran, on the session as it was");
+            assertEquals(DOC_A.length, http.get("/v1/sessions/" + s).json().get("tokens").asInt());
+            assertEquals(before, answer(http.post("/v1/completions", question)));
+        }
+    }
+
+    /**
+     * Questions to sessions run on forks of their state, and the forks running together stay within the memory budget
+     * (--session-memory-bytes): with a budget below one session's state they run one at a time, and answer the same.
+     */
+    @Test
+    void questionForksStayWithinTheMemoryBudget() throws Exception {
+        Path model = TestModel.create(tmp);
+        for (long budget : new long[] {1L << 30, 1}) {
+            Path data = tmp.resolve("data-" + budget);
+            try (Server server = Server.start(model, 0, data,
+                    ServeOptions.defaults().withAccessLog(false).withSessionMemoryBudget(budget))) {
+                Http http = new Http(server.uri());
+                List<String> ids = List.of(sessionWith(http, DOC_A), sessionWith(http, DOC_B), sessionWith(http, DOC_A));
+                List<Map<String, Object>> questions = new ArrayList<>();
+                List<String> alone = new ArrayList<>();
+                for (String id : ids) {
+                    questions.add(req("prompt", new int[] {10, 11, 12}, "max_tokens", 9, "temperature", 0, "session", id));
+                    alone.add(answer(http.post("/v1/completions", questions.get(questions.size() - 1))));
+                }
+                CountDownLatch release = hold(server);
+                ExecutorService clients = Executors.newFixedThreadPool(questions.size());
+                List<CompletableFuture<Http.Resp>> together = new ArrayList<>();
+                for (Map<String, Object> q : questions) {
+                    together.add(CompletableFuture.supplyAsync(() -> http.post("/v1/completions", q), clients));
+                }
+                clients.shutdown();
+                awaitDepth(server, 1 + questions.size());
+                release.countDown();
+                for (int i = 0; i < questions.size(); i++) {
+                    assertEquals(alone.get(i), answer(together.get(i).get()), "budget " + budget + ", question " + i);
+                }
+                assertEquals(budget == 1 ? 1 : questions.size(), server.defaultWorker().widestStep(), "budget " + budget);
+            }
+        }
     }
 }
