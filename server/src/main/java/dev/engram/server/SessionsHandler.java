@@ -545,18 +545,8 @@ final class SessionsHandler {
         CompletableFuture<T> f;
         try {
             f = w.submit(s.id, () -> {
-                ModelSequence seq = claim(s, w, cancel);
-                try {
-                    ModelSequence.Checkpoint before = previous(s, writes);
-                    T result = job.run(seq, lease);
-                    remember(s, before);
-                    return result;
-                } catch (Throwable t) {
-                    s.dropLive(); // the store holds the last acknowledged state; reload it next time
-                    throw t;
-                } finally {
-                    release(s);
-                }
+                Claimed c = claim(s, w, cancel, writes);
+                return settle(s, c.before(), () -> job.run(c.seq(), lease));
             });
         } catch (RuntimeException e) {
             lease.close();
@@ -588,10 +578,10 @@ final class SessionsHandler {
         try {
             // a question holds its fork's bytes while it runs (the memory budget bounds the forks running together)
             f = w.join(s.id, writes ? 0 : s.stateBytes, () -> {
-                ModelSequence seq = claim(s, w, cancel);
+                Claimed c = claim(s, w, cancel, writes);
                 if (!writes) {
                     try {
-                        return new SessionWork<>(start.apply(seq.fork()), false, question -> {
+                        return new SessionWork<>(start.apply(c.seq().fork()), false, question -> {
                             try {
                                 return question.finish();
                             } finally {
@@ -602,33 +592,20 @@ final class SessionsHandler {
                         release(s);
                     }
                 }
-                boolean stillHeld = false;
+                ModelWorker.Work<T> work;
                 try {
-                    ModelSequence.Checkpoint before = previous(s, true);
-                    ModelWorker.Work<T> work = start.apply(seq);
-                    stillHeld = true;
-                    return new SessionWork<>(work, true, writer -> {
-                        try {
-                            T result = writer.finish();
-                            cancel.check(); // the last point where a timeout or a departed client leaves the session as it was
-                            commit.store(seq, lease, result);
-                            remember(s, before);
-                            return result;
-                        } catch (Throwable t) {
-                            s.dropLive(); // the store holds the last acknowledged state; reload it next time
-                            throw t;
-                        } finally {
-                            release(s);
-                        }
-                    });
+                    work = start.apply(c.seq());
                 } catch (Throwable t) {
                     s.dropLive();
+                    release(s);
                     throw t;
-                } finally {
-                    if (!stillHeld) {
-                        release(s);
-                    }
                 }
+                return new SessionWork<>(work, true, writer -> settle(s, c.before(), () -> {
+                    T result = writer.finish();
+                    cancel.check(); // the last point where a timeout or a departed client leaves the session as it was
+                    commit.store(c.seq(), lease, result);
+                    return result;
+                }));
             });
         } catch (RuntimeException e) {
             lease.close();
@@ -675,11 +652,17 @@ final class SessionsHandler {
         }
     }
 
+    /** A claimed session's state, and (for a write) the state before it, for a rollback to "previous". */
+    private record Claimed(ModelSequence seq, ModelSequence.Checkpoint before) {
+    }
+
     /**
-     * On the worker thread: locks the session and makes its state resident; fails (unlocked again) when it was deleted or
-     * the request was given up before this job began. The caller {@link #release}s it.
+     * On the worker thread: locks the session and makes its state resident (for a job that {@code writes}, with its
+     * state before the change: a single server's own copy for a bit-exact rollback to "previous"; the store keeps the
+     * same state as the stored checkpoint "previous"); fails (unlocked again) when it was deleted or the request was
+     * given up before this job began. The caller {@link #release}s it.
      */
-    private ModelSequence claim(Session s, ModelWorker w, Generation.Cancel cancel) {
+    private Claimed claim(Session s, ModelWorker w, Generation.Cancel cancel, boolean writes) {
         cancel.check();
         s.lock.lock();
         try {
@@ -691,7 +674,7 @@ final class SessionsHandler {
             }
             s.lastUsedMillis = store.nowMillis();
             store.makeLive(s, w.engine);
-            return s.live;
+            return new Claimed(s.live, writes && !store.shared() ? s.live.checkpoint() : null);
         } catch (Throwable t) { // an Error too (restoring a large state may run out of memory): never keep the lock
             s.lock.unlock();
             throw t;
@@ -699,16 +682,22 @@ final class SessionsHandler {
     }
 
     /**
-     * The state before a change, for a bit-exact rollback to "previous" (a single server's own copy; the store keeps the
-     * same state as the stored checkpoint "previous"); null when nothing is kept.
+     * Ends work on a claimed session: runs {@code body}; keeps {@code before} as the "previous" checkpoint when it
+     * succeeds, drops the live state when it fails (the store holds the last acknowledged state: it is reloaded next
+     * time); releases the session either way.
      */
-    private ModelSequence.Checkpoint previous(Session s, boolean writes) {
-        return writes && !store.shared() ? s.live.checkpoint() : null;
-    }
-
-    private static void remember(Session s, ModelSequence.Checkpoint before) {
-        if (before != null) {
-            s.memoryCheckpoints.put(SessionStore.PREVIOUS, before);
+    private <T> T settle(Session s, ModelSequence.Checkpoint before, java.util.function.Supplier<T> body) {
+        try {
+            T result = body.get();
+            if (before != null) {
+                s.memoryCheckpoints.put(SessionStore.PREVIOUS, before);
+            }
+            return result;
+        } catch (Throwable t) {
+            s.dropLive();
+            throw t;
+        } finally {
+            release(s);
         }
     }
 
