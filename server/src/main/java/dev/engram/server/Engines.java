@@ -44,8 +44,7 @@ final class Engines {
         this.factory = factory;
         this.modelDir = modelDir;
         this.options = options;
-        this.defaultWorker = new ModelWorker(DEFAULT_STRATEGY, Map.of(), load(Map.of()), options.queueCapacity(),
-                options.sessionMemoryBudget());
+        this.defaultWorker = new ModelWorker(DEFAULT_STRATEGY, Map.of(), load(Map.of()), options);
         workers.put(DEFAULT_STRATEGY, defaultWorker);
     }
 
@@ -138,7 +137,7 @@ final class Engines {
                 LOG.log(System.Logger.Level.INFO, "strategy " + strategy + " refused: " + e.getMessage());
                 throw ApiError.invalid("strategy", "strategy " + strategy + " cannot be loaded: " + String.join("; ", e.problems()));
             }
-            w = new ModelWorker(key, strategy, engine, options.queueCapacity(), options.sessionMemoryBudget());
+            w = new ModelWorker(key, strategy, engine, options);
             boolean added;
             synchronized (workers) {
                 loading.remove(key);

@@ -22,7 +22,7 @@ import java.util.function.Supplier;
  *
  * <p>Generations are <b>batched</b> (continuous batching): completions with or without a session, and session
  * appends, each join the worker's running {@link Work} between steps, and every step feeds all of them at once
- * ({@link Engine#step}: one decode token each, plus up to {@link #PROMPT_BUDGET} prompt or append tokens of those
+ * ({@link Engine#step}: one decode token each, plus up to {@link ServeOptions#stepTokens()} prompt or append tokens of those
  * still reading their input), so their rows share each ONNX Runtime call; a finished one leaves at once, a cancelled
  * or timed-out one before the next step. At most {@link #MAX_BATCH} run together; the rest wait, in order of arrival.
  * Other jobs (snapshots, forks, checkpoints) run alone between steps, in order of arrival, whether the batch is full
@@ -35,8 +35,8 @@ import java.util.function.Supplier;
 final class ModelWorker implements AutoCloseable {
     /** Generations stepped together at most. */
     static final int MAX_BATCH = ServeOptions.MAX_BATCH;
-    /** Prompt tokens fed per step, all generations together (decode tokens come on top): bounds a step's latency. */
-    static final int PROMPT_BUDGET = 256;
+    /** Prompt and append tokens fed per step, all works together (decode tokens come on top): bounds a step's latency. */
+    private final int stepTokens;
 
     final String key;
     final Map<String, String> overrides;
@@ -105,14 +105,16 @@ final class ModelWorker implements AutoCloseable {
     /** What the running works may hold together ({@link ServeOptions#sessionMemoryBudget()}); one runs whatever its size. */
     private final long memoryBudget;
 
-    ModelWorker(String key, Map<String, String> overrides, Engine engine, int capacity, long memoryBudget) {
+    /** Takes its queue's capacity, the memory budget and the tokens per step from {@code options}. */
+    ModelWorker(String key, Map<String, String> overrides, Engine engine, ServeOptions options) {
         this.key = key;
-        this.memoryBudget = memoryBudget;
+        this.memoryBudget = options.sessionMemoryBudget();
+        this.stepTokens = options.stepTokens();
         this.overrides = Map.copyOf(overrides);
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
         this.chatTemplate = engine.modelPackage().tokenizerConfig().flatMap(ChatTemplate::read);
-        this.capacity = capacity;
+        this.capacity = options.queueCapacity();
         this.queue = new ArrayBlockingQueue<>(capacity);
         this.thread = new Thread(this::loop, "engram-model-" + key);
         thread.setDaemon(true);
@@ -268,7 +270,7 @@ final class ModelWorker implements AutoCloseable {
                 sharedSteps.incrementAndGet();
             }
             widestStep = Math.max(widestStep, width);
-            engine.step(generators, PROMPT_BUDGET);
+            engine.step(generators, stepTokens);
         } catch (RuntimeException e) {
             // Engine.step fails every generator of the step with it; one it did not reach fails here, not step again
             generators.stream().filter(g -> !g.done()).forEach(g -> g.cancel(e));

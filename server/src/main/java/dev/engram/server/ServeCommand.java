@@ -100,6 +100,12 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Stored bytes (sessions and checkpoints) one API key may hold; 0: no quota (default: ${DEFAULT-VALUE}).")
     long maxSessionBytesPerKey;
 
+    @Option(names = "--step-tokens", defaultValue = "256",
+            description = "Prompt and append tokens fed per batch step, all requests together (decode tokens on top): lower keeps"
+                    + " the other requests' time between tokens short while a long prompt or append is read, higher reads it"
+                    + " faster (1 to 65536; default: ${DEFAULT-VALUE}).")
+    int stepTokens;
+
     @Option(names = "--no-access-log", negatable = false, description = "Do not log one JSON line per request.")
     boolean noAccessLog;
 
@@ -121,13 +127,17 @@ public final class ServeCommand implements Callable<Integer> {
         atLeast("--max-session-ttl-s", maxSessionTtlSeconds, 0);
         atLeast("--max-sessions-per-key", maxSessionsPerKey, 0);
         atLeast("--max-session-bytes-per-key", maxSessionBytesPerKey, 0);
+        if (stepTokens < 1 || stepTokens > ServeOptions.MAX_STEP_TOKENS) {
+            throw new ParameterException(spec.commandLine(), "--step-tokens is " + stepTokens + "; valid: 1 to "
+                    + ServeOptions.MAX_STEP_TOKENS);
+        }
         try {
             return ServeOptions.defaults().withHost(host).withApiKeys(apiKeys).withApiKeysFromEnvironment(System.getenv())
                     .withConfig(config).withMaxTokens(maxTokens, Math.min(defaultMaxTokens, maxTokens))
                     .withQueueCapacity(queue).withRequestTimeout(Duration.ofSeconds(timeoutSeconds))
                     .withMaxBodyBytes(maxBodyBytes).withMaxAppendBytes(maxAppendBytes)
                     .withIdleSessionTimeout(Duration.ofSeconds(idleSessionSeconds)).withSessionMemoryBudget(sessionMemoryBytes)
-                    .withMaxSessions(maxSessions).withAccessLog(!noAccessLog)
+                    .withMaxSessions(maxSessions).withAccessLog(!noAccessLog).withStepTokens(stepTokens)
                     .withSessionPolicy(SessionPolicy.defaults().withDefaultTtl(Duration.ofSeconds(sessionTtlSeconds))
                             .withMaxTtl(Duration.ofSeconds(maxSessionTtlSeconds)).withQuotas(maxSessionsPerKey, maxSessionBytesPerKey));
         } catch (IllegalArgumentException e) {

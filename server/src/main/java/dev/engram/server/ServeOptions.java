@@ -30,13 +30,19 @@ import java.util.Objects;
  * @param accessLog            one JSON line per request on the System.Logger "dev.engram.server.access" (default true)
  * @param sessionPolicy        sessions' time to live and per-API-key quotas, and the clock they are measured by
  *                             ({@link SessionPolicy#defaults()}: no expiry, no quotas)
+ * @param stepTokens           prompt and append tokens fed per batch step, all requests together, decode tokens on top
+ *                             (default 256, at most {@link #MAX_STEP_TOKENS}): lower keeps the decoding requests'
+ *                             time between tokens short while a long prompt or append is read; higher reads it faster
  */
 public record ServeOptions(String host, List<String> apiKeys, Path config, long maxBodyBytes, long maxAppendBytes,
                            int maxTokens, int defaultMaxTokens, int queueCapacity, Duration requestTimeout,
                            Duration idleSessionTimeout, long sessionMemoryBudget, int maxSessions, int maxStrategies,
-                           Duration shutdownGrace, boolean accessLog, SessionPolicy sessionPolicy) {
+                           Duration shutdownGrace, boolean accessLog, SessionPolicy sessionPolicy, int stepTokens) {
     /** Completions without a session stepped together at most, per loaded model (continuous batching). */
     public static final int MAX_BATCH = 16;
+
+    /** The most prompt and append tokens one batch step may feed. */
+    public static final int MAX_STEP_TOKENS = 1 << 16;
 
     /** Environment variable read by {@link #withApiKeysFromEnvironment(Map)}: one key, or several separated by commas. */
     public static final String API_KEY_ENV = "ENGRAM_API_KEY";
@@ -62,6 +68,9 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
         positive("maxSessions", maxSessions);
         positive("maxStrategies", maxStrategies);
         Objects.requireNonNull(sessionPolicy, "sessionPolicy");
+        if (stepTokens < 1 || stepTokens > MAX_STEP_TOKENS) {
+            throw new IllegalArgumentException("stepTokens is " + stepTokens + "; valid: 1 to " + MAX_STEP_TOKENS);
+        }
         if (shutdownGrace.isNegative()) {
             throw new IllegalArgumentException("shutdownGrace is " + shutdownGrace + "; valid: >= 0");
         }
@@ -75,12 +84,12 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
 
     public static ServeOptions defaults() {
         return new ServeOptions("127.0.0.1", List.of(), null, 1 << 20, 64L << 20, 1024, 64, 32, Duration.ofSeconds(120),
-                Duration.ofMinutes(10), 1L << 30, 10_000, 4, Duration.ofSeconds(30), true, SessionPolicy.defaults());
+                Duration.ofMinutes(10), 1L << 30, 10_000, 4, Duration.ofSeconds(30), true, SessionPolicy.defaults(), 256);
     }
 
     public ServeOptions withHost(String v) {
         return new ServeOptions(v, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy, stepTokens);
     }
 
     /** The accepted keys; a null or blank key means none (no authentication). */
@@ -90,7 +99,7 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
 
     public ServeOptions withApiKeys(List<String> v) {
         return new ServeOptions(host, v, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy, stepTokens);
     }
 
     /** Keys from {@value #API_KEY_ENV} in {@code env} when no key is set yet (the --api-key flag wins). */
@@ -107,67 +116,73 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
 
     public ServeOptions withConfig(Path v) {
         return new ServeOptions(host, apiKeys, v, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy, stepTokens);
     }
 
     public ServeOptions withMaxBodyBytes(long v) {
         return new ServeOptions(host, apiKeys, config, v, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy, stepTokens);
     }
 
     public ServeOptions withMaxAppendBytes(long v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, v, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy, stepTokens);
     }
 
     public ServeOptions withMaxTokens(int max, int byDefault) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, max, byDefault, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy, stepTokens);
     }
 
     public ServeOptions withQueueCapacity(int v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, v,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy, stepTokens);
     }
 
     public ServeOptions withRequestTimeout(Duration v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                v, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
+                v, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy, stepTokens);
     }
 
     public ServeOptions withIdleSessionTimeout(Duration v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, v, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
+                requestTimeout, v, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy, stepTokens);
     }
 
     public ServeOptions withSessionMemoryBudget(long v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, v, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
+                requestTimeout, idleSessionTimeout, v, maxSessions, maxStrategies, shutdownGrace, accessLog, sessionPolicy, stepTokens);
     }
 
     public ServeOptions withMaxSessions(int v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, v, maxStrategies, shutdownGrace, accessLog, sessionPolicy);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, v, maxStrategies, shutdownGrace, accessLog, sessionPolicy, stepTokens);
     }
 
     public ServeOptions withMaxStrategies(int v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, v, shutdownGrace, accessLog, sessionPolicy);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, v, shutdownGrace, accessLog, sessionPolicy, stepTokens);
     }
 
     public ServeOptions withShutdownGrace(Duration v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, v, accessLog, sessionPolicy);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, v, accessLog, sessionPolicy, stepTokens);
     }
 
     public ServeOptions withAccessLog(boolean v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, v, sessionPolicy);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, v, sessionPolicy, stepTokens);
     }
 
     public ServeOptions withSessionPolicy(SessionPolicy v) {
         return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
-                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, v);
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog, v, stepTokens);
+    }
+
+    public ServeOptions withStepTokens(int v) {
+        return new ServeOptions(host, apiKeys, config, maxBodyBytes, maxAppendBytes, maxTokens, defaultMaxTokens, queueCapacity,
+                requestTimeout, idleSessionTimeout, sessionMemoryBudget, maxSessions, maxStrategies, shutdownGrace, accessLog,
+                sessionPolicy, v);
     }
 
     @Override
@@ -177,6 +192,6 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
                 + ", maxBodyBytes=" + maxBodyBytes + ", maxAppendBytes=" + maxAppendBytes + ", maxTokens=" + maxTokens
                 + ", defaultMaxTokens=" + defaultMaxTokens + ", queueCapacity=" + queueCapacity + ", requestTimeout="
                 + requestTimeout + ", idleSessionTimeout=" + idleSessionTimeout + ", sessionMemoryBudget=" + sessionMemoryBudget
-                + ", maxSessions=" + maxSessions + ", maxStrategies=" + maxStrategies + ", shutdownGrace=" + shutdownGrace + ", sessionPolicy=" + sessionPolicy + "]";
+                + ", maxSessions=" + maxSessions + ", maxStrategies=" + maxStrategies + ", shutdownGrace=" + shutdownGrace + ", sessionPolicy=" + sessionPolicy + ", stepTokens=" + stepTokens + "]";
     }
 }

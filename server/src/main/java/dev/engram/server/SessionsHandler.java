@@ -761,7 +761,7 @@ final class SessionsHandler {
         Generation.Cancel cancel = new Generation.Cancel(options.requestTimeout().toMillis());
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
         ex.request.addFailureListener(t -> cancel.clientGone.set(true));
-        // it joins the batch: its chunks are fed with the other generations' rows, PROMPT_BUDGET tokens a step
+        // it joins the batch: its chunks are fed with the other works' rows, --step-tokens a step
         CompletableFuture<long[]> done = joinSession(s, cancel, true, seq -> {
             boolean startNow = seq.position() == 0;
             int[] all = text == null || startNow == atStart ? checked : dw.tokenizer.encode(text, startNow);

@@ -345,4 +345,32 @@ class BatchingServerTest {
             }
         }
     }
+
+    /** --step-tokens bounds the prompt and append tokens a step feeds: an append's progress comes in steps of at most that. */
+    @Test
+    void stepTokensBoundWhatAStepFeeds() throws Exception {
+        Path model = TestModel.create(tmp);
+        for (int stepTokens : new int[] {256, 5}) {
+            try (Server server = Server.start(model, 0, tmp.resolve("data-" + stepTokens),
+                    ServeOptions.defaults().withAccessLog(false).withStepTokens(stepTokens))) {
+                Http http = new Http(server.uri());
+                String id = SessionResourcesTest.create(http, Map.of());
+                Http.Resp r = http.post("/v1/sessions/" + id + "/append", Map.of("tokens", DOC_A, "stream", true));
+                assertEquals(200, r.status(), r.body());
+                List<Integer> done = new ArrayList<>();
+                for (String line : r.body().split("\n")) {
+                    if (line.startsWith("data: {") && line.contains("session.append.progress")) {
+                        done.add(Http.JSON.readTree(line.substring(6)).get("tokens_done").asInt());
+                    }
+                }
+                assertEquals(DOC_A.length, done.get(done.size() - 1), "every token fed: " + done);
+                int previous = 0;
+                for (int d : done) {
+                    assertTrue(d > previous && d - previous <= stepTokens, "steps of at most " + stepTokens + ": " + done);
+                    previous = d;
+                }
+                assertEquals(stepTokens >= DOC_A.length, done.size() == 1, "one step only when it all fits: " + done);
+            }
+        }
+    }
 }

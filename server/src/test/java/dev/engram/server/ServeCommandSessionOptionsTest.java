@@ -29,4 +29,21 @@ class ServeCommandSessionOptionsTest {
         assertEquals(0, none.maxSessionsPerKey());
         assertEquals(0, none.maxBytesPerKey());
     }
+
+    @Test
+    void stepTokensReachTheServerAndABadValueNamesTheOption() {
+        ServeCommand c = new ServeCommand();
+        new picocli.CommandLine(c).parseArgs("--model", dir.toString(), "--data-dir", dir.resolve("d").toString(), "--step-tokens", "64");
+        assertEquals(64, c.options().stepTokens());
+        ServeCommand byDefault = new ServeCommand();
+        new picocli.CommandLine(byDefault).parseArgs("--model", dir.toString(), "--data-dir", dir.resolve("d").toString());
+        assertEquals(256, byDefault.options().stepTokens());
+        for (String bad : new String[] {"0", "65537"}) {
+            ServeCommand b = new ServeCommand();
+            new picocli.CommandLine(b).parseArgs("--model", dir.toString(), "--data-dir", dir.resolve("d").toString(), "--step-tokens", bad);
+            picocli.CommandLine.ParameterException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    picocli.CommandLine.ParameterException.class, b::options);
+            assertEquals("--step-tokens is " + bad + "; valid: 1 to 65536", e.getMessage());
+        }
+    }
 }
