@@ -564,10 +564,10 @@ final class SessionsHandler {
     /**
      * Like {@link #onSession}, but the work {@code start} makes joins the worker's batch, stepped with the other
      * generations and appends. One that does not {@code write} runs on a fork of the session's state, taken under the
-     * lock, which is released at once (any number of questions to one session run together). One that writes runs on
-     * the state itself and keeps the session locked, its later jobs waiting, until it has finished; then, if neither
-     * the client left nor the deadline passed, {@code commit} stores it (before that point a failure leaves the session
-     * as it was).
+     * lock, which is released at once (questions to one session run together, their forks within the memory budget).
+     * One that writes runs on the state itself and keeps the session locked, its later jobs waiting, until it has
+     * finished; then, if neither the client left nor the deadline passed, {@code commit} stores it (before that point a
+     * failure leaves the session as it was).
      */
     <T> CompletableFuture<T> joinSession(Session s, Generation.Cancel cancel, boolean writes,
                                          java.util.function.Function<ModelSequence, ModelWorker.Work<T>> start, Commit<T> commit) {
@@ -585,7 +585,7 @@ final class SessionsHandler {
                             try {
                                 return question.finish();
                             } finally {
-                                s.lastUsedMillis = store.nowMillis(); // in use until answered: no expiry meanwhile
+                                s.lastUsedMillis = store.nowMillis(); // used until answered: its time to live counts from here
                             }
                         });
                     } finally {
