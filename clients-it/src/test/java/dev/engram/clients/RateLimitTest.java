@@ -17,8 +17,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -28,8 +26,9 @@ import org.springframework.ai.chat.prompt.Prompt;
 
 /**
  * 429 (the server's queue is full) through each client's typed exception. A server with a queue of one request is
- * kept busy by two session jobs (they run alone): an endless streamed question on one session, running until its client
- * leaves, and an append to another, waiting; then each client asks once.
+ * kept full by two jobs on one session: an endless streamed completion that appends to it, running until its client
+ * leaves, and an append to the same session, waiting for it (the jobs on one session run in order); then each client
+ * asks once.
  */
 class RateLimitTest {
     @TempDir
@@ -45,23 +44,21 @@ class RateLimitTest {
         try (Server server = Server.start(Engram.MODEL, 0, tmp.resolve("data"), options)) {
             URI uri = server.uri();
             try {
-                List<String> ids = new ArrayList<>();
-                for (int i = 0; i < 2; i++) { // created first: a creation is itself a job on the model's worker
-                    HttpResponse<String> created = http.send(HttpRequest.newBuilder(uri.resolve("/v1/sessions"))
-                            .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
-                    assertEquals(200, created.statusCode(), created.body());
-                    ids.add(Engram.JSON.readTree(created.body()).get("id").asText());
-                }
-                // Full for as long as the test needs, on any machine: a question on a session runs alone on the model's
-                // thread, and one of a million tokens (no stop token ends it) holds it until its client leaves. (Two long
-                // appends, up to 2026-12-06, held it only as long as their work lasted: on a fast machine the first could
-                // end before the clients had asked, on a slow one the second outlasted the request timeout.)
+                // created first: a creation is itself a job on the model's worker
+                HttpResponse<String> created = http.send(HttpRequest.newBuilder(uri.resolve("/v1/sessions"))
+                        .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
+                assertEquals(200, created.statusCode(), created.body());
+                String id = Engram.JSON.readTree(created.body()).get("id").asText();
+                // Full for as long as the test needs, on any machine: a completion that appends to a session holds the
+                // session until it ends, and one of a million tokens (no stop token ends it) runs until its client
+                // leaves; the append to the same session behind it waits in the queue all that time. (Up to 2026-12-06
+                // session jobs ran alone, and two long appends held the worker only as long as their work lasted.)
                 String endless = Engram.json(Map.of("model", Engram.NAME, "prompt", "the grass is", "max_tokens", 1_000_000,
-                        "stream", true, "session", ids.get(0)));
+                        "stream", true, "session", id, "session_append", true));
                 running = http.sendAsync(HttpRequest.newBuilder(uri.resolve("/v1/completions")).header("Content-Type", "application/json")
                         .POST(HttpRequest.BodyPublishers.ofString(endless)).build(), HttpResponse.BodyHandlers.ofInputStream());
                 awaitQueueDepth(http, uri, 1);
-                waiting = http.sendAsync(HttpRequest.newBuilder(uri.resolve("/v1/sessions/" + ids.get(1) + "/append"))
+                waiting = http.sendAsync(HttpRequest.newBuilder(uri.resolve("/v1/sessions/" + id + "/append"))
                         .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
                                 Engram.json(Map.of("tokens", new int[] {15, 16, 17})))).build(), HttpResponse.BodyHandlers.ofString());
                 awaitQueueDepth(http, uri, 2);
@@ -84,7 +81,7 @@ class RateLimitTest {
                                 .call(new Prompt("<bos>"))));
                 assertEquals(429, spring.statusCode());
             } finally {
-                // the server stops a stream whose client left; then the append that waited runs and is answered
+                // the server stops a stream whose client left (the session as it was); then the append that waited runs
                 if (running != null) {
                     running.get(30, TimeUnit.SECONDS).body().close();
                 }
