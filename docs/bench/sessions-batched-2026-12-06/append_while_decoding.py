@@ -9,14 +9,12 @@ after it, and the append's seconds. Run it against servers started with differen
 """
 import json
 import random
-import statistics
 import sys
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from session_load import MODEL, call, ask  # noqa: E402
+from session_load import ask, call, sessions_with_context  # noqa: E402
 
 
 def main():
@@ -30,16 +28,8 @@ def main():
     ap.add_argument("--vocab", type=int, default=50257)
     a = ap.parse_args()
     rnd = random.Random(2)
-    with urllib.request.urlopen(a.base + "/v1/models", timeout=60) as r:
-        MODEL[0] = json.loads(r.read())["data"][0]["id"]
-    ids = []
-    for _ in range(a.sessions):
-        sid = call(a.base, "/v1/sessions", {})["id"]
-        call(a.base, f"/v1/sessions/{sid}/append", {"tokens": [rnd.randrange(a.vocab) for _ in range(a.context)]})
-        ids.append(sid)
+    ids, prompt = sessions_with_context(a, rnd)
     target = call(a.base, "/v1/sessions", {})["id"]
-    prompt = [rnd.randrange(a.vocab) for _ in range(8)]
-    ask(a.base, ids[0], 4, prompt, [])  # warm-up
     doc = [rnd.randrange(a.vocab) for _ in range(a.append)]
     span = {}
 

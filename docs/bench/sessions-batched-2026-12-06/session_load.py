@@ -40,6 +40,21 @@ def ask(base, session, tokens, prompt, out):
     out.append(times)
 
 
+def sessions_with_context(a, rnd):
+    """Learns the model's name, creates a.sessions sessions with a.context random ids each, and warms up: their ids and
+    the question's prompt."""
+    with urllib.request.urlopen(a.base + "/v1/models", timeout=60) as r:
+        MODEL[0] = json.loads(r.read())["data"][0]["id"]
+    ids = []
+    for _ in range(a.sessions):
+        sid = call(a.base, "/v1/sessions", {})["id"]
+        call(a.base, f"/v1/sessions/{sid}/append", {"tokens": [rnd.randrange(a.vocab) for _ in range(a.context)]})
+        ids.append(sid)
+    prompt = [rnd.randrange(a.vocab) for _ in range(8)]
+    ask(a.base, ids[0], 4, prompt, [])  # warm-up
+    return ids, prompt
+
+
 def gaps(streams):
     g = []
     for t in streams:
@@ -61,15 +76,7 @@ def main():
     ap.add_argument("--vocab", type=int, default=50257)
     a = ap.parse_args()
     rnd = random.Random(1)
-    with urllib.request.urlopen(a.base + "/v1/models", timeout=60) as r:
-        MODEL[0] = json.loads(r.read())["data"][0]["id"]
-    ids = []
-    for _ in range(a.sessions):
-        sid = call(a.base, "/v1/sessions", {})["id"]
-        call(a.base, f"/v1/sessions/{sid}/append", {"tokens": [rnd.randrange(a.vocab) for _ in range(a.context)]})
-        ids.append(sid)
-    prompt = [rnd.randrange(a.vocab) for _ in range(8)]
-    ask(a.base, ids[0], 4, prompt, [])  # warm-up
+    ids, prompt = sessions_with_context(a, rnd)
     for rnd_no in range(a.rounds):
         alone = []
         t0 = time.perf_counter()
