@@ -156,9 +156,9 @@ class GeneratorTest {
     }
 
     /**
-     * A prompt chunk that reaches past a segment boundary stops on it while more of the prompt follows (a segment begun
-     * in one step and finished in the next would run its first rows twice); one that stays inside its segment, or ends
-     * the prompt, takes the whole budget.
+     * A prompt chunk that reaches past a segment boundary stops on it while more of the prompt follows (without
+     * EXACT_ROWS a segment begun in one step and finished in the next would run its first rows twice); one that stays
+     * inside its segment, or ends the prompt, takes the whole budget.
      */
     @Test
     void aPromptChunkThatCrossesASegmentBoundaryEndsOnIt() throws IOException {
