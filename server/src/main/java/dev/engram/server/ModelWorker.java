@@ -234,6 +234,9 @@ final class ModelWorker implements AutoCloseable {
      * earlier pending job has it; a work also only while the batch has room and no earlier work waits for room.
      */
     private void runPending() {
+        if (pending.isEmpty()) {
+            return; // the usual case between decode steps: nothing to allocate
+        }
         java.util.Set<Object> keysWaiting = new java.util.HashSet<>();
         boolean roomTaken = false;
         for (Iterator<Job> it = pending.iterator(); it.hasNext(); ) {
@@ -265,7 +268,10 @@ final class ModelWorker implements AutoCloseable {
         }
         batchSize = running.size();
         try {
-            int width = (int) generators.stream().filter(g -> !g.done()).count();
+            int width = 0; // a loop, not a stream: this runs for every decoded token
+            for (Generator g : generators) {
+                width += g.done() ? 0 : 1;
+            }
             if (width > 1) {
                 sharedSteps.incrementAndGet();
             }
