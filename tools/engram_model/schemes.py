@@ -248,15 +248,18 @@ class InfiniMemory(nn.Module):
     def combine(self, local, mem):
         return sigmoid_gate_combine(self.beta, local, mem)
 
-    def write(self, k, v, h, state):
+    def write(self, k, v, h, state, row_counts=None):
+        """The segment's write. ``row_counts`` [B, 1 or G, N, 1] (training only; None: each row once) counts row i
+        as written that many times, as if the segment held it repeated: both sums, M's and z's, weigh it so."""
         m, z = state
         sk = self.sigma(k)  # [B, G, N, dk]
+        written = sk if row_counts is None else sk * row_counts
         if self.update == "delta":
             ret = torch.matmul(sk, m) / torch.matmul(sk, z[..., None]).clamp_min(self.eps)
-            m = m + torch.matmul(sk.transpose(-1, -2), v - ret)
+            m = m + torch.matmul(written.transpose(-1, -2), v - ret)
         else:
-            m = m + torch.matmul(sk.transpose(-1, -2), v)
-        return m, z + sk.sum(dim=2)
+            m = m + torch.matmul(written.transpose(-1, -2), v)
+        return m, z + written.sum(dim=2)
 
 
 class LshKnnMemory(nn.Module):

@@ -84,10 +84,10 @@ def optimizer_step(opt, model, loss, ema, tracked=None):
     return value if ema is None else 0.95 * ema + 0.05 * value
 
 
-def answer_loss(model, ids, mask, with_filler_share=False):
+def answer_loss(model, ids, mask, with_filler_share=False, filler_counts=None):
     """Cross-entropy of the answer digits, their accuracy, and (``with_filler_share``, else None) the infini
-    memories' filler write share (filler_write_share)."""
-    with recording_write_mass(model, with_filler_share) as masses:
+    memories' filler write share (filler_write_share). ``filler_counts`` [B]: counting_filler_rows."""
+    with counting_filler_rows(model, ids, filler_counts), recording_write_mass(model, with_filler_share) as masses:
         logits, _ = model(ids)
     # logits at position t predict token t+1; the answer digits are the targets where mask is True
     pred = logits[:, :-1][mask[:, 1:]]
@@ -109,16 +109,59 @@ class recording_write_mass:
         self.keep = keep
 
     def __enter__(self):
+        self.before = [vars(mem).get("write") for mem in self.memories]
         for mem, out in zip(self.memories, self.masses):
-            def write(k, v, h, state, mem=mem, out=out):
+            def write(k, v, h, state, mem=mem, out=out, inner=mem.write):
                 out.append(self.keep(mem.sigma(k)))
-                return type(mem).write(mem, k, v, h, state)
+                return inner(k, v, h, state)
             mem.write = write
         return self.masses
 
     def __exit__(self, *exc):
+        restore_writes(self.memories, self.before)
+        return False
+
+
+def restore_writes(memories, before):
+    """Puts back each memory's write as it was before a wrapper replaced it (the class's own where none was set)."""
+    for mem, write in zip(memories, before):
+        if write is None:
+            del mem.write
+        else:
+            mem.write = write
+
+
+class counting_filler_rows:
+    """Within the block, each infini memory's write counts every filler row (passkey.FILLER's tokens) of sequence b
+    ``counts[b]`` times (InfiniMemory.write's row_counts): the memory holds what a context with that many times the
+    filler would have written, M and z alike, while the model computes only the rows given. Training with counts
+    above 1 shows the reads the normaliser z of contexts longer than those it runs (models/README.md, "Training on
+    longer contexts than it runs"). ``counts`` None: nothing changes."""
+
+    def __init__(self, model, ids, counts):
+        self.memories = [layer.memory for layer in model.layers
+                         if counts is not None and layer.memory is not None
+                         and layer.memory.config()["provider"] == "infini"]
+        if self.memories:
+            filler = torch.from_numpy(np.isin(ids.cpu().numpy(), passkey.FILLER)).to(ids.device)
+            per_row = torch.where(filler, counts.to(ids.device)[:, None].float(), torch.ones((), device=ids.device))
+            self.per_row = per_row[:, None, :, None]  # [B, 1, T, 1]
+
+    def __enter__(self):
+        self.before = [vars(mem).get("write") for mem in self.memories]
         for mem in self.memories:
-            del mem.write  # the class's own method again
+            written = [0]  # rows this memory has written so far: its segments come in order
+
+            def write(k, v, h, state, mem=mem, written=written):
+                n = k.shape[2]
+                rows = self.per_row[:, :, written[0]:written[0] + n]
+                written[0] += n
+                return type(mem).write(mem, k, v, h, state, row_counts=rows)
+            mem.write = write
+        return self
+
+    def __exit__(self, *exc):
+        restore_writes(self.memories, self.before)
         return False
 
 
@@ -331,6 +374,12 @@ def main(argv=None):
     ap.add_argument("--filler-mass", type=float, default=0.0,
                     help="infini: weight of an auxiliary loss, the share of the memory's write mass (z) that filler "
                     "tokens wrote (0: the answer loss only)")
+    ap.add_argument("--filler-counts", type=float, default=1.0,
+                    help="infini: the memories count each filler row of a sequence C times, C drawn log-uniform in "
+                    "[1, this] per sequence (counting_filler_rows): the reads see the normaliser of contexts up to "
+                    "this many times longer than those trained (1: each row once)")
+    ap.add_argument("--filler-counts-share", type=float, default=0.5,
+                    help="with --filler-counts: the share of sequences so counted (the rest count each row once)")
     qat.add_arguments(ap)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--key-lr-scale", type=float, default=1.0,
@@ -347,7 +396,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if not args.key_lr_scale > 0:
         ap.error(f"--key-lr-scale {args.key_lr_scale}: must be > 0 (1: the keys learn at --lr like the rest)")
-    for name in PLACEMENTS + ("turns", "answer_boundary"):
+    if not (math.isfinite(args.filler_counts) and args.filler_counts >= 1):
+        ap.error(f"--filler-counts {args.filler_counts}: must be a finite number >= 1 (1: each filler row once)")
+    if args.filler_counts > 1 and args.strategy != "infini":
+        ap.error(f"--filler-counts: applies to --strategy infini only (got {args.strategy})")
+    for name in PLACEMENTS + ("turns", "answer_boundary", "filler_counts_share"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: must be in [0, 1]")
     if sum(getattr(args, name) for name in PLACEMENTS) > 1.0:
@@ -430,7 +483,11 @@ def main(argv=None):
                                      args.after_bos, args.before_question)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
         with qat.fake_quantized(model, qat.step_type(args.qat, step), args.qat_block):
-            loss, acc, share = answer_loss(model, ids, mask, args.filler_mass > 0)
+            counts = None
+            if args.filler_counts > 1:
+                drawn = np.exp(rng.uniform(0.0, math.log(args.filler_counts), args.batch))
+                counts = torch.from_numpy(np.where(rng.random(args.batch) < args.filler_counts_share, drawn, 1.0))
+            loss, acc, share = answer_loss(model, ids, mask, args.filler_mass > 0, counts)
         total = loss if share is None else loss + args.filler_mass * share
         ema = optimizer_step(opt, model, total, ema, tracked=loss)
         if step % args.log_every == 0 or step == args.steps - 1:
@@ -477,6 +534,8 @@ def main(argv=None):
                 **({"knnScale": args.knn_scale} if args.knn_scale else {}),
                 **({"fillerMass": args.filler_mass} if args.filler_mass else {}),
                 **({"keyLrScale": args.key_lr_scale} if args.key_lr_scale != 1.0 else {}),
+                **({"fillerCounts": args.filler_counts, "fillerCountsShare": args.filler_counts_share}
+                   if args.filler_counts > 1 else {}),
                 **qat.recorded(args),
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
     if earlier is not None:

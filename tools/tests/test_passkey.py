@@ -372,3 +372,49 @@ def test_placement_fractions_out_of_range_or_summing_past_one_are_refused_naming
     err = capsys.readouterr().err
     assert "--boundary 0.6" in err and "--before-question 0.5" in err and "--after-bos 0.0" in err
     assert "must sum to at most 1" in err
+
+
+def test_a_row_counted_c_times_writes_what_the_row_repeated_c_times_writes():
+    import torch
+    from engram_model.schemes import InfiniMemory
+
+    torch.manual_seed(4)
+    for update in ("delta", "linear"):
+        mem = InfiniMemory(heads=2, kv_heads=1, dk=4, dv=3, update=update)
+        state = (torch.randn(1, 1, 4, 3), torch.rand(1, 1, 4) + 0.5)
+        k, v = torch.randn(1, 1, 4, 4), torch.randn(1, 1, 4, 3)
+        counts = torch.tensor([1.0, 3.0, 1.0, 2.0])[None, None, :, None]
+        m, z = mem.write(k, v, None, state, row_counts=counts)
+        repeated = torch.tensor([0, 1, 1, 1, 2, 3, 3])  # the segment with rows 1 and 3 written 3 and 2 times
+        m2, z2 = mem.write(k[:, :, repeated], v[:, :, repeated], None, state)
+        assert torch.allclose(m, m2, atol=1e-5) and torch.allclose(z, z2, atol=1e-5), update
+        m1, z1 = mem.write(k, v, None, state)
+        assert not torch.allclose(z, z1), "the counts change the write"
+
+
+def test_counting_filler_rows_weighs_each_filler_row_of_each_sequence_in_every_segment():
+    import torch
+    from engram_model.model import EngramModel
+
+    torch.manual_seed(0)
+    model = EngramModel(train.strategy_config("infini", segment=8))
+    ids, _, _ = passkey.batch(np.random.default_rng(2), 2, 29, 5, 0.5)  # 3 whole segments and a part
+    ids = torch.from_numpy(ids)
+    plain, _ = model(ids)
+    with train.counting_filler_rows(model, ids, torch.ones(2)):
+        ones, _ = model(ids)
+    with train.counting_filler_rows(model, ids, None):
+        none, _ = model(ids)
+    assert torch.equal(plain, ones) and torch.equal(plain, none), "a count of 1 (or none) changes nothing"
+
+    counts = torch.tensor([3.0, 5.0])
+    keep_rows = lambda sk: sk  # noqa: E731: sigma(k) of every row, [B, G, N, dk]
+    with train.counting_filler_rows(model, ids, counts), train.recording_write_mass(model, True, keep_rows) as rows:
+        counted, states = model(ids)
+    filler = np.isin(ids.numpy(), passkey.FILLER)
+    per_row = torch.from_numpy(np.where(filler, counts.numpy()[:, None], 1.0)).float()[:, None, :, None]
+    for layer, written in enumerate(rows):
+        z = (torch.cat(written, dim=2) * per_row).sum(dim=2)  # by hand: each filler row's sigma(k) counted C times
+        assert torch.allclose(states[layer][1][1], z, rtol=1e-5), layer
+    assert not torch.allclose(counted, plain), "counted rows change the reads of later segments"
+    assert all("write" not in vars(layer.memory) for layer in model.layers), "the class's own write is back"
