@@ -3,12 +3,9 @@ package dev.engram.langchain4j;
 import dev.engram.api.SnapshotException;
 import dev.engram.api.StateStream;
 import dev.engram.runtime.ModelSequence;
-import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
-import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -124,22 +121,30 @@ final class ConversationStore {
         }
     }
 
-    /** Writes the conversation's state; when this returns, it is on the device. */
-    void save(Meta meta, ModelSequence sequence) {
-        Path f = file(meta.memoryId());
+    /** The conversation's file content: its metadata and the sequence's state (the engine's own work: between steps). */
+    byte[] encode(Meta meta, ModelSequence sequence) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        StateStream.Writer w = new StateStream.Writer(bytes, KIND);
+        w.writeString(meta.memoryId());
+        w.writeBoolean(meta.lastSystemMessage() != null);
+        if (meta.lastSystemMessage() != null) {
+            w.writeString(meta.lastSystemMessage());
+        }
+        sequence.saveFields(w); // the sequence's fields, then the one checksum
+        return bytes.toByteArray();
+    }
+
+    /** Writes {@code content} ({@link #encode}) as the conversation's file; when this returns, it is on the device. */
+    void write(String memoryId, byte[] content) {
+        Path f = file(memoryId);
         Path tmp = f.resolveSibling(f.getFileName() + ".tmp");
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                     StandardOpenOption.WRITE)) {
-                OutputStream out = new BufferedOutputStream(Channels.newOutputStream(ch), 1 << 16);
-                StateStream.Writer w = new StateStream.Writer(out, KIND);
-                w.writeString(meta.memoryId());
-                w.writeBoolean(meta.lastSystemMessage() != null);
-                if (meta.lastSystemMessage() != null) {
-                    w.writeString(meta.lastSystemMessage());
+                java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(content);
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
                 }
-                sequence.saveFields(w); // the sequence's fields, then the one checksum; flushes into the channel
-                out.flush();
                 ch.force(true);
             }
             try {
@@ -149,10 +154,7 @@ final class ConversationStore {
             }
         } catch (IOException e) {
             deleteQuietly(tmp);
-            throw new UncheckedIOException("cannot save conversation '" + meta.memoryId() + "' to " + f, e);
-        } catch (UncheckedIOException e) { // the stream writer's
-            deleteQuietly(tmp);
-            throw new UncheckedIOException("cannot save conversation '" + meta.memoryId() + "' to " + f, e.getCause());
+            throw new UncheckedIOException("cannot save conversation '" + memoryId + "' to " + f, e);
         }
     }
 

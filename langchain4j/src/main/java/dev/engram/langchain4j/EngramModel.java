@@ -3,7 +3,9 @@ package dev.engram.langchain4j;
 import dev.engram.runtime.Engine;
 import dev.engram.runtime.EngineLoader;
 import dev.engram.runtime.GenerationParams;
+import dev.engram.runtime.Generator;
 import dev.engram.runtime.ModelSequence;
+import dev.engram.runtime.StepSharing;
 import dev.engram.runtime.text.Tokenizer;
 import dev.langchain4j.data.message.AiMessage;
 import dev.langchain4j.data.message.ChatMessage;
@@ -23,12 +25,16 @@ import dev.langchain4j.model.output.FinishReason;
 import dev.langchain4j.model.output.TokenUsage;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * A model package running inside the application, for LangChain4j: {@link #chatModel()} and
@@ -40,7 +46,10 @@ import java.util.function.Consumer;
  * conversation, not a replayed message list. A request without a memory id is answered from a fresh sequence fed
  * every message, and leaves nothing behind.
  *
- * <p>One generation runs at a time (the engine is used by one thread at a time); the methods are thread-safe.
+ * <p>Thread-safe. Requests from many threads are answered together: their generations share the engine's steps
+ * ({@link StepSharing}: one pass over the weights feeds every reply being generated, and the prompts in chunks of
+ * {@link Builder#stepTokens} tokens), each reply the same as it would be alone; turns of one conversation run one after
+ * another, in the order they came.
  */
 public final class EngramModel implements AutoCloseable {
     private final Engine engine;
@@ -51,9 +60,21 @@ public final class EngramModel implements AutoCloseable {
     private final double defaultTemperature;
     private final ConversationStore store;
     private final int maxResident;
-    private final ReentrantLock lock = new ReentrantLock();
-    /** Conversations in memory, least recently used first; with a store, an evicted one is read back when next used. */
+    /** Every use of the engine goes through here: generations share steps, anything else runs between them. */
+    private final StepSharing steps;
+    /**
+     * Conversations in memory, least recently used first; with a store, an evicted one is read back when next used.
+     * Guarded by itself, as is {@link #turns}.
+     */
     private final LinkedHashMap<String, Conversation> resident = new LinkedHashMap<>(16, 0.75f, true);
+    /** The turn lock of each memory id in use, with how many callers hold or wait for it. Guarded by {@link #resident}. */
+    private final Map<String, TurnLock> turns = new HashMap<>();
+    private volatile boolean closed;
+
+    private static final class TurnLock {
+        final ReentrantLock lock = new ReentrantLock();
+        int users;
+    }
 
     private static final class Conversation {
         final String memoryId;
@@ -80,6 +101,7 @@ public final class EngramModel implements AutoCloseable {
         this.defaultTemperature = b.temperature;
         this.store = b.stateDirectory == null ? null : new ConversationStore(b.stateDirectory);
         this.maxResident = b.maxResidentConversations;
+        this.steps = new StepSharing(engine, b.stepTokens);
     }
 
     public static Builder builder() {
@@ -114,52 +136,93 @@ public final class EngramModel implements AutoCloseable {
         return new EngramStreamingChatModel(this);
     }
 
-    /** Tokens the conversation {@code memoryId} has consumed so far (0 for one never used): its sequence's position. */
+    /**
+     * Tokens the conversation {@code memoryId} has consumed so far (0 for one never used): its sequence's position,
+     * after the turn running now, if any.
+     */
     public long conversationTokens(Object memoryId) {
-        lock.lock();
-        try {
+        return inTurn(memoryId.toString(), () -> {
             Conversation c = conversation(memoryId.toString(), false);
-            return c == null ? 0 : c.sequence.position();
-        } finally {
-            lock.unlock();
-        }
+            return c == null ? 0L : c.sequence.position();
+        });
     }
 
-    /** Drops the conversation {@code memoryId} from memory and disk; true when there was one. */
+    /** Drops the conversation {@code memoryId} from memory and disk (after the turn running now, if any); true when there was one. */
     public boolean forget(Object memoryId) {
-        lock.lock();
-        try {
-            boolean had = resident.remove(memoryId.toString()) != null;
-            return (store != null && store.delete(memoryId.toString())) || had;
-        } finally {
-            lock.unlock();
-        }
+        String id = memoryId.toString();
+        return inTurn(id, () -> {
+            boolean had;
+            synchronized (resident) {
+                had = resident.remove(id) != null;
+            }
+            return (store != null && store.delete(id)) || had;
+        });
     }
 
+    /** Ends the model: requests still generating fail, later ones are refused. */
     @Override
     public void close() {
-        lock.lock();
-        try {
-            resident.clear();
+        closed = true;
+        steps.alone(() -> {
+            synchronized (resident) {
+                resident.clear();
+            }
             engine.close();
+            return null;
+        });
+    }
+
+    /** Steps shared by more than one generation so far (requests answered together). */
+    public long sharedSteps() {
+        return steps.sharedSteps();
+    }
+
+    /** Runs {@code body} holding the turn lock of {@code memoryId}: one turn of a conversation at a time, in arrival order. */
+    private <T> T inTurn(String memoryId, Supplier<T> body) {
+        TurnLock t;
+        synchronized (resident) {
+            t = turns.computeIfAbsent(memoryId, k -> new TurnLock());
+            t.users++;
+        }
+        t.lock.lock();
+        try {
+            return body.get();
         } finally {
-            lock.unlock();
+            t.lock.unlock();
+            synchronized (resident) {
+                if (--t.users == 0) {
+                    turns.remove(memoryId);
+                }
+            }
         }
     }
 
-    /** The resident conversation, else the saved one read back, else (when {@code create}) a new one; null otherwise. */
+    /**
+     * The resident conversation, else the saved one read back, else (when {@code create}) a new one; null otherwise.
+     * Caller holds the conversation's turn lock.
+     */
     private Conversation conversation(String memoryId, boolean create) {
-        Conversation c = resident.get(memoryId);
-        if (c == null) {
-            ModelSequence s = engine.newSequence();
-            ConversationStore.Meta meta = store == null ? null : store.load(memoryId, s);
-            if (meta == null && !create) {
-                return null;
+        synchronized (resident) {
+            Conversation c = resident.get(memoryId);
+            if (c != null) {
+                return c;
             }
-            c = new Conversation(memoryId, s);
-            c.lastSystemMessage = meta == null ? null : meta.lastSystemMessage();
+        }
+        ConversationStore.Meta[] meta = {null};
+        ModelSequence s = steps.alone(() -> {
+            ModelSequence fresh = engine.newSequence();
+            meta[0] = store == null ? null : store.load(memoryId, fresh);
+            return fresh;
+        });
+        if (meta[0] == null && !create) {
+            return null;
+        }
+        Conversation c = new Conversation(memoryId, s);
+        c.lastSystemMessage = meta[0] == null ? null : meta[0].lastSystemMessage();
+        synchronized (resident) {
             resident.put(memoryId, c);
             if (store != null && resident.size() > maxResident) {
+                // an evicted conversation in a turn now is saved by that turn before its lock is released
                 resident.remove(resident.keySet().iterator().next());
             }
         }
@@ -171,38 +234,45 @@ public final class EngramModel implements AutoCloseable {
         ChatRequestParameters p = request.parameters();
         Settings settings = settings(p);
         Object memoryId = p instanceof EngramChatRequestParameters e ? e.memoryId() : null;
-        lock.lock();
-        try {
-            if (memoryId == null) {
-                ModelSequence fresh = engine.newSequence();
-                int[] prompt = turnTokens(request.messages(), fresh.position() == 0, null, new String[1]);
-                return run(fresh, prompt, settings, onText, null);
-            }
+        if (closed) {
+            throw new IllegalStateException("the Engram model " + name + " is closed");
+        }
+        if (memoryId == null) {
+            ModelSequence fresh = steps.alone(engine::newSequence);
+            int[] prompt = turnTokens(request.messages(), true, null, new String[1]);
+            return run(fresh, prompt, settings, onText, null);
+        }
+        return inTurn(memoryId.toString(), () -> {
             Conversation c = conversation(memoryId.toString(), true);
             List<ChatMessage> newTurn = newTurn(request.messages());
             String[] system = {c.lastSystemMessage};
             int[] prompt = turnTokens(newTurn, c.sequence.position() == 0, c.lastSystemMessage, system);
             // A failed turn leaves the conversation as it was: read back from its file when there is a store, else
             // rolled back to a checkpoint taken here (per-provider state copies, nothing serialised).
-            ModelSequence.Checkpoint before = store == null ? c.sequence.checkpoint() : null;
+            ModelSequence.Checkpoint before = store == null ? steps.alone(c.sequence::checkpoint) : null;
             try {
                 ChatResponse r = run(c.sequence, prompt, settings, onText, c);
                 if (store != null) {
-                    store.save(new ConversationStore.Meta(c.memoryId, system[0]), c.sequence);
+                    ConversationStore.Meta meta = new ConversationStore.Meta(c.memoryId, system[0]);
+                    // serialised between steps, written to the device while the others generate
+                    store.write(meta.memoryId(), steps.alone(() -> store.encode(meta, c.sequence)));
                 }
                 c.lastSystemMessage = system[0];
                 return r;
             } catch (RuntimeException ex) {
                 if (store != null) {
-                    resident.remove(c.memoryId);
+                    synchronized (resident) {
+                        resident.remove(c.memoryId);
+                    }
                 } else {
-                    c.sequence.rollback(before);
+                    steps.alone(() -> {
+                        c.sequence.rollback(before);
+                        return null;
+                    });
                 }
                 throw ex;
             }
-        } finally {
-            lock.unlock();
-        }
+        });
     }
 
     private record Settings(int maxTokens, double temperature, double topP, int topK, long seed, List<String> stops,
@@ -339,18 +409,29 @@ public final class EngramModel implements AutoCloseable {
         GenerationParams params = (s.temperature() == 0 ? GenerationParams.greedy(s.maxTokens())
                 : GenerationParams.sampled(s.maxTokens(), s.temperature(), s.topP(), s.seed()).withTopK(s.topK()))
                 .withPenalties(s.frequencyPenalty(), s.presencePenalty());
-        StopText text = new StopText(tokenizer.streamDecoder(), s.stops(), onText);
+        // The text is decoded where the step runs (any caller's thread) and handed to onText on this one.
+        ConcurrentLinkedQueue<String> pieces = new ConcurrentLinkedQueue<>();
+        StopText text = new StopText(tokenizer.streamDecoder(), s.stops(), onText == null ? null : pieces::add);
+        Runnable handOut = () -> {
+            for (String piece; (piece = pieces.poll()) != null; ) {
+                onText.accept(piece);
+            }
+        };
         int[] generated;
         if (prompt.length == 0) {
             generated = new int[0];
         } else {
-            generated = engine.generateWhile(sequence, prompt, params, text::push);
+            Generator g = engine.generator(sequence, prompt, params, null, (token, logits) -> text.push(token));
+            generated = steps.run(g, onText == null ? null : handOut);
         }
         text.finish();
+        if (onText != null) {
+            handOut.run();
+        }
         if (c != null && format == PromptFormat.ROLE_LINES) {
             int[] newline = tokenizer.encode("\n", false); // the reply's line ends before the next turn
             if (newline.length > 0) { // (a whitespace-splitting tokenizer has no token for it)
-                engine.ingest(sequence, newline);
+                steps.alone(() -> engine.ingest(sequence, newline));
             }
         }
         FinishReason finish = text.stopped || generated.length < s.maxTokens() ? FinishReason.STOP : FinishReason.LENGTH;
@@ -436,6 +517,7 @@ public final class EngramModel implements AutoCloseable {
         private int maxOutputTokens = 64;
         private double temperature = 0;
         private int maxResidentConversations = 64;
+        private int stepTokens = StepSharing.DEFAULT_STEP_TOKENS;
         private EngineLoader loader = new EngineLoader();
 
         /** The model package: a folder with engram.json. */
@@ -480,6 +562,19 @@ public final class EngramModel implements AutoCloseable {
                 throw new IllegalArgumentException("maxResidentConversations is " + n + "; valid: 1 or more");
             }
             this.maxResidentConversations = n;
+            return this;
+        }
+
+        /**
+         * Prompt tokens one shared step feeds at most (default {@value StepSharing#DEFAULT_STEP_TOKENS}; 1..65536): a long
+         * prompt is fed in chunks of this size between the other replies' tokens, so a smaller value keeps their
+         * tokens coming at a steadier pace and a larger one feeds the prompt sooner ({@code engram serve --step-tokens}).
+         */
+        public Builder stepTokens(int tokens) {
+            if (tokens < 1 || tokens > 65536) {
+                throw new IllegalArgumentException("stepTokens is " + tokens + "; valid: 1..65536");
+            }
+            this.stepTokens = tokens;
             return this;
         }
 

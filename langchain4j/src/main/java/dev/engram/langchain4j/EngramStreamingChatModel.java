@@ -8,9 +8,9 @@ import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 
 /**
- * {@link EngramModel#streamingChatModel()}: a LangChain4j {@link StreamingChatModel} answered in-process. The reply is
- * generated on the calling thread: {@code onPartialResponse} gets each piece of text as soon as it is stable, and
- * {@code onCompleteResponse} (or {@code onError}) is called before {@code chat} returns.
+ * {@link EngramModel#streamingChatModel()}: a LangChain4j {@link StreamingChatModel} answered in-process, on the
+ * calling thread (its generation sharing steps with other callers'): {@code onPartialResponse} gets each piece of text
+ * as soon as it is stable, and {@code onCompleteResponse} (or {@code onError}) is called before {@code chat} returns.
  */
 public final class EngramStreamingChatModel implements StreamingChatModel {
     private final EngramModel model;
