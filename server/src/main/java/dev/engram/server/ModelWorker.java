@@ -76,6 +76,19 @@ final class ModelWorker implements AutoCloseable {
         /** Once its generator is done, exactly once (also when the server stops first): the result, or what ended it. */
         T finish();
 
+        /**
+         * Called instead of {@link #finish} (by default, it): for a work whose end waits on something off the worker
+         * thread (a session's state written to its store), its result later, completed on the worker thread
+         * ({@link ModelWorker#onWorker}); the work keeps its key and memory until then, while the batch goes on.
+         */
+        default CompletableFuture<T> finishLater() {
+            try {
+                return CompletableFuture.completedFuture(finish());
+            } catch (Throwable t) {
+                return CompletableFuture.failedFuture(t);
+            }
+        }
+
         /** Whether it holds its job's key until finished: later jobs with that key wait for it. */
         default boolean holdsKey() {
             return false;
@@ -102,6 +115,13 @@ final class ModelWorker implements AutoCloseable {
     private final java.util.Set<Object> heldKeys = new java.util.HashSet<>();
     /** Bytes the running works hold (the forks that session questions run on); the worker thread's only. */
     private long runningBytes;
+    private static final System.Logger LOG = System.getLogger(ModelWorker.class.getName());
+    /** Works out of the batch whose {@link Work#finishLater} has not completed yet; the worker thread's only. */
+    private final java.util.Set<Running<?>> finishing = new java.util.HashSet<>();
+    /** What {@link #onWorker} was given, run between steps. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<Runnable> onWorkerTasks = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    /** {@link #onWorker}: tasks run on the worker thread between steps. */
+    private final java.util.concurrent.Executor onWorker = onWorkerTasks::add;
     /** What the running works may hold together ({@link ServeOptions#sessionMemoryBudget()}); one runs whatever its size. */
     private final long memoryBudget;
 
@@ -202,9 +222,11 @@ final class ModelWorker implements AutoCloseable {
 
     private void rounds() {
         while (!stopped) {
+            runOnWorkerTasks();
             if (running.isEmpty() && pending.isEmpty()) {
                 try {
-                    Job first = queue.poll(50, TimeUnit.MILLISECONDS);
+                    // while a work's end is outside (a store write), its completion is looked for every millisecond
+                    Job first = queue.poll(finishing.isEmpty() ? 50 : 1, TimeUnit.MILLISECONDS);
                     if (first != null) {
                         pending.add(first);
                     }
@@ -222,9 +244,25 @@ final class ModelWorker implements AutoCloseable {
             runPending();
             if (!running.isEmpty()) {
                 step();
+                runOnWorkerTasks();
                 runPending();
-            } else if (shutdown && queue.isEmpty() && pending.isEmpty()) {
+            } else if (shutdown && queue.isEmpty() && pending.isEmpty() && finishing.isEmpty() && onWorkerTasks.isEmpty()) {
                 return;
+            }
+        }
+    }
+
+    /** An executor whose tasks run on the worker thread, between steps (where a {@link Work#finishLater} completes). */
+    java.util.concurrent.Executor onWorker() {
+        return onWorker;
+    }
+
+    private void runOnWorkerTasks() {
+        for (Runnable task; (task = onWorkerTasks.poll()) != null; ) {
+            try {
+                task.run();
+            } catch (Throwable t) { // a task completes a future; what it throws must not end the worker
+                LOG.log(System.Logger.Level.WARNING, "a task on the model worker failed: " + t, t);
             }
         }
     }
@@ -304,23 +342,43 @@ final class ModelWorker implements AutoCloseable {
         return t instanceof RuntimeException e ? e : new IllegalStateException("the model failed: " + t, t);
     }
 
-    /** Answers a work that is done and releases its key and memory (after it finished: it stores a session under the key). */
-    private void finish(Running<?> r) {
+    /**
+     * Finishes a work that is done: answers it and releases its key and memory once its {@link Work#finishLater} has
+     * completed (after that: it stores a session under the key), now or on the worker thread later.
+     */
+    private <T> void finish(Running<T> r) {
+        CompletableFuture<T> done;
         try {
-            complete(r);
+            done = r.work().finishLater();
+        } catch (Throwable t) {
+            done = CompletableFuture.failedFuture(t);
+        }
+        if (done.isDone()) {
+            settle(r, done);
+            return;
+        }
+        finishing.add(r);
+        CompletableFuture<T> later = done;
+        done.whenComplete((v, t) -> onWorker.execute(() -> {
+            if (finishing.remove(r)) { // else failAll answered it already
+                settle(r, later);
+            }
+        }));
+    }
+
+    /** Answers {@code r} as {@code done} (complete) ended and releases its key and memory. */
+    private <T> void settle(Running<T> r, CompletableFuture<T> done) {
+        try {
+            r.result().complete(done.join());
+        } catch (java.util.concurrent.CompletionException | java.util.concurrent.CancellationException e) {
+            r.result().completeExceptionally(e.getCause() != null ? e.getCause() : e);
+        } catch (Throwable t) {
+            r.result().completeExceptionally(t);
         } finally {
             runningBytes -= r.bytes();
             if (r.key() != null) {
                 heldKeys.remove(r.key());
             }
-        }
-    }
-
-    private static <T> void complete(Running<T> r) {
-        try {
-            r.result().complete(r.work().finish());
-        } catch (Throwable t) {
-            r.result().completeExceptionally(t);
         }
     }
 
@@ -332,6 +390,10 @@ final class ModelWorker implements AutoCloseable {
             finish(r);
         }
         running.clear();
+        for (Running<?> r : finishing) { // their stores' writes may still end; nobody waits for them any more
+            r.result().completeExceptionally(gone);
+        }
+        finishing.clear();
         batchSize = 0;
         for (Job j; (j = queue.poll()) != null || (j = pending.poll()) != null; ) {
             j.result().completeExceptionally(gone);
