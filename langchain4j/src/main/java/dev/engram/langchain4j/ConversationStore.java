@@ -56,30 +56,37 @@ final class ConversationStore {
         }
     }
 
-    /**
-     * Restores the conversation {@code memoryId} into {@code into} (a new sequence of the same engine) and returns its
-     * metadata, or returns null (and leaves {@code into} alone) when it was never saved.
-     */
-    Meta load(String memoryId, ModelSequence into) {
+    /** The saved file of the conversation {@code memoryId}, read whole, or null when it was never saved. */
+    byte[] read(String memoryId) {
         Path f = file(memoryId);
-        if (!Files.exists(f)) {
+        try {
+            return Files.readAllBytes(f);
+        } catch (java.nio.file.NoSuchFileException e) {
             return null;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read conversation '" + memoryId + "' from " + f, e);
         }
-        try (InputStream in = new java.io.BufferedInputStream(Files.newInputStream(f), 1 << 16)) {
-            in.mark(LEGACY_MAGIC.length);
-            boolean legacy = java.util.Arrays.equals(in.readNBytes(LEGACY_MAGIC.length), LEGACY_MAGIC);
-            in.reset();
-            if (legacy) {
-                return loadLegacy(memoryId, f, in.readAllBytes(), into);
-            }
+    }
+
+    /**
+     * Restores the conversation {@code memoryId} from its file's {@code content} ({@link #read}) into {@code into} (a new
+     * sequence of the same engine) and returns its metadata. All of it is checked before the sequence changes.
+     */
+    Meta load(String memoryId, byte[] content, ModelSequence into) {
+        Path f = file(memoryId);
+        if (content.length >= LEGACY_MAGIC.length
+                && java.util.Arrays.equals(content, 0, LEGACY_MAGIC.length, LEGACY_MAGIC, 0, LEGACY_MAGIC.length)) {
+            return loadLegacy(memoryId, f, content, into);
+        }
+        try (InputStream in = new java.io.ByteArrayInputStream(content)) {
             StateStream.Reader r = new StateStream.Reader(in, KIND, "conversation file");
             String id = r.readString("memory id");
             String system = r.readBoolean("system message flag") ? r.readString("system message") : null;
             if (!id.equals(memoryId)) {
                 throw damaged(memoryId, f, "it belongs to memory id '" + id + "'");
             }
-            // the sequence's own fields to the stream's end and its one checksum, streamed: all of it is checked
-            // before the sequence changes
+            // the sequence's own fields to the stream's end and its one checksum: all of it is checked before the
+            // sequence changes
             into.loadFields(r);
             return new Meta(id, system);
         } catch (SnapshotException e) {

@@ -72,7 +72,7 @@ public final class EngramModel implements AutoCloseable {
     private volatile boolean closed;
 
     private static final class TurnLock {
-        final ReentrantLock lock = new ReentrantLock();
+        final ReentrantLock lock = new ReentrantLock(true); // fair: turns in the order they came
         int users;
     }
 
@@ -159,16 +159,15 @@ public final class EngramModel implements AutoCloseable {
         });
     }
 
-    /** Ends the model: requests still generating fail, later ones are refused. */
+    /** Ends the model once the step running now is over: requests still generating fail, later ones are refused. */
     @Override
     public void close() {
         closed = true;
-        steps.alone(() -> {
+        steps.close(() -> {
             synchronized (resident) {
                 resident.clear();
             }
             engine.close();
-            return null;
         });
     }
 
@@ -208,10 +207,11 @@ public final class EngramModel implements AutoCloseable {
                 return c;
             }
         }
+        byte[] saved = store == null ? null : store.read(memoryId); // the disk read outside the engine's turn
         ConversationStore.Meta[] meta = {null};
         ModelSequence s = steps.alone(() -> {
             ModelSequence fresh = engine.newSequence();
-            meta[0] = store == null ? null : store.load(memoryId, fresh);
+            meta[0] = saved == null ? null : store.load(memoryId, saved, fresh);
             return fresh;
         });
         if (meta[0] == null && !create) {

@@ -47,8 +47,9 @@ class ConcurrentRequestsTest {
         }
         ExecutorService users = Executors.newFixedThreadPool(PASSKEYS.length + 1);
         Path state = tmp.resolve("together");
+        // two conversations resident at most: the others are evicted, some while in a turn, and read back when used
         try (EngramModel model = EngramModel.builder().model(PasskeyConversationTest.MODEL).stateDirectory(state)
-                .promptFormat(PromptFormat.RAW).stepTokens(8).build()) {
+                .promptFormat(PromptFormat.RAW).stepTokens(8).maxResidentConversations(2).build()) {
             CyclicBarrier start = new CyclicBarrier(PASSKEYS.length + 1);
             List<CompletableFuture<String>> answers = new ArrayList<>();
             for (int i = 0; i < PASSKEYS.length; i++) {
@@ -105,6 +106,34 @@ class ConcurrentRequestsTest {
             assertEquals(4L * perTurn, model.conversationTokens("carol"), "four whole turns, none lost or interleaved");
         } finally {
             users.shutdownNow();
+        }
+    }
+
+    @Test
+    void closeEndsTheRequestsGeneratingAndRefusesLaterOnes() throws Exception {
+        ExecutorService users = Executors.newFixedThreadPool(2);
+        EngramModel model = EngramModel.builder().model(PasskeyConversationTest.MODEL).promptFormat(PromptFormat.RAW)
+                .stepTokens(4).build();
+        try {
+            java.util.concurrent.CountDownLatch generating = new java.util.concurrent.CountDownLatch(2);
+            List<CompletableFuture<EngramModelTest.Streamed>> streams = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                var request = EngramModelTest.request(null, 100_000, dev.langchain4j.data.message.UserMessage.from(
+                        PasskeyConversationTest.turnOne(PASSKEYS[i])));
+                streams.add(CompletableFuture.supplyAsync(() -> EngramModelTest.stream(model, request, generating::countDown), users));
+            }
+            assertTrue(generating.await(60, TimeUnit.SECONDS), "both generating");
+            model.close();
+            for (var f : streams) {
+                EngramModelTest.Streamed s = f.get(60, TimeUnit.SECONDS);
+                assertTrue(s.error() != null && s.error().getMessage().startsWith("closed"), String.valueOf(s.error()));
+            }
+            var later = assertThrows(IllegalStateException.class,
+                    () -> model.chatModel().chat(EngramModelTest.request(null, 3, dev.langchain4j.data.message.UserMessage.from("."))));
+            assertTrue(later.getMessage().contains("closed"), later.getMessage());
+        } finally {
+            users.shutdownNow();
+            model.close();
         }
     }
 

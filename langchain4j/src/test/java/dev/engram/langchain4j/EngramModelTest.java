@@ -39,12 +39,20 @@ class EngramModelTest {
     }
 
     static Streamed stream(EngramModel model, ChatRequest request) {
+        return stream(model, request, () -> { });
+    }
+
+    /** As {@link #stream(EngramModel, ChatRequest)}; {@code firstPiece} runs when the first piece of text arrives. */
+    static Streamed stream(EngramModel model, ChatRequest request, Runnable firstPiece) {
         List<String> pieces = new ArrayList<>();
         AtomicReference<ChatResponse> done = new AtomicReference<>();
         AtomicReference<Throwable> error = new AtomicReference<>();
         model.streamingChatModel().chat(request, new StreamingChatResponseHandler() {
             @Override
             public void onPartialResponse(String partial) {
+                if (pieces.isEmpty()) {
+                    firstPiece.run();
+                }
                 pieces.add(partial);
             }
 

@@ -35,6 +35,10 @@ public final class StepSharing {
     private List<Generator> stepping = List.of();
     /** Callers of {@link #alone} waiting for their turn: no step starts while one waits, so steps cannot starve it. */
     private int aloneWaiting;
+    /** The thread running the step or {@link #alone} body now (null: none), to refuse a nested call that would wait forever. */
+    private Thread busyThread;
+    /** Why no more runs (set by {@link #close}); guarded by {@link #lock}. */
+    private RuntimeException closed;
     private long sharedSteps;
     private int widestStep;
 
@@ -54,7 +58,8 @@ public final class StepSharing {
      * Runs {@code g} to its end, stepped with the generations of the other callers; {@code afterStep} (may be null) runs
      * on this thread after each step that this caller saw end, outside any lock (to hand out what the callbacks
      * recorded). Returns the tokens generated, or throws what ended it ({@link Generator#failure()}), as
-     * {@link Engine#generateScored} does. If {@code afterStep} throws, {@code g} is cancelled with it first.
+     * {@link Engine#generateScored} does. If {@code afterStep} throws, {@code g} is cancelled with it first. Refused:
+     * a generator of another engine, or one whose sequence is in a generation already.
      */
     public int[] run(Generator g, Runnable afterStep) {
         if (g == null || g.engine() != engine) {
@@ -62,10 +67,23 @@ public final class StepSharing {
         }
         lock.lock();
         try {
+            refuseNested("run");
+            for (Generator other : waiting) {
+                if (other.sequence() == g.sequence()) {
+                    throw new InvalidInputException("generator", "runs on a sequence that is in a generation already; valid: "
+                            + "one generation per sequence at a time");
+                }
+            }
+            if (closed != null) {
+                g.cancel(closed);
+                throw new IllegalStateException(closed.getMessage());
+            }
             waiting.add(g);
-            while (!g.done()) {
+            // g is looked at only while no step feeds it: a step changes it on the stepping thread
+            while (stepping.contains(g) || !g.done()) {
                 if (!busy && aloneWaiting == 0) {
                     busy = true;
+                    busyThread = Thread.currentThread();
                     List<Generator> batch = List.copyOf(waiting);
                     stepping = batch;
                     lock.unlock();
@@ -74,6 +92,7 @@ public final class StepSharing {
                     } finally {
                         lock.lock();
                         busy = false;
+                        busyThread = null;
                         stepping = List.of();
                         waiting.removeIf(Generator::done);
                         turnEnded.signalAll();
@@ -142,11 +161,55 @@ public final class StepSharing {
     /**
      * Runs {@code body} with the engine to itself: after the step running now, before the next (which waits). For
      * anything that touches the engine besides the generations: a new sequence, an ingest, saving or restoring a
-     * sequence's state.
+     * sequence's state. Refused after {@link #close}, and from a generation's callback or another {@code alone} body
+     * (which would wait for themselves).
      */
     public <T> T alone(Supplier<T> body) {
+        takeTurn("alone");
+        try {
+            return body.get();
+        } finally {
+            endTurn();
+        }
+    }
+
+    /**
+     * Ends the sharing once the step running now is over: the generations waiting fail with an
+     * {@link IllegalStateException}, later {@link #run} and {@link #alone} calls are refused; then {@code lastly} runs
+     * (closing the engine, say) with the engine to itself.
+     */
+    public void close(Runnable lastly) {
+        takeTurn("close");
+        try {
+            boolean first;
+            lock.lock();
+            try {
+                first = closed == null;
+                if (first) {
+                    closed = new IllegalStateException("closed: the engine's generations have ended");
+                    for (Generator g : waiting) {
+                        g.cancel(closed); // no step runs: this turn is ours
+                    }
+                }
+            } finally {
+                lock.unlock();
+            }
+            if (first) {
+                lastly.run();
+            }
+        } finally {
+            endTurn();
+        }
+    }
+
+    /** Waits for the engine (after the step running now), then holds it: no step starts until {@link #endTurn}. */
+    private void takeTurn(String what) {
         lock.lock();
         try {
+            refuseNested(what);
+            if (closed != null && !what.equals("close")) {
+                throw new IllegalStateException(closed.getMessage());
+            }
             aloneWaiting++;
             try {
                 while (busy) {
@@ -156,19 +219,28 @@ public final class StepSharing {
                 aloneWaiting--;
             }
             busy = true;
+            busyThread = Thread.currentThread();
         } finally {
             lock.unlock();
         }
+    }
+
+    private void endTurn() {
+        lock.lock();
         try {
-            return body.get();
+            busy = false;
+            busyThread = null;
+            turnEnded.signalAll();
         } finally {
-            lock.lock();
-            try {
-                busy = false;
-                turnEnded.signalAll();
-            } finally {
-                lock.unlock();
-            }
+            lock.unlock();
+        }
+    }
+
+    /** Under the lock: a call from the thread that holds the engine now (a callback, an alone body) would wait for itself. */
+    private void refuseNested(String what) {
+        if (busyThread == Thread.currentThread()) {
+            throw new IllegalStateException(what + "() called from a generation's callback or an alone() body; valid: from "
+                    + "outside them (it would wait for itself)");
         }
     }
 

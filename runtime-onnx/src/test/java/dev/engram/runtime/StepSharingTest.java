@@ -29,8 +29,8 @@ class StepSharingTest {
     @Test
     void callersOnManyThreadsShareStepsAndEachGetsWhatItGetsAlone() throws Exception {
         java.nio.file.Path config = java.nio.file.Files.writeString(dir.resolve("mixed.yaml"), EngineTest.MIXED);
-        ExecutorService callers = Executors.newFixedThreadPool(4);
-        try (Engine engine = new EngineLoader().config(config).systemOverrides(false).load(EngineTest.TINY)) {
+        try (Engine engine = new EngineLoader().config(config).systemOverrides(false).load(EngineTest.TINY);
+             ExecutorService callers = Executors.newFixedThreadPool(4)) {
             int s = engine.segmentLength();
             List<GenerationParams> params = List.of(GenerationParams.greedy(9), GenerationParams.sampled(7, 0.9, 0.95, 42),
                     GenerationParams.greedy(12), GenerationParams.sampled(10, 1.3, 1.0, 9));
@@ -92,21 +92,20 @@ class StepSharingTest {
             }
             assertEquals(generators.size(), sharing.widestStep(), "the first step fed all four");
             assertTrue(sharing.sharedSteps() > 0);
-        } finally {
-            callers.shutdownNow();
         }
     }
 
     @Test
     void aCallerWhoseHandlerFailsEndsOnlyItsOwnGeneration() throws Exception {
-        ExecutorService callers = Executors.newFixedThreadPool(2);
-        try (Engine engine = new EngineLoader().systemOverrides(false).load(EngineTest.TINY)) {
+        try (Engine engine = new EngineLoader().systemOverrides(false).load(EngineTest.TINY);
+             ExecutorService callers = Executors.newFixedThreadPool(2)) {
             StepSharing sharing = new StepSharing(engine, StepSharing.DEFAULT_STEP_TOKENS);
             ModelSequence failing = engine.newSequence();
             ModelSequence going = engine.newSequence();
             ModelSequence twin = going.fork();
             int[] prompt = EngineTest.tokens(5, 7);
-            Generator bad = engine.generator(failing, prompt, GenerationParams.greedy(20), null, null);
+            // bad would run long: it ends only by its caller leaving (good, the one other, stops stepping it at 20)
+            Generator bad = engine.generator(failing, prompt, GenerationParams.greedy(100_000), null, null);
             Generator good = engine.generator(going, prompt, GenerationParams.greedy(20), null, null);
             CompletableFuture<int[]>[] f = new CompletableFuture[2];
             sharing.alone(() -> {
@@ -122,12 +121,61 @@ class StepSharingTest {
             var e = assertThrows(java.util.concurrent.ExecutionException.class, () -> f[0].get(60, TimeUnit.SECONDS));
             assertEquals("the client went away", e.getCause().getMessage());
             int[] going20 = f[1].get(60, TimeUnit.SECONDS);
-            // after its first step's handler failed, at most the step already under way fed it again
-            assertTrue(bad.done() && bad.tokens().length <= 2, "it was stepped no further: " + bad.tokens().length);
+            assertTrue(bad.done(), "it was stepped no further");
+            assertEquals("the client went away", bad.failure().getMessage(), "ended by its caller's failure");
             assertArrayEquals(engine.generate(twin, prompt, GenerationParams.greedy(20), null), going20);
             assertEquals(0, sharing.waiting());
-        } finally {
-            callers.shutdownNow();
+        }
+    }
+
+    @Test
+    void closeFailsTheWaitingGenerationsAndRefusesLaterCallsAndNestedCallsAreRefused() throws Exception {
+        try (Engine engine = new EngineLoader().systemOverrides(false).load(EngineTest.TINY);
+             ExecutorService callers = Executors.newFixedThreadPool(1)) {
+            StepSharing sharing = new StepSharing(engine, 8);
+            ModelSequence seq = engine.newSequence();
+            // a callback that calls alone() would wait for itself: refused, which ends that generation
+            Generator nested = engine.generator(seq, new int[] {1, 2}, GenerationParams.greedy(5), null, (t, l) -> {
+                sharing.alone(() -> null);
+                return true;
+            });
+            var n = assertThrows(IllegalStateException.class, () -> sharing.run(nested, null));
+            assertTrue(n.getMessage().contains("alone() called from a generation's callback"), n.getMessage());
+            Generator again = engine.generator(seq, new int[] {3}, GenerationParams.greedy(5), null, null);
+            Generator twice = engine.generator(seq, new int[] {4}, GenerationParams.greedy(5), null, null);
+            boolean[] closedRan = {false};
+            CompletableFuture<int[]> waiting = new CompletableFuture<>();
+            sharing.alone(() -> {
+                callers.execute(() -> {
+                    try {
+                        waiting.complete(sharing.run(again, null));
+                    } catch (RuntimeException e) {
+                        waiting.completeExceptionally(e);
+                    }
+                });
+                while (sharing.waiting() < 1) {
+                    Thread.onSpinWait();
+                }
+                // (from another thread: this one holds the engine)
+                var t = assertThrows(java.util.concurrent.ExecutionException.class,
+                        () -> CompletableFuture.supplyAsync(() -> sharing.run(twice, null)).get(60, TimeUnit.SECONDS));
+                assertTrue(t.getCause() instanceof InvalidInputException && t.getCause().getMessage().contains("in a generation already"),
+                        t.getCause().toString());
+                return null;
+            });
+            // the engine's turn went to the waiting caller or to close: either way it ends, and nothing runs after
+            sharing.close(() -> closedRan[0] = true);
+            assertTrue(closedRan[0]);
+            try {
+                waiting.get(60, TimeUnit.SECONDS); // it may have finished before close took the engine
+            } catch (java.util.concurrent.ExecutionException e) {
+                assertTrue(e.getCause().getMessage().startsWith("closed"), e.getCause().getMessage());
+            }
+            var a = assertThrows(IllegalStateException.class, () -> sharing.alone(() -> null));
+            assertTrue(a.getMessage().startsWith("closed"), a.getMessage());
+            Generator late = engine.generator(engine.newSequence(), new int[] {1}, GenerationParams.greedy(1), null, null);
+            assertThrows(IllegalStateException.class, () -> sharing.run(late, null));
+            assertTrue(late.done(), "a generation refused after close is ended");
         }
     }
 

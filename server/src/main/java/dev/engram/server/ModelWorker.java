@@ -120,8 +120,16 @@ final class ModelWorker implements AutoCloseable {
     private final java.util.Set<Running<?>> finishing = new java.util.HashSet<>();
     /** What {@link #onWorker} was given, run between steps. */
     private final java.util.concurrent.ConcurrentLinkedQueue<Runnable> onWorkerTasks = new java.util.concurrent.ConcurrentLinkedQueue<>();
-    /** {@link #onWorker}: tasks run on the worker thread between steps. */
-    private final java.util.concurrent.Executor onWorker = onWorkerTasks::add;
+    /** In the queue to wake the worker for {@link #onWorkerTasks}; never run, never counted. */
+    private final Job wake = new Job(() -> { }, new CompletableFuture<>(), false, null, 0);
+    /** Whether {@link #wake} is in the queue (at most once). */
+    private final java.util.concurrent.atomic.AtomicBoolean wakeQueued = new java.util.concurrent.atomic.AtomicBoolean();
+    /** How many works are {@link #finishing}, for {@link #depth()}. */
+    private volatile int finishingCount;
+    /** {@link #onWorker}: tasks run on the worker thread between steps; one waiting for a job is woken. */
+    private final java.util.concurrent.Executor onWorker = this::runOnWorkerSoon;
+    /** How long a stopping worker waits for works whose state is on its way to the store, before answering them. */
+    private static final long STORE_GRACE_MILLIS = 10_000;
     /** What the running works may hold together ({@link ServeOptions#sessionMemoryBudget()}); one runs whatever its size. */
     private final long memoryBudget;
 
@@ -223,23 +231,25 @@ final class ModelWorker implements AutoCloseable {
     private void rounds() {
         while (!stopped) {
             runOnWorkerTasks();
-            if (running.isEmpty() && pending.isEmpty()) {
+            if (running.isEmpty()) {
+                // nothing to step, and what is pending waits (for a key or memory a finishing work holds): wait for a
+                // job or for a finishing work's completion (which wakes this with a task)
                 try {
-                    // while a work's end is outside (a store write), its completion is looked for every millisecond
-                    Job first = queue.poll(finishing.isEmpty() ? 50 : 1, TimeUnit.MILLISECONDS);
+                    Job first = queue.poll(50, TimeUnit.MILLISECONDS);
                     if (first != null) {
-                        pending.add(first);
+                        takeIntoPending(first);
                     }
                 } catch (InterruptedException e) {
                     continue; // close() sets stopped first
                 }
+                runOnWorkerTasks();
             }
             for (int n = queue.size(); n > 0; n--) {
                 Job job = queue.poll();
                 if (job == null) {
                     break;
                 }
-                pending.add(job);
+                takeIntoPending(job);
             }
             runPending();
             if (!running.isEmpty()) {
@@ -249,6 +259,21 @@ final class ModelWorker implements AutoCloseable {
             } else if (shutdown && queue.isEmpty() && pending.isEmpty() && finishing.isEmpty() && onWorkerTasks.isEmpty()) {
                 return;
             }
+        }
+    }
+
+    private void runOnWorkerSoon(Runnable task) {
+        onWorkerTasks.add(task);
+        if (wakeQueued.compareAndSet(false, true) && !queue.offer(wake)) {
+            wakeQueued.set(false); // a full queue wakes the worker anyway
+        }
+    }
+
+    private void takeIntoPending(Job job) {
+        if (job == wake) {
+            wakeQueued.set(false);
+        } else {
+            pending.add(job);
         }
     }
 
@@ -358,9 +383,11 @@ final class ModelWorker implements AutoCloseable {
             return;
         }
         finishing.add(r);
+        finishingCount = finishing.size();
         CompletableFuture<T> later = done;
         done.whenComplete((v, t) -> onWorker.execute(() -> {
             if (finishing.remove(r)) { // else failAll answered it already
+                finishingCount = finishing.size();
                 settle(r, later);
             }
         }));
@@ -390,19 +417,34 @@ final class ModelWorker implements AutoCloseable {
             finish(r);
         }
         running.clear();
-        for (Running<?> r : finishing) { // their stores' writes may still end; nobody waits for them any more
-            r.result().completeExceptionally(gone);
+        // works whose state is on its way to the store: their sessions are released on this thread once written, so
+        // wait for them a while; any still out then are answered as of unknown outcome (the write may yet land)
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(STORE_GRACE_MILLIS);
+        while (!finishing.isEmpty() && System.nanoTime() < deadline) {
+            runOnWorkerTasks();
+            if (!finishing.isEmpty()) {
+                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
+            }
+        }
+        runOnWorkerTasks();
+        for (Running<?> r : finishing) {
+            r.result().completeExceptionally(new ApiError(500, "server_error", null, "outcome_unknown",
+                    "the server stopped while this request's session state was being stored; it may or may not have been "
+                            + "stored: read the session to see", null));
         }
         finishing.clear();
+        finishingCount = 0;
         batchSize = 0;
         for (Job j; (j = queue.poll()) != null || (j = pending.poll()) != null; ) {
-            j.result().completeExceptionally(gone);
+            if (j != wake) {
+                j.result().completeExceptionally(gone);
+            }
         }
     }
 
-    /** Waiting plus running jobs (each generation of the batch counts). */
+    /** Waiting plus running jobs (each generation of the batch counts, and each whose state is being stored). */
     int depth() {
-        return queue.size() + pending.size() + exclusive + batchSize;
+        return queue.size() - (wakeQueued.get() ? 1 : 0) + pending.size() + exclusive + batchSize + finishingCount;
     }
 
     /** Generations in the batch now; only for a job running on this worker's thread (tests). */

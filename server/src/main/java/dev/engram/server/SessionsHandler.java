@@ -626,7 +626,8 @@ final class SessionsHandler {
             lease.close();
             throw e;
         }
-        return f.whenComplete((v, t) -> lease.close());
+        // completed on the worker thread: a Redis lease's release (a round trip) goes elsewhere, before the answer
+        return lease == SessionStore.Lease.LOCAL ? f : f.whenCompleteAsync((v, t) -> lease.close(), storeWrites);
     }
 
     /**
@@ -648,8 +649,8 @@ final class SessionsHandler {
         CompletableFuture<Void> written;
         try {
             written = CompletableFuture.runAsync(storing::write, storeWrites);
-        } catch (java.util.concurrent.RejectedExecutionException e) { // cannot happen while the pool is open; stay whole
-            written = CompletableFuture.failedFuture(e);
+        } catch (Throwable t) { // no thread for it (out of memory, say): a failed write, the session released as for any
+            written = CompletableFuture.failedFuture(t);
         }
         return written.handleAsync((v, failed) -> settle(s, c.before(), () -> {
             if (failed != null) {
@@ -697,8 +698,8 @@ final class SessionsHandler {
         }
 
         @Override
-        public T finish() {
-            return finishLater().join();
+        public T finish() { // a write's end completes on the worker thread: waiting for it there would never end
+            throw new UnsupportedOperationException("a session's work ends through finishLater()");
         }
 
         @Override

@@ -67,6 +67,14 @@ class StoreWriteOffWorkerTest {
         }
     }
 
+    private static void awaitDepth(Server server, int depth) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (server.defaultQueueDepth() != depth && System.nanoTime() < deadline) {
+            Thread.sleep(2);
+        }
+        assertEquals(depth, server.defaultQueueDepth(), "jobs waiting or being stored");
+    }
+
     private Server start(SlowStore[] store) {
         return Server.start(TestModel.create(tmp), 0, new SessionStoreLocation.Directory(tmp.resolve("data")),
                 ServeOptions.defaults().withAccessLog(false),
@@ -93,6 +101,7 @@ class StoreWriteOffWorkerTest {
             assertTrue(store[0].started.await(30, TimeUnit.SECONDS), "the append's write began");
             CompletableFuture<Http.Resp> next = CompletableFuture.supplyAsync(
                     () -> http.post("/v1/sessions/" + id + "/append", Map.of("tokens", MORE)));
+            awaitDepth(server, 2); // the append being stored, and the next one waiting for its session
             // the worker is not held up by the write: another sequence's completion is stepped and answered
             Http.Resp other = CompletableFuture.supplyAsync(() -> http.post("/v1/completions", completion)).get(30, TimeUnit.SECONDS);
             assertEquals(200, other.status(), other.body());
