@@ -128,8 +128,11 @@ final class ModelWorker implements AutoCloseable {
     private volatile int finishingCount;
     /** {@link #onWorker}: tasks run on the worker thread between steps; one waiting for a job is woken. */
     private final java.util.concurrent.Executor onWorker = this::runOnWorkerSoon;
-    /** How long a stopping worker waits for works whose state is on its way to the store, before answering them. */
-    private static final long STORE_GRACE_MILLIS = 10_000;
+    /**
+     * How long a stopping worker waits for works whose state is on its way to the store, before answering them (within
+     * the 5 s {@link #close} gives the thread).
+     */
+    private static final long STORE_GRACE_MILLIS = 3_000;
     /** What the running works may hold together ({@link ServeOptions#sessionMemoryBudget()}); one runs whatever its size. */
     private final long memoryBudget;
 

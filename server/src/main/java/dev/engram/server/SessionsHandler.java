@@ -669,6 +669,18 @@ final class SessionsHandler {
         }), w.onWorker());
     }
 
+    /** Waits a while (2 s at most) for the session states being written; called when the server stops, before the store closes. */
+    void close() {
+        storeWrites.shutdown();
+        try {
+            if (!storeWrites.awaitTermination(2, java.util.concurrent.TimeUnit.SECONDS)) {
+                LOG.log(System.Logger.Level.WARNING, "session states still being written as the store closes");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     /** A session's work: the inner work's steps, its own finish around the inner one's, holding the session's key or not. */
     private static final class SessionWork<T> implements ModelWorker.Work<T> {
         private final ModelWorker.Work<T> inner;

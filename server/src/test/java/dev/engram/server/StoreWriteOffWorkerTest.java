@@ -75,8 +75,13 @@ class StoreWriteOffWorkerTest {
         assertEquals(depth, server.defaultQueueDepth(), "jobs waiting or being stored");
     }
 
+    private Path model;
+
     private Server start(SlowStore[] store) {
-        return Server.start(TestModel.create(tmp), 0, new SessionStoreLocation.Directory(tmp.resolve("data")),
+        if (model == null) {
+            model = TestModel.create(tmp);
+        }
+        return Server.start(model, 0, new SessionStoreLocation.Directory(tmp.resolve("data")),
                 ServeOptions.defaults().withAccessLog(false),
                 b -> b.bind(ServerModule.SessionStoreOpener.class).toInstance((location, model) -> {
                     store[0] = new SlowStore(((SessionStoreLocation.Directory) location).dataDir(), model);
@@ -117,6 +122,35 @@ class StoreWriteOffWorkerTest {
             Http.Resp second = next.get(30, TimeUnit.SECONDS);
             assertEquals(200, second.status(), second.body());
             assertEquals(DOC.length + 2 * MORE.length, second.json().get("tokens").asInt());
+        }
+    }
+
+    @Test
+    void aServerStoppingWhileAStateIsWrittenWaitsForTheWriteAndAnswersIt() throws Exception {
+        SlowStore[] store = new SlowStore[1];
+        String id;
+        Server server = start(store);
+        try {
+            Http http = new Http(server.uri());
+            id = SessionResourcesTest.create(http, Map.of());
+            SessionResourcesTest.append(http, id, DOC);
+            store[0].hold.set(true);
+            CompletableFuture<Http.Resp> append = CompletableFuture.supplyAsync(
+                    () -> http.post("/v1/sessions/" + id + "/append", Map.of("tokens", MORE)));
+            assertTrue(store[0].started.await(30, TimeUnit.SECONDS), "the append's write began");
+            CompletableFuture<Void> closing = CompletableFuture.runAsync(server::close);
+            Thread.sleep(300);
+            assertFalse(closing.isDone(), "the server waits for the write in flight");
+            store[0].release.countDown();
+            Http.Resp r = append.get(30, TimeUnit.SECONDS);
+            assertEquals(200, r.status(), r.body());
+            closing.get(30, TimeUnit.SECONDS);
+        } finally {
+            server.close();
+        }
+        store[0] = null;
+        try (Server again = start(store)) { // what was acknowledged is what the next start serves
+            assertEquals(DOC.length + MORE.length, new Http(again.uri()).get("/v1/sessions/" + id).json().get("tokens").asInt());
         }
     }
 
