@@ -80,7 +80,7 @@ final class CompletionsHandler {
             ModelWorker w = engines.worker(s.strategy);
             job = sessions.joinSession(s, cancel, r.sessionAppend(),
                     seq -> Generation.start(w.engine, w.tokenizer, seq, r, cancel, onPiece),
-                    (seq, lease, out) -> store.prepare(s, seq, lease));
+                    (seq, lease, out) -> store.persist(s, seq, lease));
         }
         job = job.whenComplete((out, t) -> {
             if (out != null) {

@@ -22,7 +22,7 @@ import java.util.List;
  * locked: one server per dir, so this server's worker alone serializes writes and a {@link Lease} is {@link Lease#LOCAL}.
  * Every session is indexed at start.
  */
-class DirectorySessionStore extends SessionStore {
+final class DirectorySessionStore extends SessionStore {
     private static final System.Logger LOG = System.getLogger(DirectorySessionStore.class.getName());
     static final String LOCK_FILE = "engram-serve.lock";
 
@@ -264,55 +264,33 @@ class DirectorySessionStore extends SessionStore {
     }
 
     @Override
-    StoreWrite prepare(Session s, ModelSequence seq, Lease lease) {
-        if (s.deleted) {
-            return StoreWrite.NONE;
+    void persist(Session s, ModelSequence seq, Lease lease) {
+        if (!s.deleted) {
+            keepAsPrevious(s);
+            write(s, seq, s.version + 1);
         }
-        long version = s.version + 1;
-        byte[] record = encode(s, seq, version);
-        String id = s.id;
-        return new StoreWrite() {
-            private long checkpointBytes;
-            private long now;
-
-            @Override
-            public void write() {
-                checkpointBytes = keepAsPrevious(id);
-                SnapshotFiles.writeAtomically(file(id), record);
-                now = nowMillis();
-                setFileTime(id, now);
-            }
-
-            @Override
-            public void finish() {
-                s.checkpointBytes = checkpointBytes;
-                stored(s, seq, version, record.length);
-                s.lastUsedMillis = now;
-            }
-        };
     }
 
     /**
      * Makes the session's file, before it is replaced, its checkpoint {@value #PREVIOUS}: a hard link to the same bytes
      * (nothing is copied or serialised), moved into place atomically; a copy where the file system has no links.
-     * Returns the bytes of the session's checkpoints.
      */
-    private long keepAsPrevious(String id) {
-        Path target = checkpointFile(id, PREVIOUS);
+    private void keepAsPrevious(Session s) {
+        Path target = checkpointFile(s.id, PREVIOUS);
         Path tmp = target.resolveSibling(PREVIOUS + ".session.tmp");
         try {
             Files.createDirectories(target.getParent());
             Files.deleteIfExists(tmp);
             try {
-                Files.createLink(tmp, file(id));
+                Files.createLink(tmp, file(s.id));
             } catch (UnsupportedOperationException | IOException noLinks) {
-                Files.copy(file(id), tmp);
+                Files.copy(file(s.id), tmp);
             }
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot keep the previous state of session '" + id + "'", e);
+            throw new UncheckedIOException("cannot keep the previous state of session '" + s.id + "'", e);
         }
-        return checkpointDirBytes(id);
+        s.checkpointBytes = checkpointDirBytes(s.id);
     }
 
     /** Writes the session's state atomically; returns when it is on disk. Caller holds the lock. */
@@ -327,15 +305,11 @@ class DirectorySessionStore extends SessionStore {
     void touch(Session s) {
         long now = nowMillis();
         s.lastUsedMillis = now;
-        setFileTime(s.id, now);
-    }
-
-    /** The file's time is the session's last use, so a restart knows when its time to live runs out. */
-    private void setFileTime(String id, long millis) {
         try {
-            Files.setLastModifiedTime(file(id), FileTime.fromMillis(millis));
+            // the file's time is the last use, so a restart knows when the session's time to live runs out
+            Files.setLastModifiedTime(file(s.id), FileTime.fromMillis(now));
         } catch (IOException e) {
-            LOG.log(System.Logger.Level.DEBUG, "cannot set the time of " + file(id) + ": " + e.getMessage());
+            LOG.log(System.Logger.Level.DEBUG, "cannot set the time of " + file(s.id) + ": " + e.getMessage());
         }
     }
 

@@ -76,19 +76,6 @@ final class ModelWorker implements AutoCloseable {
         /** Once its generator is done, exactly once (also when the server stops first): the result, or what ended it. */
         T finish();
 
-        /**
-         * Called instead of {@link #finish} (by default, it): for a work whose end waits on something off the worker
-         * thread (a session's state written to its store), its result later, completed on the worker thread
-         * ({@link ModelWorker#onWorker}); the work keeps its key and memory until then, while the batch goes on.
-         */
-        default CompletableFuture<T> finishLater() {
-            try {
-                return CompletableFuture.completedFuture(finish());
-            } catch (Throwable t) {
-                return CompletableFuture.failedFuture(t);
-            }
-        }
-
         /** Whether it holds its job's key until finished: later jobs with that key wait for it. */
         default boolean holdsKey() {
             return false;
@@ -115,24 +102,6 @@ final class ModelWorker implements AutoCloseable {
     private final java.util.Set<Object> heldKeys = new java.util.HashSet<>();
     /** Bytes the running works hold (the forks that session questions run on); the worker thread's only. */
     private long runningBytes;
-    private static final System.Logger LOG = System.getLogger(ModelWorker.class.getName());
-    /** Works out of the batch whose {@link Work#finishLater} has not completed yet; the worker thread's only. */
-    private final java.util.Set<Running<?>> finishing = new java.util.HashSet<>();
-    /** What {@link #onWorker} was given, run between steps. */
-    private final java.util.concurrent.ConcurrentLinkedQueue<Runnable> onWorkerTasks = new java.util.concurrent.ConcurrentLinkedQueue<>();
-    /** In the queue to wake the worker for {@link #onWorkerTasks}; never run, never counted. */
-    private final Job wake = new Job(() -> { }, new CompletableFuture<>(), false, null, 0);
-    /** Whether {@link #wake} is in the queue (at most once). */
-    private final java.util.concurrent.atomic.AtomicBoolean wakeQueued = new java.util.concurrent.atomic.AtomicBoolean();
-    /** How many works are {@link #finishing}, for {@link #depth()}. */
-    private volatile int finishingCount;
-    /** {@link #onWorker}: tasks run on the worker thread between steps; one waiting for a job is woken. */
-    private final java.util.concurrent.Executor onWorker = this::runOnWorkerSoon;
-    /**
-     * How long a stopping worker waits for works whose state is on its way to the store, before answering them (within
-     * the 5 s {@link #close} gives the thread).
-     */
-    private static final long STORE_GRACE_MILLIS = 3_000;
     /** What the running works may hold together ({@link ServeOptions#sessionMemoryBudget()}); one runs whatever its size. */
     private final long memoryBudget;
 
@@ -233,64 +202,29 @@ final class ModelWorker implements AutoCloseable {
 
     private void rounds() {
         while (!stopped) {
-            runOnWorkerTasks();
-            if (running.isEmpty()) {
-                // nothing to step, and what is pending waits (for a key or memory a finishing work holds): wait for a
-                // job or for a finishing work's completion (which wakes this with a task)
+            if (running.isEmpty() && pending.isEmpty()) {
                 try {
                     Job first = queue.poll(50, TimeUnit.MILLISECONDS);
                     if (first != null) {
-                        takeIntoPending(first);
+                        pending.add(first);
                     }
                 } catch (InterruptedException e) {
                     continue; // close() sets stopped first
                 }
-                runOnWorkerTasks();
             }
             for (int n = queue.size(); n > 0; n--) {
                 Job job = queue.poll();
                 if (job == null) {
                     break;
                 }
-                takeIntoPending(job);
+                pending.add(job);
             }
             runPending();
             if (!running.isEmpty()) {
                 step();
-                runOnWorkerTasks();
                 runPending();
-            } else if (shutdown && queue.isEmpty() && pending.isEmpty() && finishing.isEmpty() && onWorkerTasks.isEmpty()) {
+            } else if (shutdown && queue.isEmpty() && pending.isEmpty()) {
                 return;
-            }
-        }
-    }
-
-    private void runOnWorkerSoon(Runnable task) {
-        onWorkerTasks.add(task);
-        if (wakeQueued.compareAndSet(false, true) && !queue.offer(wake)) {
-            wakeQueued.set(false); // a full queue wakes the worker anyway
-        }
-    }
-
-    private void takeIntoPending(Job job) {
-        if (job == wake) {
-            wakeQueued.set(false);
-        } else {
-            pending.add(job);
-        }
-    }
-
-    /** An executor whose tasks run on the worker thread, between steps (where a {@link Work#finishLater} completes). */
-    java.util.concurrent.Executor onWorker() {
-        return onWorker;
-    }
-
-    private void runOnWorkerTasks() {
-        for (Runnable task; (task = onWorkerTasks.poll()) != null; ) {
-            try {
-                task.run();
-            } catch (Throwable t) { // a task completes a future; what it throws must not end the worker
-                LOG.log(System.Logger.Level.WARNING, "a task on the model worker failed: " + t, t);
             }
         }
     }
@@ -370,45 +304,23 @@ final class ModelWorker implements AutoCloseable {
         return t instanceof RuntimeException e ? e : new IllegalStateException("the model failed: " + t, t);
     }
 
-    /**
-     * Finishes a work that is done: answers it and releases its key and memory once its {@link Work#finishLater} has
-     * completed (after that: it stores a session under the key), now or on the worker thread later.
-     */
-    private <T> void finish(Running<T> r) {
-        CompletableFuture<T> done;
+    /** Answers a work that is done and releases its key and memory (after it finished: it stores a session under the key). */
+    private void finish(Running<?> r) {
         try {
-            done = r.work().finishLater();
-        } catch (Throwable t) {
-            done = CompletableFuture.failedFuture(t);
-        }
-        if (done.isDone()) {
-            settle(r, done);
-            return;
-        }
-        finishing.add(r);
-        finishingCount = finishing.size();
-        CompletableFuture<T> later = done;
-        done.whenComplete((v, t) -> onWorker.execute(() -> {
-            if (finishing.remove(r)) { // else failAll answered it already
-                finishingCount = finishing.size();
-                settle(r, later);
-            }
-        }));
-    }
-
-    /** Answers {@code r} as {@code done} (complete) ended and releases its key and memory. */
-    private <T> void settle(Running<T> r, CompletableFuture<T> done) {
-        try {
-            r.result().complete(done.join());
-        } catch (java.util.concurrent.CompletionException | java.util.concurrent.CancellationException e) {
-            r.result().completeExceptionally(e.getCause() != null ? e.getCause() : e);
-        } catch (Throwable t) {
-            r.result().completeExceptionally(t);
+            complete(r);
         } finally {
             runningBytes -= r.bytes();
             if (r.key() != null) {
                 heldKeys.remove(r.key());
             }
+        }
+    }
+
+    private static <T> void complete(Running<T> r) {
+        try {
+            r.result().complete(r.work().finish());
+        } catch (Throwable t) {
+            r.result().completeExceptionally(t);
         }
     }
 
@@ -420,34 +332,15 @@ final class ModelWorker implements AutoCloseable {
             finish(r);
         }
         running.clear();
-        // works whose state is on its way to the store: their sessions are released on this thread once written, so
-        // wait for them a while; any still out then are answered as of unknown outcome (the write may yet land)
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(STORE_GRACE_MILLIS);
-        while (!finishing.isEmpty() && System.nanoTime() < deadline) {
-            runOnWorkerTasks();
-            if (!finishing.isEmpty()) {
-                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
-            }
-        }
-        runOnWorkerTasks();
-        for (Running<?> r : finishing) {
-            r.result().completeExceptionally(new ApiError(500, "server_error", null, "outcome_unknown",
-                    "the server stopped while this request's session state was being stored; it may or may not have been "
-                            + "stored: read the session to see", null));
-        }
-        finishing.clear();
-        finishingCount = 0;
         batchSize = 0;
         for (Job j; (j = queue.poll()) != null || (j = pending.poll()) != null; ) {
-            if (j != wake) {
-                j.result().completeExceptionally(gone);
-            }
+            j.result().completeExceptionally(gone);
         }
     }
 
-    /** Waiting plus running jobs (each generation of the batch counts, and each whose state is being stored). */
+    /** Waiting plus running jobs (each generation of the batch counts). */
     int depth() {
-        return queue.size() - (wakeQueued.get() ? 1 : 0) + pending.size() + exclusive + batchSize + finishingCount;
+        return queue.size() + pending.size() + exclusive + batchSize;
     }
 
     /** Generations in the batch now; only for a job running on this worker's thread (tests). */

@@ -442,7 +442,7 @@ final class RedisSessionStore extends SessionStore {
     }
 
     @Override
-    StoreWrite prepare(Session s, ModelSequence seq, Lease lease) {
+    void persist(Session s, ModelSequence seq, Lease lease) {
         RedisLease held = (RedisLease) lease;
         if (held.lost) {
             throw conflict(s, "this server lost its write lease (held past lease_ms " + location.lease().toMillis() + " ms without renewal)");
@@ -450,34 +450,21 @@ final class RedisSessionStore extends SessionStore {
         long from = s.liveVersion;
         SessionRecord.Metadata meta = metadata(s, seq, from + 1);
         byte[] record = SessionRecord.encode(meta, seq);
+        long now = nowMillis();
         long tokensBefore = s.tokens;
-        String id = s.id;
-        return new StoreWrite() {
-            private long now;
-            private long r;
-
-            @Override
-            public void write() {
-                now = nowMillis();
-                r = number(RedisSessionStore.this.write(c -> c.eval(WRITE, List.of(sessionKey(id), leaseKey(id), checkpointKey(id),
-                        checkpointListKey(id)), List.of(held.token, bytes(Long.toString(from)), record, meta.json(),
-                        bytes(Long.toString(now)), bytes(Long.toString(tokensBefore))))));
-            }
-
-            @Override
-            public void finish() {
-                if (r == -2) {
-                    s.deleted = true;
-                    throw ApiError.notFound("session", "no session '" + s.id + "' (deleted while this request ran)");
-                } else if (r == -1) {
-                    throw conflict(s, "this server's write lease expired and was taken by another request");
-                } else if (r == -3) {
-                    throw conflict(s, "another write came first");
-                }
-                stored(s, seq, r, record.length);
-                s.lastUsedMillis = now;
-            }
-        };
+        long r = number(write(c -> c.eval(WRITE, List.of(sessionKey(s.id), leaseKey(s.id), checkpointKey(s.id), checkpointListKey(s.id)),
+                List.of(held.token, bytes(Long.toString(from)), record, meta.json(), bytes(Long.toString(now)),
+                        bytes(Long.toString(tokensBefore))))));
+        if (r == -2) {
+            s.deleted = true;
+            throw ApiError.notFound("session", "no session '" + s.id + "' (deleted while this request ran)");
+        } else if (r == -1) {
+            throw conflict(s, "this server's write lease expired and was taken by another request");
+        } else if (r == -3) {
+            throw conflict(s, "another write came first");
+        }
+        stored(s, seq, r, record.length);
+        s.lastUsedMillis = now;
     }
 
     @Override

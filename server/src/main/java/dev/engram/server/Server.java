@@ -229,7 +229,6 @@ public final class Server implements AutoCloseable {
         }
         sweeper.shutdownNow();
         all.forEach(ModelWorker::close);
-        sessions.close(); // the session states still being written land (or fail) before the store closes
         store.close();
         LOG.log(System.Logger.Level.INFO, "engram serve stopped");
     }

@@ -87,59 +87,8 @@ abstract class SessionStore implements AutoCloseable {
     /** Takes the session's write lease, waiting up to {@code waitMillis} for another holder (503 timeout after). */
     abstract Lease lease(Session s, long waitMillis);
 
-    /**
-     * A change of a session's state on its way to the store, in three parts, so that the model worker goes on with
-     * the other sessions while it is written: {@link #prepare} (on the worker thread, the session locked: the record
-     * encoded from the state), {@link #write} (on any thread: I/O only, touching no field of the session), then
-     * {@link #finish} (back on the worker thread, the lock still held: the session's bookkeeping, or the failure the
-     * write met, thrown).
-     */
-    interface StoreWrite {
-        /** Nothing to store (the session was deleted while the change ran). */
-        StoreWrite NONE = new StoreWrite() {
-            @Override
-            public void write() {
-            }
-
-            @Override
-            public void finish() {
-            }
-        };
-
-        void write();
-
-        void finish();
-
-        /** This write, then {@code after} once finished (on the worker thread, when stored). */
-        default StoreWrite andThen(Runnable after) {
-            StoreWrite first = this;
-            return new StoreWrite() {
-                @Override
-                public void write() {
-                    first.write();
-                }
-
-                @Override
-                public void finish() {
-                    first.finish();
-                    after.run();
-                }
-            };
-        }
-    }
-
-    /**
-     * The first part of storing the session's state {@code seq} as its next version, only while {@code lease} is held
-     * ({@link StoreWrite}). Caller holds s.lock.
-     */
-    abstract StoreWrite prepare(Session s, ModelSequence seq, Lease lease);
-
     /** Writes the session's state as its next version, only while {@code lease} is held; returns once stored. Caller holds s.lock. */
-    final void persist(Session s, ModelSequence seq, Lease lease) {
-        StoreWrite w = prepare(s, seq, lease);
-        w.write();
-        w.finish();
-    }
+    abstract void persist(Session s, ModelSequence seq, Lease lease);
 
     /** The stored state when {@link Session#live} is missing or older than what is stored, else null. Caller holds s.lock. */
     abstract State stateIfStale(Session s);

@@ -556,32 +556,18 @@ final class SessionsHandler {
         return f.whenComplete((v, t) -> lease.close());
     }
 
-    /**
-     * How to store what a batched work did to a session's state {@code seq}, once it finished with {@code result}: the
-     * store's first part ({@link SessionStore#prepare}), on the worker thread.
-     */
+    /** Stores what a batched work did to a session's state {@code seq}, once it finished with {@code result}. */
     interface Commit<T> {
-        SessionStore.StoreWrite store(ModelSequence seq, SessionStore.Lease lease, T result);
+        void store(ModelSequence seq, SessionStore.Lease lease, T result);
     }
-
-    /**
-     * Where batched works' session states are written (the I/O of a {@link SessionStore.StoreWrite}), so that the
-     * model worker steps the other requests meanwhile; threads made when needed, gone when idle.
-     */
-    private final java.util.concurrent.ExecutorService storeWrites = java.util.concurrent.Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "engram-store-write");
-        t.setDaemon(true);
-        return t;
-    });
 
     /**
      * Like {@link #onSession}, but the work {@code start} makes joins the worker's batch, stepped with the other
      * generations and appends. One that does not {@code write} runs on a fork of the session's state, taken under the
      * lock, which is released at once (questions to one session run together, their forks within the memory budget).
      * One that writes runs on the state itself and keeps the session locked, its later jobs waiting, until it has
-     * finished and, if neither the client left nor the deadline passed, {@code commit} has stored it (before that point a
-     * failure leaves the session as it was): the state is encoded on the worker thread and written on another, the batch
-     * going on meanwhile; the answer waits for the write.
+     * finished; then, if neither the client left nor the deadline passed, {@code commit} stores it (before that point a
+     * failure leaves the session as it was).
      */
     <T> CompletableFuture<T> joinSession(Session s, Generation.Cancel cancel, boolean writes,
                                          java.util.function.Function<ModelSequence, ModelWorker.Work<T>> start, Commit<T> commit) {
@@ -597,9 +583,7 @@ final class SessionsHandler {
                     try {
                         return new SessionWork<>(start.apply(c.seq().fork()), false, question -> {
                             try {
-                                return CompletableFuture.completedFuture(question.finish());
-                            } catch (Throwable t) {
-                                return CompletableFuture.failedFuture(t);
+                                return question.finish();
                             } finally {
                                 s.lastUsedMillis = store.nowMillis(); // used until answered: its time to live counts from here
                             }
@@ -616,79 +600,27 @@ final class SessionsHandler {
                     release(s);
                     throw t;
                 }
-                return new SessionWork<>(work, true, writer -> storeThenSettle(s, c, w, () -> {
+                return new SessionWork<>(work, true, writer -> settle(s, c.before(), () -> {
                     T result = writer.finish();
                     cancel.check(); // the last point where a timeout or a departed client leaves the session as it was
-                    return java.util.Map.entry(result, commit.store(c.seq(), lease, result));
+                    commit.store(c.seq(), lease, result);
+                    return result;
                 }));
             });
         } catch (RuntimeException e) {
             lease.close();
             throw e;
         }
-        // completed on the worker thread: a Redis lease's release (a round trip) goes elsewhere, before the answer
-        return lease == SessionStore.Lease.LOCAL ? f : f.whenCompleteAsync((v, t) -> lease.close(), storeWrites);
-    }
-
-    /**
-     * On the worker thread, a batched write's end: {@code finish} gives its result and the store's first part; the write
-     * itself runs on {@link #storeWrites}, and back on the worker the store's last part, then {@link #settle} (the
-     * session released either way; a failure anywhere leaves it as it was). The future completes on the worker thread.
-     */
-    private <T> CompletableFuture<T> storeThenSettle(Session s, Claimed c, ModelWorker w,
-                                                     java.util.function.Supplier<Map.Entry<T, SessionStore.StoreWrite>> finish) {
-        Map.Entry<T, SessionStore.StoreWrite> done;
-        try {
-            done = finish.get();
-        } catch (Throwable t) {
-            s.dropLive();
-            release(s);
-            return CompletableFuture.failedFuture(t);
-        }
-        SessionStore.StoreWrite storing = done.getValue();
-        CompletableFuture<Void> written;
-        try {
-            written = CompletableFuture.runAsync(storing::write, storeWrites);
-        } catch (Throwable t) { // no thread for it (out of memory, say): a failed write, the session released as for any
-            written = CompletableFuture.failedFuture(t);
-        }
-        return written.handleAsync((v, failed) -> settle(s, c.before(), () -> {
-            if (failed != null) {
-                Throwable cause = failed instanceof java.util.concurrent.CompletionException && failed.getCause() != null
-                        ? failed.getCause() : failed;
-                if (cause instanceof RuntimeException re) {
-                    throw re;
-                }
-                if (cause instanceof Error e) {
-                    throw e;
-                }
-                throw new IllegalStateException(cause);
-            }
-            storing.finish();
-            return done.getKey();
-        }), w.onWorker());
-    }
-
-    /** Waits a while (2 s at most) for the session states being written; called when the server stops, before the store closes. */
-    void close() {
-        storeWrites.shutdown();
-        try {
-            if (!storeWrites.awaitTermination(2, java.util.concurrent.TimeUnit.SECONDS)) {
-                LOG.log(System.Logger.Level.WARNING, "session states still being written as the store closes");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        return f.whenComplete((v, t) -> lease.close());
     }
 
     /** A session's work: the inner work's steps, its own finish around the inner one's, holding the session's key or not. */
     private static final class SessionWork<T> implements ModelWorker.Work<T> {
         private final ModelWorker.Work<T> inner;
         private final boolean holdsKey;
-        private final java.util.function.Function<ModelWorker.Work<T>, CompletableFuture<T>> finish;
+        private final java.util.function.Function<ModelWorker.Work<T>, T> finish;
 
-        SessionWork(ModelWorker.Work<T> inner, boolean holdsKey,
-                    java.util.function.Function<ModelWorker.Work<T>, CompletableFuture<T>> finish) {
+        SessionWork(ModelWorker.Work<T> inner, boolean holdsKey, java.util.function.Function<ModelWorker.Work<T>, T> finish) {
             this.inner = inner;
             this.holdsKey = holdsKey;
             this.finish = finish;
@@ -710,12 +642,7 @@ final class SessionsHandler {
         }
 
         @Override
-        public T finish() { // a write's end completes on the worker thread: waiting for it there would never end
-            throw new UnsupportedOperationException("a session's work ends through finishLater()");
-        }
-
-        @Override
-        public CompletableFuture<T> finishLater() {
+        public T finish() {
             return finish.apply(inner);
         }
 
@@ -875,7 +802,10 @@ final class SessionsHandler {
                     return new long[] {all.length, unknown};
                 }
             };
-        }, (seq, lease, appended) -> store.prepare(s, seq, lease).andThen(() -> metrics.tokens("append", appended[0])));
+        }, (seq, lease, appended) -> {
+            store.persist(s, seq, lease);
+            metrics.tokens("append", appended[0]);
+        });
         if (!stream) {
             long[] appended = jobs.await(done, cancel);
             Map<String, Object> r = sessionObject(s);

