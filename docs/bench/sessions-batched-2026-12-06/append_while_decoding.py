@@ -14,18 +14,12 @@ import threading
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from session_load import ask, call, sessions_with_context  # noqa: E402
+from session_load import ask, call, pct_ms as pct, session_args, sessions_with_context  # noqa: E402
 
 
 def main():
-    import argparse
-    ap = argparse.ArgumentParser()
-    ap.add_argument("base")
-    ap.add_argument("--sessions", type=int, default=4)
-    ap.add_argument("--context", type=int, default=512)
-    ap.add_argument("--tokens", type=int, default=128)
+    ap = session_args(sessions=4, tokens=128)
     ap.add_argument("--append", type=int, default=4096)
-    ap.add_argument("--vocab", type=int, default=50257)
     a = ap.parse_args()
     rnd = random.Random(2)
     ids, prompt = sessions_with_context(a, rnd)
@@ -51,9 +45,6 @@ def main():
             (during if y <= span["end"] else after).append(y - x)
     during.sort()
     after.sort()
-
-    def pct(v, p):
-        return round(1000 * v[min(len(v) - 1, int(p * len(v)))], 1) if v else None
 
     print(json.dumps({"sessions": a.sessions, "append": a.append, "append_s": round(span["end"] - span["start"], 2),
                       "gaps_during": len(during), "during_p50_ms": pct(during, 0.5), "during_p99_ms": pct(during, 0.99),

@@ -66,14 +66,26 @@ def pct(sorted_values, p):
     return sorted_values[min(len(sorted_values) - 1, int(p * len(sorted_values)))]
 
 
-def main():
+def pct_ms(sorted_seconds, p):
+    """pct in milliseconds, rounded to 0.1; None for no values."""
+    return round(1000 * pct(sorted_seconds, p), 1) if sorted_seconds else None
+
+
+def session_args(sessions, tokens):
+    """The options every script here takes: the server's base URL, how many sessions with how much random context,
+    tokens per question, the vocabulary; defaults ``sessions`` and ``tokens``."""
     ap = argparse.ArgumentParser()
     ap.add_argument("base")
-    ap.add_argument("--sessions", type=int, default=8)
+    ap.add_argument("--sessions", type=int, default=sessions)
     ap.add_argument("--context", type=int, default=512)
-    ap.add_argument("--tokens", type=int, default=32)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--tokens", type=int, default=tokens)
     ap.add_argument("--vocab", type=int, default=50257)
+    return ap
+
+
+def main():
+    ap = session_args(sessions=8, tokens=32)
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     rnd = random.Random(1)
     ids, prompt = sessions_with_context(a, rnd)
@@ -97,8 +109,8 @@ def main():
             "round": rnd_no, "sessions": a.sessions, "context": a.context, "tokens": a.tokens,
             "alone_tok_s": round(n_alone / alone_s, 1), "together_tok_s": round(n_together / together_s, 1),
             "ratio": round((n_together / together_s) / (n_alone / alone_s), 2),
-            "alone_p50_ms": round(1000 * statistics.median(ga), 1), "alone_p99_ms": round(1000 * pct(ga, 0.99), 1),
-            "together_p50_ms": round(1000 * statistics.median(gt), 1), "together_p99_ms": round(1000 * pct(gt, 0.99), 1),
+            "alone_p50_ms": round(1000 * statistics.median(ga), 1), "alone_p99_ms": pct_ms(ga, 0.99),
+            "together_p50_ms": round(1000 * statistics.median(gt), 1), "together_p99_ms": pct_ms(gt, 0.99),
         }), flush=True)
 
 

@@ -8,7 +8,6 @@ the last, one append after another, until the questions end. Every append is a c
 answers (its state encoded, written, fsynced). Prints one JSON line: the questions' time between tokens (p50, p99,
 max), the appends made and their latency (p50).
 """
-import argparse
 import json
 import os
 import random
@@ -17,17 +16,12 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sessions-batched-2026-12-06"))
-from session_load import ask, call, gaps, pct, sessions_with_context  # noqa: E402
+from session_load import ask, call, gaps, pct_ms, session_args, sessions_with_context  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("base")
-    ap.add_argument("--sessions", type=int, default=4)
-    ap.add_argument("--context", type=int, default=512)
-    ap.add_argument("--tokens", type=int, default=128)
+    ap = session_args(sessions=4, tokens=128)
     ap.add_argument("--turn", type=int, default=16)
-    ap.add_argument("--vocab", type=int, default=50257)
     a = ap.parse_args()
     rnd = random.Random(3)
     ids, prompt = sessions_with_context(a, rnd)
@@ -56,13 +50,10 @@ def main():
     g = gaps(streams)
     appends.sort()
 
-    def ms(values, p):
-        return round(1000 * pct(values, p), 1) if values else None
-
     print(json.dumps({"sessions": a.sessions, "context": a.context, "turn": a.turn, "gaps": len(g),
-                      "between_tokens_p50_ms": ms(g, 0.5), "between_tokens_p99_ms": ms(g, 0.99),
+                      "between_tokens_p50_ms": pct_ms(g, 0.5), "between_tokens_p99_ms": pct_ms(g, 0.99),
                       "between_tokens_max_ms": round(1000 * g[-1], 1) if g else None, "appends": len(appends),
-                      "append_p50_ms": ms(appends, 0.5)}), flush=True)
+                      "append_p50_ms": pct_ms(appends, 0.5)}), flush=True)
 
 
 if __name__ == "__main__":
