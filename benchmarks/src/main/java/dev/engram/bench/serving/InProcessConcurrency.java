@@ -51,9 +51,10 @@ public final class InProcessConcurrency {
             System.exit(2);
         }
         Path model = Path.of(args[0]);
-        int[] levels = Arrays.stream((args.length > 1 ? args[1] : "1,4,8").split(",")).mapToInt(Integer::parseInt).toArray();
-        int context = args.length > 2 ? Integer.parseInt(args[2]) : 256;
-        int tokens = args.length > 3 ? Integer.parseInt(args[3]) : 48;
+        int[] levels = Arrays.stream((args.length > 1 ? args[1] : "1,4,8").split(","))
+                .mapToInt(v -> positive("levels", v)).toArray();
+        int context = args.length > 2 ? positive("context", args[2]) : 256;
+        int tokens = args.length > 3 ? positive("tokens", args[3]) : 48;
         try (Engine engine = new EngineLoader().load(model)) {
             StepSharing sharing = new StepSharing(engine, StepSharing.DEFAULT_STEP_TOKENS);
             Object lock = new Object();
@@ -82,6 +83,21 @@ public final class InProcessConcurrency {
                         o.p50Millis(), o.p99Millis(), o.slowestFirstMillis(), s.tokensPerSecond() / o.tokensPerSecond());
             }
         }
+    }
+
+    /** {@code value} as a whole number >= 1, or exits naming the argument and what is valid. */
+    private static int positive(String name, String value) {
+        try {
+            int n = Integer.parseInt(value.trim());
+            if (n >= 1) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        System.err.println(name + " is '" + value + "'; valid: a whole number >= 1");
+        System.exit(2);
+        return 0;
     }
 
     private static Result measure(Engine engine, StepSharing sharing, Mode mode, int callers, int context, int tokens)
