@@ -103,10 +103,10 @@ public final class Generator {
             if (promptRows != null) {
                 n = Math.min(n, engine.promptChunkRows());
             }
-            // A segment begun in one step and finished in a later one runs its first rows twice unless every layer
-            // declares EXACT_ROWS on the CPU (evaluated while in progress, then again as the whole segment), so a
-            // chunk that reaches past a boundary stops there, unless it ends the prompt (what follows, the decoded
-            // tokens, finishes that segment later either way).
+            // A segment begun in one step and finished in a later one runs its first rows twice (evaluated while in
+            // progress, then again as the whole segment) unless every layer declares EXACT_ROWS on the CPU, so a
+            // chunk that reaches past a boundary always stops there (with EXACT_ROWS the cut costs nothing), unless
+            // it ends the prompt (what follows, the decoded tokens, finishes that segment later either way).
             int segment = engine.segmentLength();
             int toBoundary = (int) (segment - sequence.position() % segment);
             if (n > toBoundary && n < prompt.length - fed) {

@@ -21,6 +21,8 @@ import java.util.function.Supplier;
 public final class StepSharing {
     /** Prompt tokens a step feeds at most, by default (the server's {@code --step-tokens} default). */
     public static final int DEFAULT_STEP_TOKENS = 256;
+    /** The most prompt tokens a step may be given to feed (the server's {@code --step-tokens} too). */
+    public static final int MAX_STEP_TOKENS = 1 << 16;
 
     private final Engine engine;
     private final int stepTokens;
@@ -47,8 +49,9 @@ public final class StepSharing {
         if (engine == null) {
             throw new InvalidInputException("engine", "is null");
         }
-        if (stepTokens < 1 || stepTokens > 65536) {
-            throw new InvalidInputException("stepTokens", "is " + stepTokens + "; valid: 1..65536 (prompt tokens a step feeds)");
+        if (stepTokens < 1 || stepTokens > MAX_STEP_TOKENS) {
+            throw new InvalidInputException("stepTokens", "is " + stepTokens + "; valid: 1.." + MAX_STEP_TOKENS
+                    + " (prompt tokens a step feeds)");
         }
         this.engine = engine;
         this.stepTokens = stepTokens;

@@ -100,6 +100,8 @@ final class ModelWorker implements AutoCloseable {
     private final java.util.concurrent.ConcurrentLinkedDeque<Job> pending = new java.util.concurrent.ConcurrentLinkedDeque<>();
     /** Keys held by running works; the worker thread's only. */
     private final java.util.Set<Object> heldKeys = new java.util.HashSet<>();
+    /** The generators of the step being run: one list for every step (the worker thread's only). */
+    private final List<Generator> stepGenerators = new ArrayList<>(MAX_BATCH);
     /** Bytes the running works hold (the forks that session questions run on); the worker thread's only. */
     private long runningBytes;
     /** What the running works may hold together ({@link ServeOptions#sessionMemoryBudget()}); one runs whatever its size. */
@@ -257,7 +259,8 @@ final class ModelWorker implements AutoCloseable {
     }
 
     private void step() {
-        List<Generator> generators = new ArrayList<>(running.size());
+        List<Generator> generators = stepGenerators;
+        generators.clear();
         for (Running<?> r : running) {
             try { // a client gone or a deadline passed: it leaves before the step
                 r.work().beforeStep();

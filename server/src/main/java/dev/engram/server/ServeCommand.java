@@ -100,10 +100,10 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Stored bytes (sessions and checkpoints) one API key may hold; 0: no quota (default: ${DEFAULT-VALUE}).")
     long maxSessionBytesPerKey;
 
-    @Option(names = "--step-tokens", defaultValue = "256",
+    @Option(names = "--step-tokens", defaultValue = "" + dev.engram.runtime.StepSharing.DEFAULT_STEP_TOKENS,
             description = "Prompt and append tokens fed per batch step, all requests together (decode tokens on top): lower keeps"
                     + " the other requests' time between tokens short while a long prompt or append is read, higher reads it"
-                    + " faster (1 to 65536; default: ${DEFAULT-VALUE}).")
+                    + " faster (1 to " + ServeOptions.MAX_STEP_TOKENS + "; default: ${DEFAULT-VALUE}).")
     int stepTokens;
 
     @Option(names = "--no-access-log", negatable = false, description = "Do not log one JSON line per request.")
