@@ -350,7 +350,8 @@ class BatchingServerTest {
     @Test
     void stepTokensBoundWhatAStepFeeds() throws Exception {
         Path model = TestModel.create(tmp);
-        for (int stepTokens : new int[] {256, 5}) {
+        // 3, below the model's segment of 4, so that the budget and not the segment cut bounds each step
+        for (int stepTokens : new int[] {256, 3}) {
             try (Server server = Server.start(model, 0, tmp.resolve("data-" + stepTokens),
                     ServeOptions.defaults().withAccessLog(false).withStepTokens(stepTokens))) {
                 Http http = new Http(server.uri());
@@ -370,6 +371,15 @@ class BatchingServerTest {
                     previous = d;
                 }
                 assertEquals(stepTokens >= DOC_A.length, done.size() == 1, "one step only when it all fits: " + done);
+                if (stepTokens == 3) {
+                    // by hand: 3 tokens from a segment's start, then the 1 left to its boundary (S = 4), and so on
+                    List<Integer> want = new ArrayList<>();
+                    for (int start = 0; start < DOC_A.length; start += 4) {
+                        want.add(start + 3);
+                        want.add(start + 4);
+                    }
+                    assertEquals(want, done);
+                }
             }
         }
     }
