@@ -264,8 +264,9 @@ class InfiniMemory(nn.Module):
 
 class LshKnnMemory(nn.Module):
     """LSH-indexed kNN memory, docs/schemes.md section 4. State: normalised keys [B, G, S, dk], values
-    [B, G, S, dv], bucket codes [B, G, S, rounds] (FIFO, at most `capacity`). Differentiable through the
-    scores and the stored keys/values (the candidate and top-k selection are not)."""
+    [B, G, S, dv], bucket codes [B, G, S, rounds] (FIFO, at most `capacity`), and in training with counted rows
+    (write's ``row_counts``) a fourth, each stored row's copies [B, G, S]. Differentiable through the scores and
+    the stored keys/values (the candidate and top-k selection are not)."""
     readout = "per_head"
 
     def __init__(self, heads, kv_heads, dk, dv, capacity=65536, rounds=4, buckets=64, k=32, scale=0.0,
@@ -305,7 +306,7 @@ class LshKnnMemory(nn.Module):
         return torch.where(norm > 0, x / norm.clamp_min(1e-30), torch.zeros_like(x))
 
     def read(self, q, state, h=None):
-        keys, values, codes = state
+        keys, values, codes = state[:3]
         b, hh, n, _ = q.shape
         s = keys.shape[2]
         if s == 0:
@@ -327,6 +328,11 @@ class LshKnnMemory(nn.Module):
             top, idx = top[..., :kk], idx[..., :kk]
         valid = torch.isfinite(top)
         logits = (top * self.scale).masked_fill(~valid, float("-inf"))
+        if len(state) == 4:  # counted rows: the k pairs read are the k best copies
+            copies = torch.gather(expand_kv(state[3], hh)[:, :, None, :].expand(b, hh, n, s), -1, idx)
+            taken = torch.minimum(copies, (self.k - (torch.cumsum(copies, -1) - copies)).clamp_min(0))
+            logits = logits + torch.log(taken)  # a pair taken c times weighs c exp(score); c = 0 drops it
+            valid = valid & (taken > 0)
         any_valid = valid.any(-1, keepdim=True)
         wts = torch.softmax(logits.masked_fill(~any_valid, 0.0), dim=-1) * any_valid
         wmat = torch.zeros(scores.shape).scatter(-1, idx, wts)
@@ -335,8 +341,12 @@ class LshKnnMemory(nn.Module):
     def combine(self, local, mem):
         return sigmoid_gate_combine(self.gate, local, mem)
 
-    def write(self, k, v, h, state):
-        keys, values, codes = state
+    def write(self, k, v, h, state, row_counts=None):
+        """The segment's write. ``row_counts`` [B, 1 or G, N, 1] of whole numbers >= 1 (training only; None: each
+        row once) stores row i as that many copies, as if the segment held it repeated: a read takes the k best
+        copies (a row's copies score alike, so which of them is immaterial). ``capacity`` counts rows, not
+        copies (training contexts stay far below it)."""
+        keys, values, codes = state[:3]
         kn = self.normalise(k)
         if self.exact:
             kc = torch.zeros(*k.shape[:3], self.rounds, dtype=torch.int64)
@@ -345,7 +355,15 @@ class LshKnnMemory(nn.Module):
         keys = torch.cat([keys, kn], dim=2)[:, :, -self.capacity:]
         values = torch.cat([values, v], dim=2)[:, :, -self.capacity:]
         codes = torch.cat([codes, kc], dim=2)[:, :, -self.capacity:]
-        return keys, values, codes
+        if row_counts is None and len(state) == 3:
+            return keys, values, codes
+        if row_counts is None:
+            row_counts = torch.ones(k.shape[0], 1, k.shape[2], 1)
+        elif bool((row_counts < 1).any()) or bool((row_counts != row_counts.round()).any()):
+            raise ValueError("row_counts: lsh-knn stores whole copies: whole numbers >= 1")
+        earlier = state[3] if len(state) == 4 else torch.ones(*state[0].shape[:3])
+        added = row_counts[..., 0].float().expand(k.shape[0], self.kv_heads, k.shape[2])
+        return keys, values, codes, torch.cat([earlier, added], dim=2)[:, :, -self.capacity:]
 
 
 class ContinuousMemory(nn.Module):

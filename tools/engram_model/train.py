@@ -131,17 +131,21 @@ def restore_writes(memories, before):
             mem.write = write
 
 
+COUNTED_MEMORIES = ("infini", "lsh-knn")  # the memories whose write takes row_counts
+
+
 class counting_filler_rows:
-    """Within the block, each infini memory's write counts every filler row (passkey.FILLER's tokens) of sequence b
-    ``counts[b]`` times (InfiniMemory.write's row_counts): the memory holds what a context with that many times the
-    filler would have written, M and z alike, while the model computes only the rows given. Training with counts
-    above 1 shows the reads the normaliser z of contexts longer than those it runs (models/README.md, "Training on
-    longer contexts than it runs"). ``counts`` None: nothing changes."""
+    """Within the block, each infini or lsh-knn memory's write counts every filler row (passkey.FILLER's tokens) of
+    sequence b ``counts[b]`` times (the writes' row_counts): the memory holds what a context with that many times the
+    filler would have written (infini: M and z alike; lsh-knn: that many copies of each filler pair, whole numbers),
+    while the model computes only the rows given. Training with counts above 1 shows the reads the memory of
+    contexts longer than those it runs (models/README.md, "Contexts longer than it runs"). ``counts`` None: nothing
+    changes."""
 
     def __init__(self, model, ids, counts):
         self.memories = [layer.memory for layer in model.layers
                          if counts is not None and layer.memory is not None
-                         and layer.memory.config()["provider"] == "infini"]
+                         and layer.memory.config()["provider"] in COUNTED_MEMORIES]
         if self.memories:
             filler = torch.from_numpy(np.isin(ids.cpu().numpy(), passkey.FILLER)).to(ids.device)
             per_row = torch.where(filler, counts.to(ids.device)[:, None].float(), torch.ones((), device=ids.device))
@@ -375,9 +379,10 @@ def main(argv=None):
                     help="infini: weight of an auxiliary loss, the share of the memory's write mass (z) that filler "
                     "tokens wrote (0: the answer loss only)")
     ap.add_argument("--filler-counts", type=float, default=1.0,
-                    help="infini: the memories count each filler row of a sequence C times, C drawn log-uniform in "
-                    "[1, this] per sequence (counting_filler_rows): the reads see the normaliser of contexts up to "
-                    "this many times longer than those trained (1: each row once)")
+                    help="infini, lsh-knn: the memories count each filler row of a sequence C times, C drawn "
+                    "log-uniform in [1, this] per sequence (lsh-knn: rounded down to whole copies; "
+                    "counting_filler_rows): the reads see the memory of contexts up to this many times longer than "
+                    "those trained (1: each row once)")
     ap.add_argument("--filler-counts-share", type=float, default=0.5,
                     help="with --filler-counts: the share of sequences so counted (the rest count each row once)")
     qat.add_arguments(ap)
@@ -398,8 +403,8 @@ def main(argv=None):
         ap.error(f"--key-lr-scale {args.key_lr_scale}: must be > 0 (1: the keys learn at --lr like the rest)")
     if not (math.isfinite(args.filler_counts) and args.filler_counts >= 1):
         ap.error(f"--filler-counts {args.filler_counts}: must be a finite number >= 1 (1: each filler row once)")
-    if args.filler_counts > 1 and args.strategy != "infini":
-        ap.error(f"--filler-counts: applies to --strategy infini only (got {args.strategy})")
+    if args.filler_counts > 1 and args.strategy not in COUNTED_MEMORIES:
+        ap.error(f"--filler-counts: applies to --strategy {' or '.join(COUNTED_MEMORIES)} only (got {args.strategy})")
     for name in PLACEMENTS + ("turns", "answer_boundary", "filler_counts_share"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: must be in [0, 1]")
@@ -486,6 +491,8 @@ def main(argv=None):
             counts = None
             if args.filler_counts > 1:
                 drawn = np.exp(rng.uniform(0.0, math.log(args.filler_counts), args.batch))
+                if args.strategy == "lsh-knn":  # it stores whole copies of a pair
+                    drawn = np.floor(drawn)
                 counts = torch.from_numpy(np.where(rng.random(args.batch) < args.filler_counts_share, drawn, 1.0))
             loss, acc, share = answer_loss(model, ids, mask, args.filler_mass > 0, counts)
         total = loss if share is None else loss + args.filler_mass * share

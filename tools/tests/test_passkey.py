@@ -418,3 +418,61 @@ def test_counting_filler_rows_weighs_each_filler_row_of_each_sequence_in_every_s
         assert torch.allclose(states[layer][1][1], z, rtol=1e-5), layer
     assert not torch.allclose(counted, plain), "counted rows change the reads of later segments"
     assert all("write" not in vars(layer.memory) for layer in model.layers), "the class's own write is back"
+
+
+def test_an_lsh_knn_pair_counted_c_times_reads_as_the_pair_stored_c_times():
+    import torch
+    from engram_model.schemes import LshKnnMemory
+
+    torch.manual_seed(5)
+    for exact in (True, False):
+        mem = LshKnnMemory(heads=2, kv_heads=1, dk=4, dv=3, capacity=64, rounds=2, buckets=4, k=5, exact=exact, seed=1)
+        state = mem.write(torch.randn(1, 1, 3, 4), torch.randn(1, 1, 3, 3), None, mem.init_state(1))
+        k, v = torch.randn(1, 1, 4, 4), torch.randn(1, 1, 4, 3)
+        counts = torch.tensor([1.0, 3.0, 1.0, 4.0])[None, None, :, None]
+        counted = mem.write(k, v, None, state, row_counts=counts)
+        repeated = torch.tensor([0, 1, 1, 1, 2, 3, 3, 3, 3])  # rows 1 and 3 stored 3 and 4 times: 12 pairs, k 5
+        stored = mem.write(k[:, :, repeated], v[:, :, repeated], None, state)
+        q = torch.cat([k, torch.randn(1, 2, 6, 4)[:, :1]], dim=2).expand(1, 2, 10, 4)  # the rows' own keys too
+        for training in (True, False):  # top-k and the stable sort
+            mem.train(training)
+            assert torch.allclose(mem.read(q, counted), mem.read(q, stored), atol=1e-6), (exact, training)
+        mem.eval()
+        once = mem.write(k, v, None, state)
+        assert not torch.allclose(mem.read(q, counted), mem.read(q, once)), "the copies change the read"
+        ones = mem.write(k, v, None, state, row_counts=torch.ones(1, 1, 4, 1))
+        assert torch.equal(mem.read(q, ones), mem.read(q, once)), "one copy each reads as the plain memory"
+        with pytest.raises(ValueError, match="row_counts: lsh-knn stores whole copies"):
+            mem.write(k, v, None, state, row_counts=torch.full((1, 1, 4, 1), 2.5))
+
+
+def test_counting_filler_rows_stores_lsh_knn_filler_pairs_as_copies_and_one_step_trains_with_them(tmp_path):
+    import torch
+    from engram_model.model import EngramModel
+
+    torch.manual_seed(0)
+    model = EngramModel(train.strategy_config("lsh-knn", segment=8)).eval()
+    ids, _, _ = passkey.batch(np.random.default_rng(2), 2, 29, 5, 0.5)
+    ids = torch.from_numpy(ids)
+    plain, _ = model(ids)
+    with train.counting_filler_rows(model, ids, torch.ones(2)):
+        ones, _ = model(ids)
+    assert torch.equal(plain, ones), "a count of 1 changes nothing"
+    with train.counting_filler_rows(model, ids, torch.tensor([3.0, 7.0])):
+        counted, states = model(ids)
+    filler = np.isin(ids.numpy(), passkey.FILLER)
+    expected = torch.from_numpy(np.where(filler, np.array([3.0, 7.0])[:, None], 1.0)).float()  # every row written
+    for layer, (_, memory_state) in zip(model.layers, states):
+        if layer.memory is not None:
+            assert torch.equal(memory_state[3][:, 0], expected)  # [B, G, S]: each stored pair's copies
+    assert not torch.allclose(counted, plain), "copies of the filler change the reads of later segments"
+    assert all("write" not in vars(layer.memory) for layer in model.layers if layer.memory is not None)
+    train.main(ONE_STEP_LSH_KNN + ["--filler-counts", "8", "--filler-counts-share", "1", "--out", str(tmp_path / "c")])
+    assert json.loads((tmp_path / "c.train_log.json").read_text())["training"]["fillerCounts"] == 8
+
+
+def test_filler_counts_is_refused_for_a_memory_that_cannot_count_rows(tmp_path, capsys):
+    assert_refused({("--strategy", "continuous", "--filler-counts", "4"):
+                    "--filler-counts: applies to --strategy infini or lsh-knn only (got continuous)",
+                    ("--filler-counts", "0.5"): "--filler-counts 0.5: must be a finite number >= 1"},
+                   tmp_path / "x", capsys)
