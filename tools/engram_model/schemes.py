@@ -359,8 +359,11 @@ class LshKnnMemory(nn.Module):
             return keys, values, codes
         if row_counts is None:
             row_counts = torch.ones(k.shape[0], 1, k.shape[2], 1)
-        elif bool((row_counts < 1).any()) or bool((row_counts != row_counts.round()).any()):
-            raise ValueError("row_counts: lsh-knn stores whole copies: whole numbers >= 1")
+        else:
+            bad = row_counts[(row_counts < 1) | (row_counts != row_counts.round())]
+            if bad.numel():
+                raise ValueError(f"row_counts: {bad[0].item()} among them; valid: whole numbers >= 1 (lsh-knn stores "
+                                 "whole copies of a pair)")
         earlier = state[3] if len(state) == 4 else torch.ones(*state[0].shape[:3])
         added = row_counts[..., 0].float().expand(k.shape[0], self.kv_heads, k.shape[2])
         return keys, values, codes, torch.cat([earlier, added], dim=2)[:, :, -self.capacity:]

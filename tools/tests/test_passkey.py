@@ -442,7 +442,7 @@ def test_an_lsh_knn_pair_counted_c_times_reads_as_the_pair_stored_c_times():
         assert not torch.allclose(mem.read(q, counted), mem.read(q, once)), "the copies change the read"
         ones = mem.write(k, v, None, state, row_counts=torch.ones(1, 1, 4, 1))
         assert torch.equal(mem.read(q, ones), mem.read(q, once)), "one copy each reads as the plain memory"
-        with pytest.raises(ValueError, match="row_counts: lsh-knn stores whole copies"):
+        with pytest.raises(ValueError, match=r"row_counts: 2.5 among them; valid: whole numbers >= 1"):
             mem.write(k, v, None, state, row_counts=torch.full((1, 1, 4, 1), 2.5))
 
 

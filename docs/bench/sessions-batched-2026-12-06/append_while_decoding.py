@@ -14,7 +14,7 @@ import threading
 import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from session_load import ask, call, pct_ms as pct, session_args, sessions_with_context  # noqa: E402
+from session_load import ask, call, pct_ms, session_args, sessions_with_context  # noqa: E402
 
 
 def main():
@@ -47,8 +47,9 @@ def main():
     after.sort()
 
     print(json.dumps({"sessions": a.sessions, "append": a.append, "append_s": round(span["end"] - span["start"], 2),
-                      "gaps_during": len(during), "during_p50_ms": pct(during, 0.5), "during_p99_ms": pct(during, 0.99),
-                      "after_p50_ms": pct(after, 0.5), "after_p99_ms": pct(after, 0.99)}), flush=True)
+                      "gaps_during": len(during), "during_p50_ms": pct_ms(during, 0.5),
+                      "during_p99_ms": pct_ms(during, 0.99),
+                      "after_p50_ms": pct_ms(after, 0.5), "after_p99_ms": pct_ms(after, 0.99)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 package dev.engram.server;
 
+import dev.engram.runtime.StepSharing;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
@@ -100,7 +101,7 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Stored bytes (sessions and checkpoints) one API key may hold; 0: no quota (default: ${DEFAULT-VALUE}).")
     long maxSessionBytesPerKey;
 
-    @Option(names = "--step-tokens", defaultValue = "" + dev.engram.runtime.StepSharing.DEFAULT_STEP_TOKENS,
+    @Option(names = "--step-tokens", defaultValue = "" + StepSharing.DEFAULT_STEP_TOKENS,
             description = "Prompt and append tokens fed per batch step, all requests together (decode tokens on top): lower keeps"
                     + " the other requests' time between tokens short while a long prompt or append is read, higher reads it"
                     + " faster (1 to " + ServeOptions.MAX_STEP_TOKENS + "; default: ${DEFAULT-VALUE}).")

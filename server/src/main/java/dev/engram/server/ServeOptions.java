@@ -1,5 +1,6 @@
 package dev.engram.server;
 
+import dev.engram.runtime.StepSharing;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -42,7 +43,7 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
     public static final int MAX_BATCH = 16;
 
     /** The most prompt and append tokens one batch step may feed. */
-    public static final int MAX_STEP_TOKENS = dev.engram.runtime.StepSharing.MAX_STEP_TOKENS;
+    public static final int MAX_STEP_TOKENS = StepSharing.MAX_STEP_TOKENS;
 
     /** Environment variable read by {@link #withApiKeysFromEnvironment(Map)}: one key, or several separated by commas. */
     public static final String API_KEY_ENV = "ENGRAM_API_KEY";
@@ -85,7 +86,7 @@ public record ServeOptions(String host, List<String> apiKeys, Path config, long 
     public static ServeOptions defaults() {
         return new ServeOptions("127.0.0.1", List.of(), null, 1 << 20, 64L << 20, 1024, 64, 32, Duration.ofSeconds(120),
                 Duration.ofMinutes(10), 1L << 30, 10_000, 4, Duration.ofSeconds(30), true, SessionPolicy.defaults(),
-                dev.engram.runtime.StepSharing.DEFAULT_STEP_TOKENS);
+                StepSharing.DEFAULT_STEP_TOKENS);
     }
 
     public ServeOptions withHost(String v) {
