@@ -169,6 +169,37 @@ class counting_filler_rows:
         return False
 
 
+def filler_counts(rng, batch, length, counts_max, counts_length, share, whole):
+    """How many times each sequence's filler rows count (counting_filler_rows), [batch] float64, or None when every
+    row counts once. ``counts_max`` > 1: C log-uniform in [1, counts_max]. ``counts_length`` (LO, HI) tokens: a
+    context length L log-uniform in [LO, HI] and C = max(1, L / ``length``), the memory of an L-token context made
+    from a ``length``-token one (short draws count once). A sequence is counted with probability ``share``, the rest
+    count once; ``whole`` (lsh-knn stores whole copies of a pair) rounds C down."""
+    if counts_length:
+        lo, hi = counts_length
+        drawn = np.maximum(1.0, np.exp(rng.uniform(math.log(lo), math.log(hi), batch)) / length)
+    elif counts_max > 1:
+        drawn = np.exp(rng.uniform(0.0, math.log(counts_max), batch))
+    else:
+        return None
+    if whole:
+        drawn = np.floor(drawn)
+    return np.where(rng.random(batch) < share, drawn, 1.0)
+
+
+def parse_counts_length(ap, text):
+    """--filler-counts-length "LO,HI" as (LO, HI) tokens, 0 < LO <= HI; "" as None."""
+    if not text.strip():
+        return None
+    try:
+        lo, hi = (int(x) for x in text.split(","))
+    except ValueError:
+        ap.error(f"--filler-counts-length {text!r}: must be two whole token counts LO,HI (e.g. 512,16384)")
+    if not 0 < lo <= hi:
+        ap.error(f"--filler-counts-length {text!r}: must have 0 < LO <= HI")
+    return lo, hi
+
+
 def filler_write_share(masses, ids):
     """The share of each infini memory's write mass (z) that filler tokens (passkey.FILLER's words and ".")
     wrote, averaged over layers, sequences and kv heads: 0 when only the passkey block, <bos> and the question
@@ -384,7 +415,12 @@ def main(argv=None):
                     "counting_filler_rows): the reads see the memory of contexts up to this many times longer than "
                     "those trained (1: each row once)")
     ap.add_argument("--filler-counts-share", type=float, default=0.5,
-                    help="with --filler-counts: the share of sequences so counted (the rest count each row once)")
+                    help="with --filler-counts or --filler-counts-length: the share of sequences so counted (the rest "
+                    "count each row once)")
+    ap.add_argument("--filler-counts-length", default="",
+                    help="LO,HI tokens (instead of --filler-counts): per sequence a context length L is drawn "
+                    "log-uniform in [LO, HI] and each filler row counts max(1, L / the batch's length) times, so the "
+                    "memory is that of an L-token context; draws at or below the batch's own length count once")
     qat.add_arguments(ap)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--key-lr-scale", type=float, default=1.0,
@@ -405,6 +441,12 @@ def main(argv=None):
         ap.error(f"--filler-counts {args.filler_counts}: must be a finite number >= 1 (1: each filler row once)")
     if args.filler_counts > 1 and args.strategy not in COUNTED_MEMORIES:
         ap.error(f"--filler-counts: applies to --strategy {' or '.join(COUNTED_MEMORIES)} only (got {args.strategy})")
+    args.filler_counts_length = parse_counts_length(ap, args.filler_counts_length)
+    if args.filler_counts_length and args.strategy not in COUNTED_MEMORIES:
+        ap.error(f"--filler-counts-length: applies to --strategy {' or '.join(COUNTED_MEMORIES)} only "
+                 f"(got {args.strategy})")
+    if args.filler_counts_length and args.filler_counts > 1:
+        ap.error("--filler-counts-length and --filler-counts: give one of them (both draw the counts)")
     for name in PLACEMENTS + ("turns", "answer_boundary", "filler_counts_share"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: must be in [0, 1]")
@@ -488,12 +530,9 @@ def main(argv=None):
                                      args.after_bos, args.before_question)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
         with qat.fake_quantized(model, qat.step_type(args.qat, step), args.qat_block):
-            counts = None
-            if args.filler_counts > 1:
-                drawn = np.exp(rng.uniform(0.0, math.log(args.filler_counts), args.batch))
-                if args.strategy == "lsh-knn":  # it stores whole copies of a pair
-                    drawn = np.floor(drawn)
-                counts = torch.from_numpy(np.where(rng.random(args.batch) < args.filler_counts_share, drawn, 1.0))
+            counts = filler_counts(rng, args.batch, length, args.filler_counts, args.filler_counts_length,
+                                   args.filler_counts_share, whole=args.strategy == "lsh-knn")
+            counts = None if counts is None else torch.from_numpy(counts)
             loss, acc, share = answer_loss(model, ids, mask, args.filler_mass > 0, counts)
         total = loss if share is None else loss + args.filler_mass * share
         ema = optimizer_step(opt, model, total, ema, tracked=loss)
@@ -543,6 +582,8 @@ def main(argv=None):
                 **({"keyLrScale": args.key_lr_scale} if args.key_lr_scale != 1.0 else {}),
                 **({"fillerCounts": args.filler_counts, "fillerCountsShare": args.filler_counts_share}
                    if args.filler_counts > 1 else {}),
+                **({"fillerCountsLength": list(args.filler_counts_length),
+                    "fillerCountsShare": args.filler_counts_share} if args.filler_counts_length else {}),
                 **qat.recorded(args),
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
     if earlier is not None:

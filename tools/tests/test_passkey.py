@@ -469,10 +469,35 @@ def test_counting_filler_rows_stores_lsh_knn_filler_pairs_as_copies_and_one_step
     assert all("write" not in vars(layer.memory) for layer in model.layers if layer.memory is not None)
     train.main(ONE_STEP_LSH_KNN + ["--filler-counts", "8", "--filler-counts-share", "1", "--out", str(tmp_path / "c")])
     assert json.loads((tmp_path / "c.train_log.json").read_text())["training"]["fillerCounts"] == 8
+    train.main(ONE_STEP_LSH_KNN + ["--filler-counts-length", "512,16384", "--filler-counts-share", "1",
+                                   "--out", str(tmp_path / "d")])
+    assert json.loads((tmp_path / "d.train_log.json").read_text())["training"]["fillerCountsLength"] == [512, 16384]
+
+
+def test_filler_counts_by_length_make_the_memory_of_a_context_drawn_log_uniform_in_tokens():
+    # L log-uniform in [512, 16384] tokens from a 1024-token batch: C = max(1, L / 1024), so C = 1 when L <= 1024 and
+    # C < 2 when L < 2048: P(floor(C) = 1) = ln(2048 / 512) / ln(16384 / 512) = 2 / 5 and P(C >= 8) = ln 2 / ln 32 = 1/5
+    rng = np.random.default_rng(0)
+    counts = train.filler_counts(rng, 20000, 1024, 1.0, (512, 16384), 1.0, whole=True)
+    assert counts.min() == 1 and counts.max() <= 16 and np.all(counts == np.floor(counts))
+    assert abs(np.mean(counts == 1) - 0.4) < 0.015 and abs(np.mean(counts >= 8) - 0.2) < 0.015
+    # from a 128-token batch the same lengths are 4 to 128 copies: never once
+    short = train.filler_counts(rng, 20000, 128, 1.0, (512, 16384), 1.0, whole=True)
+    assert short.min() >= 4 and short.max() <= 128
+    # the share keeps the rest at one copy; unrounded for infini
+    mixed = train.filler_counts(rng, 20000, 128, 1.0, (512, 16384), 0.25, whole=False)
+    assert abs(np.mean(mixed == 1) - 0.75) < 0.015 and np.any(mixed != np.floor(mixed))
+    assert train.filler_counts(rng, 4, 1024, 1.0, None, 1.0, whole=True) is None
 
 
 def test_filler_counts_is_refused_for_a_memory_that_cannot_count_rows(tmp_path, capsys):
     assert_refused({("--strategy", "continuous", "--filler-counts", "4"):
                     "--filler-counts: applies to --strategy infini or lsh-knn only (got continuous)",
-                    ("--filler-counts", "0.5"): "--filler-counts 0.5: must be a finite number >= 1"},
+                    ("--filler-counts", "0.5"): "--filler-counts 0.5: must be a finite number >= 1",
+                    ("--strategy", "continuous", "--filler-counts-length", "512,16384"):
+                    "--filler-counts-length: applies to --strategy infini or lsh-knn only (got continuous)",
+                    ("--filler-counts-length", "512"): "--filler-counts-length '512': must be two whole token counts",
+                    ("--filler-counts-length", "900,512"): "--filler-counts-length '900,512': must have 0 < LO <= HI",
+                    ("--filler-counts-length", "512,900", "--filler-counts", "4"):
+                    "--filler-counts-length and --filler-counts: give one of them"},
                    tmp_path / "x", capsys)
