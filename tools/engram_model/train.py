@@ -439,14 +439,13 @@ def main(argv=None):
         ap.error(f"--key-lr-scale {args.key_lr_scale}: must be > 0 (1: the keys learn at --lr like the rest)")
     if not (math.isfinite(args.filler_counts) and args.filler_counts >= 1):
         ap.error(f"--filler-counts {args.filler_counts}: must be a finite number >= 1 (1: each filler row once)")
-    if args.filler_counts > 1 and args.strategy not in COUNTED_MEMORIES:
-        ap.error(f"--filler-counts: applies to --strategy {' or '.join(COUNTED_MEMORIES)} only (got {args.strategy})")
     args.filler_counts_length = parse_counts_length(ap, args.filler_counts_length)
-    if args.filler_counts_length and args.strategy not in COUNTED_MEMORIES:
-        ap.error(f"--filler-counts-length: applies to --strategy {' or '.join(COUNTED_MEMORIES)} only "
-                 f"(got {args.strategy})")
-    if args.filler_counts_length and args.filler_counts > 1:
+    counted_by = [flag for flag, given in (("--filler-counts", args.filler_counts > 1),
+                                           ("--filler-counts-length", args.filler_counts_length is not None)) if given]
+    if len(counted_by) > 1:
         ap.error("--filler-counts-length and --filler-counts: give one of them (both draw the counts)")
+    if counted_by and args.strategy not in COUNTED_MEMORIES:
+        ap.error(f"{counted_by[0]}: applies to --strategy {' or '.join(COUNTED_MEMORIES)} only (got {args.strategy})")
     for name in PLACEMENTS + ("turns", "answer_boundary", "filler_counts_share"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: must be in [0, 1]")
@@ -580,10 +579,10 @@ def main(argv=None):
                 **({"knnScale": args.knn_scale} if args.knn_scale else {}),
                 **({"fillerMass": args.filler_mass} if args.filler_mass else {}),
                 **({"keyLrScale": args.key_lr_scale} if args.key_lr_scale != 1.0 else {}),
-                **({"fillerCounts": args.filler_counts, "fillerCountsShare": args.filler_counts_share}
-                   if args.filler_counts > 1 else {}),
-                **({"fillerCountsLength": list(args.filler_counts_length),
-                    "fillerCountsShare": args.filler_counts_share} if args.filler_counts_length else {}),
+                **({"fillerCounts": args.filler_counts} if args.filler_counts > 1 else {}),
+                **({"fillerCountsLength": list(args.filler_counts_length)} if args.filler_counts_length else {}),
+                **({"fillerCountsShare": args.filler_counts_share}
+                   if args.filler_counts > 1 or args.filler_counts_length else {}),
                 **qat.recorded(args),
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
     if earlier is not None:
