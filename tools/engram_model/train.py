@@ -84,6 +84,26 @@ def optimizer_step(opt, model, loss, ema, tracked=None):
     return value if ema is None else 0.95 * ema + 0.05 * value
 
 
+class WeightAverage:
+    """An exponential moving average of a model's floating-point weights along its training (Polyak averaging):
+    after each step ``avg = decay * avg + (1 - decay) * w``, starting from the weights it was made with (for a
+    ``--resume``, the checkpoint's). Buffers that are not trained (the LSH rotations) are left as they are."""
+
+    def __init__(self, model, decay):
+        self.decay = decay
+        self.average = {name: p.detach().clone() for name, p in model.named_parameters()}
+
+    @torch.no_grad()
+    def update(self, model):
+        for name, p in model.named_parameters():
+            self.average[name].mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
+
+    @torch.no_grad()
+    def copy_to(self, model):
+        for name, p in model.named_parameters():
+            p.copy_(self.average[name])
+
+
 def answer_loss(model, ids, mask, with_filler_share=False, filler_counts=None):
     """Cross-entropy of the answer digits, their accuracy, and (``with_filler_share``, else None) the infini
     memories' filler write share (filler_write_share). ``filler_counts`` [B]: counting_filler_rows."""
@@ -423,6 +443,9 @@ def main(argv=None):
                     "memory is that of an L-token context; draws at or below the batch's own length count once")
     qat.add_arguments(ap)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-ema", type=float, default=0.0,
+                    help="keep an exponential moving average of the weights with this decay (e.g. 0.998: about the "
+                         "last 500 steps) and evaluate and write it instead of the last step's weights (0: off)")
     ap.add_argument("--key-lr-scale", type=float, default=1.0,
                     help="the key projections' learning rate is --lr times this (with --filler-mass: the filler's keys "
                          "must move by units, lr moves them by about lr a step)")
@@ -439,6 +462,8 @@ def main(argv=None):
         ap.error(f"--key-lr-scale {args.key_lr_scale}: must be > 0 (1: the keys learn at --lr like the rest)")
     if not (math.isfinite(args.filler_counts) and args.filler_counts >= 1):
         ap.error(f"--filler-counts {args.filler_counts}: must be a finite number >= 1 (1: each filler row once)")
+    if not 0.0 <= args.weight_ema < 1.0:
+        ap.error(f"--weight-ema {args.weight_ema}: must be in [0, 1) (0: off; 0.998 averages about the last 500 steps)")
     args.filler_counts_length = parse_counts_length(ap, args.filler_counts_length)
     counted_by = [flag for flag, given in (("--filler-counts", args.filler_counts > 1),
                                            ("--filler-counts-length", args.filler_counts_length is not None)) if given]
@@ -504,6 +529,7 @@ def main(argv=None):
     opt = torch.optim.AdamW(param_groups(model, args.weight_decay, args.key_lr_scale), lr=args.lr, betas=(0.9, 0.98))
 
     lr_at = warmup_cosine(args.lr, args.warmup, args.steps)
+    average = WeightAverage(model, args.weight_ema) if args.weight_ema else None
 
     log, t0, ema = [], time.time(), None
     step = 0
@@ -535,6 +561,8 @@ def main(argv=None):
             loss, acc, share = answer_loss(model, ids, mask, args.filler_mass > 0, counts)
         total = loss if share is None else loss + args.filler_mass * share
         ema = optimizer_step(opt, model, total, ema, tracked=loss)
+        if average is not None:
+            average.update(model)
         if step % args.log_every == 0 or step == args.steps - 1:
             entry = {"step": step, "loss": round(loss.item(), 4), "lossEma": round(ema, 4),
                      "digitAcc": round(acc.item(), 3),
@@ -543,6 +571,8 @@ def main(argv=None):
             print(json.dumps(entry), flush=True)
     steps_done = step + 1 if step == args.steps - 1 else step
 
+    if average is not None:
+        average.copy_to(model)  # the evaluation and the package are the averaged weights
     erng = np.random.default_rng(args.seed + 1000)
     evals = {}
     for mult in [int(x) for x in args.eval_mults.split(",")]:
@@ -583,6 +613,7 @@ def main(argv=None):
                 **({"fillerCountsLength": list(args.filler_counts_length)} if args.filler_counts_length else {}),
                 **({"fillerCountsShare": args.filler_counts_share}
                    if args.filler_counts > 1 or args.filler_counts_length else {}),
+                **({"weightEma": args.weight_ema} if args.weight_ema else {}),
                 **qat.recorded(args),
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
     if earlier is not None:

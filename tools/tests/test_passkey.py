@@ -501,3 +501,38 @@ def test_filler_counts_is_refused_for_a_memory_that_cannot_count_rows(tmp_path, 
                     ("--filler-counts-length", "512,900", "--filler-counts", "4"):
                     "--filler-counts-length and --filler-counts: give one of them"},
                    tmp_path / "x", capsys)
+
+
+def test_weight_average_follows_each_step_by_its_decay_and_replaces_the_trained_weights():
+    import torch
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    average = train.WeightAverage(model, 0.5)
+    for w in (2.0, 4.0):  # by hand: 0.5 * 0 + 0.5 * 2 = 1, then 0.5 * 1 + 0.5 * 4 = 2.5
+        with torch.no_grad():
+            model.weight.fill_(w)
+        average.update(model)
+    average.copy_to(model)
+    assert model.weight.item() == 2.5
+
+
+def test_weight_ema_trains_writes_the_average_and_is_refused_outside_its_range(tmp_path, capsys):
+    import torch
+
+    train.main(ONE_STEP_LSH_KNN + ["--out", str(tmp_path / "plain")])
+    train.main(ONE_STEP_LSH_KNN + ["--weight-ema", "0.5", "--out", str(tmp_path / "avg")])
+    # the same seed, so the same start and the same step: decay 0.5 writes the midpoint of the start and the step
+    from engram_model.model import EngramModel
+    torch.manual_seed(1)  # train.py's default --seed, set before it builds the model
+    start = EngramModel(train.strategy_config("lsh-knn")).state_dict()
+    plain = torch.load(tmp_path / "plain.model.pt")["state"]
+    averaged = torch.load(tmp_path / "avg.model.pt")["state"]
+    trained = [k for k in plain if plain[k].is_floating_point() and not torch.equal(plain[k], start[k])]
+    assert trained, "the step moved some weights"
+    for k in trained:
+        assert torch.allclose(averaged[k], 0.5 * start[k] + 0.5 * plain[k], atol=1e-7), k
+    assert json.loads((tmp_path / "avg.train_log.json").read_text())["training"]["weightEma"] == 0.5
+    assert_refused({("--weight-ema", "1"): "--weight-ema 1.0: must be in [0, 1)",
+                    ("--weight-ema", "-0.1"): "--weight-ema -0.1: must be in [0, 1)"}, tmp_path / "bad", capsys)
