@@ -84,24 +84,20 @@ def optimizer_step(opt, model, loss, ema, tracked=None):
     return value if ema is None else 0.95 * ema + 0.05 * value
 
 
-class WeightAverage:
-    """An exponential moving average of a model's floating-point weights along its training (Polyak averaging):
-    after each step ``avg = decay * avg + (1 - decay) * w``, starting from the weights it was made with (for a
-    ``--resume``, the checkpoint's). Buffers that are not trained (the LSH rotations) are left as they are."""
+def weight_average(model, decay):
+    """torch's AveragedModel as an exponential moving average of the weights (Polyak averaging): each
+    ``update_parameters(model)`` makes ``avg = decay * avg + (1 - decay) * w``, starting from the weights as they are
+    now (for a ``--resume``, the checkpoint's). Buffers (the fixed LSH rotations) are not averaged."""
+    average = torch.optim.swa_utils.AveragedModel(model, avg_fn=lambda avg, w, _: decay * avg + (1.0 - decay) * w)
+    average.update_parameters(model)  # its first call copies: the average starts at these weights
+    return average
 
-    def __init__(self, model, decay):
-        self.decay = decay
-        self.average = {name: p.detach().clone() for name, p in model.named_parameters()}
 
-    @torch.no_grad()
-    def update(self, model):
-        for name, p in model.named_parameters():
-            self.average[name].mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
-
-    @torch.no_grad()
-    def copy_to(self, model):
-        for name, p in model.named_parameters():
-            p.copy_(self.average[name])
+@torch.no_grad()
+def take_average(model, average):
+    """Puts the averaged weights into ``model``."""
+    for p, averaged in zip(model.parameters(), average.module.parameters()):
+        p.copy_(averaged)
 
 
 def answer_loss(model, ids, mask, with_filler_share=False, filler_counts=None):
@@ -529,7 +525,7 @@ def main(argv=None):
     opt = torch.optim.AdamW(param_groups(model, args.weight_decay, args.key_lr_scale), lr=args.lr, betas=(0.9, 0.98))
 
     lr_at = warmup_cosine(args.lr, args.warmup, args.steps)
-    average = WeightAverage(model, args.weight_ema) if args.weight_ema else None
+    average = weight_average(model, args.weight_ema) if args.weight_ema else None
 
     log, t0, ema = [], time.time(), None
     step = 0
@@ -562,7 +558,7 @@ def main(argv=None):
         total = loss if share is None else loss + args.filler_mass * share
         ema = optimizer_step(opt, model, total, ema, tracked=loss)
         if average is not None:
-            average.update(model)
+            average.update_parameters(model)
         if step % args.log_every == 0 or step == args.steps - 1:
             entry = {"step": step, "loss": round(loss.item(), 4), "lossEma": round(ema, 4),
                      "digitAcc": round(acc.item(), 3),
@@ -572,7 +568,7 @@ def main(argv=None):
     steps_done = step + 1 if step == args.steps - 1 else step
 
     if average is not None:
-        average.copy_to(model)  # the evaluation and the package are the averaged weights
+        take_average(model, average)  # the evaluation and the package are the averaged weights
     erng = np.random.default_rng(args.seed + 1000)
     evals = {}
     for mult in [int(x) for x in args.eval_mults.split(",")]:

@@ -509,12 +509,12 @@ def test_weight_average_follows_each_step_by_its_decay_and_replaces_the_trained_
     model = torch.nn.Linear(1, 1, bias=False)
     with torch.no_grad():
         model.weight.fill_(0.0)
-    average = train.WeightAverage(model, 0.5)
+    average = train.weight_average(model, 0.5)
     for w in (2.0, 4.0):  # by hand: 0.5 * 0 + 0.5 * 2 = 1, then 0.5 * 1 + 0.5 * 4 = 2.5
         with torch.no_grad():
             model.weight.fill_(w)
-        average.update(model)
-    average.copy_to(model)
+        average.update_parameters(model)
+    train.take_average(model, average)
     assert model.weight.item() == 2.5
 
 
