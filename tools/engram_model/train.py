@@ -73,6 +73,32 @@ def with_resumable(cfg, window, knn_k, knn_scale=0.0):
     return ModelConfig.from_dict(d)
 
 
+def with_layers(cfg, layers):
+    """``cfg`` with ``layers`` layers: the layers it has, then copies of its last layer's attention and memory."""
+    d = cfg.to_dict()
+    extra = layers - cfg.layers
+    d["attention"] = d["attention"] + [dict(d["attention"][-1]) for _ in range(extra)]
+    d["memory"] = d["memory"] + [dict(d["memory"][-1]) if d["memory"][-1] else None for _ in range(extra)]
+    d["layers"] = layers
+    return ModelConfig.from_dict(d)
+
+
+def load_and_append_identity_layers(model, state, kept):
+    """Load ``state`` (a checkpoint of the first ``kept`` layers of ``model``) and make every later layer an identity
+    (Net2Net's deeper network, Chen et al. 2016): its attention output projection and second MLP matrix zero, so
+    ``out = hidden`` and the grown model computes what the checkpoint did, while the zero matrices still receive
+    gradients (their inputs are not zero) and the new layer learns from the first step."""
+    new = tuple(f"layers.{i}." for i in range(kept, len(model.layers)))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    strays = [k for k in missing if not k.startswith(new)] + list(unexpected)
+    if strays:
+        raise SystemExit(f"--resume: the checkpoint's weights do not fit the first {kept} layers: {strays[:5]}")
+    with torch.no_grad():
+        for layer in model.layers[kept:]:
+            for weight in (layer.post.wo.weight, layer.post.fc2.weight, layer.post.fc2.bias):
+                weight.zero_()
+
+
 def optimizer_step(opt, model, loss, ema, tracked=None):
     """One update of every training script: backward, gradient norm clipped at 1, step; returns the EMA (0.95) of
     ``tracked`` (default: the loss)."""
@@ -370,6 +396,10 @@ def main(argv=None):
     ap.add_argument("--minutes", type=float, default=30.0, help="stop after this wall-clock time")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--segment", type=int, default=32)
+    ap.add_argument("--layers", type=int, default=2,
+                    help="transformer layers, each with the strategy's attention and memory; with --resume of a "
+                         "checkpoint with fewer, its layers are kept and the new ones appended as identities (their "
+                         "output projections zero), so training starts from the same function")
     ap.add_argument("--min-segments", type=int, default=8)
     ap.add_argument("--max-segments", type=int, default=16)
     ap.add_argument("--curriculum", type=int, default=800,
@@ -505,18 +535,32 @@ def main(argv=None):
     if not (math.isfinite(args.knn_scale) and args.knn_scale >= 0):
         ap.error(f"--knn-scale {args.knn_scale}: must be a finite number > 0, or 0 for the default (sqrt of the key "
                  "size)")
-    cfg = strategy_config(args.strategy, args.segment, window=args.window, knn_k=args.knn_k, knn_scale=args.knn_scale)
+    if args.layers < 1:
+        ap.error(f"--layers {args.layers}: must be >= 1")
+    cfg = strategy_config(args.strategy, args.segment, layers=args.layers, window=args.window, knn_k=args.knn_k,
+                          knn_scale=args.knn_scale)
     model = EngramModel(cfg).to(args.device)
-    earlier = None
+    earlier, grown_from = None, None
     if args.resume:
         ckpt = torch.load(args.resume, map_location="cpu")
         earlier_cfg = ModelConfig.from_dict(ckpt["config"])  # a field added since fills in its default
+        if earlier_cfg.layers > cfg.layers:
+            ap.error(f"--layers {args.layers}: must be >= the {earlier_cfg.layers} layers of --resume {args.resume} "
+                     "(layers are only added)")
+        if earlier_cfg.layers < cfg.layers:
+            grown_from = earlier_cfg.layers
+            earlier_cfg = with_layers(earlier_cfg, cfg.layers)
         if earlier_cfg != cfg and with_resumable(earlier_cfg, args.window, args.knn_k, args.knn_scale) == cfg:
             print(f"--resume: layer 0 attention {earlier_cfg.attention[0]} -> {cfg.attention[0]}, memory "
                   f"{earlier_cfg.memory[0]} -> {cfg.memory[0]} (the same in every layer)", flush=True)
         elif earlier_cfg != cfg:
             raise SystemExit(f"--resume {args.resume}: its config {ckpt['config']} differs from --strategy {args.strategy}'s {cfg.to_dict()}")
-        model.load_state_dict(ckpt["state"])
+        if grown_from is None:
+            model.load_state_dict(ckpt["state"])
+        else:
+            load_and_append_identity_layers(model, ckpt["state"], grown_from)
+            print(f"--resume: {grown_from} layers -> {cfg.layers} (layers {grown_from}.."
+                  f"{cfg.layers - 1} appended as identities)", flush=True)
         log_path = args.resume[:-len(".model.pt")] + ".train_log.json" if args.resume.endswith(".model.pt") else None
         if log_path and os.path.exists(log_path):
             with open(log_path) as f:
@@ -610,6 +654,7 @@ def main(argv=None):
                 **({"fillerCountsShare": args.filler_counts_share}
                    if args.filler_counts > 1 or args.filler_counts_length else {}),
                 **({"weightEma": args.weight_ema} if args.weight_ema else {}),
+                **({"layers": args.layers, "grownFrom": grown_from} if grown_from else {}),
                 **qat.recorded(args),
                 "seconds": round(time.time() - t0, 1), "parameters": nparams, "eval": evals}
     if earlier is not None:

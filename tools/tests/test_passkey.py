@@ -536,3 +536,37 @@ def test_weight_ema_trains_writes_the_average_and_is_refused_outside_its_range(t
     assert json.loads((tmp_path / "avg.train_log.json").read_text())["training"]["weightEma"] == 0.5
     assert_refused({("--weight-ema", "1"): "--weight-ema 1.0: must be in [0, 1)",
                     ("--weight-ema", "-0.1"): "--weight-ema -0.1: must be in [0, 1)"}, tmp_path / "bad", capsys)
+
+
+def test_layers_grown_on_resume_start_as_identities_and_computes_what_the_checkpoint_did(tmp_path, capsys):
+    import torch
+    from engram_model import passkey as pk
+    from engram_model.model import EngramModel, ModelConfig
+
+    train.main(ONE_STEP_LSH_KNN + ["--out", str(tmp_path / "two")])
+    # a step at learning rate 0: the grown model as written is the checkpoint with a third layer appended
+    train.main(ONE_STEP_LSH_KNN + ["--lr", "0", "--layers", "3", "--resume", str(tmp_path / "two.model.pt"),
+                                   "--out", str(tmp_path / "three")])
+    models = {}
+    for name in ("two", "three"):
+        ckpt = torch.load(tmp_path / f"{name}.model.pt")
+        models[name] = EngramModel(ModelConfig.from_dict(ckpt["config"])).eval()
+        models[name].load_state_dict(ckpt["state"])
+    assert len(models["three"].layers) == 3
+    ids, _, _ = pk.batch(np.random.default_rng(4), 3, 200, 5)  # seven segments: the memories are read too
+    with torch.no_grad():
+        two, _ = models["two"](torch.from_numpy(ids))
+        three, _ = models["three"](torch.from_numpy(ids))
+    assert torch.equal(two, three)  # out = hidden + 0 + 0 in the new layer: not one bit moves
+    with open(tmp_path / "three" / "engram.json") as f:
+        manifest = json.load(f)
+    assert manifest["architecture"]["layers"] == 3 and len(manifest["files"]["layers"]) == 3
+    assert manifest["training"]["grownFrom"] == 2 and manifest["training"]["layers"] == 3
+    # one step from the grown checkpoint trains the new layer: its zero matrices get gradients at once
+    train.main(ONE_STEP_LSH_KNN + ["--layers", "3", "--lr", "1e-2", "--warmup", "0", "--resume",
+                                   str(tmp_path / "two.model.pt"), "--out", str(tmp_path / "stepped")])
+    stepped = torch.load(tmp_path / "stepped.model.pt")["state"]
+    assert stepped["layers.2.post.wo.weight"].abs().max() > 0
+    assert_refused({("--layers", "0"): "--layers 0: must be >= 1",
+                    ("--layers", "1", "--resume", str(tmp_path / "two.model.pt")):
+                    "--layers 1: must be >= the 2 layers of --resume"}, tmp_path / "bad", capsys)
