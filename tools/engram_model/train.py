@@ -537,6 +537,8 @@ def main(argv=None):
                  "size)")
     if args.layers < 1:
         ap.error(f"--layers {args.layers}: must be >= 1")
+    if args.steps < 1:
+        ap.error(f"--steps {args.steps}: must be >= 1")
     cfg = strategy_config(args.strategy, args.segment, layers=args.layers, window=args.window, knn_k=args.knn_k,
                           knn_scale=args.knn_scale)
     model = EngramModel(cfg).to(args.device)

@@ -567,6 +567,6 @@ def test_layers_grown_on_resume_start_as_identities_and_computes_what_the_checkp
                                    str(tmp_path / "two.model.pt"), "--out", str(tmp_path / "stepped")])
     stepped = torch.load(tmp_path / "stepped.model.pt")["state"]
     assert stepped["layers.2.post.wo.weight"].abs().max() > 0
-    assert_refused({("--layers", "0"): "--layers 0: must be >= 1",
+    assert_refused({("--layers", "0"): "--layers 0: must be >= 1", ("--steps", "0"): "--steps 0: must be >= 1",
                     ("--layers", "1", "--resume", str(tmp_path / "two.model.pt")):
                     "--layers 1: must be >= the 2 layers of --resume"}, tmp_path / "bad", capsys)
