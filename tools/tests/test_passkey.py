@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 from engram_model import passkey, train
 
@@ -570,3 +571,38 @@ def test_layers_grown_on_resume_start_as_identities_and_computes_what_the_checkp
     assert_refused({("--layers", "0"): "--layers 0: must be >= 1", ("--steps", "0"): "--steps 0: must be >= 1",
                     ("--layers", "1", "--resume", str(tmp_path / "two.model.pt")):
                     "--layers 1: must be >= the 2 layers of --resume"}, tmp_path / "bad", capsys)
+
+
+class _Oracle:
+    """A stand-in model whose logits at t put all mass on token t + shift: shift 1 reads the answer (a perfect
+    model), shift 0 repeats the token it sees (it answers <what-is-the-passkey> for the first digit: never right)."""
+
+    def __init__(self, shift, wrong_rows=()):
+        self.shift, self.wrong_rows = shift, set(wrong_rows)
+
+    def __call__(self, ids):
+        n, length = ids.shape
+        target = torch.roll(ids, -self.shift, dims=1) if self.shift else ids.clone()
+        for r in self.wrong_rows:
+            target[r, -2] = (target[r, -2] + 1) % 10  # the last digit's logits: one digit off
+        return torch.nn.functional.one_hot(target, len(passkey.VOCAB)).float(), None
+
+
+def test_depth_eval_counts_a_prompt_only_when_every_digit_is_predicted():
+    from engram_model import depth_eval
+    lengths = [64, 66]
+    assert depth_eval.depth_accuracy(_Oracle(1), [0.0, 1.0], lengths, 8, seed=3) == {0.0: 1.0, 1.0: 1.0}
+    assert depth_eval.depth_accuracy(_Oracle(0), [0.5], lengths, 8, seed=3) == {0.5: 0.0}
+    # two prompts of 8 at each length with the last digit wrong: 12 of 16 right
+    assert depth_eval.depth_accuracy(_Oracle(1, wrong_rows=(0, 5)), [0.25], lengths, 8, seed=3) == {0.25: 0.75}
+
+
+def test_depth_eval_refuses_bad_flags_naming_them(capsys):
+    from engram_model import depth_eval
+    for argv, named in [(["x.pt", "--depths", "0,1.5"], "--depths 1.5: must lie in [0, 1]"),
+                        (["x.pt", "--lengths", "10-12"], "--lengths: 10 is too short"),
+                        (["x.pt", "--lengths", "a-b"], "--lengths 'a-b'"),
+                        (["x.pt", "--per-length", "0"], "--per-length 0: must be >= 1")]:
+        with pytest.raises(SystemExit):
+            depth_eval.main(argv)
+        assert named in capsys.readouterr().err
