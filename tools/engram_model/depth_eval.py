@@ -19,6 +19,7 @@ import torch
 
 from . import passkey
 from .model import EngramModel, ModelConfig
+from .train import evaluate
 
 DIGITS = 5  # the bundled passkey models' (train.py's default)
 
@@ -50,19 +51,17 @@ def parse_depths(ap, text):
 
 
 def depth_accuracy(model, depths, lengths, per_length, seed, digits=DIGITS):
-    """{depth: exact-match rate} over per_length prompts at each length. ``model(ids)`` returns (logits, state)."""
+    """{depth: exact-match rate} over per_length prompts at each length (train.evaluate's scoring, one generator per
+    depth seeded alike, so every checkpoint meets the same prompts)."""
+    segment = model.cfg.segment
     result = {}
     with torch.no_grad():
         for depth in depths:
             rng = np.random.default_rng(seed)
-            right = 0
-            for length in lengths:
-                ids, _, keys = passkey.batch(rng, per_length, length, digits, depth)
-                logits, _ = model(torch.from_numpy(ids))
-                # the logits at t - 1 predict token t: the digits at length - digits .. length - 1
-                pred = logits[:, length - digits - 1:length - 1].argmax(-1).numpy()
-                right += int((pred == keys).all(-1).sum())
-            result[depth] = right / (per_length * len(lengths))
+            rates = [evaluate(model, rng, length // segment, per_length, digits, depth, extra=length % segment)[1]
+                     for length in lengths]
+            result[depth] = sum(rates) / len(rates)
+    model.eval()  # evaluate leaves the model in training mode
     return result
 
 
@@ -79,9 +78,12 @@ def main(argv=None):
     depths, lengths = parse_depths(ap, args.depths), parse_lengths(ap, args.lengths)
     if args.per_length < 1:
         ap.error(f"--per-length {args.per_length}: must be >= 1")
-    shortest = 1 + (DIGITS + 2) + (DIGITS + 1)  # bos, <passkey-is> d.. ., <what-is-the-passkey> d..
-    if min(lengths) < shortest:
-        ap.error(f"--lengths: {min(lengths)} is too short for a {DIGITS}-digit passkey (>= {shortest})")
+    if args.threads < 1:
+        ap.error(f"--threads {args.threads}: must be >= 1")
+    try:
+        passkey.sample(np.random.default_rng(0), min(lengths), DIGITS)  # refuses a length with no room for the prompt
+    except ValueError as e:
+        ap.error(f"--lengths: {e}")
     torch.set_num_threads(args.threads)
     ckpt = torch.load(args.checkpoint, map_location="cpu")
     model = EngramModel(ModelConfig.from_dict(ckpt["config"]))

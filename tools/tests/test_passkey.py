@@ -577,8 +577,16 @@ class _Oracle:
     """A stand-in model whose logits at t put all mass on token t + shift: shift 1 reads the answer (a perfect
     model), shift 0 repeats the token it sees (it answers <what-is-the-passkey> for the first digit: never right)."""
 
+    cfg = type("Cfg", (), {"segment": 32})
+
     def __init__(self, shift, wrong_rows=()):
         self.shift, self.wrong_rows = shift, set(wrong_rows)
+
+    def eval(self):
+        pass
+
+    def train(self):
+        pass
 
     def __call__(self, ids):
         n, length = ids.shape
@@ -600,7 +608,8 @@ def test_depth_eval_counts_a_prompt_only_when_every_digit_is_predicted():
 def test_depth_eval_refuses_bad_flags_naming_them(capsys):
     from engram_model import depth_eval
     for argv, named in [(["x.pt", "--depths", "0,1.5"], "--depths 1.5: must lie in [0, 1]"),
-                        (["x.pt", "--lengths", "10-12"], "--lengths: 10 is too short"),
+                        (["x.pt", "--lengths", "10-12"], "--lengths: length 10 is too short for a 5-digit passkey"),
+                        (["x.pt", "--threads", "0"], "--threads 0: must be >= 1"),
                         (["x.pt", "--lengths", "a-b"], "--lengths 'a-b'"),
                         (["x.pt", "--per-length", "0"], "--per-length 0: must be >= 1")]:
         with pytest.raises(SystemExit):
