@@ -10,6 +10,7 @@ Strategies (every layer: local `window` attention + the memory; see STRATEGIES):
 --window N gives the memory strategies' local attention N tokens before the segment too; --knn-k K sets how many
 retrieved pairs lsh-knn reads and --knn-scale S the temperature of that read. A --resume may change any of the three
 (no weight's shape depends on them).
+--fresh-rotations draws lsh-knn's LSH rotations anew for every step (as Reformer does) and serves the draw it began with.
 Contexts of --min-segments..--max-segments segments of --segment tokens; the loss counts only the
 passkey answer digits. Runs on CPU (or --device cuda when one is there). Seed, steps and final loss go
 into the manifest's "training" field; the torch checkpoint (model.pt) and log (train_log.json) are
@@ -97,6 +98,19 @@ def load_and_append_identity_layers(model, state, kept):
         for layer in model.layers[kept:]:
             for weight in (layer.post.wo.weight, layer.post.fc2.weight, layer.post.fc2.bias):
                 weight.zero_()
+
+
+def lsh_knn_memories(model):
+    """The model's lsh-knn memories that hash (an ``exact`` one has no rotations)."""
+    return [layer.memory for layer in model.layers
+            if layer.memory is not None and hasattr(layer.memory, "rotations") and not layer.memory.exact]
+
+
+def redraw_rotations(memories, generator):
+    """Gives each memory a fresh draw of its LSH rotations (the shape and distribution it was made with), as Reformer
+    draws new ones for every forward pass: a model trained so cannot lean on one draw's bucket boundaries."""
+    for memory in memories:
+        memory.rotations.copy_(torch.randn(memory.rotations.shape, generator=generator))
 
 
 def optimizer_step(opt, model, loss, ema, tracked=None):
@@ -414,6 +428,9 @@ def main(argv=None):
     ap.add_argument("--knn-scale", type=float, default=0.0,
                     help="lsh-knn: the temperature of its read, softmax(q . k * scale) over the k read (0, the "
                     "default: sqrt of the key size). --resume may change it")
+    ap.add_argument("--fresh-rotations", action="store_true",
+                    help="lsh-knn: draw new LSH rotations for every training step; the rotations the model started "
+                    "with (its own, or --resume's) are put back at the end and are the ones its package serves")
     ap.add_argument("--boundary", type=float, default=0.0,
                     help="fraction of samples whose passkey block ends at or crosses a segment boundary (0: uniform "
                     "placement only)")
@@ -530,6 +547,8 @@ def main(argv=None):
         ap.error(f"--knn-k: applies to --strategy lsh-knn only (got {args.strategy})")
     if args.knn_k < 1:
         ap.error(f"--knn-k {args.knn_k}: must be >= 1")
+    if args.fresh_rotations and args.strategy != "lsh-knn":
+        ap.error(f"--fresh-rotations: applies to --strategy lsh-knn only (got {args.strategy})")
     if args.knn_scale and args.strategy != "lsh-knn":
         ap.error(f"--knn-scale: applies to --strategy lsh-knn only (got {args.strategy})")
     if not (math.isfinite(args.knn_scale) and args.knn_scale >= 0):
@@ -575,6 +594,9 @@ def main(argv=None):
 
     log, t0, ema = [], time.time(), None
     step = 0
+    hashing = lsh_knn_memories(model) if args.fresh_rotations else []
+    served_rotations = [m.rotations.clone() for m in hashing]
+    rotation_draws = torch.Generator().manual_seed(args.seed)
     print(f"{args.strategy}: {nparams} parameters ({nparams * 4 / 1024:.0f} KiB), seed {args.seed}", flush=True)
     for step in range(args.steps):
         if time.time() - t0 > args.minutes * 60:
@@ -596,6 +618,7 @@ def main(argv=None):
                                      args.last_segment, args.first_segment, boundary_starts, args.turns,
                                      args.after_bos, args.before_question)
         ids, mask = torch.from_numpy(ids).to(args.device), torch.from_numpy(mask).to(args.device)
+        redraw_rotations(hashing, rotation_draws)
         with qat.fake_quantized(model, qat.step_type(args.qat, step), args.qat_block):
             counts = filler_counts(rng, args.batch, length, args.filler_counts, args.filler_counts_length,
                                    args.filler_counts_share, whole=args.strategy == "lsh-knn")
@@ -612,6 +635,8 @@ def main(argv=None):
             log.append(entry)
             print(json.dumps(entry), flush=True)
     steps_done = step + 1 if step == args.steps - 1 else step
+    for memory, rotations in zip(hashing, served_rotations):
+        memory.rotations.copy_(rotations)  # evaluated and packaged with the draw it will be served with
 
     if average is not None:
         take_average(model, average)  # the evaluation and the package are the averaged weights
@@ -649,6 +674,7 @@ def main(argv=None):
                 **({"window": args.window} if args.window else {}),
                 **({"knnK": args.knn_k} if args.knn_k != KNN_K else {}),
                 **({"knnScale": args.knn_scale} if args.knn_scale else {}),
+                **({"freshRotations": True} if args.fresh_rotations else {}),
                 **({"fillerMass": args.filler_mass} if args.filler_mass else {}),
                 **({"keyLrScale": args.key_lr_scale} if args.key_lr_scale != 1.0 else {}),
                 **({"fillerCounts": args.filler_counts} if args.filler_counts > 1 else {}),

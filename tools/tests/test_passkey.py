@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from engram_model import passkey, train
+from engram_model.model import EngramModel
 
 JDK_NEXT_INT_SEED0 = 821115357  # jshell: new java.util.SplittableRandom(0).nextInt()
 JDK_NEXT_INT10_SEED0 = 8  # new java.util.SplittableRandom(0).nextInt(10)
@@ -202,6 +203,42 @@ def test_knn_scale_option_sets_lsh_knn_read_temperature_and_resume_may_change_it
                 ("--strategy", "lsh-knn", "--knn-scale", "-1"): "--knn-scale -1.0: must be a finite number > 0, or 0",
                 ("--strategy", "lsh-knn", "--knn-scale", "inf"): "--knn-scale inf: must be a finite number > 0, or 0"}
     assert_refused(refusals, tmp_path / "x", capsys)
+
+
+def test_fresh_rotations_redraw_every_step_and_the_package_keeps_the_draw_it_started_with(tmp_path, capsys,
+                                                                                          monkeypatch):
+    model = EngramModel(train.strategy_config("lsh-knn"))
+    memories = train.lsh_knn_memories(model)
+    assert len(memories) == 2
+    before = [m.rotations.clone() for m in memories]
+    generator = torch.Generator().manual_seed(5)
+    train.redraw_rotations(memories, generator)
+    after = [m.rotations.clone() for m in memories]
+    for old, new in zip(before, after):
+        assert new.shape == old.shape and not torch.equal(new, old)
+    train.redraw_rotations(memories, generator)  # each step a new draw, not the same one again
+    assert not torch.equal(memories[0].rotations, after[0]) and not torch.equal(memories[0].rotations, memories[1].rotations)
+
+    first = tmp_path / "first"
+    train.main(ONE_STEP_LSH_KNN + ["--out", str(first)])
+    fresh = tmp_path / "fresh"
+    draws = []
+    redraw = train.redraw_rotations
+    monkeypatch.setattr(train, "redraw_rotations",
+                        lambda memories, generator: (draws.append(len(memories)), redraw(memories, generator)))
+    train.main(ONE_STEP_LSH_KNN + ["--steps", "2", "--fresh-rotations", "--resume", str(first) + ".model.pt",
+                                   "--out", str(fresh)])
+    assert draws == [2, 2]  # both layers' memories, before each of the two steps
+    started = torch.load(str(first) + ".model.pt", map_location="cpu")["state"]
+    ended = torch.load(str(fresh) + ".model.pt", map_location="cpu")["state"]
+    rotation_keys = [k for k in started if k.endswith("memory.rotations")]
+    assert len(rotation_keys) == 2 and all(torch.equal(started[k], ended[k]) for k in rotation_keys)
+    assert any(not torch.equal(started[k], ended[k]) for k in started if k not in rotation_keys)  # it did train
+    with open(fresh / "engram.json") as f:
+        manifest = json.load(f)
+    assert manifest["training"]["freshRotations"] is True and "freshRotations" not in manifest["training"]["stages"][0]
+    assert_refused({("--strategy", "infini", "--fresh-rotations"):
+                    "--fresh-rotations: applies to --strategy lsh-knn only (got infini)"}, tmp_path / "x", capsys)
 
 
 def test_boundary_starts_narrow_the_boundary_placements_to_the_offsets_given():
