@@ -10,7 +10,8 @@ Strategies (every layer: local `window` attention + the memory; see STRATEGIES):
 --window N gives the memory strategies' local attention N tokens before the segment too; --knn-k K sets how many
 retrieved pairs lsh-knn reads and --knn-scale S the temperature of that read. A --resume may change any of the three
 (no weight's shape depends on them).
---fresh-rotations draws lsh-knn's LSH rotations anew for every step (as Reformer does) and serves the draw it began with.
+--fresh-rotations draws lsh-knn's LSH rotations anew for every step (as Reformer does) and serves the draw it
+began with.
 Contexts of --min-segments..--max-segments segments of --segment tokens; the loss counts only the
 passkey answer digits. Runs on CPU (or --device cuda when one is there). Seed, steps and final loss go
 into the manifest's "training" field; the torch checkpoint (model.pt) and log (train_log.json) are
@@ -101,9 +102,9 @@ def load_and_append_identity_layers(model, state, kept):
 
 
 def lsh_knn_memories(model):
-    """The model's lsh-knn memories that hash (an ``exact`` one has no rotations)."""
+    """The model's lsh-knn memories that hash (an ``exact`` one searches without its rotations)."""
     return [layer.memory for layer in model.layers
-            if layer.memory is not None and hasattr(layer.memory, "rotations") and not layer.memory.exact]
+            if layer.memory is not None and layer.memory.config()["provider"] == "lsh-knn" and not layer.memory.exact]
 
 
 def redraw_rotations(memories, generator):

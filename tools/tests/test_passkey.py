@@ -217,7 +217,8 @@ def test_fresh_rotations_redraw_every_step_and_the_package_keeps_the_draw_it_sta
     for old, new in zip(before, after):
         assert new.shape == old.shape and not torch.equal(new, old)
     train.redraw_rotations(memories, generator)  # each step a new draw, not the same one again
-    assert not torch.equal(memories[0].rotations, after[0]) and not torch.equal(memories[0].rotations, memories[1].rotations)
+    assert not torch.equal(memories[0].rotations, after[0])
+    assert not torch.equal(memories[0].rotations, memories[1].rotations)  # each memory its own draw
 
     first = tmp_path / "first"
     train.main(ONE_STEP_LSH_KNN + ["--out", str(first)])
