@@ -11,7 +11,7 @@ Strategies (every layer: local `window` attention + the memory; see STRATEGIES):
 retrieved pairs lsh-knn reads and --knn-scale S the temperature of that read. A --resume may change any of the three
 (no weight's shape depends on them).
 --fresh-rotations draws lsh-knn's LSH rotations anew for every step (as Reformer does) and serves the draw it
-began with.
+began with; --knn-rounds R hashes in R rounds (a --resume keeps the rounds it has and draws any further ones).
 Contexts of --min-segments..--max-segments segments of --segment tokens; the loss counts only the
 passkey answer digits. Runs on CPU (or --device cuda when one is there). Seed, steps and final loss go
 into the manifest's "training" field; the torch checkpoint (model.pt) and log (train_log.json) are
@@ -34,13 +34,15 @@ from .model import EngramModel, ModelConfig
 
 #: the bundled recipe's lsh-knn k: how many candidates a query reads (what every stage before --knn-k used)
 KNN_K = 32
+#: the bundled recipe's lsh-knn hashing rounds (what every stage before --knn-rounds used)
+KNN_ROUNDS = 4
 
 
-def strategy_config(strategy, segment=32, layers=2, window=0, knn_k=KNN_K, knn_scale=0.0):
+def strategy_config(strategy, segment=32, layers=2, window=0, knn_k=KNN_K, knn_scale=0.0, knn_rounds=KNN_ROUNDS):
     """The model of each strategy. ``window``: how many tokens before its segment the memory models' local attention
     also sees (0: the segment only; a segment's worth is Memorizing Transformers' local cache). The window baseline
     always sees one segment back. ``knn_k``: how many of its candidates lsh-knn reads; ``knn_scale``: the temperature
-    of its read (0: the scheme's default, sqrt of the key size)."""
+    of its read (0: the scheme's default, sqrt of the key size); ``knn_rounds``: its LSH hashing rounds."""
     local0 = {"provider": "window", "window": window, "positional": "rope", "ropeTheta": 10000.0}
     if strategy == "infini":
         att, mem = local0, {"provider": "infini", "update": "delta"}
@@ -48,7 +50,7 @@ def strategy_config(strategy, segment=32, layers=2, window=0, knn_k=KNN_K, knn_s
         att, mem = local0, {"provider": "continuous", "basis": 64, "widths": [0.01, 0.02], "lambda": 0.5,
                             "tau": 0.5, "samples": 64}
     elif strategy == "lsh-knn":
-        att, mem = local0, {"provider": "lsh-knn", "capacity": 65536, "rounds": 4, "buckets": 16,
+        att, mem = local0, {"provider": "lsh-knn", "capacity": 65536, "rounds": knn_rounds, "buckets": 16,
                             **knn_read(knn_k, knn_scale)}
     elif strategy == "window":
         att, mem = dict(local0, window=segment), None  # --window does not apply: the baseline's span is its design
@@ -65,14 +67,29 @@ def knn_read(knn_k, knn_scale):
     return {"k": knn_k, **({"scale": knn_scale} if knn_scale else {})}
 
 
-def with_resumable(cfg, window, knn_k, knn_scale=0.0):
-    """``cfg`` with what --resume may change set: every layer's local attention window, and lsh-knn's k and scale."""
+def with_resumable(cfg, window, knn_k, knn_scale=0.0, knn_rounds=KNN_ROUNDS):
+    """``cfg`` with what --resume may change set: every layer's local attention window, and lsh-knn's k, scale and
+    rounds."""
     d = cfg.to_dict()
     d["attention"] = [dict(a, window=window) for a in d["attention"]]
     for i, m in enumerate(d["memory"]):
         if m and m.get("provider") == "lsh-knn":
-            d["memory"][i] = {**{f: v for f, v in m.items() if f not in ("k", "scale")}, **knn_read(knn_k, knn_scale)}
+            d["memory"][i] = {**{f: v for f, v in m.items() if f not in ("k", "scale")}, **knn_read(knn_k, knn_scale),
+                              "rounds": knn_rounds}
     return ModelConfig.from_dict(d)
+
+
+def with_rounds(state, rounds, generator):
+    """``state`` with every LSH rotation weight ([kv heads, key dim, rounds, buckets / 2]) holding ``rounds`` rounds:
+    its first rounds kept as they are, any further round a new draw from ``generator`` (the distribution the
+    rotations are made with), so a model resumed with more rounds hashes as before in the rounds it learned."""
+    out = dict(state)
+    for name, r in state.items():
+        if name.endswith("memory.rotations") and r.shape[2] != rounds:
+            extra = max(0, rounds - r.shape[2])
+            added = torch.randn(r.shape[0], r.shape[1], extra, r.shape[3], generator=generator, dtype=r.dtype)
+            out[name] = torch.cat([r[:, :, :rounds], added], dim=2)
+    return out
 
 
 def with_layers(cfg, layers):
@@ -429,6 +446,9 @@ def main(argv=None):
     ap.add_argument("--knn-scale", type=float, default=0.0,
                     help="lsh-knn: the temperature of its read, softmax(q . k * scale) over the k read (0, the "
                     "default: sqrt of the key size). --resume may change it")
+    ap.add_argument("--knn-rounds", type=int, default=KNN_ROUNDS,
+                    help=f"lsh-knn: hashing rounds, each a rotation drawn once (default {KNN_ROUNDS}). --resume may "
+                    "change it: the checkpoint's rounds are kept and further ones drawn (or the first ones kept)")
     ap.add_argument("--fresh-rotations", action="store_true",
                     help="lsh-knn: draw new LSH rotations for every training step; the rotations the model started "
                     "with (its own, or --resume's) are put back at the end and are the ones its package serves")
@@ -548,6 +568,10 @@ def main(argv=None):
         ap.error(f"--knn-k: applies to --strategy lsh-knn only (got {args.strategy})")
     if args.knn_k < 1:
         ap.error(f"--knn-k {args.knn_k}: must be >= 1")
+    if args.knn_rounds != KNN_ROUNDS and args.strategy != "lsh-knn":
+        ap.error(f"--knn-rounds: applies to --strategy lsh-knn only (got {args.strategy})")
+    if args.knn_rounds < 1:
+        ap.error(f"--knn-rounds {args.knn_rounds}: must be >= 1")
     if args.fresh_rotations and args.strategy != "lsh-knn":
         ap.error(f"--fresh-rotations: applies to --strategy lsh-knn only (got {args.strategy})")
     if args.knn_scale and args.strategy != "lsh-knn":
@@ -560,7 +584,7 @@ def main(argv=None):
     if args.steps < 1:
         ap.error(f"--steps {args.steps}: must be >= 1")
     cfg = strategy_config(args.strategy, args.segment, layers=args.layers, window=args.window, knn_k=args.knn_k,
-                          knn_scale=args.knn_scale)
+                          knn_scale=args.knn_scale, knn_rounds=args.knn_rounds)
     model = EngramModel(cfg).to(args.device)
     earlier, grown_from = None, None
     if args.resume:
@@ -572,15 +596,17 @@ def main(argv=None):
         if earlier_cfg.layers < cfg.layers:
             grown_from = earlier_cfg.layers
             earlier_cfg = with_layers(earlier_cfg, cfg.layers)
-        if earlier_cfg != cfg and with_resumable(earlier_cfg, args.window, args.knn_k, args.knn_scale) == cfg:
+        if earlier_cfg != cfg and with_resumable(earlier_cfg, args.window, args.knn_k, args.knn_scale,
+                                                      args.knn_rounds) == cfg:
             print(f"--resume: layer 0 attention {earlier_cfg.attention[0]} -> {cfg.attention[0]}, memory "
                   f"{earlier_cfg.memory[0]} -> {cfg.memory[0]} (the same in every layer)", flush=True)
         elif earlier_cfg != cfg:
             raise SystemExit(f"--resume {args.resume}: its config {ckpt['config']} differs from --strategy {args.strategy}'s {cfg.to_dict()}")
+        state = with_rounds(ckpt["state"], args.knn_rounds, torch.Generator().manual_seed(args.seed))
         if grown_from is None:
-            model.load_state_dict(ckpt["state"])
+            model.load_state_dict(state)
         else:
-            load_and_append_identity_layers(model, ckpt["state"], grown_from)
+            load_and_append_identity_layers(model, state, grown_from)
             print(f"--resume: {grown_from} layers -> {cfg.layers} (layers {grown_from}.."
                   f"{cfg.layers - 1} appended as identities)", flush=True)
         log_path = args.resume[:-len(".model.pt")] + ".train_log.json" if args.resume.endswith(".model.pt") else None
@@ -675,6 +701,7 @@ def main(argv=None):
                 **({"window": args.window} if args.window else {}),
                 **({"knnK": args.knn_k} if args.knn_k != KNN_K else {}),
                 **({"knnScale": args.knn_scale} if args.knn_scale else {}),
+                **({"knnRounds": args.knn_rounds} if args.knn_rounds != KNN_ROUNDS else {}),
                 **({"freshRotations": True} if args.fresh_rotations else {}),
                 **({"fillerMass": args.filler_mass} if args.filler_mass else {}),
                 **({"keyLrScale": args.key_lr_scale} if args.key_lr_scale != 1.0 else {}),

@@ -184,6 +184,34 @@ def test_knn_k_option_sets_lsh_knn_retrieval_breadth_and_resume_may_change_it(tm
     assert_refused(refusals, tmp_path / "x", capsys)
 
 
+def test_knn_rounds_option_sets_lsh_knn_hashing_rounds_and_resume_keeps_the_rounds_learned(tmp_path, capsys):
+    assert train.strategy_config("lsh-knn").memory[0]["rounds"] == train.KNN_ROUNDS == 4
+    first = tmp_path / "r4"
+    train.main(ONE_STEP_LSH_KNN + ["--out", str(first)])
+    more = tmp_path / "r6"
+    train.main(ONE_STEP_LSH_KNN + ["--knn-rounds", "6", "--resume", str(first) + ".model.pt", "--out", str(more)])
+    started = torch.load(str(first) + ".model.pt", map_location="cpu")["state"]
+    ended = torch.load(str(more) + ".model.pt", map_location="cpu")
+    rotation_keys = [k for k in started if k.endswith("memory.rotations")]
+    assert len(rotation_keys) == 2
+    for k in rotation_keys:
+        assert tuple(ended["state"][k].shape) == (4, 16, 6, 8)  # kv heads, key dim, rounds, buckets / 2
+        assert torch.equal(ended["state"][k][:, :, :4], started[k])  # the rounds it learned, as they were
+        added = ended["state"][k][:, :, 4:]
+        assert 0.7 < added.std().item() < 1.3 and not torch.equal(added, started[k][:, :, :2])  # a new standard draw
+    assert all(m["rounds"] == 6 for m in ended["config"]["memory"])
+    with open(more / "engram.json") as f:
+        manifest = json.load(f)
+    assert manifest["memory"]["layers"]["default"]["memory"]["rounds"] == 6
+    assert manifest["training"]["knnRounds"] == 6 and "knnRounds" not in manifest["training"]["stages"][0]
+    fewer = train.with_rounds(started, 2, torch.Generator().manual_seed(0))  # fewer rounds keep the first ones
+    assert all(torch.equal(fewer[k], started[k][:, :, :2]) for k in rotation_keys)
+    refusals = {("--strategy", "infini", "--knn-rounds", "6"): "--knn-rounds: applies to --strategy lsh-knn only "
+                "(got infini)",
+                ("--strategy", "lsh-knn", "--knn-rounds", "0"): "--knn-rounds 0: must be >= 1"}
+    assert_refused(refusals, tmp_path / "x", capsys)
+
+
 def test_knn_scale_option_sets_lsh_knn_read_temperature_and_resume_may_change_it(tmp_path, capsys):
     assert "scale" not in train.strategy_config("lsh-knn").memory[0]  # the scheme's default, sqrt(key size)
     assert all(m["scale"] == 6.0 for m in train.strategy_config("lsh-knn", knn_scale=6.0).memory)
