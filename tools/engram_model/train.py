@@ -5,7 +5,8 @@
 Strategies (every layer: local `window` attention + the memory; see STRATEGIES):
     infini      window 0 (segment only) + infini (delta rule) in both layers
     continuous  window 0 + continuous (basis 64, samples 64) in both layers
-    lsh-knn     window 0 + lsh-knn (rounds 4, buckets 16, k 32 or --knn-k, scale sqrt(16) or --knn-scale) in both layers
+    lsh-knn     window 0 + lsh-knn (rounds 4 or --knn-rounds, buckets 16, k 32 or --knn-k, scale sqrt(16) or
+                --knn-scale) in both layers
     window      window = one segment, no memory (the baseline: forgets what is older than 2 segments)
 --window N gives the memory strategies' local attention N tokens before the segment too; --knn-k K sets how many
 retrieved pairs lsh-knn reads and --knn-scale S the temperature of that read. A --resume may change any of the three
